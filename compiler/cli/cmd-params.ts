@@ -1,0 +1,41 @@
+// lily params FILE --dims … [--layers L]: trainable parameters per adapter and in total.
+import type { Command } from 'commander';
+import { loadFile } from '../frontend.ts';
+import { countParams } from '../params.ts';
+import type { Action, Io, Wrapped } from './main.ts';
+import { parseSettings } from './options.ts';
+
+export function registerParams(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
+  program
+    .command('params')
+    .description('count parameters of each adapter (and model) for L adapted layers of one target')
+    .argument('<file>', '.lily file')
+    .option('--dims <list>', 'sizes and hyper-parameters, e.g. In=768,Out=768,r=16,E=4', '')
+    .option('--layers <L>', 'number of adapted layers of the target', '1')
+    .option('--adapter <name>', 'only this adapter or model')
+    .option('--json', 'machine-readable output')
+    .action(
+      wrap((file: string, opts: { dims: string; layers: string; adapter?: string; json?: boolean }) => {
+        const checked = loadFile(file);
+        const settings = parseSettings(opts.dims);
+        const units = [...checked.units.values()].filter((u) => !opts.adapter || u.decl.name === opts.adapter);
+        if (opts.adapter && !units.length) throw new (require_lily_error())([{ code: 'E-name', message: `no adapter or model named '${opts.adapter}' in ${file}` }]);
+        const counts = units.map((u) => countParams(checked, u, settings, Number(opts.layers)));
+        const total = counts.filter((c) => c.kind === 'adapter').reduce((a, c) => a + c.trainable, 0);
+        if (opts.json) {
+          io.out(JSON.stringify({ file, layers: Number(opts.layers), units: counts, total }, null, 2));
+          return 0;
+        }
+        for (const c of counts) {
+          io.out(`${c.kind} ${c.unit} (L = ${c.layers}): ${c.trainable.toLocaleString('en-US')} trainable${c.frozen ? `, ${c.frozen.toLocaleString('en-US')} frozen` : ''}`);
+          for (const p of c.params)
+            io.out(`  ${p.name.padEnd(10)} [${p.shape.join(', ')}]`.padEnd(34) + ` ${p.trainable ? 'trainable' : 'frozen   '}  ${p.sharing.padEnd(22)} ${p.perCopy} × ${p.copies} = ${p.total}`);
+        }
+        if (counts.length > 1) io.out(`total trainable (adapters): ${total.toLocaleString('en-US')}`);
+        return 0;
+      }),
+    );
+}
+
+import { LilyError } from '../diagnostics.ts';
+const require_lily_error = () => LilyError;

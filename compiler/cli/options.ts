@@ -1,0 +1,80 @@
+// Parsing of the CLI's small value languages: `--dims N=4,In=8,rslora=true`, `--inputs x=[[1,2]]`.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { LilyError } from '../diagnostics.ts';
+import { fromNested, type Nested, type Tensor } from '../../runtime/tensor/index.ts';
+
+const usage = (message: string): never => {
+  throw new LilyError([{ code: 'E-usage', message }]);
+};
+
+export function parseSettings(text: string | undefined): Record<string, number | boolean> {
+  const out: Record<string, number | boolean> = {};
+  if (!text) return out;
+  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.+)$/.exec(part);
+    if (!m) usage(`--dims: expected NAME=VALUE, found '${part}'`);
+    const [, name, raw] = m!;
+    if (raw === 'true' || raw === 'false') out[name] = raw === 'true';
+    else if (Number.isFinite(Number(raw))) out[name] = Number(raw);
+    else usage(`--dims: the value of ${name} must be a number or true/false, found '${raw}'`);
+  }
+  return out;
+}
+
+/** `x=[[1,2],[3,4]]` pairs separated by ';' (JSON values contain commas). */
+export function parseInputs(text: string | undefined): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  if (!text) return out;
+  for (const part of text.split(';').map((s) => s.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    if (eq < 1) usage(`--inputs: expected NAME=JSON, found '${part}'`);
+    const name = part.slice(0, eq).trim();
+    let value: Nested;
+    try {
+      value = JSON.parse(part.slice(eq + 1));
+    } catch {
+      return usage(`--inputs: the value of ${name} is not valid JSON`);
+    }
+    try {
+      out.set(name, fromNested(value));
+    } catch (e) {
+      usage(`--inputs: ${name}: ${(e as Error).message}`);
+    }
+  }
+  return out;
+}
+
+/** Expand directories and (unexpanded) glob patterns to .lily files. */
+export function expandFiles(args: string[]): string[] {
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const p = join(dir, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (p.endsWith('.lily')) files.push(p);
+    }
+  };
+  for (const a of args) {
+    if (existsSync(a) && statSync(a).isDirectory()) walk(a);
+    else if (a.includes('*') && !existsSync(a)) {
+      const root = a.slice(0, a.indexOf('*')).replace(/[^/]*$/, '') || '.';
+      const re = new RegExp(`^${a.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*\//g, '(.*/)?').replace(/\*/g, '[^/]*')}$`);
+      const before = files.length;
+      if (existsSync(root)) {
+        const all: string[] = [];
+        const collect = (dir: string) => {
+          for (const name of readdirSync(dir).sort()) {
+            const p = join(dir, name);
+            if (statSync(p).isDirectory()) collect(p);
+            else all.push(p);
+          }
+        };
+        collect(root);
+        files.push(...all.filter((p) => re.test(p)));
+      }
+      if (files.length === before) usage(`no files match ${a}`);
+    } else files.push(a);
+  }
+  return files;
+}

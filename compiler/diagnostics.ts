@@ -1,0 +1,62 @@
+// Diagnostics: every error a user can see names file:line:col, shows the line with a caret, and
+// says what was expected and what was found. Compiler stages throw LilyError (never a bare Error)
+// for problems in the user's program; the CLI prints them and exits 1.
+import type { Span } from './syntax/ast.ts';
+
+export interface Diagnostic {
+  code: string; // stable identifier, catalogued in spec/reference.md ("E-shape", "E-parse", ...)
+  message: string;
+  span?: Span;
+  expected?: string;
+  found?: string;
+  notes?: string[];
+}
+
+export class LilyError extends Error {
+  constructor(public readonly diagnostics: Diagnostic[]) {
+    super(diagnostics.map((d) => d.message).join('\n'));
+    this.name = 'LilyError';
+  }
+}
+
+export function fail(code: string, message: string, span?: Span, extra: Partial<Diagnostic> = {}): never {
+  throw new LilyError([{ code, message, span, ...extra }]);
+}
+
+/** Map an offset to 1-based line and column. */
+export function lineCol(source: string, offset: number): { line: number; col: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < offset && i < source.length; i++) {
+    if (source.charCodeAt(i) === 10) {
+      line++;
+      lineStart = i + 1;
+    }
+  }
+  return { line, col: offset - lineStart + 1 };
+}
+
+export function makeSpan(file: string, source: string, start: number, end: number): Span {
+  const { line, col } = lineCol(source, start);
+  return { file, start, end, line, col };
+}
+
+/** file:line:col: error[code]: message, the source line, a caret, expected/found and notes. */
+export function formatDiagnostic(d: Diagnostic, sources: Map<string, string> | string = new Map()): string {
+  const where = d.span ? `${d.span.file}:${d.span.line}:${d.span.col}: ` : '';
+  const out = [`${where}error[${d.code}]: ${d.message}`];
+  const source = typeof sources === 'string' ? sources : d.span ? sources.get(d.span.file) : undefined;
+  if (d.span && source !== undefined) {
+    const lines = source.split('\n');
+    const text = lines[d.span.line - 1] ?? '';
+    const width = Math.max(1, Math.min(d.span.end - d.span.start, text.length - d.span.col + 1));
+    const gutter = String(d.span.line).length;
+    out.push(`${' '.repeat(gutter)} |`);
+    out.push(`${d.span.line} | ${text}`);
+    out.push(`${' '.repeat(gutter)} | ${' '.repeat(d.span.col - 1)}${'^'.repeat(width)}`);
+  }
+  if (d.expected !== undefined) out.push(`  expected: ${d.expected}`);
+  if (d.found !== undefined) out.push(`  found:    ${d.found}`);
+  for (const n of d.notes ?? []) out.push(`  note: ${n}`);
+  return out.join('\n');
+}

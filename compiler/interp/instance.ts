@@ -1,0 +1,168 @@
+// Instantiating an adapter or a model at concrete sizes: hyper-parameter values, parameters
+// drawn from their initialisers (or supplied), layers with their weights, member constants.
+import type { CheckedProgram, UnitInfo } from '../check/check.ts';
+import { evalDim, type Dim } from '../check/dims.ts';
+import { fail } from '../diagnostics.ts';
+import type * as A from '../syntax/ast.ts';
+import { initialize } from '../../runtime/init/initializers.ts';
+import { rng as makeRng, type Rng } from '../../runtime/init/rng.ts';
+import * as T from '../../runtime/tensor/index.ts';
+import { callLayer, evaluate, type Env, type LayerRuntime } from './eval.ts';
+import { asNumber, tv, type Value } from './values.ts';
+
+export interface InstanceOptions {
+  /** Sizes of dimensions and values of hyper-parameters, by name (`N=4,In=8,r=2,stride=2`). */
+  settings: Record<string, number | boolean>;
+  seed?: number;
+  /** 'init': each parameter's own initialiser (B = zeros gives delta = 0); 'random': N(0, 0.5²) everywhere, for checks. */
+  params?: 'init' | 'random';
+  /** Parameters supplied by path (`A`, `fc1.W`, `blocks.0.q.W`), e.g. from a checkpoint. */
+  given?: Map<string, T.Tensor>;
+}
+
+export interface Instance {
+  unit: UnitInfo;
+  env: Env;
+  /** Every tensor this instance owns, by path: adapter parameters and (for adapters) base.W/base.b. */
+  tensors: Map<string, T.Tensor>;
+}
+
+/** Resolve hyper-parameters (given, else default) and dimension sizes. */
+export function resolveSettings(checked: CheckedProgram, unit: UnitInfo, settings: Record<string, number | boolean>): { sizes: Map<string, number>; hypers: Map<string, Value> } {
+  const sizes = new Map<string, number>();
+  const hypers = new Map<string, Value>();
+  for (const [k, v] of Object.entries(settings)) if (typeof v === 'number') sizes.set(k, v);
+  const env: Env = { info: checked.info, sizes, vars: new Map(), layers: new Map(), fns: checked.fns };
+  for (const h of unit.decl.hypers) {
+    const given = settings[h.name];
+    let v: Value;
+    if (given !== undefined) v = typeof given === 'boolean' ? { kind: 'bool', v: given } : { kind: 'num', v: given };
+    else if (h.default) v = evaluate(h.default, env);
+    else fail('E-hyper', `${unit.decl.name} needs a value for '${h.name}' (give it with --dims ${h.name}=…)`, h.span);
+    if (h.hyper === 'Bool' && v.kind !== 'bool') fail('E-hyper', `'${h.name}' is a Bool: give true or false`, h.span);
+    if ((h.hyper === 'Dim' || h.hyper === 'Int') && !(v.kind === 'num' && Number.isInteger(v.v)))
+      fail('E-hyper', `'${h.name}' must be a whole number`, h.span, { found: String((v as { v: unknown }).v) });
+    if (h.hyper === 'Dim') {
+      if (asNumber(v) < 1) fail('E-hyper', `dimension '${h.name}' must be at least 1`, h.span);
+      sizes.set(h.name, asNumber(v));
+    } else hypers.set(h.name, v);
+    env.vars.set(h.name, v);
+  }
+  return { sizes, hypers };
+}
+
+export function instantiate(checked: CheckedProgram, unitName: string, opts: InstanceOptions, prefix = '', rngIn?: Rng): Instance {
+  const unit = checked.units.get(unitName);
+  if (!unit) fail('E-name', `no adapter or model named '${unitName}' (have: ${[...checked.units.keys()].join(', ') || 'none'})`);
+  const { sizes, hypers } = resolveSettings(checked, unit, opts.settings);
+  const rng = rngIn ?? makeRng(opts.seed ?? 0);
+  const env: Env = { info: checked.info, sizes, vars: new Map(hypers), layers: new Map(), fns: checked.fns };
+  const tensors = new Map<string, T.Tensor>();
+  const size = (d: Dim) => {
+    try {
+      return evalDim(d, sizes);
+    } catch (e) {
+      return fail('E-hyper', (e as Error).message, unit.decl.span);
+    }
+  };
+  const draw = (path: string, shape: number[], init: string, args: Record<string, number>): T.Tensor => {
+    const given = opts.given?.get(path);
+    if (given) {
+      if (!T.shapeEq(given.shape, shape)) fail('E-shape', `supplied parameter '${path}' has shape [${given.shape}] but the program needs [${shape}]`);
+      return given;
+    }
+    const r = rng.fork(path);
+    return opts.params === 'random' ? initialize('normal', shape, { mean: 0, std: 0.5 }, r) : initialize(init, shape, args, r);
+  };
+  if (unit.base) {
+    const [In, Out] = [size(unit.base.inDim), size(unit.base.outDim)];
+    const W = draw(`${prefix}base.W`, [In, Out], 'normal', { mean: 0, std: 1 / Math.sqrt(In) });
+    const b = draw(`${prefix}base.b`, [Out], opts.params === 'random' ? 'normal' : 'zeros', {});
+    env.layers.set('base', { kind: 'Linear', W, b });
+    tensors.set('base.W', W).set('base.b', b);
+  }
+  for (const m of unit.decl.members) {
+    if (m.kind === 'param') {
+      const p = unit.params.find((x) => x.decl === m)!;
+      const args: Record<string, number> = {};
+      const positional = m.init.args.filter((a) => !a.name);
+      const specNames = initParamNames(m.init.name);
+      positional.forEach((a, i) => (args[specNames[i]] = asNumber(evaluate(a.value, env))));
+      for (const a of m.init.args) if (a.name) args[a.name] = asNumber(evaluate(a.value, env));
+      const t = draw(`${prefix}${m.name}`, p.shape.map(size), m.init.name, args);
+      tensors.set(m.name, t);
+      env.vars.set(m.name, tv(t));
+    } else if (m.kind === 'layer') {
+      const rt = instantiateLayer(checked, unit, m, env, opts, `${prefix}${m.name}`, rng, draw, tensors);
+      env.layers.set(m.name, rt);
+    } else if (m.kind === 'let') env.vars.set(m.name, evaluate(m.value, env));
+  }
+  return { unit, env, tensors };
+}
+
+import { getInitializer } from '../../runtime/init/initializers.ts';
+const initParamNames = (name: string) => getInitializer(name).params.map((p) => p.name);
+
+function instantiateLayer(
+  checked: CheckedProgram,
+  unit: UnitInfo,
+  m: A.LayerDecl,
+  env: Env,
+  opts: InstanceOptions,
+  path: string,
+  rng: Rng,
+  draw: (path: string, shape: number[], init: string, args: Record<string, number>) => T.Tensor,
+  tensors: Map<string, T.Tensor>,
+): LayerRuntime {
+  const info = unit.layers.get(m.name)!;
+  const size = (d: Dim) => evalDim(d, env.sizes);
+  if (info.kind === 'Linear') {
+    const In = size(info.inDim);
+    const rt = { kind: 'Linear' as const, W: draw(`${path}.W`, [In, size(info.outDim)], 'kaiming_uniform', { a: Math.sqrt(5) }), b: draw(`${path}.b`, [size(info.outDim)], 'uniform', { low: -1 / Math.sqrt(In), high: 1 / Math.sqrt(In) }) };
+    tensors.set(`${path}.W`, rt.W).set(`${path}.b`, rt.b);
+    return rt;
+  }
+  if (info.kind === 'LayerNorm') {
+    const rt = { kind: 'LayerNorm' as const, g: draw(`${path}.g`, [size(info.dim)], 'ones', {}), b: draw(`${path}.b`, [size(info.dim)], 'zeros', {}) };
+    tensors.set(`${path}.g`, rt.g).set(`${path}.b`, rt.b);
+    return rt;
+  }
+  const settings: Record<string, number | boolean> = {};
+  for (const [k, d] of info.dimArgs) settings[k] = size(d);
+  for (const [k, e] of info.hyperArgs) {
+    const v = evaluate(e, env);
+    settings[k] = v.kind === 'bool' ? v.v : asNumber(v);
+  }
+  const count = info.repeat ? asNumber(evaluate(info.repeat, env)) : 1;
+  const copies = Array.from({ length: count }, (_, i) => {
+    const sub = instantiate(checked, info.model.name, { ...opts, settings }, info.repeat ? `${path}.${i}.` : `${path}.`, rng);
+    for (const [k, t] of sub.tensors) tensors.set(info.repeat ? `${path}.${i}.${k}` : `${path}.${k}`, t);
+    return { call: (x: Value) => callMethod(sub, 'forward', [x]) };
+  });
+  return { kind: 'model', copies };
+}
+
+/** Call a method (delta, forward, ...) of an instance; input dims are bound from the arguments. */
+export function callMethod(inst: Instance, name: string, args: Value[]): Value {
+  const m = inst.unit.methods.get(name);
+  if (!m) fail('E-name', `${inst.unit.decl.name} has no method '${name}' (have: ${[...inst.unit.methods.keys()].join(', ')})`);
+  const sizes = new Map(inst.env.sizes);
+  const vars = new Map(inst.env.vars);
+  m.params.forEach((p, i) => {
+    const a = args[i];
+    vars.set(p.name, a);
+    if (p.type.kind === 'tensorType' && a.kind === 'tensor') {
+      if (a.t.shape.length !== p.type.dims.length) fail('E-shape', `input '${p.name}' has ${a.t.shape.length} axes but ${name} takes ${p.type.dims.length}`, p.span);
+      p.type.dims.forEach((d, k) => {
+        if (d.kind === 'dimName') {
+          const known = sizes.get(d.name);
+          if (known === undefined) sizes.set(d.name, a.t.shape[k]);
+          else if (known !== a.t.shape[k]) fail('E-shape', `input '${p.name}' has ${d.name} = ${a.t.shape[k]} but ${d.name} is ${known}`, p.span);
+        }
+      });
+    }
+  });
+  const out = evaluate(m.body, { ...inst.env, sizes, vars });
+  void callLayer;
+  return out;
+}

@@ -1,0 +1,58 @@
+// Running one entry point of a checked program: a fn, an adapter's delta/forward, or a model's
+// forward. Inputs are given or drawn N(0, 1) from the seed; sizes come from the settings.
+import type { CheckedProgram } from '../check/check.ts';
+import { evalDim } from '../check/dims.ts';
+import { dimOfLoose } from '../check/expr.ts';
+import { fail } from '../diagnostics.ts';
+import type * as A from '../syntax/ast.ts';
+import { rng } from '../../runtime/init/rng.ts';
+import { tensor, type Tensor } from '../../runtime/tensor/index.ts';
+import { callFunction } from './eval.ts';
+import { callMethod, instantiate, type InstanceOptions } from './instance.ts';
+import { tv, type Value } from './values.ts';
+
+export interface RunOptions {
+  settings: Record<string, number | boolean>;
+  inputs?: Map<string, Tensor>;
+  seed?: number;
+  params?: InstanceOptions['params'];
+}
+
+export function runEntry(checked: CheckedProgram, entry: string, opts: RunOptions): { inputs: Map<string, Tensor>; output: Value } {
+  const [name, methodName] = entry.split('.');
+  const sizes = new Map(Object.entries(opts.settings).filter((e): e is [string, number] => typeof e[1] === 'number'));
+  const fn = checked.fns.get(name);
+  const unit = checked.units.get(name);
+  if (!fn && !unit) fail('E-name', `no function, adapter or model named '${name}' (have: ${[...checked.fns.keys(), ...checked.units.keys()].join(', ') || 'none'})`);
+  const inst = unit ? instantiate(checked, name, { settings: opts.settings, seed: opts.seed, params: opts.params }) : undefined;
+  const method = unit ? (methodName ?? (unit.methods.has('delta') ? 'delta' : 'forward')) : undefined;
+  const decl: { params: A.ValueParam[] } | undefined = fn ?? unit?.methods.get(method!);
+  if (!decl) fail('E-name', `${name} has no method '${method}'`);
+  if (inst) for (const [k, v] of inst.env.sizes) if (!sizes.has(k)) sizes.set(k, v);
+  const r = rng(opts.seed ?? 0).fork('inputs');
+  const inputs = new Map<string, Tensor>();
+  const args: Value[] = decl.params.map((p) => {
+    if (p.type.kind !== 'tensorType') {
+      const v = opts.settings[p.name];
+      if (v === undefined) fail('E-usage', `give the scalar argument '${p.name}' with --dims ${p.name}=…`);
+      return typeof v === 'boolean' ? { kind: 'bool', v } : { kind: 'num', v };
+    }
+    let t = opts.inputs?.get(p.name);
+    const shape = p.type.dims.map((d, k) => {
+      if (t && d.kind === 'dimName' && !sizes.has(d.name)) sizes.set(d.name, t.shape[k]);
+      try {
+        return evalDim(dimOfLoose(d), sizes);
+      } catch (e) {
+        return fail('E-usage', `input '${p.name}': ${(e as Error).message}`, p.span);
+      }
+    });
+    if (t && (t.shape.length !== shape.length || t.shape.some((s, i) => s !== shape[i])))
+      fail('E-shape', `input '${p.name}' has shape [${t.shape.join(', ')}] but needs [${shape.join(', ')}]`, p.span);
+    t ??= tensor(shape, Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r.normal()));
+    inputs.set(p.name, t);
+    return tv(t);
+  });
+  for (const k of opts.inputs?.keys() ?? []) if (!inputs.has(k)) fail('E-usage', `--inputs: '${name}' has no input named '${k}'`);
+  const output = fn ? callFunction(fn, args, { info: checked.info, sizes: new Map(), vars: new Map(), layers: new Map(), fns: checked.fns }) : callMethod(inst!, method!, args);
+  return { inputs, output };
+}

@@ -1,0 +1,57 @@
+// Parameter counts: per parameter, the size of one copy times the number of copies that L adapted
+// layers of one target hold, which follows from the sharing scope:
+//   per layer -> L copies, shared every k layers -> ceil(L / k), shared across layers -> 1.
+import type { CheckedProgram, UnitInfo } from './check/check.ts';
+import { evalDim } from './check/dims.ts';
+import { fail } from './diagnostics.ts';
+import { evaluate } from './interp/eval.ts';
+import { resolveSettings } from './interp/instance.ts';
+import { asNumber } from './interp/values.ts';
+
+export interface ParamCount {
+  name: string;
+  shape: number[];
+  trainable: boolean;
+  sharing: string;
+  perCopy: number;
+  copies: number;
+  total: number;
+}
+
+export interface UnitCount {
+  unit: string;
+  kind: 'adapter' | 'model';
+  layers: number;
+  params: ParamCount[];
+  trainable: number;
+  frozen: number;
+}
+
+export function countParams(checked: CheckedProgram, unit: UnitInfo, settings: Record<string, number | boolean>, layers = 1): UnitCount {
+  if (!(layers >= 1 && Number.isInteger(layers))) fail('E-usage', `--layers must be a whole number ≥ 1, found ${layers}`);
+  const { sizes, hypers } = resolveSettings(checked, unit, settings);
+  const env = { info: checked.info, sizes, vars: new Map(hypers), layers: new Map(), fns: checked.fns };
+  const params = unit.params.map(({ decl, shape }): ParamCount => {
+    let dims: number[];
+    try {
+      dims = shape.map((d) => evalDim(d, sizes));
+    } catch (e) {
+      return fail('E-hyper', `${unit.decl.name}.${decl.name}: ${(e as Error).message}`, decl.span);
+    }
+    const perCopy = dims.reduce((a, b) => a * b, 1);
+    let copies = layers;
+    let sharing = 'per layer';
+    if (decl.sharing.kind === 'acrossLayers') {
+      copies = 1;
+      sharing = 'shared across layers';
+    } else if (decl.sharing.kind === 'every') {
+      const k = asNumber(evaluate(decl.sharing.count, env));
+      if (!(k >= 1)) fail('E-hyper', `shared every ${k} layers: k must be at least 1`, decl.span);
+      copies = Math.ceil(layers / k);
+      sharing = `shared every ${k} layers`;
+    }
+    return { name: decl.name, shape: dims, trainable: decl.trainable, sharing, perCopy, copies, total: perCopy * copies };
+  });
+  const sum = (f: (p: ParamCount) => boolean) => params.filter(f).reduce((a, p) => a + p.total, 0);
+  return { unit: unit.decl.name, kind: unit.decl.kind, layers, params, trainable: sum((p) => p.trainable), frozen: sum((p) => !p.trainable) };
+}

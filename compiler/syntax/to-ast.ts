@@ -1,0 +1,298 @@
+// The only module that touches ohm: parses Lily source into the AST of ast.ts, and turns ohm's
+// failure position and expected-set into a diagnostic a person can read.
+import { readFileSync } from 'node:fs';
+import * as ohm from 'ohm-js';
+import { LilyError, makeSpan } from '../diagnostics.ts';
+import type * as A from './ast.ts';
+
+const grammar = ohm.grammar(readFileSync(new URL('./lily.ohm', import.meta.url), 'utf8'));
+
+export function parse(source: string, file = '<input>'): A.Program {
+  const match = grammar.match(source);
+  if (match.failed()) throw new LilyError([parseDiagnostic(source, file, match)]);
+  const sem = grammar.createSemantics();
+  const span = (node: ohm.Node): A.Span => makeSpan(file, source, node.source.startIdx, node.source.endIdx);
+  const list = (node: ohm.Node): ohm.Node[] => node.asIteration().children;
+  const opt = (node: ohm.Node): ohm.Node | undefined => node.children[0];
+  const bin = (op: ohm.Node, l: ohm.Node, r: ohm.Node, node: ohm.Node): A.Expr => ({
+    kind: 'binary',
+    op: op.sourceString as A.BinOp,
+    left: l.ast(),
+    right: r.ast(),
+    opSpan: span(op),
+    span: span(node),
+  });
+
+  sem.addOperation('ast', {
+    Program(decls) {
+      return decls.children.map((d) => d.ast());
+    },
+    AdapterDecl(_kw, name, hypers, _on, layer, _o, members, _c) {
+      return {
+        kind: 'adapter',
+        name: name.sourceString,
+        hypers: opt(hypers)?.ast() ?? [],
+        on: layer.ast(),
+        members: members.children.map((m) => m.ast()),
+        span: span(name),
+      } satisfies A.AdapterDecl;
+    },
+    ModelDecl(_kw, name, hypers, _o, members, _c) {
+      return {
+        kind: 'model',
+        name: name.sourceString,
+        hypers: opt(hypers)?.ast() ?? [],
+        members: members.children.map((m) => m.ast()),
+        span: span(name),
+      } satisfies A.ModelDecl;
+    },
+    FnDecl(_kw, name, _o, params, _c, ret, _eq, body) {
+      return {
+        kind: 'fn',
+        name: name.sourceString,
+        params: list(params).map((p) => p.ast()),
+        returns: opt(ret)?.ast(),
+        body: body.ast(),
+        span: span(name),
+      } satisfies A.FnDecl;
+    },
+    HyperParams(_o, params, _c) {
+      return list(params).map((p) => p.ast());
+    },
+    HyperParam(name, _colon, kind, _eq, dflt) {
+      return {
+        name: name.sourceString,
+        hyper: kind.sourceString as A.HyperKind,
+        default: opt(dflt)?.ast(),
+        span: span(name),
+      } satisfies A.HyperParam;
+    },
+    ParamDecl(kw, name, _colon, type, _eq, init, mods) {
+      let trainable = kw.sourceString === 'param';
+      let sharing: A.Sharing = { kind: 'perLayer' };
+      for (const m of mods.children) {
+        const mod = m.ast() as { frozen?: true; sharing?: A.Sharing };
+        if (mod.frozen) trainable = false;
+        if (mod.sharing) sharing = mod.sharing;
+      }
+      return { kind: 'param', name: name.sourceString, type: type.ast(), init: init.ast(), trainable, sharing, span: span(name) } satisfies A.ParamDecl;
+    },
+    ParamModifier_frozen(_f) {
+      return { frozen: true };
+    },
+    ParamModifier_across(_s, _a, _l) {
+      return { sharing: { kind: 'acrossLayers' } };
+    },
+    ParamModifier_every(_s, _e, count, _l) {
+      return { sharing: { kind: 'every', count: count.ast() } };
+    },
+    ParamModifier_perLayer(_p, _l) {
+      return { sharing: { kind: 'perLayer' } };
+    },
+    InitCall(name, _o, args, _c) {
+      const a = opt(args);
+      return { name: name.sourceString, args: a ? list(a).map((x) => x.ast()) : [], span: span(this) };
+    },
+    LayerDecl(_kw, name, _colon, inst, _rep, count) {
+      return { kind: 'layer', name: name.sourceString, instance: inst.ast(), repeat: opt(count)?.ast(), span: span(name) } satisfies A.LayerDecl;
+    },
+    LayerInstance_builtin(type) {
+      return { kind: 'builtin', type: type.ast() };
+    },
+    LayerInstance_model(name, _o, args, _c) {
+      return { kind: 'model', model: name.sourceString, args: list(args).map((a) => a.ast()), span: span(name) };
+    },
+    LayerType(name, _o, dims, _c) {
+      return { name: name.sourceString, dims: list(dims).map((d) => d.ast()), span: span(this) } satisfies A.LayerTypeAst;
+    },
+    LetDecl(_kw, name, _eq, value) {
+      return { kind: 'let', name: name.sourceString, value: value.ast(), span: span(name) } satisfies A.LetDecl;
+    },
+    MethodDecl(name, _o, params, _c, ret, _eq, body) {
+      return {
+        kind: 'method',
+        name: name.sourceString,
+        params: list(params).map((p) => p.ast()),
+        returns: opt(ret)?.ast(),
+        body: body.ast(),
+        span: span(name),
+      } satisfies A.MethodDecl;
+    },
+    ValueParam(name, _colon, type) {
+      return { name: name.sourceString, type: type.ast(), span: span(name) } satisfies A.ValueParam;
+    },
+    ReturnType(_arrow, type) {
+      return type.ast();
+    },
+    ValueType(t) {
+      return t.ast();
+    },
+    HyperKind(k) {
+      return { kind: 'hyperType', hyper: k.sourceString as A.HyperKind, span: span(this) } satisfies A.HyperTypeAst;
+    },
+    TensorType(_o, dims, _c) {
+      return { kind: 'tensorType', dims: list(dims).map((d) => d.ast()), span: span(this) } satisfies A.TensorTypeAst;
+    },
+    DimExpr_add(l, _op, r) {
+      return { kind: 'dimBin', op: '+', left: l.ast(), right: r.ast(), span: span(this) };
+    },
+    DimExpr_sub(l, _op, r) {
+      return { kind: 'dimBin', op: '-', left: l.ast(), right: r.ast(), span: span(this) };
+    },
+    DimTerm_mul(l, _op, r) {
+      return { kind: 'dimBin', op: '*', left: l.ast(), right: r.ast(), span: span(this) };
+    },
+    DimTerm_div(l, _op, r) {
+      return { kind: 'dimBin', op: '/', left: l.ast(), right: r.ast(), span: span(this) };
+    },
+    DimAtom_paren(_o, e, _c) {
+      return e.ast();
+    },
+    DimAtom_neg(_m, n) {
+      return { kind: 'dimInt', value: -Number(n.sourceString), span: span(this) };
+    },
+    intLit(_d) {
+      return { kind: 'dimInt', value: Number(this.sourceString), span: span(this) };
+    },
+    ident(_s, _r) {
+      // As a dimension atom or a bare variable; callers that need a name use sourceString.
+      return { kind: 'dimName', name: this.sourceString, span: span(this) };
+    },
+    Expr_let(_l, name, _eq, value, _in, body) {
+      return { kind: 'let', name: name.sourceString, nameSpan: span(name), value: value.ast(), body: body.ast(), span: span(this) };
+    },
+    Expr_if(_i, c, _t, a, _e, b) {
+      return { kind: 'if', cond: c.ast(), then: a.ast(), else: b.ast(), span: span(this) };
+    },
+    OrExpr_or(l, op, r) {
+      return bin(op, l, r, this);
+    },
+    AndExpr_and(l, op, r) {
+      return bin(op, l, r, this);
+    },
+    NotExpr_not(_n, e) {
+      return { kind: 'unary', op: 'not', operand: e.ast(), span: span(this) };
+    },
+    CmpExpr_cmp(l, op, r) {
+      return bin(op, l, r, this);
+    },
+    AddExpr_bin(l, op, r) {
+      return bin(op, l, r, this);
+    },
+    MulExpr_bin(l, op, r) {
+      return bin(op, l, r, this);
+    },
+    MatExpr_bin(l, op, r) {
+      return bin(op, l, r, this);
+    },
+    Unary_neg(_m, e) {
+      return { kind: 'unary', op: '-', operand: e.ast(), span: span(this) };
+    },
+    PowExpr_pow(l, op, r) {
+      return bin(op, l, r, this);
+    },
+    Postfix_index(target, _o, items, _c) {
+      return { kind: 'index', target: target.ast(), items: list(items).map((i) => i.ast()), span: span(this) };
+    },
+    Postfix_member(target, _dot, name) {
+      return { kind: 'member', target: target.ast(), name: name.sourceString, span: span(this) };
+    },
+    Postfix_call(callee, _o, args, _c) {
+      return { kind: 'call', callee: callee.ast(), args: list(args).map((a) => a.ast()), span: span(this) };
+    },
+    Primary_axisCall(name, _o, axes, _c, _o2, args, _c2) {
+      return {
+        kind: 'axisCall',
+        name: name.sourceString,
+        nameSpan: span(name),
+        axes: list(axes).map((a) => a.ast()),
+        args: list(args).map((a) => a.ast()),
+        span: span(this),
+      };
+    },
+    Primary_paren(_o, e, _c) {
+      return e.ast();
+    },
+    Primary(e) {
+      const node = e.ast();
+      // A bare identifier in expression position is a variable.
+      return node.kind === 'dimName' ? { kind: 'var', name: node.name, span: node.span } : node;
+    },
+    number(_i, _dot, _f, _e, _s, _x) {
+      const text = this.sourceString;
+      return { kind: 'num', value: Number(text), isInt: /^\d+$/.test(text), span: span(this) };
+    },
+    boolLit(_b) {
+      return { kind: 'bool', value: this.sourceString === 'true', span: span(this) };
+    },
+    IndexItem_all(_c) {
+      return { kind: 'all', span: span(this) };
+    },
+    IndexItem(e) {
+      if (e.ctorName === 'IndexItem_all') return e.ast();
+      return { kind: 'expr', expr: e.ast(), span: span(this) };
+    },
+    Arg_named(name, _eq, value) {
+      return { name: name.sourceString, value: value.ast(), span: span(this) } satisfies A.Arg;
+    },
+    Arg_positional(value) {
+      return { value: value.ast(), span: span(this) } satisfies A.Arg;
+    },
+    _iter(...children) {
+      return children.map((c) => c.ast());
+    },
+  });
+  const decls = sem(match).ast() as A.Decl[];
+  return { file, source, decls };
+}
+
+/** Turn ohm's rightmost failure into "expected X, found Y" with a span. */
+function parseDiagnostic(source: string, file: string, match: ohm.MatchResult) {
+  // ohm's typings omit these two methods of a failed match; they are documented API.
+  const failed = match as unknown as { getRightmostFailurePosition(): number; getExpectedText(): string };
+  const pos = failed.getRightmostFailurePosition();
+  const expectedRaw = failed.getExpectedText();
+  const found = describeFound(source, pos);
+  const expected = humanExpected(expectedRaw);
+  return {
+    code: 'E-parse',
+    message: `syntax error: unexpected ${found}`,
+    span: makeSpan(file, source, pos, pos + Math.max(1, tokenAt(source, pos).length)),
+    expected,
+    found,
+  };
+}
+
+function tokenAt(source: string, pos: number): string {
+  const m = /^([A-Za-z_][A-Za-z0-9_]*|\d+(\.\d+)?|\S)/.exec(source.slice(pos));
+  return m ? m[0] : '';
+}
+
+function describeFound(source: string, pos: number): string {
+  if (pos >= source.length) return 'end of file';
+  const tok = tokenAt(source, pos);
+  return tok ? `'${tok}'` : 'whitespace';
+}
+
+// ohm says things like: "\"]\", \",\", or an identifier"; names of lexical rules are rewritten.
+const RULE_WORDS: Record<string, string> = {
+  ident: 'a name',
+  number: 'a number',
+  intLit: 'an integer',
+  boolLit: 'true or false',
+  cmpOp: 'a comparison',
+  letter: 'a name',
+  digit: 'a digit',
+  'any character': 'more input',
+  'end of input': 'end of file',
+};
+
+function humanExpected(raw: string): string {
+  let text = raw;
+  for (const [rule, words] of Object.entries(RULE_WORDS)) text = text.replaceAll(rule, words);
+  // ohm quotes terminals with double quotes; people read code in single quotes.
+  text = text.replace(/"((?:[^"\\]|\\.)*)"/g, (_m, t: string) => `'${t.replace(/\\(.)/g, '$1')}'`);
+  const parts = [...new Set(text.split(/, or |, | or /).map((s) => s.trim()).filter(Boolean))];
+  if (parts.length <= 1) return parts[0] ?? text;
+  return `${parts.slice(0, -1).join(', ')} or ${parts[parts.length - 1]}`;
+}

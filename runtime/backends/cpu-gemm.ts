@@ -1,0 +1,407 @@
+/**
+ * CPU f32 GEMM for Node: out = alpha · op(A) · op(B) (+ out if accumulate),
+ * row-major, op(X) = X or Xᵀ.
+ *
+ * Chosen by measurement (bench/gemm.ts, see the table in the report / the
+ * header of that file): a WebAssembly SIMD kernel generated at load time
+ * (wasm-gemm-kernel.ts, no toolchain, no download), running on the calling
+ * thread plus one worker thread per extra core that shares the same
+ * WebAssembly.Memory. gemm() stays SYNCHRONOUS: the main thread computes its
+ * share of the rows and then blocks in Atomics.wait for the workers (Node
+ * allows Atomics.wait on the main thread; browsers do not).
+ *
+ * Traps met on the way (all measured here):
+ *  - A worker_thread starts asynchronously (~30–60 ms), but gemm() is sync:
+ *    until the worker reports ready, gemm runs single-threaded. Call
+ *    `await cpuGemmReady()` once at start-up to get both cores from the
+ *    first call (benchmarks must do this, or the first runs are 1-thread).
+ *  - Workers are unref()'d so an idle pool never keeps the process alive;
+ *    a worker parked in Atomics.wait is still terminated at exit.
+ *  - Workers are created with `eval: true` from a plain-JS string: a .ts
+ *    worker file would need the tsx loader inside the worker (and vitest's
+ *    transform does not apply to worker entry files).
+ *  - Shared WebAssembly.Memory: `memory.grow()` does NOT detach old
+ *    SharedArrayBuffers (unlike non-shared memory), but `memory.buffer`
+ *    returns a NEW, longer SharedArrayBuffer; views must be re-created after
+ *    growth to see the new pages. The control block lives in page 0 so every
+ *    view covers it.
+ *  - Shared memory needs a declared maximum; we reserve 2 GiB (32768 pages)
+ *    of address space, which is virtual only.
+ *  - Wasm SIMD is 128-bit only and has no FMA (relaxed_madd is behind a flag
+ *    in Node 20's V8 11.3). On Zen 3 mul+add issue on separate pipes, so this
+ *    costs little. The 4×8 micro-tile (8 v128 accumulators) fits in the 15
+ *    XMM registers V8 allocates; 6×8 spills (measured slower).
+ *  - Rows of Aᵀ are read in place with a strided kernel ('cols' variant):
+ *    no transpose copy of A is ever made. Bᵀ is packed in JS.
+ *  - Copying A in and C out of wasm memory costs ~0.3–0.5 ms per 3 MB; for
+ *    the skinny LoRA shapes that is a visible share. Arrays obtained from
+ *    `allocF32()` live inside the wasm memory and skip those copies.
+ */
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { buildGemmWasm, DEFAULT_KERNEL, type GemmKernelConfig } from './wasm-gemm-kernel.ts';
+
+export interface GemmOptions {
+  /** A is given as K×M and used transposed */
+  transA?: boolean;
+  /** B is given as N×K and used transposed */
+  transB?: boolean;
+  /** out += alpha·op(A)·op(B) instead of out = … */
+  accumulate?: boolean;
+  /** scale (default 1) */
+  alpha?: number;
+}
+
+export interface CpuGemmConfig {
+  kernel: GemmKernelConfig;
+  /** K block (B micro-panel kc×NR lives in L1) */
+  kc: number;
+  /** row block (A block mc×kc lives in L2) */
+  mc: number;
+  /** total threads including the caller's; 1 disables workers */
+  threads: number;
+  /** use threads only above this many FLOPs (2·M·N·K) */
+  minFlopsForThreads: number;
+}
+
+export const DEFAULT_CPU_GEMM_CONFIG: CpuGemmConfig = {
+  kernel: DEFAULT_KERNEL,
+  kc: 256,
+  mc: 128,
+  threads: Math.max(1, Math.min(8, os.availableParallelism?.() ?? os.cpus().length)),
+  minFlopsForThreads: 2_000_000,
+};
+
+type RunFn = (
+  a: number, sai: number, sak: number, bp: number, pstride: number, c: number, ldc: number,
+  m: number, np: number, K: number, kc: number, mc: number, alpha: number, beta: number,
+) => void;
+interface GemmExports {
+  run_n: RunFn;
+  run_t: RunFn;
+  pack_b: (src: number, ldb: number, dst: number, K: number, np: number) => void;
+}
+
+const PAGE = 65536;
+const MAX_PAGES = 32768; // 2 GiB of reserved address space (shared memory needs a maximum)
+const CTRL_BYTES = PAGE; // page 0: worker control slots
+const SLOT_I32 = 32; // i32 words per worker slot
+// slot layout (i32 index within slot): 0 seq, 1 done, 2 ready, 3 variant(0 n / 1 t), 4..17 run params (alpha as f32 bits)
+
+const WORKER_SRC = `
+const { workerData } = require('node:worker_threads');
+const { module, memory, slot } = workerData;
+const inst = new WebAssembly.Instance(module, { env: { mem: memory } });
+const { run_n, run_t } = inst.exports;
+const i32 = new Int32Array(memory.buffer, 0, ${CTRL_BYTES / 4});
+const f32 = new Float32Array(memory.buffer, 0, ${CTRL_BYTES / 4});
+const base = slot * ${SLOT_I32};
+Atomics.store(i32, base + 2, 1);
+Atomics.notify(i32, base + 2);
+let last = Atomics.load(i32, base);
+for (;;) {
+  Atomics.wait(i32, base, last);
+  const seq = Atomics.load(i32, base);
+  if (seq === last) continue;
+  if (seq < 0) break;
+  last = seq;
+  const p = base + 4;
+  const fn = i32[base + 3] ? run_t : run_n;
+  fn(i32[p], i32[p + 1], i32[p + 2], i32[p + 3], i32[p + 4], i32[p + 5], i32[p + 6], i32[p + 7], i32[p + 8],
+     i32[p + 9], i32[p + 10], i32[p + 11], f32[p + 12], i32[p + 13]);
+  Atomics.store(i32, base + 1, seq);
+  Atomics.notify(i32, base + 1);
+}
+`;
+
+interface WorkerHandle {
+  worker: Worker;
+  slot: number;
+  seq: number;
+  alive: boolean;
+}
+
+/**
+ * One WebAssembly SIMD GEMM engine: a shared memory, the generated module,
+ * and a pool of (threads − 1) workers. Most code wants the module-level
+ * `gemm()`, which uses a default engine.
+ */
+export class WasmGemm {
+  readonly config: CpuGemmConfig;
+  readonly memory: WebAssembly.Memory;
+  private readonly module: WebAssembly.Module;
+  private readonly ex: GemmExports;
+  private f32: Float32Array;
+  private i32: Int32Array;
+  private workers: WorkerHandle[] = [];
+  private readyPromise: Promise<void> | null = null;
+  /** bump allocator for allocF32 (grows up from CTRL_BYTES) */
+  private heapTop = CTRL_BYTES;
+  private readonly NR: number;
+
+  constructor(config: Partial<CpuGemmConfig> = {}) {
+    this.config = { ...DEFAULT_CPU_GEMM_CONFIG, ...config };
+    this.NR = this.config.kernel.NR;
+    this.memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
+    this.module = new WebAssembly.Module(buildGemmWasm(this.config.kernel, MAX_PAGES));
+    this.ex = new WebAssembly.Instance(this.module, { env: { mem: this.memory } }).exports as unknown as GemmExports;
+    this.f32 = new Float32Array(this.memory.buffer);
+    this.i32 = new Int32Array(this.memory.buffer, 0, CTRL_BYTES / 4);
+  }
+
+  /** Start the worker pool; resolves when every worker can take jobs (or has failed). */
+  ready(): Promise<void> {
+    if (this.readyPromise) return this.readyPromise;
+    const n = this.config.threads - 1;
+    const starts: Promise<void>[] = [];
+    for (let s = 0; s < n; s++) {
+      const base = s * SLOT_I32;
+      this.i32.fill(0, base, base + SLOT_I32);
+      let worker: Worker;
+      try {
+        worker = new Worker(WORKER_SRC, { eval: true, workerData: { module: this.module, memory: this.memory, slot: s } });
+      } catch {
+        continue;
+      }
+      // stays ref'd until ready (an unref'd starting worker lets a process
+      // whose only pending work is `await ready()` exit with code 13)
+      const h: WorkerHandle = { worker, slot: s, seq: 0, alive: false };
+      this.workers.push(h);
+      starts.push(
+        new Promise<void>((resolve) => {
+          worker.once('online', () => {
+            // ready flag is set by the worker after instantiation
+            const poll = () => {
+              if (Atomics.load(this.i32, base + 2) === 1) {
+                h.alive = true;
+                worker.unref();
+                resolve();
+              } else setTimeout(poll, 1);
+            };
+            poll();
+          });
+          worker.once('error', () => {
+            h.alive = false;
+            worker.unref();
+            resolve();
+          });
+          worker.once('exit', () => {
+            h.alive = false;
+            resolve();
+          });
+        }),
+      );
+    }
+    this.readyPromise = Promise.all(starts).then(() => undefined);
+    return this.readyPromise;
+  }
+
+  /** number of threads a big gemm uses right now (1 until the workers are ready) */
+  get activeThreads(): number {
+    return 1 + this.workers.filter((w) => w.alive).length;
+  }
+
+  /** Stop the workers (the engine keeps working single-threaded). */
+  async close(): Promise<void> {
+    const ws = this.workers;
+    this.workers = [];
+    for (const h of ws) {
+      Atomics.store(this.i32, h.slot * SLOT_I32, -1);
+      Atomics.notify(this.i32, h.slot * SLOT_I32);
+    }
+    await Promise.all(ws.map((h) => h.worker.terminate().catch(() => 0)));
+    this.readyPromise = null;
+  }
+
+  private ensureBytes(end: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      const pages = Math.ceil((end - have) / PAGE);
+      this.memory.grow(pages);
+    }
+    if (this.f32.buffer.byteLength !== this.memory.buffer.byteLength) {
+      this.f32 = new Float32Array(this.memory.buffer);
+    }
+  }
+
+  /**
+   * A Float32Array inside the engine's memory (never freed; for long-lived
+   * weights/activations). gemm() skips the copy-in of A when `a` is such a
+   * view and it already holds op(A) in place.
+   */
+  allocF32(n: number): Float32Array {
+    const off = this.heapTop;
+    this.heapTop = align(off + n * 4, 64);
+    this.ensureBytes(this.heapTop);
+    return new Float32Array(this.memory.buffer, off, n);
+  }
+
+  gemm(a: Float32Array, b: Float32Array, out: Float32Array, M: number, K: number, N: number, opts: GemmOptions = {}): void {
+    checkArgs(a, b, out, M, K, N);
+    const alpha = opts.alpha ?? 1;
+    const accumulate = !!opts.accumulate;
+    if (M === 0 || N === 0) return;
+    if (K === 0 || alpha === 0) {
+      if (!accumulate) out.fill(0, 0, M * N);
+      return;
+    }
+    const NR = this.NR;
+    const np = Math.ceil(N / NR);
+    const Npad = np * NR;
+
+    // ---- regions (scratch above the allocF32 heap) ----
+    const aInPlace = a.buffer === this.memory.buffer;
+    let off = this.heapTop;
+    const offA = aInPlace ? a.byteOffset : off;
+    if (!aInPlace) off = align(off + M * K * 4, 64);
+    const offBraw = off;
+    const needRaw = !opts.transB;
+    if (needRaw) off = align(off + K * Npad * 4 + 64, 64);
+    const offBp = off;
+    off = align(off + np * K * NR * 4, 64);
+    const offC = off;
+    off = align(off + M * Npad * 4, 64);
+    this.ensureBytes(off);
+    const f = this.f32;
+
+    // ---- A ----
+    if (!aInPlace) f.set(a.length === M * K ? a : a.subarray(0, M * K), offA >> 2);
+    const sai = opts.transA ? 4 : 4 * K;
+    const sak = opts.transA ? 4 * M : 4;
+
+    // ---- B → panels ----
+    if (!opts.transB) {
+      const raw = offBraw >> 2;
+      if (Npad === N) f.set(b.length === K * N ? b : b.subarray(0, K * N), raw);
+      else for (let k = 0; k < K; k++) f.set(b.subarray(k * N, k * N + N), raw + k * Npad);
+      this.ex.pack_b(offBraw, Npad * 4, offBp, K, np);
+    } else {
+      // B given N×K: panel p, row k, lane c = B[(p·NR + c)·K + k]
+      const bp = offBp >> 2;
+      for (let j = 0; j < Npad; j++) {
+        const p = (j / NR) | 0, c = j - p * NR;
+        let d = bp + p * K * NR + c;
+        if (j < N) {
+          let s = j * K;
+          for (let k = 0; k < K; k++, d += NR) f[d] = b[s++]!;
+        } else for (let k = 0; k < K; k++, d += NR) f[d] = 0;
+      }
+    }
+
+    // ---- C in ----
+    const cBase = offC >> 2;
+    if (accumulate) {
+      if (Npad === N) f.set(out.length === M * N ? out : out.subarray(0, M * N), cBase);
+      else for (let i = 0; i < M; i++) f.set(out.subarray(i * N, i * N + N), cBase + i * Npad);
+    }
+
+    // ---- run (split rows over threads, or panels when M is small) ----
+    const ldc = Npad * 4;
+    const pstride = K * NR * 4;
+    const beta = accumulate ? 1 : 0;
+    const variant = opts.transA ? 1 : 0;
+    const run = opts.transA ? this.ex.run_t : this.ex.run_n;
+    const { kc, mc } = this.config;
+    const live = this.workers.filter((w) => w.alive);
+    const flops = 2 * M * N * K;
+    const T =
+      flops >= this.config.minFlopsForThreads
+        ? Math.min(1 + live.length, M >= 4 * NR ? Math.floor(M / this.config.kernel.MR) : np)
+        : 1;
+    if (T <= 1) {
+      run(offA, sai, sak, offBp, pstride, offC, ldc, M, np, K, kc, mc, alpha, beta);
+    } else {
+      const MR = this.config.kernel.MR;
+      const jobs: Array<[number, number, number, number, number]> = []; // aOff, bpOff, cOff, m, np
+      if (M >= 4 * NR) {
+        // split rows in multiples of MR
+        const per = Math.ceil(M / T / MR) * MR;
+        for (let t = 0, i0 = 0; t < T && i0 < M; t++, i0 += per) {
+          jobs.push([offA + i0 * sai, offBp, offC + i0 * ldc, Math.min(per, M - i0), np]);
+        }
+      } else {
+        const per = Math.ceil(np / T);
+        for (let t = 0, p0 = 0; t < T && p0 < np; t++, p0 += per) {
+          jobs.push([offA, offBp + p0 * pstride, offC + p0 * NR * 4, M, Math.min(per, np - p0)]);
+        }
+      }
+      const i32 = this.i32;
+      const f32c = new Float32Array(i32.buffer, 0, CTRL_BYTES / 4);
+      const used: WorkerHandle[] = [];
+      for (let j = 1; j < jobs.length; j++) {
+        const h = live[j - 1]!;
+        const [ao, bo, co, m, npj] = jobs[j]!;
+        const base = h.slot * SLOT_I32;
+        const p = base + 4;
+        i32[base + 3] = variant;
+        i32[p] = ao; i32[p + 1] = sai; i32[p + 2] = sak; i32[p + 3] = bo; i32[p + 4] = pstride;
+        i32[p + 5] = co; i32[p + 6] = ldc; i32[p + 7] = m; i32[p + 8] = npj; i32[p + 9] = K;
+        i32[p + 10] = kc; i32[p + 11] = mc; f32c[p + 12] = alpha; i32[p + 13] = beta;
+        h.seq = (h.seq + 1) & 0x3fffffff || 1;
+        Atomics.store(i32, base, h.seq);
+        Atomics.notify(i32, base);
+        used.push(h);
+      }
+      const [ao, bo, co, m, npj] = jobs[0]!;
+      run(ao, sai, sak, bo, pstride, co, ldc, m, npj, K, kc, mc, alpha, beta);
+      for (const h of used) {
+        const base = h.slot * SLOT_I32;
+        let spins = 0;
+        while (Atomics.load(i32, base + 1) !== h.seq) {
+          if (spins++ < 2000) continue; // short spin: the worker is usually done within µs
+          if (Atomics.wait(i32, base + 1, Atomics.load(i32, base + 1), 2000) === 'timed-out' && Atomics.load(i32, base + 1) !== h.seq) {
+            // a worker that died mid-job: redo its share here, stop using it
+            h.alive = false;
+            const j = used.indexOf(h) + 1;
+            const [ao2, bo2, co2, m2, np2] = jobs[j]!;
+            run(ao2, sai, sak, bo2, pstride, co2, ldc, m2, np2, K, kc, mc, alpha, beta);
+            break;
+          }
+        }
+      }
+    }
+
+    // ---- C out ----
+    if (Npad === N) out.set(this.f32.subarray(cBase, cBase + M * N));
+    else for (let i = 0; i < M; i++) out.set(this.f32.subarray(cBase + i * Npad, cBase + i * Npad + N), i * N);
+  }
+}
+
+function align(x: number, a: number): number {
+  return Math.ceil(x / a) * a;
+}
+
+function checkArgs(a: Float32Array, b: Float32Array, out: Float32Array, M: number, K: number, N: number): void {
+  for (const [n, v] of [['M', M], ['K', K], ['N', N]] as const) {
+    if (!Number.isInteger(v) || v < 0) throw new RangeError(`gemm: ${n} must be a non-negative integer, got ${v}`);
+  }
+  if (a.length < M * K) throw new RangeError(`gemm: a has ${a.length} elements, needs M·K = ${M * K}`);
+  if (b.length < K * N) throw new RangeError(`gemm: b has ${b.length} elements, needs K·N = ${K * N}`);
+  if (out.length < M * N) throw new RangeError(`gemm: out has ${out.length} elements, needs M·N = ${M * N}`);
+}
+
+let defaultEngine: WasmGemm | null = null;
+
+/** The process-wide engine behind gemm(); workers start lazily on first use. */
+export function cpuGemmEngine(): WasmGemm {
+  if (!defaultEngine) {
+    defaultEngine = new WasmGemm();
+    void defaultEngine.ready();
+  }
+  return defaultEngine;
+}
+
+/** Resolves when gemm() can use every core (start-up; optional). */
+export function cpuGemmReady(): Promise<void> {
+  return cpuGemmEngine().ready();
+}
+
+/**
+ * out = alpha · op(A) · op(B)  (+ out when accumulate). Row-major.
+ * op(A) is M×K (A given K×M when transA), op(B) is K×N (B given N×K when transB).
+ */
+export function gemm(
+  a: Float32Array, b: Float32Array, out: Float32Array, M: number, K: number, N: number, opts?: GemmOptions,
+): void {
+  cpuGemmEngine().gemm(a, b, out, M, K, N, opts);
+}

@@ -1,0 +1,207 @@
+/**
+ * A tiny WebAssembly binary emitter: just enough (i32/f32 scalar ops, the
+ * f32x4 subset of SIMD, structured control flow, one imported memory) to
+ * generate GEMM kernels at load time without shipping or downloading a
+ * toolchain. Byte layouts follow the WebAssembly core spec 2.0 + SIMD.
+ *
+ * Usage: build function bodies with `Code` (fluent, one method per
+ * instruction), register them on a `ModuleBuilder`, call `bytes()`.
+ */
+
+export const I32 = 0x7f;
+export const I64 = 0x7e;
+export const F32 = 0x7d;
+export const F64 = 0x7c;
+export const V128 = 0x7b;
+export type ValType = typeof I32 | typeof I64 | typeof F32 | typeof F64 | typeof V128;
+
+export function uleb(n: number, out: number[] = []): number[] {
+  if (!Number.isInteger(n) || n < 0) throw new Error(`uleb: bad value ${n}`);
+  do {
+    let b = n & 0x7f;
+    n = Math.floor(n / 128);
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+  return out;
+}
+
+export function sleb(n: number, out: number[] = []): number[] {
+  if (!Number.isInteger(n)) throw new Error(`sleb: bad value ${n}`);
+  for (;;) {
+    const b = n & 0x7f;
+    n = Math.floor(n / 128);
+    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+function str(s: string): number[] {
+  const b = [...new TextEncoder().encode(s)];
+  return [...uleb(b.length), ...b];
+}
+
+function vec(items: number[][]): number[] {
+  return [...uleb(items.length), ...items.flat()];
+}
+
+/** A local variable handle (index into params + declared locals). */
+export type Local = number & { readonly __local: true };
+
+/** Instruction stream of one function body. Methods return `this`. */
+export class Code {
+  readonly bytes: number[] = [];
+  private readonly localTypes: ValType[] = [];
+  constructor(readonly params: readonly ValType[]) {}
+
+  /** parameter handle */
+  param(i: number): Local {
+    if (i < 0 || i >= this.params.length) throw new Error(`no param ${i}`);
+    return i as Local;
+  }
+  /** declare a new local */
+  local(t: ValType): Local {
+    this.localTypes.push(t);
+    return (this.params.length + this.localTypes.length - 1) as Local;
+  }
+
+  private op(...b: number[]): this {
+    for (const x of b) this.bytes.push(x);
+    return this;
+  }
+  private simd(opcode: number, ...rest: number[]): this {
+    return this.op(0xfd, ...uleb(opcode), ...rest);
+  }
+  private memarg(alignLog2: number, offset: number): number[] {
+    return [...uleb(alignLog2), ...uleb(offset)];
+  }
+
+  // control
+  block(): this { return this.op(0x02, 0x40); }
+  loop(): this { return this.op(0x03, 0x40); }
+  if_(): this { return this.op(0x04, 0x40); }
+  else_(): this { return this.op(0x05); }
+  end(): this { return this.op(0x0b); }
+  br(depth: number): this { return this.op(0x0c, ...uleb(depth)); }
+  brIf(depth: number): this { return this.op(0x0d, ...uleb(depth)); }
+  return_(): this { return this.op(0x0f); }
+  call(fn: number): this { return this.op(0x10, ...uleb(fn)); }
+  drop(): this { return this.op(0x1a); }
+  /** select: [a, b, cond] -> cond ? a : b */
+  select(): this { return this.op(0x1b); }
+
+  // locals
+  get(l: Local): this { return this.op(0x20, ...uleb(l)); }
+  set(l: Local): this { return this.op(0x21, ...uleb(l)); }
+  tee(l: Local): this { return this.op(0x22, ...uleb(l)); }
+
+  // i32
+  i32(n: number): this { return this.op(0x41, ...sleb(n | 0)); }
+  i32Eqz(): this { return this.op(0x45); }
+  i32Eq(): this { return this.op(0x46); }
+  i32Ne(): this { return this.op(0x47); }
+  i32LtS(): this { return this.op(0x48); }
+  i32GtS(): this { return this.op(0x4a); }
+  i32LeS(): this { return this.op(0x4c); }
+  i32GeS(): this { return this.op(0x4e); }
+  i32Add(): this { return this.op(0x6a); }
+  i32Sub(): this { return this.op(0x6b); }
+  i32Mul(): this { return this.op(0x6c); }
+  i32Shl(): this { return this.op(0x74); }
+  i32Or(): this { return this.op(0x72); }
+  i32And(): this { return this.op(0x71); }
+  i32Load(offset = 0): this { return this.op(0x28, ...this.memarg(2, offset)); }
+
+  // f32
+  f32(x: number): this {
+    const b = new Uint8Array(new Float32Array([x]).buffer);
+    return this.op(0x43, ...b);
+  }
+  f32Load(offset = 0): this { return this.op(0x2a, ...this.memarg(2, offset)); }
+  f32Store(offset = 0): this { return this.op(0x38, ...this.memarg(2, offset)); }
+  f32Add(): this { return this.op(0x92); }
+  f32Mul(): this { return this.op(0x94); }
+
+  // SIMD (opcodes from the SIMD proposal, merged in core 2.0)
+  v128Load(offset = 0, alignLog2 = 4): this { return this.simd(0x00, ...this.memarg(alignLog2, offset)); }
+  v128Load32Splat(offset = 0): this { return this.simd(0x09, ...this.memarg(2, offset)); }
+  v128Store(offset = 0, alignLog2 = 4): this { return this.simd(0x0b, ...this.memarg(alignLog2, offset)); }
+  v128Zero(): this { return this.simd(0x0c, ...new Array<number>(16).fill(0)); }
+  f32x4Splat(): this { return this.simd(0x13); }
+  f32x4ExtractLane(lane: number): this { return this.simd(0x1f, lane); }
+  f32x4Add(): this { return this.simd(0xe4); }
+  f32x4Mul(): this { return this.simd(0xe6); }
+  /** relaxed-simd f32x4.relaxed_madd (a*b+c); only valid where relaxed SIMD is enabled */
+  f32x4RelaxedMadd(): this { return this.simd(0x105); }
+
+  /** encoded body: locals (run-length grouped) + code + end */
+  encode(): number[] {
+    const groups: number[][] = [];
+    for (let i = 0; i < this.localTypes.length; ) {
+      let j = i;
+      while (j < this.localTypes.length && this.localTypes[j] === this.localTypes[i]) j++;
+      groups.push([...uleb(j - i), this.localTypes[i]!]);
+      i = j;
+    }
+    const body = [...vec(groups), ...this.bytes, 0x0b];
+    return [...uleb(body.length), ...body];
+  }
+}
+
+interface FuncDef {
+  params: ValType[];
+  results: ValType[];
+  code: Code;
+  exportName?: string;
+}
+
+export interface MemoryImport {
+  module: string;
+  name: string;
+  minPages: number;
+  maxPages?: number;
+  shared?: boolean;
+}
+
+export class ModuleBuilder {
+  private readonly funcs: FuncDef[] = [];
+  constructor(private readonly memory: MemoryImport) {}
+
+  /** add a function; returns its index (for `call`) */
+  func(params: ValType[], results: ValType[], build: (c: Code) => void, exportName?: string): number {
+    const code = new Code(params);
+    build(code);
+    this.funcs.push({ params, results, code, ...(exportName ? { exportName } : {}) });
+    return this.funcs.length - 1;
+  }
+
+  /** reserve an index now, fill the body later (for mutual references) */
+  declare(params: ValType[], results: ValType[], exportName?: string): { index: number; code: Code } {
+    const code = new Code(params);
+    this.funcs.push({ params, results, code, ...(exportName ? { exportName } : {}) });
+    return { index: this.funcs.length - 1, code };
+  }
+
+  bytes(): Uint8Array {
+    const section = (id: number, payload: number[]) => [id, ...uleb(payload.length), ...payload];
+    const types = this.funcs.map((f) => [0x60, ...vec(f.params.map((p) => [p])), ...vec(f.results.map((r) => [r]))]);
+    const m = this.memory;
+    const limits =
+      m.maxPages === undefined ? [0x00, ...uleb(m.minPages)] : [m.shared ? 0x03 : 0x01, ...uleb(m.minPages), ...uleb(m.maxPages)];
+    const imports = vec([[...str(m.module), ...str(m.name), 0x02, ...limits]]);
+    const funcsec = vec(this.funcs.map((_, i) => uleb(i)));
+    const exps = this.funcs.flatMap((f, i) => (f.exportName ? [[...str(f.exportName), 0x00, ...uleb(i)]] : []));
+    const code = vec(this.funcs.map((f) => f.code.encode()));
+    return new Uint8Array([
+      0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+      ...section(1, vec(types)),
+      ...section(2, imports),
+      ...section(3, funcsec),
+      ...section(7, vec(exps)),
+      ...section(10, code),
+    ]);
+  }
+}

@@ -1,0 +1,3 @@
+// Barrel for seeded randomness and parameter initializers.
+export * from './rng.ts';
+export * from './initializers.ts';

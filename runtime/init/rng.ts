@@ -1,0 +1,147 @@
+// Seeded PRNG for reproducible initialization.
+//
+// Generator: xoshiro128** (Blackman & Vigna), 128-bit state, pure 32-bit
+// arithmetic via Math.imul and >>> (no BigInt). Its state is derived from a
+// 128-bit "key" by a small sponge whose mixing step is MurmurHash3's fmix32
+// finalizer.
+//
+// fork(label) derives a child key from the parent's *key* and the UTF-8
+// bytes of the label, never from the parent's consumed state. So
+// rng(seed).fork('layer3.lily_A') gives the same stream no matter how many
+// numbers were drawn from the parent or its other forks, which is what makes
+// per-parameter initialization reproducible and order-independent.
+
+export interface Rng {
+  /** Uniform in [0, 1), with 53 random bits. */
+  next(): number;
+  /** Raw 32-bit unsigned output. */
+  uint32(): number;
+  /** Normal(mean, std) via Box–Muller (the second value of each pair is cached). */
+  normal(mean?: number, std?: number): number;
+  /** Uniform in [low, high). */
+  uniform(low: number, high: number): number;
+  /** Uniform integer in [0, n). */
+  int(n: number): number;
+  /** An independent stream determined by this generator's key and the label. */
+  fork(label: string): Rng;
+}
+
+const GOLDEN = 0x9e3779b9;
+
+/** MurmurHash3 32-bit finalizer: a bijection on uint32 with full avalanche. */
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+const rotl = (x: number, k: number): number => (x << k) | (x >>> (32 - k));
+
+/**
+ * Absorb 32-bit words into a 4-word key. Each word is xored into key[0],
+ * then two rounds chain every key word through fmix32 together with its
+ * neighbour, so every input bit reaches every key word.
+ */
+function absorb(key: Uint32Array, words: readonly number[]): void {
+  for (const w of words) {
+    key[0] ^= w;
+    for (let round = 0; round < 2; round++) {
+      for (let j = 0; j < 4; j++) {
+        key[j] = fmix32((key[j] + key[(j + 3) & 3] + Math.imul(GOLDEN, j + 1 + 4 * round)) >>> 0);
+      }
+    }
+  }
+}
+
+/** UTF-8 bytes packed little-endian into words, followed by the byte length (so padding is unambiguous). */
+function labelWords(label: string): number[] {
+  const bytes = new TextEncoder().encode(label);
+  const words: number[] = [];
+  for (let i = 0; i < bytes.length; i += 4) {
+    words.push((bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24)) >>> 0);
+  }
+  words.push(bytes.length);
+  return words;
+}
+
+/** One xoshiro128** step: returns the output and advances the 4-word state in place. */
+export function xoshiro128ssStep(s: Uint32Array): number {
+  const result = Math.imul(rotl(Math.imul(s[1], 5), 7), 9) >>> 0;
+  const t = s[1] << 9;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = rotl(s[3], 11);
+  return result;
+}
+
+const FORK_TAG = 0x666f726b; // 'fork': separates fork keys from seed keys
+
+class Xoshiro128ss implements Rng {
+  private s = new Uint32Array(4);
+  private spare: number | null = null;
+
+  constructor(private readonly key: Uint32Array) {
+    // Derive the state from the key through one more mixing pass, so the
+    // stream is not a trivial function of the key words.
+    const st = Uint32Array.from(key);
+    absorb(st, [0x73746174]); // 'stat'
+    this.s.set(st);
+    if ((this.s[0] | this.s[1] | this.s[2] | this.s[3]) === 0) this.s[0] = 1; // all-zero is a fixed point
+  }
+
+  uint32(): number {
+    return xoshiro128ssStep(this.s);
+  }
+
+  next(): number {
+    // 27 + 26 bits, as in the reference double conversion.
+    const hi = this.uint32() >>> 5;
+    const lo = this.uint32() >>> 6;
+    return (hi * 67108864 + lo) / 9007199254740992;
+  }
+
+  uniform(low: number, high: number): number {
+    return low + (high - low) * this.next();
+  }
+
+  int(n: number): number {
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`rng.int: bad range ${n}`);
+    return Math.floor(this.next() * n);
+  }
+
+  normal(mean = 0, std = 1): number {
+    if (this.spare !== null) {
+      const z = this.spare;
+      this.spare = null;
+      return mean + std * z;
+    }
+    const u1 = 1 - this.next(); // (0, 1], so log is finite
+    const u2 = this.next();
+    const r = Math.sqrt(-2 * Math.log(u1));
+    const theta = 2 * Math.PI * u2;
+    this.spare = r * Math.sin(theta);
+    return mean + std * r * Math.cos(theta);
+  }
+
+  fork(label: string): Rng {
+    const child = Uint32Array.from(this.key);
+    absorb(child, [FORK_TAG, ...labelWords(label)]);
+    return new Xoshiro128ss(child);
+  }
+}
+
+/** A generator for an integer seed (any safe integer, negative allowed). */
+export function rng(seed: number): Rng {
+  if (!Number.isSafeInteger(seed)) throw new Error(`rng: seed must be a safe integer, got ${seed}`);
+  const lo = seed >>> 0; // low 32 bits (two's complement for negatives)
+  const hi = Math.floor(seed / 4294967296) >>> 0;
+  const key = new Uint32Array(4);
+  absorb(key, [lo, hi]);
+  return new Xoshiro128ss(key);
+}
