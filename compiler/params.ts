@@ -7,6 +7,7 @@ import { fail } from './diagnostics.ts';
 import { evaluate } from './interp/eval.ts';
 import { resolveSettings } from './interp/instance.ts';
 import { asNumber } from './interp/values.ts';
+import { Float64Ops } from './interp/ops.ts';
 
 export interface ParamCount {
   name: string;
@@ -30,7 +31,7 @@ export interface UnitCount {
 export function countParams(checked: CheckedProgram, unit: UnitInfo, settings: Record<string, number | boolean>, layers = 1): UnitCount {
   if (!(layers >= 1 && Number.isInteger(layers))) fail('E-usage', `--layers must be a whole number ≥ 1, found ${layers}`);
   const { sizes, hypers } = resolveSettings(checked, unit, settings);
-  const env = { info: checked.info, sizes, vars: new Map(hypers), layers: new Map(), fns: checked.fns };
+  const env = { ops: Float64Ops, info: checked.info, sizes, vars: new Map(hypers), layers: new Map(), fns: checked.fns };
   const params = unit.params.map(({ decl, shape }): ParamCount => {
     let dims: number[];
     try {

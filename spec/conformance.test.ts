@@ -8,9 +8,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { LilyError } from '../compiler/diagnostics.ts';
 import { checkSource } from '../compiler/frontend.ts';
-import { runEntry } from '../compiler/interp/run.ts';
+import { resultJson, runEntry } from '../compiler/interp/run.ts';
 import { parseInputs, parseSettings } from '../compiler/cli/options.ts';
-import { toNested } from '../runtime/tensor/index.ts';
 
 const dir = new URL('./conformance/', import.meta.url);
 const files = readdirSync(dir).filter((f) => f.endsWith('.lily')).sort();
@@ -81,7 +80,7 @@ describe('conformance suite', () => {
       expect(exp.ok, `expected ${exp.code} but the program checked clean`).toBe(true);
       for (const r of exp.runs) {
         const out = runEntry(checked, r.fn, { settings: parseSettings(r.dims), inputs: parseInputs(r.inputs) }).output;
-        const got = out.kind === 'tensor' ? toNested(out.t) : out.v;
+        const got = resultJson(out);
         const diff = close(got, r.output);
         expect(diff, `${r.fn}: ${diff}`).toBeUndefined();
       }

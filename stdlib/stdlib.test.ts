@@ -30,7 +30,7 @@ describe('stdlib', () => {
         if (unit.decl.hypers.some((h) => !h.default && !(h.name in SIZES))) continue; // needs explicit sizes
         const out = runEntry(checked, unit.decl.name, { settings: SIZES, params: 'random', seed: 1 }).output;
         expect(out.kind).toBe('tensor');
-        if (out.kind === 'tensor') expect(out.t.data.every(Number.isFinite), `${unit.decl.name} produced non-finite values`).toBe(true);
+        if (out.kind === 'tensor') expect((out.t as { data: Float64Array }).data.every(Number.isFinite), `${unit.decl.name} produced non-finite values`).toBe(true);
       }
     });
 });

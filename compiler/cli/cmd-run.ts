@@ -3,10 +3,10 @@
 import type { Command } from 'commander';
 import { fail } from '../diagnostics.ts';
 import { loadFile } from '../frontend.ts';
-import { runEntry } from '../interp/run.ts';
+import { resultJson, runEntry } from '../interp/run.ts';
 import type { Action, Io, Wrapped } from './main.ts';
 import { parseInputs, parseSettings } from './options.ts';
-import { toNested } from '../../runtime/tensor/index.ts';
+import { toNested, type Tensor } from '../../runtime/tensor/index.ts';
 
 export function registerRun(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
   program
@@ -30,11 +30,11 @@ export function registerRun(program: Command, io: Io, wrap: (fn: Action) => Wrap
           params: opts.params,
         });
         if (opts.json) {
-          io.out(JSON.stringify({ entry: opts.fn, inputs: Object.fromEntries([...result.inputs].map(([k, t]) => [k, toNested(t)])), output: result.output.kind === 'tensor' ? toNested(result.output.t) : result.output.v }));
+          io.out(JSON.stringify({ entry: opts.fn, inputs: Object.fromEntries([...result.inputs].map(([k, t]) => [k, toNested(t)])), output: resultJson(result.output) }));
         } else {
           for (const [k, t] of result.inputs) io.out(`${k}: [${t.shape.join(', ')}] ${format(toNested(t))}`);
           const o = result.output;
-          io.out(o.kind === 'tensor' ? `=> [${o.t.shape.join(', ')}] ${format(toNested(o.t))}` : `=> ${o.v}`);
+          io.out(o.kind === 'tensor' ? `=> [${(o.t as Tensor).shape.join(', ')}] ${format(resultJson(o))}` : `=> ${o.v}`);
         }
         return 0;
       }),

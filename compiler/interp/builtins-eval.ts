@@ -1,9 +1,13 @@
-// Evaluation of each builtin in the reference interpreter (float64), keyed like check/builtins.ts.
+// Evaluation of each builtin, keyed like check/builtins.ts, written against Ops so that it both
+// computes (reference interpreter) and lowers (IR building).
 import type { ExprInfo } from '../check/env.ts';
-import * as T from '../../runtime/tensor/index.ts';
+import type { UnaryName } from '../../runtime/tensor/index.ts';
+import type { Ops, ReduceKind, TT } from './ops.ts';
 import { asTensorValue, num, tv, type Value } from './values.ts';
+import { unary as UNARY } from '../../runtime/tensor/index.ts';
 
 export interface EvalSite {
+  ops: Ops;
   args: Value[];
   info: ExprInfo;
   shape(): number[]; // the target shape of reshape/broadcast/constructors, at concrete sizes
@@ -12,21 +16,27 @@ export interface EvalSite {
 type Eval = (site: EvalSite) => Value;
 
 const elementwise =
-  (name: keyof typeof T.unary): Eval =>
-  ({ args: [a] }) => {
-    const f = T.unary[name].f;
-    if (a.kind === 'num') return num(f(a.v));
-    const v = asTensorValue(a);
-    return tv(T.map(v.t, f), v.idx);
+  (name: UnaryName): Eval =>
+  ({ args: [a], ops }) => {
+    if (a.kind === 'num') return num(UNARY[name].f(a.v));
+    const v = asTensorValue(a, ops);
+    return tv(ops.unary(name, v.t), v.idx);
   };
 
-/** Apply a tensor function to the value's own axes (index axes stay in front, untouched). */
+/** Apply a function to the value's own axes (index axes stay in front, untouched). */
 const onAxes =
-  (f: (t: T.Tensor, axes: number[]) => T.Tensor): Eval =>
-  ({ args: [a], info }) => {
-    const v = asTensorValue(a);
-    return tv(f(v.t, (info.axes ?? []).map((x) => x + v.idx.length)), v.idx);
+  (f: (ops: Ops, t: TT, axes: number[]) => TT): Eval =>
+  ({ args: [a], info, ops }) => {
+    const v = asTensorValue(a, ops);
+    return tv(f(ops, v.t, (info.axes ?? []).map((x) => x + v.idx.length)), v.idx);
   };
+const reduction = (kind: ReduceKind): Eval => onAxes((ops, t, axes) => ops.reduce(kind, t, axes));
+
+/** Broadcast a reduced tensor back over `axes` (keepdims), for composite builtins. */
+export function keepBack(ops: Ops, reduced: TT, shape: number[], axes: number[]): TT {
+  const kept = shape.map((_, i) => i).filter((i) => !axes.includes(i));
+  return ops.broadcastAxes(reduced, shape, kept);
+}
 
 export const BUILTIN_EVAL: Record<string, Eval> = {
   exp: elementwise('exp'),
@@ -44,45 +54,47 @@ export const BUILTIN_EVAL: Record<string, Eval> = {
   cos: elementwise('cos'),
   softplus: elementwise('softplus'),
   recip: elementwise('recip'),
-  detach: ({ args: [a] }) => a,
-  transpose: ({ args: [a] }) => {
-    const v = asTensorValue(a);
-    const r = v.t.shape.length;
+  detach: ({ args: [a], ops }) => (a.kind === 'tensor' ? tv(ops.detach(a.t), a.idx) : a),
+  transpose: ({ args: [a], ops }) => {
+    const v = asTensorValue(a, ops);
+    const r = ops.shape(v.t).length;
     const perm = [...Array(r).keys()];
     [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
-    return tv(T.transpose(v.t, perm), v.idx);
+    return tv(ops.transpose(v.t, perm), v.idx);
   },
-  kron: ({ args: [a, b] }) => tv(T.kron(asTensorValue(a).t, asTensorValue(b).t)),
-  sum: onAxes((t, axes) => T.sum(t, axes)),
-  mean: onAxes((t, axes) => T.mean(t, axes)),
-  max: onAxes((t, axes) => T.max(t, axes)),
-  min: onAxes((t, axes) => T.min(t, axes)),
-  norm: onAxes((t, axes) => T.norm(t, axes)),
-  logsumexp: onAxes((t, axes) => T.logsumexp(t, axes)),
-  softmax: onAxes((t, [axis]) => T.softmax(t, axis)),
-  log_softmax: onAxes((t, [axis]) => T.logSoftmax(t, axis)),
-  reshape: ({ args: [a], shape }) => {
-    const v = asTensorValue(a);
-    return tv(T.reshape(v.t, [...v.t.shape.slice(0, v.idx.length), ...shape()]), v.idx);
+  kron: ({ args: [a, b], ops }) => tv(ops.kron(asTensorValue(a, ops).t, asTensorValue(b, ops).t)),
+  sum: reduction('sum'),
+  mean: reduction('mean'),
+  max: reduction('max'),
+  min: reduction('min'),
+  // ‖x‖ = sqrt(Σ x²)
+  norm: onAxes((ops, t, axes) => ops.unary('sqrt', ops.reduce('sum', ops.binary('*', t, t), axes))),
+  // logsumexp = m + log Σ exp(x − m), m = max (detached: its gradient cancels exactly)
+  logsumexp: onAxes((ops, t, axes) => {
+    const m = ops.detach(ops.reduce('max', t, axes));
+    const shifted = ops.binary('-', t, keepBack(ops, m, ops.shape(t), axes));
+    return ops.binary('+', m, ops.unary('log', ops.reduce('sum', ops.unary('exp', shifted), axes)));
+  }),
+  softmax: onAxes((ops, t, [axis]) => ops.softmax(t, axis)),
+  log_softmax: onAxes((ops, t, [axis]) => ops.logSoftmax(t, axis)),
+  reshape: ({ args: [a], shape, ops }) => {
+    const v = asTensorValue(a, ops);
+    return tv(ops.reshape(v.t, [...ops.shape(v.t).slice(0, v.idx.length), ...shape()]), v.idx);
   },
-  broadcast: ({ args: [a], shape }) => {
-    const v = asTensorValue(a);
-    const own = v.t.shape.length - v.idx.length;
+  broadcast: ({ args: [a], shape, ops }) => {
+    const v = asTensorValue(a, ops);
+    const s = ops.shape(v.t);
+    const own = s.length - v.idx.length;
     const target = shape();
     const map = [...v.idx.keys(), ...Array.from({ length: own }, (_, i) => v.idx.length + target.length - own + i)];
-    return tv(T.broadcastAxes(v.t, [...v.t.shape.slice(0, v.idx.length), ...target], map), v.idx);
+    return tv(ops.broadcastAxes(v.t, [...s.slice(0, v.idx.length), ...target], map), v.idx);
   },
-  permute: ({ args: [a], info }) => {
-    const v = asTensorValue(a);
+  permute: ({ args: [a], info, ops }) => {
+    const v = asTensorValue(a, ops);
     const k = v.idx.length;
-    return tv(T.transpose(v.t, [...Array(k).keys(), ...(info.perm ?? []).map((p) => p + k)]), v.idx);
+    return tv(ops.transpose(v.t, [...Array(k).keys(), ...(info.perm ?? []).map((p) => p + k)]), v.idx);
   },
-  eye: ({ shape }) => {
-    const [n] = shape();
-    const t = T.zeros([n, n]);
-    for (let i = 0; i < n; i++) t.data[i * n + i] = 1;
-    return tv(t);
-  },
-  zeros: ({ shape }) => tv(T.zeros(shape())),
-  ones: ({ shape }) => tv(T.full(shape(), 1)),
+  eye: ({ shape, ops }) => tv(ops.eye(shape()[0])),
+  zeros: ({ shape, ops }) => tv(ops.fill(shape(), 0)),
+  ones: ({ shape, ops }) => tv(ops.fill(shape(), 1)),
 };

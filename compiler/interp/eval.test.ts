@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { checkSource } from '../frontend.ts';
-import { runEntry } from './run.ts';
+import { resultJson, runEntry } from './run.ts';
 import { instantiate, callMethod } from './instance.ts';
 import { fromNested, toNested, type Tensor } from '../../runtime/tensor/index.ts';
 import { tv } from './values.ts';
@@ -9,7 +9,7 @@ import { tv } from './values.ts';
 const run = (src: string, fn: string, inputs: Record<string, unknown>, settings: Record<string, number | boolean> = {}) => {
   const checked = checkSource(src, 't.lily');
   const out = runEntry(checked, fn, { settings, inputs: new Map(Object.entries(inputs).map(([k, v]) => [k, fromNested(v as never)])) }).output;
-  return out.kind === 'tensor' ? toNested(out.t) : out.v;
+  return resultJson(out);
 };
 
 describe('reference interpreter: hand-computed values', () => {
@@ -78,7 +78,7 @@ describe('reference interpreter: hand-computed values', () => {
       for (let o = 0; o < Out; o++) {
         let want = 0;
         for (let e = 0; e < E; e++) for (let k = 0; k < r; k++) want += p[e] * h(n, k) * B[(e * r + k) * Out + o];
-        expect(out.kind === 'tensor' && out.t.data[n * Out + o]).toBeCloseTo(0.5 * want, 10);
+        expect(out.kind === 'tensor' && (out.t as Tensor).data[n * Out + o]).toBeCloseTo(0.5 * want, 10);
       }
   });
 });

@@ -1,20 +1,22 @@
-// The reference interpreter: evaluates any checked expression in float64, directly from the AST
-// and the checker's annotations. It is deliberately simple: it is the oracle for every later stage.
+// The interpreter: evaluates any checked expression from the AST and the checker's annotations,
+// against an Ops implementation (Float64Ops: the reference interpreter, the oracle for every
+// later stage; GraphOps: lowering to IR). Deliberately simple.
 import type { ExprInfo, LayerInfo } from '../check/env.ts';
 import { evalDim, type Dim } from '../check/dims.ts';
 import type { IndexVar } from '../check/types.ts';
 import type * as A from '../syntax/ast.ts';
-import * as T from '../../runtime/tensor/index.ts';
-import { BUILTIN_EVAL } from './builtins-eval.ts';
-import { asNumber, asTensorValue, expand, num, padIdx, tv, unionIdx, type Value } from './values.ts';
+import { BUILTIN_EVAL, keepBack } from './builtins-eval.ts';
+import type { BinaryOp, Ops, TT } from './ops.ts';
+import { asNumber, asTensorValue, expand, num, padIdx, tv, unionIdx, type TensorValue, type Value } from './values.ts';
 
 /** A layer with its weights, ready to call. */
 export type LayerRuntime =
-  | { kind: 'Linear'; W: T.Tensor; b: T.Tensor }
-  | { kind: 'LayerNorm'; g: T.Tensor; b: T.Tensor }
+  | { kind: 'Linear'; W: TT; b: TT }
+  | { kind: 'LayerNorm'; g: TT; b: TT }
   | { kind: 'model'; copies: { call(x: Value): Value }[] };
 
 export interface Env {
+  ops: Ops;
   info: WeakMap<A.Expr, ExprInfo>;
   sizes: Map<string, number>;
   vars: Map<string, Value>;
@@ -32,6 +34,7 @@ export const sizeOf = (d: Dim, env: Env) => evalDim(d, env.sizes);
 
 export function evaluate(e: A.Expr, env: Env): Value {
   const info = infoOf(env, e);
+  const { ops } = env;
   switch (e.kind) {
     case 'num':
       return num(e.value);
@@ -53,16 +56,21 @@ export function evaluate(e: A.Expr, env: Env): Value {
       const v = evaluate(e.operand, env);
       if (e.op === 'not') return { kind: 'bool', v: !(v as { v: boolean }).v };
       if (v.kind === 'num') return num(-v.v);
-      const t = asTensorValue(v);
-      return tv(T.map(t.t, (x) => -x), t.idx);
+      const t = asTensorValue(v, ops);
+      ops.locate?.(e.span);
+      return tv(ops.binary('*', ops.fill(ops.shape(t.t), -1), t.t), t.idx);
     }
     case 'binary':
       return evalBinary(e, info, env);
     case 'index':
       return evalIndex(e, info, env);
     case 'member': {
-      if (info.builtin === 'transpose') return BUILTIN_EVAL.transpose({ args: [evaluate(e.target, env)], info, shape: () => [] });
-      const layer = env.layers.get((e.target as { name: string }).name) as Record<string, T.Tensor> | undefined;
+      if (info.builtin === 'transpose') {
+        const target = evaluate(e.target, env);
+        ops.locate?.(e.span);
+        return BUILTIN_EVAL.transpose({ ops, args: [target], info, shape: () => [] });
+      }
+      const layer = env.layers.get((e.target as { name: string }).name) as Record<string, TT> | undefined;
       if (!layer) throw new Error(`internal: layer '${(e.target as { name: string }).name}' has no weights`);
       return tv(layer[e.name]);
     }
@@ -72,13 +80,6 @@ export function evaluate(e: A.Expr, env: Env): Value {
   }
 }
 
-const arith: Record<string, (x: number, y: number) => number> = {
-  '+': (x, y) => x + y,
-  '-': (x, y) => x - y,
-  '*': (x, y) => x * y,
-  '/': (x, y) => x / y,
-  '**': (x, y) => x ** y,
-};
 const compare: Record<string, (x: number, y: number) => boolean> = {
   '==': (x, y) => x === y,
   '!=': (x, y) => x !== y,
@@ -87,8 +88,16 @@ const compare: Record<string, (x: number, y: number) => boolean> = {
   '>': (x, y) => x > y,
   '>=': (x, y) => x >= y,
 };
+const arith: Record<BinaryOp, (x: number, y: number) => number> = {
+  '+': (x, y) => x + y,
+  '-': (x, y) => x - y,
+  '*': (x, y) => x * y,
+  '/': (x, y) => x / y,
+  '**': (x, y) => x ** y,
+};
 
 function evalBinary(e: Extract<A.Expr, { kind: 'binary' }>, info: ExprInfo, env: Env): Value {
+  const { ops } = env;
   const l = evaluate(e.left, env);
   if (e.op === 'and' || e.op === 'or') {
     const lv = (l as { v: boolean }).v;
@@ -97,69 +106,73 @@ function evalBinary(e: Extract<A.Expr, { kind: 'binary' }>, info: ExprInfo, env:
   }
   const r = evaluate(e.right, env);
   if (compare[e.op]) return { kind: 'bool', v: compare[e.op](asNumber(l), asNumber(r)) };
-  if (e.op === '@') return matmulValues(asTensorValue(l), asTensorValue(r), env);
-  if (l.kind === 'num' && r.kind === 'num') return num(arith[e.op](l.v, r.v));
-  const a = asTensorValue(l);
-  const b = asTensorValue(r);
+  if (l.kind === 'num' && r.kind === 'num') return num(arith[e.op as BinaryOp](l.v, r.v));
+  ops.locate?.(e.span);
+  if (e.op === '@') return matmulValues(ops, asTensorValue(l, ops), asTensorValue(r, ops));
+  const a = asTensorValue(l, ops);
+  const b = asTensorValue(r, ops);
   const align = info.align!;
   const idx = unionIdx(a.idx, b.idx);
   const idxSizes = idx.map((v) => sizeOf(v.range!, env));
   const out = align.out.map((d) => sizeOf(d, env));
-  const ea = expand(a, idx, idxSizes, out, align.mapL);
-  const eb = expand(b, idx, idxSizes, out, align.mapR);
-  return tv(T.zipWith(ea, eb, arith[e.op]), idx);
+  return tv(ops.binary(e.op as BinaryOp, expand(ops, a, idx, idxSizes, out, align.mapL), expand(ops, b, idx, idxSizes, out, align.mapR)), idx);
 }
 
 /** NumPy `@` on the values' own axes, with index axes lined up in front. */
-export function matmulValues(a: { t: T.Tensor; idx: IndexVar[] }, b: { t: T.Tensor; idx: IndexVar[] }, _env?: Env): Value {
+export function matmulValues(ops: Ops, a: TensorValue, b: TensorValue): Value {
   const idx = unionIdx(a.idx, b.idx);
-  const ownA = a.t.shape.length - a.idx.length;
-  const ownB = b.t.shape.length - b.idx.length;
+  const sa = ops.shape(a.t);
+  const sb = ops.shape(b.t);
+  const ownA = sa.length - a.idx.length;
+  const ownB = sb.length - b.idx.length;
   const vecA = ownA === 1;
   const vecB = ownB === 1;
-  let ta = vecA ? T.reshape(a.t, [...a.t.shape.slice(0, -1), 1, a.t.shape[a.t.shape.length - 1]]) : a.t;
-  let tb = vecB ? T.reshape(b.t, [...b.t.shape, 1]) : b.t;
+  let ta = vecA ? ops.reshape(a.t, [...sa.slice(0, -1), 1, sa[sa.length - 1]]) : a.t;
+  let tb = vecB ? ops.reshape(b.t, [...sb, 1]) : b.t;
   const batchA = Math.max(ownA, 2) - 2;
   const batchB = Math.max(ownB, 2) - 2;
   const batch = Math.max(batchA, batchB);
-  ta = padIdx({ t: ta, idx: a.idx }, idx, batch - batchA);
-  tb = padIdx({ t: tb, idx: b.idx }, idx, batch - batchB);
-  let out = T.matmul(ta, tb);
-  if (vecB) out = T.reshape(out, out.shape.slice(0, -1));
-  if (vecA) out = T.reshape(out, [...out.shape.slice(0, vecB ? -1 : -2), ...(vecB ? [] : [out.shape[out.shape.length - 1]])]);
+  ta = padIdx(ops, { t: ta, idx: a.idx }, idx, batch - batchA);
+  tb = padIdx(ops, { t: tb, idx: b.idx }, idx, batch - batchB);
+  let out = ops.matmul(ta, tb);
+  const so = ops.shape(out);
+  if (vecB) out = ops.reshape(out, so.slice(0, -1));
+  if (vecA) {
+    const s2 = ops.shape(out);
+    out = ops.reshape(out, vecB ? s2.slice(0, -1) : [...s2.slice(0, -2), s2[s2.length - 1]]);
+  }
   return tv(out, idx);
 }
 
 function evalIndex(e: Extract<A.Expr, { kind: 'index' }>, info: ExprInfo, env: Env): Value {
-  const target = asTensorValue(evaluate(e.target, env));
+  const { ops } = env;
+  const target = asTensorValue(evaluate(e.target, env), ops);
   const k = target.idx.length;
   let t = target.t;
   const res = info.index!;
+  const own = ops.shape(t).length - k;
   // Integer indices first, from the last axis back so earlier positions stay valid.
-  const remaining: number[] = []; // own-axis positions that survive (in order), after takes
-  const newVars: { v: IndexVar; pos: number }[] = [];
-  let removed = 0;
-  const own = t.shape.length - k;
   const positions: number[] = [];
+  let removed = 0;
   for (let axis = 0; axis < own; axis++) {
-    const r = res[axis];
-    if (r?.kind === 'int') {
+    if (res[axis]?.kind === 'int') {
       positions.push(-1);
       removed++;
-      continue;
-    }
-    positions.push(axis - removed);
+    } else positions.push(axis - removed);
   }
+  ops.locate?.(e.span);
   for (let axis = own - 1; axis >= 0; axis--) {
     const r = res[axis];
     if (r?.kind === 'int') {
-      const n = t.shape[k + axis];
+      const n = ops.shape(t)[k + axis];
       let i = asNumber(evaluate(r.expr, env));
       if (i < 0) i += n;
       if (!(i >= 0 && i < n)) throw new RangeError(`index ${i} is out of range for an axis of size ${n} (at ${r.expr.span.line}:${r.expr.span.col})`);
-      t = T.take(t, k + axis, i);
+      t = ops.take(t, k + axis, i);
     }
   }
+  const remaining: number[] = [];
+  const newVars: { v: IndexVar; pos: number }[] = [];
   for (let axis = 0; axis < own; axis++) {
     const r = res[axis];
     if (r?.kind === 'idx') newVars.push({ v: r.v, pos: k + positions[axis] });
@@ -167,44 +180,50 @@ function evalIndex(e: Extract<A.Expr, { kind: 'index' }>, info: ExprInfo, env: E
   }
   const idx = unionIdx(target.idx, newVars.map((n) => n.v));
   const perm = idx.map((v) => (target.idx.includes(v) ? target.idx.indexOf(v) : newVars.find((n) => n.v === v)!.pos));
-  return tv(T.transpose(t, [...perm, ...remaining]), idx);
+  return tv(ops.transpose(t, [...perm, ...remaining]), idx);
 }
 
 function evalCall(e: Extract<A.Expr, { kind: 'call' | 'axisCall' }>, info: ExprInfo, env: Env): Value {
   if (info.indexVar) return evalComprehension(e, info, env);
   const args = e.args.map((a) => evaluate(a.value, env));
-  if (info.layer) return callLayer(info.layer, env.layers.get(info.layer.name)!, args[0]);
+  env.ops.locate?.(e.span);
+  if (info.layer) return callLayer(env.ops, info.layer, env.layers.get(info.layer.name)!, args[0]);
   if (info.fn) return callFunction(info.fn, args, env);
   const f = BUILTIN_EVAL[info.builtin!];
-  return f({ args, info, shape: () => (info.shape ?? []).map((d) => sizeOf(d, env)) });
+  return f({ ops: env.ops, args, info, shape: () => (info.shape ?? []).map((d) => sizeOf(d, env)) });
 }
 
 function evalComprehension(e: Extract<A.Expr, { kind: 'call' | 'axisCall' }>, info: ExprInfo, env: Env): Value {
+  const { ops } = env;
   const v = info.indexVar!;
-  const body = asTensorValue(evaluate(e.args[0].value, env));
+  const body = asTensorValue(evaluate(e.args[0].value, env), ops);
+  ops.locate?.(e.span);
   const pos = body.idx.indexOf(v);
   if (pos < 0) {
     // The body does not vary with v: summing repeats it range-many times; the mean is itself.
-    const n = info.builtin === 'sum' ? sizeOf(v.range!, env) : 1;
-    return tv(T.map(body.t, (x) => x * n), body.idx);
+    if (info.builtin !== 'sum') return tv(body.t, body.idx);
+    const n = sizeOf(v.range!, env);
+    return tv(ops.binary('*', ops.fill(ops.shape(body.t), n), body.t), body.idx);
   }
-  const reduced = info.builtin === 'mean' ? T.mean(body.t, [pos]) : T.sum(body.t, [pos]);
-  return tv(reduced, body.idx.filter((x) => x !== v));
+  return tv(ops.reduce(info.builtin === 'mean' ? 'mean' : 'sum', body.t, [pos]), body.idx.filter((x) => x !== v));
 }
 
-export function callLayer(layer: LayerInfo, rt: LayerRuntime, x: Value): Value {
-  const v = asTensorValue(x);
+export function callLayer(ops: Ops, layer: LayerInfo, rt: LayerRuntime, x: Value): Value {
+  const v = asTensorValue(x, ops);
   if (rt.kind === 'Linear') {
-    const y = asTensorValue(matmulValues(v, { t: rt.W, idx: [] }));
-    return tv(T.add(y.t, rt.b), y.idx);
+    const y = asTensorValue(matmulValues(ops, v, { t: rt.W, idx: [] }), ops);
+    const s = ops.shape(y.t);
+    return tv(ops.binary('+', y.t, ops.broadcastAxes(rt.b, s, [s.length - 1])), y.idx);
   }
   if (rt.kind === 'LayerNorm') {
-    const last = v.t.shape.length - 1;
-    const mu = T.mean(v.t, [last], true);
-    const centered = T.sub(v.t, mu);
-    const variance = T.mean(T.map(centered, (c) => c * c), [last], true);
-    const normed = T.div(centered, T.map(variance, (s) => Math.sqrt(s + 1e-5)));
-    return tv(T.add(T.mul(normed, rt.g), rt.b), v.idx);
+    const s = ops.shape(v.t);
+    const last = [s.length - 1];
+    const mu = keepBack(ops, ops.reduce('mean', v.t, last), s, last);
+    const centered = ops.binary('-', v.t, mu);
+    const variance = keepBack(ops, ops.reduce('mean', ops.binary('*', centered, centered), last), s, last);
+    const normed = ops.binary('*', centered, ops.unary('rsqrt', ops.binary('+', variance, ops.fill(s, 1e-5))));
+    const bc = (p: TT) => ops.broadcastAxes(p, s, last);
+    return tv(ops.binary('+', ops.binary('*', normed, bc(rt.g)), bc(rt.b)), v.idx);
   }
   void layer;
   return rt.copies.reduce((acc, c) => c.call(acc), x);
@@ -217,7 +236,7 @@ export function callFunction(decl: A.FnDecl, args: Value[], env: Env): Value {
     const a = args[i];
     vars.set(p.name, a);
     if (p.type.kind === 'tensorType' && a.kind === 'tensor') {
-      const own = a.t.shape.slice(a.idx.length);
+      const own = env.ops.shape(a.t).slice(a.idx.length);
       p.type.dims.forEach((d, k) => {
         if (d.kind === 'dimName' && !sizes.has(d.name)) sizes.set(d.name, own[k]);
       });

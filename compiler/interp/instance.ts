@@ -7,8 +7,9 @@ import type * as A from '../syntax/ast.ts';
 import { initialize } from '../../runtime/init/initializers.ts';
 import { rng as makeRng, type Rng } from '../../runtime/init/rng.ts';
 import * as T from '../../runtime/tensor/index.ts';
-import { callLayer, evaluate, type Env, type LayerRuntime } from './eval.ts';
+import { evaluate, type Env, type LayerRuntime } from './eval.ts';
 import { asNumber, tv, type Value } from './values.ts';
+import { Float64Ops, type Ops } from './ops.ts';
 
 export interface InstanceOptions {
   /** Sizes of dimensions and values of hyper-parameters, by name (`N=4,In=8,r=2,stride=2`). */
@@ -18,6 +19,8 @@ export interface InstanceOptions {
   params?: 'init' | 'random';
   /** Parameters supplied by path (`A`, `fc1.W`, `blocks.0.q.W`), e.g. from a checkpoint. */
   given?: Map<string, T.Tensor>;
+  /** Float64Ops (default) computes; GraphOps lowers to IR. */
+  ops?: Ops;
 }
 
 export interface Instance {
@@ -32,7 +35,7 @@ export function resolveSettings(checked: CheckedProgram, unit: UnitInfo, setting
   const sizes = new Map<string, number>();
   const hypers = new Map<string, Value>();
   for (const [k, v] of Object.entries(settings)) if (typeof v === 'number') sizes.set(k, v);
-  const env: Env = { info: checked.info, sizes, vars: new Map(), layers: new Map(), fns: checked.fns };
+  const env: Env = { ops: Float64Ops, info: checked.info, sizes, vars: new Map(), layers: new Map(), fns: checked.fns };
   for (const h of unit.decl.hypers) {
     const given = settings[h.name];
     let v: Value;
@@ -56,7 +59,8 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
   if (!unit) fail('E-name', `no adapter or model named '${unitName}' (have: ${[...checked.units.keys()].join(', ') || 'none'})`);
   const { sizes, hypers } = resolveSettings(checked, unit, opts.settings);
   const rng = rngIn ?? makeRng(opts.seed ?? 0);
-  const env: Env = { info: checked.info, sizes, vars: new Map(hypers), layers: new Map(), fns: checked.fns };
+  const ops = opts.ops ?? Float64Ops;
+  const env: Env = { ops, info: checked.info, sizes, vars: new Map(hypers), layers: new Map(), fns: checked.fns };
   const tensors = new Map<string, T.Tensor>();
   const size = (d: Dim) => {
     try {
@@ -78,7 +82,7 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
     const [In, Out] = [size(unit.base.inDim), size(unit.base.outDim)];
     const W = draw(`${prefix}base.W`, [In, Out], 'normal', { mean: 0, std: 1 / Math.sqrt(In) });
     const b = draw(`${prefix}base.b`, [Out], opts.params === 'random' ? 'normal' : 'zeros', {});
-    env.layers.set('base', { kind: 'Linear', W, b });
+    env.layers.set('base', { kind: 'Linear', W: ops.leaf('param', `${prefix}base.W`, W, false), b: ops.leaf('param', `${prefix}base.b`, b, false) });
     tensors.set('base.W', W).set('base.b', b);
   }
   for (const m of unit.decl.members) {
@@ -91,7 +95,7 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
       for (const a of m.init.args) if (a.name) args[a.name] = asNumber(evaluate(a.value, env));
       const t = draw(`${prefix}${m.name}`, p.shape.map(size), m.init.name, args);
       tensors.set(m.name, t);
-      env.vars.set(m.name, tv(t));
+      env.vars.set(m.name, tv(ops.leaf('param', `${prefix}${m.name}`, t, m.trainable)));
     } else if (m.kind === 'layer') {
       const rt = instantiateLayer(checked, unit, m, env, opts, `${prefix}${m.name}`, rng, draw, tensors);
       env.layers.set(m.name, rt);
@@ -118,14 +122,16 @@ function instantiateLayer(
   const size = (d: Dim) => evalDim(d, env.sizes);
   if (info.kind === 'Linear') {
     const In = size(info.inDim);
-    const rt = { kind: 'Linear' as const, W: draw(`${path}.W`, [In, size(info.outDim)], 'kaiming_uniform', { a: Math.sqrt(5) }), b: draw(`${path}.b`, [size(info.outDim)], 'uniform', { low: -1 / Math.sqrt(In), high: 1 / Math.sqrt(In) }) };
-    tensors.set(`${path}.W`, rt.W).set(`${path}.b`, rt.b);
-    return rt;
+    const W = draw(`${path}.W`, [In, size(info.outDim)], 'kaiming_uniform', { a: Math.sqrt(5) });
+    const b = draw(`${path}.b`, [size(info.outDim)], 'uniform', { low: -1 / Math.sqrt(In), high: 1 / Math.sqrt(In) });
+    tensors.set(`${path}.W`, W).set(`${path}.b`, b);
+    return { kind: 'Linear', W: env.ops.leaf('param', `${path}.W`, W, true), b: env.ops.leaf('param', `${path}.b`, b, true) };
   }
   if (info.kind === 'LayerNorm') {
-    const rt = { kind: 'LayerNorm' as const, g: draw(`${path}.g`, [size(info.dim)], 'ones', {}), b: draw(`${path}.b`, [size(info.dim)], 'zeros', {}) };
-    tensors.set(`${path}.g`, rt.g).set(`${path}.b`, rt.b);
-    return rt;
+    const g = draw(`${path}.g`, [size(info.dim)], 'ones', {});
+    const b = draw(`${path}.b`, [size(info.dim)], 'zeros', {});
+    tensors.set(`${path}.g`, g).set(`${path}.b`, b);
+    return { kind: 'LayerNorm', g: env.ops.leaf('param', `${path}.g`, g, true), b: env.ops.leaf('param', `${path}.b`, b, true) };
   }
   const settings: Record<string, number | boolean> = {};
   for (const [k, d] of info.dimArgs) settings[k] = size(d);
@@ -152,17 +158,17 @@ export function callMethod(inst: Instance, name: string, args: Value[]): Value {
     const a = args[i];
     vars.set(p.name, a);
     if (p.type.kind === 'tensorType' && a.kind === 'tensor') {
-      if (a.t.shape.length !== p.type.dims.length) fail('E-shape', `input '${p.name}' has ${a.t.shape.length} axes but ${name} takes ${p.type.dims.length}`, p.span);
+      const shape = inst.env.ops.shape(a.t);
+      if (shape.length !== p.type.dims.length) fail('E-shape', `input '${p.name}' has ${shape.length} axes but ${name} takes ${p.type.dims.length}`, p.span);
       p.type.dims.forEach((d, k) => {
         if (d.kind === 'dimName') {
           const known = sizes.get(d.name);
-          if (known === undefined) sizes.set(d.name, a.t.shape[k]);
-          else if (known !== a.t.shape[k]) fail('E-shape', `input '${p.name}' has ${d.name} = ${a.t.shape[k]} but ${d.name} is ${known}`, p.span);
+          if (known === undefined) sizes.set(d.name, shape[k]);
+          else if (known !== shape[k]) fail('E-shape', `input '${p.name}' has ${d.name} = ${shape[k]} but ${d.name} is ${known}`, p.span);
         }
       });
     }
   });
   const out = evaluate(m.body, { ...inst.env, sizes, vars });
-  void callLayer;
   return out;
 }

@@ -6,16 +6,18 @@ import { dimOfLoose } from '../check/expr.ts';
 import { fail } from '../diagnostics.ts';
 import type * as A from '../syntax/ast.ts';
 import { rng } from '../../runtime/init/rng.ts';
-import { tensor, type Tensor } from '../../runtime/tensor/index.ts';
+import { tensor, toNested, type Tensor } from '../../runtime/tensor/index.ts';
 import { callFunction } from './eval.ts';
 import { callMethod, instantiate, type InstanceOptions } from './instance.ts';
 import { tv, type Value } from './values.ts';
+import { Float64Ops, type Ops } from './ops.ts';
 
 export interface RunOptions {
   settings: Record<string, number | boolean>;
   inputs?: Map<string, Tensor>;
   seed?: number;
   params?: InstanceOptions['params'];
+  ops?: Ops;
 }
 
 export function runEntry(checked: CheckedProgram, entry: string, opts: RunOptions): { inputs: Map<string, Tensor>; output: Value } {
@@ -24,7 +26,7 @@ export function runEntry(checked: CheckedProgram, entry: string, opts: RunOption
   const fn = checked.fns.get(name);
   const unit = checked.units.get(name);
   if (!fn && !unit) fail('E-name', `no function, adapter or model named '${name}' (have: ${[...checked.fns.keys(), ...checked.units.keys()].join(', ') || 'none'})`);
-  const inst = unit ? instantiate(checked, name, { settings: opts.settings, seed: opts.seed, params: opts.params }) : undefined;
+  const inst = unit ? instantiate(checked, name, { settings: opts.settings, seed: opts.seed, params: opts.params, ops: opts.ops }) : undefined;
   const method = unit ? (methodName ?? (unit.methods.has('delta') ? 'delta' : 'forward')) : undefined;
   const decl: { params: A.ValueParam[] } | undefined = fn ?? unit?.methods.get(method!);
   if (!decl) fail('E-name', `${name} has no method '${method}'`);
@@ -50,9 +52,14 @@ export function runEntry(checked: CheckedProgram, entry: string, opts: RunOption
       fail('E-shape', `input '${p.name}' has shape [${t.shape.join(', ')}] but needs [${shape.join(', ')}]`, p.span);
     t ??= tensor(shape, Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r.normal()));
     inputs.set(p.name, t);
-    return tv(t);
+    return tv((opts.ops ?? Float64Ops).leaf('input', p.name, t));
   });
   for (const k of opts.inputs?.keys() ?? []) if (!inputs.has(k)) fail('E-usage', `--inputs: '${name}' has no input named '${k}'`);
-  const output = fn ? callFunction(fn, args, { info: checked.info, sizes: new Map(), vars: new Map(), layers: new Map(), fns: checked.fns }) : callMethod(inst!, method!, args);
+  const output = fn ? callFunction(fn, args, { ops: opts.ops ?? Float64Ops, info: checked.info, sizes: new Map(), vars: new Map(), layers: new Map(), fns: checked.fns }) : callMethod(inst!, method!, args);
   return { inputs, output };
+}
+
+/** A float64 result as plain JSON (numbers, nested arrays, booleans). */
+export function resultJson(v: Value): unknown {
+  return v.kind === 'tensor' ? toNested(v.t as Tensor) : v.v;
 }

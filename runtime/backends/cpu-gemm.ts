@@ -62,6 +62,8 @@ export interface CpuGemmConfig {
   threads: number;
   /** use threads only above this many FLOPs (2·M·N·K) */
   minFlopsForThreads: number;
+  /** Atomics.load polls before the caller sleeps in Atomics.wait for a worker */
+  spin: number;
 }
 
 export const DEFAULT_CPU_GEMM_CONFIG: CpuGemmConfig = {
@@ -70,6 +72,7 @@ export const DEFAULT_CPU_GEMM_CONFIG: CpuGemmConfig = {
   mc: 128,
   threads: Math.max(1, Math.min(8, os.availableParallelism?.() ?? os.cpus().length)),
   minFlopsForThreads: 2_000_000,
+  spin: 2000,
 };
 
 type RunFn = (
@@ -348,7 +351,7 @@ export class WasmGemm {
         const base = h.slot * SLOT_I32;
         let spins = 0;
         while (Atomics.load(i32, base + 1) !== h.seq) {
-          if (spins++ < 2000) continue; // short spin: the worker is usually done within µs
+          if (spins++ < this.config.spin) continue; // short spin: the worker is usually done within µs
           if (Atomics.wait(i32, base + 1, Atomics.load(i32, base + 1), 2000) === 'timed-out' && Atomics.load(i32, base + 1) !== h.seq) {
             // a worker that died mid-job: redo its share here, stop using it
             h.alive = false;

@@ -110,17 +110,21 @@ describe('orthogonal', () => {
     // experts get different matrices
     expect(Array.from(q.data.subarray(0, 20))).not.toEqual(Array.from(q.data.subarray(20, 40)));
   });
-  it('is the sign-corrected Q: R = Q^T G has a positive diagonal', () => {
-    // Reconstruct the Gaussian draw the initializer made and check G = Q R with R upper triangular, diag > 0.
-    const r = rng(77);
-    const g = tensor([6, 4], Array.from({ length: 24 }, () => r.normal()));
-    const q = initialize('orthogonal', [6, 4], {}, rng(77));
-    const R = matmul(transpose(q), g);
-    for (let i = 0; i < 4; i++) {
-      expect(R.data[i * 4 + i]).toBeGreaterThan(0);
-      for (let j = 0; j < i; j++) expect(Math.abs(R.data[i * 4 + j])).toBeLessThan(1e-12);
+  it('is the sign-corrected Q: G = Q R with diag(R) > 0 (wide: G = L Q, diag(L) > 0)', () => {
+    // Reconstruct the Gaussian draw the initializer made and recover the triangular factor.
+    for (const [n, m] of [[6, 4], [4, 4], [3, 5]]) {
+      const r = rng(77);
+      const g = tensor([n, m], Array.from({ length: n * m }, () => r.normal()));
+      const q = initialize('orthogonal', [n, m], {}, rng(77));
+      const tall = n >= m;
+      const k = Math.min(n, m);
+      const R = tall ? matmul(transpose(q), g) : transpose(matmul(g, transpose(q))); // upper triangular [k, k]
+      for (let i = 0; i < k; i++) {
+        expect(R.data[i * k + i]).toBeGreaterThan(0);
+        for (let j = 0; j < i; j++) expect(Math.abs(R.data[i * k + j])).toBeLessThan(1e-12);
+      }
+      expectClose(tall ? matmul(q, R) : matmul(transpose(R), q), g, { rtol: 0, atol: 1e-12 });
     }
-    expectClose(matmul(q, R), g, { rtol: 0, atol: 1e-12 });
   });
   it('rejects rank < 2', () => {
     expect(() => initialize('orthogonal', [4], {}, rng(0))).toThrow(/rank/);

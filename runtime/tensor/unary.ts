@@ -40,7 +40,7 @@ export function erf(x: number): number {
     return TWO_OVER_SQRT_PI * Math.exp(-x2) * acc;
   }
   let frac = x;
-  for (let k = 6; k >= 1; k--) frac = x + k / 2 / frac;
+  for (let k = 60; k >= 1; k--) frac = x + k / 2 / frac;
   return 1 - Math.exp(-x2) / Math.sqrt(Math.PI) / frac;
 }
 

@@ -1,0 +1,97 @@
+// The IR: a hash-consed graph of primitive applications with concrete shapes. Building the same
+// operation on the same inputs twice yields the same node, so common subexpressions are shared
+// by construction (CSE); dead nodes are dropped by rebuilding from the outputs (DCE).
+import type { Span } from '../syntax/ast.ts';
+import { primitive } from './prim.ts';
+
+export type Id = number;
+export type Attrs = Record<string, unknown>;
+
+export interface Node {
+  id: Id;
+  op: string;
+  inputs: Id[];
+  attrs: Attrs;
+  shape: number[];
+  /** Where in the user's program this node came from (first builder wins). */
+  loc?: Span;
+}
+
+export class Graph {
+  readonly nodes: Node[] = [];
+  private readonly memo = new Map<string, Id>();
+  /** Named results: 'y' (forward output), 'grad:A', ... */
+  readonly outputs = new Map<string, Id>();
+  /** Current source location, attached to nodes created while it is set. */
+  loc?: Span;
+
+  node(id: Id): Node {
+    return this.nodes[id];
+  }
+
+  add(op: string, inputs: Id[], attrs: Attrs = {}): Id {
+    const prim = primitive(op);
+    const norm = prim.normalize ? prim.normalize(this, inputs, attrs) : undefined;
+    if (norm !== undefined) return norm;
+    const key = `${op}|${inputs.join(',')}|${stableJson(attrs)}`;
+    const hit = this.memo.get(key);
+    if (hit !== undefined) return hit;
+    const shape = prim.shape(inputs.map((i) => this.nodes[i].shape), attrs);
+    const id = this.nodes.length;
+    this.nodes.push({ id, op, inputs, attrs, shape, loc: this.loc });
+    this.memo.set(key, id);
+    return id;
+  }
+
+  shape(id: Id): number[] {
+    return this.nodes[id].shape;
+  }
+
+  /** Nodes reachable from the outputs, in topological order. */
+  live(roots: Id[] = [...this.outputs.values()]): Id[] {
+    const seen = new Set<Id>();
+    const order: Id[] = [];
+    const visit = (id: Id) => {
+      // Iterative DFS: graphs of real models are deep enough to overflow recursion.
+      const stack: [Id, number][] = [[id, 0]];
+      while (stack.length) {
+        const top = stack[stack.length - 1];
+        const [n, i] = top;
+        if (i === 0 && seen.has(n)) {
+          stack.pop();
+          continue;
+        }
+        seen.add(n);
+        const ins = this.nodes[n].inputs;
+        if (i < ins.length) {
+          top[1]++;
+          if (!seen.has(ins[i])) stack.push([ins[i], 0]);
+        } else {
+          stack.pop();
+          order.push(n);
+        }
+      }
+    };
+    for (const r of roots) visit(r);
+    return order;
+  }
+
+  /** Number of live consumers of each node. */
+  uses(roots?: Id[]): Map<Id, number> {
+    const u = new Map<Id, number>();
+    for (const id of this.live(roots)) for (const i of this.nodes[id].inputs) u.set(i, (u.get(i) ?? 0) + 1);
+    for (const r of roots ?? this.outputs.values()) u.set(r, (u.get(r) ?? 0) + 1);
+    return u;
+  }
+}
+
+export function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v && typeof v === 'object')
+    return `{${Object.keys(v)
+      .sort()
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${k}:${stableJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(v);
+}

@@ -1,0 +1,117 @@
+// einsum: every sum of products — matmul, batched matmul, Hadamard products, scaling, sums over
+// axes, transposes, outer products. One primitive so that the contraction optimiser sees whole
+// sums of products, and so that its VJP is one rule: the gradient of an operand is the einsum of
+// the cotangent with the other operands.
+import * as T from '../../../runtime/tensor/index.ts';
+import type { Graph, Id } from '../graph.ts';
+import { definePrim, numelOf } from '../prim.ts';
+
+export interface EinsumSpec {
+  ins: string[];
+  out: string;
+}
+
+export const parseSpec = (spec: string): EinsumSpec => {
+  const [lhs, out] = spec.split('->');
+  return { ins: lhs.split(','), out };
+};
+export const formatSpec = (s: EinsumSpec) => `${s.ins.join(',')}->${s.out}`;
+
+export function indexSizes(s: EinsumSpec, shapes: number[][]): Map<string, number> {
+  const sizes = new Map<string, number>();
+  s.ins.forEach((sub, o) =>
+    [...sub].forEach((c, i) => {
+      const prev = sizes.get(c);
+      if (prev !== undefined && prev !== shapes[o][i]) throw new Error(`internal: einsum ${formatSpec(s)}: index ${c} is ${prev} and ${shapes[o][i]}`);
+      sizes.set(c, shapes[o][i]);
+    }),
+  );
+  return sizes;
+}
+
+/** FLOPs of one einsum: (multiplications + one addition when something is summed) per point of the index space. */
+export function einsumFlops(s: EinsumSpec, sizes: Map<string, number>): number {
+  const all = new Set(s.ins.join(''));
+  let space = 1;
+  for (const c of all) space *= sizes.get(c)!;
+  const summed = [...all].some((c) => !s.out.includes(c));
+  const ops = s.ins.length - 1 + (summed ? 1 : 0);
+  return space * ops;
+}
+
+/**
+ * Canonical form, so equal contractions hash equal: operands sorted by id (scalars first), letters
+ * renamed in order of first appearance. Returns undefined when already canonical.
+ */
+export function canonical(inputs: Id[], s: EinsumSpec): { inputs: Id[]; spec: string } {
+  const order = inputs.map((id, k) => ({ id, sub: s.ins[k] })).sort((a, b) => a.id - b.id || (a.sub < b.sub ? -1 : a.sub > b.sub ? 1 : 0));
+  const rename = new Map<string, string>();
+  const letter = (c: string) => {
+    if (!rename.has(c)) rename.set(c, String.fromCharCode(97 + rename.size));
+    return rename.get(c)!;
+  };
+  for (const c of s.out) letter(c); // output letters first: stable names for the result's axes
+  const ins = order.map((o) => [...o.sub].map(letter).join(''));
+  const out = [...s.out].map(letter).join('');
+  return { inputs: order.map((o) => o.id), spec: `${ins.join(',')}->${out}` };
+}
+
+/** Letters not used in a spec, for building new specs. */
+export function freshLetters(used: string, n: number): string[] {
+  const out: string[] = [];
+  for (let c = 97; out.length < n; c++) {
+    const ch = String.fromCharCode(c > 122 ? c + 6 : c); // a..z then A..Z
+    if (!used.includes(ch)) out.push(ch);
+  }
+  return out;
+}
+
+export const einsum = (g: Graph, spec: string, ...inputs: Id[]): Id => g.add('einsum', inputs, { spec });
+
+definePrim({
+  name: 'einsum',
+  doc: 'sum of products over named indices (matmul, scaling, reductions, transposes)',
+  shape(shapes, attrs) {
+    const s = parseSpec(attrs.spec as string);
+    if (s.ins.length !== shapes.length) throw new Error(`internal: einsum ${attrs.spec} with ${shapes.length} operands`);
+    s.ins.forEach((sub, o) => {
+      if (sub.length !== shapes[o].length) throw new Error(`internal: einsum ${attrs.spec}: operand ${o} has rank ${shapes[o].length}`);
+    });
+    const sizes = indexSizes(s, shapes);
+    return [...s.out].map((c) => sizes.get(c)!);
+  },
+  eval: (ins, attrs) => T.einsum(attrs.spec as string, ...ins),
+  normalize(g, inputs, attrs) {
+    const s = parseSpec(attrs.spec as string);
+    if (inputs.length === 1 && s.ins[0] === s.out) return inputs[0]; // identity
+    const c = canonical(inputs, s);
+    if (c.spec !== attrs.spec || c.inputs.some((id, k) => id !== inputs[k])) return g.add('einsum', c.inputs, { spec: c.spec });
+    return undefined;
+  },
+  vjp({ g, node, ct }) {
+    const s = parseSpec(node.attrs.spec as string);
+    return node.inputs.map((_, i) => {
+      const target = s.ins[i];
+      const others = node.inputs.filter((__, k) => k !== i);
+      const otherSubs = s.ins.filter((__, k) => k !== i);
+      const available = new Set([...s.out, ...otherSubs.join('')]);
+      // Indices only operand i had (it was summed over them alone): the gradient is constant along them.
+      const reach = [...target].filter((c) => available.has(c)).join('');
+      const dedup = [...new Set(reach)].join('');
+      let grad = g.add('einsum', [ct, ...others], { spec: `${[s.out, ...otherSubs].join(',')}->${dedup}` });
+      if (dedup !== target) {
+        const shape = g.shape(node.inputs[i]);
+        grad = g.add('broadcast', [grad], { shape, map: [...dedup].map((c) => target.indexOf(c)) });
+      }
+      return grad;
+    });
+  },
+  flops(node, g) {
+    const s = parseSpec(node.attrs.spec as string);
+    return einsumFlops(s, indexSizes(s, node.inputs.map((i) => g.shape(i))));
+  },
+  print: (attrs) => `einsum "${attrs.spec}"`,
+  linearIn: (node) => node.inputs.map((_, i) => i),
+});
+
+export { numelOf };

@@ -1,0 +1,84 @@
+// Elementwise primitives on operands of equal shape (broadcasting is explicit in the IR):
+// add, unary functions (map) and their derivatives (map_grad), pow.
+import * as T from '../../../runtime/tensor/index.ts';
+import type { Graph, Id } from '../graph.ts';
+import { definePrim, numelOf } from '../prim.ts';
+
+const letters = (rank: number) => 'abcdefghijklmnopqrstuvwxyz'.slice(0, rank);
+/** Elementwise product of equal-shape tensors, as an einsum (so it joins sums of products). */
+export const mulSame = (g: Graph, a: Id, b: Id): Id => {
+  const l = letters(g.shape(a).length);
+  return g.add('einsum', [a, b], { spec: `${l},${l}->${l}` });
+};
+export const scale = (g: Graph, c: number, x: Id): Id => {
+  const l = letters(g.shape(x).length);
+  return g.add('einsum', [g.add('const', [], { value: c }), x], { spec: `,${l}->${l}` });
+};
+
+const sameShape = (shapes: number[][], op: string) => {
+  for (const s of shapes)
+    if (s.length !== shapes[0].length || s.some((d, i) => d !== shapes[0][i])) throw new Error(`internal: ${op} of shapes ${shapes.map((x) => `[${x}]`).join(' ')}`);
+  return shapes[0];
+};
+
+definePrim({
+  name: 'add',
+  doc: 'elementwise sum of equal-shape tensors',
+  shape: (s) => sameShape(s, 'add'),
+  eval: ([a, b]) => T.add(a, b),
+  vjp: ({ ct, node }) => node.inputs.map(() => ct),
+  flops: (n) => numelOf(n.shape),
+  normalize(g, [a, b]) {
+    // x + 0 = x
+    const zero = (id: Id) => {
+      const n = g.node(id);
+      return (n.op === 'fill' || n.op === 'const') && n.attrs.value === 0;
+    };
+    if (zero(b)) return a;
+    if (zero(a)) return b;
+    return a > b ? g.add('add', [b, a]) : undefined; // commutative: canonical order for CSE
+  },
+});
+
+definePrim({
+  name: 'map',
+  doc: 'an elementwise function (exp, log, relu, gelu, ...)',
+  shape: ([s]) => s,
+  eval: ([x], a) => T.map(x, T.unary[a.fn as T.UnaryName].f),
+  vjp: ({ g, node, ct }) => [mulSame(g, ct, g.add('map_grad', node.inputs, { fn: node.attrs.fn }))],
+  flops: (n) => numelOf(n.shape),
+  print: (a) => `map ${a.fn}`,
+});
+
+definePrim({
+  name: 'map_grad',
+  doc: "the derivative of an elementwise function, f'(x)",
+  shape: ([s]) => s,
+  eval: ([x], a) => T.map(x, T.unary[a.fn as T.UnaryName].df),
+  flops: (n) => numelOf(n.shape),
+  print: (a) => `map_grad ${a.fn}`,
+});
+
+definePrim({
+  name: 'pow',
+  doc: 'a ** b elementwise',
+  shape: (s) => sameShape(s, 'pow'),
+  eval: ([a, b]) => T.pow(a, b),
+  vjp({ g, node, ct }) {
+    const [a, b] = node.inputs;
+    const bMinus1 = g.add('add', [b, g.add('fill', [], { value: -1, shape: g.shape(b) })]);
+    const da = mulSame(g, ct, mulSame(g, b, g.add('pow', [a, bMinus1])));
+    const db = mulSame(g, ct, mulSame(g, g.add('map', [a], { fn: 'log' }), node.id));
+    return [da, g.node(b).op === 'fill' || g.node(b).op === 'const' ? undefined : db];
+  },
+  flops: (n) => numelOf(n.shape),
+});
+
+definePrim({
+  name: 'stopgrad',
+  doc: 'the same value, with no gradient flowing back (detach)',
+  shape: ([s]) => s,
+  eval: ([x]) => x,
+  vjp: () => [undefined],
+  flops: () => 0,
+});
