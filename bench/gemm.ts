@@ -243,6 +243,17 @@ async function main() {
       (a, b, o, M, K, N, op) => engineT.gemm(a, b, o, M, K, N, op),
       300,
     ),
+    {
+      name: `wasm-simd-${engineT.activeThreads}t-inplace`,
+      note: 'same, with a, b, out allocated by engine.allocF32(): operands used in place, no copies in/out',
+      warmupMs: 300,
+      prepare: async (s, a, b) => {
+        const ai = engineT.allocF32(a.length), bi = engineT.allocF32(b.length), oi = engineT.allocF32(s.M * s.N);
+        ai.set(a);
+        bi.set(b);
+        return { call: () => engineT.gemm(ai, bi, oi, s.M, s.K, s.N, { transA: s.transA }) };
+      },
+    },
   ];
   const tfl = await loadTf();
   if (tfl.error) log(`tfjs unavailable: ${tfl.error}`);

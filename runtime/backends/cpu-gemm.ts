@@ -141,6 +141,7 @@ export class WasmGemm {
   /** bump allocator for allocF32 (grows up from CTRL_BYTES) */
   private heapTop = CTRL_BYTES;
   private readonly NR: number;
+  private readonly buffers = new WeakSet<ArrayBufferLike>();
 
   constructor(config: Partial<CpuGemmConfig> = {}) {
     this.config = { ...DEFAULT_CPU_GEMM_CONFIG, ...config };
@@ -149,6 +150,7 @@ export class WasmGemm {
     this.module = new WebAssembly.Module(buildGemmWasm(this.config.kernel, MAX_PAGES));
     this.ex = new WebAssembly.Instance(this.module, { env: { mem: this.memory } }).exports as unknown as GemmExports;
     this.f32 = new Float32Array(this.memory.buffer);
+    this.buffers.add(this.memory.buffer);
     this.i32 = new Int32Array(this.memory.buffer, 0, CTRL_BYTES / 4);
   }
 
@@ -220,17 +222,28 @@ export class WasmGemm {
     const have = this.memory.buffer.byteLength;
     if (end > have) {
       const pages = Math.ceil((end - have) / PAGE);
+      if (this.memory.buffer.byteLength / PAGE + pages > MAX_PAGES) {
+        throw new RangeError(`gemm: needs ${end} bytes of wasm memory, more than the ${MAX_PAGES * PAGE} reserved`);
+      }
       this.memory.grow(pages);
     }
     if (this.f32.buffer.byteLength !== this.memory.buffer.byteLength) {
       this.f32 = new Float32Array(this.memory.buffer);
+      this.buffers.add(this.memory.buffer);
     }
   }
 
+  /** whether x views this engine's memory (any SharedArrayBuffer it has handed out: growth never detaches them) */
+  owns(x: Float32Array): boolean {
+    return this.buffers.has(x.buffer);
+  }
+
   /**
-   * A Float32Array inside the engine's memory (never freed; for long-lived
-   * weights/activations). gemm() skips the copy-in of A when `a` is such a
-   * view and it already holds op(A) in place.
+   * A Float32Array inside the engine's memory (bump-allocated, never freed:
+   * for long-lived weights, activations and gradients). gemm() reads A and B
+   * and writes C in place when they are such views (B and C only when N is
+   * a multiple of NR = 8 and B is not transposed), skipping the copies.
+   * `out` must not alias `a` or `b`.
    */
   allocF32(n: number): Float32Array {
     const off = this.heapTop;
@@ -252,30 +265,36 @@ export class WasmGemm {
     const np = Math.ceil(N / NR);
     const Npad = np * NR;
 
-    // ---- regions (scratch above the allocF32 heap) ----
-    const aInPlace = a.buffer === this.memory.buffer;
+    // ---- regions: operands already inside the engine memory are used in
+    // place (allocF32 views); everything else is copied into scratch above
+    // the allocF32 heap ----
+    const aIn = this.owns(a);
+    const bIn = this.owns(b) && !opts.transB && Npad === N;
+    const cIn = this.owns(out) && Npad === N;
     let off = this.heapTop;
-    const offA = aInPlace ? a.byteOffset : off;
-    if (!aInPlace) off = align(off + M * K * 4, 64);
-    const offBraw = off;
-    const needRaw = !opts.transB;
-    if (needRaw) off = align(off + K * Npad * 4 + 64, 64);
-    const offBp = off;
-    off = align(off + np * K * NR * 4, 64);
-    const offC = off;
-    off = align(off + M * Npad * 4, 64);
+    const reserve = (bytes: number) => {
+      const at = off;
+      off = align(off + bytes, 64);
+      return at;
+    };
+    const offA = aIn ? a.byteOffset : reserve(M * K * 4);
+    const offBraw = bIn ? b.byteOffset : opts.transB ? 0 : reserve(K * Npad * 4);
+    const offBp = reserve(np * K * NR * 4);
+    const offC = cIn ? out.byteOffset : reserve(M * Npad * 4);
     this.ensureBytes(off);
     const f = this.f32;
 
     // ---- A ----
-    if (!aInPlace) f.set(a.length === M * K ? a : a.subarray(0, M * K), offA >> 2);
+    if (!aIn) f.set(a.length === M * K ? a : a.subarray(0, M * K), offA >> 2);
     const sai = opts.transA ? 4 : 4 * K;
     const sak = opts.transA ? 4 * M : 4;
 
     // ---- B → panels ----
     if (!opts.transB) {
       const raw = offBraw >> 2;
-      if (Npad === N) f.set(b.length === K * N ? b : b.subarray(0, K * N), raw);
+      if (bIn) {
+        /* packed straight from the caller's array */
+      } else if (Npad === N) f.set(b.length === K * N ? b : b.subarray(0, K * N), raw);
       else for (let k = 0; k < K; k++) f.set(b.subarray(k * N, k * N + N), raw + k * Npad);
       this.ex.pack_b(offBraw, Npad * 4, offBp, K, np);
     } else {
@@ -293,7 +312,7 @@ export class WasmGemm {
 
     // ---- C in ----
     const cBase = offC >> 2;
-    if (accumulate) {
+    if (accumulate && !cIn) {
       if (Npad === N) f.set(out.length === M * N ? out : out.subarray(0, M * N), cBase);
       else for (let i = 0; i < M; i++) f.set(out.subarray(i * N, i * N + N), cBase + i * Npad);
     }
@@ -365,6 +384,7 @@ export class WasmGemm {
     }
 
     // ---- C out ----
+    if (cIn) return;
     if (Npad === N) out.set(this.f32.subarray(cBase, cBase + M * N));
     else for (let i = 0; i < M; i++) out.set(this.f32.subarray(cBase + i * Npad, cBase + i * Npad + N), i * N);
   }

@@ -16,6 +16,7 @@
  *    `out` is part of the cost.
  */
 import { createRequire } from 'node:module';
+import type { IKernelRunShortcut } from 'gpu.js';
 import type { GemmOptions } from './cpu-gemm.ts';
 
 const require = createRequire(import.meta.url);
@@ -130,21 +131,24 @@ type GpuJs = typeof import('gpu.js');
  * Call `destroy()` when done.
  */
 export function makeGpuJsGemm(mode: 'cpu' | 'webasm', asyncMode = false): { gemm: AsyncGemmFn; destroy: () => Promise<void> } {
-  const { GPU, input } = require('gpu.js') as GpuJs;
-  const gpu = new GPU({ mode });
-  const kernels = new Map<string, ReturnType<typeof gpu.createKernel>>();
+  const gpujs = require('gpu.js') as GpuJs;
+  // `input` is exported at run time but missing from gpu.js's typings
+  const input = (gpujs as unknown as { input: (v: Float32Array, size: number[]) => unknown }).input;
+  const gpu = new gpujs.GPU({ mode });
+  const kernels = new Map<string, IKernelRunShortcut>();
   const gemm: AsyncGemmFn = async (a, b, out, M, K, N, opts = {}) => {
     const tA = !!opts.transA, tB = !!opts.transB;
     const key = `${M},${K},${N},${tA},${tB}`;
     let k = kernels.get(key);
     if (!k) {
-      k = gpu.createKernel(gpujsGemmSource(M, K, N, tA, tB), { output: [N, M], tactic: 'precision' });
-      if (asyncMode) k.setAsyncMode(true);
-      kernels.set(key, k);
+      const nk = gpu.createKernel(gpujsGemmSource(M, K, N, tA, tB), { output: [N, M], tactic: 'precision' }) as IKernelRunShortcut;
+      if (asyncMode) nk.setAsyncMode(true);
+      kernels.set(key, nk);
+      k = nk;
     }
     const ai = tA ? input(a, [M, K]) : input(a, [K, M]);
     const bi = tB ? input(b, [K, N]) : input(b, [N, K]);
-    const rows = (await k(ai, bi)) as Float32Array[];
+    const rows = (await (k as unknown as (...x: unknown[]) => unknown)(ai, bi)) as Float32Array[];
     const alpha = opts.alpha ?? 1;
     for (let i = 0; i < M; i++) {
       const r = rows[i]!, o = i * N;

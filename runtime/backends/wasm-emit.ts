@@ -185,7 +185,7 @@ export class ModuleBuilder {
     return { index: this.funcs.length - 1, code };
   }
 
-  bytes(): Uint8Array {
+  bytes(): Uint8Array<ArrayBuffer> {
     const section = (id: number, payload: number[]) => [id, ...uleb(payload.length), ...payload];
     const types = this.funcs.map((f) => [0x60, ...vec(f.params.map((p) => [p])), ...vec(f.results.map((r) => [r]))]);
     const m = this.memory;

@@ -25,7 +25,7 @@
  * (wasm SIMD has no FMA outside relaxed-simd; Zen 3 has separate FMUL and
  * FADD pipes, so mul+add reaches the same peak as FMA would).
  */
-import { Code, F32, I32, ModuleBuilder, V128, type Local } from './wasm-emit.ts';
+import { Code, F32, I32, ModuleBuilder, V128, type Local, type ValType } from './wasm-emit.ts';
 
 export interface GemmKernelConfig {
   /** rows per micro tile */
@@ -43,7 +43,7 @@ export const DEFAULT_KERNEL: GemmKernelConfig = { MR: 4, NR: 8, U: 1 };
 type Variant = 'rows' | 'cols';
 
 // tile(a, sai, sak, b, c, ldc, kc, alpha, beta)
-const TILE_PARAMS = [I32, I32, I32, I32, I32, I32, I32, F32, I32];
+const TILE_PARAMS: ValType[] = [I32, I32, I32, I32, I32, I32, I32, F32, I32];
 
 function emitTile(c: Code, R: number, cfg: GemmKernelConfig, variant: Variant): void {
   const { NR } = cfg;
@@ -134,7 +134,7 @@ function emitTile(c: Code, R: number, cfg: GemmKernelConfig, variant: Variant): 
 }
 
 // block(a, sai, sak, bp, pstride, c, ldc, m, np, kc, alpha, beta)
-const BLOCK_PARAMS = [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, F32, I32];
+const BLOCK_PARAMS: ValType[] = [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, F32, I32];
 
 function emitBlock(c: Code, tiles: number[], cfg: GemmKernelConfig): void {
   const { MR, NR } = cfg;
@@ -178,7 +178,7 @@ function emitBlock(c: Code, tiles: number[], cfg: GemmKernelConfig): void {
 }
 
 // run(a, sai, sak, bp, pstride, c, ldc, m, np, K, kc, mc, alpha, beta)
-const RUN_PARAMS = [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, F32, I32];
+const RUN_PARAMS: ValType[] = [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, F32, I32];
 
 function emitRun(c: Code, block: number, cfg: GemmKernelConfig): void {
   const { NR } = cfg;
@@ -247,7 +247,7 @@ function emitPackB(c: Code, cfg: GemmKernelConfig): void {
 }
 
 /** Build the module bytes. `maxPages` bounds the shared memory (64 KiB pages). */
-export function buildGemmWasm(cfg: GemmKernelConfig = DEFAULT_KERNEL, maxPages = 32768): Uint8Array {
+export function buildGemmWasm(cfg: GemmKernelConfig = DEFAULT_KERNEL, maxPages = 32768): Uint8Array<ArrayBuffer> {
   if (cfg.NR % 4 !== 0) throw new Error('NR must be a multiple of 4');
   const mb = new ModuleBuilder({ module: 'env', name: 'mem', minPages: 1, maxPages, shared: true });
   for (const variant of ['rows', 'cols'] as const) {

@@ -205,7 +205,7 @@ function shimGPU(real: GPU, adapterOptions: GPURequestAdapterOptions): GPU {
 }
 
 function installNavigator(gpu: GPU): void {
-  const g = globalThis as { navigator?: Record<string, unknown> };
+  const g = globalThis as unknown as { navigator?: Record<string, unknown> };
   if (g.navigator && typeof g.navigator === 'object') {
     try {
       Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true, writable: true });

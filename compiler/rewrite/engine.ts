@@ -1,0 +1,77 @@
+// The rewrite engine: rebuilds a graph node by node (topological order) into a fresh graph,
+// offering each rebuilt node to the rules registered for its op, until none fires. Rules are data
+// (records in tables, see rules-*.ts). Rebuilding from the outputs also does DCE; hash-consing in
+// the new graph does CSE.
+import { Graph, type Id, type Node } from '../ir/graph.ts';
+
+export interface RuleContext {
+  /** The graph being built. */
+  g: Graph;
+  /** Old-graph facts a rule may need, looked up by new id. */
+  facts: Map<Id, Record<string, unknown>>;
+  /** Applied rewrites, for --explain. */
+  log: RewriteLog[];
+}
+
+export interface RewriteLog {
+  rule: string;
+  loc?: Node['loc'];
+  detail?: string;
+  [k: string]: unknown;
+}
+
+export interface Rule {
+  name: string;
+  doc: string;
+  /** The op this rule looks at ('*' for any). */
+  op: string;
+  apply(node: Node, ctx: RuleContext): Id | undefined;
+}
+
+const MAX_STEPS = 64;
+
+export function rebuild(
+  src: Graph,
+  rules: Rule[],
+  opts: { facts?: (oldId: Id, newId: Id, ctx: RuleContext) => void; log?: RewriteLog[]; ctx?: Partial<RuleContext> } = {},
+): { graph: Graph; map: Map<Id, Id>; log: RewriteLog[] } {
+  const g = new Graph();
+  const ctx: RuleContext = { g, facts: new Map(), log: opts.log ?? [], ...opts.ctx } as RuleContext;
+  ctx.g = g;
+  const byOp = new Map<string, Rule[]>();
+  for (const r of rules) byOp.set(r.op, [...(byOp.get(r.op) ?? []), r]);
+  const map = new Map<Id, Id>();
+  const simplify = (id: Id): Id => {
+    for (let step = 0; step < MAX_STEPS; step++) {
+      const node = g.node(id);
+      let next: Id | undefined;
+      for (const r of [...(byOp.get(node.op) ?? []), ...(byOp.get('*') ?? [])]) {
+        g.loc = node.loc;
+        next = r.apply(node, ctx);
+        if (next !== undefined && next !== id) break;
+        next = undefined;
+      }
+      if (next === undefined) return id;
+      id = next;
+    }
+    throw new Error(`internal: rewrite rules did not settle on node ${id} after ${MAX_STEPS} steps`);
+  };
+  for (const old of src.live()) {
+    const n = src.node(old);
+    g.loc = n.loc;
+    const id = simplify(g.add(n.op, n.inputs.map((i) => map.get(i)!), n.attrs));
+    map.set(old, id);
+    opts.facts?.(old, id, ctx);
+  }
+  for (const [name, id] of src.outputs) g.outputs.set(name, map.get(id)!);
+  g.loc = undefined;
+  return { graph: g, map, log: ctx.log };
+}
+
+/** Sum of FLOPs over the live nodes reachable from the given roots (default: all outputs). */
+import { primitive } from '../ir/prim.ts';
+export function graphFlops(g: Graph, roots?: Id[], exclude: Set<Id> = new Set()): number {
+  let total = 0;
+  for (const id of g.live(roots)) if (!exclude.has(id)) total += primitive(g.node(id).op).flops(g.node(id), g);
+  return total;
+}
