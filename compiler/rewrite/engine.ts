@@ -34,7 +34,7 @@ export function rebuild(
   src: Graph,
   rules: Rule[],
   opts: { facts?: (oldId: Id, newId: Id, ctx: RuleContext) => void; log?: RewriteLog[]; ctx?: Partial<RuleContext> } = {},
-): { graph: Graph; map: Map<Id, Id>; log: RewriteLog[] } {
+): { graph: Graph; map: Map<Id, Id>; log: RewriteLog[]; facts: Map<Id, Record<string, unknown>> } {
   const g = new Graph();
   const ctx: RuleContext = { g, facts: new Map(), log: opts.log ?? [], ...opts.ctx } as RuleContext;
   ctx.g = g;
@@ -59,13 +59,16 @@ export function rebuild(
   for (const old of src.live()) {
     const n = src.node(old);
     g.loc = n.loc;
-    const id = simplify(g.add(n.op, n.inputs.map((i) => map.get(i)!), n.attrs));
+    const raw = g.add(n.op, n.inputs.map((i) => map.get(i)!), n.attrs);
+    opts.facts?.(old, raw, ctx);
+    const id = simplify(raw);
+    // The rewritten node stands for the same old node: it inherits facts it did not set itself.
+    if (id !== raw) ctx.facts.set(id, { ...ctx.facts.get(raw), ...ctx.facts.get(id) });
     map.set(old, id);
-    opts.facts?.(old, id, ctx);
   }
   for (const [name, id] of src.outputs) g.outputs.set(name, map.get(id)!);
   g.loc = undefined;
-  return { graph: g, map, log: ctx.log };
+  return { graph: g, map, log: ctx.log, facts: ctx.facts };
 }
 
 /** Sum of FLOPs over the live nodes reachable from the given roots (default: all outputs). */

@@ -122,7 +122,7 @@ export async function probeMode(mode: GpuJsMode): Promise<ModeInfo> {
     return done(false, e instanceof Error ? e.message : String(e));
   } finally {
     try {
-      gpu?.destroy();
+      await gpu?.destroy();
     } catch {
       /* destroy of a half-built instance */
     }

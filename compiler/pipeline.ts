@@ -1,0 +1,116 @@
+// The compiler's middle, as a named list of stages. Every stage maps a Program (a graph with its
+// leaves and what is known about it) to a new one and can be dumped (`lily compile
+// --dump-after=STAGE`). Simplification and the contraction optimiser run again after autodiff,
+// on forward and backward together (as Futhark re-simplifies after AD).
+import type { CheckedProgram } from './check/check.ts';
+import { vjp } from './autodiff/vjp.ts';
+import { fail } from './diagnostics.ts';
+import type { Graph, Id } from './ir/graph.ts';
+import { lower, type Lowered } from './ir/lower.ts';
+import { primitive } from './ir/prim.ts';
+import { verifyGraph } from './ir/verify.ts';
+import { contractOrders } from './rewrite/contract.ts';
+import { rebuild, type RewriteLog } from './rewrite/engine.ts';
+import { forwardUses, mergeSumsOfProducts } from './rewrite/merge.ts';
+import { SIMPLIFY_RULES } from './rewrite/rules-simplify.ts';
+import { rng } from '../runtime/init/rng.ts';
+import { tensor } from '../runtime/tensor/index.ts';
+
+export interface Program extends Lowered {
+  log: RewriteLog[];
+  /** Forward output node ids before autodiff (for splitting FLOPs into forward and backward). */
+  stage: string;
+}
+
+export interface Stage {
+  name: string;
+  doc: string;
+  run(p: Program): Program;
+}
+
+const withGraph = (p: Program, graph: Graph, stage: string, log: RewriteLog[] = []): Program => ({ ...p, graph, stage, log: [...p.log, ...log] });
+
+export const STAGES: Stage[] = [
+  { name: 'lower', doc: 'the checked program at concrete sizes, as an IR graph (output y)', run: (p) => p },
+  {
+    name: 'verify',
+    doc: 'check every node: known primitive, consistent shapes, inputs defined before use',
+    run: (p) => {
+      verifyGraph(p.graph);
+      return { ...p, stage: 'verify' };
+    },
+  },
+  { name: 'simplify', doc: 'algebraic simplification, constant folding, CSE, DCE', run: (p) => withGraph(p, rebuild(p.graph, SIMPLIFY_RULES).graph, 'simplify') },
+  {
+    name: 'autodiff',
+    doc: 'reverse mode: gradients of ⟨y, dy⟩ w.r.t. every trainable parameter and the input x',
+    run(p) {
+      const g = p.graph;
+      const y = g.outputs.get('y')!;
+      const dyValue = tensor(g.shape(y), randomNormal(g.shape(y), 7));
+      const leaves = new Map(p.leaves).set('dy', dyValue);
+      const dy = g.add('input', [], { name: 'dy', shape: g.shape(y) });
+      const targets = g.live([y]).filter((id) => {
+        const n = g.node(id);
+        return (n.op === 'param' && n.attrs.trainable) || (n.op === 'input' && n.attrs.name === 'x');
+      });
+      const grads = vjp(g, y, dy, targets);
+      for (const [leaf, grad] of grads) g.outputs.set(`grad:${g.node(leaf).attrs.name}`, grad);
+      return { ...p, leaves, stage: 'autodiff', inputs: [...p.inputs, 'dy'] };
+    },
+  },
+  { name: 'simplify-2', doc: 'simplification again, over forward and backward', run: (p) => withGraph(p, rebuild(p.graph, SIMPLIFY_RULES).graph, 'simplify-2') },
+  {
+    name: 'contract',
+    doc: 'form each maximal sum of products (einsum) and choose its contraction order by cost',
+    run(p) {
+      const merged = mergeSumsOfProducts(p.graph, forwardUses(p.graph));
+      // merged.facts carries each sum of products' FLOPs as written (naive) into the optimiser.
+      const contracted = contractOrders(merged.graph, merged.facts);
+      return withGraph(p, rebuild(contracted.graph, SIMPLIFY_RULES).graph, 'contract', contracted.log);
+    },
+  },
+];
+
+export const STAGE_NAMES = STAGES.map((s) => s.name);
+
+export interface CompileOptions {
+  settings: Record<string, number | boolean>;
+  seed?: number;
+  /** Stop after this stage (inclusive). */
+  until?: string;
+  /** Skip these stages (e.g. 'contract' for the naive program). */
+  skip?: string[];
+  /** Stop before autodiff: the forward program only. */
+  forwardOnly?: boolean;
+}
+
+export function compile(checked: CheckedProgram, entry: string, opts: CompileOptions): Program {
+  if (opts.until && !STAGE_NAMES.includes(opts.until)) fail('E-usage', `unknown stage '${opts.until}'`, undefined, { expected: STAGE_NAMES.join(', ') });
+  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params: 'random' }), log: [], stage: 'lower' };
+  for (const s of STAGES) {
+    if (opts.forwardOnly && s.name === 'autodiff') break;
+    if (!opts.skip?.includes(s.name)) p = s.run(p);
+    if (s.name === opts.until) break;
+  }
+  return p;
+}
+
+/** FLOPs of the forward (nodes needed for y) and of the rest (the backward program). */
+export function flopsSplit(g: Graph): { forward: number; backward: number } {
+  const y = g.outputs.get('y');
+  const fwd = new Set(y === undefined ? [] : g.live([y]));
+  let forward = 0;
+  let backward = 0;
+  for (const id of g.live()) {
+    const f = primitive(g.node(id).op).flops(g.node(id), g);
+    if (fwd.has(id)) forward += f;
+    else backward += f;
+  }
+  return { forward, backward };
+}
+
+function randomNormal(shape: number[], seed: number) {
+  const r = rng(seed).fork('dy');
+  return Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r.normal());
+}

@@ -1,0 +1,163 @@
+// The contraction-order optimiser: every einsum of three or more operands is split into a tree
+// of pairwise einsums, the cheapest by a FLOP-and-memory cost model — optimal (dynamic programming
+// over subsets) up to 10 operands, greedy beyond (as opt_einsum). The Lily rewrite
+// Σ_e p[e]·(h @ B[e]) → h @ (Σ_e p[e]·B[e]) is one outcome of this rule, not a rule of its own;
+// so is its refusal when p carries the token axis.
+import type { Graph, Id, Node } from '../ir/graph.ts';
+import { einsumFlops, indexSizes, parseSpec } from '../ir/prims/einsum.ts';
+import { rebuild, type Rule, type RuleContext } from './engine.ts';
+import { naiveOf } from './merge.ts';
+import { describeNet, expertFolds, tokenLetters } from './explain-net.ts';
+
+/** Weight of one element of an intermediate result against one FLOP (memory traffic). */
+export const MEMORY_WEIGHT = 1;
+const OPTIMAL_LIMIT = 10;
+
+export interface Tree {
+  mask: number;
+  letters: string; // indices of the intermediate (for the root: the output order)
+  cost: number; // total cost of the subtree
+  flops: number; // total FLOPs of the subtree
+  left?: Tree;
+  right?: Tree;
+}
+
+export interface Net {
+  subs: string[];
+  out: string;
+  sizes: Map<string, number>;
+}
+
+const popcount = (m: number) => {
+  let c = 0;
+  for (; m; m &= m - 1) c++;
+  return c;
+};
+
+/** Letters of the operands in `mask` that are still needed outside it (other operands or output). */
+function keptLetters(net: Net, mask: number, full: number): string {
+  const inside = new Set<string>();
+  const outside = new Set<string>(net.out);
+  net.subs.forEach((s, i) => {
+    for (const c of s) ((mask >> i) & 1 ? inside : outside).add(c);
+  });
+  if (mask === full) return net.out;
+  return [...inside].filter((c) => outside.has(c)).sort().join('');
+}
+
+function pairCost(net: Net, a: Tree, b: Tree, letters: string) {
+  const spec = { ins: [a.letters, b.letters], out: letters };
+  const flops = einsumFlops(spec, net.sizes);
+  const size = [...letters].reduce((p, c) => p * net.sizes.get(c)!, 1);
+  return { flops, cost: flops + MEMORY_WEIGHT * size };
+}
+
+export function optimalOrder(net: Net): Tree {
+  const n = net.subs.length;
+  const full = (1 << n) - 1;
+  const leaf = (i: number): Tree => ({ mask: 1 << i, letters: net.subs[i], cost: 0, flops: 0 });
+  if (n > OPTIMAL_LIMIT) return greedyOrder(net);
+  const best = new Map<number, Tree>();
+  for (let i = 0; i < n; i++) best.set(1 << i, leaf(i));
+  for (let size = 2; size <= n; size++)
+    for (let mask = 1; mask <= full; mask++) {
+      if (popcount(mask) !== size) continue;
+      const letters = keptLetters(net, mask, full);
+      let top: Tree | undefined;
+      // Each unordered split once: the sub-mask containing the lowest set bit is the left.
+      const low = mask & -mask;
+      for (let sub = (mask - 1) & mask; sub; sub = (sub - 1) & mask) {
+        if (!(sub & low)) continue;
+        const a = best.get(sub)!;
+        const b = best.get(mask ^ sub)!;
+        const pc = pairCost(net, a, b, letters);
+        const cost = a.cost + b.cost + pc.cost;
+        if (!top || cost < top.cost) top = { mask, letters, cost, flops: a.flops + b.flops + pc.flops, left: a, right: b };
+      }
+      best.set(mask, top!);
+    }
+  return best.get(full)!;
+}
+
+export function greedyOrder(net: Net): Tree {
+  const full = (1 << net.subs.length) - 1;
+  let pool: Tree[] = net.subs.map((s, i) => ({ mask: 1 << i, letters: s, cost: 0, flops: 0 }));
+  while (pool.length > 1) {
+    let pick: { i: number; j: number; t: Tree } | undefined;
+    for (let i = 0; i < pool.length; i++)
+      for (let j = i + 1; j < pool.length; j++) {
+        const mask = pool[i].mask | pool[j].mask;
+        const letters = keptLetters(net, mask, full);
+        const pc = pairCost(net, pool[i], pool[j], letters);
+        const t = { mask, letters, cost: pool[i].cost + pool[j].cost + pc.cost, flops: pool[i].flops + pool[j].flops + pc.flops, left: pool[i], right: pool[j] };
+        if (!pick || pc.cost < pick.t.cost - pool[i].cost - pool[j].cost) pick = { i, j, t };
+      }
+    pool = [...pool.filter((_, k) => k !== pick!.i && k !== pick!.j), pick!.t];
+  }
+  return pool[0];
+}
+
+/** The net of an einsum node. */
+export function netOf(g: Graph, node: Node): Net {
+  const s = parseSpec(node.attrs.spec as string);
+  return { subs: s.ins, out: s.out, sizes: indexSizes(s, node.inputs.map((i) => g.shape(i))) };
+}
+
+function emit(g: Graph, t: Tree, inputs: Id[]): Id {
+  if (!t.left) return inputs[Math.log2(t.mask)];
+  const a = emit(g, t.left, inputs);
+  const b = emit(g, t.right!, inputs);
+  return g.add('einsum', [a, b], { spec: `${t.left.letters},${t.right!.letters}->${t.letters}` });
+}
+
+export const CONTRACT_RULES: Rule[] = [
+  {
+    name: 'contraction-order',
+    doc: 'split an n-ary einsum into the cheapest tree of pairwise contractions',
+    op: 'einsum',
+    apply(node, ctx: RuleContext) {
+      if (node.inputs.length < 3) return undefined;
+      const net = netOf(ctx.g, node);
+      const tree = optimalOrder(net);
+      const naive = naiveOf(ctx, node.id);
+      const tokens = tokenLetters(ctx.g, node);
+      ctx.log.push({
+        rule: 'contraction-order',
+        loc: node.loc,
+        net: describeNet(ctx.g, node, net),
+        order: describeTree(ctx.g, node, tree),
+        flopsBefore: naive,
+        flopsAfter: tree.flops,
+        applied: tree.flops < naive,
+        folds: expertFolds(ctx.g, node, net, tree, tokens),
+      });
+      return emit(ctx.g, tree, node.inputs);
+    },
+  },
+];
+
+export function describeTree(g: Graph, node: Node, t: Tree): string {
+  if (!t.left) {
+    const i = Math.log2(t.mask);
+    return operandName(g, node.inputs[i], node, i);
+  }
+  return `(${describeTree(g, node, t.left)} · ${describeTree(g, node, t.right!)})`;
+}
+
+export function operandName(g: Graph, id: Id, node: Node, i: number): string {
+  const n = g.node(id);
+  const sub = parseSpec(node.attrs.spec as string).ins[i];
+  if (n.op === 'param' || n.op === 'input') return `${n.attrs.name}[${sub}]`;
+  if (n.op === 'const') return String(Number((n.attrs.value as number).toPrecision(4)));
+  return `${n.op}#${id}[${sub}]`;
+}
+
+/** Run the optimiser; `carried` are facts of the source graph's nodes (e.g. naive FLOPs from merging). */
+export function contractOrders(src: Graph, carried?: Map<Id, Record<string, unknown>>) {
+  return rebuild(src, CONTRACT_RULES, {
+    facts(old, id, ctx) {
+      const f = carried?.get(old);
+      if (f) ctx.facts.set(id, { ...ctx.facts.get(id), ...f });
+    },
+  });
+}
