@@ -11,12 +11,14 @@ import { primitive } from './ir/prim.ts';
 import { verifyGraph } from './ir/verify.ts';
 import { contractOrders } from './rewrite/contract.ts';
 import { rebuild, type RewriteLog } from './rewrite/engine.ts';
-import { forwardUses, mergeSumsOfProducts } from './rewrite/merge.ts';
+import { mergeSumsOfProducts } from './rewrite/merge.ts';
 import { SIMPLIFY_RULES } from './rewrite/rules-simplify.ts';
 import { rng } from '../runtime/init/rng.ts';
 import { tensor } from '../runtime/tensor/index.ts';
 
 export interface Program extends Lowered {
+  /** Names dimension sizes for messages (the user's --dims, where a size is unique). */
+  dimLabel?: (size: number) => string | undefined;
   log: RewriteLog[];
   /** Forward output node ids before autodiff (for splitting FLOPs into forward and backward). */
   stage: string;
@@ -64,10 +66,19 @@ export const STAGES: Stage[] = [
     name: 'contract',
     doc: 'form each maximal sum of products (einsum) and choose its contraction order by cost',
     run(p) {
-      const merged = mergeSumsOfProducts(p.graph, forwardUses(p.graph));
-      // merged.facts carries each sum of products' FLOPs as written (naive) into the optimiser.
-      const contracted = contractOrders(merged.graph, merged.facts);
-      return withGraph(p, rebuild(contracted.graph, SIMPLIFY_RULES).graph, 'contract', contracted.log);
+      // Each inlining policy yields a program; keep the cheapest, never worse than as written.
+      let best: { graph: Graph; log: RewriteLog[]; flops: number } = { graph: p.graph, log: [], flops: totalFlops(p.graph) };
+      for (const policy of ['aggressive', 'conservative'] as const) {
+        const merged = mergeSumsOfProducts(p.graph, policy);
+        // merged.facts carries each sum of products' FLOPs as written (naive) into the optimiser.
+        const y = merged.graph.outputs.get('y');
+        for (const id of y === undefined ? [] : merged.graph.live([y])) merged.facts.set(id, { ...merged.facts.get(id), forward: true });
+        const contracted = contractOrders(merged.graph, merged.facts, p.dimLabel);
+        const graph = rebuild(contracted.graph, SIMPLIFY_RULES).graph;
+        const flops = totalFlops(graph);
+        if (flops < best.flops) best = { graph, log: contracted.log, flops };
+      }
+      return withGraph(p, best.graph, 'contract', best.log);
     },
   },
 ];
@@ -87,7 +98,10 @@ export interface CompileOptions {
 
 export function compile(checked: CheckedProgram, entry: string, opts: CompileOptions): Program {
   if (opts.until && !STAGE_NAMES.includes(opts.until)) fail('E-usage', `unknown stage '${opts.until}'`, undefined, { expected: STAGE_NAMES.join(', ') });
-  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params: 'random' }), log: [], stage: 'lower' };
+  const bySize = new Map<number, string[]>();
+  for (const [k, v] of Object.entries(opts.settings)) if (typeof v === 'number') bySize.set(v, [...(bySize.get(v) ?? []), k]);
+  const dimLabel = (size: number) => bySize.get(size)?.join('|');
+  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params: 'random' }), log: [], stage: 'lower', dimLabel };
   for (const s of STAGES) {
     if (opts.forwardOnly && s.name === 'autodiff') break;
     if (!opts.skip?.includes(s.name)) p = s.run(p);
@@ -114,3 +128,8 @@ function randomNormal(shape: number[], seed: number) {
   const r = rng(seed).fork('dy');
   return Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r.normal());
 }
+
+const totalFlops = (g: Graph) => {
+  const f = flopsSplit(g);
+  return f.forward + f.backward;
+};

@@ -6,6 +6,7 @@ import { formatDiagnostic, LilyError } from '../diagnostics.ts';
 import { registerCheck } from './cmd-check.ts';
 import { registerParams } from './cmd-params.ts';
 import { registerRun } from './cmd-run.ts';
+import { registerCompile } from './cmd-compile.ts';
 
 export interface Io {
   out(text: string): void;
@@ -48,6 +49,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   registerCheck(program, io, wrap);
   registerRun(program, io, wrap);
   registerParams(program, io, wrap);
+  registerCompile(program, io, wrap);
   return program;
 }
 

@@ -46,8 +46,11 @@ export function evaluate(e: A.Expr, env: Env): Value {
       if (!v) throw new Error(`internal: '${e.name}' has no value`);
       return v;
     }
-    case 'let':
-      return evaluate(e.body, { ...env, vars: new Map(env.vars).set(e.name, evaluate(e.value, env)) });
+    case 'let': {
+      const value = evaluate(e.value, env);
+      if (value.kind === 'tensor') ops.bind?.(e.name, value.t);
+      return evaluate(e.body, { ...env, vars: new Map(env.vars).set(e.name, value) });
+    }
     case 'if': {
       const c = evaluate(e.cond, env);
       return evaluate(c.kind === 'bool' && c.v ? e.then : e.else, env);

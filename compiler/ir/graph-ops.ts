@@ -23,6 +23,10 @@ export class GraphOps implements Ops {
     this.g.loc = span;
   };
 
+  bind = (name: string, t: TT) => {
+    if (!this.g.names.has(this.id(t))) this.g.names.set(this.id(t), name);
+  };
+
   leaf(kind: 'param' | 'input', name: string, value: T.Tensor, trainable = true) {
     const prev = this.values.get(name);
     if (prev && prev !== value) throw new Error(`internal: two values for leaf ${name}`);

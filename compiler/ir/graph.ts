@@ -22,6 +22,8 @@ export class Graph {
   private readonly memo = new Map<string, Id>();
   /** Named results: 'y' (forward output), 'grad:A', ... */
   readonly outputs = new Map<string, Id>();
+  /** Names the program gave to values (let-bound), for messages. */
+  readonly names = new Map<Id, string>();
   /** Current source location, attached to nodes created while it is set. */
   loc?: Span;
 

@@ -52,13 +52,26 @@ function pairCost(net: Net, a: Tree, b: Tree, letters: string) {
   return { flops, cost: flops + MEMORY_WEIGHT * size };
 }
 
+/**
+ * Operand i as a leaf of the tree; if it has indices no other operand or the output needs, they
+ * are summed out first (a unary contraction, cheap) rather than carried into a pair.
+ */
+export function leafTree(net: Net, i: number): Tree {
+  const full = (1 << net.subs.length) - 1;
+  const leaf: Tree = { mask: 1 << i, letters: net.subs[i], cost: 0, flops: 0 };
+  const kept = net.subs.length === 1 ? net.out : keptLetters(net, 1 << i, full);
+  if ([...new Set(net.subs[i])].length === kept.length) return leaf;
+  const flops = [...net.subs[i]].reduce((p, c) => p * net.sizes.get(c)!, 1);
+  const size = [...kept].reduce((p, c) => p * net.sizes.get(c)!, 1);
+  return { mask: 1 << i, letters: kept, cost: flops + MEMORY_WEIGHT * size, flops, left: leaf };
+}
+
 export function optimalOrder(net: Net): Tree {
   const n = net.subs.length;
   const full = (1 << n) - 1;
-  const leaf = (i: number): Tree => ({ mask: 1 << i, letters: net.subs[i], cost: 0, flops: 0 });
   if (n > OPTIMAL_LIMIT) return greedyOrder(net);
   const best = new Map<number, Tree>();
-  for (let i = 0; i < n; i++) best.set(1 << i, leaf(i));
+  for (let i = 0; i < n; i++) best.set(1 << i, leafTree(net, i));
   for (let size = 2; size <= n; size++)
     for (let mask = 1; mask <= full; mask++) {
       if (popcount(mask) !== size) continue;
@@ -81,7 +94,7 @@ export function optimalOrder(net: Net): Tree {
 
 export function greedyOrder(net: Net): Tree {
   const full = (1 << net.subs.length) - 1;
-  let pool: Tree[] = net.subs.map((s, i) => ({ mask: 1 << i, letters: s, cost: 0, flops: 0 }));
+  let pool: Tree[] = net.subs.map((_, i) => leafTree(net, i));
   while (pool.length > 1) {
     let pick: { i: number; j: number; t: Tree } | undefined;
     for (let i = 0; i < pool.length; i++)
@@ -103,11 +116,27 @@ export function netOf(g: Graph, node: Node): Net {
   return { subs: s.ins, out: s.out, sizes: indexSizes(s, node.inputs.map((i) => g.shape(i))) };
 }
 
-function emit(g: Graph, t: Tree, inputs: Id[]): Id {
-  if (!t.left) return inputs[Math.log2(t.mask)];
-  const a = emit(g, t.left, inputs);
-  const b = emit(g, t.right!, inputs);
-  return g.add('einsum', [a, b], { spec: `${t.left.letters},${t.right!.letters}->${t.letters}` });
+/**
+ * Build the tree's pairwise einsums. An intermediate's axes are ordered by first appearance in its
+ * operands taken in id order, so the same contraction reached from different nets (forward and
+ * each gradient) is the same node after hash-consing: CSE across nets.
+ */
+function emit(g: Graph, t: Tree, inputs: Id[], subs: string[], root = true): { id: Id; letters: string } {
+  if (!t.left) {
+    const i = Math.log2(t.mask);
+    return { id: inputs[i], letters: subs[i] };
+  }
+  if (!t.right) {
+    // A unary contraction: sum an operand's private indices away.
+    const a = emit(g, t.left, inputs, subs, false);
+    return { id: g.add('einsum', [a.id], { spec: `${a.letters}->${t.letters}` }), letters: t.letters };
+  }
+  let a = emit(g, t.left, inputs, subs, false);
+  let b = emit(g, t.right!, inputs, subs, false);
+  if (b.id < a.id) [a, b] = [b, a];
+  const keep = new Set(t.letters);
+  const letters = root ? t.letters : [...new Set(a.letters + b.letters)].filter((c) => keep.has(c)).join('');
+  return { id: g.add('einsum', [a.id, b.id], { spec: `${a.letters},${b.letters}->${letters}` }), letters };
 }
 
 export const CONTRACT_RULES: Rule[] = [
@@ -116,45 +145,54 @@ export const CONTRACT_RULES: Rule[] = [
     doc: 'split an n-ary einsum into the cheapest tree of pairwise contractions',
     op: 'einsum',
     apply(node, ctx: RuleContext) {
-      if (node.inputs.length < 3) return undefined;
+      if (node.inputs.length < 2) return undefined;
       const net = netOf(ctx.g, node);
       const tree = optimalOrder(net);
       const naive = naiveOf(ctx, node.id);
       const tokens = tokenLetters(ctx.g, node);
+      const label: Label = (c) => ctx.dimLabel?.(net.sizes.get(c)!) ?? c;
       ctx.log.push({
         rule: 'contraction-order',
         loc: node.loc,
-        net: describeNet(ctx.g, node, net),
-        order: describeTree(ctx.g, node, tree),
+        forward: ctx.facts.get(node.id)?.forward === true,
+        net: describeNet(ctx.g, node, net, label),
+        order: describeTree(ctx.g, node, tree, label),
         flopsBefore: naive,
         flopsAfter: tree.flops,
         applied: tree.flops < naive,
-        folds: expertFolds(ctx.g, node, net, tree, tokens),
+        folds: expertFolds(ctx.g, node, net, tree, tokens, label),
       });
-      return emit(ctx.g, tree, node.inputs);
+      return emit(ctx.g, tree, node.inputs, net.subs).id;
     },
   },
 ];
 
-export function describeTree(g: Graph, node: Node, t: Tree): string {
+export type Label = (letter: string) => string;
+export const showLetters = (letters: string, label: Label) => `[${[...letters].map(label).join(', ')}]`;
+
+export function describeTree(g: Graph, node: Node, t: Tree, label: Label): string {
   if (!t.left) {
     const i = Math.log2(t.mask);
-    return operandName(g, node.inputs[i], node, i);
+    return operandName(g, node.inputs[i], node, i, label);
   }
-  return `(${describeTree(g, node, t.left)} · ${describeTree(g, node, t.right!)})`;
+  if (!t.right) return `Σ${describeTree(g, node, t.left, label)}`;
+  return `(${describeTree(g, node, t.left, label)} · ${describeTree(g, node, t.right!, label)})`;
 }
 
-export function operandName(g: Graph, id: Id, node: Node, i: number): string {
+export function operandName(g: Graph, id: Id, node: Node, i: number, label: Label = (c) => c): string {
   const n = g.node(id);
-  const sub = parseSpec(node.attrs.spec as string).ins[i];
+  const sub = showLetters(parseSpec(node.attrs.spec as string).ins[i], label).slice(1, -1);
   if (n.op === 'param' || n.op === 'input') return `${n.attrs.name}[${sub}]`;
   if (n.op === 'const') return String(Number((n.attrs.value as number).toPrecision(4)));
-  return `${n.op}#${id}[${sub}]`;
+  const name = g.names.get(id);
+  if (name) return `${name}[${sub}]`;
+  return `${n.op}${n.loc ? `@${n.loc.line}:${n.loc.col}` : `#${id}`}[${sub}]`;
 }
 
 /** Run the optimiser; `carried` are facts of the source graph's nodes (e.g. naive FLOPs from merging). */
-export function contractOrders(src: Graph, carried?: Map<Id, Record<string, unknown>>) {
+export function contractOrders(src: Graph, carried?: Map<Id, Record<string, unknown>>, dimLabel?: (size: number) => string | undefined) {
   return rebuild(src, CONTRACT_RULES, {
+    ctx: { dimLabel },
     facts(old, id, ctx) {
       const f = carried?.get(old);
       if (f) ctx.facts.set(id, { ...ctx.facts.get(id), ...f });

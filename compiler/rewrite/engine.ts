@@ -11,6 +11,8 @@ export interface RuleContext {
   facts: Map<Id, Record<string, unknown>>;
   /** Applied rewrites, for --explain. */
   log: RewriteLog[];
+  /** A readable name for an index of a given size (a dimension's name), for messages. */
+  dimLabel?: (size: number) => string | undefined;
 }
 
 export interface RewriteLog {
@@ -33,7 +35,7 @@ const MAX_STEPS = 64;
 export function rebuild(
   src: Graph,
   rules: Rule[],
-  opts: { facts?: (oldId: Id, newId: Id, ctx: RuleContext) => void; log?: RewriteLog[]; ctx?: Partial<RuleContext> } = {},
+  opts: { facts?: (oldId: Id, newId: Id, ctx: RuleContext) => void; log?: RewriteLog[]; ctx?: Partial<RuleContext>; onMap?: (map: Map<Id, Id>) => void } = {},
 ): { graph: Graph; map: Map<Id, Id>; log: RewriteLog[]; facts: Map<Id, Record<string, unknown>> } {
   const g = new Graph();
   const ctx: RuleContext = { g, facts: new Map(), log: opts.log ?? [], ...opts.ctx } as RuleContext;
@@ -41,6 +43,7 @@ export function rebuild(
   const byOp = new Map<string, Rule[]>();
   for (const r of rules) byOp.set(r.op, [...(byOp.get(r.op) ?? []), r]);
   const map = new Map<Id, Id>();
+  opts.onMap?.(map);
   const simplify = (id: Id): Id => {
     for (let step = 0; step < MAX_STEPS; step++) {
       const node = g.node(id);
@@ -65,6 +68,8 @@ export function rebuild(
     // The rewritten node stands for the same old node: it inherits facts it did not set itself.
     if (id !== raw) ctx.facts.set(id, { ...ctx.facts.get(raw), ...ctx.facts.get(id) });
     map.set(old, id);
+    const name = src.names.get(old);
+    if (name && !g.names.has(id)) g.names.set(id, name);
   }
   for (const [name, id] of src.outputs) g.outputs.set(name, map.get(id)!);
   g.loc = undefined;

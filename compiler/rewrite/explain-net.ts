@@ -4,7 +4,7 @@
 import type { Graph, Id, Node } from '../ir/graph.ts';
 import { parseSpec } from '../ir/prims/einsum.ts';
 import type { Net, Tree } from './contract.ts';
-import { operandName } from './contract.ts';
+import { operandName, showLetters, type Label } from './contract.ts';
 
 const memo = new WeakMap<Graph, Map<Id, Set<number>>>();
 
@@ -39,9 +39,9 @@ export function tokenLetters(g: Graph, node: Node): string {
   return [...out].join('');
 }
 
-export function describeNet(g: Graph, node: Node, net: Net): string {
-  const ops = node.inputs.map((id, i) => operandName(g, id, node, i));
-  return `Σ ${ops.join(' · ')} → [${net.out}]`;
+export function describeNet(g: Graph, node: Node, net: Net, label: Label): string {
+  const ops = node.inputs.map((id, i) => operandName(g, id, node, i, label));
+  return `Σ ${ops.join(' · ')} → ${showLetters(net.out, label)}`;
 }
 
 export interface FoldReport {
@@ -63,7 +63,7 @@ function* subtrees(t: Tree): Generator<Tree> {
  * axes) and a weighting operand. It is folded when the optimiser eliminates it in a pairwise
  * contraction whose result carries no token index: one combined weight for the whole batch.
  */
-export function expertFolds(g: Graph, node: Node, net: Net, tree: Tree, tokens: string): FoldReport[] {
+export function expertFolds(g: Graph, node: Node, net: Net, tree: Tree, tokens: string, label: Label): FoldReport[] {
   const reports: FoldReport[] = [];
   const summed = [...new Set(net.subs.join(''))].filter((c) => !net.out.includes(c));
   const isToken = (c: string) => tokens.includes(c);
@@ -73,10 +73,11 @@ export function expertFolds(g: Graph, node: Node, net: Net, tree: Tree, tokens: 
     if (bankIdx < 0) continue;
     const users = net.subs.map((s, i) => i).filter((i) => i !== bankIdx && net.subs[i].includes(e));
     if (!users.length) continue;
-    const bank = operandName(g, node.inputs[bankIdx], node, bankIdx);
+    const bank = operandName(g, node.inputs[bankIdx], node, bankIdx, label);
+    const E = label(e);
     let where: Tree | undefined;
     for (const t of subtrees(tree)) {
-      if (!t.left) continue;
+      if (!t.left || !t.right) continue;
       const inL = [...subtreeLetters(t.left, net)].includes(e);
       const inR = [...subtreeLetters(t.right!, net)].includes(e);
       if (inL && inR && !t.letters.includes(e)) {
@@ -86,14 +87,14 @@ export function expertFolds(g: Graph, node: Node, net: Net, tree: Tree, tokens: 
     }
     const foldedTokenFree = where !== undefined && ![...where.letters].some(isToken);
     if (foldedTokenFree) {
-      reports.push({ index: e, bank, applied: true, reason: `the weights over ${e} are combined into one [${where!.letters}] before meeting the activations` });
+      reports.push({ index: E, bank, applied: true, reason: `Σ over ${E} is taken on the weights first: one combined ${showLetters(where!.letters, label)} weight for the whole batch, then one matmul with the activations` });
       continue;
     }
     const perToken = users.filter((i) => [...net.subs[i]].some((c) => isToken(c) && net.out.includes(c)));
     const reason = perToken.length
-      ? `${perToken.map((i) => operandName(g, node.inputs[i], node, i)).join(', ')} varies per token (index ${[...net.subs[perToken[0]]].filter((c) => isToken(c) && net.out.includes(c)).join('')}): Σ_${e} over ${bank} would be a different matrix for every token, so no single combined weight exists; the batched form is cheaper and kept`
-      : `folding the weights over ${e} first is not cheaper at these sizes`;
-    reports.push({ index: e, bank, applied: false, reason });
+      ? `${perToken.map((i) => operandName(g, node.inputs[i], node, i, label)).join(', ')} varies per token (axis ${[...net.subs[perToken[0]]].filter((c) => isToken(c) && net.out.includes(c)).map(label).join(', ')}): Σ over ${E} of the weights would be a different matrix for every token, so no single combined weight exists; the per-expert (batched) form is kept`
+      : `summing the weights over ${E} first is not cheaper at these sizes`;
+    reports.push({ index: E, bank, applied: false, reason });
   }
   return reports;
 }

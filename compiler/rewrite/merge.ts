@@ -1,15 +1,14 @@
-// Forming sums of products: einsum operands that are themselves einsums (computed for this use
-// only) or broadcasts are inlined, so each maximal sum of products becomes one n-ary einsum whose
-// contraction order the optimiser (contract.ts) then chooses freely. A node the user's forward
-// program uses more than once stays materialised (recomputing it per use could cost more than it
-// saves); a forward node used once is inlined even where the backward program reuses it, so that
-// forward and backward nets are each optimised whole.
+// Forming sums of products: an einsum operand that is itself an einsum may be inlined into its
+// consumer, so a chain of products and sums becomes one n-ary einsum whose contraction order the
+// optimiser (contract.ts) then chooses freely; broadcasts are always absorbed (they are free).
+// Which edges to inline is planned before rebuilding (planInlining).
 import type { Graph, Id } from '../ir/graph.ts';
 import { primitive } from '../ir/prim.ts';
 import { freshLetters, parseSpec } from '../ir/prims/einsum.ts';
 import { rebuild, type Rule, type RuleContext } from './engine.ts';
-
 import { SIMPLIFY_RULES } from './rules-simplify.ts';
+
+const inlineSet = (ctx: RuleContext, id: Id) => (ctx.facts.get(id)?.inline as Set<Id> | undefined) ?? new Set<Id>();
 
 export const MERGE_RULES: Rule[] = [
   ...SIMPLIFY_RULES.filter((r) => r.name === 'fold-scalar-constants'),
@@ -38,16 +37,19 @@ export const MERGE_RULES: Rule[] = [
         inputs.push(ctx.g.add('const', [], { value: factor }));
         ins.push('');
       }
-      return carry(ctx, node.id, ctx.g.add('einsum', inputs, { spec: `${ins.join(',')}->${s.out}` }));
+      const merged = ctx.g.add('einsum', inputs, { spec: `${ins.join(',')}->${s.out}` });
+      ctx.facts.set(merged, { ...ctx.facts.get(merged), naive: naiveOf(ctx, node.id), inline: inlineSet(ctx, node.id) });
+      return merged;
     },
   },
   {
     name: 'einsum-inline-einsum',
-    doc: 'an einsum operand computed only for this use is inlined: one sum of products',
+    doc: 'an einsum operand planned for inlining joins its consumer: one sum of products',
     op: 'einsum',
     apply(node, ctx) {
       const s = parseSpec(node.attrs.spec as string);
-      const k = node.inputs.findIndex((id) => ctx.g.node(id).op === 'einsum' && ctx.facts.get(id)?.inlinable === true);
+      const plan = inlineSet(ctx, node.id);
+      const k = node.inputs.findIndex((id) => ctx.g.node(id).op === 'einsum' && plan.has(id));
       if (k < 0) return undefined;
       const inner = ctx.g.node(node.inputs[k]);
       const si = parseSpec(inner.attrs.spec as string);
@@ -61,7 +63,9 @@ export const MERGE_RULES: Rule[] = [
       const ins = [...s.ins.slice(0, k), ...innerIns, ...s.ins.slice(k + 1)];
       const inputs = [...node.inputs.slice(0, k), ...inner.inputs, ...node.inputs.slice(k + 1)];
       const merged = ctx.g.add('einsum', inputs, { spec: `${ins.join(',')}->${s.out}` });
-      setNaive(ctx, merged, naiveOf(ctx, node.id) + naiveOf(ctx, inner.id));
+      const rest = new Set([...plan, ...inlineSet(ctx, inner.id)]);
+      if (!node.inputs.some((id, i) => i !== k && id === inner.id)) rest.delete(inner.id);
+      ctx.facts.set(merged, { ...ctx.facts.get(merged), naive: naiveOf(ctx, node.id) + naiveOf(ctx, inner.id), inline: rest });
       return merged;
     },
   },
@@ -74,13 +78,6 @@ export function naiveOf(ctx: RuleContext, id: Id): number {
   const n = ctx.g.node(id);
   return n.op === 'einsum' ? primitive('einsum').flops(n, ctx.g) : 0;
 }
-function setNaive(ctx: RuleContext, id: Id, flops: number) {
-  ctx.facts.set(id, { ...ctx.facts.get(id), naive: flops });
-}
-function carry(ctx: RuleContext, from: Id, to: Id): Id {
-  setNaive(ctx, to, naiveOf(ctx, from));
-  return to;
-}
 
 /** Use counts within the forward program (the live set of output 'y'). */
 export function forwardUses(g: Graph): Map<Id, number> {
@@ -88,16 +85,50 @@ export function forwardUses(g: Graph): Map<Id, number> {
   return y === undefined ? new Map() : g.uses([y]);
 }
 
-export function mergeSumsOfProducts(src: Graph, fwdUses = forwardUses(src)) {
-  const all = src.uses();
-  return rebuild(src, MERGE_RULES, {
+export type InlinePolicy = 'aggressive' | 'conservative';
+
+/**
+ * Which (consumer, operand) edges to inline, as 'consumer:operand' keys of the source graph.
+ * A value the forward program uses more than once is never inlined. Otherwise:
+ *  - conservative: inline only where nothing is computed twice (a forward value into its forward
+ *    consumer, a value with one use into that use);
+ *  - aggressive: also inline into every backward consumer (recomputing there), so each gradient's
+ *    net is optimised whole — what exposes the expert-sum fold in the backward program.
+ * The contract stage tries both and keeps the cheaper program (no worse than the naive one).
+ */
+export function planInlining(src: Graph, policy: InlinePolicy): Set<string> {
+  const fwdUses = forwardUses(src);
+  const allUses = src.uses();
+  const y = src.outputs.get('y');
+  const fwd = new Set(y === undefined ? [] : src.live([y]));
+  const edges = new Set<string>();
+  for (const c of src.live()) {
+    const cn = src.node(c);
+    if (cn.op !== 'einsum') continue;
+    for (const e of cn.inputs) {
+      if (src.node(e).op !== 'einsum' || (fwdUses.get(e) ?? 0) >= 2) continue;
+      const once = (allUses.get(e) ?? 0) <= 1;
+      const ok = policy === 'aggressive' || once || (fwd.has(c) && fwd.has(e));
+      if (ok) edges.add(`${c}:${e}`);
+    }
+  }
+  return edges;
+}
+
+export function mergeSumsOfProducts(src: Graph, policy: InlinePolicy = 'aggressive') {
+  const edges = planInlining(src, policy);
+  const byConsumer = new Map<Id, Id[]>();
+  for (const k of edges) {
+    const [c, e] = k.split(':').map(Number);
+    byConsumer.set(c, [...(byConsumer.get(c) ?? []), e]);
+  }
+  let mapRef: Map<Id, Id> = new Map();
+  const result = rebuild(src, MERGE_RULES, {
     facts(old, id, ctx) {
-      // Backward-only intermediates (cotangents) are inlined into every use: each gradient's
-      // net is then optimised whole, and CSE shares what the chosen orders have in common.
-      const inlinable = (fwdUses.get(old) ?? 0) <= 1;
-      void all;
-      const prev = ctx.facts.get(id);
-      ctx.facts.set(id, { ...prev, inlinable: prev?.inlinable === false ? false : inlinable });
+      const inline = new Set((byConsumer.get(old) ?? []).map((e) => mapRef.get(e)!).filter((x) => x !== undefined));
+      ctx.facts.set(id, { ...ctx.facts.get(id), inline });
     },
+    onMap: (m) => (mapRef = m),
   });
+  return result;
 }

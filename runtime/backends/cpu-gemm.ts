@@ -27,15 +27,38 @@
  *    view covers it.
  *  - Shared memory needs a declared maximum; we reserve 2 GiB (32768 pages)
  *    of address space, which is virtual only.
- *  - Wasm SIMD is 128-bit only and has no FMA (relaxed_madd is behind a flag
- *    in Node 20's V8 11.3). On Zen 3 mul+add issue on separate pipes, so this
- *    costs little. The 4×8 micro-tile (8 v128 accumulators) fits in the 15
- *    XMM registers V8 allocates; 6×8 spills (measured slower).
+ *  - Wasm SIMD is 128-bit only and has no FMA; relaxed-SIMD's relaxed_madd
+ *    is behind --experimental-wasm-relaxed-simd in Node 20 (V8 11.3), where
+ *    it measured +20%. The engine validates a relaxed build first and uses it
+ *    only where it validates (default on in newer V8), so Node 20 without the
+ *    flag runs mul+add. The 4×8 micro-tile (8 v128 accumulators + 2 B vectors + 1
+ *    broadcast + 1 temp) fits the 15 XMM registers TurboFan allocates
+ *    (xmm15 is its scratch). Unrolling k (U > 1) is a LOSS: TurboFan keeps
+ *    the loads in program order but sinks the arithmetic after all of them,
+ *    so the unrolled body spills accumulators to the stack
+ *    (`node --print-wasm-code --no-liftoff` shows vmovups [rbp-…] in the
+ *    loop); U = 1 compiles to a clean 6-load / 8-mul / 8-add loop.
+ *  - V8 runs new wasm code in Liftoff (baseline) first; the first gemm call
+ *    of a process is ~4× slower until TurboFan code is swapped in. Benchmarks
+ *    must warm up.
+ *  - The host is a 2-vCPU VM whose throughput varies ±30% minute to minute;
+ *    2 threads reach 1.5–1.8× one thread on 1024×768@768×768 when it is
+ *    quiet. A sleeping worker takes tens of µs to wake, so below
+ *    `minFlopsForThreads` (4 MFLOP, measured break-even) gemm stays on the
+ *    calling thread.
  *  - Rows of Aᵀ are read in place with a strided kernel ('cols' variant):
  *    no transpose copy of A is ever made. Bᵀ is packed in JS.
  *  - Copying A in and C out of wasm memory costs ~0.3–0.5 ms per 3 MB; for
- *    the skinny LoRA shapes that is a visible share. Arrays obtained from
- *    `allocF32()` live inside the wasm memory and skip those copies.
+ *    the skinny LoRA shapes (≈1 ms of compute) that is 20–40% of the call.
+ *    The copies are split by row range and overlapped with the worker's
+ *    compute (the caller copies the worker's rows first, then its own, and
+ *    takes a smaller share of rows). Arrays obtained from `allocF32()` live
+ *    inside the wasm memory and are used in place: no copies at all.
+ *  - A worker is never presumed dead on a timeout (a big share can take
+ *    seconds; re-running it while the worker still writes would
+ *    double-accumulate). A wasm trap in a worker is caught there and flagged;
+ *    the caller then re-runs that share itself so the trap surfaces as an
+ *    exception on the caller's thread.
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -71,7 +94,7 @@ export const DEFAULT_CPU_GEMM_CONFIG: CpuGemmConfig = {
   kc: 256,
   mc: 128,
   threads: Math.max(1, Math.min(8, os.availableParallelism?.() ?? os.cpus().length)),
-  minFlopsForThreads: 2_000_000,
+  minFlopsForThreads: 4_000_000, // measured break-even ≈ 3–6 MFLOP (a sleeping worker takes tens of µs to wake)
   spin: 2000,
 };
 
@@ -89,7 +112,7 @@ const PAGE = 65536;
 const MAX_PAGES = 32768; // 2 GiB of reserved address space (shared memory needs a maximum)
 const CTRL_BYTES = PAGE; // page 0: worker control slots
 const SLOT_I32 = 32; // i32 words per worker slot
-// slot layout (i32 index within slot): 0 seq, 1 done, 2 ready, 3 variant(0 n / 1 t), 4..17 run params (alpha as f32 bits)
+// slot layout (i32 index within slot): 0 seq, 1 done, 2 ready, 3 variant(0 n / 1 t), 4..17 run params (alpha as f32 bits), 18 failed
 
 const WORKER_SRC = `
 const { workerData } = require('node:worker_threads');
@@ -110,8 +133,14 @@ for (;;) {
   last = seq;
   const p = base + 4;
   const fn = i32[base + 3] ? run_t : run_n;
-  fn(i32[p], i32[p + 1], i32[p + 2], i32[p + 3], i32[p + 4], i32[p + 5], i32[p + 6], i32[p + 7], i32[p + 8],
-     i32[p + 9], i32[p + 10], i32[p + 11], f32[p + 12], i32[p + 13]);
+  let failed = 0;
+  try {
+    fn(i32[p], i32[p + 1], i32[p + 2], i32[p + 3], i32[p + 4], i32[p + 5], i32[p + 6], i32[p + 7], i32[p + 8],
+       i32[p + 9], i32[p + 10], i32[p + 11], f32[p + 12], i32[p + 13]);
+  } catch (e) {
+    failed = 1; // a wasm trap: the caller re-runs the share itself, so the error surfaces there
+  }
+  i32[base + 18] = failed;
   Atomics.store(i32, base + 1, seq);
   Atomics.notify(i32, base + 1);
 }
@@ -147,7 +176,7 @@ export class WasmGemm {
     this.config = { ...DEFAULT_CPU_GEMM_CONFIG, ...config };
     this.NR = this.config.kernel.NR;
     this.memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
-    this.module = new WebAssembly.Module(buildGemmWasm(this.config.kernel, MAX_PAGES));
+    this.module = new WebAssembly.Module(pickKernelBytes(this.config.kernel));
     this.ex = new WebAssembly.Instance(this.module, { env: { mem: this.memory } }).exports as unknown as GemmExports;
     this.f32 = new Float32Array(this.memory.buffer);
     this.buffers.add(this.memory.buffer);
@@ -284,12 +313,28 @@ export class WasmGemm {
     this.ensureBytes(off);
     const f = this.f32;
 
-    // ---- A ----
-    if (!aIn) f.set(a.length === M * K ? a : a.subarray(0, M * K), offA >> 2);
     const sai = opts.transA ? 4 : 4 * K;
     const sak = opts.transA ? 4 * M : 4;
+    const cBase = offC >> 2;
 
-    // ---- B → panels ----
+    // ---- copies, by row range so they can overlap the workers' compute ----
+    // (row-major A and C rows are contiguous; Aᵀ is copied whole up front)
+    const copyIn = (i0: number, m: number) => {
+      if (!aIn && !opts.transA) f.set(a.subarray(i0 * K, (i0 + m) * K), (offA >> 2) + i0 * K);
+      if (accumulate && !cIn) {
+        if (Npad === N) f.set(out.subarray(i0 * N, (i0 + m) * N), cBase + i0 * N);
+        else for (let i = i0; i < i0 + m; i++) f.set(out.subarray(i * N, i * N + N), cBase + i * Npad);
+      }
+    };
+    const copyOut = (i0: number, m: number) => {
+      if (cIn) return;
+      const src = this.f32;
+      if (Npad === N) out.set(src.subarray(cBase + i0 * N, cBase + (i0 + m) * N), i0 * N);
+      else for (let i = i0; i < i0 + m; i++) out.set(src.subarray(cBase + i * Npad, cBase + i * Npad + N), i * N);
+    };
+    if (!aIn && opts.transA) f.set(a.length === M * K ? a : a.subarray(0, M * K), offA >> 2);
+
+    // ---- B → panels (every thread needs all of it) ----
     if (!opts.transB) {
       const raw = offBraw >> 2;
       if (bIn) {
@@ -310,84 +355,107 @@ export class WasmGemm {
       }
     }
 
-    // ---- C in ----
-    const cBase = offC >> 2;
-    if (accumulate && !cIn) {
-      if (Npad === N) f.set(out.length === M * N ? out : out.subarray(0, M * N), cBase);
-      else for (let i = 0; i < M; i++) f.set(out.subarray(i * N, i * N + N), cBase + i * Npad);
-    }
-
-    // ---- run (split rows over threads, or panels when M is small) ----
+    // ---- run: rows split over threads (panels when M is small) ----
     const ldc = Npad * 4;
     const pstride = K * NR * 4;
     const beta = accumulate ? 1 : 0;
     const variant = opts.transA ? 1 : 0;
     const run = opts.transA ? this.ex.run_t : this.ex.run_n;
     const { kc, mc } = this.config;
+    const MR = this.config.kernel.MR;
     const live = this.workers.filter((w) => w.alive);
-    const flops = 2 * M * N * K;
+    const rowSplit = M >= 4 * NR;
     const T =
-      flops >= this.config.minFlopsForThreads
-        ? Math.min(1 + live.length, M >= 4 * NR ? Math.floor(M / this.config.kernel.MR) : np)
-        : 1;
-    if (T <= 1) {
-      run(offA, sai, sak, offBp, pstride, offC, ldc, M, np, K, kc, mc, alpha, beta);
+      2 * M * N * K >= this.config.minFlopsForThreads ? Math.min(1 + live.length, rowSplit ? Math.floor(M / MR) : np) : 1;
+    // job: [row0, rows, panel0, panels]
+    const jobs: Array<[number, number, number, number]> = [];
+    if (T <= 1) jobs.push([0, M, 0, np]);
+    else if (rowSplit) {
+      // The caller also copies every row in and out, so it takes fewer rows:
+      // weight c / (c + r + o) against 1 per worker, with c, r, o the per-row
+      // compute, copy-in and copy-out times (≈18 GFLOP/s, ≈8 GB/s here).
+      const c = (2 * K * N) / 18e9;
+      const r = opts.transA || aIn ? 0 : (4 * K) / 8e9;
+      const o = cIn ? 0 : ((accumulate ? 8 : 4) * N) / 8e9;
+      const wMain = c / (c + r + o);
+      const own = Math.max(MR, Math.round((M * wMain) / (wMain + T - 1) / MR) * MR);
+      const per = Math.ceil((M - own) / (T - 1) / MR) * MR;
+      jobs.push([0, Math.min(own, M), 0, np]);
+      for (let i0 = own; i0 < M; i0 += per) jobs.push([i0, Math.min(per, M - i0), 0, np]);
     } else {
-      const MR = this.config.kernel.MR;
-      const jobs: Array<[number, number, number, number, number]> = []; // aOff, bpOff, cOff, m, np
-      if (M >= 4 * NR) {
-        // split rows in multiples of MR
-        const per = Math.ceil(M / T / MR) * MR;
-        for (let t = 0, i0 = 0; t < T && i0 < M; t++, i0 += per) {
-          jobs.push([offA + i0 * sai, offBp, offC + i0 * ldc, Math.min(per, M - i0), np]);
-        }
-      } else {
-        const per = Math.ceil(np / T);
-        for (let t = 0, p0 = 0; t < T && p0 < np; t++, p0 += per) {
-          jobs.push([offA, offBp + p0 * pstride, offC + p0 * NR * 4, M, Math.min(per, np - p0)]);
-        }
-      }
-      const i32 = this.i32;
-      const f32c = new Float32Array(i32.buffer, 0, CTRL_BYTES / 4);
-      const used: WorkerHandle[] = [];
-      for (let j = 1; j < jobs.length; j++) {
-        const h = live[j - 1]!;
-        const [ao, bo, co, m, npj] = jobs[j]!;
-        const base = h.slot * SLOT_I32;
-        const p = base + 4;
-        i32[base + 3] = variant;
-        i32[p] = ao; i32[p + 1] = sai; i32[p + 2] = sak; i32[p + 3] = bo; i32[p + 4] = pstride;
-        i32[p + 5] = co; i32[p + 6] = ldc; i32[p + 7] = m; i32[p + 8] = npj; i32[p + 9] = K;
-        i32[p + 10] = kc; i32[p + 11] = mc; f32c[p + 12] = alpha; i32[p + 13] = beta;
-        h.seq = (h.seq + 1) & 0x3fffffff || 1;
-        Atomics.store(i32, base, h.seq);
-        Atomics.notify(i32, base);
-        used.push(h);
-      }
-      const [ao, bo, co, m, npj] = jobs[0]!;
-      run(ao, sai, sak, bo, pstride, co, ldc, m, npj, K, kc, mc, alpha, beta);
-      for (const h of used) {
-        const base = h.slot * SLOT_I32;
-        let spins = 0;
-        while (Atomics.load(i32, base + 1) !== h.seq) {
-          if (spins++ < this.config.spin) continue; // short spin: the worker is usually done within µs
-          if (Atomics.wait(i32, base + 1, Atomics.load(i32, base + 1), 2000) === 'timed-out' && Atomics.load(i32, base + 1) !== h.seq) {
-            // a worker that died mid-job: redo its share here, stop using it
-            h.alive = false;
-            const j = used.indexOf(h) + 1;
-            const [ao2, bo2, co2, m2, np2] = jobs[j]!;
-            run(ao2, sai, sak, bo2, pstride, co2, ldc, m2, np2, K, kc, mc, alpha, beta);
-            break;
-          }
-        }
-      }
+      const per = Math.ceil(np / T);
+      for (let p0 = 0; p0 < np; p0 += per) jobs.push([0, M, p0, Math.min(per, np - p0)]);
     }
+    const runJob = ([i0, m, p0, npj]: [number, number, number, number]) =>
+      run(offA + i0 * sai, sai, sak, offBp + p0 * pstride, pstride, offC + i0 * ldc + p0 * NR * 4, ldc, m, npj, K, kc, mc, alpha, beta);
 
-    // ---- C out ----
-    if (cIn) return;
-    if (Npad === N) out.set(this.f32.subarray(cBase, cBase + M * N));
-    else for (let i = 0; i < M; i++) out.set(this.f32.subarray(cBase + i * Npad, cBase + i * Npad + N), i * N);
+    if (jobs.length === 1) {
+      copyIn(0, M);
+      runJob(jobs[0]!);
+      copyOut(0, M);
+      return;
+    }
+    if (!rowSplit) copyIn(0, M); // every panel job reads all rows
+    const i32 = this.i32;
+    const f32c = new Float32Array(i32.buffer, 0, CTRL_BYTES / 4);
+    const used: Array<{ h: WorkerHandle; job: [number, number, number, number] }> = [];
+    // workers' rows first: copy them in, hand them off, then do our own share
+    for (let j = 1; j < jobs.length; j++) {
+      const h = live[j - 1]!;
+      const job = jobs[j]!;
+      const [i0, m, p0, npj] = job;
+      if (rowSplit) copyIn(i0, m);
+      const base = h.slot * SLOT_I32;
+      const p = base + 4;
+      i32[base + 3] = variant;
+      i32[p] = offA + i0 * sai; i32[p + 1] = sai; i32[p + 2] = sak; i32[p + 3] = offBp + p0 * pstride; i32[p + 4] = pstride;
+      i32[p + 5] = offC + i0 * ldc + p0 * NR * 4; i32[p + 6] = ldc; i32[p + 7] = m; i32[p + 8] = npj; i32[p + 9] = K;
+      i32[p + 10] = kc; i32[p + 11] = mc; f32c[p + 12] = alpha; i32[p + 13] = beta;
+      h.seq = (h.seq + 1) & 0x3fffffff || 1;
+      Atomics.store(i32, base, h.seq);
+      Atomics.notify(i32, base);
+      used.push({ h, job });
+    }
+    const own = jobs[0]!;
+    if (rowSplit) copyIn(own[0], own[1]);
+    runJob(own);
+    if (rowSplit) copyOut(own[0], own[1]);
+    for (const { h, job } of used) {
+      const base = h.slot * SLOT_I32;
+      let spins = 0;
+      // No timeout-based "the worker died" guess: a big share can legitimately
+      // take seconds, and re-running it while the worker still writes would
+      // double-accumulate. A worker reports failure (a trap) explicitly.
+      while (Atomics.load(i32, base + 1) !== h.seq) {
+        if (spins++ < this.config.spin) continue; // short spin: usually the worker is about done
+        Atomics.wait(i32, base + 1, Atomics.load(i32, base + 1), 1000);
+      }
+      if (i32[base + 18]) {
+        h.alive = false; // don't hand it more work
+        runJob(job); // rethrows the trap here, on the caller's thread
+      }
+      if (rowSplit) copyOut(job[0], job[1]);
+    }
+    if (!rowSplit) copyOut(0, M);
   }
+}
+
+/**
+ * The module bytes; with `kernel.relaxed` unset, use relaxed-SIMD FMA
+ * (f32x4.relaxed_madd) where this V8 validates it (Node ≥ 22, or Node 20 with
+ * --experimental-wasm-relaxed-simd: +20% measured), else plain mul+add.
+ */
+function pickKernelBytes(kernel: GemmKernelConfig): Uint8Array<ArrayBuffer> {
+  if (kernel.relaxed === undefined) {
+    const relaxed = buildGemmWasm({ ...kernel, relaxed: true }, MAX_PAGES);
+    if (WebAssembly.validate(relaxed)) return relaxed;
+  }
+  return buildGemmWasm({ ...kernel, relaxed: !!kernel.relaxed }, MAX_PAGES);
+}
+
+/** whether gemm() runs the relaxed-SIMD (FMA) kernel in this process */
+export function relaxedSimdAvailable(): boolean {
+  return WebAssembly.validate(buildGemmWasm({ ...DEFAULT_KERNEL, relaxed: true }, MAX_PAGES));
 }
 
 function align(x: number, a: number): number {

@@ -1,0 +1,87 @@
+// `lily compile --explain`: what the compiler did to an adapter and why — FLOPs before and after
+// for forward and backward, each contraction-order decision (the expert-sum fold among them, or its
+// refusal with the reason), trainable parameters, and whether the adapter can be merged.
+import type { CheckedProgram } from './check/check.ts';
+import { mergeVerdict } from './analysis/mergeable.ts';
+import { countParams } from './params.ts';
+import { compile, flopsSplit, STAGE_NAMES } from './pipeline.ts';
+import type { RewriteLog } from './rewrite/engine.ts';
+import type { FoldReport } from './rewrite/explain-net.ts';
+
+export interface Explanation {
+  adapter: string;
+  dims: Record<string, number | boolean>;
+  stages: string[];
+  flops: { forward: { naive: number; optimized: number }; backward: { naive: number; optimized: number } };
+  rewrites: {
+    rule: string;
+    location?: string;
+    applied: boolean;
+    net: string;
+    order: string;
+    flops: { before: number; after: number };
+    folds: FoldReport[];
+    program: 'forward' | 'backward';
+  }[];
+  params: number;
+  mergeable: boolean;
+  mergeReason: string;
+}
+
+export function explain(checked: CheckedProgram, adapter: string, dims: Record<string, number | boolean>, seed = 0): Explanation {
+  const naive = compile(checked, adapter, { settings: dims, seed, skip: ['contract'] });
+  const opt = compile(checked, adapter, { settings: dims, seed });
+  const fn = flopsSplit(naive.graph);
+  const fo = flopsSplit(opt.graph);
+  const unit = checked.units.get(adapter)!;
+  const verdict = mergeVerdict(checked, adapter, smallDims(dims), seed);
+  const rewrites = opt.log
+    .filter((l: RewriteLog) => l.applied || (l.forward && (l.folds as FoldReport[]).length))
+    .map((l) => ({
+      rule: (l.folds as FoldReport[]).some((f) => f.applied) ? 'expert-sum-fold (contraction order)' : l.rule,
+      location: l.loc ? `${l.loc.file}:${l.loc.line}:${l.loc.col}` : undefined,
+      applied: l.applied as boolean,
+      net: l.net as string,
+      order: l.order as string,
+      flops: { before: l.flopsBefore as number, after: l.flopsAfter as number },
+      folds: (l.folds as FoldReport[]).filter((f) => f.applied || l.forward),
+      program: (l.forward ? 'forward' : 'backward') as 'forward' | 'backward',
+    }));
+  return {
+    adapter,
+    dims,
+    stages: STAGE_NAMES,
+    flops: { forward: { naive: fn.forward, optimized: fo.forward }, backward: { naive: fn.backward, optimized: fo.backward } },
+    rewrites,
+    params: countParams(checked, unit, dims, 1).trainable,
+    mergeable: verdict.mergeable,
+    mergeReason: verdict.reason,
+  };
+}
+
+/** Merge analysis evaluates at small sizes: the verdict does not depend on them. */
+function smallDims(dims: Record<string, number | boolean>): Record<string, number | boolean> {
+  const out: Record<string, number | boolean> = {};
+  for (const [k, v] of Object.entries(dims)) out[k] = typeof v === 'number' ? Math.min(v, 6) : v;
+  return out;
+}
+
+const g = (n: number) => `${(n / 1e9).toFixed(4)} GFLOP`;
+
+export function formatExplanation(e: Explanation): string {
+  const lines = [`adapter ${e.adapter} at ${Object.entries(e.dims).map(([k, v]) => `${k}=${v}`).join(', ')}`];
+  lines.push(`stages: ${e.stages.join(' → ')}`);
+  lines.push(`forward:  ${g(e.flops.forward.naive)} naive → ${g(e.flops.forward.optimized)} optimised (${(e.flops.forward.naive / e.flops.forward.optimized).toFixed(2)}×)`);
+  lines.push(`backward: ${g(e.flops.backward.naive)} naive → ${g(e.flops.backward.optimized)} optimised (${(e.flops.backward.naive / Math.max(1, e.flops.backward.optimized)).toFixed(2)}×)`);
+  lines.push(`rewrites:`);
+  if (!e.rewrites.length) lines.push('  (none: the program as written is already the cheapest order)');
+  for (const r of e.rewrites) {
+    lines.push(`  ${r.location ?? '?'} (${r.program}): ${r.rule}${r.applied ? '' : ' — not applied'}`);
+    lines.push(`    ${r.net}`);
+    lines.push(`    order ${r.order}: ${g(r.flops.before)} → ${g(r.flops.after)}`);
+    for (const f of r.folds) lines.push(`    ${f.applied ? 'folded' : 'refused'} expert sum over ${f.bank}: ${f.reason}`);
+  }
+  lines.push(`trainable parameters (one layer): ${e.params.toLocaleString('en-US')}`);
+  lines.push(`mergeable: ${e.mergeable ? 'yes' : 'no'} — ${e.mergeReason}`);
+  return lines.join('\n');
+}
