@@ -21,7 +21,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { WasmGemm } from '../runtime/backends/cpu-gemm.ts';
+import { relaxedSimdAvailable, WasmGemm } from '../runtime/backends/cpu-gemm.ts';
 import { gemmJsBlocked, gemmJsNaive, makeGpuJsGemm, type AsyncGemmFn, type GemmFn } from '../runtime/backends/gemm-candidates.ts';
 
 const args = new Set(process.argv.slice(2));
@@ -269,7 +269,7 @@ async function main() {
     if (be === 'wasm') candidates.push(tfCandidate(tfl.tf, be, false));
   }
 
-  log(`GEMM f32 throughput, GFLOP/s (median of n samples, candidates interleaved) — node ${process.version}, ${os.cpus()[0]?.model ?? '?'} × ${os.availableParallelism?.() ?? os.cpus().length}`);
+  log(`GEMM f32 throughput, GFLOP/s (median of n samples, candidates interleaved) — node ${process.version}, ${os.cpus()[0]?.model ?? '?'} × ${os.availableParallelism?.() ?? os.cpus().length}, wasm relaxed-SIMD FMA: ${relaxedSimdAvailable() ? 'yes' : 'no (mul+add)'}`);
   const results: Record<string, Record<string, Cell>> = {};
   for (const c of candidates) results[c.name] = {};
   for (const s of SHAPES) {
@@ -286,6 +286,7 @@ async function main() {
       node: process.version,
       cpu: os.cpus()[0]?.model,
       cores: os.availableParallelism?.() ?? os.cpus().length,
+      relaxedSimd: relaxedSimdAvailable(),
       shapes: SHAPES,
       candidates: candidates.map((c) => ({ name: c.name, note: c.note })),
       results,

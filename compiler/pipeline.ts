@@ -10,13 +10,16 @@ import { lower, type Lowered } from './ir/lower.ts';
 import { primitive } from './ir/prim.ts';
 import { verifyGraph } from './ir/verify.ts';
 import { contractOrders } from './rewrite/contract.ts';
-import { rebuild, type RewriteLog } from './rewrite/engine.ts';
+import { rebuild, type RewriteLog, type Rule } from './rewrite/engine.ts';
+import { FAULTS } from './rewrite/faults.ts';
 import { mergeSumsOfProducts } from './rewrite/merge.ts';
 import { SIMPLIFY_RULES } from './rewrite/rules-simplify.ts';
 import { rng } from '../runtime/init/rng.ts';
 import { tensor } from '../runtime/tensor/index.ts';
 
 export interface Program extends Lowered {
+  /** Extra (faulty) rules per stage, for testing the verifier. */
+  extraRules?: { simplify: Rule[]; contract: Rule[] };
   /** Names dimension sizes for messages (the user's --dims, where a size is unique). */
   dimLabel?: (size: number) => string | undefined;
   log: RewriteLog[];
@@ -42,7 +45,7 @@ export const STAGES: Stage[] = [
       return { ...p, stage: 'verify' };
     },
   },
-  { name: 'simplify', doc: 'algebraic simplification, constant folding, CSE, DCE', run: (p) => withGraph(p, rebuild(p.graph, SIMPLIFY_RULES).graph, 'simplify') },
+  { name: 'simplify', doc: 'algebraic simplification, constant folding, CSE, DCE', run: (p) => withGraph(p, rebuild(p.graph, [...(p.extraRules?.simplify ?? []), ...SIMPLIFY_RULES]).graph, 'simplify') },
   {
     name: 'autodiff',
     doc: 'reverse mode: gradients of ⟨y, dy⟩ w.r.t. every trainable parameter and the input x',
@@ -61,7 +64,7 @@ export const STAGES: Stage[] = [
       return { ...p, leaves, stage: 'autodiff', inputs: [...p.inputs, 'dy'] };
     },
   },
-  { name: 'simplify-2', doc: 'simplification again, over forward and backward', run: (p) => withGraph(p, rebuild(p.graph, SIMPLIFY_RULES).graph, 'simplify-2') },
+  { name: 'simplify-2', doc: 'simplification again, over forward and backward', run: (p) => withGraph(p, rebuild(p.graph, [...(p.extraRules?.simplify ?? []), ...SIMPLIFY_RULES]).graph, 'simplify-2') },
   {
     name: 'contract',
     doc: 'form each maximal sum of products (einsum) and choose its contraction order by cost',
@@ -73,7 +76,7 @@ export const STAGES: Stage[] = [
         // merged.facts carries each sum of products' FLOPs as written (naive) into the optimiser.
         const y = merged.graph.outputs.get('y');
         for (const id of y === undefined ? [] : merged.graph.live([y])) merged.facts.set(id, { ...merged.facts.get(id), forward: true });
-        const contracted = contractOrders(merged.graph, merged.facts, p.dimLabel);
+        const contracted = contractOrders(merged.graph, merged.facts, p.dimLabel, p.extraRules?.contract);
         const graph = rebuild(contracted.graph, SIMPLIFY_RULES).graph;
         const flops = totalFlops(graph);
         if (flops < best.flops) best = { graph, log: contracted.log, flops };
@@ -94,6 +97,8 @@ export interface CompileOptions {
   skip?: string[];
   /** Stop before autodiff: the forward program only. */
   forwardOnly?: boolean;
+  /** Deliberately wrong rules to inject (compiler/rewrite/faults.ts), for testing the verifier. */
+  faults?: string[];
 }
 
 export function compile(checked: CheckedProgram, entry: string, opts: CompileOptions): Program {
@@ -101,7 +106,12 @@ export function compile(checked: CheckedProgram, entry: string, opts: CompileOpt
   const bySize = new Map<number, string[]>();
   for (const [k, v] of Object.entries(opts.settings)) if (typeof v === 'number') bySize.set(v, [...(bySize.get(v) ?? []), k]);
   const dimLabel = (size: number) => bySize.get(size)?.join('|');
-  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params: 'random' }), log: [], stage: 'lower', dimLabel };
+  const extraRules = { simplify: [] as Rule[], contract: [] as Rule[] };
+  for (const f of opts.faults ?? []) {
+    const fault = FAULTS[f] ?? fail('E-usage', `unknown fault '${f}'`, undefined, { expected: Object.keys(FAULTS).join(', ') });
+    extraRules[fault.stage].push(fault.rule);
+  }
+  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params: 'random' }), log: [], stage: 'lower', dimLabel, extraRules };
   for (const s of STAGES) {
     if (opts.forwardOnly && s.name === 'autodiff') break;
     if (!opts.skip?.includes(s.name)) p = s.run(p);

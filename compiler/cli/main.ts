@@ -7,6 +7,8 @@ import { registerCheck } from './cmd-check.ts';
 import { registerParams } from './cmd-params.ts';
 import { registerRun } from './cmd-run.ts';
 import { registerCompile } from './cmd-compile.ts';
+import { registerMerge } from './cmd-merge.ts';
+import { registerVerify } from './cmd-verify.ts';
 
 export interface Io {
   out(text: string): void;
@@ -50,6 +52,8 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   registerRun(program, io, wrap);
   registerParams(program, io, wrap);
   registerCompile(program, io, wrap);
+  registerVerify(program, io, wrap);
+  registerMerge(program, io, wrap);
   return program;
 }
 

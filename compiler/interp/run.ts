@@ -17,6 +17,8 @@ export interface RunOptions {
   inputs?: Map<string, Tensor>;
   seed?: number;
   params?: InstanceOptions['params'];
+  /** Parameter values by path (as in Instance.tensors / IR leaf names). */
+  given?: Map<string, Tensor>;
   ops?: Ops;
 }
 
@@ -26,7 +28,7 @@ export function runEntry(checked: CheckedProgram, entry: string, opts: RunOption
   const fn = checked.fns.get(name);
   const unit = checked.units.get(name);
   if (!fn && !unit) fail('E-name', `no function, adapter or model named '${name}' (have: ${[...checked.fns.keys(), ...checked.units.keys()].join(', ') || 'none'})`);
-  const inst = unit ? instantiate(checked, name, { settings: opts.settings, seed: opts.seed, params: opts.params, ops: opts.ops }) : undefined;
+  const inst = unit ? instantiate(checked, name, { settings: opts.settings, seed: opts.seed, params: opts.params, ops: opts.ops, given: opts.given }) : undefined;
   const method = unit ? (methodName ?? (unit.methods.has('delta') ? 'delta' : 'forward')) : undefined;
   const decl: { params: A.ValueParam[] } | undefined = fn ?? unit?.methods.get(method!);
   if (!decl) fail('E-name', `${name} has no method '${method}'`);

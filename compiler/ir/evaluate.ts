@@ -3,10 +3,16 @@ import type { Tensor } from '../../runtime/tensor/index.ts';
 import type { Graph, Id } from './graph.ts';
 import { primitive } from './prim.ts';
 
-export function evaluateGraph(g: Graph, leaves: ReadonlyMap<string, Tensor>, roots: Id[] = [...g.outputs.values()]): Map<Id, Tensor> {
+/** `frozen`: values to use for given nodes instead of computing them (stop-gradient in FD checks). */
+export function evaluateGraph(g: Graph, leaves: ReadonlyMap<string, Tensor>, roots: Id[] = [...g.outputs.values()], frozen?: ReadonlyMap<Id, Tensor>): Map<Id, Tensor> {
   const values = new Map<Id, Tensor>();
   for (const id of g.live(roots)) {
     const n = g.node(id);
+    const f = frozen?.get(id);
+    if (f) {
+      values.set(id, f);
+      continue;
+    }
     const prim = primitive(n.op);
     if (prim.leaf) {
       const v = leaves.get(n.attrs.name as string);

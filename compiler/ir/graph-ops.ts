@@ -47,7 +47,9 @@ export class GraphOps implements Ops {
     // that scalings stay einsum factors the optimiser can move.
     const asConst = (id: Id) => {
       const n = g.node(id);
-      return n.op === 'fill' ? g.add('const', [], { value: n.attrs.value }) : undefined;
+      if (n.op === 'fill') return g.add('const', [], { value: n.attrs.value });
+      const inner = n.op === 'broadcast' ? g.node(n.inputs[0]) : undefined;
+      return inner?.op === 'const' ? inner.id : undefined;
     };
     const rank = g.shape(x).length;
     const l = L.slice(0, rank);
@@ -64,8 +66,8 @@ export class GraphOps implements Ops {
         return mulSame(g, x, y);
       }
       case '/': {
-        const cy = g.node(y);
-        if (cy.op === 'fill') return g.add('einsum', [x, g.add('const', [], { value: 1 / (cy.attrs.value as number) })], { spec: `${l},->${l}` });
+        const cy = asConst(y);
+        if (cy !== undefined) return g.add('einsum', [x, g.add('const', [], { value: 1 / (g.node(cy).attrs.value as number) })], { spec: `${l},->${l}` });
         return mulSame(g, x, g.add('map', [y], { fn: 'recip' }));
       }
       case '**':

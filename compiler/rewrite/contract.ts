@@ -190,8 +190,8 @@ export function operandName(g: Graph, id: Id, node: Node, i: number, label: Labe
 }
 
 /** Run the optimiser; `carried` are facts of the source graph's nodes (e.g. naive FLOPs from merging). */
-export function contractOrders(src: Graph, carried?: Map<Id, Record<string, unknown>>, dimLabel?: (size: number) => string | undefined) {
-  return rebuild(src, CONTRACT_RULES, {
+export function contractOrders(src: Graph, carried?: Map<Id, Record<string, unknown>>, dimLabel?: (size: number) => string | undefined, extra: Rule[] = []) {
+  return rebuild(src, [...extra, ...CONTRACT_RULES], {
     ctx: { dimLabel },
     facts(old, id, ctx) {
       const f = carried?.get(old);

@@ -15,11 +15,14 @@
  *    until the worker reports ready, gemm runs single-threaded. Call
  *    `await cpuGemmReady()` once at start-up to get both cores from the
  *    first call (benchmarks must do this, or the first runs are 1-thread).
- *  - Workers are unref()'d so an idle pool never keeps the process alive;
- *    a worker parked in Atomics.wait is still terminated at exit.
- *  - Workers are created with `eval: true` from a plain-JS string: a .ts
- *    worker file would need the tsx loader inside the worker (and vitest's
- *    transform does not apply to worker entry files).
+ *  - Workers are unref()'d once ready so an idle pool never keeps the
+ *    process alive; a worker parked in Atomics.wait is still terminated at
+ *    exit. But a worker unref()'d while STARTING lets a script whose only
+ *    pending work is `await cpuGemmReady()` exit early with code 13
+ *    ("unsettled top-level await"): it stays ref'd until it reports ready.
+ *  - Workers are created with `eval: true` from a plain-JS string, so no .ts
+ *    entry file has to be resolved and transpiled inside the worker (tsx,
+ *    vitest) and the pool works the same from source and from a build.
  *  - Shared WebAssembly.Memory: `memory.grow()` does NOT detach old
  *    SharedArrayBuffers (unlike non-shared memory), but `memory.buffer`
  *    returns a NEW, longer SharedArrayBuffer; views must be re-created after

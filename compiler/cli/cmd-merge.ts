@@ -1,0 +1,33 @@
+// lily merge FILE --adapter NAME --dims …: can the adapter be folded into the frozen weight? If so,
+// ΔW = f(I) − f(0) (and Δb = f(0)); otherwise the reason.
+import type { Command } from 'commander';
+import { mergeVerdict } from '../analysis/mergeable.ts';
+import { loadFile } from '../frontend.ts';
+import { toNested } from '../../runtime/tensor/index.ts';
+import type { Action, Io, Wrapped } from './main.ts';
+import { parseSettings } from './options.ts';
+
+export function registerMerge(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
+  program
+    .command('merge')
+    .description('decide whether an adapter merges into its frozen layer, and compute ΔW (= delta(I)) if so')
+    .argument('<file>', '.lily file')
+    .requiredOption('--adapter <name>', 'adapter name')
+    .option('--dims <list>', 'sizes and hyper-parameters, e.g. In=8,Out=8,r=2', '')
+    .option('--seed <n>', 'seed for parameter values', '0')
+    .option('--json', 'print the verdict and ΔW, Δb as JSON')
+    .action(
+      wrap((file: string, opts: { adapter: string; dims: string; seed: string; json?: boolean }) => {
+        const checked = loadFile(file);
+        const v = mergeVerdict(checked, opts.adapter, parseSettings(opts.dims), Number(opts.seed));
+        if (opts.json) {
+          io.out(JSON.stringify({ adapter: opts.adapter, mergeable: v.mergeable, reason: v.reason, deltaW: v.deltaW && toNested(v.deltaW), deltaB: v.deltaB && toNested(v.deltaB) }));
+          return v.mergeable ? 0 : 1;
+        }
+        io.out(`${opts.adapter}: ${v.mergeable ? 'mergeable' : 'not mergeable'} — ${v.reason}`);
+        if (v.deltaW) io.out(`ΔW: [${v.deltaW.shape.join(', ')}], max |ΔW| = ${Math.max(...v.deltaW.data.map(Math.abs)).toPrecision(4)}`);
+        if (v.deltaB && v.deltaB.data.some((x) => x !== 0)) io.out(`Δb: [${v.deltaB.shape.join(', ')}]`);
+        return v.mergeable ? 0 : 1;
+      }),
+    );
+}

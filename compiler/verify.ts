@@ -1,0 +1,169 @@
+// `lily verify`: property tests (fast-check, shrinking, fixed seed) that the optimised program
+// computes what the naive math says, on random dimensions and values:
+//   forward   — the optimised forward equals the reference interpreter (float64);
+//   backward  — the optimised gradients equal the unoptimised program's gradients;
+//   gradient  — the unoptimised gradients equal central finite differences of the interpreter.
+import fc from 'fast-check';
+import type { CheckedProgram, UnitInfo } from './check/check.ts';
+import { dimSymbols } from './check/dims.ts';
+import { dimOfLoose } from './check/expr.ts';
+import { LilyError } from './diagnostics.ts';
+import { evaluateGraph, evaluateOutputs } from './ir/evaluate.ts';
+import { runEntry } from './interp/run.ts';
+import { compile, type Program } from './pipeline.ts';
+import * as T from '../runtime/tensor/index.ts';
+import { DimError } from './check/dims.ts';
+
+export interface VerifyOptions {
+  runs?: number;
+  seed?: number;
+  /** Largest size tried for any dimension. */
+  maxDim?: number;
+  /** Fixed settings (hyper-parameters or sizes) that are not randomised. */
+  fixed?: Record<string, number | boolean>;
+  rtol?: number;
+  /** Deliberately wrong rules to inject (see compiler/rewrite/faults.ts). */
+  faults?: string[];
+}
+
+export interface VerifyFailure {
+  property: 'forward' | 'backward' | 'gradient';
+  dims: Record<string, number | boolean>;
+  valueSeed: number;
+  detail: string;
+}
+
+export interface VerifyResult {
+  adapter: string;
+  ok: boolean;
+  runs: number;
+  seed: number;
+  failure?: VerifyFailure;
+}
+
+/** The dimension names an adapter (or model) is generic over: hyper Dims, layer dims, input dims. */
+export function dimNames(unit: UnitInfo): string[] {
+  const names = new Set<string>();
+  for (const h of unit.decl.hypers) if (h.hyper === 'Dim') names.add(h.name);
+  if (unit.decl.kind === 'adapter') for (const d of unit.decl.on.dims) for (const s of dimSymbols(dimOfLoose(d))) names.add(s);
+  for (const m of unit.methods.values())
+    for (const p of m.params) if (p.type.kind === 'tensorType') for (const d of p.type.dims) for (const s of dimSymbols(dimOfLoose(d))) names.add(s);
+  return [...names];
+}
+
+class PropertyFailure extends Error {
+  constructor(readonly failure: Omit<VerifyFailure, 'dims' | 'valueSeed'>) {
+    super(failure.detail);
+  }
+}
+
+function compare(what: VerifyFailure['property'], name: string, got: T.Tensor, want: T.Tensor, rtol: number, atol: number) {
+  const c = T.allClose(got, want, { rtol, atol });
+  if (!c.ok) {
+    const i = c.index ?? [];
+    const flat = i.reduce((acc, v, k) => acc * got.shape[k] + v, 0);
+    throw new PropertyFailure({ property: what, detail: `${name}[${i.join(', ')}]: got ${got.data[flat]}, expected ${want.data[flat]} (max relative error ${c.maxRel.toExponential(2)})` });
+  }
+}
+
+/** One check of all three properties at given sizes and value seed. */
+export function checkOnce(checked: CheckedProgram, adapter: string, settings: Record<string, number | boolean>, valueSeed: number, rtol = 1e-7, faults?: string[]): void {
+  const naive = compile(checked, adapter, { settings, seed: valueSeed, skip: ['contract'] });
+  const opt = compile(checked, adapter, { settings, seed: valueSeed, faults });
+  const leaves = naive.leaves;
+  const outNaive = evaluateOutputs(naive.graph, leaves);
+  const outOpt = evaluateOutputs(opt.graph, leaves);
+  const params = new Map([...leaves].filter(([k]) => k !== 'x' && k !== 'dy'));
+  const interp = (given: Map<string, T.Tensor>, x: T.Tensor) => {
+    const out = runEntry(checked, adapter, { settings, inputs: new Map([['x', x]]), given, seed: valueSeed }).output;
+    if (out.kind !== 'tensor') throw new Error('internal: adapter output is not a tensor');
+    return out.t as T.Tensor;
+  };
+  const x = leaves.get('x')!;
+  compare('forward', 'y', outOpt.get('y')!, interp(params, x), rtol, 1e-10);
+  for (const [k, v] of outNaive) if (k !== 'y') compare('backward', k, outOpt.get(k)!, v, rtol, 1e-10);
+  gradientCheck(naive, outNaive, valueSeed);
+}
+
+/**
+ * Central differences of ⟨y, dy⟩ on the unoptimised forward graph (itself checked against the
+ * interpreter above), with stop-gradient values frozen at the base point — so `detach` means the
+ * same thing to the finite differences as to autodiff.
+ */
+function gradientCheck(naive: Program, out: Map<string, T.Tensor>, seed: number) {
+  const g = naive.graph;
+  const y = g.outputs.get('y')!;
+  const fwd = g.live([y]);
+  const base = evaluateGraph(g, naive.leaves, [y]);
+  const frozen = new Map(fwd.filter((id) => g.node(id).op === 'stopgrad').map((id) => [id, base.get(id)!]));
+  const dy = naive.leaves.get('dy')!;
+  const loss = (leaves: Map<string, T.Tensor>) => {
+    const v = evaluateGraph(g, leaves, [y], frozen).get(y)!;
+    let s = 0;
+    for (let i = 0; i < v.data.length; i++) s += v.data[i] * dy.data[i];
+    return s;
+  };
+  let pick = seed;
+  for (const [key, grad] of out) {
+    if (!key.startsWith('grad:')) continue;
+    const name = key.slice(5);
+    const at0 = naive.leaves.get(name);
+    if (!at0) continue;
+    // A few entries per tensor, in float64.
+    for (let t = 0; t < Math.min(3, at0.data.length); t++) {
+      pick = (pick * 1103515245 + 12345) >>> 0;
+      const j = pick % at0.data.length;
+      const h = 1e-6 * Math.max(1, Math.abs(at0.data[j]));
+      const at = (delta: number) => {
+        const v = T.tensor(at0.shape, at0.data);
+        v.data[j] += delta;
+        return loss(new Map(naive.leaves).set(name, v));
+      };
+      const fd = (at(h) - at(-h)) / (2 * h);
+      const ad = grad.data[j];
+      const scale = Math.max(1, Math.abs(fd), Math.abs(ad));
+      if (Math.abs(fd - ad) > 1e-5 * scale)
+        throw new PropertyFailure({ property: 'gradient', detail: `d⟨y, dy⟩/d ${name}[flat index ${j}]: autodiff ${ad}, finite differences ${fd}` });
+    }
+  }
+}
+
+export function verifyAdapter(checked: CheckedProgram, adapter: string, opts: VerifyOptions = {}): VerifyResult {
+  const unit = checked.units.get(adapter);
+  if (!unit) throw new LilyError([{ code: 'E-name', message: `no adapter or model named '${adapter}'` }]);
+  const runs = opts.runs ?? 20;
+  const seed = opts.seed ?? 42;
+  const names = dimNames(unit).filter((n) => !(n in (opts.fixed ?? {})));
+  const dimArb = fc.record(Object.fromEntries(names.map((n) => [n, fc.integer({ min: 1, max: opts.maxDim ?? 4 })])));
+  let failure: VerifyFailure | undefined;
+  const result = fc.check(
+    fc.property(dimArb, fc.integer({ min: 0, max: 1_000_000 }), (dims, valueSeed) => {
+      const settings = { ...dims, ...opts.fixed };
+      try {
+        checkOnce(checked, adapter, settings, valueSeed, opts.rtol, opts.faults);
+        return true;
+      } catch (e) {
+        // Sizes the program's dimension arithmetic rejects (In / f not whole) are skipped.
+        if (e instanceof DimError || (e instanceof LilyError && /whole number|at least 1/.test(e.message))) {
+          fc.pre(false);
+        }
+        if (e instanceof PropertyFailure) {
+          failure = { ...e.failure, dims: settings, valueSeed };
+          return false;
+        }
+        throw e;
+      }
+    }),
+    { numRuns: runs, seed, endOnFailure: false },
+  );
+  if (!result.failed) return { adapter, ok: true, runs: result.numRuns, seed };
+  if (!failure && result.errorInstance) throw result.errorInstance;
+  // fast-check has shrunk: re-run the shrunk counterexample to report it exactly.
+  const [dims, valueSeed] = result.counterexample as [Record<string, number>, number];
+  try {
+    checkOnce(checked, adapter, { ...dims, ...opts.fixed }, valueSeed, opts.rtol, opts.faults);
+  } catch (e) {
+    if (e instanceof PropertyFailure) failure = { ...e.failure, dims: { ...dims, ...opts.fixed }, valueSeed };
+  }
+  return { adapter, ok: false, runs: result.numRuns, seed, failure };
+}
