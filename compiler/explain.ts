@@ -66,7 +66,7 @@ function smallDims(dims: Record<string, number | boolean>): Record<string, numbe
   return out;
 }
 
-const g = (n: number) => `${(n / 1e9).toFixed(4)} GFLOP`;
+const g = (n: number) => (n >= 1e8 ? `${(n / 1e9).toFixed(4)} GFLOP` : n >= 1e5 ? `${(n / 1e6).toFixed(3)} MFLOP` : `${n} FLOP`);
 
 export function formatExplanation(e: Explanation): string {
   const lines = [`adapter ${e.adapter} at ${Object.entries(e.dims).map(([k, v]) => `${k}=${v}`).join(', ')}`];

@@ -69,4 +69,53 @@ describe('lily CLI', () => {
     const unit = JSON.parse(r.out).units[0];
     expect(unit.trainable).toBe(Math.ceil(12 / 3) * 16 * 768 + 4 * 16 * 768 + 12 * 16 * 4);
   });
+
+  it('compile --explain --json: the fields, the A.2 rewrite, parameters, mergeability', async () => {
+    const r = await lily('compile', 'stdlib/adapters/lily.lily', '--adapter', 'Lily', '--dims', 'N=1024,In=768,Out=768,r=16,E=4', '--explain', '--json');
+    expect(r.code).toBe(0);
+    const e = JSON.parse(r.out);
+    for (const k of ['naive', 'optimized']) {
+      expect(typeof e.flops.forward[k]).toBe('number');
+      expect(typeof e.flops.backward[k]).toBe('number');
+    }
+    expect(e.flops.forward.optimized).toBeLessThan(e.flops.forward.naive);
+    expect(e.rewrites.some((w: { folds: { applied: boolean }[]; location: string }) => w.folds.some((f) => f.applied) && /lily\.lily:\d+:\d+/.test(w.location))).toBe(true);
+    expect(e.params).toBe(768 * 16 + 16 * 4 + 4 * 16 * 768);
+    expect(e.mergeable).toBe(false);
+  });
+
+  it('compile --explain on LilyToken reports the refused rewrite and its reason', async () => {
+    const r = await lily('compile', 'stdlib/adapters/lily.lily', '--adapter', 'LilyToken', '--dims', 'N=64,In=32,Out=24,r=4,E=3', '--explain');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/refused expert sum over B\[E, r, Out\]: p'?\[[^\]]+\] varies per token/);
+  });
+
+  it('compile --dump-after prints the IR after a stage; a bad stage name is a usage error', async () => {
+    const ok = await lily('compile', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--dims', 'N=2,In=3,Out=3,r=1', '--dump-after', 'lower');
+    expect(ok.out).toMatch(/param A \[3,1\]/);
+    expect(ok.out).toMatch(/out y = %\d+/);
+    const bad = await lily('compile', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--dump-after', 'nope');
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain('expected: lower, verify');
+  });
+
+  it('verify passes on a stdlib adapter and fails, with a counterexample, when a rewrite is broken', async () => {
+    const ok = await lily('verify', 'stdlib/adapters/lora.lily', '--runs', '5');
+    expect(ok.code).toBe(0);
+    expect(ok.out).toContain('✓ LoRA');
+    const bad = await lily('verify', 'stdlib/adapters/lily.lily', '--adapter', 'LilyToken', '--inject-fault', 'unsound-expert-fold');
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/counterexample \(shrunk\): --dims .*N=\d/);
+  });
+
+  it('merge: LoRA yields ΔW; Lily is refused because its router depends on x', async () => {
+    const lora = await lily('merge', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--dims', 'In=4,Out=3,r=2', '--json');
+    expect(lora.code).toBe(0);
+    const v = JSON.parse(lora.out);
+    expect(v.mergeable).toBe(true);
+    expect(v.deltaW).toHaveLength(4);
+    const l = await lily('merge', 'stdlib/adapters/lily.lily', '--adapter', 'Lily', '--dims', 'In=4,Out=3,r=2');
+    expect(l.code).toBe(1);
+    expect(l.out).toContain('router');
+  });
 });

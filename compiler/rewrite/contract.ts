@@ -184,7 +184,7 @@ export function operandName(g: Graph, id: Id, node: Node, i: number, label: Labe
   const sub = showLetters(parseSpec(node.attrs.spec as string).ins[i], label).slice(1, -1);
   if (n.op === 'param' || n.op === 'input') return `${n.attrs.name}[${sub}]`;
   if (n.op === 'const') return String(Number((n.attrs.value as number).toPrecision(4)));
-  const name = g.names.get(id);
+  const name = g.names.get(id) ?? (n.op === 'einsum' && n.inputs.length === 1 && g.names.get(n.inputs[0]) ? `${g.names.get(n.inputs[0])}'` : undefined);
   if (name) return `${name}[${sub}]`;
   return `${n.op}${n.loc ? `@${n.loc.line}:${n.loc.col}` : `#${id}`}[${sub}]`;
 }

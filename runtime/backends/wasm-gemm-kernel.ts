@@ -220,14 +220,12 @@ function emitRun(c: Code, block: number, cfg: GemmKernelConfig): void {
   c.end();
 }
 
-// pack_b(src, ldb, dst, K, np): panels of NR floats per k; src rows hold np*NR floats (caller pads)
+// pack_b(src, ldb, dst, K, np): panels of NR floats per k; src rows hold np*NR readable floats (caller pads)
 function emitPackB(c: Code, cfg: GemmKernelConfig): void {
   const { NR } = cfg;
   const V = NR / 4;
   const src = c.param(0), ldb = c.param(1), dst = c.param(2), K = c.param(3), np = c.param(4);
-  const p = c.local(I32), k = c.local(I32), s = c.local(I32), d = c.local(I32), srow = c.local(I32);
-  c.get(src).set(srow);
-  c.get(dst).set(d);
+  const p = c.local(I32), k = c.local(I32), s = c.local(I32), d = c.local(I32);
   c.block();
   c.get(np).i32(0).i32LeS().get(K).i32(0).i32LeS().i32Or().brIf(0);
   c.i32(0).set(p);
@@ -247,7 +245,6 @@ function emitPackB(c: Code, cfg: GemmKernelConfig): void {
   }
   c.end();
   c.end();
-  void srow;
 }
 
 /** Build the module bytes. `maxPages` bounds the shared memory (64 KiB pages). */

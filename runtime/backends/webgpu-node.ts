@@ -15,9 +15,10 @@
  *      'compatibility' })` with `EGL_PLATFORM=surfaceless` — Mesa llvmpipe,
  *      needs `apt-get install -y libegl-mesa0 libgl1-mesa-dri libgbm1`.
  *
- * Traps (each one measured here):
- *  - gpu.js pins webgpu@0.2.9, whose dawn.node needs glibc 2.38 (Debian 12
- *    has 2.36): it fails to load. package.json has `"webgpu": "0.6.2"` as a
+ * Traps (measured here unless marked):
+ *  - gpu.js pins webgpu@0.2.9, whose dawn.node needs glibc 2.38 while
+ *    Debian 12 has 2.36, so it fails to load (per ENVIRONMENT.md; not
+ *    re-downloaded here). package.json has `"webgpu": "0.6.2"` as a
  *    direct dependency and `"overrides": { "webgpu": "$webgpu" }`, so gpu.js's
  *    own dependency dedupes to 0.6.2. gpu.js never imports `webgpu` itself: it
  *    only reads `navigator.gpu`, which is why the shim below is what "makes
