@@ -1,0 +1,27 @@
+// One interface for every backend that runs a kernel plan (compiler/fuse/kernel-ir.ts):
+// gpu.js modes (webgpu, webgl2, headlessgl, webasm, cpu), the fast CPU path, the reference.
+import type { KernelPlan } from '../compiler/fuse/kernel-ir.ts';
+
+export interface Executable {
+  /** e.g. 'cpu' (generated JS + WASM SIMD GEMM), 'gpujs-webgpu', 'gpujs-webasm', 'reference'. */
+  readonly backend: string;
+  /** Set a leaf (input or parameter) by name; shapes are fixed by the plan. */
+  set(name: string, data: Float32Array): Promise<void>;
+  /** Run every kernel of the plan once, in order. `args`: the plan's scalar run-time arguments. */
+  run(args?: Record<string, number>): Promise<void>;
+  /** Read a plan output (or a leaf) back to the host. */
+  read(name: string): Promise<Float32Array>;
+  /**
+   * Make output `from` the new value of leaf `to` (optimiser updates: 'param:A' -> 'A'), staying on
+   * the device where there is one.
+   */
+  assign(pairs: [from: string, to: string][]): Promise<void>;
+  dispose(): void;
+}
+
+export interface Backend {
+  readonly name: string;
+  /** Whether this backend can run here, and if not, why. */
+  available(): Promise<{ ok: true } | { ok: false; reason: string }>;
+  prepare(plan: KernelPlan): Promise<Executable>;
+}
