@@ -1,0 +1,377 @@
+// Fusion: group the optimised graph into kernels. Every node either gets its own buffer (a kernel
+// writes it) or is inlined, as an expression, into the kernel of its single consumer:
+//  - elementwise chains and views (broadcast, transpose, take) inline into their consumer;
+//  - a contraction (einsum that sums) keeps plain buffer operands, so renderers can call a GEMM,
+//    and absorbs its epilogue: the elementwise consumers of the same shape (scale, bias, residual,
+//    activation) are computed in the same kernel;
+//  - reductions take a fused elementwise prologue; softmax and reshape read a buffer.
+// Buffers are then assigned to slots by liveness, so temporaries share memory.
+import type { Graph, Id, Node } from '../ir/graph.ts';
+import { primitive } from '../ir/prim.ts';
+import { parseSpec } from '../ir/prims/einsum.ts';
+import type { UnaryName } from '../../runtime/tensor/index.ts';
+import { affine, exprLoads, type Affine, type BufferId, type BufferInfo, type Kernel, type KernelPlan, type KExpr } from './kernel-ir.ts';
+
+type NodeClass = 'leaf' | 'const' | 'view' | 'elementwise' | 'contraction' | 'reduction' | 'rowwise' | 'reshape';
+
+/** How each primitive fuses: a table, so a new primitive says it once. */
+const CLASS_OF: Record<string, (n: Node) => NodeClass> = {
+  input: () => 'leaf',
+  param: () => 'leaf',
+  const: () => 'const',
+  fill: () => 'const',
+  eye: () => 'leaf', // a constant buffer, fed once (see constantLeaves)
+  broadcast: () => 'view',
+  take: () => 'view',
+  untake: () => 'elementwise', // x · onehot: a product with a constant buffer
+  reshape: () => 'reshape',
+  add: () => 'elementwise',
+  map: () => 'elementwise',
+  map_grad: () => 'elementwise',
+  pow: () => 'elementwise',
+  stopgrad: () => 'view',
+  softmax: () => 'rowwise',
+  log_softmax: () => 'rowwise',
+  reduce_max: () => 'reduction',
+  reduce_min: () => 'reduction',
+  einsum(n) {
+    const s = parseSpec(n.attrs.spec as string);
+    const summed = [...new Set(s.ins.join(''))].some((c) => !s.out.includes(c));
+    if (!summed) return n.inputs.length === 1 ? 'view' : 'elementwise';
+    return n.inputs.length === 1 ? 'reduction' : 'contraction';
+  },
+};
+
+export const classOf = (n: Node): NodeClass => {
+  const f = CLASS_OF[n.op];
+  if (!f) throw new Error(`internal: no fusion class for primitive '${n.op}'`);
+  return f(n);
+};
+
+const stridesOf = (shape: number[]) => {
+  const s = new Array(shape.length).fill(1);
+  for (let i = shape.length - 2; i >= 0; i--) s[i] = s[i + 1] * shape[i + 1];
+  return s;
+};
+
+/** Coordinates of a node's output element: one affine expression per axis. */
+type Coords = Affine[];
+const add = (a: Affine, b: Affine): Affine => {
+  const m = new Map<string, number>();
+  for (const t of [...a.terms, ...b.terms]) m.set(t.v, (m.get(t.v) ?? 0) + t.c);
+  return affine([...m].map(([v, c]) => ({ v, c })), a.offset + b.offset);
+};
+const scaleA = (a: Affine, k: number): Affine => affine(a.terms.map((t) => ({ v: t.v, c: t.c * k })), a.offset * k);
+const flat = (coords: Coords, shape: number[]): Affine => stridesOf(shape).reduce((acc, s, i) => add(acc, scaleA(coords[i], s)), affine([], 0));
+const varA = (v: string): Affine => affine([{ v, c: 1 }]);
+const constA = (c: number): Affine => affine([], c);
+
+export interface FuseOptions {
+  /** Outputs to compute (default: all graph outputs). */
+  outputs?: string[];
+}
+
+export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { constants: Map<string, Float64Array> } {
+  const outNames = opts.outputs ?? [...g.outputs.keys()];
+  const roots = outNames.map((n) => g.outputs.get(n)!);
+  const order = g.live(roots);
+  const uses = g.uses(roots);
+  const consumers = new Map<Id, Id[]>();
+  for (const id of order) for (const i of g.node(id).inputs) consumers.set(i, [...(consumers.get(i) ?? []), id]);
+  const isOutput = new Set(roots);
+
+  // Which operands must be plain buffers (or views of buffers) for a consumer to read them.
+  const needsBuffer = (consumer: Node): boolean => {
+    const c = classOf(consumer);
+    return c === 'contraction' || c === 'rowwise' || c === 'reshape';
+  };
+  const materialized = new Set<Id>();
+  for (const id of order) {
+    const n = g.node(id);
+    const cls = classOf(n);
+    if (cls === 'leaf') continue;
+    if (cls === 'const') {
+      if (isOutput.has(id)) materialized.add(id);
+      continue;
+    }
+    const cs = consumers.get(id) ?? [];
+    const single = (uses.get(id) ?? 0) === 1 && cs.length === 1 && !isOutput.has(id);
+    if (!single) {
+      materialized.add(id);
+      continue;
+    }
+    const consumer = g.node(cs[0]);
+    const ccls = classOf(consumer);
+    // A reshape reads its input's flat layout, so even a view must be a real buffer there.
+    if (needsBuffer(consumer) && (cls !== 'view' || ccls === 'reshape')) materialized.add(id);
+    else if (cls === 'contraction' || cls === 'reduction' || cls === 'rowwise' || cls === 'reshape') {
+      // A reduce inlines only as an epilogue: into an elementwise consumer over the same shape.
+      const sameShape = consumer.shape.length === n.shape.length && consumer.shape.every((d, i) => d === n.shape[i]);
+      if (!(ccls === 'elementwise' && sameShape && cls !== 'reshape')) materialized.add(id);
+    }
+  }
+  // Views of something that must be a buffer: their input must then be a buffer.
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const id of order) {
+      const n = g.node(id);
+      if (materialized.has(id) || classOf(n) !== 'view') continue;
+      const cs = consumers.get(id) ?? [];
+      if (cs.some((c) => needsBuffer(g.node(c))) && n.inputs.some((i) => !materialized.has(i) && classOf(g.node(i)) !== 'leaf' && classOf(g.node(i)) !== 'view')) {
+        for (const i of n.inputs) if (!materialized.has(i) && classOf(g.node(i)) !== 'leaf') {
+          materialized.add(i);
+          changed = true;
+        }
+      }
+    }
+  }
+
+  // One contraction per kernel (so a renderer can run it as one GEMM with an epilogue): where an
+  // epilogue would absorb several, the cheaper ones get their own kernels.
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const id of order) {
+      if (!materialized.has(id)) continue;
+      const fused = collectFused(g, id, materialized).filter((f) => f !== id && classOf(g.node(f)) === 'contraction');
+      const own = classOf(g.node(id)) === 'contraction' ? 1 : 0;
+      if (fused.length + own <= 1) continue;
+      const flopsOf = (f: Id) => primitive(g.node(f).op).flops(g.node(f), g);
+      const keep = own ? undefined : fused.reduce((a, b) => (flopsOf(a) >= flopsOf(b) ? a : b));
+      for (const f of fused) if (f !== keep) materialized.add(f);
+      changed = true;
+    }
+  }
+
+  // Buffers.
+  const buffers: BufferInfo[] = [];
+  const bufOf = new Map<Id, BufferId>();
+  const leaves = new Map<string, BufferId>();
+  const constants = new Map<string, Float64Array>();
+  const newBuf = (shape: number[], kind: BufferInfo['kind'], name?: string) => {
+    const id = buffers.length;
+    buffers.push({ id, shape, size: shape.reduce((a, b) => a * b, 1), kind, name });
+    return id;
+  };
+  for (const id of order) {
+    const n = g.node(id);
+    if (classOf(n) === 'leaf') {
+      const name = n.op === 'eye' ? `const:eye:${n.attrs.n}` : (n.attrs.name as string);
+      if (n.op === 'eye') {
+        const k = n.attrs.n as number;
+        const data = new Float64Array(k * k);
+        for (let i = 0; i < k; i++) data[i * k + i] = 1;
+        constants.set(name, data);
+      }
+      const b = leaves.get(name) ?? newBuf(n.shape, n.op === 'param' ? 'param' : 'input', name);
+      leaves.set(name, b);
+      bufOf.set(id, b);
+    }
+  }
+
+  // Expressions.
+  let fresh = 0;
+  const freshVar = () => `r${fresh++}`;
+  const load = (id: Id, coords: Coords): KExpr => ({ k: 'load', buf: bufOf.get(id)!, at: flat(coords, g.shape(id)) });
+  const onehot = (size: number, index: number): BufferId => {
+    const name = `const:onehot:${size}:${index}`;
+    if (!leaves.has(name)) {
+      const data = new Float64Array(size);
+      data[index] = 1;
+      constants.set(name, data);
+      leaves.set(name, newBuf([size], 'input', name));
+    }
+    return leaves.get(name)!;
+  };
+
+  const exprOf = (id: Id, coords: Coords, root: boolean): KExpr => {
+    const n = g.node(id);
+    if (!root && bufOf.has(id)) return load(id, coords);
+    const ins = n.inputs;
+    switch (classOf(n)) {
+      case 'const':
+        return { k: 'const', v: n.attrs.value as number };
+      case 'leaf':
+        return load(id, coords);
+      case 'reshape':
+        // The input is a buffer: the same flat offset, addressed in the new shape.
+        return { k: 'load', buf: bufOf.get(ins[0])!, at: flat(coords, n.shape) };
+      case 'view':
+        return viewExpr(n, coords);
+      case 'rowwise':
+        return rowwiseExpr(n, coords);
+      default:
+        return computeExpr(n, coords);
+    }
+  };
+
+  const viewExpr = (n: Node, coords: Coords): KExpr => {
+    const [x] = n.inputs;
+    if (n.op === 'stopgrad') return exprOf(x, coords, false);
+    if (n.op === 'broadcast') {
+      const map = n.attrs.map as number[];
+      const inShape = g.shape(x);
+      return exprOf(x, inShape.map((d, i) => (d === 1 && n.shape[map[i]] !== 1 ? constA(0) : coords[map[i]])), false);
+    }
+    if (n.op === 'take') {
+      const axis = n.attrs.axis as number;
+      const c = [...coords];
+      c.splice(axis, 0, constA(n.attrs.index as number));
+      return exprOf(x, c, false);
+    }
+    // A one-operand einsum without sums: a transpose (or identity).
+    const s = parseSpec(n.attrs.spec as string);
+    const at = new Map([...s.out].map((ch, i) => [ch, coords[i]]));
+    return exprOf(x, [...s.ins[0]].map((ch) => at.get(ch)!), false);
+  };
+
+  const rowwiseExpr = (n: Node, coords: Coords): KExpr => {
+    const axis = n.attrs.axis as number;
+    const extent = n.shape[axis];
+    const x = n.inputs[0];
+    const at = (v: string) => coords.map((c, i) => (i === axis ? varA(v) : c));
+    const maxOver = (): KExpr => {
+      const v = freshVar();
+      return { k: 'reduce', op: 'max', vars: [{ v, extent }], body: load(x, at(v)) };
+    };
+    const sumExp = (): KExpr => {
+      const v = freshVar();
+      return { k: 'reduce', op: 'sum', vars: [{ v, extent }], body: { k: 'unary', fn: 'exp', a: { k: 'bin', op: '-', a: load(x, at(v)), b: maxOver() } } };
+    };
+    const shifted: KExpr = { k: 'bin', op: '-', a: load(x, coords), b: maxOver() };
+    if (n.op === 'softmax') return { k: 'bin', op: '/', a: { k: 'unary', fn: 'exp', a: shifted }, b: sumExp() };
+    return { k: 'bin', op: '-', a: shifted, b: { k: 'unary', fn: 'log', a: sumExp() } };
+  };
+
+  const computeExpr = (n: Node, coords: Coords): KExpr => {
+    const ins = n.inputs;
+    switch (n.op) {
+      case 'add':
+        return { k: 'bin', op: '+', a: exprOf(ins[0], coords, false), b: exprOf(ins[1], coords, false) };
+      case 'pow':
+        return { k: 'bin', op: 'pow', a: exprOf(ins[0], coords, false), b: exprOf(ins[1], coords, false) };
+      case 'map':
+        return { k: 'unary', fn: n.attrs.fn as UnaryName, a: exprOf(ins[0], coords, false) };
+      case 'map_grad':
+        return { k: 'unaryGrad', fn: n.attrs.fn as UnaryName, a: exprOf(ins[0], coords, false) };
+      case 'untake': {
+        const axis = n.attrs.axis as number;
+        const inner = coords.filter((_, i) => i !== axis);
+        const hot: KExpr = { k: 'load', buf: onehot(n.attrs.size as number, n.attrs.index as number), at: coords[axis] };
+        return { k: 'bin', op: '*', a: exprOf(ins[0], inner, false), b: hot };
+      }
+      case 'reduce_max':
+      case 'reduce_min': {
+        const axes = n.attrs.axes as number[];
+        const inShape = g.shape(ins[0]);
+        const vars = axes.map((a) => ({ v: freshVar(), extent: inShape[a] }));
+        let k = 0;
+        let j = 0;
+        const c = inShape.map((_, i) => (axes.includes(i) ? varA(vars[k++].v) : coords[j++]));
+        const body = exprOf(ins[0], c, false);
+        if (n.op === 'reduce_max') return { k: 'reduce', op: 'max', vars, body };
+        const neg = (e: KExpr): KExpr => ({ k: 'bin', op: '*', a: { k: 'const', v: -1 }, b: e });
+        return neg({ k: 'reduce', op: 'max', vars, body: neg(body) });
+      }
+      case 'einsum': {
+        const s = parseSpec(n.attrs.spec as string);
+        const at = new Map<string, Affine>([...s.out].map((ch, i) => [ch, coords[i]]));
+        const sizes = new Map<string, number>();
+        s.ins.forEach((sub, o) => [...sub].forEach((ch, i) => sizes.set(ch, g.shape(ins[o])[i])));
+        const summed = [...new Set(s.ins.join(''))].filter((ch) => !s.out.includes(ch));
+        const vars = summed.map((ch) => {
+          const v = freshVar();
+          at.set(ch, varA(v));
+          return { v, extent: sizes.get(ch)! };
+        });
+        const factors = ins.map((id, o) => exprOf(id, [...s.ins[o]].map((ch) => at.get(ch)!), false));
+        const body = factors.reduce((a, b) => ({ k: 'bin', op: '*', a, b }));
+        return vars.length ? { k: 'reduce', op: 'sum', vars, body } : body;
+      }
+    }
+    throw new Error(`internal: cannot fuse primitive '${n.op}'`);
+  };
+
+  // Kernels, in topological order.
+  const kernels: Kernel[] = [];
+  const fusedInto = new Map<Id, number>();
+  for (const id of order) {
+    if (!materialized.has(id)) continue;
+    const n = g.node(id);
+    const out = newBuf(n.shape, 'temp');
+    const loops = n.shape.map((extent, i) => ({ v: `i${i}`, extent }));
+    fresh = 0;
+    const body = exprOf(id, loops.map((l) => varA(l.v)), true);
+    bufOf.set(id, out);
+    const inputs = [...exprLoads(body)];
+    const kidx = kernels.length;
+    const nodes = collectFused(g, id, materialized);
+    for (const f of nodes) fusedInto.set(f, kidx);
+    const flops = nodes.reduce((a, f) => a + primitive(g.node(f).op).flops(g.node(f), g), 0);
+    const hasContraction = nodes.some((f) => classOf(g.node(f)) === 'contraction');
+    const hasReduce = nodes.some((f) => ['reduction', 'rowwise'].includes(classOf(g.node(f))));
+    kernels.push({
+      name: `k${kidx}_${n.op}${n.loc ? `_L${n.loc.line}` : ''}`,
+      kind: hasContraction ? 'contraction' : hasReduce ? 'reduction' : 'elementwise',
+      out,
+      loops,
+      body,
+      inputs,
+      flops,
+      bytes: 4 * (n.shape.reduce((a, b) => a * b, 1) + inputs.reduce((a, b) => a + buffers[b].size, 0)),
+      nodes,
+    });
+  }
+  const outputs = new Map<string, BufferId>();
+  for (const name of outNames) {
+    const b = bufOf.get(g.outputs.get(name)!)!;
+    outputs.set(name, b);
+    if (buffers[b].kind === 'temp' && !buffers[b].name) buffers[b].name = name;
+  }
+  const { slots, slotSizes } = assignSlots(buffers, kernels, new Set(outputs.values()));
+  return { buffers, kernels, outputs, leaves, args: [], slots, slotSizes, constants };
+}
+
+/** The nodes a kernel computes: its root and every non-materialised node it inlines. */
+function collectFused(g: Graph, root: Id, materialized: Set<Id>): Id[] {
+  const out: Id[] = [];
+  const seen = new Set<Id>();
+  const visit = (id: Id, isRoot: boolean) => {
+    if (seen.has(id)) return;
+    seen.add(id);
+    const n = g.node(id);
+    const cls = classOf(n);
+    if (!isRoot && (materialized.has(id) || cls === 'leaf' || cls === 'const')) return;
+    out.push(id);
+    for (const i of n.inputs) visit(i, false);
+  };
+  visit(root, true);
+  return out;
+}
+
+/** Liveness-based reuse: a temp's slot is free after its last reader; outputs keep theirs. */
+export function assignSlots(buffers: BufferInfo[], kernels: Kernel[], keep: Set<BufferId>) {
+  const lastUse = new Map<BufferId, number>();
+  kernels.forEach((k, i) => k.inputs.forEach((b) => lastUse.set(b, i)));
+  const slots = new Map<BufferId, number>();
+  const slotSizes: number[] = [];
+  const free: number[] = [];
+  kernels.forEach((k, i) => {
+    const size = buffers[k.out].size;
+    // Best fit among free slots, else a new one.
+    let pick = -1;
+    for (const s of free) if (slotSizes[s] >= size && (pick < 0 || slotSizes[s] < slotSizes[pick])) pick = s;
+    if (pick < 0 && free.length) pick = free.reduce((a, b) => (slotSizes[a] > slotSizes[b] ? a : b));
+    if (pick >= 0) {
+      free.splice(free.indexOf(pick), 1);
+      slotSizes[pick] = Math.max(slotSizes[pick], size);
+    } else {
+      pick = slotSizes.length;
+      slotSizes.push(size);
+    }
+    slots.set(k.out, pick);
+    // Release inputs whose last reader is this kernel (after the write: a kernel never reads and writes one slot).
+    for (const b of new Set(k.inputs)) if (lastUse.get(b) === i && slots.has(b) && !keep.has(b)) free.push(slots.get(b)!);
+    if (!lastUse.has(k.out) && !keep.has(k.out)) free.push(pick);
+  });
+  return { slots, slotSizes };
+}
