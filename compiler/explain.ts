@@ -7,6 +7,8 @@ import { countParams } from './params.ts';
 import { compile, flopsSplit, STAGE_NAMES } from './pipeline.ts';
 import type { RewriteLog } from './rewrite/engine.ts';
 import type { FoldReport } from './rewrite/explain-net.ts';
+import { planKernels } from './fuse/fuse.ts';
+import type { KernelPlan } from './fuse/kernel-ir.ts';
 
 export interface Explanation {
   adapter: string;
@@ -26,6 +28,30 @@ export interface Explanation {
   params: number;
   mergeable: boolean;
   mergeReason: string;
+  kernels: {
+    count: number;
+    naiveCount: number;
+    bytesMoved: number;
+    naiveBytesMoved: number;
+    /** Memory for temporaries after liveness-based reuse, vs one buffer per temporary (bytes). */
+    tempBytes: number;
+    tempBytesWithoutReuse: number;
+    list: { name: string; kind: string; out: string; inputs: string[]; flops: number; bytes: number }[];
+  };
+}
+
+function kernelSummary(plan: KernelPlan) {
+  const label = (b: number) => {
+    const info = plan.buffers[b];
+    return `${info.name ?? `t${b}`}[${info.shape.join(',')}]`;
+  };
+  const temps = plan.buffers.filter((b) => b.kind === 'temp');
+  return {
+    bytesMoved: plan.kernels.reduce((a, k) => a + k.bytes, 0),
+    tempBytes: 4 * plan.slotSizes.reduce((a, b) => a + b, 0),
+    tempBytesWithoutReuse: 4 * temps.reduce((a, b) => a + b.size, 0),
+    list: plan.kernels.map((k) => ({ name: k.name, kind: k.kind, out: label(k.out), inputs: k.inputs.map(label), flops: k.flops, bytes: k.bytes })),
+  };
 }
 
 export function explain(checked: CheckedProgram, adapter: string, dims: Record<string, number | boolean>, seed = 0): Explanation {
@@ -47,6 +73,9 @@ export function explain(checked: CheckedProgram, adapter: string, dims: Record<s
       folds: (l.folds as FoldReport[]).filter((f) => f.applied || l.forward),
       program: (l.forward ? 'forward' : 'backward') as 'forward' | 'backward',
     }));
+  const planOpt = planKernels(opt.graph);
+  const planNaive = planKernels(naive.graph);
+  const ks = kernelSummary(planOpt);
   return {
     adapter,
     dims,
@@ -56,6 +85,7 @@ export function explain(checked: CheckedProgram, adapter: string, dims: Record<s
     params: countParams(checked, unit, dims, 1).trainable,
     mergeable: verdict.mergeable,
     mergeReason: verdict.reason,
+    kernels: { count: planOpt.kernels.length, naiveCount: planNaive.kernels.length, naiveBytesMoved: kernelSummary(planNaive).bytesMoved, ...ks },
   };
 }
 
@@ -81,6 +111,9 @@ export function formatExplanation(e: Explanation): string {
     lines.push(`    order ${r.order}: ${g(r.flops.before)} → ${g(r.flops.after)}`);
     for (const f of r.folds) lines.push(`    ${f.applied ? 'folded' : 'refused'} expert sum over ${f.bank}: ${f.reason}`);
   }
+  const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
+  lines.push(`kernels (forward + backward): ${e.kernels.count} fused (naive program: ${e.kernels.naiveCount}); bytes moved ${mb(e.kernels.bytesMoved)} (naive ${mb(e.kernels.naiveBytesMoved)}); temporaries ${mb(e.kernels.tempBytes)} after reuse (${mb(e.kernels.tempBytesWithoutReuse)} without)`);
+  for (const k of e.kernels.list) lines.push(`  ${k.name.padEnd(26)} ${k.kind.padEnd(11)} ${k.out.padEnd(22)} ← ${k.inputs.join(', ')}  ${k.flops.toLocaleString('en-US')} flop, ${mb(k.bytes)}`);
   lines.push(`trainable parameters (one layer): ${e.params.toLocaleString('en-US')}`);
   lines.push(`mergeable: ${e.mergeable ? 'yes' : 'no'} — ${e.mergeReason}`);
   return lines.join('\n');

@@ -12,12 +12,17 @@ import { verifyGraph } from './ir/verify.ts';
 import { contractOrders } from './rewrite/contract.ts';
 import { rebuild, type RewriteLog, type Rule } from './rewrite/engine.ts';
 import { FAULTS } from './rewrite/faults.ts';
+import { attachObjective, type Objective, type ObjectiveResult } from './objective.ts';
 import { mergeSumsOfProducts } from './rewrite/merge.ts';
 import { SIMPLIFY_RULES } from './rewrite/rules-simplify.ts';
 import { rng } from '../runtime/init/rng.ts';
 import { tensor } from '../runtime/tensor/index.ts';
 
 export interface Program extends Lowered {
+  /** Training: the loss and optimiser (set by compileTraining); absent for a plain VJP program. */
+  objective?: Objective;
+  form?: 'delta' | 'forward';
+  train?: ObjectiveResult;
   /** Extra (faulty) rules per stage, for testing the verifier. */
   extraRules?: { simplify: Rule[]; contract: Rule[] };
   /** Names dimension sizes for messages (the user's --dims, where a size is unique). */
@@ -48,9 +53,13 @@ export const STAGES: Stage[] = [
   { name: 'simplify', doc: 'algebraic simplification, constant folding, CSE, DCE', run: (p) => withGraph(p, rebuild(p.graph, [...(p.extraRules?.simplify ?? []), ...SIMPLIFY_RULES]).graph, 'simplify') },
   {
     name: 'autodiff',
-    doc: 'reverse mode: gradients of ⟨y, dy⟩ w.r.t. every trainable parameter and the input x',
+    doc: 'reverse mode: gradients of ⟨y, dy⟩ w.r.t. every trainable parameter and the input x; or, for training, of the loss, with the optimiser update',
     run(p) {
       const g = p.graph;
+      if (p.objective) {
+        const r = attachObjective(g, p.leaves, p.form ?? 'delta', p.objective);
+        return { ...p, leaves: r.leaves, stage: 'autodiff', inputs: r.inputs, train: r };
+      }
       const y = g.outputs.get('y')!;
       const dyValue = tensor(g.shape(y), randomNormal(g.shape(y), 7));
       const leaves = new Map(p.leaves).set('dy', dyValue);
@@ -99,6 +108,8 @@ export interface CompileOptions {
   forwardOnly?: boolean;
   /** Deliberately wrong rules to inject (compiler/rewrite/faults.ts), for testing the verifier. */
   faults?: string[];
+  /** Compile a training step (loss + optimiser) instead of a VJP. */
+  objective?: Objective;
 }
 
 export function compile(checked: CheckedProgram, entry: string, opts: CompileOptions): Program {
@@ -111,7 +122,10 @@ export function compile(checked: CheckedProgram, entry: string, opts: CompileOpt
     const fault = FAULTS[f] ?? fail('E-usage', `unknown fault '${f}'`, undefined, { expected: Object.keys(FAULTS).join(', ') });
     extraRules[fault.stage].push(fault.rule);
   }
-  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params: 'random' }), log: [], stage: 'lower', dimLabel, extraRules };
+  const unit = checked.units.get(entry);
+  const form = unit?.methods.has('delta') ? 'delta' : 'forward';
+  const params = opts.objective ? 'init' : 'random';
+  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params }), log: [], stage: 'lower', dimLabel, extraRules, objective: opts.objective, form };
   for (const s of STAGES) {
     if (opts.forwardOnly && s.name === 'autodiff') break;
     if (!opts.skip?.includes(s.name)) p = s.run(p);

@@ -1,0 +1,130 @@
+// Training objective: the adapted layer's output (frozen base + adapter), a loss, its gradients
+// w.r.t. the trainable parameters, and the optimiser's update — all as IR, so the update is fused
+// into kernels like everything else. Optimisers are records in a table.
+import type { Graph, Id } from './ir/graph.ts';
+import { scale, mulSame } from './ir/prims/elementwise.ts';
+import { vjp } from './autodiff/vjp.ts';
+import * as T from '../runtime/tensor/index.ts';
+
+export interface AdamWConfig {
+  kind: 'adamw';
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+}
+export interface SgdConfig {
+  kind: 'sgd';
+  lr: number;
+}
+export type OptimizerConfig = AdamWConfig | SgdConfig;
+
+export interface Objective {
+  loss: 'mse';
+  optimizer: OptimizerConfig;
+}
+
+export const DEFAULT_ADAMW: AdamWConfig = { kind: 'adamw', lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 };
+
+/** Scalar run-time inputs of an optimiser at step t (1-based). */
+export type StepArgs = (t: number) => Record<string, number>;
+
+interface OptimizerRule {
+  /** State tensors per parameter (zero-initialised), by suffix. */
+  state: string[];
+  /** Scalars fed each step, as inputs 'arg:NAME' of shape []. */
+  args: StepArgs;
+  /** Build the updates: returns new values of the parameter and each state. */
+  update(g: Graph, p: Id, grad: Id, state: Record<string, Id>, arg: (name: string) => Id): { param: Id; state: Record<string, Id> };
+}
+
+const L = 'abcdefghijklmnopqrstuvwxyz';
+const bscalar = (g: Graph, s: Id, like: Id) => {
+  const shape = g.shape(like);
+  return g.add('einsum', [s, g.add('fill', [], { value: 1, shape })], { spec: `,${L.slice(0, shape.length)}->${L.slice(0, shape.length)}` });
+};
+
+export const OPTIMIZERS: { adamw: (c: AdamWConfig) => OptimizerRule; sgd: (c: SgdConfig) => OptimizerRule } = {
+  // PyTorch AdamW: p ← p·(1 − lr·wd) − lr_t · m / (√v + eps_t), with the bias corrections folded
+  // into lr_t = lr·√(1−β2ᵗ)/(1−β1ᵗ) and eps_t = eps·√(1−β2ᵗ).
+  adamw: (c) => ({
+    state: ['m', 'v'],
+    args: (t) => ({ decay: 1 - c.lr * c.weightDecay, lr_t: (c.lr * Math.sqrt(1 - c.beta2 ** t)) / (1 - c.beta1 ** t), eps_t: c.eps * Math.sqrt(1 - c.beta2 ** t) }),
+    update(g, p, grad, s, arg) {
+      const m = g.add('add', [scale(g, c.beta1, s.m), scale(g, 1 - c.beta1, grad)]);
+      const v = g.add('add', [scale(g, c.beta2, s.v), scale(g, 1 - c.beta2, mulSame(g, grad, grad))]);
+      const denom = g.add('add', [g.add('map', [v], { fn: 'sqrt' }), bscalar(g, arg('eps_t'), v)]);
+      const stepv = mulSame(g, bscalar(g, arg('lr_t'), m), mulSame(g, m, g.add('map', [denom], { fn: 'recip' })));
+      const param = g.add('add', [mulSame(g, bscalar(g, arg('decay'), p), p), scale(g, -1, stepv)]);
+      return { param, state: { m, v } };
+    },
+  }),
+  sgd: (c) => ({
+    state: [],
+    args: () => ({}),
+    update: (g, p, grad) => ({ param: g.add('add', [p, scale(g, -c.lr, grad)]), state: {} }),
+  }),
+};
+
+export interface ObjectiveResult {
+  leaves: Map<string, T.Tensor>;
+  inputs: string[];
+  args: StepArgs;
+  /** [output, leaf] pairs: after a step, each output becomes the leaf's new value. */
+  assignments: [string, string][];
+}
+
+/**
+ * Turn the lowered adapter graph (output 'y' = delta or forward) into a training step:
+ * y_full = x W0 + b0 + delta (for delta adapters), loss = mean((y_full − t)²), gradients, updates.
+ */
+export function attachObjective(g: Graph, leaves: Map<string, T.Tensor>, form: 'delta' | 'forward', obj: Objective): ObjectiveResult {
+  const out = new Map(leaves);
+  let y = g.outputs.get('y')!;
+  const x = g.add('input', [], { name: 'x', shape: out.get('x')!.shape });
+  if (form === 'delta') {
+    const W = out.get('base.W')!;
+    const b = out.get('base.b')!;
+    const w = g.add('param', [], { name: 'base.W', shape: W.shape, trainable: false });
+    const bias = g.add('param', [], { name: 'base.b', shape: b.shape, trainable: false });
+    const base = g.add('einsum', [x, w], { spec: 'ab,bc->ac' });
+    const shape = g.shape(y);
+    y = g.add('add', [g.add('add', [base, g.add('broadcast', [bias], { shape, map: [1] })]), y]);
+  }
+  const shape = g.shape(y);
+  const tVal = T.zeros(shape);
+  out.set('t', tVal);
+  const t = g.add('input', [], { name: 't', shape });
+  const d = g.add('add', [y, scale(g, -1, t)]);
+  const l = L.slice(0, shape.length);
+  const n = shape.reduce((a, c) => a * c, 1);
+  const loss = g.add('einsum', [d, d, g.add('const', [], { value: 1 / n })], { spec: `${l},${l},->` });
+  g.outputs.clear();
+  g.outputs.set('y', y);
+  g.outputs.set('loss', loss);
+  const params = g.live([loss]).filter((id) => g.node(id).op === 'param' && g.node(id).attrs.trainable);
+  const grads = vjp(g, loss, g.add('const', [], { value: 1 }), params);
+  const rule = obj.optimizer.kind === 'adamw' ? OPTIMIZERS.adamw(obj.optimizer) : OPTIMIZERS.sgd(obj.optimizer);
+  const argNames = Object.keys(rule.args(1));
+  for (const a of argNames) out.set(`arg:${a}`, T.scalar(rule.args(1)[a]));
+  const arg = (name: string) => g.add('input', [], { name: `arg:${name}`, shape: [] });
+  const assignments: [string, string][] = [];
+  for (const p of params) {
+    const name = g.node(p).attrs.name as string;
+    const state: Record<string, Id> = {};
+    for (const s of rule.state) {
+      out.set(`${s}:${name}`, T.zeros(g.shape(p)));
+      state[s] = g.add('param', [], { name: `${s}:${name}`, shape: g.shape(p), trainable: false });
+    }
+    const u = rule.update(g, p, grads.get(p)!, state, arg);
+    g.outputs.set(`grad:${name}`, grads.get(p)!);
+    g.outputs.set(`new:${name}`, u.param);
+    assignments.push([`new:${name}`, name]);
+    for (const [s, id] of Object.entries(u.state)) {
+      g.outputs.set(`new:${s}:${name}`, id);
+      assignments.push([`new:${s}:${name}`, `${s}:${name}`]);
+    }
+  }
+  return { leaves: out, inputs: ['x', 't', ...argNames.map((a) => `arg:${a}`)], args: (step) => Object.fromEntries(Object.entries(rule.args(step)).map(([k, v]) => [`arg:${k}`, v])), assignments };
+}

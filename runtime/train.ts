@@ -1,0 +1,78 @@
+// The training runtime: compile an adapter on a frozen linear layer into one fused training step
+// (forward, loss, backward, optimiser update) and run it on a backend:
+//   const trainer = await compileTraining(checked, 'Lily', { dims, backend });
+//   const loss = await trainer.step({ x, t });
+import type { CheckedProgram } from '../compiler/check/check.ts';
+import { planKernels } from '../compiler/fuse/fuse.ts';
+import type { KernelPlan } from '../compiler/fuse/kernel-ir.ts';
+import { DEFAULT_ADAMW, type OptimizerConfig } from '../compiler/objective.ts';
+import { compile, flopsSplit, type Program } from '../compiler/pipeline.ts';
+import type { Backend, Executable } from './executable.ts';
+import { referenceBackend } from './backends/reference-exec.ts';
+
+export interface TrainOptions {
+  /** Sizes and hyper-parameters; N is the batch size (rows of x). */
+  dims: Record<string, number | boolean>;
+  backend?: Backend;
+  optimizer?: OptimizerConfig;
+  seed?: number;
+  /** Skip the contraction optimiser (the naive program, for comparison). */
+  naive?: boolean;
+}
+
+export interface Trainer {
+  program: Program;
+  plan: KernelPlan;
+  exec: Executable;
+  /** One step on a batch; returns the loss before the update. */
+  step(batch: { x: Float32Array; t: Float32Array }): Promise<number>;
+  read(name: string): Promise<Float32Array>;
+  /** Current values of the trainable parameters. */
+  parameters(): Promise<Map<string, Float32Array>>;
+  flops: { forward: number; backward: number };
+  steps: number;
+  dispose(): void;
+}
+
+export async function compileTraining(checked: CheckedProgram, adapter: string, opts: TrainOptions): Promise<Trainer> {
+  const program = compile(checked, adapter, {
+    settings: opts.dims,
+    seed: opts.seed ?? 0,
+    objective: { loss: 'mse', optimizer: opts.optimizer ?? DEFAULT_ADAMW },
+    skip: opts.naive ? ['contract'] : undefined,
+  });
+  const train = program.train!;
+  const plan = planKernels(program.graph, { outputs: ['loss', ...train.assignments.map(([from]) => from)] });
+  const exec = await (opts.backend ?? referenceBackend).prepare(plan);
+  for (const [name] of plan.leaves) {
+    const v = program.leaves.get(name) ?? (plan.constants.has(name) ? { data: plan.constants.get(name)! } : undefined);
+    if (!v) throw new Error(`internal: no initial value for '${name}'`);
+    await exec.set(name, Float32Array.from(v.data));
+  }
+  const trainable = train.assignments.map(([, to]) => to).filter((n) => !/^[mv]:/.test(n));
+  let steps = 0;
+  return {
+    program,
+    plan,
+    exec,
+    flops: flopsSplit(program.graph),
+    get steps() {
+      return steps;
+    },
+    async step(batch) {
+      steps++;
+      await exec.set('x', batch.x);
+      await exec.set('t', batch.t);
+      for (const [k, v] of Object.entries(train.args(steps))) if (plan.leaves.has(k)) await exec.set(k, Float32Array.of(v));
+      await exec.run();
+      const loss = (await exec.read('loss'))[0];
+      await exec.assign(train.assignments.filter(([from]) => plan.outputs.has(from)));
+      return loss;
+    },
+    read: (name) => exec.read(name),
+    async parameters() {
+      return new Map(await Promise.all(trainable.map(async (n) => [n, await exec.read(n)] as [string, Float32Array])));
+    },
+    dispose: () => exec.dispose(),
+  };
+}
