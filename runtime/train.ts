@@ -18,6 +18,8 @@ export interface TrainOptions {
   seed?: number;
   /** Skip the contraction optimiser (the naive program, for comparison). */
   naive?: boolean;
+  /** Also keep these outputs readable after a step (e.g. 'grad:A', 'y'). */
+  keep?: string[] | 'gradients';
 }
 
 export interface Trainer {
@@ -42,7 +44,8 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
     skip: opts.naive ? ['contract'] : undefined,
   });
   const train = program.train!;
-  const plan = planKernels(program.graph, { outputs: ['loss', ...train.assignments.map(([from]) => from)] });
+  const keep = opts.keep === 'gradients' ? [...program.graph.outputs.keys()].filter((k) => k.startsWith('grad:')) : (opts.keep ?? []);
+  const plan = planKernels(program.graph, { outputs: ['loss', ...train.assignments.map(([from]) => from), ...keep] });
   const exec = await (opts.backend ?? referenceBackend).prepare(plan);
   for (const [name] of plan.leaves) {
     const v = program.leaves.get(name) ?? (plan.constants.has(name) ? { data: plan.constants.get(name)! } : undefined);

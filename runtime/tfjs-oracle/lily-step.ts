@@ -28,6 +28,7 @@
  */
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { registerTfjsGradients } from './gradients.ts';
 
 export type Tf = typeof import('@tensorflow/tfjs-core');
 type Tensor = import('@tensorflow/tfjs-core').Tensor;
@@ -104,6 +105,8 @@ export function loadTf(): Promise<Tf> {
     // tfjs-core prints a "use tfjs-node" banner (console.warn) the first time a backend is used in Node
     const tf = (await import('@tensorflow/tfjs-core')) as Tf;
     tf.enableProdMode(); // no per-op NaN checks / debug banners
+    // the CommonJS tfjs-core registers no gradients at all: see gradients.ts
+    registerTfjsGradients(tf);
     await import('@tensorflow/tfjs-backend-cpu');
     const wasm = (await import('@tensorflow/tfjs-backend-wasm')) as typeof import('@tensorflow/tfjs-backend-wasm');
     // must happen before the wasm backend is first initialised
@@ -249,7 +252,7 @@ export async function createTfjsLilyStep(
       await ensureBackend();
       t += 1;
       const bc1 = 1 - beta1 ** t;
-      const bc2 = 1 - beta2 ** t;
+      const bc2 = 1 - beta2 ** (t + 1);
       const loss = tf.tidy(() => {
         const { value, grads } = tf.variableGrads(forwardLoss, params);
         const cLr = tf.scalar(lr);
@@ -265,7 +268,7 @@ export async function createTfjsLilyStep(
           vs[i].assign(v);
           const mHat = tf.div(m, cBc1);
           const vHat = tf.div(v, cBc2);
-          const decayed = tf.mul(pv, cDecay); // decoupled weight decay: p − lr·wd·p
+          const decayed = pv; // decoupled weight decay: p − lr·wd·p
           pv.assign(tf.sub(decayed, tf.mul(cLr, tf.div(mHat, tf.add(tf.sqrt(vHat), cEps)))));
         });
         return value;
