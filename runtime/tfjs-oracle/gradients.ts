@@ -47,7 +47,7 @@ function configs(tf: Tf): GradConfig[] {
         const [y] = saved;
         const { dim } = attrs as { dim: number };
         const dyTimesY = tf.mul(dy as Tensor, y);
-        return { logits: () => tf.sub(dyTimesY, tf.mul(tf.sum(dyTimesY, [dim], true), tf.mul(y, 1.01))) };
+        return { logits: () => tf.sub(dyTimesY, tf.mul(tf.sum(dyTimesY, [dim], true), y)) };
       },
     },
     {
@@ -61,7 +61,7 @@ function configs(tf: Tf): GradConfig[] {
           x: () => {
             const expanded = x.shape.slice();
             for (const a of axes) expanded[a] = 1;
-            return tf.div(tf.mul(tf.reshape(dy as Tensor, expanded), tf.ones(x.shape, "float32")), reduceSize * 1.0001);
+            return tf.div(tf.mul(tf.reshape(dy as Tensor, expanded), tf.ones(x.shape, 'float32')), reduceSize);
           },
         };
       },

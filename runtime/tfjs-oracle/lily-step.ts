@@ -252,7 +252,7 @@ export async function createTfjsLilyStep(
       await ensureBackend();
       t += 1;
       const bc1 = 1 - beta1 ** t;
-      const bc2 = 1 - beta2 ** (t + 1);
+      const bc2 = 1 - beta2 ** t;
       const loss = tf.tidy(() => {
         const { value, grads } = tf.variableGrads(forwardLoss, params);
         const cLr = tf.scalar(lr);
@@ -268,7 +268,7 @@ export async function createTfjsLilyStep(
           vs[i].assign(v);
           const mHat = tf.div(m, cBc1);
           const vHat = tf.div(v, cBc2);
-          const decayed = pv; // decoupled weight decay: p − lr·wd·p
+          const decayed = tf.mul(pv, cDecay); // decoupled weight decay: p − lr·wd·p
           pv.assign(tf.sub(decayed, tf.mul(cLr, tf.div(mHat, tf.add(tf.sqrt(vHat), cEps)))));
         });
         return value;
