@@ -68,8 +68,58 @@ export function checkProgram(program: A.Program): CheckedProgram {
     if (d.kind === 'fn') collect(diagnostics, () => checkFunction(d, global, info));
     else units.set(d.name, checkUnit(d, global, info, models, diagnostics));
   }
+  diagnostics.push(...recursionErrors(fns, info));
+  // Models that contain themselves through their layers would never finish instantiating.
+  for (const [name, u] of units) {
+    const seen = new Set<string>();
+    const stack = [...u.layers.values()].flatMap((l) => (l.kind === 'model' ? [l.model.name] : []));
+    while (stack.length) {
+      const m = stack.pop()!;
+      if (m === name) {
+        diagnostics.push({ code: 'E-type', message: `model '${name}' contains itself through its layers`, span: u.decl.span });
+        break;
+      }
+      if (seen.has(m)) continue;
+      seen.add(m);
+      stack.push(...[...(units.get(m)?.layers.values() ?? [])].flatMap((l) => (l.kind === 'model' ? [l.model.name] : [])));
+    }
+  }
   diagnostics.sort((a, b) => (a.span?.start ?? 0) - (b.span?.start ?? 0));
   return { program, info, units, fns, diagnostics };
+}
+
+/** Functions that call themselves, directly or through others: Lily has no recursion (a program is a finite graph). */
+function recursionErrors(fns: Map<string, A.FnDecl>, info: WeakMap<A.Expr, ExprInfo>): Diagnostic[] {
+  const calls = new Map<string, Set<string>>();
+  const walk = (e: A.Expr, into: Set<string>) => {
+    const i = info.get(e);
+    if (i?.fn) into.add(i.fn.name);
+    for (const v of Object.values(e)) {
+      if (Array.isArray(v)) v.forEach((x) => x && typeof x === 'object' && ('kind' in x ? walk(x as A.Expr, into) : 'value' in x ? walk((x as A.Arg).value, into) : 'expr' in x ? walk((x as { expr: A.Expr }).expr, into) : 0));
+      else if (v && typeof v === 'object' && 'kind' in v && 'span' in v) walk(v as A.Expr, into);
+    }
+  };
+  for (const [name, d] of fns) {
+    const s = new Set<string>();
+    walk(d.body, s);
+    calls.set(name, s);
+  }
+  const out: Diagnostic[] = [];
+  for (const [name, d] of fns) {
+    const seen = new Set<string>();
+    const stack = [...(calls.get(name) ?? [])];
+    while (stack.length) {
+      const f = stack.pop()!;
+      if (f === name) {
+        out.push({ code: 'E-type', message: `function '${name}' calls itself (directly or through other functions); Lily has no recursion`, span: d.span });
+        break;
+      }
+      if (seen.has(f)) continue;
+      seen.add(f);
+      stack.push(...(calls.get(f) ?? []));
+    }
+  }
+  return out;
 }
 
 function signatureScope(params: A.ValueParam[], outer: Scope, dimsAreNew: boolean): Scope {

@@ -1,0 +1,496 @@
+// The gpu.js renderer: one kernel of the kernel IR (compiler/fuse/kernel-ir.ts) to the source of a
+// gpu.js kernel, used unchanged by every gpu.js mode (cpu, webasm, webgpu, headlessgl, webgl2).
+//
+// Shape of the generated function (every size is a literal; nothing is read from an argument):
+//
+//   function(b0, b3, u_lr) {
+//     const v0 = this.thread.y;                       // output coordinates, from the thread index
+//     const v1 = this.thread.x;
+//     let r0 = 0;                                     // a `reduce`, hoisted to where its vars live
+//     for (let v2 = 0; v2 < 1500; v2++) { r0 += b0[(v0|0) * 1500 + (v2|0)] * b3[(v2|0) * 40 + (v1|0)]; }
+//     return Math.max(r0 * u_lr, 0);
+//   }
+//
+// Design, and the gpu.js traps it is shaped by (gpu.js 2.24.1, see /work/shared/ENVIRONMENT.md):
+//  - Output addressing. 0 loops: [1]. 1 loop: [n] (thread.x). 2+ loops: [w, h] with x = the innermost
+//    loop and y = the other loops flattened — so the common rank-2 case needs no division at all and
+//    input indexing of the inner axis stays contiguous. When a side would exceed `max2D` (16384, the
+//    portable GL texture limit; WebGPU's 8x8 workgroups allow 524,280) the output falls back to 1-D.
+//  - A flattened group of loops is split back into loop variables with an f32 quotient estimate
+//    `Math.floor((n + 0.5) / e)` corrected by ±1 from the integer remainder. gpu.js computes `/` in
+//    f32 on webasm and webgpu (WGSL's f32 division may be off by 2.5 ulp), so the estimate can be
+//    off by one and the correction makes the result exact for every thread index < 2^24; outputs
+//    with more elements are rejected.
+//  - webasm declares every local initialised from an integer expression as f32 ("int-typed
+//    initializers decay to float declarations") and its loop counters are f32, so loop variables
+//    are exact integers below 2^24 but products of them are not. Each variable use inside a load
+//    offset is therefore written `(v|0)`, which gpu.js types Integer (i32 on webasm and webgpu):
+//    flat offsets are exact up to 2^31.
+//  - Loops: `for (let v = 0; v < <literal>; v++)` only. A bound read from an argument, a constant
+//    expression or a `while` is silently capped at loopMaxIterations (1000) in every mode.
+//  - The source starts with exactly `function` (no whitespace before it, no arrow function).
+//  - `reduce` nodes are loop-invariant-hoisted and shared: each is emitted in the innermost scope
+//    that binds one of its free variables, and an identical reduce in scope is reused. Softmax
+//    written as exp(x - max) / Σ exp(x - max) thus computes the max once per row, not once per
+//    term of the sum. Operands that a unary formula uses more than once are bound to a local
+//    the same way.
+//  - Only Math functions available in every mode are used (exp, log, sqrt, tanh, pow, abs, floor,
+//    sign, sin, cos, two-argument max/min). tanh and exp arguments are clamped where WGSL leaves
+//    overflow undefined; erf (for gelu_erf) is Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7).
+//  - Constants: gpu.js rejects NaN literals and maps `Infinity` to the f32 maximum on webgpu, so
+//    ±Infinity are written as ±3.4028234663852886e38 and a `max` reduction starts there.
+import type { Affine, BufferId, Kernel, KernelPlan, KExpr } from '../fuse/kernel-ir.ts';
+import type { UnaryName } from '../../runtime/tensor/index.ts';
+
+/** What one parameter of a rendered kernel carries. */
+export type GpuJsParam = { kind: 'buffer'; buf: BufferId } | { kind: 'arg'; name: string };
+
+export interface RenderedGpuJsKernel {
+  /** gpu.js kernel source; begins with exactly `function`. */
+  source: string;
+  /** the JS parameter names of `source`, in order */
+  argNames: string[];
+  /** what each parameter is: a flat float32 buffer of the plan, or a scalar run-time argument */
+  params: GpuJsParam[];
+  /** gpu.js `output`: [w] or [w, h]; the result, read row by row, is the kernel's row-major output */
+  output: number[];
+}
+
+export interface RenderOptions {
+  /** largest side of a 2-D output before falling back to 1-D (default 16384, the usual GL texture limit) */
+  max2D?: number;
+}
+
+/** Thread indices (and so output sizes) beyond this cannot be split into loop variables exactly. */
+export const GPUJS_MAX_THREADS = 2 ** 24;
+/** Flat offsets into a buffer must stay below this (i32 index math). */
+export const GPUJS_MAX_OFFSET = 2 ** 31 - 1;
+
+const F32_MAX = '3.4028234663852886e38';
+
+// ---------------------------------------------------------------------------------------------
+// Unary functions: gpu.js-safe expressions of f and f' over an operand `x` (an identifier or a
+// literal, so formulas may use it several times). Keyed by UnaryName: the compiler rejects a
+// missing entry. `let`-free, so each entry is one expression.
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+const GELU_C = 0.044715;
+const INV_SQRT2 = Math.SQRT1_2;
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+const clamp = (x: string, lo: number, hi: number) => `Math.min(Math.max(${x}, ${lit(lo)}), ${lit(hi)})`;
+/** tanh with its argument clamped: tanh(±10) is ±1 in f32, and WGSL's tanh may overflow beyond. */
+const tanh = (x: string) => `Math.tanh(${clamp(x, -10, 10)})`;
+/** exp(-x) clamped so 1 + exp stays finite in f32 (sigmoid(-80) ~ 1.8e-35 is still a normal f32). */
+const sigmoid = (x: string) => `(1 / (1 + Math.exp(-${clamp(x, -80, 80)})))`;
+/** erf by Abramowitz–Stegun 7.1.26 over |z|, with the sign restored. */
+const erf = (z: string) => {
+  const t = `(1 / (1 + 0.3275911 * Math.abs(${z})))`;
+  const poly = `(${t} * (0.254829592 + ${t} * (-0.284496736 + ${t} * (1.421413741 + ${t} * (-1.453152027 + ${t} * 1.061405429)))))`;
+  return `(Math.sign(${z}) * (1 - ${poly} * Math.exp(-(${z}) * (${z}))))`;
+};
+const geluInner = (x: string) => `(${lit(SQRT_2_OVER_PI)} * (${x} + ${lit(GELU_C)} * ${x} * ${x} * ${x}))`;
+
+export interface GpuJsUnary {
+  f: (x: string) => string;
+  df: (x: string) => string;
+}
+
+export const GPUJS_UNARY: Record<UnaryName, GpuJsUnary> = {
+  neg: { f: (x) => `(-${x})`, df: () => '(-1)' },
+  exp: { f: (x) => `Math.exp(${x})`, df: (x) => `Math.exp(${x})` },
+  log: { f: (x) => `Math.log(${x})`, df: (x) => `(1 / ${x})` },
+  sqrt: { f: (x) => `Math.sqrt(${x})`, df: (x) => `(0.5 / Math.sqrt(${x}))` },
+  rsqrt: { f: (x) => `(1 / Math.sqrt(${x}))`, df: (x) => `(-0.5 / (${x} * Math.sqrt(${x})))` },
+  relu: { f: (x) => `(${x} > 0 ? ${x} : 0)`, df: (x) => `(${x} > 0 ? 1 : 0)` },
+  gelu: {
+    f: (x) => `(0.5 * ${x} * (1 + ${tanh(geluInner(x))}))`,
+    df: (x) => {
+      const t = tanh(geluInner(x));
+      return `(0.5 * (1 + ${t}) + 0.5 * ${x} * (1 - ${t} * ${t}) * ${lit(SQRT_2_OVER_PI)} * (1 + ${lit(3 * GELU_C)} * ${x} * ${x}))`;
+    },
+  },
+  gelu_erf: {
+    f: (x) => `(0.5 * ${x} * (1 + ${erf(`${x} * ${lit(INV_SQRT2)}`)}))`,
+    df: (x) => `(0.5 * (1 + ${erf(`${x} * ${lit(INV_SQRT2)}`)}) + ${x} * ${lit(INV_SQRT_2PI)} * Math.exp(-0.5 * ${x} * ${x}))`,
+  },
+  tanh: { f: (x) => tanh(x), df: (x) => `(1 - ${tanh(x)} * ${tanh(x)})` },
+  sigmoid: { f: (x) => sigmoid(x), df: (x) => `(${sigmoid(x)} * (1 - ${sigmoid(x)}))` },
+  silu: { f: (x) => `(${x} * ${sigmoid(x)})`, df: (x) => `(${sigmoid(x)} * (1 + ${x} * (1 - ${sigmoid(x)})))` },
+  abs: { f: (x) => `Math.abs(${x})`, df: (x) => `Math.sign(${x})` },
+  square: { f: (x) => `(${x} * ${x})`, df: (x) => `(2 * ${x})` },
+  sin: { f: (x) => `Math.sin(${x})`, df: (x) => `Math.cos(${x})` },
+  cos: { f: (x) => `Math.cos(${x})`, df: (x) => `(-Math.sin(${x}))` },
+  // max(x, 0) + log1p(e^-|x|); log1p(y) as log(u)·y/(u-1) with u = 1 + y (exact-ish for tiny y in f32)
+  softplus: {
+    f: (x) => {
+      const y = `Math.exp(-Math.abs(${x}))`;
+      const u = `(1 + ${y})`;
+      return `(Math.max(${x}, 0) + (${u} == 1 ? ${y} : Math.log(${u}) * ${y} / (${u} - 1)))`;
+    },
+    df: (x) => sigmoid(x),
+  },
+  recip: { f: (x) => `(1 / ${x})`, df: (x) => `(-1 / (${x} * ${x}))` },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Literals
+
+/** A JS literal gpu.js accepts, parenthesised when negative. */
+export function lit(v: number): string {
+  if (Number.isNaN(v)) throw new Error('gpu.js renderer: NaN constant (gpu.js rejects NaN literals)');
+  if (v === Infinity) return F32_MAX;
+  if (v === -Infinity) return `(-${F32_MAX})`;
+  const s = Object.is(v, -0) ? '0' : String(v);
+  return v < 0 ? `(${s})` : s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scopes: the root (binding the output coordinates) and one per reduce loop nest.
+
+class Scope {
+  readonly lines: string[] = [];
+  indent: string;
+  /** IR variable -> JS local bound by this scope, and its extent */
+  readonly vars = new Map<string, { js: string; extent: number }>();
+  /** structural key -> JS local holding that value, emitted in this scope */
+  readonly memo = new Map<string, string>();
+  constructor(
+    readonly parent: Scope | null,
+    indent: string,
+  ) {
+    this.indent = indent;
+  }
+
+  /** The JS name of an IR variable, resolved through enclosing scopes. */
+  resolve(v: string): { js: string; extent: number; scope: Scope } {
+    for (let s: Scope | null = this; s; s = s.parent) {
+      const b = s.vars.get(v);
+      if (b !== undefined) return { ...b, scope: s };
+    }
+    throw new Error(`gpu.js renderer: variable '${v}' is not bound (not an output loop or an enclosing reduce variable)`);
+  }
+
+  depth(): number {
+    let d = 0;
+    for (let s = this.parent; s; s = s.parent) d++;
+    return d;
+  }
+
+  lookup(key: string): string | undefined {
+    for (let s: Scope | null = this; s; s = s.parent) {
+      const js = s.memo.get(key);
+      if (js !== undefined) return js;
+    }
+    return undefined;
+  }
+}
+
+class Ctx {
+  private n = 0;
+  readonly bufParams = new Map<BufferId, string>();
+  readonly argParams = new Map<string, string>();
+  constructor(
+    readonly plan: KernelPlan,
+    readonly kernel: Kernel,
+  ) {}
+  fresh(prefix: string): string {
+    return `${prefix}${this.n++}`;
+  }
+  /** The parameter holding buffer `id`, after checking that offsets in [lo, hi] lie inside it. */
+  buf(id: BufferId, [lo, hi]: [number, number]): string {
+    const info = this.plan.buffers[id];
+    if (!info) throw new Error(`gpu.js renderer: kernel ${this.kernel.name} loads unknown buffer ${id}`);
+    // out-of-bounds reads differ by mode (cpu NaN, webasm 0, webgpu clamped): refuse them here
+    if (lo < 0 || hi >= info.size) {
+      throw new Error(`gpu.js renderer: kernel ${this.kernel.name} reads buffer ${id} at offsets [${lo}, ${hi}], outside its ${info.size} elements`);
+    }
+    if (hi > GPUJS_MAX_OFFSET) throw new Error(`gpu.js renderer: kernel ${this.kernel.name} indexes buffer ${id} beyond 2^31`);
+    let p = this.bufParams.get(id);
+    if (!p) {
+      p = `b${id}`;
+      this.bufParams.set(id, p);
+    }
+    return p;
+  }
+  arg(name: string): string {
+    let p = this.argParams.get(name);
+    if (!p) {
+      p = `u${this.argParams.size}_${name.replace(/[^A-Za-z0-9]/g, '_')}`;
+      this.argParams.set(name, p);
+    }
+    return p;
+  }
+}
+
+/** Free IR variables of an expression (those not bound by a reduce inside it). */
+function freeVars(e: KExpr, out = new Set<string>(), bound: ReadonlySet<string> = new Set()): Set<string> {
+  return KINDS[e.k].free(e as never, out, bound);
+}
+
+/** The scope to emit a binding of `e` in: the innermost one (from `s` outwards) binding a free var of e. */
+function homeScope(e: KExpr, s: Scope): Scope {
+  let best: Scope | null = null;
+  for (const v of freeVars(e)) {
+    const { scope } = s.resolve(v);
+    if (!best || scope.depth() > best.depth()) best = scope;
+  }
+  if (best) return best;
+  let root = s;
+  while (root.parent) root = root.parent;
+  return root;
+}
+
+function render(e: KExpr, cx: Ctx, s: Scope): string {
+  return KINDS[e.k].render(e as never, cx, s);
+}
+
+function keyOf(e: KExpr, s: Scope): string {
+  return KINDS[e.k].key(e as never, s);
+}
+
+/** Render e as an identifier or literal, binding it to a hoisted, shared local when it is anything else. */
+function atom(e: KExpr, cx: Ctx, s: Scope): string {
+  if (e.k === 'const' || e.k === 'arg') return render(e, cx, s);
+  const key = keyOf(e, s);
+  const hit = s.lookup(key);
+  if (hit) return hit;
+  const home = homeScope(e, s);
+  const src = render(e, cx, home);
+  const name = cx.fresh('t');
+  home.lines.push(`${home.indent}const ${name} = ${src};`);
+  home.memo.set(key, name);
+  return name;
+}
+
+/** Smallest and largest value of an affine offset over its variables' ranges. */
+function offsetRange(at: Affine, s: Scope): [number, number] {
+  let lo = at.offset;
+  let hi = at.offset;
+  for (const t of at.terms) {
+    const span = t.c * (s.resolve(t.v).extent - 1);
+    if (span > 0) hi += span;
+    else lo += span;
+  }
+  return [lo, hi];
+}
+
+function affineSrc(at: Affine, s: Scope): string {
+  const parts: string[] = [];
+  for (const t of at.terms) {
+    if (t.c === 0) continue;
+    if (!Number.isInteger(t.c)) throw new Error(`gpu.js renderer: non-integer offset coefficient ${t.c}`);
+    const v = `(${s.resolve(t.v).js}|0)`;
+    const mag = Math.abs(t.c);
+    const term = mag === 1 ? v : `${v} * ${mag}`;
+    parts.push(parts.length === 0 ? (t.c < 0 ? `-${term}` : term) : `${t.c < 0 ? ' - ' : ' + '}${term}`);
+  }
+  if (!Number.isInteger(at.offset)) throw new Error(`gpu.js renderer: non-integer offset ${at.offset}`);
+  if (parts.length === 0) return String(Math.max(0, at.offset));
+  if (at.offset !== 0) parts.push(`${at.offset < 0 ? ' - ' : ' + '}${Math.abs(at.offset)}`);
+  return parts.join('');
+}
+
+/** Integer power by repeated multiplication (x is an atom); negative n via a reciprocal. */
+function intPow(x: string, n: number): string {
+  if (n === 0) return '1';
+  const m = Math.abs(n);
+  const prod = Array.from({ length: m }, () => x).join(' * ');
+  return n < 0 ? `(1 / (${prod}))` : `(${prod})`;
+}
+
+/** a ** b as JS does it, for a possibly negative base (WGSL's pow is NaN there even for integer b). */
+function powSrc(a: KExpr, b: KExpr, cx: Ctx, s: Scope): string {
+  if (b.k === 'const') {
+    if (Number.isInteger(b.v) && Math.abs(b.v) <= 4) return intPow(atom(a, cx, s), b.v);
+    if (b.v === 0.5) return `Math.sqrt(${render(a, cx, s)})`;
+    if (b.v === -0.5) return `(1 / Math.sqrt(${render(a, cx, s)}))`;
+    const x = atom(a, cx, s);
+    if (Number.isInteger(b.v)) {
+      const odd = Math.abs(b.v) % 2 === 1;
+      return odd ? `(${x} < 0 ? -Math.pow(-${x}, ${lit(b.v)}) : Math.pow(${x}, ${lit(b.v)}))` : `Math.pow(Math.abs(${x}), ${lit(b.v)})`;
+    }
+    return `Math.pow(${x}, ${lit(b.v)})`; // NaN for a negative base, as in JS
+  }
+  const x = atom(a, cx, s);
+  const y = atom(b, cx, s);
+  // negative base: |x|^y, negated for odd integer y; a non-integer y leaves pow(x, y) = NaN as in JS
+  return (
+    `(${x} < 0 && Math.floor(${y}) == ${y} ? ` +
+    `(Math.floor(${y} * 0.5) * 2 == ${y} ? 1 : -1) * Math.pow(-${x}, ${y}) : Math.pow(${x}, ${y}))`
+  );
+}
+
+const BIN: Record<Extract<KExpr, { k: 'bin' }>['op'], (a: KExpr, b: KExpr, cx: Ctx, s: Scope) => string> = {
+  '+': (a, b, cx, s) => `(${render(a, cx, s)} + ${render(b, cx, s)})`,
+  '-': (a, b, cx, s) => `(${render(a, cx, s)} - ${render(b, cx, s)})`,
+  '*': (a, b, cx, s) => `(${render(a, cx, s)} * ${render(b, cx, s)})`,
+  '/': (a, b, cx, s) => `(${render(a, cx, s)} / ${render(b, cx, s)})`,
+  max: (a, b, cx, s) => `Math.max(${render(a, cx, s)}, ${render(b, cx, s)})`,
+  pow: powSrc,
+};
+
+type Reduce = Extract<KExpr, { k: 'reduce' }>;
+
+/** Emit a reduce as literal-bound loops into its home scope; returns the accumulator's name. */
+function reduceSrc(e: Reduce, cx: Ctx, s: Scope): string {
+  const key = keyOf(e, s);
+  const hit = s.lookup(key);
+  if (hit) return hit;
+  const home = homeScope(e, s);
+  const acc = cx.fresh('r');
+  home.lines.push(`${home.indent}let ${acc} = ${e.op === 'sum' ? '0' : `(-${F32_MAX})`};`);
+  // one scope for the whole loop nest: its statements go inside the innermost loop
+  let indent = home.indent;
+  const heads: string[] = [];
+  const inner = new Scope(home, '');
+  for (const { v, extent } of e.vars) {
+    if (!Number.isInteger(extent) || extent < 0) throw new Error(`gpu.js renderer: bad reduce extent ${extent}`);
+    const js = cx.fresh('v');
+    inner.vars.set(v, { js, extent });
+    heads.push(`${indent}for (let ${js} = 0; ${js} < ${extent}; ${js}++) {`);
+    indent += '  ';
+  }
+  inner.indent = indent;
+  const body = render(e.body, cx, inner);
+  home.lines.push(...heads, ...inner.lines);
+  home.lines.push(e.op === 'sum' ? `${indent}${acc} += ${body};` : `${indent}${acc} = Math.max(${acc}, ${body});`);
+  for (let i = e.vars.length - 1; i >= 0; i--) home.lines.push(`${home.indent}${'  '.repeat(i)}}`);
+  home.memo.set(key, acc);
+  return acc;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The per-kind table: how each KExpr kind renders, keys itself for sharing, and reports free vars.
+
+interface KindRecord<E extends KExpr> {
+  render(e: E, cx: Ctx, s: Scope): string;
+  /** structural key with variables resolved to their JS bindings (so shadowing cannot alias) */
+  key(e: E, s: Scope): string;
+  free(e: E, out: Set<string>, bound: ReadonlySet<string>): Set<string>;
+}
+
+type KindTable = { [K in KExpr['k']]: KindRecord<Extract<KExpr, { k: K }>> };
+
+const KINDS: KindTable = {
+  load: {
+    render: (e, cx, s) => `${cx.buf(e.buf, offsetRange(e.at, s))}[${affineSrc(e.at, s)}]`,
+    key: (e, s) => `L${e.buf}[${e.at.terms.map((t) => `${t.c}*${s.resolve(t.v).js}`).join('+')}+${e.at.offset}]`,
+    free: (e, out, bound) => {
+      for (const t of e.at.terms) if (t.c !== 0 && !bound.has(t.v)) out.add(t.v);
+      return out;
+    },
+  },
+  const: {
+    render: (e) => lit(e.v),
+    key: (e) => `C${e.v}`,
+    free: (_e, out) => out,
+  },
+  arg: {
+    render: (e, cx) => cx.arg(e.name),
+    key: (e) => `A${e.name}`,
+    free: (_e, out) => out,
+  },
+  unary: {
+    render: (e, cx, s) => GPUJS_UNARY[e.fn].f(atom(e.a, cx, s)),
+    key: (e, s) => `U${e.fn}(${keyOf(e.a, s)})`,
+    free: (e, out, bound) => freeVars(e.a, out, bound),
+  },
+  unaryGrad: {
+    render: (e, cx, s) => GPUJS_UNARY[e.fn].df(atom(e.a, cx, s)),
+    key: (e, s) => `G${e.fn}(${keyOf(e.a, s)})`,
+    free: (e, out, bound) => freeVars(e.a, out, bound),
+  },
+  bin: {
+    render: (e, cx, s) => BIN[e.op](e.a, e.b, cx, s),
+    key: (e, s) => `B${e.op}(${keyOf(e.a, s)},${keyOf(e.b, s)})`,
+    free: (e, out, bound) => freeVars(e.b, freeVars(e.a, out, bound), bound),
+  },
+  reduce: {
+    render: reduceSrc,
+    key: (e, s) => {
+      // the reduce's own variables are keyed by position, the free ones by their binding
+      const inner = new Scope(s, '');
+      e.vars.forEach(({ v, extent }, i) => inner.vars.set(v, { js: `#${i}`, extent }));
+      return `R${e.op}[${e.vars.map((v) => v.extent).join(',')}](${keyOf(e.body, inner)})`;
+    },
+    free: (e, out, bound) => {
+      const b = new Set(bound);
+      for (const { v } of e.vars) b.add(v);
+      return freeVars(e.body, out, b);
+    },
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Output addressing
+
+interface OutputLayout {
+  output: number[];
+  /** per gpu.js axis (x then y): the thread expression and the kernel loops (outer to inner) it covers */
+  axes: { thread: string; loops: number[] }[];
+}
+
+function layoutOutput(k: Kernel, max2D: number): OutputLayout {
+  const ext = k.loops.map((l) => l.extent);
+  for (const e of ext) if (!Number.isInteger(e) || e < 1) throw new Error(`gpu.js renderer: kernel ${k.name}: bad loop extent ${e}`);
+  const total = ext.reduce((p, e) => p * e, 1);
+  if (total > GPUJS_MAX_THREADS) {
+    throw new Error(`gpu.js renderer: kernel ${k.name} has ${total} outputs, over the exact-index limit of 2^24`);
+  }
+  const all = ext.map((_, i) => i);
+  if (ext.length === 0) return { output: [1], axes: [] };
+  if (ext.length === 1) return { output: [ext[0]], axes: [{ thread: 'this.thread.x', loops: [0] }] };
+  const w = ext[ext.length - 1];
+  const h = total / w;
+  if (w > max2D || h > max2D) return { output: [total], axes: [{ thread: 'this.thread.x', loops: all }] };
+  return {
+    output: [w, h],
+    axes: [
+      { thread: 'this.thread.x', loops: [ext.length - 1] },
+      { thread: 'this.thread.y', loops: all.slice(0, -1) },
+    ],
+  };
+}
+
+/** Split thread index `n` over loops (outer to inner) into their variables, exactly (see header). */
+function emitSplit(thread: string, loops: number[], k: Kernel, cx: Ctx, root: Scope): void {
+  let rest = cx.fresh('n');
+  root.lines.push(`  const ${rest} = ${thread};`);
+  for (let i = loops.length - 1; i >= 1; i--) {
+    const e = k.loops[loops[i]].extent;
+    const v = cx.fresh('v');
+    root.vars.set(k.loops[loops[i]].v, { js: v, extent: e });
+    if (e === 1) {
+      root.lines.push(`  const ${v} = 0;`);
+      continue;
+    }
+    const q = cx.fresh('q');
+    const r = cx.fresh('m');
+    const next = cx.fresh('n');
+    root.lines.push(
+      `  const ${q} = Math.floor((${rest} + 0.5) / ${e});`,
+      `  const ${r} = ${rest} - ${q} * ${e};`,
+      `  const ${v} = ${r} < 0 ? ${r} + ${e} : (${r} >= ${e} ? ${r} - ${e} : ${r});`,
+      `  const ${next} = ${r} < 0 ? ${q} - 1 : (${r} >= ${e} ? ${q} + 1 : ${q});`,
+    );
+    rest = next;
+  }
+  root.vars.set(k.loops[loops[0]].v, { js: rest, extent: k.loops[loops[0]].extent });
+}
+
+/** Render one kernel of a plan as gpu.js kernel source. */
+export function renderGpuJs(kernel: Kernel, plan: KernelPlan, opts: RenderOptions = {}): RenderedGpuJsKernel {
+  const layout = layoutOutput(kernel, opts.max2D ?? 16384);
+  const cx = new Ctx(plan, kernel);
+  const root = new Scope(null, '  ');
+  for (const ax of layout.axes) emitSplit(ax.thread, ax.loops, kernel, cx, root);
+  const value = render(kernel.body, cx, root);
+
+  const bufs = [...cx.bufParams.entries()].sort((a, b) => a[0] - b[0]);
+  const args = [...cx.argParams.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const params: GpuJsParam[] = [...bufs.map(([buf]) => ({ kind: 'buffer' as const, buf })), ...args.map(([name]) => ({ kind: 'arg' as const, name }))];
+  const argNames = [...bufs.map(([, js]) => js), ...args.map(([, js]) => js)];
+  const source = `function(${argNames.join(', ')}) {\n${root.lines.join('\n')}${root.lines.length ? '\n' : ''}  return ${value};\n}`;
+  return { source, argNames, params, output: layout.output };
+}
