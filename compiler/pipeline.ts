@@ -110,6 +110,8 @@ export interface CompileOptions {
   faults?: string[];
   /** Compile a training step (loss + optimiser) instead of a VJP. */
   objective?: Objective;
+  /** Parameter values: each initialiser ('init', default for training) or N(0, 0.25) ('random', default otherwise). */
+  params?: 'init' | 'random';
 }
 
 export function compile(checked: CheckedProgram, entry: string, opts: CompileOptions): Program {
@@ -124,7 +126,7 @@ export function compile(checked: CheckedProgram, entry: string, opts: CompileOpt
   }
   const unit = checked.units.get(entry);
   const form = unit?.methods.has('delta') ? 'delta' : 'forward';
-  const params = opts.objective ? 'init' : 'random';
+  const params = opts.params ?? (opts.objective ? 'init' : 'random');
   let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params }), log: [], stage: 'lower', dimLabel, extraRules, objective: opts.objective, form };
   for (const s of STAGES) {
     if (opts.forwardOnly && s.name === 'autodiff') break;

@@ -18,6 +18,8 @@ export interface TrainOptions {
   seed?: number;
   /** Skip the contraction optimiser (the naive program, for comparison). */
   naive?: boolean;
+  /** Initial parameters: each initialiser (default) or random N(0, 0.25) everywhere (for checks). */
+  params?: 'init' | 'random';
   /** Also keep these outputs readable after a step (e.g. 'grad:A', 'y'). */
   keep?: string[] | 'gradients';
 }
@@ -31,6 +33,8 @@ export interface Trainer {
   read(name: string): Promise<Float32Array>;
   /** Current values of the trainable parameters. */
   parameters(): Promise<Map<string, Float32Array>>;
+  /** The same, with shapes (for checkpoints). */
+  namedParameters(): Promise<Map<string, { shape: number[]; data: Float32Array }>>;
   flops: { forward: number; backward: number };
   steps: number;
   dispose(): void;
@@ -42,6 +46,7 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
     seed: opts.seed ?? 0,
     objective: { loss: 'mse', optimizer: opts.optimizer ?? DEFAULT_ADAMW },
     skip: opts.naive ? ['contract'] : undefined,
+    params: opts.params,
   });
   const train = program.train!;
   const keep = opts.keep === 'gradients' ? [...program.graph.outputs.keys()].filter((k) => k.startsWith('grad:')) : (opts.keep ?? []);
@@ -54,6 +59,7 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
   }
   const trainable = train.assignments.map(([, to]) => to).filter((n) => !/^[mv]:/.test(n));
   let steps = 0;
+  const parameters = async () => new Map(await Promise.all(trainable.map(async (n) => [n, await exec.read(n)] as [string, Float32Array])));
   return {
     program,
     plan,
@@ -73,8 +79,10 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
       return loss;
     },
     read: (name) => exec.read(name),
-    async parameters() {
-      return new Map(await Promise.all(trainable.map(async (n) => [n, await exec.read(n)] as [string, Float32Array])));
+    parameters,
+    async namedParameters() {
+      const values = await parameters();
+      return new Map([...values].map(([n, data]) => [n, { shape: plan.buffers[plan.leaves.get(n)!].shape, data }]));
     },
     dispose: () => exec.dispose(),
   };

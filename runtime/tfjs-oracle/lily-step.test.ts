@@ -280,6 +280,28 @@ describe('backend switching', () => {
     for (const k of ['A', 'R', 'B'] as const) expectClose(pw[k], pc[k], 1e-6, 1e-5, k);
   });
 
+  it('concurrent steps on both backends (Promise.all) match sequential ones and do not migrate tensors', async () => {
+    const d: Dims = { N: 10, In: 8, Out: 6, r: 3, E: 4 };
+    const init = makeInit(d, 23);
+    const [w, c, ref] = [await make('wasm', init), await make('cpu', init), await make('cpu', init)];
+    const tf = await loadTf();
+    // a tensor used under the wrong backend is silently MOVED there by tfjs: count each backend's buffers
+    const registry = (tf.engine() as unknown as { registry: Record<string, { numDataIds(): number }> }).registry;
+    const buffers = () => [registry.wasm.numDataIds(), registry.cpu.numDataIds()];
+    const countBefore = tf.memory().numTensors;
+    const buffersBefore = buffers();
+    for (let k = 0; k < 3; k++) {
+      const [lw, lc] = await Promise.all([w.step(), c.step()]);
+      const lr = await ref.step();
+      expect(Math.abs(lc - lr)).toBeLessThan(1e-7);
+      expect(Math.abs(lw - lr)).toBeLessThan(1e-5 * Math.max(1, lr));
+    }
+    expect(tf.memory().numTensors).toBe(countBefore);
+    expect(buffers()).toEqual(buffersBefore);
+    const pw = await w.params(), pr = await ref.params();
+    for (const k of ['A', 'R', 'B'] as const) expectClose(pw[k], pr[k], 1e-6, 1e-5, k);
+  });
+
   it('rejects bad shapes; FLOP count of the paper shape', async () => {
     const init = makeInit(SMALL, 1);
     await expect(createTfjsLilyStep('cpu', { ...init, B: { data: init.B.data, shape: [2, 2, 3] } })).rejects.toThrow(/B: shape/);

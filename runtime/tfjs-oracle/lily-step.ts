@@ -24,7 +24,7 @@
  * Backends: 'wasm' (tfjs-backend-wasm, SIMD, single-threaded in Node) and
  * 'cpu' (tfjs-backend-cpu, plain JS). Several step objects on different
  * backends may coexist in one process: every method makes its own backend
- * current before touching tensors (see `ensureBackend`).
+ * current before touching tensors (see `onBackend`).
  */
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -184,7 +184,15 @@ export async function createTfjsLilyStep(
   const s = init.s;
 
   const tf = await initTfjsBackend(backend);
-  const ensureBackend = () => initTfjsBackend(backend);
+  /**
+   * Run `fn` (synchronous tf work) with `backend` current. The check and `fn` run in the same
+   * synchronous continuation, so a concurrent call on another backend (e.g. Promise.all of a wasm
+   * and a cpu step) cannot switch the backend in between.
+   */
+  const onBackend = async <T>(fn: () => T): Promise<T> => {
+    while (tf.getBackend() !== backend) await initTfjsBackend(backend);
+    return fn();
+  };
 
   // Everything below is created synchronously under `backend`.
   // Inputs are copied: tfjs-backend-cpu keeps a reference to the array passed to tf.tensor(), so a
@@ -231,7 +239,10 @@ export async function createTfjsLilyStep(
       delta = acc!;
     }
     const y = tf.add(tf.add(tf.matMul(x, W0), b0), tf.mul(tf.scalar(s), delta));
-    return tf.mean(tf.squaredDifference(y, tt)) as Scalar;
+    // mean over rows, then over N (same value): tfjs-backend-wasm's Mean accumulates in float32
+    // sequentially, so one flat mean over N·Out = 786k entries is off by ~3e-4 relative at the
+    // paper's shape (tfjs-backend-cpu accumulates in float64); two levels keep wasm at ~1e-6.
+    return tf.mean(tf.mean(tf.squaredDifference(y, tt), 1)) as Scalar;
   };
 
   const live = () => {
@@ -249,11 +260,10 @@ export async function createTfjsLilyStep(
 
     async step() {
       live();
-      await ensureBackend();
-      t += 1;
-      const bc1 = 1 - beta1 ** t;
-      const bc2 = 1 - beta2 ** t;
-      const loss = tf.tidy(() => {
+      const loss = await onBackend(() => tf.tidy(() => {
+        t += 1;
+        const bc1 = 1 - beta1 ** t;
+        const bc2 = 1 - beta2 ** t;
         const { value, grads } = tf.variableGrads(forwardLoss, params);
         const cLr = tf.scalar(lr);
         const cDecay = tf.scalar(1 - lr * weightDecay);
@@ -272,7 +282,7 @@ export async function createTfjsLilyStep(
           pv.assign(tf.sub(decayed, tf.mul(cLr, tf.div(mHat, tf.add(tf.sqrt(vHat), cEps)))));
         });
         return value;
-      });
+      }));
       // wasm/cpu kernels run eagerly, so the work is already done; reading the loss makes sure of it
       const out = (await loss.data())[0];
       loss.dispose();
@@ -281,8 +291,7 @@ export async function createTfjsLilyStep(
 
     async loss() {
       live();
-      await ensureBackend();
-      const l = tf.tidy(forwardLoss);
+      const l = await onBackend(() => tf.tidy(forwardLoss));
       const out = (await l.data())[0];
       l.dispose();
       return out;
@@ -290,12 +299,13 @@ export async function createTfjsLilyStep(
 
     async grads() {
       live();
-      await ensureBackend();
-      const gs = tf.tidy(() => {
-        const { value, grads } = tf.variableGrads(forwardLoss, params);
-        value.dispose();
-        return params.map((pv) => grads[pv.name]);
-      });
+      const gs = await onBackend(() =>
+        tf.tidy(() => {
+          const { value, grads } = tf.variableGrads(forwardLoss, params);
+          value.dispose();
+          return params.map((pv) => grads[pv.name]);
+        }),
+      );
       try {
         return await read(gs);
       } finally {
@@ -305,13 +315,14 @@ export async function createTfjsLilyStep(
 
     async params() {
       live();
-      await ensureBackend();
+      // reads are routed to each tensor's own backend; switching is only for uniformity
+      await onBackend(() => undefined);
       return read(params);
     },
 
     async optimizerState() {
       live();
-      await ensureBackend();
+      await onBackend(() => undefined);
       return { m: await read(ms), v: await read(vs), t };
     },
 
