@@ -9,6 +9,7 @@ import { registerRun } from './cmd-run.ts';
 import { registerCompile } from './cmd-compile.ts';
 import { registerMerge } from './cmd-merge.ts';
 import { registerVerify } from './cmd-verify.ts';
+import { registerTrain } from './cmd-train.ts';
 
 export interface Io {
   out(text: string): void;
@@ -54,6 +55,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   registerCompile(program, io, wrap);
   registerVerify(program, io, wrap);
   registerMerge(program, io, wrap);
+  registerTrain(program, io, wrap);
   return program;
 }
 

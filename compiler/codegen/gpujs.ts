@@ -3,12 +3,15 @@
 //
 // Shape of the generated function (every size is a literal; nothing is read from an argument):
 //
-//   function(b0, b3, u_lr) {
-//     const v0 = this.thread.y;                       // output coordinates, from the thread index
-//     const v1 = this.thread.x;
-//     let r0 = 0;                                     // a `reduce`, hoisted to where its vars live
-//     for (let v2 = 0; v2 < 1500; v2++) { r0 += b0[(v0|0) * 1500 + (v2|0)] * b3[(v2|0) * 40 + (v1|0)]; }
-//     return Math.max(r0 * u_lr, 0);
+//   function(b0, b2, b3, u0_scale) {                 // buffers by id, then run-time args
+//     const n0 = this.thread.x;                        // output coordinates from the thread index
+//     const n1 = this.thread.y;
+//     let r2 = 0;                                      // a `reduce`, in the scope binding its vars
+//     for (let v3 = 0; v3 < 1500; v3++) {
+//       r2 += (b0[(n1|0) * 1500 + (v3|0)] * b2[(v3|0) * 40 + (n0|0)]);
+//     }
+//     const t4 = (r2 + b3[(n0|0)]);                    // an operand a unary formula uses twice
+//     return ((t4 > 0 ? t4 : 0) * u0_scale);
 //   }
 //
 // Design, and the gpu.js traps it is shaped by (gpu.js 2.24.1, see /work/shared/ENVIRONMENT.md):
@@ -36,7 +39,8 @@
 //    the same way.
 //  - Only Math functions available in every mode are used (exp, log, sqrt, tanh, pow, abs, floor,
 //    sign, sin, cos, two-argument max/min). tanh and exp arguments are clamped where WGSL leaves
-//    overflow undefined; erf (for gelu_erf) is Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7).
+//    overflow undefined (clamped where the result is exactly ±1 / 0 in f64 too, since the cpu mode
+//    computes in f64); erf (for gelu_erf) is Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7).
 //  - Constants: gpu.js rejects NaN literals and maps `Infinity` to the f32 maximum on webgpu, so
 //    ±Infinity are written as ±3.4028234663852886e38 and a `max` reduction starts there.
 import type { Affine, BufferId, Kernel, KernelPlan, KExpr } from '../fuse/kernel-ir.ts';
@@ -70,30 +74,38 @@ const F32_MAX = '3.4028234663852886e38';
 
 // ---------------------------------------------------------------------------------------------
 // Unary functions: gpu.js-safe expressions of f and f' over an operand `x` (an identifier or a
-// literal, so formulas may use it several times). Keyed by UnaryName: the compiler rejects a
-// missing entry. `let`-free, so each entry is one expression.
+// literal, so formulas may use it several times). `bind(expr)` names a subexpression used more
+// than once (a local next to x's, shared with identical ones in scope), so e.g. softplus computes
+// e^-|x| once: webasm calls Math.exp through a JS import that no compiler merges. Keyed by
+// UnaryName, so a function added to runtime/tensor/unary.ts without an entry here fails to compile.
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const GELU_C = 0.044715;
 const INV_SQRT2 = Math.SQRT1_2;
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
+type Bind = (expr: string) => string;
 const clamp = (x: string, lo: number, hi: number) => `Math.min(Math.max(${x}, ${lit(lo)}), ${lit(hi)})`;
-/** tanh with its argument clamped: tanh(±10) is ±1 in f32, and WGSL's tanh may overflow beyond. */
-const tanh = (x: string) => `Math.tanh(${clamp(x, -10, 10)})`;
+/**
+ * tanh with its argument clamped to ±20, where tanh is ±1 even in f64 (the cpu mode computes in
+ * f64: a clamp at ±10 leaves 1 − tanh² = 8e-9, which gelu's derivative multiplies by x³), while
+ * e^40 stays far from f32 overflow for a WGSL tanh computed through exp.
+ */
+const tanh = (x: string) => `Math.tanh(${clamp(x, -20, 20)})`;
 /** exp(-x) clamped so 1 + exp stays finite in f32 (sigmoid(-80) ~ 1.8e-35 is still a normal f32). */
 const sigmoid = (x: string) => `(1 / (1 + Math.exp(-${clamp(x, -80, 80)})))`;
 /** erf by Abramowitz–Stegun 7.1.26 over |z|, with the sign restored. */
-const erf = (z: string) => {
-  const t = `(1 / (1 + 0.3275911 * Math.abs(${z})))`;
+const erf = (z: string, bind: Bind) => {
+  const a = bind(`Math.abs(${z})`);
+  const t = bind(`(1 / (1 + 0.3275911 * ${a}))`);
   const poly = `(${t} * (0.254829592 + ${t} * (-0.284496736 + ${t} * (1.421413741 + ${t} * (-1.453152027 + ${t} * 1.061405429)))))`;
-  return `(Math.sign(${z}) * (1 - ${poly} * Math.exp(-(${z}) * (${z}))))`;
+  return `(Math.sign(${z}) * (1 - ${poly} * Math.exp(-${a} * ${a})))`;
 };
-const geluInner = (x: string) => `(${lit(SQRT_2_OVER_PI)} * (${x} + ${lit(GELU_C)} * ${x} * ${x} * ${x}))`;
+const geluTanh = (x: string, bind: Bind) => bind(tanh(`(${lit(SQRT_2_OVER_PI)} * (${x} + ${lit(GELU_C)} * ${x} * ${x} * ${x}))`));
 
 export interface GpuJsUnary {
-  f: (x: string) => string;
-  df: (x: string) => string;
+  f: (x: string, bind: Bind) => string;
+  df: (x: string, bind: Bind) => string;
 }
 
 export const GPUJS_UNARY: Record<UnaryName, GpuJsUnary> = {
@@ -104,28 +116,47 @@ export const GPUJS_UNARY: Record<UnaryName, GpuJsUnary> = {
   rsqrt: { f: (x) => `(1 / Math.sqrt(${x}))`, df: (x) => `(-0.5 / (${x} * Math.sqrt(${x})))` },
   relu: { f: (x) => `(${x} > 0 ? ${x} : 0)`, df: (x) => `(${x} > 0 ? 1 : 0)` },
   gelu: {
-    f: (x) => `(0.5 * ${x} * (1 + ${tanh(geluInner(x))}))`,
-    df: (x) => {
-      const t = tanh(geluInner(x));
+    f: (x, bind) => `(0.5 * ${x} * (1 + ${geluTanh(x, bind)}))`,
+    df: (x, bind) => {
+      const t = geluTanh(x, bind);
       return `(0.5 * (1 + ${t}) + 0.5 * ${x} * (1 - ${t} * ${t}) * ${lit(SQRT_2_OVER_PI)} * (1 + ${lit(3 * GELU_C)} * ${x} * ${x}))`;
     },
   },
   gelu_erf: {
-    f: (x) => `(0.5 * ${x} * (1 + ${erf(`${x} * ${lit(INV_SQRT2)}`)}))`,
-    df: (x) => `(0.5 * (1 + ${erf(`${x} * ${lit(INV_SQRT2)}`)}) + ${x} * ${lit(INV_SQRT_2PI)} * Math.exp(-0.5 * ${x} * ${x}))`,
+    f: (x, bind) => `(0.5 * ${x} * (1 + ${erf(bind(`${x} * ${lit(INV_SQRT2)}`), bind)}))`,
+    df: (x, bind) => `(0.5 * (1 + ${erf(bind(`${x} * ${lit(INV_SQRT2)}`), bind)}) + ${x} * ${lit(INV_SQRT_2PI)} * Math.exp(-0.5 * ${x} * ${x}))`,
   },
-  tanh: { f: (x) => tanh(x), df: (x) => `(1 - ${tanh(x)} * ${tanh(x)})` },
-  sigmoid: { f: (x) => sigmoid(x), df: (x) => `(${sigmoid(x)} * (1 - ${sigmoid(x)}))` },
-  silu: { f: (x) => `(${x} * ${sigmoid(x)})`, df: (x) => `(${sigmoid(x)} * (1 + ${x} * (1 - ${sigmoid(x)})))` },
+  tanh: {
+    f: (x) => tanh(x),
+    df: (x, bind) => {
+      const t = bind(tanh(x));
+      return `(1 - ${t} * ${t})`;
+    },
+  },
+  sigmoid: {
+    f: (x) => sigmoid(x),
+    df: (x, bind) => {
+      const s = bind(sigmoid(x));
+      return `(${s} * (1 - ${s}))`;
+    },
+  },
+  silu: {
+    f: (x) => `(${x} * ${sigmoid(x)})`,
+    df: (x, bind) => {
+      const s = bind(sigmoid(x));
+      return `(${s} * (1 + ${x} * (1 - ${s})))`;
+    },
+  },
   abs: { f: (x) => `Math.abs(${x})`, df: (x) => `Math.sign(${x})` },
   square: { f: (x) => `(${x} * ${x})`, df: (x) => `(2 * ${x})` },
   sin: { f: (x) => `Math.sin(${x})`, df: (x) => `Math.cos(${x})` },
   cos: { f: (x) => `Math.cos(${x})`, df: (x) => `(-Math.sin(${x}))` },
-  // max(x, 0) + log1p(e^-|x|); log1p(y) as log(u)·y/(u-1) with u = 1 + y (exact-ish for tiny y in f32)
+  // max(x, 0) + log1p(e^-|x|), log1p(y) as log(u)·y/(u − 1) with u = 1 + y: plain log(1 + y) loses
+  // y entirely in f32 once y < 6e-8 (softplus(-20) would be 0 instead of 2e-9)
   softplus: {
-    f: (x) => {
-      const y = `Math.exp(-Math.abs(${x}))`;
-      const u = `(1 + ${y})`;
+    f: (x, bind) => {
+      const y = bind(`Math.exp(-Math.abs(${x}))`);
+      const u = bind(`(1 + ${y})`);
       return `(Math.max(${x}, 0) + (${u} == 1 ? ${y} : Math.log(${u}) * ${y} / (${u} - 1)))`;
     },
     df: (x) => sigmoid(x),
@@ -257,10 +288,30 @@ function atom(e: KExpr, cx: Ctx, s: Scope): string {
   if (hit) return hit;
   const home = homeScope(e, s);
   const src = render(e, cx, home);
+  const name = IDENT.test(src) ? src : bindText(src, cx, home);
+  home.memo.set(key, name);
+  return name;
+}
+
+const IDENT = /^[A-Za-z_$][\w$]*$/;
+
+/** Bind JS source text (over names visible in `home`) to a local there, sharing an identical one in scope. */
+function bindText(src: string, cx: Ctx, home: Scope): string {
+  if (IDENT.test(src)) return src;
+  const key = `X:${src}`;
+  const hit = home.lookup(key);
+  if (hit) return hit;
   const name = cx.fresh('t');
   home.lines.push(`${home.indent}const ${name} = ${src};`);
   home.memo.set(key, name);
   return name;
+}
+
+/** A unary formula over its operand, with repeated subexpressions bound next to the operand. */
+function unarySrc(form: GpuJsUnary['f'], a: KExpr, cx: Ctx, s: Scope): string {
+  const x = atom(a, cx, s);
+  const home = homeScope(a, s);
+  return form(x, (expr) => bindText(expr, cx, home));
 }
 
 /** Smallest and largest value of an affine offset over its variables' ranges. */
@@ -392,12 +443,12 @@ const KINDS: KindTable = {
     free: (_e, out) => out,
   },
   unary: {
-    render: (e, cx, s) => GPUJS_UNARY[e.fn].f(atom(e.a, cx, s)),
+    render: (e, cx, s) => unarySrc(GPUJS_UNARY[e.fn].f, e.a, cx, s),
     key: (e, s) => `U${e.fn}(${keyOf(e.a, s)})`,
     free: (e, out, bound) => freeVars(e.a, out, bound),
   },
   unaryGrad: {
-    render: (e, cx, s) => GPUJS_UNARY[e.fn].df(atom(e.a, cx, s)),
+    render: (e, cx, s) => unarySrc(GPUJS_UNARY[e.fn].df, e.a, cx, s),
     key: (e, s) => `G${e.fn}(${keyOf(e.a, s)})`,
     free: (e, out, bound) => freeVars(e.a, out, bound),
   },

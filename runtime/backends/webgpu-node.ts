@@ -108,6 +108,24 @@ export function openWebGPU(opts: OpenWebGPUOptions = {}): Promise<OpenedWebGPU |
   return cached;
 }
 
+/**
+ * Which WebGPU backend would work here, found in a child process only (nothing is loaded into this
+ * one, so Dawn's start-up warnings stay out of the user's terminal): 'default' (Vulkan: a real
+ * GPU) or 'opengles' (the llvmpipe recipe: a software rasteriser), or why none does.
+ */
+export async function probeWebGPU(timeoutMs = 15_000): Promise<{ name: WebGPUCandidate['name'] } | { error: string }> {
+  if (process.env.LILY_WEBGPU === '0') return { error: 'WebGPU disabled by LILY_WEBGPU=0' };
+  const cands = candidatesFromEnv();
+  if ('error' in cands) return cands;
+  let dawnPath: string;
+  try {
+    dawnPath = createRequire(import.meta.url).resolve('webgpu');
+  } catch (e) {
+    return { error: `npm package 'webgpu' is not installed (${errMessage(e)})` };
+  }
+  return probeInChild(dawnPath, cands, timeoutMs);
+}
+
 function errMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }

@@ -1,0 +1,90 @@
+// lily train FILE --adapter NAME …: train an adapter attached to a frozen linear layer, on the
+// embedded default data (a teacher layer with a hidden low-rank change), with compiled kernels.
+import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { fail } from '../diagnostics.ts';
+import { loadFile } from '../frontend.ts';
+import { compileTraining } from '../../runtime/train.ts';
+import { teacherTask } from '../../runtime/data/synthetic.ts';
+import { resolveBackend, BACKEND_NAMES } from '../../runtime/backends/select.ts';
+import { saveAdapter } from '../../runtime/checkpoint/adapter-checkpoint.ts';
+import type { Action, Io, Wrapped } from './main.ts';
+import { parseSettings } from './options.ts';
+
+interface TrainCliOptions {
+  adapter: string;
+  dims: string;
+  batch: string;
+  steps: string;
+  lr: string;
+  optimizer: string;
+  backend: string;
+  seed: string;
+  save?: string;
+  json?: boolean;
+  naive?: boolean;
+}
+
+export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
+  program
+    .command('train')
+    .description('train an adapter on a frozen linear layer (default data: a teacher layer with a hidden low-rank change)')
+    .argument('<file>', '.lily file')
+    .requiredOption('--adapter <name>', 'adapter to train')
+    .option('--dims <list>', 'sizes and hyper-parameters', 'In=64,Out=64,r=4')
+    .option('--batch <n>', 'rows per batch (N)', '64')
+    .option('--steps <k>', 'training steps', '200')
+    .option('--lr <x>', 'learning rate', '0.01')
+    .option('--optimizer <name>', 'adamw or sgd', 'adamw')
+    .option('--backend <name>', `${BACKEND_NAMES.join('|')}`, 'auto')
+    .option('--seed <n>', 'seed for parameters and data', '0')
+    .option('--save <file>', 'write the trained adapter as safetensors (with adapter_config.json beside it)')
+    .option('--naive', 'skip the contraction optimiser (to compare)')
+    .option('--json', 'print a JSON summary')
+    .action(
+      wrap(async (file: string, o: TrainCliOptions) => {
+        const checked = loadFile(file);
+        const unit = checked.units.get(o.adapter);
+        if (!unit || unit.decl.kind !== 'adapter') fail('E-name', `no adapter named '${o.adapter}' in ${file}`, undefined, { expected: [...checked.units.values()].filter((u) => u.decl.kind === 'adapter').map((u) => u.decl.name).join(', ') });
+        const steps = Number(o.steps);
+        const N = Number(o.batch);
+        const lr = Number(o.lr);
+        if (!(steps >= 1 && N >= 1 && lr > 0)) fail('E-usage', '--steps and --batch must be ≥ 1 and --lr > 0');
+        if (o.optimizer !== 'adamw' && o.optimizer !== 'sgd') fail('E-usage', `--optimizer must be adamw or sgd, found '${o.optimizer}'`);
+        const dims = { ...parseSettings(o.dims), N };
+        const { backend, note } = await resolveBackend(o.backend);
+        const optimizer = o.optimizer === 'sgd' ? { kind: 'sgd' as const, lr } : { kind: 'adamw' as const, lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
+        const trainer = await compileTraining(checked, o.adapter, { dims, backend, optimizer, seed: Number(o.seed), naive: o.naive });
+        const W0 = trainer.program.leaves.get('base.W');
+        const b0 = trainer.program.leaves.get('base.b');
+        if (!W0 || !b0) fail('E-usage', `${o.adapter} does not use its frozen layer; nothing to train against`);
+        const [In, Out] = W0.shape;
+        const task = teacherTask({ N, In, Out, W0: W0.data, b0: b0.data, seed: Number(o.seed) });
+        if (!o.json) io.err(`training ${o.adapter} on ${backend.name}${note ? ` (${note})` : ''}: ${trainer.plan.kernels.length} kernels/step, ${((trainer.flops.forward + trainer.flops.backward) / 1e6).toFixed(1)} MFLOP/step; frozen layer alone: loss ${task.baselineLoss.toPrecision(4)}`);
+        const bar = !o.json && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'step {value}/{total} [{bar}] loss {loss}  {ms} ms/step', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
+        bar?.start(steps, 0, { loss: '-', ms: '-' });
+        const losses: number[] = [];
+        const t0 = performance.now();
+        for (let i = 0; i < steps; i++) {
+          const loss = await trainer.step(task.batch(i));
+          if (!Number.isFinite(loss)) {
+            bar?.stop();
+            fail('E-train', `the loss became ${loss} at step ${i + 1}; lower --lr (now ${lr}) or check the adapter's scale`, undefined, { notes: [`last finite loss: ${losses.filter(Number.isFinite).at(-1) ?? 'none'}`] });
+          }
+          losses.push(loss);
+          const ms = (performance.now() - t0) / (i + 1);
+          bar?.update(i + 1, { loss: loss.toPrecision(4), ms: ms.toFixed(1) });
+          if (!bar && !o.json && (i === 0 || (i + 1) % Math.max(1, Math.floor(steps / 10)) === 0)) io.err(`step ${i + 1}/${steps}: loss ${loss.toPrecision(4)} (${ms.toFixed(1)} ms/step)`);
+        }
+        bar?.stop();
+        const msPerStep = (performance.now() - t0) / steps;
+        let saved: string | undefined;
+        if (o.save) saved = saveAdapter(o.save, checked, o.adapter, dims, await trainer.namedParameters());
+        const summary = { adapter: o.adapter, backend: backend.name, steps, batch: N, firstLoss: losses[0], lastLoss: losses.at(-1)!, baselineLoss: task.baselineLoss, msPerStep, kernels: trainer.plan.kernels.length, saved };
+        trainer.dispose();
+        if (o.json) io.out(JSON.stringify(summary, null, 2));
+        else io.out(`${o.adapter}: loss ${summary.firstLoss.toPrecision(4)} → ${summary.lastLoss.toPrecision(4)} in ${steps} steps (${msPerStep.toFixed(1)} ms/step on ${backend.name})${saved ? `; saved ${saved}` : ''}`);
+        return 0;
+      }),
+    );
+}

@@ -1,0 +1,434 @@
+import fc from 'fast-check';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { KernelPlan, KExpr } from '../fuse/kernel-ir.ts';
+import { cpuGemmReady, gemm } from '../../runtime/backends/cpu-gemm.ts';
+import type * as T from '../../runtime/tensor/index.ts';
+import { compileCpuKernel, type CpuKernelOptions, type GemmFn, matchGemm, strategyOf } from './cpu.ts';
+import { arg, bin, closeness, cst, kernel, ld, max, plan, rand, referenceRun, strides, sum, un } from './cpu-testkit.ts';
+
+const STRATEGIES = ['auto', 'loops', 'gemm'] as const;
+
+/** run every kernel of p with compileCpuKernel (options per call), return the outputs */
+function runCompiled(p: KernelPlan, feeds: Map<string, Float32Array>, args: Record<string, number>, opts: CpuKernelOptions) {
+  const B: Float32Array[] = p.buffers.map((b) => new Float32Array(b.size).fill(NaN)); // NaN: unwritten cells show
+  for (const [name, id] of p.leaves) B[id] = feeds.get(name)!.slice();
+  const compiled = p.kernels.map((k) => compileCpuKernel(k, opts));
+  for (const c of compiled) c.run(B, args);
+  return { out: new Map([...p.outputs].map(([n, id]) => [n, B[id]!])), compiled };
+}
+
+/** every strategy equals the float64 reference within tolerance */
+function agree(p: KernelPlan, seed: number, args: Record<string, number> = {}, tol = { rtol: 1e-4, atol: 1e-4 }): string[] {
+  const { feeds, ref } = referenceRun(p, seed, args);
+  const used: string[] = [];
+  for (const strategy of STRATEGIES) {
+    const { out, compiled } = runCompiled(p, feeds, args, { strategy });
+    used.push(...compiled.map((c) => c.strategy));
+    for (const [name, want] of ref) {
+      const got = out.get(name)!;
+      const c = closeness(got, want.data, tol.rtol, tol.atol);
+      if (!(c.worst <= 1)) {
+        throw new Error(
+          `${strategy} (${compiled.map((x) => x.strategy).join(',')}) ${name}[${c.at}]: got ${got[c.at]}, want ${want.data[c.at]} (${c.worst.toFixed(2)}× tol)\n${compiled.map((x) => x.source).join('\n')}`,
+        );
+      }
+    }
+  }
+  return used;
+}
+
+// ---- the matmul family: every layout of A, B and the output, batch, epilogues, scales ----
+
+interface MM {
+  M: number;
+  K: number;
+  N: number;
+  nb: number;
+  /** B shared across the batch (the batch folds into M) */
+  fold: boolean;
+  aOrder: string[];
+  bOrder: string[];
+  oOrder: string[];
+  /** extra elements after each innermost row of A (a slice of a wider array) */
+  padA: number;
+  /** split k into k1·k2 (two reduce variables) */
+  splitK: boolean;
+  scale: 'none' | 'const' | 'arg' | 'neg' | 'div' | 'inside';
+  epi: 'none' | 'biasCol' | 'biasRow' | 'reluBias' | 'add' | 'gelu';
+}
+
+function storage(order: string[], ext: Record<string, number>, pad = 0): { st: Record<string, number>; size: number } {
+  const shape = order.map((v) => ext[v]!);
+  if (pad) shape[shape.length - 1]! += pad;
+  const st = strides(order, shape);
+  return { st, size: shape.reduce((p, x) => p * x, 1) };
+}
+
+function mmPlan(c: MM): KernelPlan {
+  const ext: Record<string, number> = { b: c.nb, i: c.M, k: c.K, j: c.N };
+  const a = storage(c.aOrder, ext, c.padA);
+  const b = storage(c.bOrder, ext);
+  const loadA = (s: Record<string, number>) => ld(0, s, 1);
+  let prodAB: KExpr;
+  let red: Record<string, number>;
+  if (c.splitK && c.K % 2 === 0) {
+    // k = 2·k1 + k2
+    const sub = (st: Record<string, number>) => {
+      const { k, ...rest } = st;
+      return { ...rest, k1: 2 * k!, k2: k! };
+    };
+    prodAB = bin('*', loadA(sub(a.st)), ld(1, sub(b.st)));
+    red = { k1: c.K / 2, k2: 2 };
+  } else {
+    prodAB = bin('*', loadA(a.st), ld(1, b.st));
+    red = { k: c.K };
+  }
+  if (c.scale === 'inside') prodAB = bin('*', cst(0.25), bin('*', prodAB, arg('s')));
+  let body: KExpr = sum(red, prodAB);
+  if (c.scale === 'const') body = bin('*', cst(0.5), body);
+  if (c.scale === 'arg') body = bin('*', body, arg('s'));
+  if (c.scale === 'neg') body = un('neg', body);
+  if (c.scale === 'div') body = bin('/', body, cst(3));
+  const o = storage(c.oOrder, ext);
+  if (c.epi === 'biasCol') body = bin('+', body, ld(2, { j: 1 }));
+  if (c.epi === 'biasRow') body = bin('+', ld(2, { i: 1 }), body);
+  if (c.epi === 'reluBias') body = un('relu', bin('+', body, ld(2, { j: 1 })));
+  if (c.epi === 'add') body = bin('-', body, ld(3, o.st));
+  if (c.epi === 'gelu') body = un('gelu', body);
+  const loops = Object.fromEntries(c.oOrder.map((v) => [v, ext[v]!]));
+  return plan({
+    leaves: [
+      ['A', [a.size + 1]],
+      ['B', [b.size]],
+      ['bias', [Math.max(c.M, c.N)]],
+      ['Y', [o.size]],
+    ],
+    temps: [[o.size]],
+    kernels: [kernel('mm', 4, loops, body, [0, 1, 2, 3])],
+    outputs: [['y', 4]],
+    args: ['s'],
+  });
+}
+
+const perm = (xs: string[]) => fc.shuffledSubarray(xs, { minLength: xs.length, maxLength: xs.length });
+
+const arbMM: fc.Arbitrary<MM & { seed: number }> = fc
+  .record({
+    M: fc.integer({ min: 1, max: 24 }),
+    K: fc.integer({ min: 1, max: 24 }),
+    N: fc.integer({ min: 1, max: 24 }),
+    nb: fc.integer({ min: 1, max: 3 }),
+    fold: fc.boolean(),
+    padA: fc.constantFrom(0, 0, 0, 3),
+    splitK: fc.boolean(),
+    scale: fc.constantFrom('none', 'const', 'arg', 'neg', 'div', 'inside'),
+    epi: fc.constantFrom('none', 'biasCol', 'biasRow', 'reluBias', 'add', 'gelu'),
+    canonical: fc.boolean(),
+    seed: fc.integer({ min: 1, max: 1 << 30 }),
+  })
+  .chain((r) => {
+    const withB = (xs: string[]) => (r.nb > 1 ? ['b', ...xs] : xs);
+    const aVars = withB(['i', 'k']);
+    const bVars = r.fold || r.nb === 1 ? ['k', 'j'] : withB(['k', 'j']);
+    const oVars = withB(['i', 'j']);
+    const orders = r.canonical ? fc.constant([aVars, bVars, oVars]) : fc.tuple(perm(aVars), perm(bVars), perm(oVars));
+    return orders.map(([aOrder, bOrder, oOrder]) => ({ ...r, aOrder, bOrder, oOrder }) as MM & { seed: number });
+  });
+
+// ---- elementwise with broadcast loads ----
+
+function prng(seed: number) {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 2 ** 32;
+  };
+}
+
+const SAFE_UNARY: T.UnaryName[] = ['neg', 'exp', 'tanh', 'relu', 'sigmoid', 'gelu', 'gelu_erf', 'silu', 'abs', 'square', 'sin', 'cos', 'softplus'];
+const POS_UNARY: T.UnaryName[] = ['log', 'sqrt', 'rsqrt', 'recip'];
+
+/** a random elementwise expression over `leaves` (each: buffer and its broadcast load) */
+function randomExpr(r: () => number, leaves: KExpr[], depth: number): KExpr {
+  const pick = <X>(xs: X[]) => xs[Math.floor(r() * xs.length)]!;
+  if (depth === 0 || r() < 0.2) return r() < 0.85 ? pick(leaves) : r() < 0.5 ? cst(Math.round(r() * 8 - 4) / 2) : arg('s');
+  const x = r();
+  if (x < 0.3) return un(pick(SAFE_UNARY), randomExpr(r, leaves, depth - 1));
+  if (x < 0.4) return un(pick(POS_UNARY), bin('+', cst(1.5), un('square', randomExpr(r, leaves, depth - 1))));
+  if (x < 0.45) return { k: 'unaryGrad', fn: pick(SAFE_UNARY), a: randomExpr(r, leaves, depth - 1) };
+  const op = pick(['+', '-', '*', 'max', '/'] as const);
+  const a = randomExpr(r, leaves, depth - 1), b = randomExpr(r, leaves, depth - 1);
+  return op === '/' ? bin('/', a, bin('+', cst(2), un('square', b))) : bin(op, a, b);
+}
+
+function elementwisePlan(shape: number[], seed: number): KernelPlan {
+  const r = prng(seed);
+  const vars = shape.map((_, i) => `x${i}`);
+  const ext = Object.fromEntries(vars.map((v, i) => [v, shape[i]!]));
+  const leaves: [string, number[]][] = [];
+  const loads: KExpr[] = [];
+  for (let l = 0; l < 3; l++) {
+    // a random subset of the axes (broadcast along the others), stored in a random order
+    const sub = vars.filter(() => r() < 0.7);
+    const order = [...sub].sort(() => r() - 0.5);
+    const st = storage(order, ext);
+    leaves.push([`in${l}`, [st.size]]);
+    loads.push(ld(l, st.st));
+  }
+  const body = randomExpr(r, loads, 4);
+  return plan({
+    leaves,
+    temps: [[shape.reduce((p, x) => p * x, 1)]],
+    kernels: [kernel('ew', 3, ext, body, [0, 1, 2])],
+    outputs: [['y', 3]],
+    args: ['s'],
+  });
+}
+
+// ---- reductions: softmax (nested reduce), sum / max / mean over any axis set ----
+
+function softmaxPlan(R: number, C: number, transposed: boolean, axis: 0 | 1): KernelPlan {
+  const x = (i: string, j: string) => ld(0, transposed ? { [i]: 1, [j]: R } : { [i]: C, [j]: 1 });
+  // softmax of X[i, :] (axis 1) or X[:, j] (axis 0)
+  const at = (free: string, red: string) => (axis === 1 ? x(free, red) : x(red, free));
+  const [freeV, redV, redExt] = axis === 1 ? (['i', 'j', C] as const) : (['j', 'i', R] as const);
+  const m = max({ k: redExt }, at(freeV, 'k'));
+  const e = (v: string) => un('exp', bin('-', at(freeV, v), m));
+  const body = bin('/', e(redV), sum({ k2: redExt }, e('k2')));
+  return plan({
+    leaves: [['X', [R * C]]],
+    temps: [[R * C]],
+    kernels: [kernel('softmax', 1, { i: R, j: C }, body, [0])],
+    outputs: [['y', 1]],
+  });
+}
+
+function reductionPlan(shape: number[], redMask: number[], op: 'sum' | 'max' | 'mean' | 'sumsq' | 'logsumexp', seed: number): KernelPlan {
+  const vars = shape.map((_, i) => `a${i}`);
+  const st = strides(vars, shape);
+  const out = vars.filter((_, i) => !redMask.includes(i));
+  const red = vars.filter((_, i) => redMask.includes(i));
+  const redExt = Object.fromEntries(red.map((v) => [v, shape[vars.indexOf(v)]!]));
+  const x = ld(0, st);
+  const n = red.reduce((p, v) => p * redExt[v]!, 1);
+  let body: KExpr;
+  if (op === 'sum') body = sum(redExt, x);
+  else if (op === 'max') body = max(redExt, x);
+  else if (op === 'mean') body = bin('*', sum(redExt, x), cst(1 / n));
+  else if (op === 'sumsq') body = un('sqrt', sum(redExt, bin('*', x, x)));
+  else body = un('log', sum(redExt, un('exp', x)));
+  void seed;
+  const loops = Object.fromEntries(out.map((v) => [v, shape[vars.indexOf(v)]!]));
+  return plan({
+    leaves: [['X', [shape.reduce((p, v) => p * v, 1)]]],
+    temps: [[out.reduce((p, v) => p * loops[v]!, 1)]],
+    kernels: [kernel('reduce', 1, loops, body, [0])],
+    outputs: [['y', 1]],
+  });
+}
+
+describe('cpu codegen', () => {
+  beforeAll(async () => {
+    await cpuGemmReady();
+  });
+
+  it('a plain matmul takes the gemm path (strategyOf, and gemm is really called)', () => {
+    const k = kernel('mm', 2, { i: 64, j: 48 }, sum({ k: 40 }, bin('*', ld(0, { i: 40, k: 1 }), ld(1, { k: 48, j: 1 }))), [0, 1]);
+    expect(strategyOf(k)).toBe('gemm');
+    const m = matchGemm(k)!;
+    expect([m.M, m.K, m.N, m.L.trans, m.R.trans, m.cDirect, m.epilogue]).toEqual([64, 40, 48, false, false, true, null]);
+    let calls = 0;
+    const spy: GemmFn = (...a) => {
+      calls++;
+      gemm(...a);
+    };
+    const c = compileCpuKernel(k, { gemm: spy });
+    expect(c.strategy).toBe('gemm');
+    const A = rand(64 * 40, 1), Bm = rand(40 * 48, 2), out = new Float32Array(64 * 48);
+    c.run([A, Bm, out]);
+    expect(calls).toBe(1);
+    let worst = 0;
+    for (let i = 0; i < 64; i++) {
+      for (let j = 0; j < 48; j++) {
+        let s = 0;
+        for (let kk = 0; kk < 40; kk++) s += A[i * 40 + kk]! * Bm[kk * 48 + j]!;
+        worst = Math.max(worst, Math.abs(s - out[i * 48 + j]!));
+      }
+    }
+    expect(worst).toBeLessThan(1e-4);
+    // tiny shapes stay in loops (a gemm call costs more than the whole loop nest)
+    const tiny = kernel('mm', 2, { i: 4, j: 4 }, sum({ k: 4 }, bin('*', ld(0, { i: 4, k: 1 }), ld(1, { k: 4, j: 1 }))));
+    expect(strategyOf(tiny)).toBe('loops');
+    expect(strategyOf(tiny, { strategy: 'gemm' })).toBe('gemm');
+  });
+
+  it('recognises transposed operands, transposed outputs, batches and folded batches without copies', () => {
+    const cases: [string[], string[], string[], boolean, boolean][] = [
+      // A order, B order, out order, transA, transB
+      [['i', 'k'], ['k', 'j'], ['i', 'j'], false, false],
+      [['k', 'i'], ['k', 'j'], ['i', 'j'], true, false],
+      [['i', 'k'], ['j', 'k'], ['i', 'j'], false, true],
+      [['k', 'i'], ['j', 'k'], ['i', 'j'], true, true],
+      [['i', 'k'], ['k', 'j'], ['j', 'i'], true, true], // Cᵀ = Bᵀ·Aᵀ
+      [['b', 'i', 'k'], ['b', 'k', 'j'], ['b', 'i', 'j'], false, false],
+      [['b', 'i', 'k'], ['k', 'j'], ['b', 'i', 'j'], false, false], // b folds into M
+    ];
+    for (const [aOrder, bOrder, oOrder, tA, tB] of cases) {
+      const p = mmPlan({ M: 20, K: 24, N: 16, nb: 3, fold: !bOrder.includes('b'), aOrder, bOrder, oOrder, padA: 0, splitK: false, scale: 'none', epi: 'none' });
+      const m = matchGemm(p.kernels[0]!)!;
+      expect(strategyOf(p.kernels[0]!), `${aOrder}|${bOrder}|${oOrder}`).toBe('gemm');
+      expect([m.L.trans, m.R.trans]).toEqual([tA, tB]);
+      expect(m.L.offsets.length).toBe(bOrder.includes('b') ? 3 : 1);
+      if (aOrder.includes('b') && !bOrder.includes('b')) expect(m.M).toBe(60);
+      agree(p, 5, { s: 0.5 });
+    }
+  });
+
+  it('matmul with a bias + relu epilogue and a run-time scale: gemm alpha + one in-place pass', () => {
+    const body = un('relu', bin('+', bin('*', arg('s'), sum({ k: 32 }, bin('*', ld(0, { i: 32, k: 1 }), ld(1, { k: 40, j: 1 })))), ld(2, { j: 1 })));
+    const p = plan({
+      leaves: [['x', [48 * 32]], ['W', [32 * 40]], ['b', [40]]],
+      temps: [[48 * 40]],
+      kernels: [kernel('lin', 3, { i: 48, j: 40 }, body, [0, 1, 2])],
+      outputs: [['y', 3]],
+      args: ['s'],
+    });
+    const m = matchGemm(p.kernels[0]!)!;
+    expect(m.alpha).toEqual(arg('s'));
+    expect(m.cDirect).toBe(true);
+    expect(m.epilogue).not.toBeNull();
+    expect(strategyOf(p.kernels[0]!)).toBe('gemm');
+    agree(p, 3, { s: -1.5 });
+  });
+
+  it('layouts gemm cannot read: packed operands, scratch results, and loops when there is no GEMM core', () => {
+    // A as [i, b, k] (heads interleaved): packed; the output [i, b, j]: gemm into scratch, epilogue scatters
+    const heads = mmPlan({ M: 24, K: 16, N: 16, nb: 3, fold: false, aOrder: ['i', 'b', 'k'], bOrder: ['b', 'k', 'j'], oOrder: ['i', 'b', 'j'], padA: 0, splitK: false, scale: 'none', epi: 'none' });
+    const m = matchGemm(heads.kernels[0]!)!;
+    expect([m.L.direct, m.R.direct, m.cDirect]).toEqual([false, true, false]);
+    expect(strategyOf(heads.kernels[0]!)).toBe('gemm-packed');
+    agree(heads, 11);
+    // a row slice of a wider A (row stride K + 3): packed
+    const slice = mmPlan({ M: 30, K: 20, N: 16, nb: 1, fold: false, aOrder: ['i', 'k'], bOrder: ['k', 'j'], oOrder: ['i', 'j'], padA: 3, splitK: false, scale: 'none', epi: 'none' });
+    expect(strategyOf(slice.kernels[0]!)).toBe('gemm-packed');
+    agree(slice, 12);
+    // not a GEMM: a product of three loads, a sum over one operand only, a core inside a reduce
+    // binding one of its free variables, a max-reduce, a sum of a sum. (A diagonal operand is one:
+    // the pack gathers it.)
+    const x = ld(0, { i: 20, k: 1 }), w = ld(1, { k: 20, j: 1 }), g = ld(2, { k: 1 });
+    const shapes: [string, number[]][] = [['X', [400]], ['W', [400]], ['g', [20]]];
+    const bodies: [KExpr, string][] = [
+      [sum({ k: 20 }, bin('*', bin('*', x, w), g)), 'loops'],
+      [sum({ k: 20 }, bin('*', x, ld(1, { j: 1 }))), 'loops'],
+      [max({ m: 20 }, sum({ k: 20 }, bin('*', ld(0, { m: 20, k: 1 }), w))), 'loops'],
+      [max({ k: 20 }, bin('*', x, w)), 'loops'],
+      [sum({ k: 20 }, bin('+', x, w)), 'loops'],
+      [sum({ k: 20 }, bin('*', ld(0, { k: 21 }), w)), 'gemm-packed'],
+    ];
+    for (const [body, forced] of bodies) {
+      const p = plan({ leaves: shapes, temps: [[400]], kernels: [kernel('odd', 3, { i: 20, j: 20 }, body, [0, 1, 2])], outputs: [['y', 3]] });
+      expect(strategyOf(p.kernels[0]!)).toBe('loops'); // 800 FLOPs: below the gemm threshold anyway
+      expect(strategyOf(p.kernels[0]!, { strategy: 'gemm' })).toBe(forced);
+      agree(p, 13);
+    }
+  });
+
+  it('random matmul layouts, batches, epilogues and scales equal the reference under every strategy', () => {
+    let gemms = 0;
+    fc.assert(
+      fc.property(arbMM, (c) => {
+        const used = agree(mmPlan(c), c.seed, { s: 0.75 }, { rtol: 1e-4, atol: 1e-4 * (1 + c.K / 8) });
+        if (used.some((u) => u !== 'loops')) gemms++;
+      }),
+      { seed: 424242, numRuns: 150 },
+    );
+    expect(gemms).toBeGreaterThan(100); // forced 'gemm' runs on every matmul case
+  });
+
+  it('random elementwise kernels with broadcast loads equal the reference', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 0, maxLength: 3 }), fc.integer({ min: 1, max: 1 << 30 }), (shape, seed) => {
+        const used = agree(elementwisePlan(shape, seed), seed, { s: 0.3 }, { rtol: 1e-5, atol: 1e-5 });
+        expect(new Set(used)).toEqual(new Set(['loops']));
+      }),
+      { seed: 7, numRuns: 200 },
+    );
+  });
+
+  it('softmax via nested reduces: correct on both axes and layouts, max and sum hoisted out of the column loop', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 1, max: 20 }), fc.boolean(), fc.constantFrom(0 as const, 1 as const), (R, C, tr, axis) => {
+        agree(softmaxPlan(R, C, tr, axis), R * 31 + C, {}, { rtol: 1e-5, atol: 1e-7 });
+      }),
+      { seed: 99, numRuns: 60 },
+    );
+    const src = compileCpuKernel(softmaxPlan(8, 16, false, 1).kernels[0]!).source;
+    expect(src.match(/Math\.max/g)?.length).toBe(1); // one max per row (shared by numerator and sum)
+    expect(src.match(/Math\.exp/g)?.length).toBe(5); // exp in the sum loop (unrolled ×4) and in the output loop
+    expect(src).not.toMatch(/\[[^\]]*\*[^\]]*\]/); // no multiplications in any index
+  });
+
+  it('reductions over any axis set (sum, max, mean, norms, logsumexp) equal the reference', () => {
+    const arb = fc
+      .array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 3 })
+      .chain((shape) =>
+        fc.record({
+          shape: fc.constant(shape),
+          red: fc.subarray(shape.map((_, i) => i), { minLength: 1 }),
+          op: fc.constantFrom('sum', 'max', 'mean', 'sumsq', 'logsumexp') as fc.Arbitrary<'sum' | 'max' | 'mean' | 'sumsq' | 'logsumexp'>,
+          seed: fc.integer({ min: 1, max: 1 << 30 }),
+        }),
+      );
+    fc.assert(
+      fc.property(arb, ({ shape, red, op, seed }) => {
+        agree(reductionPlan(shape, red, op, seed), seed, {}, { rtol: 1e-5, atol: 1e-5 });
+      }),
+      { seed: 2024, numRuns: 100 },
+    );
+  });
+
+  it('a chain of kernels (matmul → softmax → matmul) through temps', () => {
+    const S = 24, D = 16;
+    const q = ld(0, { i: D, d: 1 }), kT = ld(1, { j: D, d: 1 });
+    const scores = kernel('scores', 3, { i: S, j: S }, bin('*', cst(0.25), sum({ d: D }, bin('*', q, kT))), [0, 1]);
+    const s = (j: string) => ld(3, { i: S, [j]: 1 });
+    const m = max({ m: S }, s('m'));
+    const e = (j: string) => un('exp', bin('-', s(j), m));
+    const probs = kernel('probs', 4, { i: S, j: S }, bin('/', e('j'), sum({ n: S }, e('n'))), [3]);
+    const out = kernel('out', 5, { i: S, d: D }, sum({ j: S }, bin('*', ld(4, { i: S, j: 1 }), ld(2, { j: D, d: 1 }))), [4, 2]);
+    const p = plan({
+      leaves: [['Q', [S * D]], ['K', [S * D]], ['V', [S * D]]],
+      temps: [[S * S], [S * S], [S * D]],
+      kernels: [scores, probs, out],
+      outputs: [['y', 5]],
+    });
+    expect(strategyOf(scores)).toBe('gemm');
+    expect(matchGemm(scores)!.R.trans).toBe(true);
+    expect(strategyOf(probs)).toBe('loops');
+    expect(strategyOf(out)).toBe('gemm');
+    agree(p, 77);
+  });
+
+  it('degenerate extents (0 and 1) and scalar outputs', () => {
+    const p0 = plan({
+      leaves: [['X', [0]]],
+      temps: [[3]],
+      kernels: [kernel('empty', 1, { i: 3 }, sum({ k: 0 }, ld(0, { k: 1 })), [0])],
+      outputs: [['y', 1]],
+    });
+    agree(p0, 1);
+    const dot = plan({
+      leaves: [['a', [50]], ['b', [50]]],
+      temps: [[1]],
+      kernels: [kernel('dot', 2, {}, sum({ k: 50 }, bin('*', ld(0, { k: 1 }), ld(1, { k: 1 }))), [0, 1])],
+      outputs: [['y', 2]],
+    });
+    agree(dot, 2);
+    const ones = mmPlan({ M: 1, K: 1, N: 1, nb: 1, fold: false, aOrder: ['i', 'k'], bOrder: ['k', 'j'], oOrder: ['i', 'j'], padA: 0, splitK: false, scale: 'arg', epi: 'reluBias' });
+    agree(ones, 3, { s: 2 });
+  });
+});

@@ -1,0 +1,204 @@
+// The fast CPU backend: every kernel of a plan compiled once (compiler/codegen/cpu.ts: generated JS
+// loops, or the WebAssembly SIMD gemm + generated epilogue), every buffer allocated once at
+// prepare() inside the gemm engine's wasm memory (so gemm reads operands and writes results in
+// place, no copies), temps sharing memory by the plan's liveness slots. run() allocates nothing
+// but gemm's own bookkeeping.
+//
+// Storage rules (each a trap met or guarded against):
+//  - leaves (inputs, params) and plan outputs get private storage: an output in a shared slot
+//    could be overwritten by a later temp before read(), and assign() swaps arrays, which only
+//    works on private ones;
+//  - a kernel whose output would share a slot with one of its own inputs (a liveness bug, or a
+//    plan that frees inputs early) gets a private output: gemm must never write over its operands,
+//    and a reduce reading what it writes is wrong anyway;
+//  - scratch for packed GEMM operands / results (S[0..2]) is one set per executable, sized for the
+//    largest kernel: kernels run one at a time.
+import type { BufferId, KernelPlan } from '../../compiler/fuse/kernel-ir.ts';
+import { compileCpuKernel, type CompiledCpuKernel, type CpuKernelOptions } from '../../compiler/codegen/cpu.ts';
+import type { Backend, Executable } from '../executable.ts';
+import { arenaOf, type CpuArena } from './cpu-arena.ts';
+import { cpuGemmEngine, type WasmGemm } from './cpu-gemm.ts';
+
+export interface CpuBackendOptions extends Omit<CpuKernelOptions, 'gemm'> {
+  /** use the wasm gemm (default true; false: generated loops only, plain Float32Arrays) */
+  gemm?: boolean;
+  /** the gemm engine (default: the process-wide one) */
+  engine?: WasmGemm;
+}
+
+const ALIGN = 16; // floats: 64-byte aligned regions
+
+export function cpuBackend(options: CpuBackendOptions = {}): Backend {
+  return {
+    name: 'cpu',
+    async available() {
+      return { ok: true }; // plain JS always runs; without wasm SIMD, prepare() falls back to loops
+    },
+    async prepare(plan: KernelPlan): Promise<Executable> {
+      let engine: WasmGemm | null = null;
+      if (options.gemm !== false) {
+        try {
+          engine = options.engine ?? cpuGemmEngine();
+          await engine.ready();
+        } catch {
+          engine = null; // no wasm SIMD here: loops only
+        }
+      }
+      return new CpuExecutable(plan, engine, options);
+    },
+  };
+}
+
+export class CpuExecutable implements Executable {
+  readonly backend = 'cpu';
+  /** B[id]: the array of buffer id (swapped by assign) */
+  readonly B: Float32Array[];
+  readonly S: Float32Array[];
+  readonly kernels: CompiledCpuKernel[];
+  private readonly plan: KernelPlan;
+  private readonly arena: CpuArena | null;
+  private block: Float32Array | null = null;
+  private disposed = false;
+  private readonly leafOf = new Set<BufferId>();
+  private readonly outputNames = new Map<BufferId, number>();
+  /** after assign() swapped output → leaf, read(output) reads the leaf (until the next run) */
+  private readonly readAlias = new Map<BufferId, BufferId>();
+  private ran = false;
+
+  constructor(plan: KernelPlan, engine: WasmGemm | null, options: CpuBackendOptions) {
+    this.plan = plan;
+    const { gemm: _useGemm, engine: _engine, ...rest } = options;
+    const kopts: CpuKernelOptions = { ...rest };
+    if (engine) kopts.gemm = (a, b, out, M, K, N, o) => engine.gemm(a, b, out, M, K, N, o);
+    else kopts.strategy = 'loops';
+    this.kernels = plan.kernels.map((k) => compileCpuKernel(k, kopts));
+
+    // ---- storage: which buffers share a region ----
+    for (const id of plan.leaves.values()) this.leafOf.add(id);
+    for (const id of plan.outputs.values()) this.outputNames.set(id, (this.outputNames.get(id) ?? 0) + 1);
+    const region = new Map<BufferId, string>(); // buffer -> region key
+    const regionSize = new Map<string, number>();
+    const use = (id: BufferId, key: string, n: number) => {
+      region.set(id, key);
+      regionSize.set(key, Math.max(regionSize.get(key) ?? 0, n));
+    };
+    for (const b of plan.buffers) {
+      const slot = plan.slots.get(b.id);
+      const shared = b.kind === 'temp' && slot !== undefined && !this.outputNames.has(b.id) && !this.leafOf.has(b.id);
+      use(b.id, shared ? `slot${slot}` : `buf${b.id}`, shared ? Math.max(b.size, plan.slotSizes[slot!] ?? 0) : b.size);
+    }
+    for (const k of plan.kernels) {
+      const r = region.get(k.out);
+      if (r?.startsWith('slot') && k.inputs.some((i) => i !== k.out && region.get(i) === r)) use(k.out, `own${k.out}`, plan.buffers[k.out]!.size);
+    }
+    const scratch = [0, 1, 2].map((i) => Math.max(0, ...this.kernels.map((k) => k.scratch[i]!)));
+
+    // ---- one block: every region and the scratch, 64-byte aligned ----
+    const offsets = new Map<string, number>();
+    let total = 0;
+    const place = (n: number) => {
+      const at = total;
+      total += Math.ceil(n / ALIGN) * ALIGN;
+      return at;
+    };
+    for (const [key, n] of regionSize) offsets.set(key, place(n));
+    const scratchAt = scratch.map((n) => place(n));
+    this.arena = engine ? arenaOf(engine) : null;
+    let block: Float32Array;
+    try {
+      block = this.arena ? this.arena.acquire(total) : new Float32Array(total);
+      if (this.arena) this.block = block;
+    } catch {
+      block = new Float32Array(total); // wasm memory exhausted: plain arrays (gemm copies operands)
+    }
+    block.fill(0, 0, total);
+    this.B = [];
+    for (const b of plan.buffers) {
+      const at = offsets.get(region.get(b.id)!)!;
+      this.B[b.id] = block.subarray(at, at + b.size);
+    }
+    this.S = scratch.map((n, i) => block.subarray(scratchAt[i]!, scratchAt[i]! + n));
+    // constant leaves of a fusion plan (eye, one-hot) are set here, once
+    const consts = (plan as KernelPlan & { constants?: Map<string, ArrayLike<number>> }).constants;
+    if (consts) for (const [name, data] of consts) if (plan.leaves.has(name)) this.B[plan.leaves.get(name)!]!.set(data);
+  }
+
+  private check(): void {
+    if (this.disposed) throw new Error('cpu executable: used after dispose()');
+  }
+
+  async set(name: string, data: Float32Array): Promise<void> {
+    this.check();
+    const id = this.plan.leaves.get(name);
+    if (id === undefined) throw new Error(`cpu executable: no leaf named ${name}`);
+    const dst = this.B[id]!;
+    if (data.length !== dst.length) throw new Error(`cpu executable: ${name} needs ${dst.length} elements, got ${data.length}`);
+    dst.set(data);
+  }
+
+  /** Run every kernel once, synchronously (run() wraps this). */
+  runSync(args: Readonly<Record<string, number>> = {}): void {
+    this.check();
+    for (const a of this.plan.args) {
+      if (typeof args[a] !== 'number') throw new Error(`cpu executable: missing run-time argument ${a}`);
+    }
+    const { B, S } = this;
+    this.readAlias.clear();
+    for (const k of this.kernels) k.run(B, args, S);
+    this.ran = true;
+  }
+
+  async run(args: Record<string, number> = {}): Promise<void> {
+    this.runSync(args);
+  }
+
+  async read(name: string): Promise<Float32Array> {
+    this.check();
+    const leaf = this.plan.leaves.get(name);
+    const id = leaf ?? this.plan.outputs.get(name);
+    if (id === undefined) throw new Error(`cpu executable: no output or leaf named ${name}`);
+    if (leaf === undefined && !this.ran) throw new Error(`cpu executable: '${name}' has not been computed yet (call run())`);
+    return this.B[this.readAlias.get(id) ?? id]!.slice();
+  }
+
+  /**
+   * Leaves take the outputs' values, all at once (sources are read before any leaf changes).
+   * Arrays are swapped where that is safe (a private output named once: no copy; read(output)
+   * then reads the leaf until the next run), copied otherwise.
+   */
+  async assign(pairs: [from: string, to: string][]): Promise<void> {
+    this.check();
+    const ids = pairs.map(([from, to]) => {
+      const f = this.plan.outputs.get(from);
+      const t = this.plan.leaves.get(to);
+      if (f === undefined) throw new Error(`cpu executable: no output named ${from}`);
+      if (t === undefined) throw new Error(`cpu executable: no leaf named ${to}`);
+      if (!this.ran) throw new Error(`cpu executable: '${from}' has not been computed yet (call run())`);
+      const n = this.B[f]!.length, m = this.B[t]!.length;
+      if (n !== m) throw new Error(`cpu executable: cannot assign ${from} (${n} elements) to ${to} (${m})`);
+      return [f, t] as const;
+    });
+    // an output that is itself a leaf may be overwritten by an earlier pair: snapshot it
+    const targets = new Set(ids.map(([, t]) => t));
+    const src = ids.map(([f]) => (this.leafOf.has(f) && targets.has(f) ? this.B[f]!.slice() : this.B[this.readAlias.get(f) ?? f]!));
+    const swapped = new Set<BufferId>();
+    ids.forEach(([f, t], i) => {
+      if (f === t) return;
+      const swappable = !this.leafOf.has(f) && this.outputNames.get(f) === 1 && !swapped.has(f) && !this.readAlias.has(f);
+      if (swappable) {
+        const old = this.B[t]!;
+        this.B[t] = this.B[f]!;
+        this.B[f] = old;
+        this.readAlias.set(f, t);
+        swapped.add(f);
+      } else this.B[t]!.set(src[i]!);
+    });
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.arena && this.block) this.arena.release(this.block);
+    this.block = null;
+  }
+}
