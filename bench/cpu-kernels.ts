@@ -134,7 +134,7 @@ function crossover(samples: number) {
       tl.push(time(() => loops.run(Bl), 10));
       tg.push(time(() => g.run(Bg), 10));
     }
-    out[s.name] = { flops: 2 * n * n * n, loops_us: median(tl) * 1e3, gemm_us: median(tg) * 1e3 };
+    out[s.name] = { flops: 2 * n * n * n, loops_us: median(tl) * 1e3, gemm_us: median(tg) * 1e3, auto: compileCpuKernel(k).strategy === 'loops' ? 0 : 1 };
   }
   return out;
 }
@@ -146,9 +146,9 @@ async function main() {
     const c = crossover(samples);
     if (JSON_OUT) console.log(JSON.stringify(c));
     else {
-      log('shape'.padEnd(16), 'FLOPs'.padStart(8), 'loops µs'.padStart(10), 'gemm µs'.padStart(10));
+      log('shape'.padEnd(16), 'FLOPs'.padStart(8), 'loops µs'.padStart(10), 'gemm µs'.padStart(10), '  auto picks');
       for (const [name, r] of Object.entries(c)) {
-        log(name.padEnd(16), String(r.flops).padStart(8), r.loops_us!.toFixed(2).padStart(10), r.gemm_us!.toFixed(2).padStart(10));
+        log(name.padEnd(16), String(r.flops).padStart(8), r.loops_us!.toFixed(2).padStart(10), r.gemm_us!.toFixed(2).padStart(10), r.auto ? '  gemm' : '  loops');
       }
     }
     return;

@@ -118,4 +118,22 @@ describe('lily CLI', () => {
     expect(l.code).toBe(1);
     expect(l.out).toContain('router');
   });
+
+  it('train: the default run lowers the loss and saves a PEFT-style checkpoint', async () => {
+    const out = join(dir, 'lily.safetensors');
+    const r = await lily('train', 'stdlib/adapters/lily.lily', '--adapter', 'Lily', '--steps', '60', '--backend', 'cpu', '--save', out, '--json');
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.out);
+    expect(s.lastLoss).toBeLessThan(s.firstLoss / 5);
+    const { loadSafetensors } = await import('../../runtime/checkpoint/safetensors.ts');
+    const names = [...loadSafetensors(out).tensors.keys()].sort();
+    expect(names).toEqual(['lily_A.weight', 'lily_B.weight', 'lily_router.weight']);
+  });
+
+  it('train: a diverging run stops with E-train and a hint, not a stack trace', async () => {
+    const r = await lily('train', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--optimizer', 'sgd', '--lr', '100', '--steps', '50', '--backend', 'cpu');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/error\[E-train\]: the loss became (NaN|Infinity)/);
+    expect(r.err).not.toMatch(/at .*\.ts:\d+/);
+  });
 });

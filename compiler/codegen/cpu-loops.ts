@@ -117,6 +117,8 @@ interface Scope {
   stmts: string[];
   inits: string[];
   steps: string[];
+  /** an output loop of the kernel (not a reduce loop) */
+  isOut: boolean;
   /** induction pointers: affine key → name, and name → step per counter increment of 1 */
   ptrs: Map<string, string>;
   ptrStep: Map<string, number>;
@@ -172,6 +174,8 @@ class Emitter {
   private n = 0;
   readonly bufs = new Map<BufferId, string>();
   readonly helpers = new Map<string, string>(); // JS name -> 'f:gelu' / 'df:gelu'
+  /** arrays allocated once in the factory: name -> Float64Array length (materialised reduces) */
+  readonly caches = new Map<string, number>();
   readonly pre: Scope = this.scope(null, 1);
 
   fresh(p: string): string {
@@ -186,6 +190,7 @@ class Emitter {
       end,
       unroll,
       lane: 0,
+      isOut: false,
       stmts: [],
       inits: [],
       steps: [],
@@ -301,6 +306,11 @@ class Emitter {
         break;
       }
       case 'reduce': {
+        const cached = this.materialize(e, chain, t);
+        if (cached) {
+          name = cached;
+          break;
+        }
         name = this.fresh('r');
         const upd = (acc: string, val: string) => (e.op === 'sum' ? `${acc} += ${val};` : `${acc} = Math.max(${acc}, ${val});`);
         const last = e.vars[e.vars.length - 1];
@@ -353,13 +363,53 @@ class Emitter {
     return `${head.join('\n')}\n${this.pre.stmts.join('\n')}\n${body}`;
   }
 
+  /**
+   * A reduce that depends on only some output variables, placed inside an output loop it does not
+   * depend on (a row norm broadcast along the columns when rows are the inner loop, e.g. DoRA's
+   * column norms over a [1024, 768] output: 1.24 s → 5 ms), is computed once per value of its
+   * variables into a Float64Array allocated with the kernel, before the loop nest, and loaded.
+   */
+  private materialize(e: KExpr, chain: Scope[], t: number): string | null {
+    const free = freeVars(e);
+    if (t === 0) return null;
+    for (let i = 1; i <= t; i++) if (!chain[i]!.isOut) return null;
+    let redundant = 1;
+    for (let i = 1; i <= t; i++) if (!free.has(chain[i]!.v!)) redundant *= chain[i]!.end;
+    if (redundant <= 1) return null;
+    const vars = chain.slice(1, t + 1).filter((s) => free.has(s.v!));
+    const pre = this.pre;
+    const cacheKey = `M${exprKey(e)}`;
+    let arr = pre.cse.get(cacheKey);
+    if (!arr) {
+      arr = this.fresh('m');
+      this.caches.set(arr, vars.reduce((p, s) => p * s.end, 1));
+      const fill = vars.map((s) => {
+        const f = this.scope(s.v, s.end);
+        f.isOut = true;
+        return f;
+      });
+      const fchain = [pre, ...fill];
+      const val = this.emit(e, fchain);
+      const at = coefMap(rowMajor(vars.map((s) => ({ v: s.v!, extent: s.end }))));
+      const q = this.offset(at, 0, fchain, fchain.length - 1);
+      pre.stmts.push(renderNest(fill, `${arr}[${q}] = ${val};`));
+      pre.cse.set(cacheKey, arr);
+    }
+    const at = coefMap(rowMajor(vars.map((s) => ({ v: s.v!, extent: s.end }))));
+    const q = this.offset(at, 0, chain.slice(0, t + 1), t);
+    const name = this.fresh('t');
+    chain[t]!.stmts.push(`const ${name} = ${arr}[${q}];`);
+    return name;
+  }
+
   factory(fnSrc: string): string {
+    const cs = [...this.caches].map(([name, n]) => `const ${name} = new Float64Array(${n});`);
     const hs = [...this.helpers].map(([h, spec]) => {
       const [kind, fn] = spec.split(':') as ['f' | 'df' | 'src', string];
       if (kind === 'src') return `const ${h} = ${LOCAL_HELPERS[fn]};`;
       return `const ${h} = U[${JSON.stringify(fn)}].${kind};`;
     });
-    return `"use strict";\n${hs.join('\n')}\nreturn ${fnSrc};`;
+    return `"use strict";\n${[...cs, ...hs].join('\n')}\nreturn ${fnSrc};`;
   }
 }
 
@@ -387,7 +437,11 @@ function sanitize(name: string): string {
 /** JS source of a function (B, args, S) computing kernel k with generated loops. */
 export function renderKernelSource(k: Kernel): string {
   const em = new Emitter();
-  const loops = k.loops.map((l) => em.scope(l.v, l.extent));
+  const loops = k.loops.map((l) => {
+    const s = em.scope(l.v, l.extent);
+    s.isOut = true;
+    return s;
+  });
   const chain = [em.pre, ...loops];
   const val = em.emit(k.body, chain);
   const out = em.buf(k.out);

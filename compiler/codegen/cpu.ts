@@ -30,25 +30,14 @@ export const SCRATCH_R: BufferId = -2;
 export const SCRATCH_C: BufferId = -3;
 
 export interface CpuKernelOptions {
-  /** 'auto' (default): gemm when matched and big enough; 'loops' / 'gemm': force (gemm only if matched). */
+  /**
+   * 'auto' (default): gemm when the kernel has a GEMM core and the cost model (GEMM_COST) says
+   * gemm beats the generated loops; 'loops' / 'gemm': force (gemm only where there is a core).
+   */
   strategy?: 'auto' | 'loops' | 'gemm';
-  /** In 'auto', use gemm only when the core does at least this many FLOPs (2·batch·M·N·K) ... */
-  minGemmFlops?: number;
-  /** ... and at least this many per gemm call (a batched core makes one call per batch index). */
-  minGemmCallFlops?: number;
   /** the gemm to call (default: cpu-gemm's process-wide engine) */
   gemm?: GemmFn;
 }
-
-/**
- * Measured crossover (bench/cpu-kernels.ts --crossover, 2-vCPU dev VM; µs per call, loops vs gemm
- * with operands in wasm memory): n×n@n×n n=8 (1 kFLOP) 2.3 vs 6.3, n=12 (3.5k) 6.8 vs 10.6,
- * n=16 (8k) 15 vs 7, n=32 (66k) 118 vs 11; a 768-long dot (1.5k) 2.3 vs 25; 64 batched 8³ calls
- * 95 vs 205, 12 batched 16³ 153 vs 48. A gemm call has ~6 µs of fixed cost (B packing, row split,
- * JS bookkeeping) and the generated loops run ~0.6 GFLOP/s, so gemm pays from ~5 kFLOP per call.
- */
-export const DEFAULT_MIN_GEMM_FLOPS = 5000;
-export const DEFAULT_MIN_GEMM_CALL_FLOPS = 5000;
 
 interface Var {
   v: string;
@@ -66,6 +55,10 @@ export interface GemmOperand {
 }
 
 export interface GemmMatch {
+  /** estimated seconds of this lowering (GEMM_COST); the cheaper orientation is chosen */
+  cost: number;
+  /** estimated seconds of the core as generated loops; 'auto' takes gemm when cost < loopsCost */
+  loopsCost: number;
   /** the core reduce node */
   core: KExpr;
   batch: Var[];
@@ -288,14 +281,14 @@ function matchCore(k: Kernel, cand: Candidate, outExt: Map<string, number>): Gem
   const dep = fs.filter((f) => [...freeVars(f)].some(isRed));
   const indep = fs.filter((f) => ![...freeVars(f)].some(isRed));
   if (dep.length !== 2 || dep[0]!.k !== 'load' || dep[1]!.k !== 'load') return null;
-  let [Lx, Rx] = dep as [KExpr & { k: 'load' }, KExpr & { k: 'load' }];
+  const [Lx, Rx] = dep as [KExpr & { k: 'load' }, KExpr & { k: 'load' }];
   // extent-1 variables contribute nothing: drop them from the coefficient maps
   const ext = (v: string) => outExt.get(v) ?? redExt.get(v) ?? 0;
   const trim = (c: Map<string, number>) => {
     for (const v of [...c.keys()]) if (ext(v) === 1) c.delete(v);
     return c;
   };
-  let cL = trim(coefMap(Lx.at)), cR = trim(coefMap(Rx.at));
+  const cL = trim(coefMap(Lx.at)), cR = trim(coefMap(Rx.at));
   const red = redAll.filter((r) => r.extent !== 1);
   for (const r of red) if (!cL.has(r.v) || !cR.has(r.v)) return null; // a sum over one operand only
   // the core's free variables must be output variables, not shadowed by an enclosing reduce
@@ -303,40 +296,74 @@ function matchCore(k: Kernel, cand: Candidate, outExt: Map<string, number>): Gem
   for (const v of free) if (!outExt.has(v) || cand.shadow.has(v)) return null;
   for (const f of indep) for (const v of freeVars(f)) if (!outExt.has(v) || cand.shadow.has(v)) return null;
 
-  // output vars in loop order (extent > 1) and their classification
+  if (Lx.buf === k.out || Rx.buf === k.out) return null; // gemm must not write over an operand
+  const X = { x: Lx, c: cL }, Y = { x: Rx, c: cR };
+  const a = lowerAs(k, cand, X, Y, free, red, indep, outExt);
+  const b = lowerAs(k, cand, Y, X, free, red, indep, outExt);
+  const m = b.cost < a.cost ? b : a;
+  // the generated loops run the reduce's last variable innermost
+  const inner = [...redAll].reverse().find((r) => r.extent !== 1);
+  const contiguous = inner ? (cL.get(inner.v) === 1 ? 1 : 0) + (cR.get(inner.v) === 1 ? 1 : 0) : 2;
+  m.loopsCost = m.flops / GEMM_COST.loopRate[contiguous]!;
+  return m;
+}
+
+type Load = KExpr & { k: 'load' };
+
+/**
+ * The cost model that picks between the orientations C = L·R and Cᵀ = R·L (which decides
+ * transposes, packing and where C goes) and between gemm and loops. Seconds; constants measured on
+ * the 2-vCPU dev VM (bench/cpu-kernels.ts, and gemm() called directly):
+ *  - gemm ≈ 20 GFLOP/s on 4×8-padded tiles (M to a multiple of MR = 4, N of NR = 8) + ~6 µs a call;
+ *  - a transposed B is packed by gemm in JS, ≈ 3.6 ns per element of K×Npad: 16×768 @ (1024×768)ᵀ
+ *    took 4.7 ms vs 1.9 ms as 1024×768 @ 768×16 (+ a 16×1024 transpose: 33 µs); the 786432-long
+ *    dot of an MSE loss took 20.7 ms as a 1×K×1 gemm (K·8 packed) vs 0.57 ms as loops;
+ *  - N not a multiple of 8 makes gemm copy B and C row by row, ≈ 150 ns a row
+ *    (1×1024 @ 1024×1: 205 µs vs 5 µs for N = 8; 256×64 @ 64×1: 64 µs vs 22 µs);
+ *  - a generated copy / pack / epilogue pass ≈ 2.5 ns an element + ~1 µs (1024×768: 1.5–2.5 ms);
+ *  - the loops reach ≈ 1.5 GFLOP/s when the innermost reduce variable is contiguous in both operands
+ *    (matvec 1.45, dot 2.8), ≈ 1.0 when in one (1.0–1.4), ≈ 0.4 otherwise (0.3–0.6).
+ */
+export const GEMM_COST = {
+  rate: 20e9,
+  call: 6e-6,
+  transBPerElement: 3.6e-9,
+  rowCopy: 150e-9,
+  pass: 1e-6,
+  passPerElement: 2.5e-9,
+  loopRate: [0.4e9, 1.0e9, 1.5e9] as const,
+};
+
+function lowerAs(
+  k: Kernel,
+  cand: Candidate,
+  Lo: { x: Load; c: Map<string, number> },
+  Ro: { x: Load; c: Map<string, number> },
+  free: Set<string>,
+  red: Var[],
+  indep: KExpr[],
+  outExt: Map<string, number>,
+): GemmMatch {
+  const { x: Lx, c: cL } = Lo;
+  const { x: Rx, c: cR } = Ro;
   const outVars = k.loops.filter((l) => l.extent !== 1);
   const cls = (v: string) => (cL.has(v) && cR.has(v) ? 'b' : cL.has(v) ? 'l' : 'r');
-  const inCore = (v: string) => free.has(v);
-
-  // C straight into the output: every non-trivial output var in the core, order [batch…, G1…, G2…]
-  let cDirect = outVars.every((l) => inCore(l.v));
-  if (cDirect) {
-    const seq = outVars.map((l) => cls(l.v));
-    const nb = seq.findIndex((c) => c !== 'b');
-    const rest = nb < 0 ? [] : seq.slice(nb);
-    if (rest.includes('b')) cDirect = false;
-    else if (rest.length > 0) {
-      const g1 = rest[0]!;
-      const switchAt = rest.findIndex((c) => c !== g1);
-      if (switchAt >= 0 && rest.slice(switchAt).includes(g1)) cDirect = false;
-      else if (g1 === 'r') {
-        [Lx, Rx] = [Rx, Lx];
-        [cL, cR] = [cR, cL];
-      }
-    }
-  }
-  const clsNow = (v: string) => (cL.has(v) && cR.has(v) ? 'b' : cL.has(v) ? 'l' : 'r');
+  // C straight into the output: every non-trivial output var in the core, in the order
+  // [batch…, rows…, cols…] (rows: L's own variables, cols: R's)
+  const rank = { b: 0, l: 1, r: 2 } as const;
+  const seq = outVars.map((l) => (free.has(l.v) ? rank[cls(l.v)] : -1));
+  const cDirect = seq.every((r, i) => r >= 0 && (i === 0 || r >= seq[i - 1]!));
   const coreVars: Var[] = [...free].map((v) => ({ v, extent: outExt.get(v)! }));
   let batch: Var[], rows: Var[], cols: Var[];
   if (cDirect) {
-    batch = outVars.filter((l) => clsNow(l.v) === 'b');
-    rows = outVars.filter((l) => clsNow(l.v) === 'l');
-    cols = outVars.filter((l) => clsNow(l.v) === 'r');
+    batch = outVars.filter((l) => cls(l.v) === 'b');
+    rows = outVars.filter((l) => cls(l.v) === 'l');
+    cols = outVars.filter((l) => cls(l.v) === 'r');
   } else {
     const loopOrder = new Map(k.loops.map((l, i) => [l.v, i]));
-    batch = coreVars.filter((x) => clsNow(x.v) === 'b').sort((a, b) => loopOrder.get(a.v)! - loopOrder.get(b.v)!);
-    rows = byStride(coreVars.filter((x) => clsNow(x.v) === 'l'), cL);
-    cols = byStride(coreVars.filter((x) => clsNow(x.v) === 'r'), cR);
+    batch = coreVars.filter((x) => cls(x.v) === 'b').sort((a, b) => loopOrder.get(a.v)! - loopOrder.get(b.v)!);
+    rows = byStride(coreVars.filter((x) => cls(x.v) === 'l'), cL);
+    cols = byStride(coreVars.filter((x) => cls(x.v) === 'r'), cR);
   }
   const redOrd = byStride(red, cL);
   const M = prod(rows), N = prod(cols), K = prod(redOrd), nb = prod(batch);
@@ -408,7 +435,19 @@ function matchCore(k: Kernel, cand: Candidate, outExt: Map<string, number>): Gem
     const v = alphaFs.reduce((p, f) => p * (f as { v: number }).v, 1);
     alpha = v === 1 ? null : { k: 'const', v };
   }
+  const scratch: [number, number, number] = [L.direct ? 0 : nb * M * K, R.direct ? 0 : nb * K * N, cDirect ? 0 : nb * M * N];
+  const C = GEMM_COST;
+  const Npad = Math.ceil(N / 8) * 8;
+  const cost =
+    nb * C.call +
+    (2 * nb * Math.ceil(M / 4) * 4 * Npad * K) / C.rate +
+    (R.trans ? nb * K * Npad * C.transBPerElement : N % 8 !== 0 ? nb * K * C.rowCopy : 0) +
+    (N % 8 !== 0 ? nb * M * C.rowCopy : 0) +
+    (scratch[0] + scratch[1] + (epilogue ? prod(k.loops) : 0)) * C.passPerElement +
+    ((packL ? 1 : 0) + (packR ? 1 : 0) + (epilogue ? 1 : 0)) * C.pass;
   return {
+    cost,
+    loopsCost: Infinity,
     core,
     batch,
     rows,
@@ -425,7 +464,7 @@ function matchCore(k: Kernel, cand: Candidate, outExt: Map<string, number>): Gem
     packL,
     packR,
     epilogue,
-    scratch: [L.direct ? 0 : nb * M * K, R.direct ? 0 : nb * K * N, cDirect ? 0 : nb * M * N],
+    scratch,
     flops: 2 * nb * M * N * K,
   };
 }
@@ -455,11 +494,7 @@ export function strategyOf(k: Kernel, opts: CpuKernelOptions = {}): CpuStrategy 
 
 function pick(m: GemmMatch | null, opts: CpuKernelOptions): CpuStrategy {
   if (!m || opts.strategy === 'loops') return 'loops';
-  if (opts.strategy !== 'gemm') {
-    const calls = m.L.offsets.length;
-    if (m.flops < (opts.minGemmFlops ?? DEFAULT_MIN_GEMM_FLOPS)) return 'loops';
-    if (m.flops / calls < (opts.minGemmCallFlops ?? DEFAULT_MIN_GEMM_CALL_FLOPS)) return 'loops';
-  }
+  if (opts.strategy !== 'gemm' && !(m.cost < m.loopsCost)) return 'loops';
   return m.L.direct && m.R.direct && m.cDirect ? 'gemm' : 'gemm-packed';
 }
 

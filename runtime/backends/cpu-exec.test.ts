@@ -243,7 +243,7 @@ describe('cpu backend on fusion-pass plans', () => {
         for (const [k, v] of plan.constants) feeds.set(k, { shape: plan.buffers[plan.leaves.get(k)!]!.shape, data: v });
         const want = runPlanReference(plan, feeds);
         // low thresholds so these small shapes exercise the gemm lowering too
-        for (const opts of [{}, { minGemmFlops: 0, minGemmCallFlops: 0 }]) {
+        for (const opts of [{}, { strategy: 'gemm' as const }]) {
           const exe = (await cpuBackend(opts).prepare(plan)) as CpuExecutable; // sets plan.constants itself
           for (const k of exe.kernels) strategies.set(k.strategy, (strategies.get(k.strategy) ?? 0) + 1);
           for (const [k, t] of p.leaves) if (plan.leaves.has(k)) await exe.set(k, Float32Array.from(t.data));
@@ -262,7 +262,7 @@ describe('cpu backend on fusion-pass plans', () => {
     const checked = checkSource(src('lora.lily'), 'lora.lily');
     const dims = { N: 16, In: 24, Out: 20, r: 4 };
     const optimizer = { kind: 'adamw' as const, lr: 0.05, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.01 };
-    const ours = await compileTraining(checked, 'LoRA', { dims, optimizer, params: 'random', seed: 2, backend: cpuBackend({ minGemmFlops: 0, minGemmCallFlops: 0 }) });
+    const ours = await compileTraining(checked, 'LoRA', { dims, optimizer, params: 'random', seed: 2, backend: cpuBackend({ strategy: 'gemm' }) });
     const ref = await compileTraining(checked, 'LoRA', { dims, optimizer, params: 'random', seed: 2 });
     const batch = { x: rand(16 * 24, 1), t: rand(16 * 20, 2) };
     for (let step = 0; step < 4; step++) {
