@@ -5,16 +5,18 @@ import { describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/frontend.ts';
 import { compileTraining } from './train.ts';
 import { createTfjsLilyStep } from './tfjs-oracle/lily-step.ts';
+import { cpuBackend } from './backends/cpu-exec.ts';
+import { referenceBackend } from './backends/reference-exec.ts';
 
 const lily = checkSource(readFileSync(new URL('../stdlib/adapters/lily.lily', import.meta.url), 'utf8'), 'lily.lily');
 const f32 = (t: { data: ArrayLike<number>; shape: number[] }) => ({ data: Float32Array.from(t.data), shape: t.shape });
 
 describe('training step vs TensorFlow.js', () => {
-  for (const backend of ['cpu', 'wasm'] as const)
-    it(`Lily: loss, gradients and the AdamW step equal tfjs-backend-${backend}'s`, async () => {
+  for (const [backend, ourBackend] of [['cpu', referenceBackend], ['wasm', cpuBackend()]] as const)
+    it(`Lily on our ${ourBackend.name} backend: loss, gradients and the AdamW step equal tfjs-backend-${backend}'s`, async () => {
       const dims = { N: 6, In: 5, Out: 4, r: 3, E: 3, scale: 0.7 };
       const adamw = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.05 };
-      const ours = await compileTraining(lily, 'Lily', { dims, params: 'random', seed: 3, keep: 'gradients', optimizer: { kind: 'adamw', ...adamw } });
+      const ours = await compileTraining(lily, 'Lily', { dims, params: 'random', seed: 3, keep: 'gradients', backend: ourBackend, optimizer: { kind: 'adamw', ...adamw } });
       const L = ours.program.leaves;
       const x = Float32Array.from({ length: 6 * 5 }, (_, i) => Math.sin(i * 0.9));
       const t = Float32Array.from({ length: 6 * 4 }, (_, i) => Math.cos(i * 0.4));

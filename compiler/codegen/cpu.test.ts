@@ -384,6 +384,33 @@ describe('cpu codegen', () => {
     expect(src).not.toMatch(/\[[^\]]*\*[^\]]*\]/); // no multiplications in any index
   });
 
+  it('a reduce broadcast along an outer loop is computed once per value (DoRA column norms)', () => {
+    // out[i, j] = (m[j] + sqrt(Σ_r W[r, j]²)) · s[j]: the norm depends on j only, j is the inner loop
+    const W = ld(0, { r: 24, j: 1 });
+    const body = bin('*', bin('+', ld(1, { j: 1 }), un('sqrt', sum({ r: 30 }, bin('*', W, W)))), ld(2, { j: 1 }));
+    const p = plan({
+      leaves: [['W', [30 * 24]], ['m', [24]], ['s', [24]]],
+      temps: [[40 * 24]],
+      kernels: [kernel('norms', 3, { i: 40, j: 24 }, body, [0, 1, 2])],
+      outputs: [['y', 3]],
+    });
+    agree(p, 8);
+    const src = compileCpuKernel(p.kernels[0]!).source;
+    expect(src).toContain('new Float64Array(24)');
+    // the reduce loop (stepping over r) is emitted once, before the output loops
+    expect(src.indexOf('+= 96')).toBeLessThan(src.indexOf('< 40;'));
+  });
+
+  it('a column reduction is interchanged: rows streamed into a Float64Array accumulator', () => {
+    // out[j] = Σ_n x[n, j]² (a bias gradient / column norm): n is strided, j contiguous
+    const x = ld(0, { n: 37, j: 1 });
+    const p = plan({ leaves: [['x', [29 * 37]]], temps: [[37]], kernels: [kernel('delete', 1, { j: 37 }, sum({ n: 29 }, bin('*', x, x)), [0])], outputs: [['y', 1]] });
+    agree(p, 4, {}, { rtol: 1e-6, atol: 1e-6 });
+    const src = compileCpuKernel(p.kernels[0]!).source;
+    expect(src).toContain('.fill(0, 0, 0 + 37)');
+    expect(src.indexOf('< 29;')).toBeLessThan(src.indexOf('< 37;')); // n loop outside the j loop
+  });
+
   it('reductions over any axis set (sum, max, mean, norms, logsumexp) equal the reference', () => {
     const arb = fc
       .array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 3 })

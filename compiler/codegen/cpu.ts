@@ -3,17 +3,20 @@
 // (runtime/backends/cpu-gemm.ts) followed by a generated epilogue pass over the output.
 //
 // GEMM recognition (matchGemm): find the core `reduce(sum, K…, f · load(L) · load(R))` (nested sum
-// reduces flattened; factors f that do not depend on K are pulled out: variable-free ones into
-// gemm's alpha, the others into the epilogue). Its free variables split into
+// reduces flattened; factors f that do not depend on K are pulled out: variable-free ones, and
+// variable-free scales right around the core (s·core, core/s, −core), into gemm's alpha, the others
+// into the epilogue). Its free variables split into
 //   batch — in both L and R        rows — only in L        cols — only in R
 // and every reduce variable must be in both. Each group is fused into one index when its strides
-// nest (row-major within the group); the operands then need the layout gemm takes (op(A) = A or
-// Aᵀ with leading dimension K or M exactly, the same for B). An operand that does not fit is
-// packed by a generated copy loop into a scratch array first ('gemm-packed'); the result goes
-// straight into the output buffer when the output is [batch…, rows…, cols…] row-major (or
-// [batch…, cols…, rows…]: L and R swap roles), else into a scratch C that the epilogue reads.
-// The epilogue is the kernel body with the core replaced by a load of C (× the pulled-out
-// factors), rendered like any other kernel; it is skipped when it would copy C onto itself.
+// nest (row-major within the group); an operand is read in place when its layout is one gemm
+// takes (op(A) = A or Aᵀ with leading dimension exactly K or M; the same for B), else a generated
+// copy loop packs it into scratch first ('gemm-packed'). Batches are one gemm call each, on
+// subarray views (a batch variable absent from R is a row variable: it folds into M). The result
+// goes straight into the output when the output is [batch…, rows…, cols…] row-major, else into a
+// scratch C that the epilogue reads. Which operand is L (C = L·R or Cᵀ = R·L) is decided by a
+// measured cost model (GEMM_COST), and so is gemm vs loops in 'auto'. The epilogue is the kernel
+// body with the core replaced by a load of C (× the pulled-out factors), rendered like any other
+// kernel, in place; it is skipped when it would copy C onto itself.
 import { gemm as defaultGemm, type GemmOptions } from '../../runtime/backends/cpu-gemm.ts';
 import type { Affine, BufferId, Kernel, KExpr } from '../fuse/kernel-ir.ts';
 import { coefMap, compileLoops, compileScalar, exprKey, freeVars, type KernelFn, rowMajor, type ScalarFn } from './cpu-loops.ts';
@@ -39,10 +42,11 @@ export interface CpuKernelOptions {
   gemm?: GemmFn;
 }
 
-interface Var {
+export interface GemmVar {
   v: string;
   extent: number;
 }
+type Var = GemmVar;
 
 export interface GemmOperand {
   buf: BufferId;
@@ -548,8 +552,9 @@ export function compileCpuKernel(k: Kernel, opts: CpuKernelOptions = {}): Compil
     return vs[i]!;
   };
   const cOut = m.cDirect ? k.out : null;
+  const needScratch = m.scratch.some((n) => n > 0);
   const run = (B: readonly Float32Array[], args: Readonly<Record<string, number>> = NO_ARGS, S0?: readonly Float32Array[]) => {
-    const S = m.scratch.some((n) => n > 0) ? scratchOf(m.scratch, S0) : S0 ?? [];
+    const S = needScratch ? scratchOf(m.scratch, S0) : (S0 ?? []);
     if (packL) packL(B, args, S);
     if (packR) packR(B, args, S);
     const a = L.direct ? B[L.buf]! : S[0]!;
