@@ -85,23 +85,22 @@ export function mergeVerdict(checked: CheckedProgram, adapter: string, settings:
   const atIn = compile(checked, adapter, { settings: { ...settings, N: In }, seed, forwardOnly: true });
   const yIn = atIn.graph.outputs.get('y')!;
   const fIn = (input: T.Tensor) => evaluateGraph(atIn.graph, new Map(atIn.leaves).set('x', input), [yIn]).get(yIn)!;
+  // W' = f(I) − f(0), b' = f(0): the whole affine map; a forward adapter's delta is W' − W0, b' − b0.
   const zero = fIn(T.zeros([In, In]));
-  const deltaB = T.tensor([zero.shape[1]], zero.data.slice(0, zero.shape[1]));
-  let deltaW = T.sub(fIn(eye), zero);
-  if (form === 'forward') deltaW = T.sub(deltaW, p.leaves.get('base.W')!);
+  const bPrime = T.tensor([zero.shape[1]], zero.data.slice(0, zero.shape[1]));
+  const wPrime = T.sub(fIn(eye), zero);
   const x3 = p.leaves.get('x')!;
-  const want = f(x3);
-  const base = form === 'forward' ? T.add(p.leaves.get('base.W')!, deltaW) : deltaW;
-  const got = T.add(T.matmul(x3, base), deltaB);
-  const close = T.allClose(got, want, { rtol: 1e-9, atol: 1e-9 });
+  const close = T.allClose(T.add(T.matmul(x3, wPrime), bPrime), f(x3), { rtol: 1e-9, atol: 1e-9 });
   if (!close.ok) return { mergeable: false, reason: `${form} is linear in x but mixes tokens (its rows are not computed independently)`, form };
-  const bias = deltaB.data.some((v) => v !== 0);
+  const deltaW = form === 'forward' ? T.sub(wPrime, p.leaves.get('base.W')!) : wPrime;
+  const deltaB = form === 'forward' ? T.sub(bPrime, p.leaves.get('base.b')!) : bPrime;
+  const bias = deltaB.data.some((v) => Math.abs(v) > 1e-12);
   return {
     mergeable: true,
-    reason: `${form} is ${dep.kind === 'affine' || bias ? 'affine' : 'linear'} in x and acts on each token alone: ΔW = ${form}(I) − ${form}(0)${bias ? ', Δb = ' + form + '(0)' : ''}`,
+    reason: `${form} is ${dep.kind === 'affine' || bias ? 'affine' : 'linear'} in x and acts on each token alone: ΔW = ${form}(I) − ${form}(0)${form === 'forward' ? ' − W0' : ''}${bias ? `, Δb = ${form}(0)${form === 'forward' ? ' − b0' : ''}` : ''}`,
     form,
-    deltaW: form === 'forward' ? T.sub(T.sub(fIn(eye), zero), p.leaves.get('base.W')!) : deltaW,
-    deltaB: form === 'forward' ? T.sub(deltaB, p.leaves.get('base.b')!) : deltaB,
+    deltaW,
+    deltaB,
   };
 }
 

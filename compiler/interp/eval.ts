@@ -6,7 +6,7 @@ import { evalDim, type Dim } from '../check/dims.ts';
 import type { IndexVar } from '../check/types.ts';
 import type * as A from '../syntax/ast.ts';
 import { BUILTIN_EVAL, keepBack } from './builtins-eval.ts';
-import type { BinaryOp, Ops, TT } from './ops.ts';
+import { ARITH, type BinaryOp, type Ops, type TT } from './ops.ts';
 import { asNumber, asTensorValue, expand, num, padIdx, tv, unionIdx, type TensorValue, type Value } from './values.ts';
 
 /** A layer with its weights, ready to call. */
@@ -91,13 +91,6 @@ const compare: Record<string, (x: number, y: number) => boolean> = {
   '>': (x, y) => x > y,
   '>=': (x, y) => x >= y,
 };
-const arith: Record<BinaryOp, (x: number, y: number) => number> = {
-  '+': (x, y) => x + y,
-  '-': (x, y) => x - y,
-  '*': (x, y) => x * y,
-  '/': (x, y) => x / y,
-  '**': (x, y) => x ** y,
-};
 
 function evalBinary(e: Extract<A.Expr, { kind: 'binary' }>, info: ExprInfo, env: Env): Value {
   const { ops } = env;
@@ -109,7 +102,7 @@ function evalBinary(e: Extract<A.Expr, { kind: 'binary' }>, info: ExprInfo, env:
   }
   const r = evaluate(e.right, env);
   if (compare[e.op]) return { kind: 'bool', v: compare[e.op](asNumber(l), asNumber(r)) };
-  if (l.kind === 'num' && r.kind === 'num') return num(arith[e.op as BinaryOp](l.v, r.v));
+  if (l.kind === 'num' && r.kind === 'num') return num(ARITH[e.op as BinaryOp](l.v, r.v));
   ops.locate?.(e.span);
   if (e.op === '@') return matmulValues(ops, asTensorValue(l, ops), asTensorValue(r, ops));
   const a = asTensorValue(l, ops);

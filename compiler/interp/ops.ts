@@ -40,7 +40,7 @@ export interface Ops {
 type A_Span = Span;
 
 const t = (x: TT) => x as T.Tensor;
-const arith: Record<BinaryOp, (x: number, y: number) => number> = {
+export const ARITH: Record<BinaryOp, (x: number, y: number) => number> = {
   '+': (x, y) => x + y,
   '-': (x, y) => x - y,
   '*': (x, y) => x * y,
@@ -59,7 +59,7 @@ export const Float64Ops: Ops = {
   },
   leaf: (_k, _n, value) => value,
   unary: (fn, x) => T.map(t(x), T.unary[fn].f),
-  binary: (op, a, b) => T.zipWith(t(a), t(b), arith[op]),
+  binary: (op, a, b) => T.zipWith(t(a), t(b), ARITH[op]),
   broadcastAxes: (x, shape, map) => T.broadcastAxes(t(x), shape, map),
   reshape: (x, shape) => T.reshape(t(x), shape),
   transpose: (x, perm) => T.transpose(t(x), perm),
