@@ -233,6 +233,9 @@ function checkUnit(d: A.AdapterDecl | A.ModelDecl, global: Scope, info: WeakMap<
 
 function checkParam(m: A.ParamDecl, unit: UnitInfo, ctx: Ctx) {
   const shape = m.type.dims.map((x) => dimOf(x, ctx.scope));
+  // Bound before its initialiser is checked, so a bad initialiser is one error, not one per use.
+  unit.params.push({ decl: m, shape });
+  ctx.scope.bind(m.name, { kind: 'value', ty: tensorTy(shape), origin: 'param' });
   let initOk = true;
   try {
     const init = getInitializer(m.init.name);
@@ -252,8 +255,6 @@ function checkParam(m: A.ParamDecl, unit: UnitInfo, ctx: Ctx) {
     const t = typeOf(m.sharing.count, ctx);
     if (t.kind !== 'hyper' || t.base !== 'Int') fail('E-hyper', '`shared every k layers` needs an Int k', m.sharing.count.span, { found: showTy(t) });
   }
-  unit.params.push({ decl: m, shape });
-  ctx.scope.bind(m.name, { kind: 'value', ty: tensorTy(shape), origin: 'param' });
 }
 
 const BUILTIN_LAYERS: Record<string, (dims: Dim[], name: string, span: A.Span) => LayerInfo> = {
@@ -291,12 +292,12 @@ function checkLayer(m: A.LayerDecl, unit: UnitInfo, ctx: Ctx, models: Map<string
       }
     layer = { kind: 'model', name: m.name, model, dimArgs, hyperArgs, repeat: m.repeat };
   }
+  unit.layers.set(m.name, layer);
+  ctx.scope.bind(m.name, { kind: 'layer', layer });
   if (m.repeat) {
     const t = typeOf(m.repeat, ctx);
     if (t.kind !== 'hyper' || t.base !== 'Int') fail('E-hyper', '`repeat` needs an Int count', m.repeat.span, { found: showTy(t) });
   }
-  unit.layers.set(m.name, layer);
-  ctx.scope.bind(m.name, { kind: 'layer', layer });
 }
 
 export { dimSym };
