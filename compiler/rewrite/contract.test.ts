@@ -74,6 +74,8 @@ describe('contraction-order optimiser', () => {
     const { N, r, Out: C, E } = PAPER;
     expect(fold!.flops.after).toBeCloseTo(2 * r * C * (N + E), -3);
     expect(Math.abs(fold!.flops.before - E * (2 * N * r * C + r * C + N * C)) / 1.04e8).toBeLessThan(0.04);
+    expect(e.flops.forward.rewritten.optimized).toBe(fold!.flops.after);
+    expect(e.flops.forward.rewritten.naive).toBe(fold!.flops.before);
     expect(e.flops.forward.optimized).toBeLessThan(e.flops.forward.naive / 2.5);
     expect(e.flops.backward.optimized).toBeLessThan(e.flops.backward.naive / 2.5);
     expect(e.mergeable).toBe(false);
