@@ -63,8 +63,11 @@ export function explain(checked: CheckedProgram, adapter: string, dims: Record<s
   const opt = compile(checked, adapter, { settings: dims, seed });
   const fn = flopsSplit(naive.graph);
   const fo = flopsSplit(opt.graph);
-  const unit = checked.units.get(adapter)!;
-  const verdict = mergeVerdict(checked, adapter, smallDims(dims), seed);
+  const unit = checked.units.get(adapter);
+  const verdict =
+    unit?.decl.kind === 'adapter'
+      ? mergeVerdict(checked, adapter, smallDims(dims), seed)
+      : { mergeable: false, reason: `${adapter} is a ${unit ? 'model' : 'function'}, not an adapter: there is no frozen layer to merge into` };
   const rewrites = opt.log
     .filter((l: RewriteLog) => l.applied || (l.forward && (l.folds as FoldReport[]).length))
     .map((l) => ({
@@ -89,7 +92,7 @@ export function explain(checked: CheckedProgram, adapter: string, dims: Record<s
       backward: { naive: fn.backward, optimized: fo.backward },
     },
     rewrites,
-    params: countParams(checked, unit, dims, 1).trainable,
+    params: unit ? countParams(checked, unit, dims, 1).trainable : 0,
     mergeable: verdict.mergeable,
     mergeReason: verdict.reason,
     kernels: { count: planOpt.kernels.length, naiveCount: planNaive.kernels.length, naiveBytesMoved: kernelSummary(planNaive).bytesMoved, ...ks },

@@ -5,7 +5,7 @@ import type { CheckedProgram, UnitInfo } from './check/check.ts';
 import { evalDim } from './check/dims.ts';
 import { fail } from './diagnostics.ts';
 import { evaluate } from './interp/eval.ts';
-import { resolveSettings } from './interp/instance.ts';
+import { instantiate, resolveSettings } from './interp/instance.ts';
 import { asNumber } from './interp/values.ts';
 import { Float64Ops } from './interp/ops.ts';
 
@@ -53,6 +53,17 @@ export function countParams(checked: CheckedProgram, unit: UnitInfo, settings: R
     }
     return { name: decl.name, shape: dims, trainable: decl.trainable, sharing, perCopy, copies, total: perCopy * copies };
   });
+  if (unit.decl.kind === 'model') {
+    // A model's weights live in its layers (and sub-models, once per repeat): count what an
+    // instance holds, by path (fc1.W, blocks.0.q.W, ...). They are the frozen base once adapted.
+    const inst = instantiate(checked, unit.decl.name, { settings });
+    params.length = 0;
+    for (const [path, t] of inst.tensors) {
+      const decl = unit.params.find((p) => p.decl.name === path)?.decl;
+      const n = t.data.length;
+      params.push({ name: path, shape: t.shape, trainable: decl ? decl.trainable : true, sharing: 'per layer', perCopy: n, copies: 1, total: n });
+    }
+  }
   const sum = (f: (p: ParamCount) => boolean) => params.filter(f).reduce((a, p) => a + p.total, 0);
   return { unit: unit.decl.name, kind: unit.decl.kind, layers, params, trainable: sum((p) => p.trainable), frozen: sum((p) => !p.trainable) };
 }

@@ -124,13 +124,13 @@ function instantiateLayer(
     const In = size(info.inDim);
     const W = draw(`${path}.W`, [In, size(info.outDim)], 'kaiming_uniform', { a: Math.sqrt(5) });
     const b = draw(`${path}.b`, [size(info.outDim)], 'uniform', { low: -1 / Math.sqrt(In), high: 1 / Math.sqrt(In) });
-    tensors.set(`${path}.W`, W).set(`${path}.b`, b);
+    tensors.set(`${m.name}.W`, W).set(`${m.name}.b`, b); // keys relative to this instance
     return { kind: 'Linear', W: env.ops.leaf('param', `${path}.W`, W, true), b: env.ops.leaf('param', `${path}.b`, b, true) };
   }
   if (info.kind === 'LayerNorm') {
     const g = draw(`${path}.g`, [size(info.dim)], 'ones', {});
     const b = draw(`${path}.b`, [size(info.dim)], 'zeros', {});
-    tensors.set(`${path}.g`, g).set(`${path}.b`, b);
+    tensors.set(`${m.name}.g`, g).set(`${m.name}.b`, b);
     return { kind: 'LayerNorm', g: env.ops.leaf('param', `${path}.g`, g, true), b: env.ops.leaf('param', `${path}.b`, b, true) };
   }
   const settings: Record<string, number | boolean> = {};
@@ -142,7 +142,7 @@ function instantiateLayer(
   const count = info.repeat ? asNumber(evaluate(info.repeat, env)) : 1;
   const copies = Array.from({ length: count }, (_, i) => {
     const sub = instantiate(checked, info.model.name, { ...opts, settings }, info.repeat ? `${path}.${i}.` : `${path}.`, rng);
-    for (const [k, t] of sub.tensors) tensors.set(info.repeat ? `${path}.${i}.${k}` : `${path}.${k}`, t);
+    for (const [k, t] of sub.tensors) tensors.set(info.repeat ? `${m.name}.${i}.${k}` : `${m.name}.${k}`, t);
     return { call: (x: Value) => callMethod(sub, 'forward', [x]) };
   });
   return { kind: 'model', copies };
