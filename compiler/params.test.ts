@@ -21,4 +21,13 @@ describe('parameter counts', () => {
     const c = countParams(lily, lily.units.get('Lily')!, { In: 768, Out: 768 }, 12);
     expect(c.trainable).toBe(12 * 32 * 768 + 2 * 32 * 768 + 12 * 32 * 2);
   });
+
+  it("count a model's layer weights, once per repeated block, by path", () => {
+    const tr = checkSource(readFileSync(new URL('../stdlib/layers/transformer.lily', import.meta.url), 'utf8'), 'transformer.lily');
+    const [D, F, L] = [8, 16, 3];
+    const c = countParams(tr, tr.units.get('TransformerEncoder')!, { D, heads: 2, F, L });
+    const block = 2 * D + 4 * (D * D + D) + 2 * D + (D * F + F) + (F * D + D);
+    expect(c.trainable).toBe(L * block + 2 * D);
+    expect(c.params.map((p) => p.name)).toContain('blocks.2.attn.q.W');
+  });
 });
