@@ -4,7 +4,7 @@ import { fail } from '../diagnostics.ts';
 import type * as A from '../syntax/ast.ts';
 import { dimAsConst, dimEq, dimMul, showShape, type Dim } from './dims.ts';
 import type { ExprInfo } from './env.ts';
-import { hyperTy, showTy, tensorTy, type IndexVar, type Ty } from './types.ts';
+import { alignShapes, hyperTy, shapesEqual, showTy, tensorTy, type IndexVar, type Ty } from './types.ts';
 
 export interface CallSite {
   name: string;
@@ -157,14 +157,16 @@ export const BUILTINS: Record<string, Builtin> = {
   broadcast: {
     form: 'axis',
     arity: 1,
-    doc: 'broadcast to the given dimensions (NumPy rules)',
+    doc: 'broadcast to the given dimensions (the rules of arithmetic: NumPy alignment, else by name)',
     check(site, info) {
       const t = tensorArg(site, 0);
       const shape = site.resolveShape();
-      const off = shape.length - t.shape.length;
-      const ok = off >= 0 && t.shape.every((d, i) => dimEq(d, shape[off + i]) || dimAsConst(d) === 1);
-      if (!ok) fail('E-shape', 'cannot broadcast', site.span, { expected: `a shape that broadcasts to ${showShape(shape)}`, found: showShape(t.shape) });
+      // The same alignment arithmetic uses, with the target as the other operand; it must not grow.
+      const align = alignShapes(t.shape, shape);
+      if (!align || !shapesEqual(align.out, shape))
+        fail('E-shape', 'cannot broadcast', site.span, { expected: `a shape that broadcasts to ${showShape(shape)} (trailing axes equal or 1, or its dimensions found in order by name)`, found: showShape(t.shape) });
       info.shape = shape;
+      info.align = align;
       return tensorTy(shape, t.idx);
     },
   },

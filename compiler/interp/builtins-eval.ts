@@ -81,13 +81,13 @@ export const BUILTIN_EVAL: Record<string, Eval> = {
     const v = asTensorValue(a, ops);
     return tv(ops.reshape(v.t, [...ops.shape(v.t).slice(0, v.idx.length), ...shape()]), v.idx);
   },
-  broadcast: ({ args: [a], shape, ops }) => {
+  broadcast: ({ args: [a], shape, ops, info }) => {
     const v = asTensorValue(a, ops);
     const s = ops.shape(v.t);
-    const own = s.length - v.idx.length;
-    const target = shape();
-    const map = [...v.idx.keys(), ...Array.from({ length: own }, (_, i) => v.idx.length + target.length - own + i)];
-    return tv(ops.broadcastAxes(v.t, [...s.slice(0, v.idx.length), ...target], map), v.idx);
+    const k = v.idx.length;
+    // info.align.mapL: where each of the value's own axes lands in the target (set by the checker).
+    const map = [...v.idx.keys(), ...info.align!.mapL.map((m) => k + m)];
+    return tv(ops.broadcastAxes(v.t, [...s.slice(0, k), ...shape()], map), v.idx);
   },
   permute: ({ args: [a], info, ops }) => {
     const v = asTensorValue(a, ops);

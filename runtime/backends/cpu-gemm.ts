@@ -15,14 +15,8 @@
  *    until the worker reports ready, gemm runs single-threaded. Call
  *    `await cpuGemmReady()` once at start-up to get both cores from the
  *    first call (benchmarks must do this, or the first runs are 1-thread).
- *  - Workers are unref()'d once ready so an idle pool never keeps the
- *    process alive; a worker parked in Atomics.wait is still terminated at
- *    exit. But a worker unref()'d while STARTING lets a script whose only
- *    pending work is `await cpuGemmReady()` exit early with code 13
- *    ("unsettled top-level await"): it stays ref'd until it reports ready.
- *  - Workers are created with `eval: true` from a plain-JS string, so no .ts
- *    entry file has to be resolved and transpiled inside the worker (tsx,
- *    vitest) and the pool works the same from source and from a build.
+ *  - The worker pool's own traps (start-up, unref, job slots, a trap in a
+ *    worker) are in the header of cpu-gemm-workers.ts.
  *  - Shared WebAssembly.Memory: `memory.grow()` does NOT detach old
  *    SharedArrayBuffers (unlike non-shared memory), but `memory.buffer`
  *    returns a NEW, longer SharedArrayBuffer; views must be re-created after
@@ -57,14 +51,9 @@
  *    compute (the caller copies the worker's rows first, then its own, and
  *    takes a smaller share of rows). Arrays obtained from `allocF32()` live
  *    inside the wasm memory and are used in place: no copies at all.
- *  - A worker is never presumed dead on a timeout (a big share can take
- *    seconds; re-running it while the worker still writes would
- *    double-accumulate). A wasm trap in a worker is caught there and flagged;
- *    the caller then re-runs that share itself so the trap surfaces as an
- *    exception on the caller's thread.
  */
 import os from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { CTRL_BYTES, GemmWorkerPool, type WorkerHandle } from './cpu-gemm-workers.ts';
 import { buildGemmWasm, DEFAULT_KERNEL, type GemmKernelConfig } from './wasm-gemm-kernel.ts';
 
 export interface GemmOptions {
@@ -113,48 +102,6 @@ interface GemmExports {
 
 const PAGE = 65536;
 const MAX_PAGES = 32768; // 2 GiB of reserved address space (shared memory needs a maximum)
-const CTRL_BYTES = PAGE; // page 0: worker control slots
-const SLOT_I32 = 32; // i32 words per worker slot
-// slot layout (i32 index within slot): 0 seq, 1 done, 2 ready, 3 variant(0 n / 1 t), 4..17 run params (alpha as f32 bits), 18 failed
-
-const WORKER_SRC = `
-const { workerData } = require('node:worker_threads');
-const { module, memory, slot } = workerData;
-const inst = new WebAssembly.Instance(module, { env: { mem: memory } });
-const { run_n, run_t } = inst.exports;
-const i32 = new Int32Array(memory.buffer, 0, ${CTRL_BYTES / 4});
-const f32 = new Float32Array(memory.buffer, 0, ${CTRL_BYTES / 4});
-const base = slot * ${SLOT_I32};
-Atomics.store(i32, base + 2, 1);
-Atomics.notify(i32, base + 2);
-let last = Atomics.load(i32, base);
-for (;;) {
-  Atomics.wait(i32, base, last);
-  const seq = Atomics.load(i32, base);
-  if (seq === last) continue;
-  if (seq < 0) break;
-  last = seq;
-  const p = base + 4;
-  const fn = i32[base + 3] ? run_t : run_n;
-  let failed = 0;
-  try {
-    fn(i32[p], i32[p + 1], i32[p + 2], i32[p + 3], i32[p + 4], i32[p + 5], i32[p + 6], i32[p + 7], i32[p + 8],
-       i32[p + 9], i32[p + 10], i32[p + 11], f32[p + 12], i32[p + 13]);
-  } catch (e) {
-    failed = 1; // a wasm trap: the caller re-runs the share itself, so the error surfaces there
-  }
-  i32[base + 18] = failed;
-  Atomics.store(i32, base + 1, seq);
-  Atomics.notify(i32, base + 1);
-}
-`;
-
-interface WorkerHandle {
-  worker: Worker;
-  slot: number;
-  seq: number;
-  alive: boolean;
-}
 
 /**
  * One WebAssembly SIMD GEMM engine: a shared memory, the generated module,
@@ -167,9 +114,7 @@ export class WasmGemm {
   private readonly module: WebAssembly.Module;
   private readonly ex: GemmExports;
   private f32: Float32Array;
-  private i32: Int32Array;
-  private workers: WorkerHandle[] = [];
-  private readyPromise: Promise<void> | null = null;
+  private readonly pool: GemmWorkerPool;
   /** bump allocator for allocF32 (grows up from CTRL_BYTES) */
   private heapTop = CTRL_BYTES;
   private readonly NR: number;
@@ -183,71 +128,22 @@ export class WasmGemm {
     this.ex = new WebAssembly.Instance(this.module, { env: { mem: this.memory } }).exports as unknown as GemmExports;
     this.f32 = new Float32Array(this.memory.buffer);
     this.buffers.add(this.memory.buffer);
-    this.i32 = new Int32Array(this.memory.buffer, 0, CTRL_BYTES / 4);
+    this.pool = new GemmWorkerPool(this.module, this.memory);
   }
 
   /** Start the worker pool; resolves when every worker can take jobs (or has failed). */
   ready(): Promise<void> {
-    if (this.readyPromise) return this.readyPromise;
-    const n = this.config.threads - 1;
-    const starts: Promise<void>[] = [];
-    for (let s = 0; s < n; s++) {
-      const base = s * SLOT_I32;
-      this.i32.fill(0, base, base + SLOT_I32);
-      let worker: Worker;
-      try {
-        worker = new Worker(WORKER_SRC, { eval: true, workerData: { module: this.module, memory: this.memory, slot: s } });
-      } catch {
-        continue;
-      }
-      // stays ref'd until ready (an unref'd starting worker lets a process
-      // whose only pending work is `await ready()` exit with code 13)
-      const h: WorkerHandle = { worker, slot: s, seq: 0, alive: false };
-      this.workers.push(h);
-      starts.push(
-        new Promise<void>((resolve) => {
-          worker.once('online', () => {
-            // ready flag is set by the worker after instantiation
-            const poll = () => {
-              if (Atomics.load(this.i32, base + 2) === 1) {
-                h.alive = true;
-                worker.unref();
-                resolve();
-              } else setTimeout(poll, 1);
-            };
-            poll();
-          });
-          worker.once('error', () => {
-            h.alive = false;
-            worker.unref();
-            resolve();
-          });
-          worker.once('exit', () => {
-            h.alive = false;
-            resolve();
-          });
-        }),
-      );
-    }
-    this.readyPromise = Promise.all(starts).then(() => undefined);
-    return this.readyPromise;
+    return this.pool.ready(this.config.threads - 1);
   }
 
   /** number of threads a big gemm uses right now (1 until the workers are ready) */
   get activeThreads(): number {
-    return 1 + this.workers.filter((w) => w.alive).length;
+    return 1 + this.pool.live().length;
   }
 
   /** Stop the workers (the engine keeps working single-threaded). */
-  async close(): Promise<void> {
-    const ws = this.workers;
-    this.workers = [];
-    for (const h of ws) {
-      Atomics.store(this.i32, h.slot * SLOT_I32, -1);
-      Atomics.notify(this.i32, h.slot * SLOT_I32);
-    }
-    await Promise.all(ws.map((h) => h.worker.terminate().catch(() => 0)));
-    this.readyPromise = null;
+  close(): Promise<void> {
+    return this.pool.close();
   }
 
   private ensureBytes(end: number): void {
@@ -366,7 +262,7 @@ export class WasmGemm {
     const run = opts.transA ? this.ex.run_t : this.ex.run_n;
     const { kc, mc } = this.config;
     const MR = this.config.kernel.MR;
-    const live = this.workers.filter((w) => w.alive);
+    const live = this.pool.live();
     const rowSplit = M >= 4 * NR;
     const T =
       2 * M * N * K >= this.config.minFlopsForThreads ? Math.min(1 + live.length, rowSplit ? Math.floor(M / MR) : np) : 1;
@@ -399,8 +295,6 @@ export class WasmGemm {
       return;
     }
     if (!rowSplit) copyIn(0, M); // every panel job reads all rows
-    const i32 = this.i32;
-    const f32c = new Float32Array(i32.buffer, 0, CTRL_BYTES / 4);
     const used: Array<{ h: WorkerHandle; job: [number, number, number, number] }> = [];
     // workers' rows first: copy them in, hand them off, then do our own share
     for (let j = 1; j < jobs.length; j++) {
@@ -408,15 +302,7 @@ export class WasmGemm {
       const job = jobs[j]!;
       const [i0, m, p0, npj] = job;
       if (rowSplit) copyIn(i0, m);
-      const base = h.slot * SLOT_I32;
-      const p = base + 4;
-      i32[base + 3] = variant;
-      i32[p] = offA + i0 * sai; i32[p + 1] = sai; i32[p + 2] = sak; i32[p + 3] = offBp + p0 * pstride; i32[p + 4] = pstride;
-      i32[p + 5] = offC + i0 * ldc + p0 * NR * 4; i32[p + 6] = ldc; i32[p + 7] = m; i32[p + 8] = npj; i32[p + 9] = K;
-      i32[p + 10] = kc; i32[p + 11] = mc; f32c[p + 12] = alpha; i32[p + 13] = beta;
-      h.seq = (h.seq + 1) & 0x3fffffff || 1;
-      Atomics.store(i32, base, h.seq);
-      Atomics.notify(i32, base);
+      this.pool.post(h, variant, [offA + i0 * sai, sai, sak, offBp + p0 * pstride, pstride, offC + i0 * ldc + p0 * NR * 4, ldc, m, npj, K, kc, mc, alpha, beta]);
       used.push({ h, job });
     }
     const own = jobs[0]!;
@@ -424,19 +310,7 @@ export class WasmGemm {
     runJob(own);
     if (rowSplit) copyOut(own[0], own[1]);
     for (const { h, job } of used) {
-      const base = h.slot * SLOT_I32;
-      let spins = 0;
-      // No timeout-based "the worker died" guess: a big share can legitimately
-      // take seconds, and re-running it while the worker still writes would
-      // double-accumulate. A worker reports failure (a trap) explicitly.
-      while (Atomics.load(i32, base + 1) !== h.seq) {
-        if (spins++ < this.config.spin) continue; // short spin: usually the worker is about done
-        Atomics.wait(i32, base + 1, Atomics.load(i32, base + 1), 1000);
-      }
-      if (i32[base + 18]) {
-        h.alive = false; // don't hand it more work
-        runJob(job); // rethrows the trap here, on the caller's thread
-      }
+      if (this.pool.join(h, this.config.spin)) runJob(job); // a trap: rethrown here, on the caller's thread
       if (rowSplit) copyOut(job[0], job[1]);
     }
     if (!rowSplit) copyOut(0, M);
