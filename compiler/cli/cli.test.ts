@@ -131,9 +131,14 @@ describe('lily CLI', () => {
   });
 
   it('train: a diverging run stops with E-train and a hint, not a stack trace', async () => {
-    const r = await lily('train', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--optimizer', 'sgd', '--lr', '100', '--steps', '50', '--backend', 'cpu');
+    const out = join(dir, 'diverged.safetensors');
+    const r = await lily('train', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--optimizer', 'sgd', '--lr', '100', '--steps', '50', '--backend', 'cpu', '--save', out);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/error\[E-train\]: the loss became (NaN|Infinity)/);
+    // No lost work: the last good snapshot is on disk.
+    expect(r.err).toContain(`saved the parameters after step 0 to ${out}`);
+    const { loadSafetensors } = await import('../../runtime/checkpoint/safetensors.ts');
+    expect([...loadSafetensors(out).tensors.values()].every((t) => t.data.every(Number.isFinite))).toBe(true);
     expect(r.err).not.toMatch(/at .*\.ts:\d+/);
   });
 });

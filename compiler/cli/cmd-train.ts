@@ -65,11 +65,32 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
         bar?.start(steps, 0, { loss: '-', ms: '-' });
         const losses: number[] = [];
         const t0 = performance.now();
-        for (let i = 0; i < steps; i++) {
+        // No lost work: with --save, keep a recent good snapshot (every tenth of the run) and write
+        // it if the loss diverges or the user interrupts (Ctrl-C).
+        const every = Math.max(1, Math.floor(steps / 10));
+        let snapshot: { step: number; params: Awaited<ReturnType<typeof trainer.namedParameters>> } | undefined;
+        const saveSnapshot = (why: string) => {
+          if (!o.save || !snapshot) return undefined;
+          saveAdapter(o.save, checked, o.adapter, dims, snapshot.params);
+          return `${why}: saved the parameters after step ${snapshot.step} to ${o.save}`;
+        };
+        let interrupted = false;
+        const onSigint = () => (interrupted = true);
+        process.once('SIGINT', onSigint);
+        process.once('SIGTERM', onSigint);
+        for (let i = 0; i < steps && !interrupted; i++) {
+          if (o.save && i % every === 0) snapshot = { step: i, params: await trainer.namedParameters() };
           const loss = await trainer.step(task.batch(i));
+          // A CPU step never yields to the event loop by itself: let signals (Ctrl-C) be delivered.
+          await new Promise((resolve) => setImmediate(resolve));
           if (!Number.isFinite(loss)) {
             bar?.stop();
-            fail('E-train', `the loss became ${loss} at step ${i + 1}; lower --lr (now ${lr}) or check the adapter's scale`, undefined, { notes: [`last finite loss: ${losses.filter(Number.isFinite).at(-1) ?? 'none'}`] });
+            process.off('SIGINT', onSigint);
+        process.off('SIGTERM', onSigint);
+            const saved = saveSnapshot('diverged');
+            fail('E-train', `the loss became ${loss} at step ${i + 1}; lower --lr (now ${lr}) or check the adapter's scale`, undefined, {
+              notes: [`last finite loss: ${losses.filter(Number.isFinite).at(-1) ?? 'none'}`, ...(saved ? [saved] : [])],
+            });
           }
           losses.push(loss);
           const ms = (performance.now() - t0) / (i + 1);
@@ -77,6 +98,14 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
           if (!bar && !o.json && (i === 0 || (i + 1) % Math.max(1, Math.floor(steps / 10)) === 0)) io.err(`step ${i + 1}/${steps}: loss ${loss.toPrecision(4)} (${ms.toFixed(1)} ms/step)`);
         }
         bar?.stop();
+        process.off('SIGINT', onSigint);
+        process.off('SIGTERM', onSigint);
+        if (interrupted) {
+          if (o.save) saveAdapter(o.save, checked, o.adapter, dims, await trainer.namedParameters());
+          io.err(`interrupted after ${losses.length} steps${o.save ? `; saved the parameters to ${o.save}` : ''}`);
+          trainer.dispose();
+          return 130;
+        }
         const msPerStep = (performance.now() - t0) / steps;
         let saved: string | undefined;
         if (o.save) saved = saveAdapter(o.save, checked, o.adapter, dims, await trainer.namedParameters());
