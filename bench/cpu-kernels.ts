@@ -18,13 +18,9 @@ import { compileCpuKernel, type CompiledCpuKernel } from '../compiler/codegen/cp
 import { arg, bin, kernel, ld, rand, sum, un } from '../compiler/codegen/cpu-testkit.ts';
 import type { Kernel } from '../compiler/fuse/kernel-ir.ts';
 import { cpuGemmEngine, cpuGemmReady } from '../runtime/backends/cpu-gemm.ts';
+import { benchFlags, GEMM_SHAPES, median } from './common.ts';
 
-const argv = new Set(process.argv.slice(2));
-const QUICK = argv.has('--quick');
-const JSON_OUT = argv.has('--json');
-const log = (...s: unknown[]) => {
-  if (!JSON_OUT) console.log(...s);
-};
+const { quick: QUICK, json: JSON_OUT, log, has } = benchFlags();
 
 interface Shape {
   name: string;
@@ -36,13 +32,7 @@ interface Shape {
   epilogue?: boolean;
 }
 
-const SHAPES: Shape[] = [
-  { name: '1024x768@768x16', M: 1024, K: 768, N: 16 },
-  { name: '1024x16@16x768', M: 1024, K: 16, N: 768 },
-  { name: '(1024x768)T@1024x16', M: 768, K: 1024, N: 16, transA: true },
-  { name: '1024x768@768x768', M: 1024, K: 768, N: 768 },
-  { name: '1024x768@768x768 +bias,relu', M: 1024, K: 768, N: 768, epilogue: true },
-];
+const SHAPES: Shape[] = [...GEMM_SHAPES, { name: '1024x768@768x768 +bias,relu', M: 1024, K: 768, N: 768, epilogue: true }];
 
 function matmulKernel(s: Shape): Kernel {
   const a = s.transA ? ld(0, { k: s.M, i: 1 }) : ld(0, { i: s.K, k: 1 });
@@ -81,10 +71,6 @@ function time(call: () => void, minMs: number): number {
   return (t - t0) / n;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 function bench(shapes: Shape[], samples: number): Record<string, Record<string, { gflops: number; ms: number; n: number; strategy: string }>> {
   const table: Record<string, Record<string, { gflops: number; ms: number; n: number; strategy: string }>> = {};
@@ -142,7 +128,7 @@ function crossover(samples: number) {
 async function main() {
   await cpuGemmReady();
   const samples = QUICK ? 3 : 7;
-  if (argv.has('--crossover')) {
+  if (has('--crossover')) {
     const c = crossover(samples);
     if (JSON_OUT) console.log(JSON.stringify(c));
     else {

@@ -22,14 +22,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { relaxedSimdAvailable, WasmGemm } from '../runtime/backends/cpu-gemm.ts';
+import { benchFlags, GEMM_SHAPES } from './common.ts';
 import { gemmJsBlocked, gemmJsNaive, makeGpuJsGemm, type AsyncGemmFn, type GemmFn } from '../runtime/backends/gemm-candidates.ts';
 
-const args = new Set(process.argv.slice(2));
-const JSON_OUT = args.has('--json');
-const QUICK = args.has('--quick');
-const log = (...s: unknown[]) => {
-  if (!JSON_OUT) console.log(...s);
-};
+const { json: JSON_OUT, quick: QUICK, log } = benchFlags();
 
 interface Shape {
   name: string;
@@ -38,12 +34,7 @@ interface Shape {
   N: number;
   transA: boolean;
 }
-const SHAPES: Shape[] = [
-  { name: '1024x768@768x16', M: 1024, K: 768, N: 16, transA: false },
-  { name: '1024x16@16x768', M: 1024, K: 16, N: 768, transA: false },
-  { name: '(1024x768)T@1024x16', M: 768, K: 1024, N: 16, transA: true },
-  { name: '1024x768@768x768', M: 1024, K: 768, N: 768, transA: false },
-];
+const SHAPES: Shape[] = GEMM_SHAPES;
 
 interface Candidate {
   name: string;

@@ -16,15 +16,14 @@ import { gpuJsBackend, type GpuJsBackendMode } from '../runtime/backends/gpujs-e
 import { probeWebGPU } from '../runtime/backends/webgpu-node.ts';
 import { compileTraining } from '../runtime/train.ts';
 import { createTfjsLilyStep } from '../runtime/tfjs-oracle/lily-step.ts';
+import { benchFlags, median } from './common.ts';
 
-const args = process.argv.slice(2);
-const json = args.includes('--json');
-const quick = args.includes('--quick');
+const { json, quick } = benchFlags();
+// Progress goes to stderr with --json (stdout is then only the JSON), to stdout otherwise.
 const log = (s: string) => (json ? process.stderr.write(`${s}\n`) : process.stdout.write(`${s}\n`));
 const SHAPE = { N: 1024, In: 768, Out: 768, r: 16, E: 4 };
 const REPS = quick ? 3 : 7;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Time fns interleaved (round-robin), after warm-up; medians in ms. */
 async function timeTogether(fns: Record<string, () => Promise<unknown>>, reps = REPS, warmup = 2): Promise<Record<string, number>> {
