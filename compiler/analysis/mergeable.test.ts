@@ -30,4 +30,20 @@ describe('mergeability of the stdlib', () => {
       expect(v.reason).toContain(op);
       expect(v.reason).toMatch(/\.lily:\d+:\d+/);
     });
+
+  it('a linear adapter that mixes tokens is refused, even when B starts at zero', () => {
+    const src = 'adapter Mix(r: Dim = 2) on Linear[In, Out] {\n  param A: [In, r] = normal\n  param B: [r, Out] = zeros\n  delta(x: [N, In]) -> [N, Out] = broadcast[N, Out](mean[N](x @ A @ B)) + 0.0 * (x @ A @ B)\n}';
+    const c = checkSource(src, 'mix.lily');
+    for (const params of ['init', 'random'] as const) {
+      const v = mergeVerdict(c, 'Mix', { In: 3, Out: 2 }, 0, params);
+      expect(v.mergeable).toBe(false);
+      expect(v.reason).toContain('mixes tokens');
+    }
+  });
+
+  it('ΔW of an untrained LoRA is zero (B starts at zero); with random values it is not', () => {
+    const c = checked.get('LoRA')!;
+    expect(mergeVerdict(c, 'LoRA', DIMS, 0, 'init').deltaW!.data.every((v) => v === 0)).toBe(true);
+    expect(mergeVerdict(c, 'LoRA', DIMS, 0, 'random').deltaW!.data.some((v) => v !== 0)).toBe(true);
+  });
 });

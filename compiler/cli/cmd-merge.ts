@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { mergeVerdict } from '../analysis/mergeable.ts';
 import { loadFile } from '../frontend.ts';
+import { fail } from '../diagnostics.ts';
 import { toNested } from '../../runtime/tensor/index.ts';
 import type { Action, Io, Wrapped } from './main.ts';
 import { parseSettings } from './options.ts';
@@ -15,11 +16,13 @@ export function registerMerge(program: Command, io: Io, wrap: (fn: Action) => Wr
     .requiredOption('--adapter <name>', 'adapter name')
     .option('--dims <list>', 'sizes and hyper-parameters, e.g. In=8,Out=8,r=2', '')
     .option('--seed <n>', 'seed for parameter values', '0')
+    .option('--params <mode>', "parameter values ΔW is computed for: 'init' (each initialiser; an untrained LoRA gives ΔW = 0) or 'random'", 'init')
     .option('--json', 'print the verdict and ΔW, Δb as JSON')
     .action(
-      wrap((file: string, opts: { adapter: string; dims: string; seed: string; json?: boolean }) => {
+      wrap((file: string, opts: { adapter: string; dims: string; seed: string; params: string; json?: boolean }) => {
+        if (opts.params !== 'init' && opts.params !== 'random') fail('E-usage', `--params must be init or random, found '${opts.params}'`);
         const checked = loadFile(file);
-        const v = mergeVerdict(checked, opts.adapter, parseSettings(opts.dims), Number(opts.seed));
+        const v = mergeVerdict(checked, opts.adapter, parseSettings(opts.dims), Number(opts.seed), opts.params);
         if (opts.json) {
           io.out(JSON.stringify({ adapter: opts.adapter, mergeable: v.mergeable, reason: v.reason, deltaW: v.deltaW && toNested(v.deltaW), deltaB: v.deltaB && toNested(v.deltaB) }));
           return v.mergeable ? 0 : 1;
