@@ -6,6 +6,8 @@ import { evalDim } from './check/dims.ts';
 import { fail } from './diagnostics.ts';
 import { evaluate } from './interp/eval.ts';
 import { instantiate, resolveSettings } from './interp/instance.ts';
+import { Graph } from './ir/graph.ts';
+import { GraphOps } from './ir/graph-ops.ts';
 import { asNumber } from './interp/values.ts';
 import { Float64Ops } from './interp/ops.ts';
 
@@ -54,14 +56,17 @@ export function countParams(checked: CheckedProgram, unit: UnitInfo, settings: R
     return { name: decl.name, shape: dims, trainable: decl.trainable, sharing, perCopy, copies, total: perCopy * copies };
   });
   if (unit.decl.kind === 'model') {
-    // A model's weights live in its layers (and sub-models, once per repeat): count what an
-    // instance holds, by path (fc1.W, blocks.0.q.W, ...). They are the frozen base once adapted.
-    const inst = instantiate(checked, unit.decl.name, { settings });
+    // A model's parameters live in its layers, sub-models (once per repeat) and attached adapters:
+    // count the distinct leaves an instance creates, by path (fc1.W, blocks.0.q.W,
+    // blocks.*.q.Lily.B for a parameter shared across the copies). With adapters attached, the
+    // model's own weights are the frozen base.
+    const ops = new GraphOps(new Graph());
+    instantiate(checked, unit.decl.name, { settings, ops });
     params.length = 0;
-    for (const [path, t] of inst.tensors) {
-      const decl = unit.params.find((p) => p.decl.name === path)?.decl;
+    for (const [path, t] of ops.values) {
       const n = t.data.length;
-      params.push({ name: path, shape: t.shape, trainable: decl ? decl.trainable : true, sharing: 'per layer', perCopy: n, copies: 1, total: n });
+      const sharing = path.includes('.*.') ? 'shared across layers' : /\.\d+-\d+\./.test(path) ? 'shared every k layers' : 'per layer';
+      params.push({ name: path, shape: t.shape, trainable: ops.trainable.has(path), sharing, perCopy: n, copies: 1, total: n });
     }
   }
   const sum = (f: (p: ParamCount) => boolean) => params.filter(f).reduce((a, p) => a + p.total, 0);

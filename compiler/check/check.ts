@@ -6,7 +6,7 @@ import { fail } from '../diagnostics.ts';
 import type * as A from '../syntax/ast.ts';
 import { BUILTINS } from './builtins.ts';
 import { dimConst, dimSym, showShape, type Dim } from './dims.ts';
-import { Scope, type ExprInfo, type LayerInfo } from './env.ts';
+import { Scope, type AttachedAdapter, type ExprInfo, type LayerInfo } from './env.ts';
 import { dimOf, exprAsDim, typeOf, type Ctx } from './expr.ts';
 import { hyperTy, shapesEqual, showTy, tensorTy, type Ty } from './types.ts';
 
@@ -64,9 +64,10 @@ export function checkProgram(program: A.Program): CheckedProgram {
     }
   }
   const models = new Map(program.decls.filter((d): d is A.ModelDecl => d.kind === 'model').map((m) => [m.name, m]));
+  const adapters = new Map(program.decls.filter((d): d is A.AdapterDecl => d.kind === 'adapter').map((m) => [m.name, m]));
   for (const d of program.decls) {
     if (d.kind === 'fn') collect(diagnostics, () => checkFunction(d, global, info));
-    else units.set(d.name, checkUnit(d, global, info, models, diagnostics));
+    else units.set(d.name, checkUnit(d, global, info, models, adapters, diagnostics));
   }
   diagnostics.push(...recursionErrors(fns, info));
   // Models that contain themselves through their layers would never finish instantiating.
@@ -172,7 +173,7 @@ function bindHypers(hypers: A.HyperParam[], scope: Scope, info: WeakMap<A.Expr, 
   }
 }
 
-function checkUnit(d: A.AdapterDecl | A.ModelDecl, global: Scope, info: WeakMap<A.Expr, ExprInfo>, models: Map<string, A.ModelDecl>, diags: Diagnostic[]): UnitInfo {
+function checkUnit(d: A.AdapterDecl | A.ModelDecl, global: Scope, info: WeakMap<A.Expr, ExprInfo>, models: Map<string, A.ModelDecl>, adapters: Map<string, A.AdapterDecl>, diags: Diagnostic[]): UnitInfo {
   const scope = global.child();
   const unit: UnitInfo = { decl: d, params: [], layers: new Map(), methods: new Map() };
   bindHypers(d.hypers, scope, info, diags);
@@ -196,7 +197,7 @@ function checkUnit(d: A.AdapterDecl | A.ModelDecl, global: Scope, info: WeakMap<
         case 'param':
           return checkParam(m, unit, ctx);
         case 'layer':
-          return checkLayer(m, unit, ctx, models);
+          return checkLayer(m, unit, ctx, models, adapters);
         case 'let':
           scope.bind(m.name, { kind: 'value', ty: typeOf(m.value, ctx), origin: 'member' });
           return;
@@ -262,7 +263,7 @@ const BUILTIN_LAYERS: Record<string, (dims: Dim[], name: string, span: A.Span) =
   LayerNorm: (dims, name, span) => (dims.length === 1 ? { kind: 'LayerNorm', name, dim: dims[0] } : fail('E-arity', 'LayerNorm takes [D]', span)),
 };
 
-function checkLayer(m: A.LayerDecl, unit: UnitInfo, ctx: Ctx, models: Map<string, A.ModelDecl>) {
+function checkLayer(m: A.LayerDecl, unit: UnitInfo, ctx: Ctx, models: Map<string, A.ModelDecl>, adapters: Map<string, A.AdapterDecl>) {
   let layer: LayerInfo;
   if (m.instance.kind === 'builtin') {
     const t = m.instance.type;
@@ -292,6 +293,10 @@ function checkLayer(m: A.LayerDecl, unit: UnitInfo, ctx: Ctx, models: Map<string
       }
     layer = { kind: 'model', name: m.name, model, dimArgs, hyperArgs, repeat: m.repeat };
   }
+  if (m.adapter) {
+    if (layer.kind !== 'Linear') fail('E-type', `adapters attach to Linear layers; '${m.name}' is ${layer.kind === 'model' ? `a ${layer.model.name}` : `a ${layer.kind}`}`, m.adapter.span);
+    layer.adapter = attachAdapter(m.adapter, layer, ctx, adapters);
+  }
   unit.layers.set(m.name, layer);
   ctx.scope.bind(m.name, { kind: 'layer', layer });
   if (m.repeat) {
@@ -301,3 +306,27 @@ function checkLayer(m: A.LayerDecl, unit: UnitInfo, ctx: Ctx, models: Map<string
 }
 
 export { dimSym };
+
+/** `with Adapter(args)`: named arguments for its hyper-parameters; its In/Out are the layer's. */
+function attachAdapter(use: NonNullable<A.LayerDecl['adapter']>, layer: Extract<LayerInfo, { kind: 'Linear' }>, ctx: Ctx, adapters: Map<string, A.AdapterDecl>): AttachedAdapter {
+  const decl = adapters.get(use.name);
+  if (!decl) fail('E-name', `unknown adapter '${use.name}'`, use.span, { expected: [...adapters.keys()].join(', ') || 'an adapter declared in this file' });
+  const dimArgs = new Map<string, Dim>();
+  const hyperArgs = new Map<string, A.Expr>();
+  const [inName, outName] = decl.on.dims.map((d) => (d.kind === 'dimName' ? d.name : undefined));
+  if (inName) dimArgs.set(inName, layer.inDim);
+  if (outName) dimArgs.set(outName, layer.outDim);
+  for (const a of use.args) {
+    const h = decl.hypers.find((x) => x.name === a.name);
+    if (!a.name || !h) fail('E-arity', `adapter arguments are named: ${decl.name}(${decl.hypers.map((x) => `${x.name} = …`).join(', ')})`, a.span);
+    if (h.hyper === 'Dim') dimArgs.set(h.name, exprAsDim(a.value, ctx.scope));
+    else {
+      const t = typeOf(a.value, ctx);
+      if (t.kind !== 'hyper') fail('E-hyper', `'${h.name}' of ${decl.name} must be a ${h.hyper} computed from hyper-parameters`, a.value.span, { found: showTy(t) });
+      hyperArgs.set(h.name, a.value);
+    }
+  }
+  for (const h of decl.hypers)
+    if (h.hyper === 'Dim' && !dimArgs.has(h.name) && h.default?.kind !== 'num') fail('E-arity', `adapter '${decl.name}' needs its dimension '${h.name}'`, use.span);
+  return { decl, dimArgs, hyperArgs };
+}

@@ -4,9 +4,17 @@ import type * as A from '../syntax/ast.ts';
 import type { Dim } from './dims.ts';
 import type { Alignment, IndexVar, Ty } from './types.ts';
 
+/** An adapter attached to a model's Linear layer (`layer q: Linear[D, D] with Lily(r = 8)`). */
+export interface AttachedAdapter {
+  decl: A.AdapterDecl;
+  /** The adapter's Dim hyper-parameters and its `on Linear[In, Out]` names, in the model's dims. */
+  dimArgs: Map<string, Dim>;
+  hyperArgs: Map<string, A.Expr>;
+}
+
 /** A callable layer: the frozen base of an adapter, or a layer of a model. */
 export type LayerInfo =
-  | { kind: 'Linear'; name: string; inDim: Dim; outDim: Dim }
+  | { kind: 'Linear'; name: string; inDim: Dim; outDim: Dim; adapter?: AttachedAdapter }
   | { kind: 'LayerNorm'; name: string; dim: Dim }
   | { kind: 'model'; name: string; model: A.ModelDecl; dimArgs: Map<string, Dim>; hyperArgs: Map<string, A.Expr>; repeat?: A.Expr };
 

@@ -11,7 +11,7 @@ import { asNumber, asTensorValue, expand, num, padIdx, tv, unionIdx, type Tensor
 
 /** A layer with its weights, ready to call. */
 export type LayerRuntime =
-  | { kind: 'Linear'; W: TT; b: TT }
+  | { kind: 'Linear'; W: TT; b: TT; adapter?: { form: string; call(x: Value): Value } }
   | { kind: 'LayerNorm'; g: TT; b: TT }
   | { kind: 'model'; copies: { call(x: Value): Value }[] };
 
@@ -209,7 +209,17 @@ export function callLayer(ops: Ops, layer: LayerInfo, rt: LayerRuntime, x: Value
   if (rt.kind === 'Linear') {
     const y = asTensorValue(matmulValues(ops, v, { t: rt.W, idx: [] }), ops);
     const s = ops.shape(y.t);
-    return tv(ops.binary('+', y.t, ops.broadcastAxes(rt.b, s, [s.length - 1])), y.idx);
+    const out = ops.binary('+', y.t, ops.broadcastAxes(rt.b, s, [s.length - 1]));
+    if (!rt.adapter) return tv(out, y.idx);
+    // An adapter sees every token of the batch as one row ([B, T, In] → [B·T, In]: Lily's router
+    // mean is over all of them, as in PEFT). `forward` replaces the layer's output; `delta` adds.
+    const xs = ops.shape(v.t);
+    const rows = xs.slice(0, -1).reduce((a, b) => a * b, 1);
+    if (v.idx.length) throw new Error('internal: adapted layers inside an expert comprehension are not supported');
+    const flat = xs.length === 2 ? v.t : ops.reshape(v.t, [rows, xs[xs.length - 1]]);
+    const a = asTensorValue(rt.adapter.call(tv(flat)), ops);
+    const d = xs.length === 2 ? a.t : ops.reshape(a.t, s);
+    return tv(rt.adapter.form === 'forward' ? d : ops.binary('+', out, d), y.idx);
   }
   if (rt.kind === 'LayerNorm') {
     const s = ops.shape(v.t);

@@ -8,6 +8,7 @@ import { initialize } from '../../runtime/init/initializers.ts';
 import { rng as makeRng, type Rng } from '../../runtime/init/rng.ts';
 import * as T from '../../runtime/tensor/index.ts';
 import { evaluate, type Env, type LayerRuntime } from './eval.ts';
+import type { TT } from './ops.ts';
 import { asNumber, tv, type Value } from './values.ts';
 import { Float64Ops, type Ops } from './ops.ts';
 
@@ -21,6 +22,14 @@ export interface InstanceOptions {
   given?: Map<string, T.Tensor>;
   /** Float64Ops (default) computes; GraphOps lowers to IR. */
   ops?: Ops;
+  /** For an adapter attached to a model's layer: that layer's weights, instead of drawing a base. */
+  base?: { W: TT; b: TT; Wt: T.Tensor; bt: T.Tensor };
+  /** The innermost `repeat` copy this instance is in: the layers of one target share parameters per their sharing scope. */
+  copy?: { concrete: string; template: string; index: number; count: number };
+  /** Parameters already drawn, by leaf path: a shared parameter is one tensor (one IR leaf) for every layer using it. */
+  shared?: Map<string, T.Tensor>;
+  /** Inside a model with adapters attached: its own weights are the frozen base. */
+  frozenBase?: boolean;
 }
 
 export interface Instance {
@@ -60,6 +69,7 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
   const { sizes, hypers } = resolveSettings(checked, unit, opts.settings);
   const rng = rngIn ?? makeRng(opts.seed ?? 0);
   const ops = opts.ops ?? Float64Ops;
+  opts = { ...opts, shared: opts.shared ?? new Map(), frozenBase: opts.frozenBase ?? hasAdapters(checked, unit) };
   const env: Env = { ops, info: checked.info, sizes, vars: new Map(hypers), layers: new Map(), fns: checked.fns };
   const tensors = new Map<string, T.Tensor>();
   const size = (d: Dim) => {
@@ -78,7 +88,10 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
     const r = rng.fork(path);
     return opts.params === 'random' ? initialize('normal', shape, { mean: 0, std: 0.5 }, r) : initialize(init, shape, args, r);
   };
-  if (unit.base) {
+  if (unit.base && opts.base) {
+    env.layers.set('base', { kind: 'Linear', W: opts.base.W, b: opts.base.b });
+    tensors.set('base.W', opts.base.Wt).set('base.b', opts.base.bt);
+  } else if (unit.base) {
     const [In, Out] = [size(unit.base.inDim), size(unit.base.outDim)];
     const W = draw(`${prefix}base.W`, [In, Out], 'normal', { mean: 0, std: 1 / Math.sqrt(In) });
     const b = draw(`${prefix}base.b`, [Out], opts.params === 'random' ? 'normal' : 'zeros', {});
@@ -93,9 +106,14 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
       const specNames = initParamNames(m.init.name);
       positional.forEach((a, i) => (args[specNames[i]] = asNumber(evaluate(a.value, env))));
       for (const a of m.init.args) if (a.name) args[a.name] = asNumber(evaluate(a.value, env));
-      const t = draw(`${prefix}${m.name}`, p.shape.map(size), m.init.name, args);
+      // The layers of one target (the copies of a `repeat`) share a parameter per its scope: one
+      // path, so one tensor and one IR leaf, whose gradient autodiff sums over the layers using it.
+      const path = sharedPath(`${prefix}${m.name}`, m.sharing, opts.copy, env);
+      const shared = opts.shared ?? new Map<string, T.Tensor>();
+      const t = shared.get(path) ?? draw(path, p.shape.map(size), m.init.name, args);
+      shared.set(path, t);
       tensors.set(m.name, t);
-      env.vars.set(m.name, tv(ops.leaf('param', `${prefix}${m.name}`, t, m.trainable)));
+      env.vars.set(m.name, tv(ops.leaf('param', path, t, m.trainable)));
     } else if (m.kind === 'layer') {
       const rt = instantiateLayer(checked, unit, m, env, opts, `${prefix}${m.name}`, rng, draw, tensors);
       env.layers.set(m.name, rt);
@@ -125,7 +143,22 @@ function instantiateLayer(
     const W = draw(`${path}.W`, [In, size(info.outDim)], 'kaiming_uniform', { a: Math.sqrt(5) });
     const b = draw(`${path}.b`, [size(info.outDim)], 'uniform', { low: -1 / Math.sqrt(In), high: 1 / Math.sqrt(In) });
     tensors.set(`${m.name}.W`, W).set(`${m.name}.b`, b); // keys relative to this instance
-    return { kind: 'Linear', W: env.ops.leaf('param', `${path}.W`, W, true), b: env.ops.leaf('param', `${path}.b`, b, true) };
+    const trainable = !opts.frozenBase;
+    const Wl = env.ops.leaf('param', `${path}.W`, W, trainable);
+    const bl = env.ops.leaf('param', `${path}.b`, b, trainable);
+    if (!info.adapter) return { kind: 'Linear', W: Wl, b: bl };
+    // An attached adapter: instantiated on this layer's weights, its own parameters under the layer's path.
+    const a = info.adapter;
+    const settings: Record<string, number | boolean> = {};
+    for (const [k, d] of a.dimArgs) settings[k] = size(d);
+    for (const [k, e] of a.hyperArgs) {
+      const v = evaluate(e, env);
+      settings[k] = v.kind === 'bool' ? v.v : asNumber(v);
+    }
+    const inst = instantiate(checked, a.decl.name, { ...opts, settings, base: { W: Wl, b: bl, Wt: W, bt: b } }, `${path}.${a.decl.name}.`, rng);
+    for (const [k, t] of inst.tensors) if (!k.startsWith('base.')) tensors.set(`${m.name}.${a.decl.name}.${k}`, t);
+    const method = inst.unit.methods.has('delta') ? 'delta' : 'forward';
+    return { kind: 'Linear', W: Wl, b: bl, adapter: { form: method, call: (x: Value) => callMethod(inst, method, [x]) } };
   }
   if (info.kind === 'LayerNorm') {
     const g = draw(`${path}.g`, [size(info.dim)], 'ones', {});
@@ -141,7 +174,8 @@ function instantiateLayer(
   }
   const count = info.repeat ? asNumber(evaluate(info.repeat, env)) : 1;
   const copies = Array.from({ length: count }, (_, i) => {
-    const sub = instantiate(checked, info.model.name, { ...opts, settings }, info.repeat ? `${path}.${i}.` : `${path}.`, rng);
+    const copy = info.repeat ? { concrete: `${path}.${i}.`, template: `${path}.*.`, index: i, count } : opts.copy;
+    const sub = instantiate(checked, info.model.name, { ...opts, settings, copy }, info.repeat ? `${path}.${i}.` : `${path}.`, rng);
     for (const [k, t] of sub.tensors) tensors.set(info.repeat ? `${m.name}.${i}.${k}` : `${m.name}.${k}`, t);
     return { call: (x: Value) => callMethod(sub, 'forward', [x]) };
   });
@@ -171,4 +205,30 @@ export function callMethod(inst: Instance, name: string, args: Value[]): Value {
   });
   const out = evaluate(m.body, { ...inst.env, sizes, vars });
   return out;
+}
+
+/**
+ * The leaf path of a parameter in a repeated copy: per layer, its own; shared across layers, the
+ * copy index replaced by `*`; shared every k layers, by `j0-j1`, the copies sharing it.
+ */
+function sharedPath(path: string, sharing: A.Sharing, copy: InstanceOptions['copy'], env: Env): string {
+  if (!copy || sharing.kind === 'perLayer' || !path.startsWith(copy.concrete)) return path;
+  const rest = path.slice(copy.concrete.length);
+  if (sharing.kind === 'acrossLayers') return `${copy.template}${rest}`;
+  const k = asNumber(evaluate(sharing.count, env));
+  if (!(k >= 1)) fail('E-hyper', `shared every ${k} layers: k must be at least 1`);
+  const first = Math.floor(copy.index / k) * k;
+  const last = Math.min(first + k, copy.count) - 1;
+  return `${copy.template.replace('*', first === last ? `${first}` : `${first}-${last}`)}${rest}`;
+}
+
+/** Whether a model (or any model inside it) has adapters attached: then its weights are frozen. */
+function hasAdapters(checked: CheckedProgram, unit: UnitInfo, seen = new Set<string>()): boolean {
+  if (seen.has(unit.decl.name)) return false;
+  seen.add(unit.decl.name);
+  for (const l of unit.layers.values()) {
+    if (l.kind === 'Linear' && l.adapter) return true;
+    if (l.kind === 'model' && hasAdapters(checked, checked.units.get(l.model.name)!, seen)) return true;
+  }
+  return false;
 }

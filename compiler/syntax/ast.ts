@@ -87,6 +87,8 @@ export interface LayerDecl {
   kind: 'layer';
   name: string;
   instance: { kind: 'builtin'; type: LayerTypeAst } | { kind: 'model'; model: string; args: Arg[]; span: Span };
+  /** `with Adapter(args)`: an adapter attached to this (frozen) Linear layer. */
+  adapter?: { name: string; args: Arg[]; span: Span };
   repeat?: Expr;
   span: Span;
 }

@@ -93,8 +93,12 @@ export function parse(source: string, file = '<input>'): A.Program {
       const a = opt(args);
       return { name: name.sourceString, args: a ? list(a).map((x) => x.ast()) : [], span: span(this) };
     },
-    LayerDecl(_kw, name, _colon, inst, _rep, count) {
-      return { kind: 'layer', name: name.sourceString, instance: inst.ast(), repeat: opt(count)?.ast(), span: span(name) } satisfies A.LayerDecl;
+    LayerDecl(_kw, name, _colon, inst, adapter, _rep, count) {
+      return { kind: 'layer', name: name.sourceString, instance: inst.ast(), adapter: opt(adapter)?.ast(), repeat: opt(count)?.ast(), span: span(name) } satisfies A.LayerDecl;
+    },
+    AdapterUse(_with, name, _o, args, _c) {
+      const a = opt(args);
+      return { name: name.sourceString, args: a ? list(a).map((x) => x.ast()) : [], span: span(name) };
     },
     LayerInstance_builtin(type) {
       return { kind: 'builtin', type: type.ast() };
