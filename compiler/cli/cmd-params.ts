@@ -27,7 +27,7 @@ export function registerParams(program: Command, io: Io, wrap: (fn: Action) => W
           return 0;
         }
         for (const c of counts) {
-          io.out(`${c.kind} ${c.unit} (L = ${c.layers}): ${c.trainable.toLocaleString('en-US')} trainable${c.frozen ? `, ${c.frozen.toLocaleString('en-US')} frozen` : ''}`);
+          io.out(`${c.kind} ${c.unit}${c.kind === 'adapter' ? ` (L = ${c.layers})` : ''}: ${c.trainable.toLocaleString('en-US')} trainable${c.frozen ? `, ${c.frozen.toLocaleString('en-US')} frozen` : ''}`);
           for (const p of c.params)
             io.out(`  ${p.name.padEnd(10)} [${p.shape.join(', ')}]`.padEnd(34) + ` ${p.trainable ? 'trainable' : 'frozen   '}  ${p.sharing.padEnd(22)} ${p.perCopy} × ${p.copies} = ${p.total}`);
         }
