@@ -141,4 +141,12 @@ describe('lily CLI', () => {
     expect([...loadSafetensors(out).tensors.values()].every((t) => t.data.every(Number.isFinite))).toBe(true);
     expect(r.err).not.toMatch(/at .*\.ts:\d+/);
   });
+
+  it('train: the adapters attached to a model learn the hidden changes of its adapted layers', async () => {
+    const r = await lily('train', 'examples/lily-on-mlp.lily', '--adapter', 'DeepMLP', '--dims', 'In=16,H=8,K=4,L=3', '--batch', '32', '--steps', '80', '--lr', '0.02', '--backend', 'cpu', '--json');
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.out);
+    expect(s.firstLoss).toBeGreaterThan(1e-4); // the teacher really differs from the frozen model
+    expect(s.lastLoss).toBeLessThan(s.firstLoss / 4);
+  });
 });

@@ -5,7 +5,11 @@ import cliProgress from 'cli-progress';
 import { fail } from '../diagnostics.ts';
 import { loadFile } from '../frontend.ts';
 import { compileTraining } from '../../runtime/train.ts';
-import { teacherTask } from '../../runtime/data/synthetic.ts';
+import { teacherModelTask, teacherTask } from '../../runtime/data/synthetic.ts';
+import { runEntry } from '../interp/run.ts';
+import type { CheckedProgram } from '../check/check.ts';
+import type { Trainer } from '../../runtime/train.ts';
+import type { Tensor } from '../../runtime/tensor/index.ts';
 import { resolveBackend, BACKEND_NAMES } from '../../runtime/backends/select.ts';
 import { saveAdapter } from '../../runtime/checkpoint/adapter-checkpoint.ts';
 import type { Action, Io, Wrapped } from './main.ts';
@@ -28,9 +32,9 @@ interface TrainCliOptions {
 export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
   program
     .command('train')
-    .description('train an adapter on a frozen linear layer (default data: a teacher layer with a hidden low-rank change)')
+    .description('train an adapter on a frozen linear layer, or the adapters attached to a model (default data: a teacher with hidden low-rank changes)')
     .argument('<file>', '.lily file')
-    .requiredOption('--adapter <name>', 'adapter to train')
+    .requiredOption('--adapter <name>', 'adapter to train, or a model with adapters attached')
     .option('--dims <list>', 'sizes and hyper-parameters', 'In=64,Out=64,r=4')
     .option('--batch <n>', 'rows per batch (N)', '64')
     .option('--steps <k>', 'training steps', '200')
@@ -45,7 +49,9 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
       wrap(async (file: string, o: TrainCliOptions) => {
         const checked = loadFile(file);
         const unit = checked.units.get(o.adapter);
-        if (!unit || unit.decl.kind !== 'adapter') fail('E-name', `no adapter named '${o.adapter}' in ${file}`, undefined, { expected: [...checked.units.values()].filter((u) => u.decl.kind === 'adapter').map((u) => u.decl.name).join(', ') });
+        const adaptedModel = unit?.decl.kind === 'model' && [...unit.layers.values()].some((l) => l.kind === 'model' || (l.kind === 'Linear' && l.adapter));
+        if (!unit || (unit.decl.kind !== 'adapter' && !adaptedModel))
+          fail('E-name', `no adapter (or model with adapters attached) named '${o.adapter}' in ${file}`, undefined, { expected: [...checked.units.values()].map((u) => u.decl.name).join(', ') });
         const steps = Number(o.steps);
         const N = Number(o.batch);
         const lr = Number(o.lr);
@@ -55,12 +61,8 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
         const { backend, note } = await resolveBackend(o.backend);
         const optimizer = o.optimizer === 'sgd' ? { kind: 'sgd' as const, lr } : { kind: 'adamw' as const, lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
         const trainer = await compileTraining(checked, o.adapter, { dims, backend, optimizer, seed: Number(o.seed), naive: o.naive });
-        const W0 = trainer.program.leaves.get('base.W');
-        const b0 = trainer.program.leaves.get('base.b');
-        if (!W0 || !b0) fail('E-usage', `${o.adapter} does not use its frozen layer; nothing to train against`);
-        const [In, Out] = W0.shape;
-        const task = teacherTask({ N, In, Out, W0: W0.data, b0: b0.data, seed: Number(o.seed) });
-        if (!o.json) io.err(`training ${o.adapter} on ${backend.name}${note ? ` (${note})` : ''}: ${trainer.plan.kernels.length} kernels/step, ${((trainer.flops.forward + trainer.flops.backward) / 1e6).toFixed(1)} MFLOP/step; frozen layer alone: loss ${task.baselineLoss.toPrecision(4)}`);
+        const task = unit.decl.kind === 'model' ? modelTask(checked, o.adapter, dims, trainer, Number(o.seed)) : layerTask(trainer, o.adapter, N, Number(o.seed));
+        if (!o.json) io.err(`training ${o.adapter} on ${backend.name}${note ? ` (${note})` : ''}: ${trainer.plan.kernels.length} kernels/step, ${((trainer.flops.forward + trainer.flops.backward) / 1e6).toFixed(1)} MFLOP/step; the frozen ${unit.decl.kind === 'model' ? 'model' : 'layer'} alone: loss ${task.baselineLoss.toPrecision(4)}`);
         const bar = !o.json && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'step {value}/{total} [{bar}] loss {loss}  {ms} ms/step', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
         bar?.start(steps, 0, { loss: '-', ms: '-' });
         const losses: number[] = [];
@@ -116,4 +118,33 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
         return 0;
       }),
     );
+}
+
+/** Default data for an adapter on one frozen layer: a teacher layer with a hidden low-rank change. */
+function layerTask(trainer: Trainer, adapter: string, N: number, seed: number) {
+  const W0 = trainer.program.leaves.get('base.W');
+  const b0 = trainer.program.leaves.get('base.b');
+  if (!W0 || !b0) fail('E-usage', `${adapter} does not use its frozen layer; nothing to train against`);
+  const [In, Out] = W0.shape;
+  return teacherTask({ N, In, Out, W0: W0.data, b0: b0.data, seed });
+}
+
+/** Default data for a model with adapters attached: the same model with hidden low-rank changes in its adapted layers. */
+function modelTask(checked: CheckedProgram, model: string, dims: Record<string, number | boolean>, trainer: Trainer, seed: number) {
+  const leaves = trainer.program.leaves;
+  // Adapter parameters are `<layer>.<Adapter>.<param>`, the layer path with `*` or `a-b` where shared.
+  const layerPatterns = [...leaves.keys()].flatMap((k) => {
+    const m = /^(.*)\.[A-Z]\w*\.[^.]+$/.exec(k);
+    if (!m) return [];
+    const segments = m[1].split('.').map((seg) => (seg === '*' || /^\d+-\d+$/.test(seg) ? '\\d+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+    return [new RegExp(`^${segments.join('\\.')}$`)];
+  });
+  const adapted = [...leaves.keys()].filter((k) => k.endsWith('.W') && layerPatterns.some((re) => re.test(k.slice(0, -2))));
+  const x = leaves.get('x')!;
+  const forward = (xv: Float64Array, weights: Map<string, { shape: number[]; data: Float64Array }>) => {
+    const given = new Map<string, Tensor>([...weights].filter(([k]) => k !== 'x' && k !== 't' && !k.startsWith('arg:') && !/^[mv]:/.test(k)));
+    const out = runEntry(checked, model, { settings: dims, inputs: new Map([['x', { shape: x.shape, data: xv }]]), given, params: 'init' }).output;
+    return (out as { t: Tensor }).t.data;
+  };
+  return teacherModelTask({ forward, leaves, adaptedWeights: adapted, xShape: x.shape, seed });
 }

@@ -42,3 +42,41 @@ export function teacherTask(opts: { N: number; In: number; Out: number; W0: Floa
     }
   return { batch, baselineLoss: base / (N * Out) };
 }
+
+/**
+ * The default data for a model with adapters attached: the teacher is the same model whose adapted
+ * layers' frozen weights carry a hidden low-rank change (W + U V), evaluated by the reference
+ * interpreter; the student (frozen base + adapters) must learn the changes.
+ */
+export function teacherModelTask(opts: {
+  /** Evaluate the model on a batch with the given weights (by leaf path). */
+  forward: (x: Float64Array, weights: Map<string, { shape: number[]; data: Float64Array }>) => Float64Array;
+  leaves: Map<string, { shape: number[]; data: Float64Array | Float32Array }>;
+  /** Leaf paths of the adapted layers' weights (e.g. hidden.0.fc.W). */
+  adaptedWeights: string[];
+  xShape: number[];
+  rank?: number;
+  seed?: number;
+}): TeacherTask {
+  const k = opts.rank ?? 2;
+  const r = rng(opts.seed ?? 0).fork('teacher-model');
+  const weights = new Map<string, { shape: number[]; data: Float64Array }>();
+  for (const [name, t] of opts.leaves) weights.set(name, { shape: t.shape, data: Float64Array.from(t.data) });
+  for (const name of opts.adaptedWeights) {
+    const W = weights.get(name)!;
+    const [In, Out] = W.shape;
+    const U = Float64Array.from({ length: In * k }, () => r.normal() / Math.sqrt(In));
+    const V = Float64Array.from({ length: k * Out }, () => r.normal() * 0.5);
+    for (let i = 0; i < In; i++) for (let a = 0; a < k; a++) for (let o = 0; o < Out; o++) W.data[i * Out + o] += U[i * k + a] * V[a * Out + o];
+  }
+  const n = opts.xShape.reduce((a, b) => a * b, 1);
+  const batch = (i: number) => {
+    const br = rng(opts.seed ?? 0).fork(`batch:${i}`);
+    const x = Float64Array.from({ length: n }, () => br.normal());
+    return { x: Float32Array.from(x), t: Float32Array.from(opts.forward(x, weights)) };
+  };
+  const b = batch(0);
+  const frozen = opts.forward(Float64Array.from(b.x), new Map([...opts.leaves].map(([k2, t]) => [k2, { shape: t.shape, data: Float64Array.from(t.data) }])));
+  const baselineLoss = frozen.reduce((acc, v, i) => acc + (v - b.t[i]) ** 2, 0) / frozen.length;
+  return { batch, baselineLoss };
+}
