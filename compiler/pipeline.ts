@@ -16,7 +16,7 @@ import { attachObjective, type Objective, type ObjectiveResult } from './objecti
 import { mergeSumsOfProducts } from './rewrite/merge.ts';
 import { SIMPLIFY_RULES } from './rewrite/rules-simplify.ts';
 import { rng } from '../runtime/init/rng.ts';
-import { tensor } from '../runtime/tensor/index.ts';
+import { tensor, type Tensor } from '../runtime/tensor/index.ts';
 
 export interface Program extends Lowered {
   /** Training: the loss and optimiser (set by compileTraining); absent for a plain VJP program. */
@@ -112,6 +112,8 @@ export interface CompileOptions {
   objective?: Objective;
   /** Parameter values: each initialiser ('init', default for training) or N(0, 0.25) ('random', default otherwise). */
   params?: 'init' | 'random';
+  /** Parameter values supplied by path (a checkpoint), overriding the above. */
+  given?: Map<string, Tensor>;
 }
 
 export function compile(checked: CheckedProgram, entry: string, opts: CompileOptions): Program {
@@ -127,7 +129,7 @@ export function compile(checked: CheckedProgram, entry: string, opts: CompileOpt
   const unit = checked.units.get(entry);
   const form = unit?.methods.has('delta') ? 'delta' : 'forward';
   const params = opts.params ?? (opts.objective ? 'init' : 'random');
-  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params }), log: [], stage: 'lower', dimLabel, extraRules, objective: opts.objective, form };
+  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params, given: opts.given }), log: [], stage: 'lower', dimLabel, extraRules, objective: opts.objective, form };
   for (const s of STAGES) {
     if (opts.forwardOnly && s.name === 'autodiff') break;
     if (!opts.skip?.includes(s.name)) p = s.run(p);

@@ -9,6 +9,7 @@ import { DEFAULT_ADAMW, type OptimizerConfig } from '../compiler/objective.ts';
 import { compile, flopsSplit, type Program } from '../compiler/pipeline.ts';
 import type { Backend, Executable } from './executable.ts';
 import { referenceBackend } from './backends/reference-exec.ts';
+import type { Tensor } from './tensor/index.ts';
 
 export interface TrainOptions {
   /** Sizes and hyper-parameters; N is the batch size (rows of x). */
@@ -20,6 +21,8 @@ export interface TrainOptions {
   naive?: boolean;
   /** Initial parameters: each initialiser (default) or random N(0, 0.25) everywhere (for checks). */
   params?: 'init' | 'random';
+  /** Initial values by parameter path, e.g. from a checkpoint (`loadAdapter`). */
+  given?: Map<string, Tensor>;
   /** Also keep these outputs readable after a step (e.g. 'grad:A', 'y'). */
   keep?: string[] | 'gradients';
 }
@@ -47,6 +50,7 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
     objective: { loss: 'mse', optimizer: opts.optimizer ?? DEFAULT_ADAMW },
     skip: opts.naive ? ['contract'] : undefined,
     params: opts.params,
+    given: opts.given,
   });
   const train = program.train!;
   const keep = opts.keep === 'gradients' ? [...program.graph.outputs.keys()].filter((k) => k.startsWith('grad:')) : (opts.keep ?? []);

@@ -149,4 +149,17 @@ describe('lily CLI', () => {
     expect(s.firstLoss).toBeGreaterThan(1e-4); // the teacher really differs from the frozen model
     expect(s.lastLoss).toBeLessThan(s.firstLoss / 4);
   });
+
+  it('train --resume continues from a checkpoint (model with attached adapters, shared parameters)', async () => {
+    const ck = join(dir, 'deep.safetensors');
+    const args = ['train', 'examples/lily-on-mlp.lily', '--adapter', 'DeepMLP', '--dims', 'In=16,H=8,K=4,L=3', '--batch', '32', '--lr', '0.02', '--backend', 'cpu', '--json'];
+    const first = JSON.parse((await lily(...args, '--steps', '40', '--save', ck)).out);
+    const { loadSafetensors } = await import('../../runtime/checkpoint/safetensors.ts');
+    expect([...loadSafetensors(ck).tensors.keys()]).toContain('hidden.*.fc.lily_B.weight');
+    const resumed = JSON.parse((await lily(...args, '--steps', '5', '--resume', ck)).out);
+    expect(resumed.firstLoss).toBeLessThan(first.firstLoss / 2);
+    const bad = await lily('train', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--resume', ck, '--steps', '1');
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain("holds parameters of 'DeepMLP', not 'LoRA'");
+  });
 });

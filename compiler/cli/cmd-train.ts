@@ -11,7 +11,8 @@ import type { CheckedProgram } from '../check/check.ts';
 import type { Trainer } from '../../runtime/train.ts';
 import type { Tensor } from '../../runtime/tensor/index.ts';
 import { resolveBackend, BACKEND_NAMES } from '../../runtime/backends/select.ts';
-import { saveAdapter } from '../../runtime/checkpoint/adapter-checkpoint.ts';
+import { loadAdapter, saveAdapter } from '../../runtime/checkpoint/adapter-checkpoint.ts';
+import { SafetensorsError } from '../../runtime/checkpoint/safetensors.ts';
 import type { Action, Io, Wrapped } from './main.ts';
 import { parseSettings } from './options.ts';
 
@@ -25,6 +26,7 @@ interface TrainCliOptions {
   backend: string;
   seed: string;
   save?: string;
+  resume?: string;
   json?: boolean;
   naive?: boolean;
 }
@@ -43,6 +45,7 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
     .option('--backend <name>', `${BACKEND_NAMES.join('|')}`, 'auto')
     .option('--seed <n>', 'seed for parameters and data', '0')
     .option('--save <file>', 'write the trained adapter as safetensors (with adapter_config.json beside it)')
+    .option('--resume <file>', 'start from the parameters in a checkpoint written by --save')
     .option('--naive', 'skip the contraction optimiser (to compare)')
     .option('--json', 'print a JSON summary')
     .action(
@@ -60,7 +63,16 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
         const dims = { ...parseSettings(o.dims), N };
         const { backend, note } = await resolveBackend(o.backend);
         const optimizer = o.optimizer === 'sgd' ? { kind: 'sgd' as const, lr } : { kind: 'adamw' as const, lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
-        const trainer = await compileTraining(checked, o.adapter, { dims, backend, optimizer, seed: Number(o.seed), naive: o.naive });
+        let given: Map<string, Tensor> | undefined;
+        if (o.resume) {
+          try {
+            given = loadAdapter(o.resume, o.adapter);
+          } catch (e) {
+            if (e instanceof SafetensorsError) fail('E-file', e.message);
+            throw e;
+          }
+        }
+        const trainer = await compileTraining(checked, o.adapter, { dims, backend, optimizer, seed: Number(o.seed), naive: o.naive, given });
         const task = unit.decl.kind === 'model' ? modelTask(checked, o.adapter, dims, trainer, Number(o.seed)) : layerTask(trainer, o.adapter, N, Number(o.seed));
         if (!o.json) io.err(`training ${o.adapter} on ${backend.name}${note ? ` (${note})` : ''}: ${trainer.plan.kernels.length} kernels/step, ${((trainer.flops.forward + trainer.flops.backward) / 1e6).toFixed(1)} MFLOP/step; the frozen ${unit.decl.kind === 'model' ? 'model' : 'layer'} alone: loss ${task.baselineLoss.toPrecision(4)}`);
         const bar = !o.json && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'step {value}/{total} [{bar}] loss {loss}  {ms} ms/step', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
@@ -142,7 +154,9 @@ function modelTask(checked: CheckedProgram, model: string, dims: Record<string, 
   const adapted = [...leaves.keys()].filter((k) => k.endsWith('.W') && layerPatterns.some((re) => re.test(k.slice(0, -2))));
   const x = leaves.get('x')!;
   const forward = (xv: Float64Array, weights: Map<string, { shape: number[]; data: Float64Array }>) => {
-    const given = new Map<string, Tensor>([...weights].filter(([k]) => k !== 'x' && k !== 't' && !k.startsWith('arg:') && !/^[mv]:/.test(k)));
+    // The teacher is the base alone (its adapters at their initial, zero-change values), whatever
+    // the student starts from (--resume): only the base weights are given.
+    const given = new Map<string, Tensor>([...weights].filter(([k]) => k !== 'x' && k !== 't' && !k.startsWith('arg:') && !/^[mv]:/.test(k) && !/\.[A-Z]\w*\.[^.]+$/.test(k)));
     const out = runEntry(checked, model, { settings: dims, inputs: new Map([['x', { shape: x.shape, data: xv }]]), given, params: 'init' }).output;
     return (out as { t: Tensor }).t.data;
   };
