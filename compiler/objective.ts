@@ -21,7 +21,8 @@ export interface SgdConfig {
 export type OptimizerConfig = AdamWConfig | SgdConfig;
 
 export interface Objective {
-  loss: 'mse';
+  /** mse: mean squared error against t; xent: softmax cross-entropy against one-hot (or soft) targets t, over the last axis. */
+  loss: 'mse' | 'xent';
   optimizer: OptimizerConfig;
 }
 
@@ -96,10 +97,18 @@ export function attachObjective(g: Graph, leaves: Map<string, T.Tensor>, form: '
   const tVal = T.zeros(shape);
   out.set('t', tVal);
   const t = g.add('input', [], { name: 't', shape });
-  const d = g.add('add', [y, scale(g, -1, t)]);
   const l = L.slice(0, shape.length);
   const n = shape.reduce((a, c) => a * c, 1);
-  const loss = g.add('einsum', [d, d, g.add('const', [], { value: 1 / n })], { spec: `${l},${l},->` });
+  let loss: Id;
+  if (obj.loss === 'xent') {
+    // −(1/rows) Σ t ⊙ log_softmax(y): the mean over rows of the cross-entropy.
+    const rows = n / shape[shape.length - 1];
+    const logp = g.add('log_softmax', [y], { axis: shape.length - 1 });
+    loss = g.add('einsum', [t, logp, g.add('const', [], { value: -1 / rows })], { spec: `${l},${l},->` });
+  } else {
+    const d = g.add('add', [y, scale(g, -1, t)]);
+    loss = g.add('einsum', [d, d, g.add('const', [], { value: 1 / n })], { spec: `${l},${l},->` });
+  }
   g.outputs.clear();
   g.outputs.set('y', y);
   g.outputs.set('loss', loss);

@@ -17,6 +17,7 @@ export interface TrainOptions {
   backend?: Backend;
   optimizer?: OptimizerConfig;
   seed?: number;
+  loss?: 'mse' | 'xent';
   /** Skip the contraction optimiser (the naive program, for comparison). */
   naive?: boolean;
   /** Initial parameters: each initialiser (default) or random N(0, 0.25) everywhere (for checks). */
@@ -47,7 +48,7 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
   const program = compile(checked, adapter, {
     settings: opts.dims,
     seed: opts.seed ?? 0,
-    objective: { loss: 'mse', optimizer: opts.optimizer ?? DEFAULT_ADAMW },
+    objective: { loss: opts.loss ?? 'mse', optimizer: opts.optimizer ?? DEFAULT_ADAMW },
     skip: opts.naive ? ['contract'] : undefined,
     params: opts.params,
     given: opts.given,
