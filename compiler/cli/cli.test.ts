@@ -162,4 +162,15 @@ describe('lily CLI', () => {
     expect(bad.code).toBe(1);
     expect(bad.err).toContain("holds parameters of 'DeepMLP', not 'LoRA'");
   });
+
+  it('train on the embedded Fashion-MNIST: a base learns, saves, and loads frozen under adapters', async () => {
+    const base = join(dir, 'fmnist-base.safetensors');
+    const common = ['--data', 'fashion-mnist', '--backend', 'cpu', '--json'];
+    const b = JSON.parse((await lily('train', 'examples/fashion.lily', '--adapter', 'Base', '--steps', '150', '--lr', '0.003', '--save', base, ...common)).out);
+    expect(b.testAccuracy.before).toBeLessThan(0.3);
+    expect(b.testAccuracy.after).toBeGreaterThan(0.6);
+    const a = JSON.parse((await lily('train', 'examples/fashion.lily', '--adapter', 'BaseLily', '--base', base, '--steps', '5', '--lr', '0.01', ...common)).out);
+    // The adapted model starts exactly where the frozen base ended (Lily's B starts at zero).
+    expect(a.testAccuracy.before).toBeCloseTo(b.testAccuracy.after, 6);
+  });
 });

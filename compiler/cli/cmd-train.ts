@@ -6,6 +6,8 @@ import { fail } from '../diagnostics.ts';
 import { loadFile } from '../frontend.ts';
 import { compileTraining } from '../../runtime/train.ts';
 import { teacherModelTask, teacherTask } from '../../runtime/data/synthetic.ts';
+import { fashionMnist } from '../../runtime/data/fashion-mnist.ts';
+import { IdxError } from '../../runtime/data/idx.ts';
 import { runEntry } from '../interp/run.ts';
 import type { CheckedProgram } from '../check/check.ts';
 import type { Trainer } from '../../runtime/train.ts';
@@ -18,7 +20,7 @@ import { parseSettings } from './options.ts';
 
 interface TrainCliOptions {
   adapter: string;
-  dims: string;
+  dims?: string;
   batch: string;
   steps: string;
   lr: string;
@@ -27,6 +29,8 @@ interface TrainCliOptions {
   seed: string;
   save?: string;
   resume?: string;
+  base?: string;
+  data: string;
   json?: boolean;
   naive?: boolean;
 }
@@ -37,7 +41,7 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
     .description('train an adapter on a frozen linear layer, or the adapters attached to a model (default data: a teacher with hidden low-rank changes)')
     .argument('<file>', '.lily file')
     .requiredOption('--adapter <name>', 'adapter to train, or a model with adapters attached')
-    .option('--dims <list>', 'sizes and hyper-parameters', 'In=64,Out=64,r=4')
+    .option('--dims <list>', 'sizes and hyper-parameters (default for an adapter: In=64,Out=64,r=4; a model uses its own defaults)')
     .option('--batch <n>', 'rows per batch (N)', '64')
     .option('--steps <k>', 'training steps', '200')
     .option('--lr <x>', 'learning rate', '0.01')
@@ -46,6 +50,8 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
     .option('--seed <n>', 'seed for parameters and data', '0')
     .option('--save <file>', 'write the trained adapter as safetensors (with adapter_config.json beside it)')
     .option('--resume <file>', 'start from the parameters in a checkpoint written by --save')
+    .option('--base <file>', "a model's frozen base weights from a checkpoint of it (e.g. one trained here with --save)")
+    .option('--data <name>', 'teacher (synthetic, default) | fashion-mnist (the embedded subset) | fashion-mnist-full (Debian\'s dataset-fashion-mnist)', 'teacher')
     .option('--naive', 'skip the contraction optimiser (to compare)')
     .option('--json', 'print a JSON summary')
     .action(
@@ -53,28 +59,31 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
         const checked = loadFile(file);
         const unit = checked.units.get(o.adapter);
         const adaptedModel = unit?.decl.kind === 'model' && [...unit.layers.values()].some((l) => l.kind === 'model' || (l.kind === 'Linear' && l.adapter));
-        if (!unit || (unit.decl.kind !== 'adapter' && !adaptedModel))
+        // A plain model trains as a whole on real data (e.g. a base, before adapters are attached).
+        if (!unit || (unit.decl.kind !== 'adapter' && !adaptedModel && !(unit.decl.kind === 'model' && o.data !== 'teacher')))
           fail('E-name', `no adapter (or model with adapters attached) named '${o.adapter}' in ${file}`, undefined, { expected: [...checked.units.values()].map((u) => u.decl.name).join(', ') });
         const steps = Number(o.steps);
         const N = Number(o.batch);
         const lr = Number(o.lr);
         if (!(steps >= 1 && N >= 1 && lr > 0)) fail('E-usage', '--steps and --batch must be ≥ 1 and --lr > 0');
         if (o.optimizer !== 'adamw' && o.optimizer !== 'sgd') fail('E-usage', `--optimizer must be adamw or sgd, found '${o.optimizer}'`);
-        const dims = { ...parseSettings(o.dims), N };
+        const dims = { ...parseSettings(o.dims ?? (unit.decl.kind === 'adapter' ? 'In=64,Out=64,r=4' : '')), N };
         const { backend, note } = await resolveBackend(o.backend);
         const optimizer = o.optimizer === 'sgd' ? { kind: 'sgd' as const, lr } : { kind: 'adamw' as const, lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
+        const DATA = ['teacher', 'fashion-mnist', 'fashion-mnist-full'];
+        if (!DATA.includes(o.data)) fail('E-usage', `unknown --data '${o.data}'`, undefined, { expected: DATA.join(', ') });
+        const images = o.data !== 'teacher';
         let given: Map<string, Tensor> | undefined;
-        if (o.resume) {
-          try {
-            given = loadAdapter(o.resume, o.adapter);
-          } catch (e) {
-            if (e instanceof SafetensorsError) fail('E-file', e.message);
-            throw e;
-          }
+        try {
+          if (o.base) given = loadAdapter(o.base);
+          if (o.resume) given = new Map([...(given ?? []), ...loadAdapter(o.resume, o.adapter)]);
+        } catch (e) {
+          if (e instanceof SafetensorsError) fail('E-file', e.message);
+          throw e;
         }
-        const trainer = await compileTraining(checked, o.adapter, { dims, backend, optimizer, seed: Number(o.seed), naive: o.naive, given });
-        const task = unit.decl.kind === 'model' ? modelTask(checked, o.adapter, dims, trainer, Number(o.seed)) : layerTask(trainer, o.adapter, N, Number(o.seed));
-        if (!o.json) io.err(`training ${o.adapter} on ${backend.name}${note ? ` (${note})` : ''}: ${trainer.plan.kernels.length} kernels/step, ${((trainer.flops.forward + trainer.flops.backward) / 1e6).toFixed(1)} MFLOP/step; the frozen ${unit.decl.kind === 'model' ? 'model' : 'layer'} alone: loss ${task.baselineLoss.toPrecision(4)}`);
+        const trainer = await compileTraining(checked, o.adapter, { dims, backend, optimizer, seed: Number(o.seed), naive: o.naive, given, loss: images ? 'xent' : 'mse', keep: images ? ['y'] : [] });
+        const task = images ? await imageTask(trainer, N, o.data === 'fashion-mnist-full' ? 'full' : 'embedded') : unit.decl.kind === 'model' ? modelTask(checked, o.adapter, dims, trainer, Number(o.seed)) : layerTask(trainer, o.adapter, N, Number(o.seed));
+        if (!o.json) io.err(`training ${o.adapter} on ${backend.name}${note ? ` (${note})` : ''}: ${trainer.plan.kernels.length} kernels/step, ${((trainer.flops.forward + trainer.flops.backward) / 1e6).toFixed(1)} MFLOP/step; the frozen ${unit.decl.kind === 'model' ? 'model' : 'layer'} alone: ${images ? `test accuracy ${(100 * task.baselineLoss).toFixed(1)}%` : `loss ${task.baselineLoss.toPrecision(4)}`}`);
         const bar = !o.json && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'step {value}/{total} [{bar}] loss {loss}  {ms} ms/step', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
         bar?.start(steps, 0, { loss: '-', ms: '-' });
         const losses: number[] = [];
@@ -123,10 +132,12 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
         const msPerStep = (performance.now() - t0) / steps;
         let saved: string | undefined;
         if (o.save) saved = saveAdapter(o.save, checked, o.adapter, dims, await trainer.namedParameters());
-        const summary = { adapter: o.adapter, backend: backend.name, steps, batch: N, firstLoss: losses[0], lastLoss: losses.at(-1)!, baselineLoss: task.baselineLoss, msPerStep, kernels: trainer.plan.kernels.length, saved };
+        const evaluate = (task as { accuracy?: () => Promise<number> }).accuracy;
+        const accuracy = evaluate ? { before: task.baselineLoss, after: await evaluate() } : undefined;
+        const summary = { adapter: o.adapter, backend: backend.name, data: o.data, steps, batch: N, firstLoss: losses[0], lastLoss: losses.at(-1)!, ...(accuracy ? { testAccuracy: accuracy } : { baselineLoss: task.baselineLoss }), msPerStep, kernels: trainer.plan.kernels.length, saved };
         trainer.dispose();
         if (o.json) io.out(JSON.stringify(summary, null, 2));
-        else io.out(`${o.adapter}: loss ${summary.firstLoss.toPrecision(4)} → ${summary.lastLoss.toPrecision(4)} in ${steps} steps (${msPerStep.toFixed(1)} ms/step on ${backend.name})${saved ? `; saved ${saved}` : ''}`);
+        else io.out(`${o.adapter}: loss ${summary.firstLoss.toPrecision(4)} → ${summary.lastLoss.toPrecision(4)} in ${steps} steps (${msPerStep.toFixed(1)} ms/step on ${backend.name})${accuracy ? `; test accuracy ${(100 * accuracy.before).toFixed(1)}% → ${(100 * accuracy.after).toFixed(1)}%` : ''}${saved ? `; saved ${saved}` : ''}`);
         return 0;
       }),
     );
@@ -161,4 +172,51 @@ function modelTask(checked: CheckedProgram, model: string, dims: Record<string, 
     return (out as { t: Tensor }).t.data;
   };
   return teacherModelTask({ forward, leaves, adaptedWeights: adapted, xShape: x.shape, seed });
+}
+
+/**
+ * Fashion-MNIST: batches in order through the training images (labels one-hot), and accuracy on the
+ * test images (whole batches, so every evaluation sees the batch size it was compiled for).
+ * `baselineLoss` here is the test accuracy before training.
+ */
+async function imageTask(trainer: Trainer, N: number, which: 'embedded' | 'full') {
+  let data;
+  try {
+    data = fashionMnist(which);
+  } catch (e) {
+    if (e instanceof IdxError) fail('E-file', e.message);
+    throw e;
+  }
+  const xShape = trainer.program.leaves.get('x')!.shape;
+  const yShape = trainer.program.graph.shape(trainer.program.graph.outputs.get('y')!);
+  if (xShape.length !== 2 || xShape[1] !== 784 || yShape[1] !== 10)
+    fail('E-usage', `Fashion-MNIST needs a model from [N, 784] to [N, 10]; this one maps [${xShape}] to [${yShape}] (set In=784, K=10 with --dims)`);
+  const { train, test } = data;
+  const batch = (i: number) => {
+    const x = new Float32Array(N * 784);
+    const t = new Float32Array(N * 10);
+    for (let n = 0; n < N; n++) {
+      const j = (i * N + n) % train.n;
+      x.set(train.images.subarray(j * 784, (j + 1) * 784), n * 784);
+      t[n * 10 + train.labels[j]] = 1;
+    }
+    return { x, t };
+  };
+  const accuracy = async () => {
+    let right = 0;
+    const batches = Math.floor(test.n / N);
+    if (!batches) fail('E-usage', `--batch ${N} is larger than the ${test.n} test images`);
+    for (let b = 0; b < batches; b++) {
+      await trainer.exec.set('x', test.images.subarray(b * N * 784, (b + 1) * N * 784));
+      await trainer.exec.run();
+      const y = await trainer.exec.read('y');
+      for (let n = 0; n < N; n++) {
+        const row = y.subarray(n * 10, n * 10 + 10);
+        if (row.indexOf(Math.max(...row)) === test.labels[b * N + n]) right++;
+      }
+    }
+    return right / (batches * N);
+  };
+  const baselineLoss = await accuracy();
+  return { batch, baselineLoss, accuracy };
 }

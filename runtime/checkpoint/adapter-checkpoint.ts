@@ -56,9 +56,9 @@ export function saveAdapter(path: string, checked: CheckedProgram, unitName: str
 }
 
 /** Load a checkpoint written by saveAdapter: our parameter paths to values in our layout. */
-export function loadAdapter(path: string, unitName: string): Map<string, { shape: number[]; data: Float64Array }> {
+export function loadAdapter(path: string, unitName?: string): Map<string, { shape: number[]; data: Float64Array }> {
   const { tensors, metadata } = loadSafetensors(path);
-  if (metadata.lily_adapter && metadata.lily_adapter !== unitName)
+  if (unitName && metadata.lily_adapter && metadata.lily_adapter !== unitName)
     throw new SafetensorsError(`${path} holds parameters of '${metadata.lily_adapter}', not '${unitName}'`);
   let paths: Record<string, string>;
   try {
