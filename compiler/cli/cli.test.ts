@@ -172,5 +172,9 @@ describe('lily CLI', () => {
     const a = JSON.parse((await lily('train', 'examples/fashion.lily', '--adapter', 'BaseLily', '--base', base, '--steps', '5', '--lr', '0.01', ...common)).out);
     // The adapted model starts exactly where the frozen base ended (Lily's B starts at zero).
     expect(a.testAccuracy.before).toBeCloseTo(b.testAccuracy.after, 6);
+    // On a changed task (two classes relabelled) the frozen base is worse, and the adapters recover.
+    const s = JSON.parse((await lily('train', 'examples/fashion.lily', '--adapter', 'BaseLily', '--base', base, '--swap-classes', '0,6', '--steps', '150', '--lr', '0.01', ...common)).out);
+    expect(s.testAccuracy.before).toBeLessThan(b.testAccuracy.after - 0.05);
+    expect(s.testAccuracy.after).toBeGreaterThan(s.testAccuracy.before + 0.05);
   });
 });

@@ -31,6 +31,7 @@ interface TrainCliOptions {
   resume?: string;
   base?: string;
   data: string;
+  swapClasses?: string;
   json?: boolean;
   naive?: boolean;
 }
@@ -51,6 +52,7 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
     .option('--save <file>', 'write the trained adapter as safetensors (with adapter_config.json beside it)')
     .option('--resume <file>', 'start from the parameters in a checkpoint written by --save')
     .option('--base <file>', "a model's frozen base weights from a checkpoint of it (e.g. one trained here with --save)")
+    .option('--swap-classes <a,b>', 'images: exchange the labels of two classes (a low-rank change of the task, for adapters to learn)')
     .option('--data <name>', 'teacher (synthetic, default) | fashion-mnist (the embedded subset) | fashion-mnist-full (Debian\'s dataset-fashion-mnist)', 'teacher')
     .option('--naive', 'skip the contraction optimiser (to compare)')
     .option('--json', 'print a JSON summary')
@@ -82,7 +84,7 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
           throw e;
         }
         const trainer = await compileTraining(checked, o.adapter, { dims, backend, optimizer, seed: Number(o.seed), naive: o.naive, given, loss: images ? 'xent' : 'mse', keep: images ? ['y'] : [] });
-        const task = images ? await imageTask(trainer, N, o.data === 'fashion-mnist-full' ? 'full' : 'embedded') : unit.decl.kind === 'model' ? modelTask(checked, o.adapter, dims, trainer, Number(o.seed)) : layerTask(trainer, o.adapter, N, Number(o.seed));
+        const task = images ? await imageTask(trainer, N, o.data === 'fashion-mnist-full' ? 'full' : 'embedded', parseSwap(o.swapClasses)) : unit.decl.kind === 'model' ? modelTask(checked, o.adapter, dims, trainer, Number(o.seed)) : layerTask(trainer, o.adapter, N, Number(o.seed));
         if (!o.json) io.err(`training ${o.adapter} on ${backend.name}${note ? ` (${note})` : ''}: ${trainer.plan.kernels.length} kernels/step, ${((trainer.flops.forward + trainer.flops.backward) / 1e6).toFixed(1)} MFLOP/step; the frozen ${unit.decl.kind === 'model' ? 'model' : 'layer'} alone: ${images ? `test accuracy ${(100 * task.baselineLoss).toFixed(1)}%` : `loss ${task.baselineLoss.toPrecision(4)}`}`);
         const bar = !o.json && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'step {value}/{total} [{bar}] loss {loss}  {ms} ms/step', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
         bar?.start(steps, 0, { loss: '-', ms: '-' });
@@ -179,10 +181,12 @@ function modelTask(checked: CheckedProgram, model: string, dims: Record<string, 
  * test images (whole batches, so every evaluation sees the batch size it was compiled for).
  * `baselineLoss` here is the test accuracy before training.
  */
-async function imageTask(trainer: Trainer, N: number, which: 'embedded' | 'full') {
+async function imageTask(trainer: Trainer, N: number, which: 'embedded' | 'full', swap?: [number, number]) {
   let data;
   try {
     data = fashionMnist(which);
+    if (swap)
+      for (const set of [data.train, data.test]) set.labels = set.labels.map((l) => (l === swap[0] ? swap[1] : l === swap[1] ? swap[0] : l));
   } catch (e) {
     if (e instanceof IdxError) fail('E-file', e.message);
     throw e;
@@ -219,4 +223,11 @@ async function imageTask(trainer: Trainer, N: number, which: 'embedded' | 'full'
   };
   const baselineLoss = await accuracy();
   return { batch, baselineLoss, accuracy };
+}
+
+function parseSwap(text?: string): [number, number] | undefined {
+  if (!text) return undefined;
+  const m = /^(\d),(\d)$/.exec(text);
+  if (!m || m[1] === m[2]) fail('E-usage', `--swap-classes takes two different class numbers 0-9, as in 0,6; found '${text}'`);
+  return [Number(m[1]), Number(m[2])];
 }
