@@ -32,9 +32,16 @@ export interface UnitCount {
 
 export function countParams(checked: CheckedProgram, unit: UnitInfo, settings: Record<string, number | boolean>, layers = 1): UnitCount {
   if (!(layers >= 1 && Number.isInteger(layers))) fail('E-usage', `--layers must be a whole number ≥ 1, found ${layers}`);
+  const params = unit.decl.kind === 'model' ? modelParams(checked, unit, settings) : adapterParams(checked, unit, settings, layers);
+  const sum = (f: (p: ParamCount) => boolean) => params.filter(f).reduce((a, p) => a + p.total, 0);
+  return { unit: unit.decl.name, kind: unit.decl.kind, layers, params, trainable: sum((p) => p.trainable), frozen: sum((p) => !p.trainable) };
+}
+
+/** An adapter's declared parameters, each times the copies its sharing scope implies for L layers. */
+function adapterParams(checked: CheckedProgram, unit: UnitInfo, settings: Record<string, number | boolean>, layers: number): ParamCount[] {
   const { sizes, hypers } = resolveSettings(checked, unit, settings);
   const env = { ops: Float64Ops, info: checked.info, sizes, vars: new Map(hypers), layers: new Map(), fns: checked.fns };
-  const params = unit.params.map(({ decl, shape }): ParamCount => {
+  return unit.params.map(({ decl, shape }): ParamCount => {
     let dims: number[];
     try {
       dims = shape.map((d) => evalDim(d, sizes));
@@ -55,20 +62,19 @@ export function countParams(checked: CheckedProgram, unit: UnitInfo, settings: R
     }
     return { name: decl.name, shape: dims, trainable: decl.trainable, sharing, perCopy, copies, total: perCopy * copies };
   });
-  if (unit.decl.kind === 'model') {
-    // A model's parameters live in its layers, sub-models (once per repeat) and attached adapters:
-    // count the distinct leaves an instance creates, by path (fc1.W, blocks.0.q.W,
-    // blocks.*.q.Lily.B for a parameter shared across the copies). With adapters attached, the
-    // model's own weights are the frozen base.
-    const ops = new GraphOps(new Graph());
-    instantiate(checked, unit.decl.name, { settings, ops });
-    params.length = 0;
-    for (const [path, t] of ops.values) {
-      const n = t.data.length;
-      const sharing = path.includes('.*.') ? 'shared across layers' : /\.\d+-\d+\./.test(path) ? 'shared every k layers' : 'per layer';
-      params.push({ name: path, shape: t.shape, trainable: ops.trainable.has(path), sharing, perCopy: n, copies: 1, total: n });
-    }
-  }
-  const sum = (f: (p: ParamCount) => boolean) => params.filter(f).reduce((a, p) => a + p.total, 0);
-  return { unit: unit.decl.name, kind: unit.decl.kind, layers, params, trainable: sum((p) => p.trainable), frozen: sum((p) => !p.trainable) };
+}
+
+/**
+ * A model's parameters live in its layers, sub-models (once per repeat) and attached adapters: the
+ * distinct leaves an instance creates, by path (fc1.W, blocks.0.q.W, blocks.*.q.Lily.B for one
+ * shared across the copies). With adapters attached, the model's own weights are the frozen base.
+ */
+function modelParams(checked: CheckedProgram, unit: UnitInfo, settings: Record<string, number | boolean>): ParamCount[] {
+  const ops = new GraphOps(new Graph());
+  instantiate(checked, unit.decl.name, { settings, ops });
+  return [...ops.values].map(([path, t]) => {
+    const n = t.data.length;
+    const sharing = path.includes('.*.') ? 'shared across layers' : /\.\d+-\d+\./.test(path) ? 'shared every k layers' : 'per layer';
+    return { name: path, shape: t.shape, trainable: ops.trainable.has(path), sharing, perCopy: n, copies: 1, total: n };
+  });
 }

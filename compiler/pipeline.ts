@@ -28,7 +28,7 @@ export interface Program extends Lowered {
   /** Names dimension sizes for messages (the user's --dims, where a size is unique). */
   dimLabel?: (size: number) => string | undefined;
   log: RewriteLog[];
-  /** Forward output node ids before autodiff (for splitting FLOPs into forward and backward). */
+  /** The last stage run. */
   stage: string;
 }
 

@@ -188,7 +188,3 @@ export const BUILTINS: Record<string, Builtin> = {
   zeros: constructor('a tensor of zeros zeros[dims]()'),
   ones: constructor('a tensor of ones ones[dims]()'),
 };
-
-export function describeArgTypes(site: CallSite): string {
-  return site.args.map((a) => showTy(a.ty)).join(', ');
-}

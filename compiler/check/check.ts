@@ -5,7 +5,7 @@ import { LilyError, type Diagnostic } from '../diagnostics.ts';
 import { fail } from '../diagnostics.ts';
 import type * as A from '../syntax/ast.ts';
 import { BUILTINS } from './builtins.ts';
-import { dimConst, dimSym, showShape, type Dim } from './dims.ts';
+import { dimConst, showShape, type Dim } from './dims.ts';
 import { Scope, type AttachedAdapter, type ExprInfo, type LayerInfo } from './env.ts';
 import { dimOf, exprAsDim, typeOf, type Ctx } from './expr.ts';
 import { hyperTy, shapesEqual, showTy, tensorTy, type Ty } from './types.ts';
@@ -305,7 +305,6 @@ function checkLayer(m: A.LayerDecl, unit: UnitInfo, ctx: Ctx, models: Map<string
   }
 }
 
-export { dimSym };
 
 /** `with Adapter(args)`: named arguments for its hyper-parameters; its In/Out are the layer's. */
 function attachAdapter(use: NonNullable<A.LayerDecl['adapter']>, layer: Extract<LayerInfo, { kind: 'Linear' }>, ctx: Ctx, adapters: Map<string, A.AdapterDecl>): AttachedAdapter {

@@ -389,5 +389,3 @@ function callLayer(layer: LayerInfo, args: CallSite['args'], e: A.Expr, ctx: Ctx
   return out;
 }
 
-export { dimAsConst, dimAsSymbol };
-export type { Binding };

@@ -1,5 +1,6 @@
 // lily params FILE --dims … [--layers L]: trainable parameters per adapter and in total.
 import type { Command } from 'commander';
+import { fail } from '../diagnostics.ts';
 import { loadFile } from '../frontend.ts';
 import { countParams } from '../params.ts';
 import type { Action, Io, Wrapped } from './main.ts';
@@ -19,7 +20,7 @@ export function registerParams(program: Command, io: Io, wrap: (fn: Action) => W
         const checked = loadFile(file);
         const settings = parseSettings(opts.dims);
         const units = [...checked.units.values()].filter((u) => !opts.adapter || u.decl.name === opts.adapter);
-        if (opts.adapter && !units.length) throw new (require_lily_error())([{ code: 'E-name', message: `no adapter or model named '${opts.adapter}' in ${file}` }]);
+        if (opts.adapter && !units.length) fail('E-name', `no adapter or model named '${opts.adapter}' in ${file}`);
         const counts = units.map((u) => countParams(checked, u, settings, Number(opts.layers)));
         const total = counts.filter((c) => c.kind === 'adapter').reduce((a, c) => a + c.trainable, 0);
         if (opts.json) {
@@ -37,5 +38,3 @@ export function registerParams(program: Command, io: Io, wrap: (fn: Action) => W
     );
 }
 
-import { LilyError } from '../diagnostics.ts';
-const require_lily_error = () => LilyError;

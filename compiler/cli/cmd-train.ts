@@ -9,6 +9,7 @@ import { teacherModelTask, teacherTask } from '../../runtime/data/synthetic.ts';
 import { fashionMnist } from '../../runtime/data/fashion-mnist.ts';
 import { IdxError } from '../../runtime/data/idx.ts';
 import { runEntry } from '../interp/run.ts';
+import { adapterParamPath, layerPathCovers } from '../interp/instance.ts';
 import type { CheckedProgram } from '../check/check.ts';
 import type { Trainer } from '../../runtime/train.ts';
 import type { Tensor } from '../../runtime/tensor/index.ts';
@@ -157,19 +158,14 @@ function layerTask(trainer: Trainer, adapter: string, N: number, seed: number) {
 /** Default data for a model with adapters attached: the same model with hidden low-rank changes in its adapted layers. */
 function modelTask(checked: CheckedProgram, model: string, dims: Record<string, number | boolean>, trainer: Trainer, seed: number) {
   const leaves = trainer.program.leaves;
-  // Adapter parameters are `<layer>.<Adapter>.<param>`, the layer path with `*` or `a-b` where shared.
-  const layerPatterns = [...leaves.keys()].flatMap((k) => {
-    const m = /^(.*)\.[A-Z]\w*\.[^.]+$/.exec(k);
-    if (!m) return [];
-    const segments = m[1].split('.').map((seg) => (seg === '*' || /^\d+-\d+$/.test(seg) ? '\\d+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
-    return [new RegExp(`^${segments.join('\\.')}$`)];
-  });
-  const adapted = [...leaves.keys()].filter((k) => k.endsWith('.W') && layerPatterns.some((re) => re.test(k.slice(0, -2))));
+  // The adapted layers: those some adapter parameter's layer path (possibly `*` or `a-b`) covers.
+  const adapterLayers = [...leaves.keys()].flatMap((k) => adapterParamPath(checked, k)?.layer ?? []);
+  const adapted = [...leaves.keys()].filter((k) => k.endsWith('.W') && adapterLayers.some((pattern) => layerPathCovers(pattern, k.slice(0, -2))));
   const x = leaves.get('x')!;
   const forward = (xv: Float64Array, weights: Map<string, { shape: number[]; data: Float64Array }>) => {
     // The teacher is the base alone (its adapters at their initial, zero-change values), whatever
     // the student starts from (--resume): only the base weights are given.
-    const given = new Map<string, Tensor>([...weights].filter(([k]) => k !== 'x' && k !== 't' && !k.startsWith('arg:') && !/^[mv]:/.test(k) && !/\.[A-Z]\w*\.[^.]+$/.test(k)));
+    const given = new Map<string, Tensor>([...weights].filter(([k]) => k !== 'x' && k !== 't' && !k.startsWith('arg:') && !/^[mv]:/.test(k) && !adapterParamPath(checked, k)));
     const out = runEntry(checked, model, { settings: dims, inputs: new Map([['x', { shape: x.shape, data: xv }]]), given, params: 'init' }).output;
     return (out as { t: Tensor }).t.data;
   };

@@ -293,7 +293,6 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
 
   // Kernels, in topological order.
   const kernels: Kernel[] = [];
-  const fusedInto = new Map<Id, number>();
   for (const id of order) {
     if (!materialized.has(id)) continue;
     const n = g.node(id);
@@ -305,7 +304,6 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
     const inputs = [...exprLoads(body)];
     const kidx = kernels.length;
     const nodes = collectFused(g, id, materialized);
-    for (const f of nodes) fusedInto.set(f, kidx);
     const flops = nodes.reduce((a, f) => a + primitive(g.node(f).op).flops(g.node(f), g), 0);
     const hasContraction = nodes.some((f) => classOf(g.node(f)) === 'contraction');
     const hasReduce = nodes.some((f) => ['reduction', 'rowwise'].includes(classOf(g.node(f))));

@@ -1,7 +1,7 @@
 // The interpreter: evaluates any checked expression from the AST and the checker's annotations,
 // against an Ops implementation (Float64Ops: the reference interpreter, the oracle for every
 // later stage; GraphOps: lowering to IR). Deliberately simple.
-import type { ExprInfo, LayerInfo } from '../check/env.ts';
+import type { ExprInfo } from '../check/env.ts';
 import { evalDim, type Dim } from '../check/dims.ts';
 import type { IndexVar } from '../check/types.ts';
 import type * as A from '../syntax/ast.ts';
@@ -183,7 +183,7 @@ function evalCall(e: Extract<A.Expr, { kind: 'call' | 'axisCall' }>, info: ExprI
   if (info.indexVar) return evalComprehension(e, info, env);
   const args = e.args.map((a) => evaluate(a.value, env));
   env.ops.locate?.(e.span);
-  if (info.layer) return callLayer(env.ops, info.layer, env.layers.get(info.layer.name)!, args[0]);
+  if (info.layer) return callLayer(env.ops, env.layers.get(info.layer.name)!, args[0]);
   if (info.fn) return callFunction(info.fn, args, env);
   const f = BUILTIN_EVAL[info.builtin!];
   return f({ ops: env.ops, args, info, shape: () => (info.shape ?? []).map((d) => sizeOf(d, env)) });
@@ -204,7 +204,7 @@ function evalComprehension(e: Extract<A.Expr, { kind: 'call' | 'axisCall' }>, in
   return tv(ops.reduce(info.builtin === 'mean' ? 'mean' : 'sum', body.t, [pos]), body.idx.filter((x) => x !== v));
 }
 
-export function callLayer(ops: Ops, layer: LayerInfo, rt: LayerRuntime, x: Value): Value {
+export function callLayer(ops: Ops, rt: LayerRuntime, x: Value): Value {
   const v = asTensorValue(x, ops);
   if (rt.kind === 'Linear') {
     const y = asTensorValue(matmulValues(ops, v, { t: rt.W, idx: [] }), ops);
@@ -231,7 +231,6 @@ export function callLayer(ops: Ops, layer: LayerInfo, rt: LayerRuntime, x: Value
     const bc = (p: TT) => ops.broadcastAxes(p, s, last);
     return tv(ops.binary('+', ops.binary('*', normed, bc(rt.g)), bc(rt.b)), v.idx);
   }
-  void layer;
   return rt.copies.reduce((acc, c) => c.call(acc), x);
 }
 

@@ -4,7 +4,7 @@ import type { CheckedProgram, UnitInfo } from '../check/check.ts';
 import { evalDim, type Dim } from '../check/dims.ts';
 import { fail } from '../diagnostics.ts';
 import type * as A from '../syntax/ast.ts';
-import { initialize } from '../../runtime/init/initializers.ts';
+import { getInitializer, initialize } from '../../runtime/init/initializers.ts';
 import { rng as makeRng, type Rng } from '../../runtime/init/rng.ts';
 import * as T from '../../runtime/tensor/index.ts';
 import { evaluate, type Env, type LayerRuntime } from './eval.ts';
@@ -122,7 +122,6 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
   return { unit, env, tensors };
 }
 
-import { getInitializer } from '../../runtime/init/initializers.ts';
 const initParamNames = (name: string) => getInitializer(name).params.map((p) => p.name);
 
 function instantiateLayer(
@@ -231,4 +230,28 @@ function hasAdapters(checked: CheckedProgram, unit: UnitInfo, seen = new Set<str
     if (l.kind === 'model' && hasAdapters(checked, checked.units.get(l.model.name)!, seen)) return true;
   }
   return false;
+}
+
+/**
+ * Parse a parameter path made above for an attached adapter, `<layer>.<Adapter>.<param>`, where the
+ * layer path may hold `*` or `a-b` for a copy index (shared parameters). Adapter names come from
+ * the program, so the parse does not guess from spelling.
+ */
+export function adapterParamPath(checked: CheckedProgram, path: string): { layer: string; adapter: string; param: string } | undefined {
+  const parts = path.split('.');
+  if (parts.length < 3) return undefined;
+  const adapter = parts[parts.length - 2];
+  if (checked.units.get(adapter)?.decl.kind !== 'adapter') return undefined;
+  return { layer: parts.slice(0, -2).join('.'), adapter, param: parts[parts.length - 1] };
+}
+
+/** Whether a layer path pattern (with `*` or `a-b` copy indices) covers a concrete layer path. */
+export function layerPathCovers(pattern: string, concrete: string): boolean {
+  const p = pattern.split('.');
+  const c = concrete.split('.');
+  return p.length === c.length && p.every((seg, i) => {
+    if (seg === '*') return /^\d+$/.test(c[i]);
+    const range = /^(\d+)-(\d+)$/.exec(seg);
+    return range ? Number(c[i]) >= Number(range[1]) && Number(c[i]) <= Number(range[2]) : seg === c[i];
+  });
 }

@@ -99,3 +99,49 @@ describe('contraction-order optimiser', () => {
     expect(e.flops.forward.optimized).toBeGreaterThan(e.flops.forward.naive * 0.9); // no big win is possible
   });
 });
+
+/** Greedy by the textbook: repeatedly contract the pair whose own cost is least (the oracle). */
+function greedyReference(net: Net): number {
+  const full = (1 << net.subs.length) - 1;
+  const size = (ls: string) => [...ls].reduce((p, c) => p * net.sizes.get(c)!, 1);
+  const kept = (mask: number) => {
+    if (mask === full) return net.out;
+    const inside = new Set<string>();
+    const outside = new Set<string>(net.out);
+    net.subs.forEach((s, i) => [...s].forEach((c) => ((mask >> i) & 1 ? inside : outside).add(c)));
+    return [...inside].filter((c) => outside.has(c)).sort().join('');
+  };
+  let pool = net.subs.map((s, i) => {
+    const k = net.subs.length === 1 ? net.out : kept(1 << i);
+    const pre = new Set(s).size === k.length ? 0 : size(s) + size(k);
+    return { mask: 1 << i, letters: new Set(s).size === k.length ? s : k, cost: pre };
+  });
+  while (pool.length > 1) {
+    let best: { i: number; j: number; pair: number } | undefined;
+    for (let i = 0; i < pool.length; i++)
+      for (let j = i + 1; j < pool.length; j++) {
+        const lo = kept(pool[i].mask | pool[j].mask);
+        const pair = einsumFlops({ ins: [pool[i].letters, pool[j].letters], out: lo }, net.sizes) + size(lo);
+        if (!best || pair < best.pair) best = { i, j, pair };
+      }
+    const { i, j, pair } = best!;
+    const merged = { mask: pool[i].mask | pool[j].mask, letters: kept(pool[i].mask | pool[j].mask), cost: pool[i].cost + pool[j].cost + pair };
+    pool = [...pool.filter((_, k) => k !== i && k !== j), merged];
+  }
+  return pool[0].cost;
+}
+
+describe('greedy contraction order (used above 10 operands)', () => {
+  it('merges the pair of least own cost at each step (against a textbook greedy), never beating the optimum', async () => {
+    const { greedyOrder } = await import('./contract.ts');
+    fc.assert(
+      fc.property(netArb, (net) => {
+        const g = greedyOrder(net);
+        expect(g.letters).toBe(net.out);
+        expect(g.cost).toBe(greedyReference(net));
+        expect(g.cost).toBeGreaterThanOrEqual(optimalOrder(net).cost);
+      }),
+      { seed: 8, numRuns: 300 },
+    );
+  });
+});

@@ -12,6 +12,8 @@ import { describeNet, expertFolds, tokenLetters } from './explain-net.ts';
 /** Weight of one element of an intermediate result against one FLOP (memory traffic). */
 export const MEMORY_WEIGHT = 1;
 const OPTIMAL_LIMIT = 10;
+// Operand sets are bitmasks: a net of more than 30 operands is refused, not silently wrong.
+const MAX_OPERANDS = 30;
 
 export interface Tree {
   mask: number;
@@ -68,6 +70,7 @@ export function leafTree(net: Net, i: number): Tree {
 
 export function optimalOrder(net: Net): Tree {
   const n = net.subs.length;
+  if (n > MAX_OPERANDS) throw new Error(`internal: a sum of products of ${n} operands exceeds the optimiser's ${MAX_OPERANDS}`);
   const full = (1 << n) - 1;
   if (n > OPTIMAL_LIMIT) return greedyOrder(net);
   const best = new Map<number, Tree>();
@@ -96,14 +99,15 @@ export function greedyOrder(net: Net): Tree {
   const full = (1 << net.subs.length) - 1;
   let pool: Tree[] = net.subs.map((_, i) => leafTree(net, i));
   while (pool.length > 1) {
-    let pick: { i: number; j: number; t: Tree } | undefined;
+    // The cheapest next pair (by its own cost, not the accumulated cost of its subtrees).
+    let pick: { i: number; j: number; t: Tree; pairCost: number } | undefined;
     for (let i = 0; i < pool.length; i++)
       for (let j = i + 1; j < pool.length; j++) {
         const mask = pool[i].mask | pool[j].mask;
         const letters = keptLetters(net, mask, full);
         const pc = pairCost(net, pool[i], pool[j], letters);
         const t = { mask, letters, cost: pool[i].cost + pool[j].cost + pc.cost, flops: pool[i].flops + pool[j].flops + pc.flops, left: pool[i], right: pool[j] };
-        if (!pick || pc.cost < pick.t.cost - pool[i].cost - pool[j].cost) pick = { i, j, t };
+        if (!pick || pc.cost < pick.pairCost) pick = { i, j, t, pairCost: pc.cost };
       }
     pool = [...pool.filter((_, k) => k !== pick!.i && k !== pick!.j), pick!.t];
   }

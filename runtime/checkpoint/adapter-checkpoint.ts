@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { CheckedProgram } from '../../compiler/check/check.ts';
+import { adapterParamPath } from '../../compiler/interp/instance.ts';
 import { loadSafetensors, SafetensorsError, saveSafetensors, type NamedTensor } from './safetensors.ts';
 
 /** Our parameter names to PEFT's, per adapter family (others keep `<family>_<name>`). */
@@ -28,9 +29,9 @@ const transpose2 = (shape: number[], data: Float32Array): NamedTensor => {
 };
 
 /** `A` (an adapter's own) or `blocks.*.q.Lily.B` (attached to a model) to a PEFT-style name. */
-function peftName(path: string, unitName: string): string {
-  const m = /^(.*)\.([A-Z]\w*)\.([^.]+)$/.exec(path);
-  const [layer, adapter, param] = m ? [`${m[1]}.`, m[2], m[3]] : ['', unitName, path];
+function peftName(checked: CheckedProgram, path: string, unitName: string): string {
+  const m = adapterParamPath(checked, path);
+  const [layer, adapter, param] = m ? [`${m.layer}.`, m.adapter, m.param] : ['', unitName, path];
   const family = familyOf(adapter);
   return `${layer}${PEFT_NAMES[family]?.[param] ?? `${family}_${param}`}.weight`;
 }
@@ -40,7 +41,7 @@ export function saveAdapter(path: string, checked: CheckedProgram, unitName: str
   const tensors = new Map<string, NamedTensor>();
   const paths: Record<string, string> = {};
   for (const [name, t] of params) {
-    const stored = peftName(name, unitName);
+    const stored = peftName(checked, name, unitName);
     tensors.set(stored, transpose2(t.shape, t.data));
     paths[stored] = name;
   }
