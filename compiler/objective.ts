@@ -37,7 +37,8 @@ interface OptimizerRule {
   /** Scalars fed each step, as inputs 'arg:NAME' of shape []. */
   args: StepArgs;
   /** Build the updates: returns new values of the parameter and each state. */
-  update(g: Graph, p: Id, grad: Id, state: Record<string, Id>, arg: (name: string) => Id): { param: Id; state: Record<string, Id> };
+  /** `ratio` scales this parameter's learning rate (LoRA+'s `lr * ratio`; 1 for most). */
+  update(g: Graph, p: Id, grad: Id, state: Record<string, Id>, arg: (name: string) => Id, ratio: number): { param: Id; state: Record<string, Id> };
 }
 
 const L = 'abcdefghijklmnopqrstuvwxyz';
@@ -52,19 +53,21 @@ export const OPTIMIZERS: { adamw: (c: AdamWConfig) => OptimizerRule; sgd: (c: Sg
   adamw: (c) => ({
     state: ['m', 'v'],
     args: (t) => ({ decay: 1 - c.lr * c.weightDecay, lr_t: (c.lr * Math.sqrt(1 - c.beta2 ** t)) / (1 - c.beta1 ** t), eps_t: c.eps * Math.sqrt(1 - c.beta2 ** t) }),
-    update(g, p, grad, s, arg) {
+    update(g, p, grad, s, arg, ratio) {
       const m = g.add('add', [scale(g, c.beta1, s.m), scale(g, 1 - c.beta1, grad)]);
       const v = g.add('add', [scale(g, c.beta2, s.v), scale(g, 1 - c.beta2, mulSame(g, grad, grad))]);
       const denom = g.add('add', [g.add('map', [v], { fn: 'sqrt' }), bscalar(g, arg('eps_t'), v)]);
       const stepv = mulSame(g, bscalar(g, arg('lr_t'), m), mulSame(g, m, g.add('map', [denom], { fn: 'recip' })));
-      const param = g.add('add', [mulSame(g, bscalar(g, arg('decay'), p), p), scale(g, -1, stepv)]);
+      // A parameter group at lr·ratio (as PyTorch): decay 1 − ratio·lr·wd = 1 − ratio + ratio·decay.
+      const decay = ratio === 1 ? bscalar(g, arg('decay'), p) : g.add('add', [g.add('fill', [], { value: 1 - ratio, shape: g.shape(p) }), scale(g, ratio, bscalar(g, arg('decay'), p))]);
+      const param = g.add('add', [mulSame(g, decay, p), scale(g, -ratio, stepv)]);
       return { param, state: { m, v } };
     },
   }),
   sgd: (c) => ({
     state: [],
     args: () => ({}),
-    update: (g, p, grad) => ({ param: g.add('add', [p, scale(g, -c.lr, grad)]), state: {} }),
+    update: (g, p, grad, _s, _a, ratio) => ({ param: g.add('add', [p, scale(g, -c.lr * ratio, grad)]), state: {} }),
   }),
 };
 
@@ -80,7 +83,7 @@ export interface ObjectiveResult {
  * Turn the lowered adapter graph (output 'y' = delta or forward) into a training step:
  * y_full = x W0 + b0 + delta (for delta adapters), loss = mean((y_full − t)²), gradients, updates.
  */
-export function attachObjective(g: Graph, leaves: Map<string, T.Tensor>, form: 'delta' | 'forward', obj: Objective): ObjectiveResult {
+export function attachObjective(g: Graph, leaves: Map<string, T.Tensor>, form: 'delta' | 'forward', obj: Objective, lrScale: Map<string, number> = new Map()): ObjectiveResult {
   const out = new Map(leaves);
   let y = g.outputs.get('y')!;
   const x = g.add('input', [], { name: 'x', shape: out.get('x')!.shape });
@@ -126,7 +129,7 @@ export function attachObjective(g: Graph, leaves: Map<string, T.Tensor>, form: '
       out.set(`${s}:${name}`, T.zeros(g.shape(p)));
       state[s] = g.add('param', [], { name: `${s}:${name}`, shape: g.shape(p), trainable: false });
     }
-    const u = rule.update(g, p, grads.get(p)!, state, arg);
+    const u = rule.update(g, p, grads.get(p)!, state, arg, lrScale.get(name) ?? 1);
     g.outputs.set(`grad:${name}`, grads.get(p)!);
     g.outputs.set(`new:${name}`, u.param);
     assignments.push([`new:${name}`, name]);

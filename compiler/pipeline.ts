@@ -57,7 +57,7 @@ export const STAGES: Stage[] = [
     run(p) {
       const g = p.graph;
       if (p.objective) {
-        const r = attachObjective(g, p.leaves, p.form ?? 'delta', p.objective);
+        const r = attachObjective(g, p.leaves, p.form ?? 'delta', p.objective, p.lrScale);
         return { ...p, leaves: r.leaves, stage: 'autodiff', inputs: r.inputs, train: r };
       }
       const y = g.outputs.get('y')!;
@@ -114,6 +114,8 @@ export interface CompileOptions {
   params?: 'init' | 'random';
   /** Parameter values supplied by path (a checkpoint), overriding the above. */
   given?: Map<string, Tensor>;
+  /** Compile for training (`training` is true, dropout draws) or evaluation (default). */
+  training?: boolean;
 }
 
 export function compile(checked: CheckedProgram, entry: string, opts: CompileOptions): Program {
@@ -129,7 +131,7 @@ export function compile(checked: CheckedProgram, entry: string, opts: CompileOpt
   const unit = checked.units.get(entry);
   const form = unit?.methods.has('delta') ? 'delta' : 'forward';
   const params = opts.params ?? (opts.objective ? 'init' : 'random');
-  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params, given: opts.given }), log: [], stage: 'lower', dimLabel, extraRules, objective: opts.objective, form };
+  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params, given: opts.given, mode: { training: opts.training ?? opts.objective !== undefined } }), log: [], stage: 'lower', dimLabel, extraRules, objective: opts.objective, form };
   for (const s of STAGES) {
     if (opts.forwardOnly && s.name === 'autodiff') break;
     if (!opts.skip?.includes(s.name)) p = s.run(p);

@@ -10,6 +10,7 @@ import { compile, flopsSplit, type Program } from '../compiler/pipeline.ts';
 import type { Backend, Executable } from './executable.ts';
 import { referenceBackend } from './backends/reference-exec.ts';
 import type { Tensor } from './tensor/index.ts';
+import { isStepRandomLeaf, stepRandom } from './init/step-random.ts';
 
 export interface TrainOptions {
   /** Sizes and hyper-parameters; N is the batch size (rows of x). */
@@ -74,9 +75,13 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
       return steps;
     },
     async step(batch) {
-      steps++;
+      const before = steps++;
       await exec.set('x', batch.x);
       await exec.set('t', batch.t);
+      // The program's `step` and its forward-pass random draws for this step.
+      if (plan.leaves.has('step')) await exec.set('step', Float32Array.of(before));
+      for (const [name, b] of plan.leaves)
+        if (isStepRandomLeaf(name)) await exec.set(name, Float32Array.from(stepRandom(opts.seed ?? 0, before, name, plan.buffers[b].shape).data));
       for (const [k, v] of Object.entries(train.args(steps))) if (plan.leaves.has(k)) await exec.set(k, Float32Array.of(v));
       await exec.run();
       const loss = (await exec.read('loss'))[0];

@@ -3,7 +3,8 @@
 //   -- expect: ok                       checks clean
 //   -- expect: error E-shape at 4:21    the first diagnostic's code and line:col
 //   -- expect-message: <text>           ... and its message contains <text>
-//   -- run: f --dims N=2 --inputs x=[[1,2]]   then   -- output: <JSON>   (to 1e-9)
+//   -- run: f --dims N=2 [--training] [--step K] --inputs x=[[1,2]]   then   -- output: <JSON>   (to 1e-9)
+//                                                                     or   -- run-error: E-code  (a located run-time diagnostic)
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { LilyError } from '../compiler/diagnostics.ts';
@@ -19,7 +20,7 @@ interface Expectation {
   code?: string;
   at?: [number, number];
   message?: string;
-  runs: { fn: string; dims?: string; inputs?: string; output: unknown }[];
+  runs: { fn: string; dims?: string; inputs?: string; training?: boolean; step?: number; output?: unknown; error?: string }[];
 }
 
 function expectationsOf(source: string, file: string): Expectation {
@@ -37,10 +38,13 @@ function expectationsOf(source: string, file: string): Expectation {
     } else if ((m = /^-- expect-message: (.*)$/.exec(l))) exp.message = m[1].trim();
     else if ((m = /^-- run: (\S+)(.*)$/.exec(l))) {
       const rest = m[2];
-      pendingRun = { fn: m[1], dims: /--dims (\S+)/.exec(rest)?.[1], inputs: /--inputs (.+)$/.exec(rest)?.[1]?.trim() };
-    } else if ((m = /^-- output: (.*)$/.exec(l))) {
-      if (!pendingRun) throw new Error(`${file}: '-- output:' without a preceding '-- run:'`);
-      exp.runs.push({ ...pendingRun, output: JSON.parse(m[1]) });
+      const inputs = /--inputs (.+)$/.exec(rest)?.[1]?.trim();
+      const flags = inputs === undefined ? rest : rest.slice(0, rest.indexOf('--inputs'));
+      const step = /--step (\d+)/.exec(flags)?.[1];
+      pendingRun = { fn: m[1], dims: /--dims (\S+)/.exec(flags)?.[1], inputs, training: /--training\b/.test(flags), step: step === undefined ? undefined : Number(step) };
+    } else if ((m = /^-- (output|run-error): (.*)$/.exec(l))) {
+      if (!pendingRun) throw new Error(`${file}: '-- ${m[1]}:' without a preceding '-- run:'`);
+      exp.runs.push({ ...pendingRun, ...(m[1] === 'output' ? { output: JSON.parse(m[2]) } : { error: m[2].trim() }) });
       pendingRun = undefined;
     }
   }
@@ -79,7 +83,21 @@ describe('conformance suite', () => {
       }
       expect(exp.ok, `expected ${exp.code} but the program checked clean`).toBe(true);
       for (const r of exp.runs) {
-        const out = runEntry(checked, r.fn, { settings: parseSettings(r.dims), inputs: parseInputs(r.inputs) }).output;
+        const run = () => runEntry(checked, r.fn, { settings: parseSettings(r.dims), inputs: parseInputs(r.inputs), mode: { training: r.training, step: r.step ?? 0 } }).output;
+        if (r.error) {
+          // A run-time diagnostic (sizes known only at instantiation): a located LilyError, code given.
+          let caught: unknown;
+          try {
+            run();
+          } catch (e) {
+            caught = e;
+          }
+          expect(caught instanceof LilyError, `${r.fn}: expected ${r.error}, got ${String(caught)}`).toBe(true);
+          expect((caught as LilyError).diagnostics[0].code).toBe(r.error);
+          expect((caught as LilyError).diagnostics[0].span, `${r.fn}: the ${r.error} diagnostic has no location`).toBeDefined();
+          continue;
+        }
+        const out = run();
         const got = resultJson(out);
         const diff = close(got, r.output);
         expect(diff, `${r.fn}: ${diff}`).toBeUndefined();

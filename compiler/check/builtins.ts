@@ -87,6 +87,50 @@ const constructor = (doc: string, square = false): Builtin => ({
   },
 });
 
+/**
+ * Operands combined elementwise (where, maximum, minimum): aligned pairwise by arithmetic's rules,
+ * left to right; info.maps gets, per operand, where each of its axes lands in the result.
+ */
+function alignAll(site: CallSite, info: ExprInfo, operands: number[]): { shape: Dim[]; idx: IndexVar[] } {
+  let out: Dim[] = [];
+  let idx: IndexVar[] = [];
+  let maps: number[][] = [];
+  for (const i of operands) {
+    const t = tensorArg(site, i);
+    const a = alignShapes(out, t.shape);
+    if (!a) fail('E-shape', `the arguments of ${site.name} do not broadcast together`, site.args[i].span, { expected: `a shape that broadcasts with ${showShape(out)}`, found: showShape(t.shape) });
+    maps = [...maps.map((m) => m.map((k) => a.mapL[k])), a.mapR];
+    out = a.out;
+    idx = [...idx, ...t.idx.filter((v) => !idx.includes(v))].sort((x, y) => x.depth - y.depth);
+  }
+  info.maps = maps;
+  info.shape = out;
+  return { shape: out, idx };
+}
+
+/** An Int hyper-parameter argument (top-k's k). */
+const intArg = (site: CallSite, i: number) => {
+  const a = site.args[i];
+  if (a.ty.kind !== 'hyper' || a.ty.base !== 'Int') fail('E-type', `${site.name} takes a whole number here (a hyper-parameter or literal)`, a.span, { found: showTy(a.ty) });
+};
+
+/** The first argument must be a mask-like tensor, not a static Bool (that is `if`). */
+const maskArg = (site: CallSite) => {
+  const c = site.args[0];
+  if (c.ty.kind === 'hyper')
+    fail('E-type', `the condition of ${site.name} is a tensor mask (a comparison of tensors)`, c.span, { found: showTy(c.ty), notes: c.ty.base === 'Bool' ? ['a static Bool chooses with if … then … else …'] : [] });
+};
+
+const pairwise = (doc: string): Builtin => ({
+  form: 'call',
+  arity: 2,
+  doc,
+  check(site, info) {
+    const t = alignAll(site, info, [0, 1]);
+    return tensorTy(t.shape, t.idx);
+  },
+});
+
 export const BUILTINS: Record<string, Builtin> = {
   exp: elementwise('e to the x, elementwise'),
   log: elementwise('natural logarithm, elementwise'),
@@ -182,6 +226,79 @@ export const BUILTINS: Record<string, Builtin> = {
         fail('E-axis', `permute needs a permutation of 0..${t.shape.length - 1}`, site.span, { found: `[${perm.join(', ')}]` });
       info.perm = perm;
       return tensorTy(perm.map((p) => t.shape[p]), t.idx);
+    },
+  },
+  where: {
+    form: 'call',
+    arity: 3,
+    doc: 'where(mask, a, b): a where the mask is 1, b where it is 0 (= mask·a + (1 − mask)·b; both are computed)',
+    check(site, info) {
+      maskArg(site);
+      const t = alignAll(site, info, [0, 1, 2]);
+      return tensorTy(t.shape, t.idx);
+    },
+  },
+  maximum: pairwise('the larger of a and b, elementwise; the gradient goes to the larger (to b on ties)'),
+  minimum: pairwise('the smaller of a and b, elementwise; the gradient goes to the smaller (to b on ties)'),
+  topk: {
+    form: 'axis',
+    arity: 2,
+    doc: 'topk[E](x, k): a mask, 1 at the k largest entries along E (ties: the lower index first); x * topk[E](x, k) keeps them',
+    check(site, info) {
+      const t = tensorArg(site, 0);
+      const axes = site.resolveAxes(t.shape);
+      if (axes.length !== 1) fail('E-axis', 'topk takes exactly one axis', site.span, { found: `${axes.length} axes` });
+      intArg(site, 1);
+      info.axes = axes;
+      info.shape = [t.shape[axes[0]]];
+      return tensorTy(t.shape, t.idx);
+    },
+  },
+  argmax: {
+    form: 'axis',
+    arity: 1,
+    doc: 'argmax[E](x): the position of the largest entry along E (the first on ties), as a number; no gradient',
+    check(site, info) {
+      const t = tensorArg(site, 0);
+      const axes = site.resolveAxes(t.shape);
+      if (axes.length !== 1) fail('E-axis', 'argmax takes exactly one axis', site.span, { found: `${axes.length} axes` });
+      info.axes = axes;
+      return tensorTy(t.shape.filter((_, i) => i !== axes[0]), t.idx);
+    },
+  },
+  one_hot: {
+    form: 'axis',
+    arity: 1,
+    doc: 'one_hot[E](i): a new last axis of size E, 1 at position i (a number, as argmax gives) and 0 elsewhere',
+    check(site, info) {
+      const t = tensorArg(site, 0);
+      const shape = site.resolveShape();
+      if (shape.length !== 1) fail('E-axis', 'one_hot[n](i) takes one size', site.span);
+      info.shape = shape;
+      return tensorTy([...t.shape, shape[0]], t.idx);
+    },
+  },
+  floor: elementwise('the largest whole number ≤ x; no gradient'),
+  dropout: {
+    form: 'call',
+    arity: 2,
+    doc: 'dropout(x, p): in training, each entry zeroed with probability p and the rest scaled by 1/(1 − p), fresh every step; in evaluation, x',
+    check(site) {
+      const p = site.args[1];
+      if (p.ty.kind !== 'hyper' || p.ty.base === 'Bool') fail('E-type', 'the dropout probability is a number (a hyper-parameter or literal)', p.span, { found: showTy(p.ty) });
+      return site.args[0].ty.kind === 'hyper' ? tensorTy([]) : site.args[0].ty;
+    },
+  },
+  uniform: constructor('uniform[dims](): random numbers in [0, 1), drawn afresh every training step (fixed by the seed and the step)'),
+  range: {
+    form: 'axis',
+    arity: 0,
+    doc: 'range[n](): the numbers 0, 1, …, n − 1',
+    check(site, info) {
+      const shape = site.resolveShape();
+      if (shape.length !== 1) fail('E-axis', 'range[n]() takes one size', site.span);
+      info.shape = shape;
+      return tensorTy(shape);
     },
   },
   eye: constructor('identity matrix eye[n]()', true),

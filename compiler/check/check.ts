@@ -252,6 +252,11 @@ function checkParam(m: A.ParamDecl, unit: UnitInfo, ctx: Ctx) {
     initOk = false;
   }
   if (!initOk) fail('E-init', `unknown initializer '${m.init.name}'`, m.init.span, { expected: 'zeros, ones, constant, normal, uniform, kaiming_uniform, xavier_uniform, orthogonal, eye, fourier_cos, fourier_sin' });
+  if (m.lrScale) {
+    const t = typeOf(m.lrScale, ctx);
+    if (t.kind !== 'hyper' || t.base === 'Bool') fail('E-hyper', '`lr * ratio` needs a number computed from hyper-parameters', m.lrScale.span, { found: showTy(t) });
+    if (!m.trainable) fail('E-hyper', `'${m.name}' is frozen: it has no learning rate to scale`, m.lrScale.span);
+  }
   if (m.sharing.kind === 'every') {
     const t = typeOf(m.sharing.count, ctx);
     if (t.kind !== 'hyper' || t.base !== 'Int') fail('E-hyper', '`shared every k layers` needs an Int k', m.sharing.count.span, { found: showTy(t) });

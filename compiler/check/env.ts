@@ -19,7 +19,7 @@ export type LayerInfo =
   | { kind: 'model'; name: string; model: A.ModelDecl; dimArgs: Map<string, Dim>; hyperArgs: Map<string, A.Expr>; repeat?: A.Expr };
 
 export type Binding =
-  | { kind: 'value'; ty: Ty; origin: 'param' | 'input' | 'let' | 'hyper' | 'dim' | 'member' }
+  | { kind: 'value'; ty: Ty; origin: 'param' | 'input' | 'let' | 'hyper' | 'dim' | 'member' | 'mode' }
   | { kind: 'layer'; layer: LayerInfo }
   | { kind: 'fn'; decl: A.FnDecl }
   | { kind: 'idx'; v: IndexVar };
@@ -59,6 +59,7 @@ export interface ExprInfo {
   axes?: number[]; // reductions/softmax: positions in the (non-index) shape
   shape?: Dim[]; // reshape/broadcast/zeros/ones/eye: target shape
   perm?: number[]; // permute
+  maps?: number[][]; // where/maximum/minimum: for each operand, where its axes land in info.shape
   indexVar?: IndexVar; // comprehension `sum[e](...)`
   index?: IndexRes[]; // indexing
   layer?: LayerInfo; // layer calls

@@ -7,6 +7,13 @@ import { dimAdd, dimAsConst, dimAsSymbol, dimConst, dimSymbols, dimDiv, dimEq, d
 import { Scope, type Binding, type ExprInfo, type LayerInfo } from './env.ts';
 import { alignShapes, asTensor, hyperTy, idxUnion, shapesEqual, showTy, tensorTy, type IndexVar, type Ty } from './types.ts';
 
+/**
+ * Names every program sees, set by how it runs: `training` (a static Bool: a program is compiled
+ * for training or for evaluation) and `step` (the number of optimiser steps taken before this one,
+ * a scalar fed at run time, so a schedule needs no recompilation). A program's own names shadow them.
+ */
+export const MODE_NAMES: Record<string, Ty> = { training: hyperTy('Bool'), step: tensorTy([]) };
+
 export interface Ctx {
   scope: Scope;
   info: WeakMap<A.Expr, ExprInfo>;
@@ -79,7 +86,10 @@ export function typeOf(e: A.Expr, ctx: Ctx): Ty {
     case 'if': {
       const c = typeOf(e.cond, ctx);
       if (c.kind !== 'hyper' || c.base !== 'Bool')
-        fail('E-hyper', 'the condition of `if` must be a Bool computed from hyper-parameters', e.cond.span, { found: showTy(c) });
+        fail('E-hyper', 'the condition of `if` must be a Bool computed from hyper-parameters', e.cond.span, {
+          found: showTy(c),
+          notes: c.kind === 'tensor' ? ['a comparison of tensors is a mask: choose elementwise with where(mask, a, b)'] : [],
+        });
       const a = typeOf(e.then, ctx);
       const b = typeOf(e.else, ctx);
       return record(ctx, e, { ty: joinBranches(a, b, e) });
@@ -110,6 +120,8 @@ function typeVar(e: Extract<A.Expr, { kind: 'var' }>, ctx: Ctx): Ty {
   const b = ctx.scope.lookup(e.name);
   if (!b) {
     if (ctx.scope.dims.has(e.name)) return record(ctx, e, { ty: hyperTy('Int'), binding: { kind: 'value', ty: hyperTy('Int'), origin: 'dim' } });
+    const mode = MODE_NAMES[e.name];
+    if (mode) return record(ctx, e, { ty: mode, binding: { kind: 'value', ty: mode, origin: 'mode' } });
     if (BUILTINS[e.name]) fail('E-type', `'${e.name}' is a builtin function; call it`, e.span);
     return fail('E-name', `unknown name '${e.name}'`, e.span, { notes: suggest(e.name, ctx.scope) });
   }
@@ -139,10 +151,9 @@ function typeBinary(e: Extract<A.Expr, { kind: 'binary' }>, ctx: Ctx): Ty {
     return record(ctx, e, { ty: hyperTy('Bool') });
   }
   for (const [t, s] of [[l, e.left.span], [r, e.right.span]] as const) if (isBool(t)) fail('E-type', `\`${e.op}\` needs numbers, not a Bool`, s);
-  if (['==', '!=', '<', '<=', '>', '>='].includes(e.op)) {
-    if (l.kind !== 'hyper' || r.kind !== 'hyper') fail('E-hyper', 'comparisons are only between hyper-parameters (data-dependent control flow is not part of Lily)', e.opSpan);
-    return record(ctx, e, { ty: hyperTy('Bool') });
-  }
+  // Between hyper-parameters a comparison is a static Bool (for `if`); with a tensor operand it is
+  // a mask — a tensor of 1.0 where it holds and 0.0 elsewhere — shaped like arithmetic's result.
+  if (['==', '!=', '<', '<=', '>', '>='].includes(e.op) && l.kind === 'hyper' && r.kind === 'hyper') return record(ctx, e, { ty: hyperTy('Bool') });
   if (e.op === '@') return typeMatmul(e, l, r, ctx);
   if (l.kind === 'hyper' && r.kind === 'hyper') {
     const int = l.base === 'Int' && r.base === 'Int' && ['+', '-', '*'].includes(e.op);

@@ -18,16 +18,21 @@ export function registerRun(program: Command, io: Io, wrap: (fn: Action) => Wrap
     .option('--inputs <list>', "given inputs as JSON, ';'-separated: 'x=[[1,2],[3,4]]'")
     .option('--seed <n>', 'seed for random inputs and parameters', '0')
     .option('--params <mode>', "'init' (each parameter's initialiser) or 'random' (N(0, 0.25) everywhere)", 'init')
+    .option('--training', 'run as in training: `training` is true, dropout and uniform[…]() draw for --step')
+    .option('--step <n>', 'the value of `step` (optimiser steps taken before this one)', '0')
     .option('--json', 'print inputs and outputs as JSON')
     .action(
-      wrap((file: string, opts: { fn: string; dims: string; inputs?: string; seed: string; params: string; json?: boolean }) => {
+      wrap((file: string, opts: { fn: string; dims: string; inputs?: string; seed: string; params: string; training?: boolean; step: string; json?: boolean }) => {
         if (opts.params !== 'init' && opts.params !== 'random') fail('E-usage', `--params must be init or random, found '${opts.params}'`);
+        const step = Number(opts.step);
+        if (!(Number.isInteger(step) && step >= 0)) fail('E-usage', `--step must be a whole number ≥ 0, found '${opts.step}'`);
         const checked = loadFile(file);
         const result = runEntry(checked, opts.fn, {
           settings: parseSettings(opts.dims),
           inputs: parseInputs(opts.inputs),
           seed: Number(opts.seed),
           params: opts.params,
+          mode: { training: opts.training ?? false, step },
         });
         if (opts.json) {
           io.out(JSON.stringify({ entry: opts.fn, inputs: Object.fromEntries([...result.inputs].map(([k, t]) => [k, toNested(t)])), output: resultJson(result.output) }));

@@ -23,6 +23,8 @@ const INLINE_UNARY: Partial<Record<T.UnaryName, (a: string) => string>> = {
   sin: (a) => `Math.sin(${a})`,
   cos: (a) => `Math.cos(${a})`,
   recip: (a) => `1 / ${a}`,
+  heaviside: (a) => `+(${a} > 0)`,
+  floor: (a) => `Math.floor(${a})`,
 };
 const INLINE_GRAD: Partial<Record<T.UnaryName, (a: string) => string>> = {
   neg: () => `-1`,

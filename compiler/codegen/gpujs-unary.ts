@@ -95,6 +95,8 @@ export const GPUJS_UNARY: Record<UnaryName, GpuJsUnary> = {
     df: (x) => sigmoid(x),
   },
   recip: { f: (x) => `(1 / ${x})`, df: (x) => `(-1 / (${x} * ${x}))` },
+  heaviside: { f: (x) => `(${x} > 0 ? 1 : 0)`, df: () => '0' },
+  floor: { f: (x) => `Math.floor(${x})`, df: () => '0' },
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -20,7 +20,8 @@ const CLASS_OF: Record<string, (n: Node) => NodeClass> = {
   param: () => 'leaf',
   const: () => 'const',
   fill: () => 'const',
-  eye: () => 'leaf', // a constant buffer, fed once (see constantLeaves)
+  eye: () => 'leaf', // a constant buffer, fed once (see CONSTANT_LEAVES)
+  iota: () => 'leaf',
   broadcast: () => 'view',
   take: () => 'view',
   untake: () => 'elementwise', // x · onehot: a product with a constant buffer
@@ -32,6 +33,7 @@ const CLASS_OF: Record<string, (n: Node) => NodeClass> = {
   stopgrad: () => 'view',
   softmax: () => 'rowwise',
   log_softmax: () => 'rowwise',
+  topk_mask: () => 'rowwise',
   reduce_max: () => 'reduction',
   reduce_min: () => 'reduction',
   einsum(n) {
@@ -40,6 +42,16 @@ const CLASS_OF: Record<string, (n: Node) => NodeClass> = {
     if (!summed) return n.inputs.length === 1 ? 'view' : 'elementwise';
     return n.inputs.length === 1 ? 'reduction' : 'contraction';
   },
+};
+
+/** Leaves whose value is a constant of their size n (buffers fed once): their data. */
+const CONSTANT_LEAVES: Partial<Record<string, (n: number) => Float64Array>> = {
+  eye(n) {
+    const data = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) data[i * n + i] = 1;
+    return data;
+  },
+  iota: (n) => Float64Array.from({ length: n }, (_, i) => i),
 };
 
 export const classOf = (n: Node): NodeClass => {
@@ -155,13 +167,9 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
   for (const id of order) {
     const n = g.node(id);
     if (classOf(n) === 'leaf') {
-      const name = n.op === 'eye' ? `const:eye:${n.attrs.n}` : (n.attrs.name as string);
-      if (n.op === 'eye') {
-        const k = n.attrs.n as number;
-        const data = new Float64Array(k * k);
-        for (let i = 0; i < k; i++) data[i * k + i] = 1;
-        constants.set(name, data);
-      }
+      const constant = CONSTANT_LEAVES[n.op];
+      const name = constant ? `const:${n.op}:${n.attrs.n}` : (n.attrs.name as string);
+      if (constant) constants.set(name, constant(n.attrs.n as number));
       const b = leaves.get(name) ?? newBuf(n.shape, n.op === 'param' ? 'param' : 'input', name);
       leaves.set(name, b);
       bufOf.set(id, b);
@@ -172,6 +180,14 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
   let fresh = 0;
   const freshVar = () => `r${fresh++}`;
   const load = (id: Id, coords: Coords): KExpr => ({ k: 'load', buf: bufOf.get(id)!, at: flat(coords, g.shape(id)) });
+  const constantBuffer = (op: string, size: number): BufferId => {
+    const name = `const:${op}:${size}`;
+    if (!leaves.has(name)) {
+      constants.set(name, CONSTANT_LEAVES[op]!(size));
+      leaves.set(name, newBuf([size], 'input', name));
+    }
+    return leaves.get(name)!;
+  };
   const onehot = (size: number, index: number): BufferId => {
     const name = `const:onehot:${size}:${index}`;
     if (!leaves.has(name)) {
@@ -237,9 +253,29 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
       const v = freshVar();
       return { k: 'reduce', op: 'sum', vars: [{ v, extent }], body: { k: 'unary', fn: 'exp', a: { k: 'bin', op: '-', a: load(x, at(v)), b: maxOver() } } };
     };
+    if (n.op === 'topk_mask') return topkExpr(n, coords, at);
     const shifted: KExpr = { k: 'bin', op: '-', a: load(x, coords), b: maxOver() };
     if (n.op === 'softmax') return { k: 'bin', op: '/', a: { k: 'unary', fn: 'exp', a: shifted }, b: sumExp() };
     return { k: 'bin', op: '-', a: shifted, b: { k: 'unary', fn: 'log', a: sumExp() } };
+  };
+
+  // Entry i is kept when rank_i = Σ_j [x_j > x_i] + [j < i]·[x_j = x_i] is below k (ties to the
+  // lower index, as T.topkMask); [j < i] compares positions loaded from a constant iota buffer.
+  const topkExpr = (n: Node, coords: Coords, at: (v: string) => Coords): KExpr => {
+    const axis = n.attrs.axis as number;
+    const extent = n.shape[axis];
+    const x = n.inputs[0];
+    const j = freshVar();
+    const iota = constantBuffer('iota', extent);
+    const H = (a: KExpr): KExpr => ({ k: 'unary', fn: 'heaviside', a });
+    const sub = (a: KExpr, b: KExpr): KExpr => ({ k: 'bin', op: '-', a, b });
+    const xi = load(x, coords);
+    const xj = load(x, at(j));
+    const before = H(sub({ k: 'load', buf: iota, at: coords[axis] }, { k: 'load', buf: iota, at: varA(j) }));
+    const tie = sub({ k: 'const', v: 1 }, H({ k: 'unary', fn: 'abs', a: sub(xj, xi) }));
+    const body: KExpr = { k: 'bin', op: '+', a: H(sub(xj, xi)), b: { k: 'bin', op: '*', a: before, b: tie } };
+    const rank: KExpr = { k: 'reduce', op: 'sum', vars: [{ v: j, extent }], body };
+    return H(sub({ k: 'const', v: (n.attrs.k as number) - 0.5 }, rank));
   };
 
   const computeExpr = (n: Node, coords: Coords): KExpr => {

@@ -6,6 +6,8 @@ import { evalDim, type Dim } from '../check/dims.ts';
 import type { IndexVar } from '../check/types.ts';
 import type * as A from '../syntax/ast.ts';
 import { BUILTIN_EVAL, keepBack } from './builtins-eval.ts';
+import { COMPARE_MASK } from './masks.ts';
+import { ModeState } from './mode.ts';
 import { ARITH, type BinaryOp, type Ops, type TT } from './ops.ts';
 import { asNumber, asTensorValue, expand, num, padIdx, tv, unionIdx, type TensorValue, type Value } from './values.ts';
 
@@ -22,6 +24,8 @@ export interface Env {
   vars: Map<string, Value>;
   layers: Map<string, LayerRuntime>;
   fns: Map<string, A.FnDecl>;
+  /** Training or evaluation, the step, the forward-pass random draws (absent: evaluation, step 0). */
+  mode?: ModeState;
 }
 
 const infoOf = (env: Env, e: A.Expr): ExprInfo => {
@@ -31,6 +35,11 @@ const infoOf = (env: Env, e: A.Expr): ExprInfo => {
 };
 
 export const sizeOf = (d: Dim, env: Env) => evalDim(d, env.sizes);
+
+const modeOf = (env: Env): ModeState => {
+  if (!env.mode) throw new Error('internal: a program reading training, step or random numbers was run without a mode');
+  return env.mode;
+};
 
 export function evaluate(e: A.Expr, env: Env): Value {
   const info = infoOf(env, e);
@@ -42,6 +51,10 @@ export function evaluate(e: A.Expr, env: Env): Value {
       return { kind: 'bool', v: e.value };
     case 'var': {
       if (info.binding?.kind === 'value' && info.binding.origin === 'dim') return num(env.sizes.get(e.name)!);
+      if (info.binding?.kind === 'value' && info.binding.origin === 'mode') {
+        const mode = modeOf(env);
+        return e.name === 'training' ? { kind: 'bool', v: mode.mode.training } : tv(mode.stepLeaf(ops));
+      }
       const v = env.vars.get(e.name);
       if (!v) throw new Error(`internal: '${e.name}' has no value`);
       return v;
@@ -101,7 +114,7 @@ function evalBinary(e: Extract<A.Expr, { kind: 'binary' }>, info: ExprInfo, env:
     return evaluate(e.right, env);
   }
   const r = evaluate(e.right, env);
-  if (compare[e.op]) return { kind: 'bool', v: compare[e.op](asNumber(l), asNumber(r)) };
+  if (compare[e.op] && l.kind !== 'tensor' && r.kind !== 'tensor') return { kind: 'bool', v: compare[e.op](asNumber(l), asNumber(r)) };
   if (l.kind === 'num' && r.kind === 'num') return num(ARITH[e.op as BinaryOp](l.v, r.v));
   ops.locate?.(e.span);
   if (e.op === '@') return matmulValues(ops, asTensorValue(l, ops), asTensorValue(r, ops));
@@ -111,7 +124,9 @@ function evalBinary(e: Extract<A.Expr, { kind: 'binary' }>, info: ExprInfo, env:
   const idx = unionIdx(a.idx, b.idx);
   const idxSizes = idx.map((v) => sizeOf(v.range!, env));
   const out = align.out.map((d) => sizeOf(d, env));
-  return tv(ops.binary(e.op as BinaryOp, expand(ops, a, idx, idxSizes, out, align.mapL), expand(ops, b, idx, idxSizes, out, align.mapR)), idx);
+  const [ta, tb] = [expand(ops, a, idx, idxSizes, out, align.mapL), expand(ops, b, idx, idxSizes, out, align.mapR)];
+  if (compare[e.op]) return tv(COMPARE_MASK[e.op](ops, ta, tb), idx);
+  return tv(ops.binary(e.op as BinaryOp, ta, tb), idx);
 }
 
 /** NumPy `@` on the values' own axes, with index axes lined up in front. */
@@ -186,7 +201,7 @@ function evalCall(e: Extract<A.Expr, { kind: 'call' | 'axisCall' }>, info: ExprI
   if (info.layer) return callLayer(env.ops, env.layers.get(info.layer.name)!, args[0]);
   if (info.fn) return callFunction(info.fn, args, env);
   const f = BUILTIN_EVAL[info.builtin!];
-  return f({ ops: env.ops, args, info, shape: () => (info.shape ?? []).map((d) => sizeOf(d, env)) });
+  return f({ ops: env.ops, args, info, shape: () => (info.shape ?? []).map((d) => sizeOf(d, env)), span: e.span, mode: () => modeOf(env) });
 }
 
 function evalComprehension(e: Extract<A.Expr, { kind: 'call' | 'axisCall' }>, info: ExprInfo, env: Env): Value {

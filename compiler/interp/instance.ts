@@ -11,6 +11,7 @@ import { evaluate, type Env, type LayerRuntime } from './eval.ts';
 import type { TT } from './ops.ts';
 import { asNumber, tv, type Value } from './values.ts';
 import { Float64Ops, type Ops } from './ops.ts';
+import type { ModeState } from './mode.ts';
 
 export interface InstanceOptions {
   /** Sizes of dimensions and values of hyper-parameters, by name (`N=4,In=8,r=2,stride=2`). */
@@ -30,6 +31,8 @@ export interface InstanceOptions {
   shared?: Map<string, T.Tensor>;
   /** Inside a model with adapters attached: its own weights are the frozen base. */
   frozenBase?: boolean;
+  /** Training or evaluation, the step, forward-pass random draws (shared by nested instances). */
+  mode?: ModeState;
 }
 
 export interface Instance {
@@ -70,7 +73,7 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
   const rng = rngIn ?? makeRng(opts.seed ?? 0);
   const ops = opts.ops ?? Float64Ops;
   opts = { ...opts, shared: opts.shared ?? new Map(), frozenBase: opts.frozenBase ?? hasAdapters(checked, unit) };
-  const env: Env = { ops, info: checked.info, sizes, vars: new Map(hypers), layers: new Map(), fns: checked.fns };
+  const env: Env = { ops, info: checked.info, sizes, vars: new Map(hypers), layers: new Map(), fns: checked.fns, mode: opts.mode };
   const tensors = new Map<string, T.Tensor>();
   const size = (d: Dim) => {
     try {
@@ -114,6 +117,11 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
       shared.set(path, t);
       tensors.set(m.name, t);
       env.vars.set(m.name, tv(ops.leaf('param', path, t, m.trainable)));
+      if (m.lrScale) {
+        const ratio = asNumber(evaluate(m.lrScale, env));
+        if (!(ratio > 0)) fail('E-hyper', `the learning-rate ratio of '${m.name}' must be positive`, m.lrScale.span, { found: String(ratio) });
+        ops.scaleLearningRate?.(path, ratio);
+      }
     } else if (m.kind === 'layer') {
       const rt = instantiateLayer(checked, unit, m, env, opts, `${prefix}${m.name}`, rng, draw, tensors);
       env.layers.set(m.name, rt);

@@ -32,8 +32,14 @@ export interface Ops {
   logSoftmax(x: TT, axis: number): TT;
   kron(a: TT, b: TT): TT;
   detach(x: TT): TT;
+  /** [0, 1, …, n − 1]. */
+  iota(n: number): TT;
+  /** A mask: 1 at the k largest entries along the axis (ties: the lower index), 0 elsewhere. */
+  topk(x: TT, axis: number, k: number): TT;
   /** The source location of the expression being evaluated (for IR nodes' provenance). */
   locate?(span: A_Span | undefined): void;
+  /** A trainable parameter learns at this multiple of the optimiser's rate (`lr * ratio`). */
+  scaleLearningRate?(leafName: string, ratio: number): void;
   /** The program named this value (a let); for messages about IR nodes. */
   bind?(name: string, t: TT): void;
 }
@@ -70,4 +76,6 @@ export const Float64Ops: Ops = {
   logSoftmax: (x, axis) => T.logSoftmax(t(x), axis),
   kron: (a, b) => T.kron(t(a), t(b)),
   detach: (x) => x,
+  iota: (n) => T.tensor([n], Float64Array.from({ length: n }, (_, i) => i)),
+  topk: (x, axis, k) => T.topkMask(t(x), axis, k),
 };

@@ -11,6 +11,7 @@ import { callFunction } from './eval.ts';
 import { callMethod, instantiate, type InstanceOptions } from './instance.ts';
 import { tv, type Value } from './values.ts';
 import { Float64Ops, type Ops } from './ops.ts';
+import { EVAL_MODE, ModeState, type RunMode } from './mode.ts';
 
 export interface RunOptions {
   settings: Record<string, number | boolean>;
@@ -20,6 +21,8 @@ export interface RunOptions {
   /** Parameter values by path (as in Instance.tensors / IR leaf names). */
   given?: Map<string, Tensor>;
   ops?: Ops;
+  /** Training or evaluation (default), the step, the seed of forward-pass random draws. */
+  mode?: Partial<RunMode>;
 }
 
 export function runEntry(checked: CheckedProgram, entry: string, opts: RunOptions): { inputs: Map<string, Tensor>; output: Value } {
@@ -28,7 +31,8 @@ export function runEntry(checked: CheckedProgram, entry: string, opts: RunOption
   const fn = checked.fns.get(name);
   const unit = checked.units.get(name);
   if (!fn && !unit) fail('E-name', `no function, adapter or model named '${name}' (have: ${[...checked.fns.keys(), ...checked.units.keys()].join(', ') || 'none'})`);
-  const inst = unit ? instantiate(checked, name, { settings: opts.settings, seed: opts.seed, params: opts.params, ops: opts.ops, given: opts.given }) : undefined;
+  const mode = new ModeState({ ...EVAL_MODE, seed: opts.seed ?? 0, ...opts.mode });
+  const inst = unit ? instantiate(checked, name, { settings: opts.settings, seed: opts.seed, params: opts.params, ops: opts.ops, given: opts.given, mode }) : undefined;
   const method = unit ? (methodName ?? (unit.methods.has('delta') ? 'delta' : 'forward')) : undefined;
   const decl: { params: A.ValueParam[] } | undefined = fn ?? unit?.methods.get(method!);
   if (!decl) fail('E-name', `${name} has no method '${method}'`);
@@ -57,7 +61,7 @@ export function runEntry(checked: CheckedProgram, entry: string, opts: RunOption
     return tv((opts.ops ?? Float64Ops).leaf('input', p.name, t));
   });
   for (const k of opts.inputs?.keys() ?? []) if (!inputs.has(k)) fail('E-usage', `--inputs: '${name}' has no input named '${k}'`);
-  const output = fn ? callFunction(fn, args, { ops: opts.ops ?? Float64Ops, info: checked.info, sizes: new Map(), vars: new Map(), layers: new Map(), fns: checked.fns }) : callMethod(inst!, method!, args);
+  const output = fn ? callFunction(fn, args, { ops: opts.ops ?? Float64Ops, info: checked.info, sizes: new Map(), vars: new Map(), layers: new Map(), fns: checked.fns, mode }) : callMethod(inst!, method!, args);
   return { inputs, output };
 }
 

@@ -12,6 +12,11 @@ export class GraphOps implements Ops {
   /** Float64 values of the leaves (parameters and inputs), by name. */
   readonly values = new Map<string, T.Tensor>();
   readonly trainable = new Set<string>();
+  /** Learning-rate multipliers declared with `lr * ratio`, by leaf name. */
+  readonly lrScale = new Map<string, number>();
+  scaleLearningRate = (leafName: string, ratio: number) => {
+    this.lrScale.set(leafName, ratio);
+  };
   constructor(readonly g: Graph) {}
 
   private id = (x: TT) => x as Id;
@@ -130,6 +135,8 @@ export class GraphOps implements Ops {
   softmax = (x: TT, axis: number) => this.g.add('softmax', [this.id(x)], { axis });
   logSoftmax = (x: TT, axis: number) => this.g.add('log_softmax', [this.id(x)], { axis });
   detach = (x: TT) => this.g.add('stopgrad', [this.id(x)]);
+  iota = (n: number) => this.g.add('iota', [], { n });
+  topk = (x: TT, axis: number, k: number) => this.g.add('topk_mask', [this.id(x)], { axis, k });
 
   kron(a: TT, b: TT) {
     const [p, q] = this.g.shape(this.id(a));

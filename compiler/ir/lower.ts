@@ -12,6 +12,8 @@ export interface Lowered {
   leaves: Map<string, Tensor>;
   trainable: string[];
   inputs: string[];
+  /** Learning-rate multipliers declared with `lr * ratio` (LoRA+), by trainable leaf name. */
+  lrScale: Map<string, number>;
 }
 
 export function lower(checked: CheckedProgram, entry: string, opts: Omit<RunOptions, 'ops'>): Lowered {
@@ -21,5 +23,5 @@ export function lower(checked: CheckedProgram, entry: string, opts: Omit<RunOpti
   if (output.kind !== 'tensor') throw new Error(`internal: ${entry} did not produce a tensor`);
   graph.outputs.set('y', output.t as number);
   graph.loc = undefined;
-  return { graph, leaves: ops.values, trainable: [...ops.trainable], inputs: [...inputs.keys()] };
+  return { graph, leaves: ops.values, trainable: [...ops.trainable], inputs: [...inputs.keys()], lrScale: ops.lrScale };
 }

@@ -18,7 +18,7 @@ const SAMPLES: Record<string, Sample[]> = {
     { shapes: [[2, 3], [2, 3]], attrs: { spec: 'ab,ab->ab' } },
   ],
   add: [{ shapes: [[2, 3], [2, 3]], attrs: {} }],
-  map: ['exp', 'log', 'sqrt', 'rsqrt', 'tanh', 'sigmoid', 'silu', 'gelu', 'softplus', 'recip', 'square', 'sin', 'cos', 'relu', 'abs'].map((fn) => ({
+  map: ['exp', 'log', 'sqrt', 'rsqrt', 'tanh', 'sigmoid', 'silu', 'gelu', 'softplus', 'recip', 'square', 'sin', 'cos', 'relu', 'abs', 'heaviside', 'floor'].map((fn) => ({
     shapes: [[3, 2]],
     attrs: { fn },
     positive: ['log', 'sqrt', 'rsqrt', 'recip'].includes(fn),
@@ -34,6 +34,9 @@ const SAMPLES: Record<string, Sample[]> = {
   softmax: [{ shapes: [[2, 3]], attrs: { axis: 1 } }, { shapes: [[2, 3]], attrs: { axis: 0 } }],
   log_softmax: [{ shapes: [[2, 3]], attrs: { axis: 1 } }],
   stopgrad: [{ shapes: [[2]], attrs: {} }],
+  reduce_max: [{ shapes: [[2, 3]], attrs: { axes: [1] } }, { shapes: [[2, 3]], attrs: { axes: [0, 1] } }],
+  reduce_min: [{ shapes: [[3, 2]], attrs: { axes: [0] } }],
+  topk_mask: [{ shapes: [[2, 4]], attrs: { axis: 1, k: 2 } }],
 };
 
 describe('primitive VJPs', () => {
@@ -87,6 +90,16 @@ describe('primitive VJPs', () => {
           { seed: 3, numRuns: 5 },
         );
       });
+
+  it('max shares its gradient among ties (as torch.amax)', () => {
+    const g = new Graph();
+    const p = g.add('param', [], { name: 'p', shape: [4], trainable: true });
+    const y = g.add('reduce_max', [p], { axes: [0] });
+    const ct = g.add('input', [], { name: 'ct', shape: [] });
+    const grads = vjp(g, y, ct, [p]);
+    const vals = evaluateGraph(g, new Map([['p', T.tensor([4], Float64Array.of(1, 3, 3, -2))], ['ct', T.scalar(2)]]), [grads.get(p)!]);
+    expect([...vals.get(grads.get(p)!)!.data]).toEqual([0, 1, 1, 0]);
+  });
 
   it('stopgrad passes no gradient', () => {
     const g = new Graph();

@@ -74,6 +74,8 @@ export interface ParamDecl {
   init: { name: string; args: Arg[]; span: Span };
   trainable: boolean; // `frozen` or `buffer` make it false
   sharing: Sharing;
+  /** `lr * ratio`: this parameter's learning rate is the optimiser's times ratio (LoRA+). */
+  lrScale?: Expr;
   span: Span;
 }
 

@@ -70,12 +70,17 @@ export function parse(source: string, file = '<input>'): A.Program {
     ParamDecl(kw, name, _colon, type, _eq, init, mods) {
       let trainable = kw.sourceString === 'param';
       let sharing: A.Sharing = { kind: 'perLayer' };
+      let lrScale: A.Expr | undefined;
       for (const m of mods.children) {
-        const mod = m.ast() as { frozen?: true; sharing?: A.Sharing };
+        const mod = m.ast() as { frozen?: true; sharing?: A.Sharing; lrScale?: A.Expr };
         if (mod.frozen) trainable = false;
         if (mod.sharing) sharing = mod.sharing;
+        if (mod.lrScale) lrScale = mod.lrScale;
       }
-      return { kind: 'param', name: name.sourceString, type: type.ast(), init: init.ast(), trainable, sharing, span: span(name) } satisfies A.ParamDecl;
+      return { kind: 'param', name: name.sourceString, type: type.ast(), init: init.ast(), trainable, sharing, lrScale, span: span(name) } satisfies A.ParamDecl;
+    },
+    ParamModifier_lr(_lr, _times, e) {
+      return { lrScale: e.ast() };
     },
     ParamModifier_frozen(_f) {
       return { frozen: true };

@@ -6,3 +6,4 @@ export * from './unary.ts';
 export * from './linalg.ts';
 export * from './reduce.ts';
 export * from './indexing.ts';
+export * from './select.ts';

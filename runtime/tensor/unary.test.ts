@@ -10,17 +10,20 @@ const awayFromZero = fc
   .tuple(fc.double({ min: 0.01, max: 5, noNaN: true }), fc.boolean())
   .map(([x, neg]) => (neg ? -x : x));
 const moderate = fc.double({ min: -5, max: 5, noNaN: true });
+// Away from the steps' jumps (0 for heaviside, the integers for floor).
+const offInteger = fc.integer({ min: -5, max: 4 }).chain((k) => fc.double({ min: k + 0.01, max: k + 0.99, noNaN: true }));
 const domain: Record<UnaryName, fc.Arbitrary<number>> = {
   neg: moderate, exp: moderate, log: positive, sqrt: positive, rsqrt: positive, relu: awayFromZero,
   gelu: moderate, gelu_erf: moderate, tanh: moderate, sigmoid: moderate, silu: moderate, abs: awayFromZero,
   square: moderate, sin: moderate, cos: moderate, softplus: moderate, recip: awayFromZero.map((x) => 2 * x),
+  heaviside: awayFromZero, floor: offInteger,
 };
 
 describe('unary table', () => {
   it('has exactly the documented entries', () => {
     expect([...unaryNames].sort()).toEqual(
       ['abs', 'cos', 'exp', 'gelu', 'gelu_erf', 'log', 'neg', 'recip', 'relu', 'rsqrt', 'sigmoid', 'silu',
-        'sin', 'softplus', 'sqrt', 'square', 'tanh'].sort(),
+        'sin', 'softplus', 'sqrt', 'square', 'tanh', 'heaviside', 'floor'].sort(),
     );
     expect(isUnaryName('gelu')).toBe(true);
     expect(isUnaryName('toString')).toBe(false);
@@ -52,6 +55,9 @@ describe('unary table', () => {
     expectTensor(applyUnary('sigmoid', fromNested([0, -1])), [0.5, 0.2689414213699951]);
     expectTensor(applyUnary('softplus', fromNested([0, 1])), [Math.LN2, 1.3132616875182228]);
     expectTensor(applyUnary('silu', fromNested([0, 1])), [0, 0.7310585786300049]);
+    expectTensor(applyUnary('heaviside', fromNested([-1, 0, 2, NaN])), [0, 0, 1, 0]);
+    expectTensor(applyUnary('floor', fromNested([-1.5, 0, 2.7])), [-2, 0, 2]);
+    expect(unary.heaviside.constant && unary.floor.constant).toBe(true);
   });
 
   it('gelu matches PyTorch (tanh approximation) and gelu_erf the exact form', () => {

@@ -9,6 +9,8 @@ export interface UnaryFn {
   f: (x: number) => number;
   /** Its derivative d f / d x (at kinks, the one-sided value we pick is documented inline). */
   df: (x: number) => number;
+  /** Piecewise constant (a step): its derivative is 0 wherever it exists, so no gradient flows. */
+  constant?: boolean;
 }
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
@@ -107,6 +109,10 @@ export const unary = {
   // not applied: it is off by up to e^-20 ~ 2e-9, and exact is what an oracle wants.
   softplus: { f: softplus, df: sigmoid },
   recip: { f: (x) => 1 / x, df: (x) => -1 / (x * x) },
+  // Heaviside step, 1 where x > 0 else 0 (NaN gives 0): comparisons and masks are built from it
+  // (a > b is heaviside(a − b)). Piecewise constant: no gradient flows through a mask.
+  heaviside: { f: (x) => (x > 0 ? 1 : 0), df: () => 0, constant: true },
+  floor: { f: Math.floor, df: () => 0, constant: true },
 } satisfies Record<string, UnaryFn>;
 
 export type UnaryName = keyof typeof unary;

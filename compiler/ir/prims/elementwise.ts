@@ -45,7 +45,8 @@ definePrim({
   doc: 'an elementwise function (exp, log, relu, gelu, ...)',
   shape: ([s]) => s,
   eval: ([x], a) => T.map(x, T.unary[a.fn as T.UnaryName].f),
-  vjp: ({ g, node, ct }) => [mulSame(g, ct, g.add('map_grad', node.inputs, { fn: node.attrs.fn }))],
+  // A piecewise-constant function (heaviside, floor) passes no gradient.
+  vjp: ({ g, node, ct }) => ((T.unary[node.attrs.fn as T.UnaryName] as T.UnaryFn).constant ? [undefined] : [mulSame(g, ct, g.add('map_grad', node.inputs, { fn: node.attrs.fn }))]),
   flops: (n) => numelOf(n.shape),
   print: (a) => `map ${a.fn}`,
 });

@@ -1,7 +1,7 @@
-// softmax and log_softmax along one axis, and max/min reductions (used, under stopgrad, to
-// stabilise logsumexp; they have no VJP of their own).
+// softmax and log_softmax along one axis, and max/min reductions (also used, under stopgrad, to
+// stabilise logsumexp).
 import * as T from '../../../runtime/tensor/index.ts';
-import type { Graph, Id } from '../graph.ts';
+import type { Graph, Id, Node } from '../graph.ts';
 import { definePrim, numelOf } from '../prim.ts';
 import { mulSame, scale } from './elementwise.ts';
 
@@ -46,12 +46,30 @@ definePrim({
   print: (a) => `log_softmax axis ${a.axis}`,
 });
 
+/**
+ * The gradient of max (or min) over axes: the cotangent goes to the entries equal to the result,
+ * shared evenly among ties (as torch.amax): dx = ct · [x = m] / #{x = m}.
+ */
+function extremumVjp(g: Graph, node: Node, ct: Id): Id {
+  const [x] = node.inputs;
+  const shape = g.shape(x);
+  const axes = node.attrs.axes as number[];
+  const kept = shape.map((_, i) => i).filter((i) => !axes.includes(i));
+  const back = (id: Id) => g.add('broadcast', [id], { shape, map: kept });
+  const differs = g.add('map', [g.add('map', [g.add('add', [x, scale(g, -1, back(node.id))])], { fn: 'abs' })], { fn: 'heaviside' });
+  const hit = g.add('add', [g.add('fill', [], { value: 1, shape }), scale(g, -1, differs)]);
+  const all = L.slice(0, shape.length);
+  const count = g.add('einsum', [hit], { spec: `${all}->${kept.map((i) => all[i]).join('')}` });
+  return mulSame(g, mulSame(g, back(ct), hit), back(g.add('map', [count], { fn: 'recip' })));
+}
+
 for (const kind of ['max', 'min'] as const)
   definePrim({
     name: `reduce_${kind}`,
-    doc: `${kind} over axes (not differentiable here: use under stopgrad)`,
+    doc: `${kind} over axes; the gradient goes to the extreme entries, shared among ties`,
     shape: ([s], a) => s.filter((_, k) => !(a.axes as number[]).includes(k)),
     eval: ([x], a) => T[kind](x, a.axes as number[]),
+    vjp: ({ g, node, ct }) => [extremumVjp(g, node, ct)],
     flops: (n, g) => numelOf(g.shape(n.inputs[0])),
     print: (a) => `reduce_${kind} axes [${a.axes}]`,
   });
