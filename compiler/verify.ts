@@ -13,6 +13,7 @@ import { runEntry } from './interp/run.ts';
 import { compile, type Program } from './pipeline.ts';
 import * as T from '../runtime/tensor/index.ts';
 import { DimError } from './check/dims.ts';
+import { CONSTRAINT_NOTE } from './interp/instance.ts';
 
 export interface VerifyOptions {
   runs?: number;
@@ -24,6 +25,8 @@ export interface VerifyOptions {
   rtol?: number;
   /** Deliberately wrong rules to inject (see compiler/rewrite/faults.ts). */
   faults?: string[];
+  /** Check the program as compiled for training (default: both modes when it reads `training`, `step` or draws random numbers). */
+  training?: boolean;
 }
 
 export interface VerifyFailure {
@@ -67,22 +70,28 @@ function compare(what: VerifyFailure['property'], name: string, got: T.Tensor, w
 }
 
 /** One check of all three properties at given sizes and value seed. */
-export function checkOnce(checked: CheckedProgram, adapter: string, settings: Record<string, number | boolean>, valueSeed: number, rtol = 1e-7, faults?: string[]): void {
-  const naive = compile(checked, adapter, { settings, seed: valueSeed, skip: ['contract'] });
-  const opt = compile(checked, adapter, { settings, seed: valueSeed, faults });
+export function checkOnce(checked: CheckedProgram, adapter: string, settings: Record<string, number | boolean>, valueSeed: number, rtol = 1e-7, faults?: string[], training = false): void {
+  // In training, random draws are inputs fixed by (seed, step): the same numbers in every program.
+  const naive = compile(checked, adapter, { settings, seed: valueSeed, skip: ['contract'], training });
+  const opt = compile(checked, adapter, { settings, seed: valueSeed, faults, training });
   const leaves = naive.leaves;
   const outNaive = evaluateOutputs(naive.graph, leaves);
   const outOpt = evaluateOutputs(opt.graph, leaves);
-  const params = new Map([...leaves].filter(([k]) => k !== 'x' && k !== 'dy'));
+  const params = new Map([...leaves].filter(([k]) => k !== 'x' && k !== 'dy' && k !== 'step' && !k.startsWith('rand:')));
   const interp = (given: Map<string, T.Tensor>, x: T.Tensor) => {
-    const out = runEntry(checked, adapter, { settings, inputs: new Map([['x', x]]), given, seed: valueSeed }).output;
+    const out = runEntry(checked, adapter, { settings, inputs: new Map([['x', x]]), given, seed: valueSeed, mode: { training } }).output;
     if (out.kind !== 'tensor') throw new Error('internal: adapter output is not a tensor');
     return out.t as T.Tensor;
   };
   const x = leaves.get('x')!;
-  compare('forward', 'y', outOpt.get('y')!, interp(params, x), rtol, 1e-10);
-  for (const [k, v] of outNaive) if (k !== 'y') compare('backward', k, outOpt.get(k)!, v, rtol, 1e-10);
-  gradientCheck(naive, outNaive, valueSeed);
+  try {
+    compare('forward', 'y', outOpt.get('y')!, interp(params, x), rtol, 1e-10);
+    for (const [k, v] of outNaive) if (k !== 'y') compare('backward', k, outOpt.get(k)!, v, rtol, 1e-10);
+    gradientCheck(naive, outNaive, valueSeed);
+  } catch (e) {
+    if (training && e instanceof PropertyFailure) (e.failure as { detail: string }).detail = `compiled for training: ${e.failure.detail}`;
+    throw e;
+  }
 }
 
 /**
@@ -133,18 +142,22 @@ export function verifyAdapter(checked: CheckedProgram, adapter: string, opts: Ve
   if (!unit) throw new LilyError([{ code: 'E-name', message: `no adapter or model named '${adapter}'` }]);
   const runs = opts.runs ?? 20;
   const seed = opts.seed ?? 42;
-  const names = dimNames(unit).filter((n) => !(n in (opts.fixed ?? {})));
+  // Int hyper-parameters that `where` conditions relate to sizes (k <= r) are explored with them.
+  const related = unit.decl.hypers.filter((h) => h.hyper === 'Int' && unit.decl.constraints.some((c) => mentions(c, h.name))).map((h) => h.name);
+  const names = [...dimNames(unit), ...related].filter((n) => !(n in (opts.fixed ?? {})));
+  const modes = opts.training !== undefined ? [opts.training] : checked.readsMode ? [false, true] : [false];
   const dimArb = fc.record(Object.fromEntries(names.map((n) => [n, fc.integer({ min: 1, max: opts.maxDim ?? 4 })])));
   let failure: VerifyFailure | undefined;
   const result = fc.check(
     fc.property(dimArb, fc.integer({ min: 0, max: 1_000_000 }), (dims, valueSeed) => {
       const settings = { ...dims, ...opts.fixed };
       try {
-        checkOnce(checked, adapter, settings, valueSeed, opts.rtol, opts.faults);
+        for (const training of modes) checkOnce(checked, adapter, settings, valueSeed, opts.rtol, opts.faults, training);
         return true;
       } catch (e) {
         // Sizes the program's dimension arithmetic rejects (In / f not whole) are skipped.
-        if (e instanceof DimError || (e instanceof LilyError && /whole number|at least 1/.test(e.message))) {
+        const unmet = e instanceof LilyError && e.diagnostics.some((d) => d.notes?.includes(CONSTRAINT_NOTE));
+        if (e instanceof DimError || unmet || (e instanceof LilyError && /whole number|at least 1/.test(e.message))) {
           fc.pre(false);
         }
         if (e instanceof PropertyFailure) {
@@ -158,12 +171,21 @@ export function verifyAdapter(checked: CheckedProgram, adapter: string, opts: Ve
   );
   if (!result.failed) return { adapter, ok: true, runs: result.numRuns, seed };
   if (!failure && result.errorInstance) throw result.errorInstance;
+  if (!result.counterexample)
+    throw new LilyError([{ code: 'E-usage', message: `${adapter}: no random sizes up to ${opts.maxDim ?? 4} met its conditions (${result.numSkips} tried); give sizes with --dims or a larger --max-dim` }]);
   // fast-check has shrunk: re-run the shrunk counterexample to report it exactly.
   const [dims, valueSeed] = result.counterexample as [Record<string, number>, number];
   try {
-    checkOnce(checked, adapter, { ...dims, ...opts.fixed }, valueSeed, opts.rtol, opts.faults);
+    for (const training of modes) checkOnce(checked, adapter, { ...dims, ...opts.fixed }, valueSeed, opts.rtol, opts.faults, training);
   } catch (e) {
     if (e instanceof PropertyFailure) failure = { ...e.failure, dims: { ...dims, ...opts.fixed }, valueSeed };
   }
   return { adapter, ok: false, runs: result.numRuns, seed, failure };
+}
+
+/** Whether an expression mentions a name (a `where` condition and a hyper-parameter). */
+function mentions(e: unknown, name: string): boolean {
+  if (!e || typeof e !== 'object') return false;
+  if ((e as { kind?: string }).kind === 'var' && (e as { name: string }).name === name) return true;
+  return Object.values(e).some((v) => mentions(v, name));
 }

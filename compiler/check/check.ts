@@ -1,6 +1,6 @@
 // The checker: declarations, hyper-parameters, parameters, layers and methods. Collects every
 // error it can (one per failing member) instead of stopping at the first.
-import { getInitializer } from '../../runtime/init/initializers.ts';
+import { getInitializer, initializers } from '../../runtime/init/initializers.ts';
 import { LilyError, type Diagnostic } from '../diagnostics.ts';
 import { fail } from '../diagnostics.ts';
 import type * as A from '../syntax/ast.ts';
@@ -30,6 +30,8 @@ export interface CheckedProgram {
   units: Map<string, UnitInfo>;
   fns: Map<string, A.FnDecl>;
   diagnostics: Diagnostic[];
+  /** Some expression reads `training` or `step` or draws random numbers: it behaves differently in training. */
+  readsMode: boolean;
 }
 
 /** Run fn, turning a LilyError into collected diagnostics. */
@@ -86,7 +88,23 @@ export function checkProgram(program: A.Program): CheckedProgram {
     }
   }
   diagnostics.sort((a, b) => (a.span?.start ?? 0) - (b.span?.start ?? 0));
-  return { program, info, units, fns, diagnostics };
+  const readsMode = someExpr(program, (e) => {
+    const i = info.get(e);
+    return (i?.binding?.kind === 'value' && i.binding.origin === 'mode') || i?.builtin === 'dropout' || i?.builtin === 'uniform';
+  });
+  return { program, info, units, fns, diagnostics, readsMode };
+}
+
+/** Whether any expression in the program satisfies pred (a walk over every AST object). */
+function someExpr(program: A.Program, pred: (e: A.Expr) => boolean): boolean {
+  const seen = new Set<object>();
+  const walk = (v: unknown): boolean => {
+    if (!v || typeof v !== 'object' || seen.has(v)) return false;
+    seen.add(v);
+    if ('kind' in v && 'span' in v && pred(v as A.Expr)) return true;
+    return Object.values(v).some(walk);
+  };
+  return walk(program);
 }
 
 /** Functions that call themselves, directly or through others: Lily has no recursion (a program is a finite graph). */
@@ -186,6 +204,11 @@ function checkUnit(d: A.AdapterDecl | A.ModelDecl, global: Scope, info: WeakMap<
       scope.bind('base', { kind: 'layer', layer: unit.base });
     });
   const ctx: Ctx = { scope, info, depth: 0 };
+  for (const c of d.constraints)
+    collect(diags, () => {
+      const t = typeOf(c, ctx);
+      if (t.kind !== 'hyper' || t.base !== 'Bool') fail('E-hyper', 'a `where` condition is a Bool on hyper-parameters and sizes (as `k <= r`)', c.span, { found: showTy(t) });
+    });
   for (const m of d.members) {
     if (m.kind !== 'method' && scope.lookup(m.name) && m.name !== 'base') {
       // Members may shadow globals but not each other.
@@ -251,7 +274,7 @@ function checkParam(m: A.ParamDecl, unit: UnitInfo, ctx: Ctx) {
     if (e instanceof LilyError) throw e;
     initOk = false;
   }
-  if (!initOk) fail('E-init', `unknown initializer '${m.init.name}'`, m.init.span, { expected: 'zeros, ones, constant, normal, uniform, kaiming_uniform, xavier_uniform, orthogonal, eye, fourier_cos, fourier_sin' });
+  if (!initOk) fail('E-init', `unknown initializer '${m.init.name}'`, m.init.span, { expected: Object.keys(initializers).join(', ') });
   if (m.lrScale) {
     const t = typeOf(m.lrScale, ctx);
     if (t.kind !== 'hyper' || t.base === 'Bool') fail('E-hyper', '`lr * ratio` needs a number computed from hyper-parameters', m.lrScale.span, { found: showTy(t) });

@@ -63,8 +63,50 @@ export function resolveSettings(checked: CheckedProgram, unit: UnitInfo, setting
     } else hypers.set(h.name, v);
     env.vars.set(h.name, v);
   }
+  checkConstraints(checked, unit, env);
   return { sizes, hypers };
 }
+
+/**
+ * The unit's `where` conditions at these sizes: a false one is a located E-hyper naming the values.
+ * A condition on a size not given yet (a partial --dims) waits for it.
+ */
+function checkConstraints(checked: CheckedProgram, unit: UnitInfo, env: Env) {
+  for (const c of unit.decl.constraints) {
+    const names = exprNames(c);
+    if (names.some((n) => (checked.info.get(n)?.binding as { origin?: string } | undefined)?.origin === 'dim' && !env.sizes.has(n.name))) continue;
+    const v = evaluate(c, env);
+    if (v.kind === 'bool' && !v.v) {
+      const values = [...new Set(names.map((n) => n.name))].map((n) => `${n} = ${env.sizes.get(n) ?? (env.vars.get(n) as { v?: unknown } | undefined)?.v}`);
+      fail('E-hyper', `${unit.decl.name} requires ${sourceOf(c)}`, c.span, { found: values.join(', '), notes: [CONSTRAINT_NOTE] });
+    }
+  }
+}
+/** Marks diagnostics of unmet `where` conditions (verify skips such sizes rather than failing). */
+export const CONSTRAINT_NOTE = 'declared in a `where` condition';
+
+const exprNames = (e: A.Expr): Extract<A.Expr, { kind: 'var' }>[] => {
+  const out: Extract<A.Expr, { kind: 'var' }>[] = [];
+  const walk = (v: unknown) => {
+    if (!v || typeof v !== 'object') return;
+    if ((v as A.Expr).kind === 'var' && 'span' in v) out.push(v as Extract<A.Expr, { kind: 'var' }>);
+    Object.values(v).forEach(walk);
+  };
+  walk(e);
+  return out;
+};
+const sourceOf = (e: A.Expr): string => {
+  switch (e.kind) {
+    case 'var':
+      return e.name;
+    case 'num':
+      return String(e.value);
+    case 'binary':
+      return `${sourceOf(e.left)} ${e.op} ${sourceOf(e.right)}`;
+    default:
+      return 'its condition';
+  }
+};
 
 export function instantiate(checked: CheckedProgram, unitName: string, opts: InstanceOptions, prefix = '', rngIn?: Rng): Instance {
   const unit = checked.units.get(unitName);

@@ -124,6 +124,8 @@ export interface AdapterDecl {
   name: string;
   hypers: HyperParam[];
   on: LayerTypeAst;
+  /** `where k <= r, …`: Bool conditions on hyper-parameters and sizes. */
+  constraints: Expr[];
   members: Member[];
   span: Span;
 }
@@ -132,6 +134,7 @@ export interface ModelDecl {
   kind: 'model';
   name: string;
   hypers: HyperParam[];
+  constraints: Expr[];
   members: Member[];
   span: Span;
 }

@@ -27,24 +27,29 @@ export function parse(source: string, file = '<input>'): A.Program {
     Program(decls) {
       return decls.children.map((d) => d.ast());
     },
-    AdapterDecl(_kw, name, hypers, _on, layer, _o, members, _c) {
+    AdapterDecl(_kw, name, hypers, _on, layer, constraints, _o, members, _c) {
       return {
         kind: 'adapter',
         name: name.sourceString,
         hypers: opt(hypers)?.ast() ?? [],
         on: layer.ast(),
+        constraints: opt(constraints)?.ast() ?? [],
         members: members.children.map((m) => m.ast()),
         span: span(name),
       } satisfies A.AdapterDecl;
     },
-    ModelDecl(_kw, name, hypers, _o, members, _c) {
+    ModelDecl(_kw, name, hypers, constraints, _o, members, _c) {
       return {
         kind: 'model',
         name: name.sourceString,
         hypers: opt(hypers)?.ast() ?? [],
+        constraints: opt(constraints)?.ast() ?? [],
         members: members.children.map((m) => m.ast()),
         span: span(name),
       } satisfies A.ModelDecl;
+    },
+    Constraints(_where, list) {
+      return list.asIteration().children.map((c) => c.ast());
     },
     FnDecl(_kw, name, _o, params, _c, ret, _eq, body) {
       return {

@@ -16,7 +16,7 @@ describe('table and argument handling', () => {
   it('lists the documented initializers, each with a doc', () => {
     expect(Object.keys(initializers).sort()).toEqual(
       ['constant', 'eye', 'fourier_cos', 'fourier_sin', 'kaiming_uniform', 'normal', 'ones', 'orthogonal',
-        'uniform', 'xavier_uniform', 'zeros'].sort(),
+        'sparse_normal', 'uniform', 'xavier_uniform', 'zeros'].sort(),
     );
     for (const [name, spec] of Object.entries(initializers)) expect(spec.doc.length, name).toBeGreaterThan(5);
   });
@@ -163,5 +163,19 @@ describe('fourier bases', () => {
     expect(() => initialize('fourier_cos', [5, 16], { seed: 0, n: 4 }, rng(0))).toThrow(/n=4/);
     expect(() => initialize('fourier_cos', [5, 16], { seed: 0 }, rng(0))).toThrow(/missing argument 'n'/);
     expect(() => initialize('fourier_sin', [5], { n: 5 }, rng(0))).toThrow(/2-D/);
+  });
+});
+
+describe('sparse_normal', () => {
+  it('keeps about density of the entries, with the given spread', () => {
+    const t = initialize('sparse_normal', [200, 100], { density: 0.25, std: 2 }, rng(5));
+    const kept = t.data.filter((v) => v !== 0);
+    expect(kept.length / t.data.length).toBeGreaterThan(0.23);
+    expect(kept.length / t.data.length).toBeLessThan(0.27);
+    expect(Math.sqrt(stats(kept).v)).toBeGreaterThan(1.9);
+    expect(Math.sqrt(stats(kept).v)).toBeLessThan(2.1);
+  });
+  it('refuses a density outside (0, 1]', () => {
+    expect(() => initialize('sparse_normal', [2, 2], { density: 0 }, rng(0))).toThrow(/density/);
   });
 });

@@ -102,6 +102,19 @@ export const initializers = {
     init: (shape, { mean, std }, r) => fill(shape, () => r.normal(mean, std)),
     doc: 'I.i.d. Normal(mean, std^2), drawn in row-major order.',
   },
+  sparse_normal: {
+    params: [{ name: 'density' }, { name: 'std', default: 1 }],
+    init: (shape, { density, std }, r) => {
+      if (!(density > 0 && density <= 1)) throw new Error(`sparse_normal: density must be in (0, 1], got ${density}`);
+      // Two draws per entry, always (keeps the stream independent of which entries are kept).
+      return fill(shape, () => {
+        const keep = r.next() < density;
+        const v = r.normal(0, std);
+        return keep ? v : 0;
+      });
+    },
+    doc: 'Each entry non-zero with probability `density` (required), then Normal(0, std^2) (a sparse random projection).',
+  },
   uniform: {
     params: [{ name: 'low', default: -1 }, { name: 'high', default: 1 }],
     init: (shape, { low, high }, r) => fill(shape, () => r.uniform(low, high)),
