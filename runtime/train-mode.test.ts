@@ -40,7 +40,7 @@ describe('training mode in the compiled step', () => {
       const want = runEntry(checked, 'DyLoRA', { settings: dims, inputs: new Map([['x', T.tensor([4, 5], Float64Array.from(b.x))]]), given, seed: 9, mode: { training: true, step } }).output;
       const w = (want as { t: T.Tensor }).t;
       got.forEach((v, i) => expect(v).toBeCloseTo(w.data[i], 4));
-      seen.add(got.map((v) => v.toFixed(4)).join());
+      seen.add(Array.from(got, (v) => v.toFixed(4)).join());
     }
     expect(seen.size, 'the sampled rank changes between steps').toBeGreaterThan(1);
   });
@@ -57,7 +57,7 @@ describe('training mode in the compiled step', () => {
       const got = await compiledDelta(tr, b.x, 6);
       const want = (runEntry(checked, 'LoRA', { settings: dims, inputs: new Map([['x', T.tensor([6, 8], Float64Array.from(b.x))]]), given, seed: 3, mode: { training: true, step } }).output as { t: T.Tensor }).t;
       got.forEach((v, i) => expect(v).toBeCloseTo(want.data[i], 4));
-      deltas.push(got.map((v) => v.toFixed(4)).join());
+      deltas.push(Array.from(got, (v) => v.toFixed(4)).join());
     }
     expect(new Set(deltas).size).toBe(3);
     // In evaluation dropout is the identity: the interpreter's delta is s·x A B exactly.

@@ -2,7 +2,7 @@
 // compiler/interp/builtins-eval.ts under the same names (a test keeps the two tables in step).
 import { fail } from '../diagnostics.ts';
 import type * as A from '../syntax/ast.ts';
-import { dimAsConst, dimEq, dimMul, showShape, type Dim } from './dims.ts';
+import { dimAdd, dimAsConst, dimEq, dimMul, dimSym, showShape, type Dim } from './dims.ts';
 import type { ExprInfo } from './env.ts';
 import { alignShapes, hyperTy, shapesEqual, showTy, tensorTy, type IndexVar, type Ty } from './types.ts';
 
@@ -279,6 +279,23 @@ export const BUILTINS: Record<string, Builtin> = {
     },
   },
   floor: elementwise('the largest whole number ≤ x; no gradient'),
+  concat: {
+    form: 'axis',
+    arity: 2,
+    doc: 'concat[axis](a, b): b after a along an axis of a (named or by position); the other axes must agree',
+    check(site, info) {
+      const a = tensorArg(site, 0);
+      const b = tensorArg(site, 1);
+      const axes = site.resolveAxes(a.shape);
+      if (axes.length !== 1) fail('E-axis', 'concat takes exactly one axis', site.span, { found: `${axes.length} axes` });
+      const k = axes[0];
+      const same = a.shape.length === b.shape.length && a.shape.every((d, i) => i === k || dimEq(d, b.shape[i]));
+      if (!same || a.idx.length || b.idx.length)
+        fail('E-shape', 'concat needs tensors that agree on every other axis', site.args[1].span, { expected: showShape(a.shape.map((d, i) => (i === k ? dimSym('…') : d))), found: showShape(b.shape) });
+      info.axes = axes;
+      return tensorTy(a.shape.map((d, i) => (i === k ? dimAdd(d, b.shape[k]) : d)));
+    },
+  },
   dropout: {
     form: 'call',
     arity: 2,

@@ -73,9 +73,15 @@ export function dimEq(a: Dim, b: Dim): boolean {
   return true;
 }
 
+/** The size names a dimension depends on (through derived ones: max(In, Out) gives In and Out). */
 export function dimSymbols(d: Dim): string[] {
   const s = new Set<string>();
-  for (const k of d.keys()) for (const sym of Object.keys(parseKey(k))) s.add(sym);
+  for (const k of d.keys())
+    for (const sym of Object.keys(parseKey(k))) {
+      const derived = DERIVED.get(sym);
+      if (derived) for (const a of derived.args) for (const x of dimSymbols(a)) s.add(x);
+      else s.add(sym);
+    }
   return [...s];
 }
 
@@ -105,6 +111,25 @@ export function dimSubst(d: Dim, env: ReadonlyMap<string, Dim>): Dim {
   return out;
 }
 
+/**
+ * Derived dimensions (max(In, Out), min(In, Out)) are not polynomials: each distinct one is an opaque
+ * symbol, named by its canonical text, that evalDim computes from its arguments. Two are equal when
+ * their texts are (max is commutative: arguments are sorted).
+ */
+const DERIVED = new Map<string, { fn: string; args: Dim[] }>();
+export const DERIVED_DIMS: Record<string, (xs: number[]) => number> = {
+  max: (xs) => Math.max(...xs),
+  min: (xs) => Math.min(...xs),
+};
+export function dimDerived(fn: string, args: Dim[]): Dim {
+  const consts = args.map(dimAsConst);
+  if (consts.every((c) => c !== undefined)) return dimConst(DERIVED_DIMS[fn](consts as number[]));
+  // The name must not contain the monomial separators * and ^.
+  const name = `${fn}(${args.map((a) => showDim(a).replace(/\*/g, '·').replace(/\^/g, '↑')).sort().join(', ')})`;
+  DERIVED.set(name, { fn, args });
+  return dimSym(name);
+}
+
 /** Evaluate at concrete sizes; undefined symbols or non-integral results are reported by name. */
 export function evalDim(d: Dim, sizes: ReadonlyMap<string, number> | Record<string, number>): number {
   const get = (s: string) => (sizes instanceof Map ? sizes.get(s) : (sizes as Record<string, number>)[s]);
@@ -112,7 +137,8 @@ export function evalDim(d: Dim, sizes: ReadonlyMap<string, number> | Record<stri
   for (const [k, c] of d) {
     let v = c;
     for (const [s, e] of Object.entries(parseKey(k))) {
-      const x = get(s);
+      const derived = DERIVED.get(s);
+      const x = get(s) ?? (derived ? DERIVED_DIMS[derived.fn](derived.args.map((a) => evalDim(a, sizes))) : undefined);
       if (x === undefined) throw new DimError(`dimension ${s} has no size (give it with --dims ${s}=...)`);
       v *= x ** e;
     }

@@ -49,7 +49,7 @@ export class Scope {
 }
 
 /** Resolution of one index item of `x[...]`. */
-export type IndexRes = { kind: 'all' } | { kind: 'int'; expr: A.Expr } | { kind: 'idx'; v: IndexVar };
+export type IndexRes = { kind: 'all' } | { kind: 'int'; expr: A.Expr } | { kind: 'idx'; v: IndexVar } | { kind: 'slice'; lo: Dim; hi: Dim; axisSize: Dim };
 
 /** What later stages need to know about an expression, beyond its type. */
 export interface ExprInfo {

@@ -3,7 +3,7 @@
 import { fail } from '../diagnostics.ts';
 import type * as A from '../syntax/ast.ts';
 import { BUILTINS, type CallSite } from './builtins.ts';
-import { dimAdd, dimAsConst, dimAsSymbol, dimConst, dimSymbols, dimDiv, dimEq, dimMul, dimSubst, dimSym, showDim, showShape, type Dim } from './dims.ts';
+import { DERIVED_DIMS, dimDerived, dimAdd, dimAsConst, dimAsSymbol, dimConst, dimSymbols, dimDiv, dimEq, dimMul, dimSubst, dimSym, showDim, showShape, type Dim } from './dims.ts';
 import { Scope, type Binding, type ExprInfo, type LayerInfo } from './env.ts';
 import { alignShapes, asTensor, hyperTy, idxUnion, shapesEqual, showTy, tensorTy, type IndexVar, type Ty } from './types.ts';
 
@@ -49,6 +49,9 @@ export function dimOf(d: A.DimExpr, scope: Scope): Dim {
       if (d.op === '*') return dimMul(l, r);
       return dimDiv(l, r) ?? fail('E-shape', `cannot divide ${showDim(l)} by the sum ${showDim(r)}`, d.span);
     }
+    case 'dimCall':
+      if (!DERIVED_DIMS[d.fn]) fail('E-name', `unknown dimension function '${d.fn}'`, d.span, { expected: Object.keys(DERIVED_DIMS).join(' or ') });
+      return dimDerived(d.fn, d.args.map((a) => dimOf(a, scope)));
   }
 }
 
@@ -201,6 +204,18 @@ function typeIndex(e: Extract<A.Expr, { kind: 'index' }>, ctx: Ctx): Ty {
     if (item.kind === 'all') {
       index.push({ kind: 'all' });
       kept.push(dim);
+      return;
+    }
+    if (item.kind === 'slice') {
+      const lo = item.lo ? dimOf(item.lo, ctx.scope) : dimConst(0);
+      const hi = item.hi ? dimOf(item.hi, ctx.scope) : dim;
+      const len = dimAdd(hi, lo, -1);
+      // Bounds known now are checked now; others when the sizes are (instantiation).
+      const [l, n, h] = [dimAsConst(lo), dimAsConst(len), dimAsConst(dimAdd(dim, hi, -1))];
+      if ((l !== undefined && l < 0) || (n !== undefined && n < 1) || (h !== undefined && h < 0))
+        fail('E-shape', `the slice ${showDim(lo)}:${showDim(hi)} does not fit an axis of size ${showDim(dim)}`, item.span, { expected: `0 ≤ start < end ≤ ${showDim(dim)}` });
+      index.push({ kind: 'slice', lo, hi, axisSize: dim });
+      kept.push(len);
       return;
     }
     const b = item.expr.kind === 'var' ? ctx.scope.lookup(item.expr.name) : undefined;
@@ -372,6 +387,7 @@ export function unifySignature(
 export function dimOfLoose(d: A.DimExpr): Dim {
   if (d.kind === 'dimInt') return dimConst(d.value);
   if (d.kind === 'dimName') return dimSym(d.name);
+  if (d.kind === 'dimCall') return DERIVED_DIMS[d.fn] ? dimDerived(d.fn, d.args.map(dimOfLoose)) : dimSym(d.fn);
   const l = dimOfLoose(d.left);
   const r = dimOfLoose(d.right);
   return d.op === '+' ? dimAdd(l, r) : d.op === '-' ? dimAdd(l, r, -1) : d.op === '*' ? dimMul(l, r) : (dimDiv(l, r) ?? l);

@@ -9,6 +9,7 @@
 import type { Graph, Id, Node } from '../ir/graph.ts';
 import { primitive } from '../ir/prim.ts';
 import { parseSpec } from '../ir/prims/einsum.ts';
+import { shiftMatrix } from '../ir/prims/select.ts';
 import type { UnaryName } from '../../runtime/tensor/index.ts';
 import { affine, exprLoads, type Affine, type BufferId, type BufferInfo, type Kernel, type KernelPlan, type KExpr } from './kernel-ir.ts';
 
@@ -22,6 +23,8 @@ const CLASS_OF: Record<string, (n: Node) => NodeClass> = {
   fill: () => 'const',
   eye: () => 'leaf', // a constant buffer, fed once (see CONSTANT_LEAVES)
   iota: () => 'leaf',
+  shift_matrix: () => 'leaf',
+  slice: () => 'view',
   broadcast: () => 'view',
   take: () => 'view',
   untake: () => 'elementwise', // x · onehot: a product with a constant buffer
@@ -44,15 +47,18 @@ const CLASS_OF: Record<string, (n: Node) => NodeClass> = {
   },
 };
 
-/** Leaves whose value is a constant of their size n (buffers fed once): their data. */
-const CONSTANT_LEAVES: Partial<Record<string, (n: number) => Float64Array>> = {
-  eye(n) {
-    const data = new Float64Array(n * n);
-    for (let i = 0; i < n; i++) data[i * n + i] = 1;
+/** Leaves whose value is a constant given by their attributes (buffers fed once): their data. */
+const CONSTANT_LEAVES: Partial<Record<string, (a: Record<string, unknown>) => Float64Array>> = {
+  eye({ n }) {
+    const k = n as number;
+    const data = new Float64Array(k * k);
+    for (let i = 0; i < k; i++) data[i * k + i] = 1;
     return data;
   },
-  iota: (n) => Float64Array.from({ length: n }, (_, i) => i),
+  iota: ({ n }) => Float64Array.from({ length: n as number }, (_, i) => i),
+  shift_matrix: (a) => shiftMatrix(a.rows as number, a.cols as number, a.offset as number).data,
 };
+const constantName = (op: string, a: Record<string, unknown>) => `const:${op}:${Object.keys(a).sort().map((k) => a[k]).join(':')}`;
 
 export const classOf = (n: Node): NodeClass => {
   const f = CLASS_OF[n.op];
@@ -168,8 +174,8 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
     const n = g.node(id);
     if (classOf(n) === 'leaf') {
       const constant = CONSTANT_LEAVES[n.op];
-      const name = constant ? `const:${n.op}:${n.attrs.n}` : (n.attrs.name as string);
-      if (constant) constants.set(name, constant(n.attrs.n as number));
+      const name = constant ? constantName(n.op, n.attrs) : (n.attrs.name as string);
+      if (constant) constants.set(name, constant(n.attrs));
       const b = leaves.get(name) ?? newBuf(n.shape, n.op === 'param' ? 'param' : 'input', name);
       leaves.set(name, b);
       bufOf.set(id, b);
@@ -181,9 +187,9 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
   const freshVar = () => `r${fresh++}`;
   const load = (id: Id, coords: Coords): KExpr => ({ k: 'load', buf: bufOf.get(id)!, at: flat(coords, g.shape(id)) });
   const constantBuffer = (op: string, size: number): BufferId => {
-    const name = `const:${op}:${size}`;
+    const name = constantName(op, { n: size });
     if (!leaves.has(name)) {
-      constants.set(name, CONSTANT_LEAVES[op]!(size));
+      constants.set(name, CONSTANT_LEAVES[op]!({ n: size }));
       leaves.set(name, newBuf([size], 'input', name));
     }
     return leaves.get(name)!;
@@ -227,6 +233,10 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
       const map = n.attrs.map as number[];
       const inShape = g.shape(x);
       return exprOf(x, inShape.map((d, i) => (d === 1 && n.shape[map[i]] !== 1 ? constA(0) : coords[map[i]])), false);
+    }
+    if (n.op === 'slice') {
+      const axis = n.attrs.axis as number;
+      return exprOf(x, coords.map((c, i) => (i === axis ? add(c, constA(n.attrs.lo as number)) : c)), false);
     }
     if (n.op === 'take') {
       const axis = n.attrs.axis as number;

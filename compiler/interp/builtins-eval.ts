@@ -128,6 +128,13 @@ export const BUILTIN_EVAL: Record<string, Eval> = {
     return tv(ops.transpose(v.t, [...Array(k).keys(), ...(info.perm ?? []).map((p) => p + k)]), v.idx);
   },
   floor: elementwise('floor'),
+  // concat = a placed at 0 plus b placed after it (each a pad: the transpose of a slice)
+  concat: ({ args: [a, b], info, ops }) => {
+    const [ta, tb] = [asTensorValue(a, ops).t, asTensorValue(b, ops).t];
+    const axis = info.axes![0];
+    const [na, nb] = [ops.shape(ta)[axis], ops.shape(tb)[axis]];
+    return tv(ops.binary('+', ops.pad(ta, axis, 0, na + nb), ops.pad(tb, axis, na, na + nb)));
+  },
   where: (site) => {
     const { ts, idx } = alignedOperands(site);
     return tv(select(site.ops, ts[0], ts[1], ts[2]), idx);

@@ -5,6 +5,7 @@ import type { ExprInfo } from '../check/env.ts';
 import { evalDim, type Dim } from '../check/dims.ts';
 import type { IndexVar } from '../check/types.ts';
 import type * as A from '../syntax/ast.ts';
+import { fail } from '../diagnostics.ts';
 import { BUILTIN_EVAL, keepBack } from './builtins-eval.ts';
 import { COMPARE_MASK } from './masks.ts';
 import { ModeState } from './mode.ts';
@@ -172,6 +173,14 @@ function evalIndex(e: Extract<A.Expr, { kind: 'index' }>, info: ExprInfo, env: E
     } else positions.push(axis - removed);
   }
   ops.locate?.(e.span);
+  // Slices keep their axis, so they go first, at the original positions.
+  e.items.forEach((item, axis) => {
+    const r = res[axis];
+    if (r?.kind !== 'slice') return;
+    const [lo, hi, n] = [sizeOf(r.lo, env), sizeOf(r.hi, env), ops.shape(t)[k + axis]];
+    if (!(0 <= lo && lo < hi && hi <= n)) fail('E-shape', `the slice ${lo}:${hi} does not fit an axis of size ${n}`, item.span, { expected: `0 ≤ start < end ≤ ${n}` });
+    t = ops.slice(t, k + axis, lo, hi);
+  });
   for (let axis = own - 1; axis >= 0; axis--) {
     const r = res[axis];
     if (r?.kind === 'int') {

@@ -25,6 +25,10 @@ export interface Ops {
   reshape(x: TT, shape: number[]): TT;
   transpose(x: TT, perm: number[]): TT;
   take(x: TT, axis: number, index: number): TT;
+  /** Entries lo..hi−1 along an axis. */
+  slice(x: TT, axis: number, lo: number, hi: number): TT;
+  /** The transpose of slice: x placed at offset lo of a zero axis of the given size. */
+  pad(x: TT, axis: number, lo: number, size: number): TT;
   /** NumPy matmul of operands of rank ≥ 2; batch axes broadcast (size 1 stretches). */
   matmul(a: TT, b: TT): TT;
   reduce(kind: ReduceKind, x: TT, axes: number[]): TT;
@@ -70,6 +74,8 @@ export const Float64Ops: Ops = {
   reshape: (x, shape) => T.reshape(t(x), shape),
   transpose: (x, perm) => T.transpose(t(x), perm),
   take: (x, axis, i) => T.take(t(x), axis, i),
+  slice: (x, axis, lo, hi) => T.slice(t(x), axis, lo, hi),
+  pad: (x, axis, lo, size) => T.pad(t(x), axis, lo, size),
   matmul: (a, b) => T.matmul(t(a), t(b)),
   reduce: (kind, x, axes) => T[kind](t(x), axes),
   softmax: (x, axis) => T.softmax(t(x), axis),

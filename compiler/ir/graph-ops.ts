@@ -5,6 +5,7 @@ import type { BinaryOp, Ops, ReduceKind, TT } from '../interp/ops.ts';
 import type { Graph, Id } from './graph.ts';
 import { mulSame, scale } from './prims/elementwise.ts';
 import './prims.ts';
+import { padAlong } from './prims/select.ts';
 
 const L = 'abcdefghijklmnopqrstuvwxyz';
 
@@ -83,6 +84,8 @@ export class GraphOps implements Ops {
   broadcastAxes = (x: TT, shape: number[], map: number[]) => this.g.add('broadcast', [this.id(x)], { shape, map });
   reshape = (x: TT, shape: number[]) => this.g.add('reshape', [this.id(x)], { shape });
   take = (x: TT, axis: number, index: number) => this.g.add('take', [this.id(x)], { axis, index });
+  slice = (x: TT, axis: number, lo: number, hi: number) => this.g.add('slice', [this.id(x)], { axis, lo, hi });
+  pad = (x: TT, axis: number, lo: number, size: number) => padAlong(this.g, this.id(x), axis, lo, size);
 
   transpose(x: TT, perm: number[]) {
     const l = L.slice(0, perm.length);

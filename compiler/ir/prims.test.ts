@@ -37,6 +37,7 @@ const SAMPLES: Record<string, Sample[]> = {
   reduce_max: [{ shapes: [[2, 3]], attrs: { axes: [1] } }, { shapes: [[2, 3]], attrs: { axes: [0, 1] } }],
   reduce_min: [{ shapes: [[3, 2]], attrs: { axes: [0] } }],
   topk_mask: [{ shapes: [[2, 4]], attrs: { axis: 1, k: 2 } }],
+  slice: [{ shapes: [[2, 5]], attrs: { axis: 1, lo: 1, hi: 4 } }, { shapes: [[4, 3]], attrs: { axis: 0, lo: 0, hi: 2 } }],
 };
 
 describe('primitive VJPs', () => {

@@ -15,7 +15,9 @@ export type HyperKind = 'Dim' | 'Int' | 'Float' | 'Bool';
 export type DimExpr =
   | { kind: 'dimName'; name: string; span: Span }
   | { kind: 'dimInt'; value: number; span: Span }
-  | { kind: 'dimBin'; op: '+' | '-' | '*' | '/'; left: DimExpr; right: DimExpr; span: Span };
+  | { kind: 'dimBin'; op: '+' | '-' | '*' | '/'; left: DimExpr; right: DimExpr; span: Span }
+  /** A derived dimension: max(In, Out), min(In, Out). */
+  | { kind: 'dimCall'; fn: string; args: DimExpr[]; span: Span };
 
 export interface TensorTypeAst {
   kind: 'tensorType';
@@ -38,7 +40,11 @@ export interface Arg {
   span: Span;
 }
 
-export type IndexItem = { kind: 'all'; span: Span } | { kind: 'expr'; expr: Expr; span: Span };
+export type IndexItem =
+  | { kind: 'all'; span: Span }
+  | { kind: 'expr'; expr: Expr; span: Span }
+  /** lo:hi along one axis (either bound may be left out: 0 and the axis size). */
+  | { kind: 'slice'; lo?: DimExpr; hi?: DimExpr; span: Span };
 
 export type Expr =
   | { kind: 'num'; value: number; isInt: boolean; span: Span }

@@ -162,6 +162,9 @@ export function parse(source: string, file = '<input>'): A.Program {
     DimAtom_paren(_o, e, _c) {
       return e.ast();
     },
+    DimAtom_call(name, _o, args, _c) {
+      return { kind: 'dimCall', fn: name.sourceString, args: args.asIteration().children.map((a) => a.ast()), span: span(this) };
+    },
     DimAtom_neg(_m, n) {
       return { kind: 'dimInt', value: -Number(n.sourceString), span: span(this) };
     },
@@ -242,8 +245,14 @@ export function parse(source: string, file = '<input>'): A.Program {
     IndexItem_all(_c) {
       return { kind: 'all', span: span(this) };
     },
+    IndexItem_slice(lo, _c, hi) {
+      return { kind: 'slice', lo: opt(lo)?.ast(), hi: hi.ast(), span: span(this) };
+    },
+    IndexItem_from(lo, _c) {
+      return { kind: 'slice', lo: lo.ast(), span: span(this) };
+    },
     IndexItem(e) {
-      if (e.ctorName === 'IndexItem_all') return e.ast();
+      if (['IndexItem_all', 'IndexItem_slice', 'IndexItem_from'].includes(e.ctorName)) return e.ast();
       return { kind: 'expr', expr: e.ast(), span: span(this) };
     },
     Arg_named(name, _eq, value) {

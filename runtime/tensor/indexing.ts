@@ -46,6 +46,23 @@ export function slice(t: Tensor, axis: number, start: number, end?: number): Ten
   return { shape, data: out };
 }
 
+/** The transpose of slice: t placed at offset lo of an axis of `size` entries, zeros elsewhere. */
+export function pad(t: Tensor, axis: number, lo: number, size: number): Tensor {
+  const ax = normAxis(axis, t.shape.length);
+  const n = t.shape[ax];
+  if (!Number.isInteger(lo) || lo < 0 || lo + n > size) throw new Error(`pad: ${n} entries at offset ${lo} do not fit ${size}`);
+  const parts: Tensor[] = [];
+  const zeros = (k: number): Tensor => {
+    const shape = [...t.shape];
+    shape[ax] = k;
+    return { shape, data: new Float64Array(shape.reduce((a, b) => a * b, 1)) };
+  };
+  if (lo > 0) parts.push(zeros(lo));
+  parts.push(t);
+  if (size - lo - n > 0) parts.push(zeros(size - lo - n));
+  return concat(parts, ax);
+}
+
 /** Join tensors along an existing axis; all other dims must agree. */
 export function concat(ts: readonly Tensor[], axis: number): Tensor {
   if (ts.length === 0) throw new Error('concat: no tensors');
