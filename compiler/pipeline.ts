@@ -15,6 +15,7 @@ import { FAULTS } from './rewrite/faults.ts';
 import { attachObjective, type Objective, type ObjectiveResult } from './objective.ts';
 import { mergeSumsOfProducts } from './rewrite/merge.ts';
 import { SIMPLIFY_RULES } from './rewrite/rules-simplify.ts';
+import { hoistFrozen, type Hoisted } from './rewrite/hoist.ts';
 import { rng } from '../runtime/init/rng.ts';
 import { tensor, type Tensor } from '../runtime/tensor/index.ts';
 
@@ -30,6 +31,8 @@ export interface Program extends Lowered {
   log: RewriteLog[];
   /** The last stage run. */
   stage: string;
+  /** Values computed once at load by the hoist stage (now frozen leaves). */
+  hoisted?: Hoisted[];
 }
 
 export interface Stage {
@@ -51,6 +54,15 @@ export const STAGES: Stage[] = [
     },
   },
   { name: 'simplify', doc: 'algebraic simplification, constant folding, CSE, DCE', run: (p) => withGraph(p, rebuild(p.graph, [...(p.extraRules?.simplify ?? []), ...SIMPLIFY_RULES]).graph, 'simplify') },
+  {
+    name: 'hoist',
+    doc: 'values that depend only on frozen parameters (‖W0‖, an SVD of W0, W0 − A0 B0) computed once, at load, and kept as frozen buffers',
+    run(p) {
+      const h = hoistFrozen(p.graph, p.leaves);
+      if (!h.hoisted.length) return { ...p, stage: 'hoist' };
+      return { ...withGraph(p, rebuild(h.graph, SIMPLIFY_RULES).graph, 'hoist'), leaves: h.leaves, hoisted: [...(p.hoisted ?? []), ...h.hoisted] };
+    },
+  },
   {
     name: 'autodiff',
     doc: 'reverse mode: gradients of ⟨y, dy⟩ w.r.t. every trainable parameter and the input x; or, for training, of the loss, with the optimiser update',

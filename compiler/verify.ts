@@ -76,7 +76,7 @@ export function checkOnce(checked: CheckedProgram, adapter: string, settings: Re
   const opt = compile(checked, adapter, { settings, seed: valueSeed, faults, training });
   const leaves = naive.leaves;
   const outNaive = evaluateOutputs(naive.graph, leaves);
-  const outOpt = evaluateOutputs(opt.graph, leaves);
+  const outOpt = evaluateOutputs(opt.graph, opt.leaves);
   const params = new Map([...leaves].filter(([k]) => k !== 'x' && k !== 'dy' && k !== 'step' && !k.startsWith('rand:')));
   const interp = (given: Map<string, T.Tensor>, x: T.Tensor) => {
     const out = runEntry(checked, adapter, { settings, inputs: new Map([['x', x]]), given, seed: valueSeed, mode: { training } }).output;

@@ -2,7 +2,7 @@
 // compiler/interp/builtins-eval.ts under the same names (a test keeps the two tables in step).
 import { fail } from '../diagnostics.ts';
 import type * as A from '../syntax/ast.ts';
-import { dimAdd, dimAsConst, dimEq, dimMul, dimSym, showShape, type Dim } from './dims.ts';
+import { dimAdd, dimAsConst, dimDerived, dimEq, dimMul, dimSym, showShape, type Dim } from './dims.ts';
 import type { ExprInfo } from './env.ts';
 import { alignShapes, hyperTy, shapesEqual, showTy, tensorTy, type IndexVar, type Ty } from './types.ts';
 
@@ -131,7 +131,25 @@ const pairwise = (doc: string): Builtin => ({
   },
 });
 
+/** svd_u / svd_s / svd_v / qr_q / qr_r of a matrix [m, n], with K = min(m, n). */
+const decomposition = (doc: string, result: (m: Dim, n: Dim, K: Dim) => Dim[]): Builtin => ({
+  form: 'call',
+  arity: 1,
+  doc,
+  check(site) {
+    const t = tensorArg(site, 0);
+    if (t.shape.length !== 2 || t.idx.length) fail('E-shape', `${site.name} takes a matrix`, site.args[0].span, { expected: 'a 2-D tensor', found: showShape(t.shape) });
+    const [m, n] = t.shape;
+    return tensorTy(result(m, n, dimDerived('min', [m, n])));
+  },
+});
+
 export const BUILTINS: Record<string, Builtin> = {
+  svd_u: decomposition('left singular vectors [m, min(m, n)] of W = U diag(S) Vᵀ, largest first; computed once, at load (no gradient)', (m, _n, K) => [m, K]),
+  svd_s: decomposition('singular values [min(m, n)], largest first; computed once, at load', (_m, _n, K) => [K]),
+  svd_v: decomposition('right singular vectors [n, min(m, n)] (columns; W = U diag(S) Vᵀ); computed once, at load', (_m, n, K) => [n, K]),
+  qr_q: decomposition('Q [m, min(m, n)] of W = Q R (orthonormal columns); computed once, at load', (m, _n, K) => [m, K]),
+  qr_r: decomposition('R [min(m, n), n] of W = Q R (upper triangular, diagonal ≥ 0); computed once, at load', (_m, n, K) => [K, n]),
   exp: elementwise('e to the x, elementwise'),
   log: elementwise('natural logarithm, elementwise'),
   sqrt: elementwise('square root, elementwise'),

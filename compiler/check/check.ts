@@ -260,6 +260,14 @@ function checkParam(m: A.ParamDecl, unit: UnitInfo, ctx: Ctx) {
   // Bound before its initialiser is checked, so a bad initialiser is one error, not one per use.
   unit.params.push({ decl: m, shape });
   ctx.scope.bind(m.name, { kind: 'value', ty: tensorTy(shape), origin: 'param' });
+  if (m.init.from) {
+    // Computed once by the reference interpreter: it may read base, hyper-parameters, members above.
+    const t = typeOf(m.init.from, ctx);
+    const got = t.kind === 'tensor' ? t : undefined;
+    if (!got || got.idx.length || !shapesEqual(got.shape, shape))
+      fail('E-shape', `the initial value of '${m.name}' has the wrong shape`, m.init.from.span, { expected: showShape(shape), found: showTy(t) });
+    return checkModifiers(m, ctx);
+  }
   let initOk = true;
   try {
     const init = getInitializer(m.init.name);
@@ -274,7 +282,11 @@ function checkParam(m: A.ParamDecl, unit: UnitInfo, ctx: Ctx) {
     if (e instanceof LilyError) throw e;
     initOk = false;
   }
-  if (!initOk) fail('E-init', `unknown initializer '${m.init.name}'`, m.init.span, { expected: Object.keys(initializers).join(', ') });
+  if (!initOk) fail('E-init', `unknown initializer '${m.init.name}'`, m.init.span, { expected: `${Object.keys(initializers).join(', ')}, or from EXPR` });
+  checkModifiers(m, ctx);
+}
+
+function checkModifiers(m: A.ParamDecl, ctx: Ctx) {
   if (m.lrScale) {
     const t = typeOf(m.lrScale, ctx);
     if (t.kind !== 'hyper' || t.base === 'Bool') fail('E-hyper', '`lr * ratio` needs a number computed from hyper-parameters', m.lrScale.span, { found: showTy(t) });

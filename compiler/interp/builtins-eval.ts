@@ -128,6 +128,9 @@ export const BUILTIN_EVAL: Record<string, Eval> = {
     return tv(ops.transpose(v.t, [...Array(k).keys(), ...(info.perm ?? []).map((p) => p + k)]), v.idx);
   },
   floor: elementwise('floor'),
+  ...Object.fromEntries(
+    (['svd_u', 'svd_s', 'svd_v', 'qr_q', 'qr_r'] as const).map((part): [string, Eval] => [part, ({ args: [a], ops }) => tv(ops.decompose(asTensorValue(a, ops).t, part))]),
+  ),
   // concat = a placed at 0 plus b placed after it (each a pad: the transpose of a slice)
   concat: ({ args: [a, b], info, ops }) => {
     const [ta, tb] = [asTensorValue(a, ops).t, asTensorValue(b, ops).t];

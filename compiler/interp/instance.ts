@@ -143,19 +143,22 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
     env.layers.set('base', { kind: 'Linear', W: ops.leaf('param', `${prefix}base.W`, W, false), b: ops.leaf('param', `${prefix}base.b`, b, false) });
     tensors.set('base.W', W).set('base.b', b);
   }
+  // `from EXPR` initialisers run once, here, in float64 (the reference interpreter), whatever ops
+  // lower the program: they see hyper-parameters, base's weights, and the parameters' initial
+  // values and member lets above them.
+  const initEnv: Env | undefined = unit.decl.members.some((m) => m.kind === 'param' && m.init.from)
+    ? { ...env, ops: Float64Ops, vars: new Map(hypers), layers: new Map([['base', { kind: 'Linear', W: tensors.get('base.W')!, b: tensors.get('base.b')! }]]) }
+    : undefined;
   for (const m of unit.decl.members) {
     if (m.kind === 'param') {
       const p = unit.params.find((x) => x.decl === m)!;
-      const args: Record<string, number> = {};
-      const positional = m.init.args.filter((a) => !a.name);
-      const specNames = initParamNames(m.init.name);
-      positional.forEach((a, i) => (args[specNames[i]] = asNumber(evaluate(a.value, env))));
-      for (const a of m.init.args) if (a.name) args[a.name] = asNumber(evaluate(a.value, env));
       // The layers of one target (the copies of a `repeat`) share a parameter per its scope: one
       // path, so one tensor and one IR leaf, whose gradient autodiff sums over the layers using it.
       const path = sharedPath(`${prefix}${m.name}`, m.sharing, opts.copy, env);
       const shared = opts.shared ?? new Map<string, T.Tensor>();
-      const t = shared.get(path) ?? draw(path, p.shape.map(size), m.init.name, args);
+      const shape = p.shape.map(size);
+      const t = shared.get(path) ?? (m.init.from ? drawFrom(path, shape, m.init.from, initEnv!) : draw(path, shape, m.init.name, initArgs(m, env)));
+      initEnv?.vars.set(m.name, tv(t));
       shared.set(path, t);
       tensors.set(m.name, t);
       env.vars.set(m.name, tv(ops.leaf('param', path, t, m.trainable)));
@@ -167,9 +170,29 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
     } else if (m.kind === 'layer') {
       const rt = instantiateLayer(checked, unit, m, env, opts, `${prefix}${m.name}`, rng, draw, tensors);
       env.layers.set(m.name, rt);
-    } else if (m.kind === 'let') env.vars.set(m.name, evaluate(m.value, env));
+    } else if (m.kind === 'let') {
+      env.vars.set(m.name, evaluate(m.value, env));
+      initEnv?.vars.set(m.name, evaluate(m.value, initEnv));
+    }
   }
   return { unit, env, tensors };
+
+  function drawFrom(path: string, shape: number[], from: A.Expr, initEnv: Env): T.Tensor {
+    if (opts.given?.has(path) || opts.params === 'random') return draw(path, shape, 'zeros', {});
+    const v = evaluate(from, initEnv);
+    const t = v.kind === 'tensor' ? (v.t as T.Tensor) : T.full(shape, asNumber(v));
+    if (!T.shapeEq(t.shape, shape)) fail('E-shape', `the initial value of '${path}' has shape [${t.shape}] but the parameter is [${shape}]`, from.span);
+    return t;
+  }
+}
+
+/** A named initialiser's arguments, positional ones named by the initialiser's table. */
+function initArgs(m: A.ParamDecl, env: Env): Record<string, number> {
+  const args: Record<string, number> = {};
+  const specNames = initParamNames(m.init.name);
+  m.init.args.filter((a) => !a.name).forEach((a, i) => (args[specNames[i]] = asNumber(evaluate(a.value, env))));
+  for (const a of m.init.args) if (a.name) args[a.name] = asNumber(evaluate(a.value, env));
+  return args;
 }
 
 const initParamNames = (name: string) => getInitializer(name).params.map((p) => p.name);

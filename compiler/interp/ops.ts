@@ -4,6 +4,7 @@
 // language's semantics (index variables, broadcasting by name, layers), two meanings of the ops.
 import type { Span } from '../syntax/ast.ts';
 import * as T from '../../runtime/tensor/index.ts';
+import { decomposePart, type DecomposePart } from '../ir/prims/decompose.ts';
 
 /** A tensor handle: a float64 Tensor, or an IR node id. */
 export type TT = T.Tensor | number;
@@ -36,6 +37,8 @@ export interface Ops {
   logSoftmax(x: TT, axis: number): TT;
   kron(a: TT, b: TT): TT;
   detach(x: TT): TT;
+  /** A part of the SVD or QR of a matrix (computed once, at load: no gradient). */
+  decompose(x: TT, part: DecomposePart): TT;
   /** [0, 1, …, n − 1]. */
   iota(n: number): TT;
   /** A mask: 1 at the k largest entries along the axis (ties: the lower index), 0 elsewhere. */
@@ -83,5 +86,6 @@ export const Float64Ops: Ops = {
   kron: (a, b) => T.kron(t(a), t(b)),
   detach: (x) => x,
   iota: (n) => T.tensor([n], Float64Array.from({ length: n }, (_, i) => i)),
+  decompose: (x, part) => decomposePart(t(x), part),
   topk: (x, axis, k) => T.topkMask(t(x), axis, k),
 };

@@ -6,6 +6,7 @@ import type { Graph, Id } from './graph.ts';
 import { mulSame, scale } from './prims/elementwise.ts';
 import './prims.ts';
 import { padAlong } from './prims/select.ts';
+import type { DecomposePart } from './prims/decompose.ts';
 
 const L = 'abcdefghijklmnopqrstuvwxyz';
 
@@ -139,6 +140,7 @@ export class GraphOps implements Ops {
   logSoftmax = (x: TT, axis: number) => this.g.add('log_softmax', [this.id(x)], { axis });
   detach = (x: TT) => this.g.add('stopgrad', [this.id(x)]);
   iota = (n: number) => this.g.add('iota', [], { n });
+  decompose = (x: TT, part: DecomposePart) => this.g.add('decompose', [this.id(x)], { part });
   topk = (x: TT, axis: number, k: number) => this.g.add('topk_mask', [this.id(x)], { axis, k });
 
   kron(a: TT, b: TT) {

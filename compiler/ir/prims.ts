@@ -6,3 +6,4 @@ import './prims/layout.ts';
 import './prims/softmax.ts';
 export { allPrims, primitive } from './prim.ts';
 import './prims/select.ts';
+import './prims/decompose.ts';

@@ -77,7 +77,8 @@ export interface ParamDecl {
   kind: 'param';
   name: string;
   type: TensorTypeAst;
-  init: { name: string; args: Arg[]; span: Span };
+  /** An initialiser by name (`kaiming_uniform(a = …)`), or `from EXPR`: computed once at instantiation. */
+  init: { name: string; args: Arg[]; from?: Expr; span: Span };
   trainable: boolean; // `frozen` or `buffer` make it false
   sharing: Sharing;
   /** `lr * ratio`: this parameter's learning rate is the optimiser's times ratio (LoRA+). */

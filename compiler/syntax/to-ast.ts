@@ -99,6 +99,9 @@ export function parse(source: string, file = '<input>'): A.Program {
     ParamModifier_perLayer(_p, _l) {
       return { sharing: { kind: 'perLayer' } };
     },
+    InitFrom(_from, e) {
+      return { name: '', args: [], from: e.ast(), span: span(this) };
+    },
     InitCall(name, _o, args, _c) {
       const a = opt(args);
       return { name: name.sourceString, args: a ? list(a).map((x) => x.ast()) : [], span: span(this) };

@@ -7,3 +7,4 @@ export * from './linalg.ts';
 export * from './reduce.ts';
 export * from './indexing.ts';
 export * from './select.ts';
+export * from './decompose.ts';
