@@ -16,6 +16,7 @@ import { attachObjective, type Objective, type ObjectiveResult } from './objecti
 import { mergeSumsOfProducts } from './rewrite/merge.ts';
 import { SIMPLIFY_RULES } from './rewrite/rules-simplify.ts';
 import { hoistFrozen, type Hoisted } from './rewrite/hoist.ts';
+import type { ModuleRecord, TargetAttachment } from './interp/targets.ts';
 import { rng } from '../runtime/init/rng.ts';
 import { tensor, type Tensor } from '../runtime/tensor/index.ts';
 
@@ -128,6 +129,14 @@ export interface CompileOptions {
   given?: Map<string, Tensor>;
   /** Compile for training (`training` is true, dropout draws) or evaluation (default). */
   training?: boolean;
+  /** The value of `step` and of the random draws baked into the leaves (default 0; training feeds it each step). */
+  step?: number;
+  /** Input values by name (else drawn N(0, 1) from the seed); their shapes bind the input dims. */
+  inputs?: Map<string, Tensor>;
+  /** An adapter attached to the model's matching Linear layers (PEFT's target_modules). */
+  attach?: TargetAttachment;
+  /** Filled in while lowering: base weights by PyTorch name, adapted layers and their leaves. */
+  record?: ModuleRecord;
 }
 
 export function compile(checked: CheckedProgram, entry: string, opts: CompileOptions): Program {
@@ -143,7 +152,7 @@ export function compile(checked: CheckedProgram, entry: string, opts: CompileOpt
   const unit = checked.units.get(entry);
   const form = unit?.methods.has('delta') ? 'delta' : 'forward';
   const params = opts.params ?? (opts.objective ? 'init' : 'random');
-  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params, given: opts.given, mode: { training: opts.training ?? opts.objective !== undefined } }), log: [], stage: 'lower', dimLabel, extraRules, objective: opts.objective, form };
+  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params, given: opts.given, attach: opts.attach, record: opts.record, inputs: opts.inputs, mode: { training: opts.training ?? opts.objective !== undefined, step: opts.step ?? 0 } }), log: [], stage: 'lower', dimLabel, extraRules, objective: opts.objective, form };
   for (const s of STAGES) {
     if (opts.forwardOnly && s.name === 'autodiff') break;
     if (!opts.skip?.includes(s.name)) p = s.run(p);
