@@ -52,9 +52,9 @@ function adapterParams(checked: CheckedProgram, unit: UnitInfo, settings: Record
     const perCopy = dims.reduce((a, b) => a * b, 1);
     let copies = layers;
     let sharing = 'per layer';
-    if (decl.sharing.kind === 'acrossLayers') {
+    if (decl.sharing.kind === 'acrossLayers' || decl.sharing.kind === 'acrossModel') {
       copies = 1;
-      sharing = 'shared across layers';
+      sharing = decl.sharing.kind === 'acrossLayers' ? 'shared across layers' : 'shared across the model';
     } else if (decl.sharing.kind === 'every') {
       const k = asNumber(evaluate(decl.sharing.count, env));
       if (!(k >= 1)) fail('E-hyper', `shared every ${k} layers: k must be at least 1`, decl.span);

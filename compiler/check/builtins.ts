@@ -191,8 +191,9 @@ export const BUILTINS: Record<string, Builtin> = {
       const a = tensorArg(site, 0);
       const b = tensorArg(site, 1);
       for (const [t, i] of [[a, 0], [b, 1]] as const)
-        if (t.shape.length !== 2 || t.idx.length) fail('E-shape', 'kron takes two matrices', site.args[i].span, { expected: 'a 2-D tensor', found: showShape(t.shape) });
-      return tensorTy([dimMul(a.shape[0], b.shape[0]), dimMul(a.shape[1], b.shape[1])]);
+        if (t.shape.length !== 2) fail('E-shape', 'kron takes two matrices', site.args[i].span, { expected: 'a 2-D tensor', found: showShape(t.shape) });
+      const idx = [...a.idx, ...b.idx.filter((v) => !a.idx.includes(v))].sort((x, y) => x.depth - y.depth);
+      return tensorTy([dimMul(a.shape[0], b.shape[0]), dimMul(a.shape[1], b.shape[1])], idx);
     },
   },
   sum: reduction('sum over the named axes; `sum[e](...)` with a fresh name sums an expert comprehension'),

@@ -95,7 +95,20 @@ export const BUILTIN_EVAL: Record<string, Eval> = {
     [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
     return tv(ops.transpose(v.t, perm), v.idx);
   },
-  kron: ({ args: [a, b], ops }) => tv(ops.kron(asTensorValue(a, ops).t, asTensorValue(b, ops).t)),
+  // Inside a comprehension (kron(A[i], B[i])) both operands are lined up on their index axes.
+  kron: ({ args, ops }) => {
+    const [va, vb] = args.map((x) => asTensorValue(x, ops));
+    const idx = [...new Set([...va.idx, ...vb.idx])].sort((x, y) => x.depth - y.depth);
+    const sizeOfIdx = (x: IndexVar) => {
+      const v = va.idx.includes(x) ? va : vb;
+      return ops.shape(v.t)[v.idx.indexOf(x)];
+    };
+    const line = (v: typeof va) => {
+      const own = ops.shape(v.t).slice(v.idx.length);
+      return expand(ops, v, idx, idx.map(sizeOfIdx), own, own.map((_, i) => i));
+    };
+    return tv(ops.kron(line(va), line(vb)), idx);
+  },
   sum: reduction('sum'),
   mean: reduction('mean'),
   max: reduction('max'),

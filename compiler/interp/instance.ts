@@ -169,9 +169,20 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
       const p = unit.params.find((x) => x.decl === m)!;
       // The layers of one target (the copies of a `repeat`) share a parameter per its scope: one
       // path, so one tensor and one IR leaf, whose gradient autodiff sums over the layers using it.
-      const path = opts.group ? groupPath(prefix, m.name, m.sharing, opts.group, env) : sharedPath(`${prefix}${m.name}`, m.sharing, opts.copy, env);
+      // Shared across the model: one leaf per adapter and parameter, whichever layer uses it.
+      const path =
+        m.sharing.kind === 'acrossModel'
+          ? `${unit.decl.name}.${m.name}`
+          : opts.group
+            ? groupPath(prefix, m.name, m.sharing, opts.group, env)
+            : sharedPath(`${prefix}${m.name}`, m.sharing, opts.copy, env);
       const shared = opts.shared ?? new Map<string, T.Tensor>();
       const shape = p.shape.map(size);
+      const prev = shared.get(path);
+      if (prev && !T.shapeEq(prev.shape, shape))
+        fail('E-shape', `'${m.name}' is shared by layers that need different shapes: [${shape}] here, [${prev.shape}] in another layer`, m.span, {
+          notes: ['a shared parameter needs the same size in every layer using it (size it by hyper-parameters, not by In or Out)'],
+        });
       const t = shared.get(path) ?? (m.init.from ? drawFrom(path, shape, m.init.from, initEnv!) : draw(path, shape, m.init.name, initArgs(m, env)));
       initEnv?.vars.set(m.name, tv(t));
       shared.set(path, t);
@@ -340,7 +351,7 @@ export function callMethod(inst: Instance, name: string, args: Value[]): Value {
  * copy index replaced by `*`; shared every k layers, by `j0-j1`, the copies sharing it.
  */
 function sharedPath(path: string, sharing: A.Sharing, copy: InstanceOptions['copy'], env: Env): string {
-  if (!copy || sharing.kind === 'perLayer' || !path.startsWith(copy.concrete)) return path;
+  if (!copy || sharing.kind === 'perLayer' || sharing.kind === 'acrossModel' || !path.startsWith(copy.concrete)) return path;
   const rest = path.slice(copy.concrete.length);
   if (sharing.kind === 'acrossLayers') return `${copy.template}${rest}`;
   const k = asNumber(evaluate(sharing.count, env));
@@ -373,7 +384,7 @@ function layerSizes(checked: CheckedProgram, adapter: string, In: number, Out: n
 function groupPath(prefix: string, name: string, sharing: A.Sharing, group: NonNullable<InstanceOptions['group']>, env: Env): string {
   const own = group.layers[group.index];
   const adapterPart = prefix.slice(own.length); // `.Lily.`
-  if (sharing.kind === 'perLayer') return `${prefix}${name}`;
+  if (sharing.kind === 'perLayer' || sharing.kind === 'acrossModel') return `${prefix}${name}`;
   if (sharing.kind === 'acrossLayers') return `${group.layers[0]}${adapterPart}${name}`;
   const k = asNumber(evaluate(sharing.count, env));
   if (!(k >= 1 && Number.isInteger(k))) fail('E-hyper', `shared every ${k} layers: k must be a whole number ≥ 1`);

@@ -83,9 +83,19 @@ export const Float64Ops: Ops = {
   reduce: (kind, x, axes) => T[kind](t(x), axes),
   softmax: (x, axis) => T.softmax(t(x), axis),
   logSoftmax: (x, axis) => T.logSoftmax(t(x), axis),
-  kron: (a, b) => T.kron(t(a), t(b)),
+  kron: (a, b) => batchedKron(t(a), t(b)),
   detach: (x) => x,
   iota: (n) => T.tensor([n], Float64Array.from({ length: n }, (_, i) => i)),
   decompose: (x, part) => decomposePart(t(x), part),
   topk: (x, axis, k) => T.topkMask(t(x), axis, k),
 };
+
+/** Kronecker product of the last two axes, over equal leading (batch) axes. */
+function batchedKron(a: T.Tensor, b: T.Tensor): T.Tensor {
+  if (a.shape.length === 2) return T.kron(a, b);
+  const batch = a.shape.slice(0, -2);
+  const n = batch.reduce((x, y) => x * y, 1);
+  const mat = (x: T.Tensor, i: number) => T.take(T.reshape(x, [n, ...x.shape.slice(-2)]), 0, i);
+  const parts = Array.from({ length: n }, (_, i) => T.kron(mat(a, i), mat(b, i)));
+  return T.reshape(T.stack(parts, 0), [...batch, ...parts[0].shape]);
+}

@@ -143,10 +143,13 @@ export class GraphOps implements Ops {
   decompose = (x: TT, part: DecomposePart) => this.g.add('decompose', [this.id(x)], { part });
   topk = (x: TT, axis: number, k: number) => this.g.add('topk_mask', [this.id(x)], { axis, k });
 
+  /** Kronecker product of the last two axes; leading (batch) axes, equal in both, are kept. */
   kron(a: TT, b: TT) {
-    const [p, q] = this.g.shape(this.id(a));
-    const [r, s] = this.g.shape(this.id(b));
-    const outer = this.g.add('einsum', [this.id(a), this.id(b)], { spec: 'ab,cd->acbd' });
-    return this.g.add('reshape', [outer], { shape: [p * r, q * s] });
+    const sa = this.g.shape(this.id(a));
+    const [r, s] = this.g.shape(this.id(b)).slice(-2);
+    const [p, q] = sa.slice(-2);
+    const batch = L.slice(0, sa.length - 2).toUpperCase();
+    const outer = this.g.add('einsum', [this.id(a), this.id(b)], { spec: `${batch}ab,${batch}cd->${batch}acbd` });
+    return this.g.add('reshape', [outer], { shape: [...sa.slice(0, -2), p * r, q * s] });
   }
 }

@@ -71,6 +71,8 @@ export interface HyperParam {
 export type Sharing =
   | { kind: 'perLayer' }
   | { kind: 'acrossLayers' }
+  /** One tensor for every layer this adapter is attached to, whatever its target (VB-LoRA's bank). */
+  | { kind: 'acrossModel' }
   | { kind: 'every'; count: Expr };
 
 export interface ParamDecl {

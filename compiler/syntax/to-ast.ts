@@ -93,6 +93,9 @@ export function parse(source: string, file = '<input>'): A.Program {
     ParamModifier_across(_s, _a, _l) {
       return { sharing: { kind: 'acrossLayers' } };
     },
+    ParamModifier_model(_s, _a, _m) {
+      return { sharing: { kind: 'acrossModel' } };
+    },
     ParamModifier_every(_s, _e, count, _l) {
       return { sharing: { kind: 'every', count: count.ast() } };
     },
