@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LilyError, formatDiagnostic } from '../compiler/diagnostics.ts';
-import { checkSource } from '../compiler/frontend.ts';
+import { loadFile } from '../compiler/frontend.ts';
 import { runEntry } from '../compiler/interp/run.ts';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -11,7 +11,7 @@ const walk = (d: string): string[] => readdirSync(d).flatMap((n) => (statSync(jo
 const files = [...walk(join(root, 'stdlib')), ...walk(join(root, 'examples'))];
 
 // Small sizes under which every stdlib adapter's dimension arithmetic is whole (In / f etc.).
-const SIZES = { N: 3, In: 8, Out: 8, B: 2, T: 3, D: 8, r: 2, E: 2, P: 2, n: 4, f: 2, rh: 4, H: 2, F: 8, K: 4, L: 2, C: 4 };
+const SIZES = { N: 3, In: 8, Out: 8, B: 2, T: 3, D: 8, r: 2, E: 2, P: 2, n: 4, f: 2, rh: 4, H: 2, F: 8, K: 4, L: 2, C: 4, k: 1, h: 3, b: 4 };
 
 describe('stdlib', () => {
   it('has the adapters the papers need', () => expect(files.length).toBeGreaterThan(12));
@@ -20,7 +20,7 @@ describe('stdlib', () => {
       const source = readFileSync(file, 'utf8');
       let checked;
       try {
-        checked = checkSource(source, file);
+        checked = loadFile(file); // with its imports
       } catch (e) {
         if (e instanceof LilyError) throw new Error(e.diagnostics.map((d) => formatDiagnostic(d, source)).join('\n'));
         throw e;

@@ -7,7 +7,7 @@ import { readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { CheckedProgram } from '../check/check.ts';
 import { fail, LilyError } from '../diagnostics.ts';
-import { checkSources, readSource } from '../frontend.ts';
+import { checkSources, importClosure, readSource, sourceClosure } from '../frontend.ts';
 import { hasAdapters, instantiate } from '../interp/instance.ts';
 import { emptyRecord, parseTargets, targetsForConfig, type AdaptedLayer, type ModuleRecord, type TargetAttachment } from '../interp/targets.ts';
 import { Graph } from '../ir/graph.ts';
@@ -110,7 +110,7 @@ const suggest = (name: string, names: string[]) => {
 };
 
 export function setupModel(file: string, f: ModelFlags): ModelSetup {
-  const sources: Source[] = [readSource(file)];
+  const sources: Source[] = importClosure(file);
   const notes: string[] = [];
   // `--adapter NAME` naming a model of the file is that model (the older spelling of --model).
   if (!f.model && f.adapter && new RegExp(`^\\s*model\\s+${f.adapter}\\b`, 'm').test(sources[0].source)) f = { ...f, model: f.adapter, adapter: undefined };
@@ -134,7 +134,7 @@ export function setupModel(file: string, f: ModelFlags): ModelSetup {
       const layers = Object.values((config.layers ?? {}) as Record<string, { adapter: string; settings: Record<string, number | boolean> }>);
       if (!layers.length) fail('E-file', `${peft.configFile}: no adapted layers listed`);
       const src = { file: `${peft.configFile}#lily_program(${prog!.file ?? "source"})`, source: prog!.source! };
-      if (!sources.some((s) => s.source === src.source)) sources.push(src);
+      for (const one of sourceClosure(src)) if (!sources.some((s) => s.source === one.source)) sources.push(one);
       const [first] = layers;
       if (f.adapter && f.adapter !== first.adapter) fail('E-usage', `--adapter ${f.adapter} conflicts with ${f.peft}, which holds ${first.adapter}`);
       f = { ...f, adapter: first.adapter };
@@ -159,7 +159,7 @@ export function setupModel(file: string, f: ModelFlags): ModelSetup {
   // A method's name (`lora`) stands for its stdlib adapter (`LoRA`).
   const byName = f.adapter ? methodByName(f.adapter.toLowerCase()) : undefined;
   const adapterName = byName && !declares(sources[0], f.adapter!) ? byName.adapter : f.adapter;
-  if (f.adapterFile) sources.push(readSource(f.adapterFile));
+  if (f.adapterFile) sources.push(...importClosure(f.adapterFile));
   else if (adapterName && !sources.some((s) => declares(s, adapterName))) {
     const std = stdlibAdapterFile(adapterName);
     if (std) sources.push(readSource(std));

@@ -137,6 +137,8 @@ export interface AdapterDecl {
   constraints: Expr[];
   members: Member[];
   span: Span;
+  /** The whole declaration (its text identifies it when several files declare the same name). */
+  whole: Span;
 }
 
 export interface ModelDecl {
@@ -146,6 +148,8 @@ export interface ModelDecl {
   constraints: Expr[];
   members: Member[];
   span: Span;
+  /** The whole declaration (its text identifies it when several files declare the same name). */
+  whole: Span;
 }
 
 export interface FnDecl {
@@ -155,12 +159,21 @@ export interface FnDecl {
   returns?: ValueTypeAst;
   body: Expr;
   span: Span;
+  /** The whole declaration (its text identifies it when several files declare the same name). */
+  whole: Span;
 }
 
 export type Decl = AdapterDecl | ModelDecl | FnDecl;
 
+/** `import "path"`: another file's declarations join this program (resolved by the file loader). */
+export interface Import {
+  path: string;
+  span: Span;
+}
+
 export interface Program {
   file: string;
   source: string;
+  imports: Import[];
   decls: Decl[];
 }

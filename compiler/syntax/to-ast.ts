@@ -24,8 +24,11 @@ export function parse(source: string, file = '<input>'): A.Program {
   });
 
   sem.addOperation('ast', {
-    Program(decls) {
-      return decls.children.map((d) => d.ast());
+    Program(imports, decls) {
+      return { imports: imports.children.map((i) => i.ast()), decls: decls.children.map((d) => d.ast()) };
+    },
+    Import(_kw, path) {
+      return { path: path.sourceString.slice(1, -1), span: span(path) } satisfies A.Import;
     },
     AdapterDecl(_kw, name, hypers, _on, layer, constraints, _o, members, _c) {
       return {
@@ -36,6 +39,7 @@ export function parse(source: string, file = '<input>'): A.Program {
         constraints: opt(constraints)?.ast() ?? [],
         members: members.children.map((m) => m.ast()),
         span: span(name),
+        whole: span(this),
       } satisfies A.AdapterDecl;
     },
     ModelDecl(_kw, name, hypers, constraints, _o, members, _c) {
@@ -46,6 +50,7 @@ export function parse(source: string, file = '<input>'): A.Program {
         constraints: opt(constraints)?.ast() ?? [],
         members: members.children.map((m) => m.ast()),
         span: span(name),
+        whole: span(this),
       } satisfies A.ModelDecl;
     },
     Constraints(_where, list) {
@@ -59,6 +64,7 @@ export function parse(source: string, file = '<input>'): A.Program {
         returns: opt(ret)?.ast(),
         body: body.ast(),
         span: span(name),
+        whole: span(this),
       } satisfies A.FnDecl;
     },
     HyperParams(_o, params, _c) {
@@ -271,8 +277,8 @@ export function parse(source: string, file = '<input>'): A.Program {
       return children.map((c) => c.ast());
     },
   });
-  const decls = sem(match).ast() as A.Decl[];
-  return { file, source, decls };
+  const { imports, decls } = sem(match).ast() as { imports: A.Import[]; decls: A.Decl[] };
+  return { file, source, imports, decls };
 }
 
 /** Turn ohm's rightmost failure into "expected X, found Y" with a span. */
