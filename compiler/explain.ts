@@ -30,6 +30,10 @@ export interface Explanation {
     program: 'forward' | 'backward';
   }[];
   params: number;
+  /** Values the hoist stage computes once at load instead of every step (FLOPs each would cost per step). */
+  hoisted: { name: string; shape: number[]; flops: number; location?: string }[];
+  /** Learning-rate ratios declared with `lr * ratio` (LoRA+), by parameter path. */
+  lrScale: Record<string, number>;
   mergeable: boolean;
   mergeReason: string;
   kernels: {
@@ -93,6 +97,8 @@ export function explain(checked: CheckedProgram, adapter: string, dims: Record<s
     },
     rewrites,
     params: unit ? countParams(checked, unit, dims, 1).trainable : 0,
+    hoisted: (opt.hoisted ?? []).map((h) => ({ name: h.name, shape: h.shape, flops: h.flops, location: h.loc ? `${h.loc.file}:${h.loc.line}:${h.loc.col}` : undefined })),
+    lrScale: Object.fromEntries(opt.lrScale),
     mergeable: verdict.mergeable,
     mergeReason: verdict.reason,
     kernels: { count: planOpt.kernels.length, naiveCount: planNaive.kernels.length, naiveBytesMoved: kernelSummary(planNaive).bytesMoved, ...ks },
@@ -136,7 +142,11 @@ export function formatExplanation(e: Explanation): string {
   const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
   lines.push(`kernels (forward + backward): ${e.kernels.count} fused (naive program: ${e.kernels.naiveCount}); bytes moved ${mb(e.kernels.bytesMoved)} (naive ${mb(e.kernels.naiveBytesMoved)}); temporaries ${mb(e.kernels.tempBytes)} after reuse (${mb(e.kernels.tempBytesWithoutReuse)} without)`);
   for (const k of e.kernels.list) lines.push(`  ${k.name.padEnd(26)} ${k.kind.padEnd(11)} ${k.out.padEnd(22)} ← ${k.inputs.join(', ')}  ${k.flops.toLocaleString('en-US')} flop, ${mb(k.bytes)}`);
+  if (e.hoisted.length)
+    lines.push(`computed once at load (hoisted): ${e.hoisted.map((h) => `${h.location ?? h.name} [${h.shape}]`).join(', ')} — ${g(e.hoisted.reduce((a, h) => a + h.flops, 0))} per step saved`);
   lines.push(`trainable parameters (one layer): ${e.params.toLocaleString('en-US')}`);
+  const ratios = Object.entries(e.lrScale);
+  if (ratios.length) lines.push(`learning-rate ratios (lr * ratio): ${ratios.map(([k, v]) => `${k} × ${v}`).join(', ')}`);
   lines.push(`mergeable: ${e.mergeable ? 'yes' : 'no'} — ${e.mergeReason}`);
   return lines.join('\n');
 }
