@@ -17,7 +17,7 @@ import { SafetensorsError } from '../../runtime/checkpoint/safetensors-codec.ts'
 import { mapBaseWeights, parseRename, type Rename } from '../../runtime/peft/base-weights.ts';
 import { commonSettings, decodeAdapterTensors, PeftFormatError, type FolderSpec } from '../../runtime/peft/folder.ts';
 import { identifyMethod } from '../../runtime/peft/identify.ts';
-import { LILY_PROGRAM_TYPE, methodByName, methodForConfig, PEFT_METHODS, unsupportedFields, type PeftMethod } from '../../runtime/peft/methods.ts';
+import { LILY_PROGRAM_TYPE, methodByName, methodForConfig, PEFT_HAS_BUT_UNMAPPED, PEFT_METHODS, unsupportedFields, type PeftMethod } from '../../runtime/peft/methods.ts';
 import { readAdapterFolder, readWeights, stdlibPath } from '../../runtime/peft/node.ts';
 import type { Tensor } from '../../runtime/tensor/index.ts';
 import { parseSettings } from './options.ts';
@@ -55,6 +55,8 @@ export interface ModelSetup {
   notes: string[];
   /** Leaf paths given by --peft (adapter values). */
   fromPeft: Set<string>;
+  /** Every leaf's value: given, else as initialised. */
+  value(leaf: string): Tensor;
 }
 
 type Source = { file: string; source: string };
@@ -206,7 +208,10 @@ export function setupModel(file: string, f: ModelFlags): ModelSetup {
     notes.push(`loaded ${peftMethod ? `PEFT ${peftMethod.name}` : 'Lily program'} adapter from ${f.peft}: ${values.size} tensors onto ${record.adapted.length} layer(s)`);
   }
   const spec = record.adapted.length ? folderSpec(checked, sources, entry!, unit.decl.kind, record, attach) : undefined;
-  return { checked, entry: entry!, kind: unit.decl.kind, settings, attach, given, record, shapes, spec, notes, fromPeft };
+  const peftHas = spec && !spec.method ? PEFT_HAS_BUT_UNMAPPED[record.adapted[0].adapter] : undefined;
+  if (peftHas) notes.push(`PEFT has ${record.adapted[0].adapter} (peft_type ${peftHas}), but its layout is not mapped here yet: --save writes a ${LILY_PROGRAM_TYPE} folder, which PEFT refuses rather than misreads`);
+  const value = (leaf: string) => given.get(leaf) ?? ops.values.get(leaf) ?? fail('E-name', `no tensor '${leaf}' in ${entry}`);
+  return { checked, entry: entry!, kind: unit.decl.kind, settings, attach, given, record, shapes, spec, notes, fromPeft, value };
 }
 
 /** --hparams over a --peft config: the same value, or an error naming both. */

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { encodeSafetensors, type NamedTensor } from '../../runtime/checkpoint/safetensors-codec.ts';
 import { encodeAdapterFolder } from '../../runtime/peft/folder.ts';
 import type { Dense } from '../../runtime/peft/layouts.ts';
+import type { BaseWeight } from '../interp/targets.ts';
 import { checkSaveFolder, writeAdapterFolder, writeAtomic } from '../../runtime/peft/node.ts';
 import { fail } from '../diagnostics.ts';
 import { asUserError, type ModelSetup } from './model-setup.ts';
@@ -30,8 +31,14 @@ export function saveTrained(target: string, setup: ModelSetup, value: (leaf: str
     asUserError(() => writeAdapterFolder(target, files));
     return `${target} (${setup.spec!.method ? `PEFT ${setup.spec!.method.peftType}` : 'Lily program'}: ${files.weights.length} bytes)`;
   }
+  const n = writeStateDict(target, setup.record.weights, value);
+  return `${target} (PyTorch state dict: ${n} tensors)`;
+}
+
+/** A model's weights as a PyTorch state dict: `fc1.weight` [out, in], `fc1.bias`, …; returns the tensor count. */
+export function writeStateDict(file: string, weights: BaseWeight[], value: (leaf: string) => Dense): number {
   const tensors = new Map<string, NamedTensor>();
-  for (const w of setup.record.weights) {
+  for (const w of weights) {
     if (tensors.has(w.torch)) continue;
     const t = value(w.leaf);
     const data = Float32Array.from(t.data);
@@ -42,6 +49,6 @@ export function saveTrained(target: string, setup: ModelSetup, value: (leaf: str
       tensors.set(w.torch, { shape: [c, r], data: out });
     } else tensors.set(w.torch, { shape: t.shape, data });
   }
-  asUserError(() => writeAtomic(target, encodeSafetensors(tensors, { format: 'pt' })));
-  return `${target} (PyTorch state dict: ${tensors.size} tensors)`;
+  asUserError(() => writeAtomic(file, encodeSafetensors(tensors, { format: 'pt' })));
+  return tensors.size;
 }
