@@ -246,6 +246,35 @@ describe.skipIf(!have)('PEFT golden files', () => {
     expect(config(dir2).peft_type).toBe('LILY_PROGRAM');
   });
 
+  it('lily run --grad: gradients of <y, dy> for the adapter (base frozen) equal central differences; inputs from .json', async () => {
+    const c = CASES[1]; // rsLoRA, scaling 8: the adapter matters
+    const x = read(fx(c.name, 'inputs.safetensors')).get('x')!;
+    const xJson = join(tmp, 'x.json');
+    writeFileSync(xJson, JSON.stringify({ x: Array.from({ length: 6 }, (_, r) => [...x.data.subarray(r * 16, (r + 1) * 16)]) }));
+    const r = await lily('run', c.file, '--model', c.model, '--base', fx(c.name, 'base.safetensors'), '--peft', fx(c.name, 'adapter'), '--inputs', `x=${xJson}`, '--grad', '--json');
+    expect(r.code).toBe(0);
+    const { gradients } = JSON.parse(r.out);
+    expect(Object.keys(gradients).sort()).toEqual(['fc1.LoRA.A', 'fc1.LoRA.B', 'fc2.LoRA.A', 'fc2.LoRA.B', 'x']); // the base is frozen
+    // Central differences of sum(y) (dy = ones) in one entry of each adapter tensor.
+    const { setupModel } = await import('./model-setup.ts');
+    const { runEntry } = await import('../interp/run.ts');
+    const setup = setupModel(c.file, { model: c.model, base: fx(c.name, 'base.safetensors'), peft: fx(c.name, 'adapter') });
+    const xs = { shape: [6, 16], data: Float64Array.from(x.data) };
+    const sumY = (given: Map<string, { shape: number[]; data: Float64Array }>) => {
+      const out = runEntry(setup.checked, setup.entry, { settings: setup.settings, inputs: new Map([['x', xs]]), given, attach: setup.attach }).output;
+      return (out as { t: { data: Float64Array } }).t.data.reduce((a, b) => a + b, 0);
+    };
+    for (const leaf of ['fc1.LoRA.A', 'fc2.LoRA.B']) {
+      const t = setup.given.get(leaf)!;
+      const i = 3;
+      const eps = 1e-6;
+      const at = (d: number) => sumY(new Map([...setup.given].map(([k, v]) => [k, k === leaf ? { shape: v.shape, data: Float64Array.from(v.data, (u, j) => (j === i ? u + d : u)) } : (v as { shape: number[]; data: Float64Array })])));
+      const fd = (at(eps) - at(-eps)) / (2 * eps);
+      const g = gradients[leaf].flat(Infinity)[i];
+      expect(Math.abs(g - fd), leaf).toBeLessThan(1e-6 * (1 + Math.abs(fd)));
+    }
+  });
+
   it('lily eval: loss and accuracy over every example, in batches (the last one partial), on real weights', async () => {
     const c = CASES[0];
     const x = read(fx(c.name, 'inputs.safetensors')).get('x')!;
