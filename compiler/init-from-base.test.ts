@@ -52,11 +52,19 @@ describe('initialisers from the base layer', () => {
 });
 
 describe('hoisting values that depend only on frozen ones', () => {
-  it("DoRA's ‖W0‖ is computed once at load: fewer FLOPs per step, the same function", () => {
-    const dora = adapters('dora.lily');
+  it('‖W0‖ written in the forward (as DoRA was, before `from`) is computed once at load: fewer FLOPs per step', () => {
+    const src = `adapter DoRAOffset(r: Dim = 2) on Linear[In, Out] {
+  param A: [In, r] = kaiming_uniform(a = sqrt(5.0))
+  param B: [r, Out] = zeros
+  param dm: [Out] = zeros
+  forward(x: [N, In]) -> [N, Out] =
+    let W = base.W + A @ B in
+    (x @ W) * ((norm[In](base.W) + dm) / detach(norm[In](W))) + base.b
+}`;
+    const dora = checkSource(src, 'dora-offset.lily');
     const settings = { N: 16, In: 32, Out: 24, r: 4 };
-    const hoisted = compile(dora, 'DoRA', { settings, forwardOnly: true });
-    const inline = compile(dora, 'DoRA', { settings, forwardOnly: true, skip: ['hoist'] });
+    const hoisted = compile(dora, 'DoRAOffset', { settings, forwardOnly: true });
+    const inline = compile(dora, 'DoRAOffset', { settings, forwardOnly: true, skip: ['hoist'] });
     expect(hoisted.hoisted?.map((h) => h.shape)).toEqual([[24]]);
     expect(flopsSplit(hoisted.graph).forward).toBeLessThan(flopsSplit(inline.graph).forward - 32 * 24);
   });

@@ -69,9 +69,9 @@ describe('training mode in the compiled step', () => {
 
   it('SingLoRA: the ramp reads the step counter fed at run time (no recompilation)', async () => {
     const checked = checkSource(src('singlora.lily'), 'singlora.lily');
-    const dims = { N: 2, D: 3, r: 2, T: 4 };
+    const dims = { N: 2, In: 3, Out: 2, r: 2, T: 4 };
     const tr = await compileTraining(checked, 'SingLoRA', { dims, optimizer: frozen, params: 'random', keep: ['y'], backend: cpuBackend() });
-    const b = batch(2, 3, 3);
+    const b = batch(2, 3, 2);
     const norms: number[] = [];
     for (let step = 0; step < 6; step++) {
       await tr.step(b);

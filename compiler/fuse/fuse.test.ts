@@ -21,7 +21,7 @@ describe('fusion: kernel plans compute what the graph computes', () => {
       it(`${name}: every kernel output equals the IR evaluator`, () => {
         fc.assert(
           fc.property(fc.record({ N: fc.integer({ min: 1, max: 4 }), In: fc.integer({ min: 2, max: 5 }), Out: fc.integer({ min: 1, max: 4 }), r: fc.integer({ min: 1, max: 3 }), E: fc.integer({ min: 2, max: 3 }) }), (dims) => {
-            const settings = { ...dims, In: dims.In * 2, n: 2, f: 2, rh: 2, P: 2 };
+            const settings = { ...dims, In: dims.In * 2, n: 2, f: 2, rh: 2, P: 2, k: 1, h: 2, b: 2 };
             let p;
             try {
               p = compile(checked, name, { settings, seed: 5 });
