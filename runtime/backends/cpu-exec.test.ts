@@ -227,6 +227,7 @@ describe('cpu backend on fusion-pass plans', () => {
   it('every stdlib adapter (forward + backward, planned by planKernels) equals the reference', async () => {
     const files = readdirSync(new URL('../../stdlib/adapters/', import.meta.url)).filter((f) => f.endsWith('.lily'));
     let checkedUnits = 0;
+    const names: string[] = [];
     const strategies = new Map<string, number>();
     for (const f of files) {
       const checked = checkSource(src(f), f);
@@ -234,7 +235,7 @@ describe('cpu backend on fusion-pass plans', () => {
         if (unit.decl.kind !== 'adapter') continue;
         let p;
         try {
-          p = compile(checked, name, { settings: { N: 6, In: 20, Out: 12, r: 3, E: 3, n: 2, f: 2, rh: 2, P: 2 }, seed: 5 });
+          p = compile(checked, name, { settings: { N: 6, In: 20, Out: 12, r: 3, E: 3, n: 2, f: 2, rh: 2, P: 2, k: 1, h: 2, b: 4 }, seed: 5 });
         } catch {
           continue; // settings this adapter does not take
         }
@@ -252,9 +253,12 @@ describe('cpu backend on fusion-pass plans', () => {
           exe.dispose();
         }
         checkedUnits++;
+        names.push(name);
       }
     }
     expect(checkedUnits).toBeGreaterThan(10);
+    // The adapters written with masks, top-k, slices, SVD initialisers, kron in comprehensions and DFTs run here too.
+    for (const n of ['FlyLoRA', 'LilyTopK', 'VBLoRA', 'C3A', 'PiSSA', 'MiLoRA', 'LoRAXS', 'DyLoRA', 'Compacter', 'MELoRA', 'SingLoRA']) expect(names).toContain(n);
     expect(strategies.get('gemm')).toBeGreaterThan(10);
   });
 
