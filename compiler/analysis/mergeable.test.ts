@@ -12,9 +12,9 @@ const checked = new Map(readdirSync(dir).filter((f) => f.endsWith('.lily')).flat
   return [...c.units.keys()].map((u) => [u, c] as const);
 }));
 
-const MERGEABLE = ['LoRA', 'LilyStatic', 'MoSLoRA', 'DoRA', 'VeRA', 'LoHa', 'LoKr', 'AdaLoRA', 'FourierFT', 'MoRA', 'BitFit', 'IA3'];
-const NOT = { Lily: 'softmax', LilyToken: 'softmax', LilyV2: 'softmax', HydraLoRA: 'softmax', LilyMLP: 'relu', Houlsby: 'gelu', AdaptFormer: 'relu' } as Record<string, string>;
-const DIMS = { In: 8, Out: 4, r: 2, E: 2, P: 2, n: 3, f: 2, rh: 2 };
+const MERGEABLE = ['LoRA', 'LilyStatic', 'MoSLoRA', 'DoRA', 'VeRA', 'LoHa', 'LoKr', 'AdaLoRA', 'FourierFT', 'MoRA', 'BitFit', 'IA3', 'LoRAPlus', 'DyLoRA', 'PiSSA', 'MiLoRA', 'LoRAXS', 'MELoRA', 'VBLoRA', 'C3A'];
+const NOT = { Lily: 'softmax', LilyToken: 'softmax', LilyV2: 'softmax', HydraLoRA: 'softmax', LilyMLP: 'relu', Houlsby: 'gelu', AdaptFormer: 'relu', LilyTopK: 'softmax', FlyLoRA: 'abs', Compacter: 'gelu' } as Record<string, string>;
+const DIMS = { In: 8, Out: 4, r: 2, E: 2, P: 2, n: 2, f: 2, rh: 2, k: 1, h: 3, b: 2 };
 
 describe('mergeability of the stdlib', () => {
   for (const name of MERGEABLE)
@@ -30,6 +30,16 @@ describe('mergeability of the stdlib', () => {
       expect(v.reason).toContain(op);
       expect(v.reason).toMatch(/\.lily:\d+:\d+/);
     });
+
+  it("SingLoRA's ΔW follows its ramp: merging needs the step, and ΔW(step) = min(step / T, 1)·ΔW(T)", () => {
+    const c = checked.get('SingLoRA')!;
+    const dims = { In: 5, Out: 3, r: 2, T: 4 };
+    expect(() => mergeVerdict(c, 'SingLoRA', dims, 0, 'init')).toThrow(/--step/);
+    const full = mergeVerdict(c, 'SingLoRA', dims, 0, 'init', undefined, 8).deltaW!;
+    const half = mergeVerdict(c, 'SingLoRA', dims, 0, 'init', undefined, 2).deltaW!;
+    expect(Math.max(...full.data.map(Math.abs))).toBeGreaterThan(1e-3);
+    half.data.forEach((v, i) => expect(v).toBeCloseTo(0.5 * full.data[i], 12));
+  });
 
   it('a linear adapter that mixes tokens is refused, even when B starts at zero', () => {
     const src = 'adapter Mix(r: Dim = 2) on Linear[In, Out] {\n  param A: [In, r] = normal\n  param B: [r, Out] = zeros\n  delta(x: [N, In]) -> [N, Out] = broadcast[N, Out](mean[N](x @ A @ B)) + 0.0 * (x @ A @ B)\n}';

@@ -66,18 +66,22 @@ export function linearity(g: Graph, x: Id): Map<Id, Dep> {
  * itself is always decided with random values: with an initial B = 0, a token-mixing adapter would
  * pass the numeric check trivially.
  */
-export function mergeVerdict(checked: CheckedProgram, adapter: string, settings: Record<string, number | boolean>, seed = 0, params: 'init' | 'random' = 'random', given?: Map<string, T.Tensor>): MergeVerdict {
-  const verdict = decide(checked, adapter, settings, seed, 'random');
+/** `step`: the optimiser step ΔW is taken at, for adapters whose output reads `step` (SingLoRA's ramp). */
+export function mergeVerdict(checked: CheckedProgram, adapter: string, settings: Record<string, number | boolean>, seed = 0, params: 'init' | 'random' = 'random', given?: Map<string, T.Tensor>, step?: number): MergeVerdict {
+  const verdict = decide(checked, adapter, settings, seed, 'random', undefined, step ?? 1);
   if (!verdict.mergeable || (params === 'random' && !given)) return verdict;
-  const at = decide(checked, adapter, settings, seed, params, given);
+  const at = decide(checked, adapter, settings, seed, params, given, step);
   return { ...verdict, deltaW: at.deltaW, deltaB: at.deltaB };
 }
 
-function decide(checked: CheckedProgram, adapter: string, settings: Record<string, number | boolean>, seed: number, params: 'init' | 'random', given?: Map<string, T.Tensor>): MergeVerdict {
+function decide(checked: CheckedProgram, adapter: string, settings: Record<string, number | boolean>, seed: number, params: 'init' | 'random', given?: Map<string, T.Tensor>, step?: number): MergeVerdict {
   const unit = checked.units.get(adapter);
   if (!unit || unit.decl.kind !== 'adapter') fail('E-name', `no adapter named '${adapter}'`);
   const form = unit.methods.has('delta') ? 'delta' : 'forward';
-  const p = compile(checked, adapter, { settings: { N: 3, ...settings }, seed, forwardOnly: true, params, given });
+  const p = compile(checked, adapter, { settings: { N: 3, ...settings }, seed, forwardOnly: true, params, given, step: step ?? 0 });
+  // ΔW of an adapter that reads the step counter depends on it: merging needs to know which step.
+  if (step === undefined && p.graph.live().some((id) => p.graph.node(id).op === 'input' && p.graph.node(id).attrs.name === 'step'))
+    fail('E-usage', `${adapter} reads \`step\` (its ΔW changes with the optimiser step): give the step to merge at with --step K`);
   const g = p.graph;
   const y = g.outputs.get('y')!;
   const x = g.live([y]).find((id) => g.node(id).op === 'input' && g.node(id).attrs.name === 'x');
@@ -94,7 +98,7 @@ function decide(checked: CheckedProgram, adapter: string, settings: Record<strin
   const eye = T.zeros([In, In]);
   for (let i = 0; i < In; i++) eye.data[i * In + i] = 1;
   // f is evaluated on In rows; the graph was built for N = 3 rows, so re-lower at N = In.
-  const atIn = compile(checked, adapter, { settings: { ...settings, N: In }, seed, forwardOnly: true, params, given });
+  const atIn = compile(checked, adapter, { settings: { ...settings, N: In }, seed, forwardOnly: true, params, given, step: step ?? 0 });
   const yIn = atIn.graph.outputs.get('y')!;
   const fIn = (input: T.Tensor) => evaluateGraph(atIn.graph, new Map(atIn.leaves).set('x', input), [yIn]).get(yIn)!;
   // W' = f(I) − f(0), b' = f(0): the whole affine map; a forward adapter's delta is W' − W0, b' − b0.

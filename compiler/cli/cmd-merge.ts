@@ -22,14 +22,17 @@ export function registerMerge(program: Command, io: Io, wrap: (fn: Action) => Wr
     .option('--dims <list>', 'sizes and hyper-parameters, e.g. In=8,Out=8,r=2', '')
     .option('--seed <n>', 'seed for parameter values', '0')
     .option('--params <mode>', "parameter values ΔW is computed for: 'init' (each initialiser; an untrained LoRA gives ΔW = 0) or 'random'", 'init')
+    .option('--step <n>', 'for adapters that read `step` (SingLoRA): the optimiser step to merge at')
     .option('--json', 'print the verdict and ΔW, Δb as JSON')
     .action(
-      wrap((file: string, opts: ModelFlags & { adapter?: string; dims: string; seed: string; params: string; json?: boolean; out?: string }) => {
+      wrap((file: string, opts: ModelFlags & { adapter?: string; dims: string; seed: string; params: string; step?: string; json?: boolean; out?: string }) => {
         if (opts.params !== 'init' && opts.params !== 'random') fail('E-usage', `--params must be init or random, found '${opts.params}'`);
-        if (opts.model || opts.peft) return mergeModel(file, opts, io);
+        const step = opts.step === undefined ? undefined : Number(opts.step);
+        if (step !== undefined && !(Number.isInteger(step) && step >= 0)) fail('E-usage', `--step must be a whole number ≥ 0, found '${opts.step}'`);
+        if (opts.model || opts.peft) return mergeModel(file, opts, io, step);
         if (!opts.adapter) fail('E-usage', 'name the adapter (--adapter NAME), or a model to merge its adapters into (--model NAME)');
         const checked = loadFile(file);
-        const v = mergeVerdict(checked, opts.adapter!, parseSettings(opts.dims), Number(opts.seed), opts.params);
+        const v = mergeVerdict(checked, opts.adapter!, parseSettings(opts.dims), Number(opts.seed), opts.params, undefined, step);
         if (opts.json) {
           io.out(JSON.stringify({ adapter: opts.adapter, mergeable: v.mergeable, reason: v.reason, deltaW: v.deltaW && toNested(v.deltaW), deltaB: v.deltaB && toNested(v.deltaB) }));
           return v.mergeable ? 0 : 1;
@@ -47,7 +50,7 @@ export function registerMerge(program: Command, io: Io, wrap: (fn: Action) => Wr
  * b' = b + Δb with ΔW, Δb from the adapter's loaded values; refused, with the reason, for an
  * adapter that does not merge (e.g. Lily's data-dependent router).
  */
-function mergeModel(file: string, opts: ModelFlags & { seed: string; json?: boolean; out?: string }, io: Io): number {
+function mergeModel(file: string, opts: ModelFlags & { seed: string; json?: boolean; out?: string }, io: Io, step?: number): number {
   const setup = setupModel(file, opts);
   if (!opts.json) for (const n of setup.notes) io.err(n);
   if (!setup.record.adapted.length) fail('E-usage', `${setup.entry} has no adapters to merge (attach one with --target-modules, or load one with --peft)`);
@@ -57,7 +60,7 @@ function mergeModel(file: string, opts: ModelFlags & { seed: string; json?: bool
     const [W, b] = [setup.value(`${l.layer}.W`), setup.value(`${l.layer}.b`)];
     const given = new Map<string, Tensor>([['base.W', W], ['base.b', b], ...[...l.params].map(([p, leaf]) => [p, setup.value(leaf)] as [string, Tensor])]);
     const settings = { ...l.settings, ...layerSizes(setup.checked, l.adapter, l.In, l.Out, l.layer) };
-    const v = mergeVerdict(setup.checked, l.adapter, settings, Number(opts.seed), 'init', given);
+    const v = mergeVerdict(setup.checked, l.adapter, settings, Number(opts.seed), 'init', given, step);
     if (!v.mergeable) fail('E-merge', `${l.layer}: ${l.adapter} does not merge into the layer's weight: ${v.reason}`);
     merged.set(`${l.layer}.W`, add(W, v.deltaW!));
     merged.set(`${l.layer}.b`, add(b, v.deltaB!));
