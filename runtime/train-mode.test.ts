@@ -67,6 +67,23 @@ describe('training mode in the compiled step', () => {
     evalOut.data.forEach((v, i) => expect(v).toBeCloseTo(plain.data[i], 10));
   });
 
+  it('predict evaluates in evaluation mode: dropout off, with the trained parameters', async () => {
+    const checked = checkSource(src('lora.lily'), 'lora.lily');
+    const dims = { N: 4, In: 5, Out: 3, r: 2, drop: 0.5 };
+    const tr = await compileTraining(checked, 'LoRA', { dims, optimizer: { kind: 'sgd', lr: 0.2 }, seed: 2, backend: cpuBackend() });
+    const b = batch(4, 5, 3);
+    for (let i = 0; i < 3; i++) await tr.step(b);
+    const params = await tr.parameters();
+    const given = new Map([...params].map(([k, v]) => [k, T.tensor(tr.plan.buffers[tr.plan.leaves.get(k)!].shape, Float64Array.from(v))]));
+    const x = T.tensor([4, 5], Float64Array.from(b.x));
+    const delta = (runEntry(checked, 'LoRA', { settings: dims, inputs: new Map([['x', x]]), given }).output as { t: T.Tensor }).t;
+    const W = tr.program.leaves.get('base.W')!;
+    const want = T.add(T.add(T.matmul(x, W), T.broadcastAxes(tr.program.leaves.get('base.b')!, [4, 3], [1])), delta);
+    const got = await tr.predict(b.x);
+    expect(given.get('B')!.data.some((v) => v !== 0)).toBe(true);
+    got.forEach((v, i) => expect(v).toBeCloseTo(want.data[i], 4));
+  });
+
   it('SingLoRA: the ramp reads the step counter fed at run time (no recompilation)', async () => {
     const checked = checkSource(src('singlora.lily'), 'singlora.lily');
     const dims = { N: 2, In: 3, Out: 2, r: 2, T: 4 };

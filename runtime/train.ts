@@ -41,6 +41,12 @@ export interface Trainer {
   /** One step on a batch; returns the loss before the update. */
   step(batch: { x: Float32Array; t: Float32Array }): Promise<number>;
   read(name: string): Promise<Float32Array>;
+  /**
+   * The model's output y for a batch in evaluation mode (dropout off, `training` false) with the
+   * current parameters: the training program itself when the program does not depend on the mode,
+   * else a forward program compiled for evaluation (the parameters copied into it).
+   */
+  predict(x: Float32Array): Promise<Float32Array>;
   /** Current values of the trainable parameters. */
   parameters(): Promise<Map<string, Float32Array>>;
   /** The same, with shapes (for checkpoints). */
@@ -71,6 +77,17 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
     await exec.set(name, Float32Array.from(v.data));
   }
   const trainable = train.assignments.map(([, to]) => to).filter((n) => !/^[mv]:/.test(n));
+  let evalExec: { exec: Executable; plan: KernelPlan; delta: boolean } | undefined;
+  const prepareEval = async () => {
+    const p = compile(checked, adapter, { settings: opts.dims, seed: opts.seed ?? 0, forwardOnly: true, training: false, params: opts.params, given: opts.given, attach: opts.attach });
+    const evalPlan = planKernels(p.graph, { outputs: ['y'] });
+    const e = await (opts.backend ?? referenceBackend).prepare(evalPlan);
+    for (const [name] of evalPlan.leaves) {
+      const v = p.leaves.get(name) ?? (evalPlan.constants.has(name) ? { data: evalPlan.constants.get(name)! } : undefined);
+      if (v) await e.set(name, Float32Array.from(v.data));
+    }
+    return { exec: e, plan: evalPlan, delta: program.form === 'delta' };
+  };
   let steps = 0;
   const parameters = async () => new Map(await Promise.all(trainable.map(async (n) => [n, await exec.read(n)] as [string, Float32Array])));
   return {
@@ -96,11 +113,42 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
       return loss;
     },
     read: (name) => exec.read(name),
+    async predict(x) {
+      if (!checked.readsMode) {
+        if (!plan.outputs.has('y')) throw new Error("internal: predict needs keep: ['y']");
+        await exec.set('x', x);
+        await exec.run();
+        return exec.read('y');
+      }
+      evalExec ??= await prepareEval();
+      for (const [n, v] of await parameters()) if (evalExec.plan.leaves.has(n)) await evalExec.exec.set(n, v);
+      await evalExec.exec.set('x', x);
+      await evalExec.exec.run();
+      const y = await evalExec.exec.read('y');
+      return evalExec.delta ? addBase(y, x, program.leaves.get('base.W')!, program.leaves.get('base.b')!) : y;
+    },
     parameters,
     async namedParameters() {
       const values = await parameters();
       return new Map([...values].map(([n, data]) => [n, { shape: plan.buffers[plan.leaves.get(n)!].shape, data }]));
     },
-    dispose: () => exec.dispose(),
+    dispose: () => {
+      exec.dispose();
+      evalExec?.exec.dispose();
+    },
   };
+}
+
+/** x W + b + delta, for a delta adapter's evaluation output (the training program adds the base itself). */
+function addBase(delta: Float32Array, x: Float32Array, W: Tensor, b: Tensor): Float32Array {
+  const [In, Out] = W.shape;
+  const N = x.length / In;
+  const y = Float32Array.from(delta);
+  for (let n = 0; n < N; n++)
+    for (let o = 0; o < Out; o++) {
+      let acc = b.data[o];
+      for (let i = 0; i < In; i++) acc += x[n * In + i] * W.data[i * Out + o];
+      y[n * Out + o] += acc;
+    }
+  return y;
 }

@@ -212,9 +212,8 @@ async function imageTask(trainer: Trainer, N: number, which: 'embedded' | 'full'
     const batches = Math.floor(test.n / N);
     if (!batches) fail('E-usage', `--batch ${N} is larger than the ${test.n} test images`);
     for (let b = 0; b < batches; b++) {
-      await trainer.exec.set('x', test.images.subarray(b * N * 784, (b + 1) * N * 784));
-      await trainer.exec.run();
-      const y = await trainer.exec.read('y');
+      // In evaluation mode: dropout off, `training` false.
+      const y = await trainer.predict(test.images.subarray(b * N * 784, (b + 1) * N * 784));
       for (let n = 0; n < N; n++) {
         const row = y.subarray(n * 10, n * 10 + 10);
         if (row.indexOf(Math.max(...row)) === test.labels[b * N + n]) right++;
