@@ -24,19 +24,23 @@ export function svd(W: Tensor): Svd {
     const t = svd(transpose2(W));
     return { U: t.V, S: t.S, V: t.U };
   }
-  const a = Float64Array.from(W.data); // m × n, columns rotated in place
-  const v = new Float64Array(n * n);
+  // Columns stored contiguously (a[j·m + i] is W[i, j]), so each rotation streams two rows.
+  const a = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) a[j * m + i] = W.data[i * n + j];
+  const v = new Float64Array(n * n); // v[j·n + i] is V[i, j]
   for (let i = 0; i < n; i++) v[i * n + i] = 1;
   for (let sweep = 0; sweep < 60; sweep++) {
     let rotated = false;
     for (let p = 0; p < n - 1; p++)
       for (let q = p + 1; q < n; q++) {
+        const P = p * m;
+        const Q = q * m;
         let alpha = 0;
         let beta = 0;
         let gamma = 0;
         for (let i = 0; i < m; i++) {
-          const x = a[i * n + p];
-          const y = a[i * n + q];
+          const x = a[P + i];
+          const y = a[Q + i];
           alpha += x * x;
           beta += y * y;
           gamma += x * y;
@@ -48,23 +52,25 @@ export function svd(W: Tensor): Svd {
         const c = 1 / Math.sqrt(1 + t * t);
         const s = c * t;
         for (let i = 0; i < m; i++) {
-          const x = a[i * n + p];
-          const y = a[i * n + q];
-          a[i * n + p] = c * x - s * y;
-          a[i * n + q] = s * x + c * y;
+          const x = a[P + i];
+          const y = a[Q + i];
+          a[P + i] = c * x - s * y;
+          a[Q + i] = s * x + c * y;
         }
+        const VP = p * n;
+        const VQ = q * n;
         for (let i = 0; i < n; i++) {
-          const x = v[i * n + p];
-          const y = v[i * n + q];
-          v[i * n + p] = c * x - s * y;
-          v[i * n + q] = s * x + c * y;
+          const x = v[VP + i];
+          const y = v[VQ + i];
+          v[VP + i] = c * x - s * y;
+          v[VQ + i] = s * x + c * y;
         }
       }
     if (!rotated) break;
   }
   const sigma = Array.from({ length: n }, (_, j) => {
     let s = 0;
-    for (let i = 0; i < m; i++) s += a[i * n + j] ** 2;
+    for (let i = 0; i < m; i++) s += a[j * m + i] ** 2;
     return Math.sqrt(s);
   });
   const order = sigma.map((_, j) => j).sort((x, y) => sigma[y] - sigma[x] || x - y);
@@ -74,10 +80,10 @@ export function svd(W: Tensor): Svd {
   order.forEach((j, k) => {
     S.data[k] = sigma[j];
     let big = 0;
-    for (let i = 0; i < m; i++) if (Math.abs(a[i * n + j]) > Math.abs(big)) big = a[i * n + j];
+    for (let i = 0; i < m; i++) if (Math.abs(a[j * m + i]) > Math.abs(big)) big = a[j * m + i];
     const sign = big < 0 ? -1 : 1;
-    for (let i = 0; i < m; i++) U.data[i * n + k] = sigma[j] > 0 ? (sign * a[i * n + j]) / sigma[j] : 0;
-    for (let i = 0; i < n; i++) V.data[i * n + k] = sign * v[i * n + j];
+    for (let i = 0; i < m; i++) U.data[i * n + k] = sigma[j] > 0 ? (sign * a[j * m + i]) / sigma[j] : 0;
+    for (let i = 0; i < n; i++) V.data[i * n + k] = sign * v[j * n + i];
   });
   return { U, S, V };
 }
