@@ -1,15 +1,15 @@
-// Source text to a checked program: the first two named stages (parse, check) as one call.
+// Source files to checked programs (Node): frontend-source.ts does the work on text.
 import { readFileSync } from 'node:fs';
-import { checkProgram, type CheckedProgram } from './check/check.ts';
+import type { CheckedProgram } from './check/check.ts';
 import { LilyError } from './diagnostics.ts';
-import { parse } from './syntax/to-ast.ts';
+import { checkSource } from './frontend-source.ts';
 
-export function checkSource(source: string, file = '<input>'): CheckedProgram {
-  const checked = checkProgram(parse(source, file));
-  if (checked.diagnostics.length) throw new LilyError(checked.diagnostics);
-  return checked;
-}
+export { checkSource };
 
+/**
+ * Read, parse and type-check a `.lily` file.
+ * @throws {LilyError} `E-file` when the file cannot be read, or the program's diagnostics
+ */
 export function loadFile(file: string): CheckedProgram {
   let source: string;
   try {

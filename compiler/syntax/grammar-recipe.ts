@@ -6,7 +6,8 @@ import * as ohm from 'ohm-js';
 
 /** The file lily-grammar.ts should contain for this grammar source. */
 export function grammarModuleText(grammarSource: string): string {
-  const recipe = ohm.grammar(grammarSource).toRecipe();
+  // toRecipe is ohm's serialiser for generated bundles (public, though missing from its type declarations).
+  const recipe = (ohm.grammar(grammarSource) as unknown as { toRecipe(): string }).toRecipe();
   return [
     '// Generated from lily.ohm by `npm run build:grammar` (compiler/syntax/grammar-recipe.ts). Do not edit.',
     `export const LILY_GRAMMAR_RECIPE = ${JSON.stringify(recipe)};`,

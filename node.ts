@@ -1,0 +1,26 @@
+/**
+ * Lily's public API for Node: everything in `lily-lang` plus files, the fast CPU backend
+ * (generated JS + WebAssembly SIMD GEMM on worker threads), the gpu.js and WebGPU backends
+ * (optional peer dependencies `gpu.js` and `webgpu`, loaded only when asked for), adapter
+ * checkpoints in PEFT's safetensors format, and the CLI itself.
+ *
+ * @example
+ * ```ts
+ * import { loadFile, compileTraining, cpuBackend, saveAdapter } from 'lily-lang/node';
+ * const program = loadFile('node_modules/lily-lang/stdlib/adapters/lora.lily');
+ * const dims = { N: 32, In: 64, Out: 64, r: 4 };
+ * const trainer = await compileTraining(program, 'LoRA', { dims, backend: cpuBackend() });
+ * for (let i = 0; i < 100; i++) await trainer.step(batch(i));
+ * saveAdapter('lora.safetensors', program, 'LoRA', dims, await trainer.namedParameters());
+ * ```
+ * @packageDocumentation
+ */
+export * from './index.ts';
+
+export { loadFile } from './compiler/frontend.ts';
+export { cpuBackend, type CpuBackendOptions } from './runtime/backends/cpu-exec.ts';
+export { gpuJsBackend } from './runtime/backends/gpujs-exec.ts';
+export { resolveBackend, BACKEND_NAMES } from './runtime/backends/select.ts';
+export { saveAdapter, loadAdapter } from './runtime/checkpoint/adapter-checkpoint.ts';
+export { encodeSafetensors, decodeSafetensors, loadSafetensors, saveSafetensors, SafetensorsError, type NamedTensor } from './runtime/checkpoint/safetensors.ts';
+export { main as runCli, type Io } from './compiler/cli/main.ts';
