@@ -19,7 +19,7 @@ export * from './index.ts';
 
 export { loadFile } from './compiler/frontend.ts';
 export { cpuBackend, type CpuBackendOptions } from './runtime/backends/cpu-exec.ts';
-export { gpuJsBackend } from './runtime/backends/gpujs-exec.ts';
+// Backends by name, gpu.js modes included ('webasm', 'gpujs-cpu', 'webgpu', …): their packages load only here.
 export { resolveBackend, BACKEND_NAMES } from './runtime/backends/select.ts';
 export { saveAdapter, loadAdapter } from './runtime/checkpoint/adapter-checkpoint.ts';
 export { encodeSafetensors, decodeSafetensors, loadSafetensors, saveSafetensors, SafetensorsError, type NamedTensor } from './runtime/checkpoint/safetensors.ts';
