@@ -13,7 +13,7 @@ export const EXIT_CODES_HELP = `Exit codes:
   3  internal error: a bug in lily (rerun with LILY_DEBUG=1 for the stack)
 
 With --json every command prints exactly one JSON object on stdout, errors included:
-  {"error": {"code", "message", "file", "line", "col", ...}}`;
+  {"error": {"code", "message", "file", "line", "col", ...}}; a failed check prints its result with "ok": false`;
 
 /** The error object printed under `--json` (line and col are 1-based; null where unknown). */
 export interface JsonError {
