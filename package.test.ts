@@ -81,6 +81,18 @@ trainer.dispose();
     expect(out.refFirst).toBeCloseTo(out.first, 4); // the browser-safe reference backend agrees
   });
 
+  it("docs/api.md's worked example runs as written against the installed package", () => {
+    const doc = readFileSync(join(root, 'docs/api.md'), 'utf8');
+    const code = /## Worked example[\s\S]*?```js\n([\s\S]*?)```/.exec(doc)![1];
+    writeFileSync(join(consumer, 'example.mjs'), code);
+    const r = spawnSync(process.execPath, ['example.mjs'], { cwd: consumer, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const loss = Number(/loss after 100 steps: (\S+)/.exec(r.stdout)![1]);
+    expect(loss).toBeLessThan(1e-4);
+    expect(r.stdout).toContain('saved my-lora.safetensors: A, B');
+  });
+
   it('a TypeScript consumer type-checks against the shipped declarations (strict, no skipLibCheck)', () => {
     writeFileSync(
       join(consumer, 'consumer.ts'),

@@ -36,6 +36,10 @@ function peftName(checked: CheckedProgram, path: string, unitName: string): stri
   return `${layer}${PEFT_NAMES[family]?.[param] ?? `${family}_${param}`}.weight`;
 }
 
+/**
+ * Write trained parameters as safetensors with PEFT-style names (2-D weights in PyTorch's [out, in]
+ * layout) and an adapter_config.json beside the file. Returns the path written.
+ */
 export function saveAdapter(path: string, checked: CheckedProgram, unitName: string, dims: Record<string, number | boolean>, params: Map<string, NamedTensor>): string {
   const unit = checked.units.get(unitName)!;
   const tensors = new Map<string, NamedTensor>();
