@@ -1,9 +1,11 @@
 // npm run bench:cli [-- --json] [-- --runs K]: start-up wall time of the `lily` command as a user
-// runs it (node bin/lily.js on the compiled dist/), side by side with bare Node and with the same
-// command run from the TypeScript sources through tsx (what `lily` did before dist/ existed).
+// has it — the packed package installed into an empty folder — side by side with bare Node and with
+// the same command run from the TypeScript sources through tsx (what `lily` did before dist/ existed).
 // Wall time from spawn to exit, median and minimum of K runs, interleaved so load drifts hit all alike.
-import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { benchFlags, median } from './common.ts';
 
 const flags = benchFlags();
@@ -16,29 +18,46 @@ if (!existsSync(`${root}dist/.build-stamp`)) {
   process.exit(1);
 }
 
-const FILE = 'stdlib/adapters/lily.lily';
-const cases: { name: string; args: string[]; env?: Record<string, string> }[] = [
+// Install the package as a user would (from the npm cache, else the registry).
+const dir = mkdtempSync(join(tmpdir(), 'lily-bench-cli-'));
+const quiet = { cwd: dir, stdio: 'ignore' as const };
+const tgz = JSON.parse(execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir, root], { cwd: dir, encoding: 'utf8' }))[0].filename;
+writeFileSync(join(dir, 'package.json'), '{"private": true}');
+execFileSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-package-lock', join(dir, tgz)], quiet);
+const installed = join(dir, 'node_modules/lily-lang/bin/lily.js');
+
+const FILES = ['stdlib/adapters/lora.lily', 'stdlib/adapters/lily.lily'];
+const cases: { name: string; args: string[]; cwd?: string; env?: Record<string, string> }[] = [
   { name: 'node -e 0 (Node start-up alone)', args: ['-e', '0'] },
-  { name: 'lily --version', args: ['bin/lily.js', '--version'] },
-  { name: `lily check ${FILE}`, args: ['bin/lily.js', 'check', FILE] },
-  { name: `lily check ${FILE} (sources through tsx)`, args: ['bin/lily.js', 'check', FILE], env: { LILY_FROM_SOURCE: '1' } },
+  { name: 'lily --version', args: [installed, '--version'] },
+  ...FILES.map((f) => ({ name: `lily check ${f}`, args: [installed, 'check', f] })),
+  { name: `lily check ${FILES[1]} (sources through tsx)`, args: ['bin/lily.js', 'check', FILES[1]], env: { LILY_FROM_SOURCE: '1' } },
 ];
 
-const times = cases.map(() => [] as number[]);
+// CPU time (user + sys) too, from GNU time where it exists: unlike wall time it hardly moves when
+// other processes load the machine.
+const gnuTime = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+const times = cases.map(() => ({ wall: [] as number[], cpu: [] as number[] }));
 for (let i = 0; i < runs + 1; i++)
   cases.forEach((c, k) => {
+    const [cmd, args] = gnuTime ? [gnuTime, ['-f', 'cpu %U %S', process.execPath, ...c.args]] : [process.execPath, c.args];
     const t0 = performance.now();
-    const r = spawnSync(process.execPath, c.args, { cwd: root, env: { ...process.env, ...c.env }, encoding: 'utf8' });
+    const r = spawnSync(cmd, args, { cwd: root, env: { ...process.env, ...c.env }, encoding: 'utf8' });
     const ms = performance.now() - t0;
     if (r.status !== 0) throw new Error(`${c.name} exited ${r.status}: ${r.stderr}`);
-    if (i > 0) times[k].push(ms); // the first round warms the file cache
+    if (i === 0) return; // the first round warms the file cache
+    times[k].wall.push(ms);
+    const m = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr);
+    if (m) times[k].cpu.push(1000 * (Number(m[1]) + Number(m[2])));
   });
 
-const rows = cases.map((c, k) => ({ command: c.name, medianMs: Math.round(median(times[k])), minMs: Math.round(Math.min(...times[k])) }));
-const env = { node: process.version, cpus: (await import('node:os')).cpus().length, runs, NODE_EXTRA_CA_CERTS: !!process.env.NODE_EXTRA_CA_CERTS, builtAt: statSync(`${root}dist/.build-stamp`).mtime.toISOString() };
+const stat = (xs: number[]) => (xs.length ? { median: Math.round(median(xs)), min: Math.round(Math.min(...xs)) } : undefined);
+const rows = cases.map((c, k) => ({ command: c.name, wallMs: stat(times[k].wall)!, cpuMs: stat(times[k].cpu) }));
+const os = await import('node:os');
+const env = { node: process.version, cpu: os.cpus()[0]?.model, cpus: os.cpus().length, loadAverage: os.loadavg()[0], runs, installedFrom: tgz };
 if (flags.json) console.log(JSON.stringify({ env, rows }, null, 2));
 else {
-  console.log(`lily start-up, wall ms over ${runs} runs (Node ${env.node}, ${env.cpus} CPUs)`);
-  console.log(`${'command'.padEnd(58)} ${'median'.padStart(7)} ${'min'.padStart(7)}`);
-  for (const r of rows) console.log(`${r.command.padEnd(58)} ${String(r.medianMs).padStart(7)} ${String(r.minMs).padStart(7)}`);
+  console.log(`lily start-up over ${runs} runs (Node ${env.node}, ${env.cpus}× ${env.cpu}, load average ${env.loadAverage.toFixed(1)})`);
+  console.log(`${'command'.padEnd(58)} ${'wall median'.padStart(11)} ${'min'.padStart(6)} ${'cpu median'.padStart(11)} ${'min'.padStart(6)}`);
+  for (const r of rows) console.log(`${r.command.padEnd(58)} ${String(r.wallMs.median).padStart(11)} ${String(r.wallMs.min).padStart(6)} ${String(r.cpuMs?.median ?? '-').padStart(11)} ${String(r.cpuMs?.min ?? '-').padStart(6)}`);
 }

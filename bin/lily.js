@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `lily` command: runs the compiled JavaScript in dist/ (`npm run build`). In a development
+// The `lily` command: runs the compiled, bundled JavaScript in dist/cli/ (`npm run build`). In a development
 // checkout (the TypeScript sources beside it) it runs the sources through tsx instead whenever
 // dist/ is missing or older than a source file, so an edit is never hidden by a stale build.
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -28,6 +28,14 @@ function newestSource(dirs) {
   return newest;
 }
 
+// `lily --version` needs nothing but the version.
+const argv = process.argv.slice(2);
+if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+  const { readFileSync } = await import('node:fs');
+  console.log(JSON.parse(readFileSync(new URL('package.json', root), 'utf8')).version);
+  process.exit(0);
+}
+
 const checkout = existsSync(new URL('compiler/cli/main.ts', root));
 const useSources = checkout && (!existsSync(stamp) || statSync(stamp).mtimeMs < newestSource(['compiler', 'runtime']) || !!process.env.LILY_FROM_SOURCE);
 let main;
@@ -35,5 +43,5 @@ if (useSources) {
   const { register } = await import('tsx/esm/api');
   register();
   ({ main } = await import('../compiler/cli/main.ts'));
-} else ({ main } = await import('../dist/compiler/cli/main.js'));
-process.exitCode = await main(process.argv.slice(2));
+} else ({ main } = await import('../dist/cli/main.js'));
+process.exitCode = await main(argv);

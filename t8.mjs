@@ -1,0 +1,2 @@
+const { main } = await import('./dist/compiler/cli/main.js');
+process.exitCode = await main(process.argv.slice(2));
