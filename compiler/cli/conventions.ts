@@ -66,6 +66,7 @@ export const EXAMPLES: Record<string, string[]> = {
   verify: ['lily verify stdlib/adapters/lily.lily', 'lily verify stdlib/adapters/lily.lily --adapter LilyToken --inject-fault unsound-expert-fold'],
   merge: ['lily merge stdlib/adapters/lora.lily --adapter LoRA --dims In=8,Out=8,r=2 --params random --json'],
   train: ['lily train stdlib/adapters/lily.lily --adapter Lily --steps 200 --save lily.safetensors', 'lily train examples/fashion.lily --adapter Base --data fashion-mnist --steps 300 --lr 0.003'],
+  lsp: ['lily lsp --stdio   # started by an editor (editors/vscode/)'],
   completion: ['lily completion bash >> ~/.bashrc', 'lily completion zsh > "${fpath[1]}/_lily"'],
 };
 

@@ -48,6 +48,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   merge: async () => (await import('./cmd-merge.ts')).registerMerge,
   train: async () => (await import('./cmd-train.ts')).registerTrain,
   completion: async () => (await import('./cmd-completion.ts')).registerCompletion,
+  lsp: async () => (await import('./cmd-lsp.ts')).registerLsp,
 };
 export const COMMAND_NAMES = Object.keys(COMMANDS);
 
