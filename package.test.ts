@@ -3,10 +3,10 @@
 // plain .mjs file and train a LoRA for a few steps, type-check a .ts consumer with tsc, and run the
 // installed `lily` command. Builds dist/ first when it is missing or older than the sources.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = new URL('.', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'lily-pack-'));
@@ -35,6 +35,12 @@ beforeAll(() => {
   npm(['install', '--prefer-offline', '--no-package-lock', join(dir, packed.filename)], consumer);
 }, 180_000);
 
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Bytes of the files under a folder (links not followed). */
+const bytesUnder = (d: string): number =>
+  readdirSync(d, { withFileTypes: true }).reduce((sum, e) => sum + (e.isDirectory() ? bytesUnder(join(d, e.name)) : lstatSync(join(d, e.name)).size), 0);
+
 describe('the packed package', () => {
   it('ships the compiled code, the stdlib, a LICENSE and no tests, benchmarks or CI files', () => {
     const files = packed.files.map((f) => f.path);
@@ -47,6 +53,8 @@ describe('the packed package', () => {
     const installed = readdirSync(join(consumer, 'node_modules'));
     expect(installed).toContain('lily-lang');
     for (const heavy of ['gpu.js', 'webgpu', 'gl', 'tsx', 'typescript']) expect(installed).not.toContain(heavy);
+    // The whole install, lily-lang and its dependencies (10 MB when this was written; it was 242 MB).
+    expect(bytesUnder(join(consumer, 'node_modules')) / 2 ** 20).toBeLessThan(60);
   });
 
   it('a plain .mjs file imports the API and trains a LoRA: the loss falls', () => {
