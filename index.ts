@@ -15,7 +15,7 @@
  */
 
 // Front end: source text → checked program, and the diagnostics it reports.
-export { checkSource } from './compiler/frontend-source.ts';
+export { checkSource, checkSources } from './compiler/frontend-source.ts';
 export { parse } from './compiler/syntax/to-ast.ts';
 export { checkProgram, type CheckedProgram, type UnitInfo, type ParamInfo } from './compiler/check/check.ts';
 export { LilyError, formatDiagnostic, type Diagnostic } from './compiler/diagnostics.ts';
@@ -35,5 +35,8 @@ export type { OptimizerConfig, AdamWConfig, SgdConfig } from './compiler/objecti
 export type { Backend, Executable } from './runtime/executable.ts';
 export { referenceBackend } from './runtime/backends/reference-exec.ts';
 
-// Tensors (float64, row-major) and safetensors bytes.
+// Tensors (float64, row-major), safetensors bytes, and PEFT's formats (method table, folder codec).
 export { fromNested, toNested, type Tensor, type Nested } from './runtime/tensor/index.ts';
+export { encodeSafetensors, decodeSafetensors, SafetensorsError, type NamedTensor } from './runtime/checkpoint/safetensors-codec.ts';
+export { PEFT_METHODS, type PeftMethod } from './runtime/peft/methods.ts';
+export { encodeAdapterFolder, decodeAdapterTensors, PeftFormatError, type FolderSpec } from './runtime/peft/folder.ts';

@@ -105,13 +105,13 @@ trainer.dispose();
     writeFileSync(
       join(consumer, 'consumer.ts'),
       `import { checkSource, compileTraining, explain, LilyError, type Trainer, type Explanation } from 'lily-lang';
-import { loadFile, cpuBackend, saveAdapter } from 'lily-lang/node';
+import { loadFile, cpuBackend, saveSafetensors } from 'lily-lang/node';
 const program = checkSource('fn f(x: [N, D]) -> [N] = sum[D](x * x)', 'f.lily');
 const lora = loadFile('node_modules/lily-lang/stdlib/adapters/lora.lily');
 const e: Explanation = explain(lora, 'LoRA', { N: 8, In: 4, Out: 4, r: 2 });
 const trainer: Trainer = await compileTraining(lora, 'LoRA', { dims: { N: 8, In: 4, Out: 4, r: 2 }, backend: cpuBackend() });
 const loss: number = await trainer.step({ x: new Float32Array(32), t: new Float32Array(32) });
-saveAdapter('out.safetensors', lora, 'LoRA', { r: 2 }, await trainer.namedParameters());
+saveSafetensors('out.safetensors', await trainer.namedParameters());
 try { checkSource('fn'); } catch (err) { if (err instanceof LilyError) console.log(err.diagnostics[0].code, program.fns.size, e.params, loss); }
 `,
     );

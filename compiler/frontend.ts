@@ -2,9 +2,9 @@
 import { readFileSync } from 'node:fs';
 import type { CheckedProgram } from './check/check.ts';
 import { LilyError } from './diagnostics.ts';
-import { checkSource } from './frontend-source.ts';
+import { checkSource, checkSources } from './frontend-source.ts';
 
-export { checkSource };
+export { checkSource, checkSources };
 
 /**
  * Read, parse and type-check a `.lily` file.
@@ -18,4 +18,13 @@ export function loadFile(file: string): CheckedProgram {
     throw new LilyError([{ code: 'E-file', message: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }]);
   }
   return checkSource(source, file);
+}
+
+/** Read a source file, or a located E-file error. */
+export function readSource(file: string): { file: string; source: string } {
+  try {
+    return { file, source: readFileSync(file, 'utf8') };
+  } catch (e) {
+    throw new LilyError([{ code: 'E-file', message: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }]);
+  }
 }

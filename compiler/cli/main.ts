@@ -47,6 +47,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   verify: async () => (await import('./cmd-verify.ts')).registerVerify,
   merge: async () => (await import('./cmd-merge.ts')).registerMerge,
   train: async () => (await import('./cmd-train.ts')).registerTrain,
+  eval: async () => (await import('./cmd-eval.ts')).registerEval,
   completion: async () => (await import('./cmd-completion.ts')).registerCompletion,
   lsp: async () => (await import('./cmd-lsp.ts')).registerLsp,
 };

@@ -4,10 +4,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { IdxError, loadIdx } from './idx.ts';
+import { packagePath } from '../package-path.ts';
 
 export const CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
-// Two folders up from the sources (runtime/data/), three from the compiled package (dist/runtime/data/).
-export const EMBEDDED_DIR = ['../../', '../../../'].map((up) => new URL(`${up}examples/data/fashion-mnist/`, import.meta.url).pathname).find((d) => existsSync(d)) ?? new URL('../../examples/data/fashion-mnist/', import.meta.url).pathname;
+export const EMBEDDED_DIR = packagePath('examples/data/fashion-mnist/', import.meta.url);
 export const DEBIAN_DIR = '/usr/share/datasets/fashion-mnist';
 
 export interface ImageSet {
