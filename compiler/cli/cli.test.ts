@@ -59,7 +59,7 @@ describe('lily CLI', () => {
 
   it('run: bad --dims are a usage error, not a crash', async () => {
     const r = await lily('run', 'stdlib/adapters/lora.lily', '--fn', 'LoRA', '--dims', 'N=two');
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(1);
     expect(r.err).toContain('--dims');
   });
 
@@ -95,7 +95,7 @@ describe('lily CLI', () => {
     expect(ok.out).toMatch(/param A \[3,1\]/);
     expect(ok.out).toMatch(/out y = %\d+/);
     const bad = await lily('compile', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--dump-after', 'nope');
-    expect(bad.code).toBe(2);
+    expect(bad.code).toBe(1);
     expect(bad.err).toContain('expected: lower, verify');
   });
 

@@ -4,12 +4,15 @@ import { CommanderError } from 'commander';
 import { LilyError, type Diagnostic } from '../diagnostics.ts';
 
 /** Exit codes, as `lily --help` and the README list them. */
+// A LilyError is the user's (exit 1, bad option values included); 2 is for what commander rejects
+// before a command runs (an unknown command or option, a missing argument).
 export const EXIT = { ok: 0, failed: 1, usage: 2, internal: 3 } as const;
 
 export const EXIT_CODES_HELP = `Exit codes:
   0  success
-  1  a user error (bad program, bad file, diverged training) or a failed check (check, verify, merge)
-  2  usage: unknown command or option, missing or malformed argument value
+  1  a user error (bad program, bad file, bad option value, diverged training) or a failed check
+     (check, verify, merge)
+  2  usage: unknown command or option, missing argument
   3  internal error: a bug in lily (rerun with LILY_DEBUG=1 for the stack)
 
 With --json every command prints exactly one JSON object on stdout, errors included:
@@ -50,11 +53,6 @@ export function errorJson(e: unknown, file?: string): { error: JsonError } {
   }
   if (e instanceof CommanderError) return { error: { code: 'E-usage', message: e.message.replace(/^error: /, ''), file: null, line: null, col: null } };
   return { error: { code: 'E-internal', message: `internal error: ${(e as Error)?.message ?? String(e)}`, file: file ?? null, line: null, col: null } };
-}
-
-/** Usage errors (bad option values) exit 2 like commander's own; other user errors exit 1. */
-export function exitCodeOf(e: LilyError): number {
-  return e.diagnostics.every((d) => d.code === 'E-usage') ? EXIT.usage : EXIT.failed;
 }
 
 /** Examples shown at the end of each command's `--help`. */

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { formatDiagnostic, LilyError } from '../diagnostics.ts';
-import { EXIT, EXIT_CODES_HELP, errorJson, examplesHelp, exitCodeOf } from './conventions.ts';
+import { EXIT, EXIT_CODES_HELP, errorJson, examplesHelp } from './conventions.ts';
 
 export interface Io {
   out(text: string): void;
@@ -121,7 +121,7 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     }
     if (e instanceof LilyError) {
       reportError(e, io);
-      return fail(e, exitCodeOf(e));
+      return fail(e, EXIT.failed);
     }
     const err = e as Error;
     io.err(`lily: internal error: ${err?.message ?? String(e)}`);
