@@ -1,22 +1,18 @@
-// Source text to a checked program: the first two named stages (parse, check) as one call.
+// Source files to checked programs (Node): frontend-source.ts does the work on text.
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkProgram, type CheckedProgram } from './check/check.ts';
-import { LilyError, type Diagnostic } from './diagnostics.ts';
+import type { CheckedProgram } from './check/check.ts';
+import { LilyError } from './diagnostics.ts';
+import { checkSource, checkSources } from './frontend-source.ts';
 import { parse } from './syntax/to-ast.ts';
 
-/** One source with no imports (imports need files: loadFile resolves them). */
-export function checkSource(source: string, file = '<input>'): CheckedProgram {
-  const program = parse(source, file);
-  if (program.imports.length)
-    throw new LilyError(program.imports.map((i) => ({ code: 'E-file', message: `import "${i.path}" needs files: load the program from its file (lily check FILE)`, span: i.span })));
-  const checked = checkProgram(program);
-  if (checked.diagnostics.length) throw new LilyError(checked.diagnostics);
-  return checked;
-}
+export { checkSource, checkSources };
 
-/** A file and everything it imports, checked as one program. */
+/**
+ * Read, parse and type-check a `.lily` file with everything it imports, as one program.
+ * @throws {LilyError} `E-file` when a file cannot be read, or the program's diagnostics
+ */
 export function loadFile(file: string): CheckedProgram {
   const sources = importClosure(file);
   return sources.length === 1 ? checkSource(sources[0].source, file) : checkSources(sources);
@@ -54,31 +50,6 @@ export function sourceClosure(first: { file: string; source: string }): { file: 
   };
   visit(first);
   return out;
-}
-
-/**
- * Several sources checked as one program (a model and an adapter from another file). A declaration
- * repeated with the same text is taken once; the same name declared differently is an error naming
- * both places.
- */
-export function checkSources(sources: { file: string; source: string }[]): CheckedProgram {
-  const programs = sources.map((s) => parse(s.source, s.file));
-  const first = programs[0];
-  const decls = new Map<string, { decl: (typeof first.decls)[number]; text: string }>();
-  const clashes: Diagnostic[] = [];
-  programs.forEach((p, i) => {
-    for (const d of p.decls) {
-      const text = sources[i].source.slice(d.whole.start, d.whole.end);
-      const prev = decls.get(d.name);
-      if (!prev) decls.set(d.name, { decl: d, text });
-      else if (prev.text.replace(/\s+/g, ' ') !== text.replace(/\s+/g, ' '))
-        clashes.push({ code: 'E-name', message: `'${d.name}' is declared differently in ${prev.decl.span.file}:${prev.decl.span.line} and here; rename one`, span: d.span });
-    }
-  });
-  if (clashes.length) throw new LilyError(clashes);
-  const checked = checkProgram({ ...first, decls: [...decls.values()].map((d) => d.decl) });
-  if (checked.diagnostics.length) throw new LilyError(checked.diagnostics);
-  return checked;
 }
 
 /** Read a source file, or a located E-file error. */
