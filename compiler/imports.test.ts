@@ -1,11 +1,12 @@
 // `import "…"`: another file's declarations join the program — stdlib paths, paths relative to the
 // importing file, each file once (diamonds, cycles); errors name the import.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LilyError } from './diagnostics.ts';
-import { checkSource, loadFile } from './frontend.ts';
+import { checkSource, loadFile, sourceClosure } from './frontend.ts';
+import { analyse } from './lsp/analysis.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lily-imports-'));
 const write = (name: string, text: string) => {
@@ -53,5 +54,14 @@ describe('imports', () => {
   it('checkSource (one source, no files) refuses an import with its location', () => {
     const e = errorOf(() => checkSource('import "adapters/lora.lily"\n', 'x.lily'));
     expect(e?.diagnostics[0].code).toBe('E-file');
+  });
+
+  it('the language server checks a document with its imports (their declarations known, only its own diagnostics)', () => {
+    const f = write('editor.lily', 'import "adapters/lily.lily"\nmodel M(D: Dim = 4) {\n  layer q: Linear[D, D] with Lily(r = 2, E = 2)\n  forward(x: [N, D]) -> [N, D] = q(x)\n}\n');
+    const source = readFileSync(f, 'utf8');
+    expect(analyse(source, f, sourceClosure).diagnostics).toEqual([]);
+    expect(analyse(source, f).diagnostics.length).toBeGreaterThan(0); // without files, Lily is unknown
+    const missing = write('editor2.lily', 'import "./nope.lily"\n');
+    expect(analyse(readFileSync(missing, 'utf8'), missing, sourceClosure).diagnostics[0].code).toBe('E-file');
   });
 });

@@ -13,11 +13,23 @@ export interface Analysis {
   source: string;
 }
 
-/** Parse and check; a parse error leaves `checked` undefined, type errors keep what was inferred. */
-export function analyse(source: string, file: string): Analysis {
+/** The sources a document imports (resolved by the Node side: files), the document first. */
+export type ImportResolver = (doc: { file: string; source: string }) => { file: string; source: string }[];
+
+/**
+ * Parse and check; a parse error leaves `checked` undefined, type errors keep what was inferred.
+ * With `imports`, the declarations of imported files are checked with the document (its own
+ * declarations win a name); only the document's diagnostics are reported.
+ */
+export function analyse(source: string, file: string, imports?: ImportResolver): Analysis {
   try {
-    const checked = checkProgram(parse(source, file));
-    return { diagnostics: checked.diagnostics, checked, source };
+    const program = parse(source, file);
+    const own = new Set(program.decls.map((d) => d.name));
+    const imported = program.imports.length && imports ? imports({ file, source }).slice(1).flatMap((s) => parse(s.source, s.file).decls) : [];
+    const decls = [...program.decls];
+    for (const d of imported) if (!own.has(d.name) && !decls.some((x) => x.name === d.name)) decls.push(d);
+    const checked = checkProgram({ ...program, decls });
+    return { diagnostics: checked.diagnostics.filter((d) => !d.span || d.span.file === file), checked, source };
   } catch (e) {
     if (e instanceof LilyError) return { diagnostics: e.diagnostics, source };
     throw e;

@@ -6,6 +6,7 @@ import { TextDocument } from 'vscode-languageserver-textdocument';
 import { fileURLToPath } from 'node:url';
 import type { Diagnostic as LilyDiagnostic } from '../diagnostics.ts';
 import { analyse, definitionAt, hoverAt, type Analysis } from './analysis.ts';
+import { sourceClosure } from '../frontend.ts';
 
 const fileOf = (uri: string) => (uri.startsWith('file:') ? fileURLToPath(uri) : uri);
 
@@ -17,7 +18,7 @@ export function startServer(): void {
   const analysisOf = (doc: TextDocument): Analysis => {
     let a = analyses.get(doc.uri);
     if (!a || a.source !== doc.getText()) {
-      a = analyse(doc.getText(), fileOf(doc.uri));
+      a = analyse(doc.getText(), fileOf(doc.uri), sourceClosure);
       analyses.set(doc.uri, a);
     }
     return a;
