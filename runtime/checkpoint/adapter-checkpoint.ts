@@ -70,7 +70,8 @@ export function loadAdapter(path: string, unitName?: string): Map<string, { shap
   const out = new Map<string, { shape: number[]; data: Float64Array }>();
   for (const [stored, t] of tensors) {
     const ours = paths[stored];
-    if (!ours) continue;
+    // Never skip a tensor silently: a name the metadata does not map is a damaged or foreign file.
+    if (!ours) throw new SafetensorsError(`${path}: tensor '${stored}' is not in the file's lily_paths metadata (damaged or written by another tool)`);
     const back = transpose2(t.shape, t.data);
     out.set(ours, { shape: back.shape, data: Float64Array.from(back.data) });
   }

@@ -3,6 +3,7 @@
 // Written by hand: the format is a page long, and no maintained npm package reads and writes local
 // files without pulling a hub client. F32 only (what Lily trains in); F16/BF16/F64 are read.
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { readHeader } from './safetensors-header.ts';
 
 export interface NamedTensor {
   shape: number[];
@@ -55,36 +56,22 @@ function half(h: number): number {
   return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
+/**
+ * Decode a whole file strictly (readHeader's rules), refusing NaN/Inf values with the tensor's name:
+ * a checkpoint that holds them cannot be a good state to continue from.
+ */
 export function decodeSafetensors(bytes: Uint8Array, file = '<buffer>'): { tensors: Map<string, NamedTensor>; metadata: Record<string, string> } {
-  const bad = (why: string): never => {
-    throw new SafetensorsError(`${file}: not a valid safetensors file: ${why}`);
-  };
-  if (bytes.length < 8) bad(`only ${bytes.length} bytes`);
+  const { entries, metadata, dataStart } = readHeader(bytes, file);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = Number(dv.getBigUint64(0, true));
-  if (n > bytes.length - 8) bad(`header length ${n} exceeds the file size ${bytes.length}`);
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
-  try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
-  } catch {
-    return bad('the header is not JSON');
-  }
-  const base = 8 + n;
   const tensors = new Map<string, NamedTensor>();
-  let metadata: Record<string, string> = {};
-  for (const [name, info] of Object.entries(header)) {
-    if (name === '__metadata__') {
-      metadata = info as Record<string, string>;
-      continue;
+  for (const { name, dtype, shape, begin, end } of entries) {
+    const d = DTYPES[dtype];
+    const data = new Float32Array((end - begin) / d.bytes);
+    for (let i = 0; i < data.length; i++) {
+      const v = d.read(dv, dataStart + begin + i * d.bytes);
+      if (!Number.isFinite(v)) throw new SafetensorsError(`${file}: tensor '${name}' holds ${v} at index ${i}: refusing a non-finite value`);
+      data[i] = v;
     }
-    const { dtype, shape, data_offsets } = info as { dtype: string; shape: number[]; data_offsets: [number, number] };
-    const d = DTYPES[dtype] ?? bad(`tensor '${name}' has unsupported dtype ${dtype}`);
-    if (!Array.isArray(shape) || !Array.isArray(data_offsets)) bad(`tensor '${name}' lacks shape or data_offsets`);
-    const count = shape.reduce((a, b) => a * b, 1);
-    const [b0, b1] = data_offsets;
-    if (b1 - b0 !== count * d.bytes || base + b1 > bytes.length || b0 < 0) bad(`tensor '${name}': data_offsets [${b0}, ${b1}] do not fit shape [${shape}] ${dtype} in the file`);
-    const data = new Float32Array(count);
-    for (let i = 0; i < count; i++) data[i] = d.read(dv, base + b0 + i * d.bytes);
     tensors.set(name, { shape, data });
   }
   return { tensors, metadata };
