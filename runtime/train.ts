@@ -44,8 +44,14 @@ export interface Trainer {
   parameters(): Promise<Map<string, Float32Array>>;
   /** The same, with shapes (for checkpoints). */
   namedParameters(): Promise<Map<string, { shape: number[]; data: Float32Array }>>;
+  /** Everything a step updates — parameters and optimiser moments (`m:A`, `v:A`) — with shapes. */
+  trainState(): Promise<Map<string, { shape: number[]; data: Float32Array }>>;
+  /** Continue from a checkpoint: set every value trainState() returns, and the step count. */
+  restore(state: Map<string, { data: Float32Array }>, steps: number): Promise<void>;
+  /** The loss of the current parameters on a batch, without updating anything. */
+  evaluate(batch: { x: Float32Array; t: Float32Array }): Promise<number>;
   flops: { forward: number; backward: number };
-  steps: number;
+  readonly steps: number;
   dispose(): void;
 }
 
@@ -70,8 +76,11 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
     await exec.set(name, Float32Array.from(v.data));
   }
   const trainable = train.assignments.map(([, to]) => to).filter((n) => !/^[mv]:/.test(n));
+  const updated = train.assignments.map(([, to]) => to).filter((n) => plan.leaves.has(n));
   let steps = 0;
-  const parameters = async () => new Map(await Promise.all(trainable.map(async (n) => [n, await exec.read(n)] as [string, Float32Array])));
+  const read = async (names: string[]) => new Map(await Promise.all(names.map(async (n) => [n, await exec.read(n)] as [string, Float32Array])));
+  const parameters = () => read(trainable);
+  const withShapes = (values: Map<string, Float32Array>) => new Map([...values].map(([n, data]) => [n, { shape: plan.buffers[plan.leaves.get(n)!].shape, data }]));
   return {
     program,
     plan,
@@ -92,9 +101,21 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
     },
     read: (name) => exec.read(name),
     parameters,
-    async namedParameters() {
-      const values = await parameters();
-      return new Map([...values].map(([n, data]) => [n, { shape: plan.buffers[plan.leaves.get(n)!].shape, data }]));
+    namedParameters: async () => withShapes(await parameters()),
+    trainState: async () => withShapes(await read(updated)),
+    async restore(state, at) {
+      for (const n of updated) {
+        const v = state.get(n);
+        if (!v) throw new Error(`internal: restore lacks '${n}'`);
+        await exec.set(n, Float32Array.from(v.data));
+      }
+      steps = at;
+    },
+    async evaluate(batch) {
+      await exec.set('x', batch.x);
+      await exec.set('t', batch.t);
+      await exec.run();
+      return (await exec.read('loss'))[0];
     },
     dispose: () => exec.dispose(),
   };

@@ -16,6 +16,13 @@ import type { Tensor } from '../../runtime/tensor/index.ts';
 import { resolveBackend, BACKEND_NAMES } from '../../runtime/backends/select.ts';
 import { loadAdapter, saveAdapter } from '../../runtime/checkpoint/adapter-checkpoint.ts';
 import { SafetensorsError } from '../../runtime/checkpoint/safetensors.ts';
+import { checkSaveTarget } from '../../runtime/trainer/save-target.ts';
+import { cleanSaveRoot, CheckpointError, readCheckpoint, writeCheckpoint, type AdapterFiles } from '../../runtime/trainer/checkpoints.ts';
+import { trainLoop } from '../../runtime/trainer/loop.ts';
+import { programHash } from '../../runtime/trainer/program-hash.ts';
+import { lossSummary } from '../../runtime/trainer/loss-summary.ts';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Action, Io, Wrapped } from './main.ts';
 import { parseSettings } from './options.ts';
 
@@ -29,7 +36,12 @@ interface TrainCliOptions {
   backend: string;
   seed: string;
   save?: string;
+  saveEvery: string;
+  keep: string;
   resume?: string;
+  maxLossRatio: string;
+  maxLoss?: string;
+  log?: string;
   base?: string;
   data: string;
   swapClasses?: string;
@@ -50,8 +62,13 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
     .option('--optimizer <name>', 'adamw or sgd', 'adamw')
     .option('--backend <name>', `${BACKEND_NAMES.join('|')}`, 'auto')
     .option('--seed <n>', 'seed for parameters and data', '0')
-    .option('--save <file>', 'write the trained adapter as safetensors (with adapter_config.json beside it)')
-    .option('--resume <file>', 'start from the parameters in a checkpoint written by --save')
+    .option('--save <dir>', 'checkpoint folder: checkpoint-<step>/ subfolders (adapter + trainer state) and the latest adapter as a PEFT folder')
+    .option('--save-every <k>', 'with --save: write a checkpoint every k steps (and at the end)', '100')
+    .option('--keep <n>', 'with --save: keep the newest n checkpoints', '3')
+    .option('--resume <dir>', 'continue a run exactly from a checkpoint folder (or the newest one in a --save folder)')
+    .option('--max-loss-ratio <x>', 'stop as diverged when the loss exceeds x times the first loss', '1e4')
+    .option('--max-loss <x>', 'stop as diverged when the loss exceeds x (instead of --max-loss-ratio)')
+    .option('--log <file>', 'append one JSON line per step (step, loss, lr, time)')
     .option('--base <file>', "a model's frozen base weights from a checkpoint of it (e.g. one trained here with --save)")
     .option('--swap-classes <a,b>', 'images: exchange the labels of two classes (a low-rank change of the task, for adapters to learn)')
     .option('--data <name>', 'teacher (synthetic, default) | fashion-mnist (the embedded subset) | fashion-mnist-full (Debian\'s dataset-fashion-mnist)', 'teacher')
@@ -76,71 +93,101 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
         const DATA = ['teacher', 'fashion-mnist', 'fashion-mnist-full'];
         if (!DATA.includes(o.data)) fail('E-usage', `unknown --data '${o.data}'`, undefined, { expected: DATA.join(', ') });
         const images = o.data !== 'teacher';
+        const saveEvery = Number(o.saveEvery);
+        const keep = Number(o.keep);
+        const maxLossRatio = Number(o.maxLossRatio);
+        const maxLoss = o.maxLoss === undefined ? undefined : Number(o.maxLoss);
+        if (!(Number.isInteger(saveEvery) && saveEvery >= 0)) fail('E-usage', `--save-every takes a whole number of steps ≥ 0, found '${o.saveEvery}'`);
+        if (!(Number.isInteger(keep) && keep >= 1)) fail('E-usage', `--keep takes a whole number ≥ 1, found '${o.keep}'`);
+        if (!(maxLossRatio > 0) || (maxLoss !== undefined && !(maxLoss > 0))) fail('E-usage', '--max-loss-ratio and --max-loss must be > 0');
+        // A bad --save target is found now, not after the last step.
+        if (o.save) {
+          const why = checkSaveTarget(o.save);
+          if (why) fail('E-file', `--save: ${why}`);
+          cleanSaveRoot(o.save);
+        }
         let given: Map<string, Tensor> | undefined;
         try {
           if (o.base) given = loadAdapter(o.base);
-          if (o.resume) given = new Map([...(given ?? []), ...loadAdapter(o.resume, o.adapter)]);
         } catch (e) {
           if (e instanceof SafetensorsError) fail('E-file', e.message);
           throw e;
         }
         const trainer = await compileTraining(checked, o.adapter, { dims, backend, optimizer, seed: Number(o.seed), naive: o.naive, given, loss: images ? 'xent' : 'mse', keep: images ? ['y'] : [] });
         const task = images ? await imageTask(trainer, N, o.data === 'fashion-mnist-full' ? 'full' : 'embedded', parseSwap(o.swapClasses)) : unit.decl.kind === 'model' ? modelTask(checked, o.adapter, dims, trainer, Number(o.seed)) : layerTask(trainer, o.adapter, N, Number(o.seed));
-        if (!o.json) io.err(`training ${o.adapter} on ${backend.name}${note ? ` (${note})` : ''}: ${trainer.plan.kernels.length} kernels/step, ${((trainer.flops.forward + trainer.flops.backward) / 1e6).toFixed(1)} MFLOP/step; the frozen ${unit.decl.kind === 'model' ? 'model' : 'layer'} alone: ${images ? `test accuracy ${(100 * task.baselineLoss).toFixed(1)}%` : `loss ${task.baselineLoss.toPrecision(4)}`}`);
-        const bar = !o.json && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'step {value}/{total} [{bar}] loss {loss}  {ms} ms/step', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
-        bar?.start(steps, 0, { loss: '-', ms: '-' });
-        const losses: number[] = [];
-        const t0 = performance.now();
-        // No lost work: with --save, keep a recent good snapshot (every tenth of the run) and write
-        // it if the loss diverges or the user interrupts (Ctrl-C).
-        const every = Math.max(1, Math.floor(steps / 10));
-        let snapshot: { step: number; params: Awaited<ReturnType<typeof trainer.namedParameters>> } | undefined;
-        const saveSnapshot = (why: string) => {
-          if (!o.save || !snapshot) return undefined;
-          saveAdapter(o.save, checked, o.adapter, dims, snapshot.params);
-          return `${why}: saved the parameters after step ${snapshot.step} to ${o.save}`;
+        const loss = images ? 'xent' : 'mse';
+        const hash = programHash({ source: readFileSync(file, 'utf8'), entry: o.adapter, dims, loss });
+        const hyper = { adapter: o.adapter, lr, optimizer: o.optimizer, weightDecay: optimizer.kind === 'adamw' ? optimizer.weightDecay : null, batch: N, seed: Number(o.seed), data: o.data, swapClasses: o.swapClasses ?? null, naive: !!o.naive };
+        const adapterFiles: AdapterFiles = {
+          write: (dir, params) => void saveAdapter(join(dir, 'adapter_model.safetensors'), checked, o.adapter, dims, params),
+          read: (dir) => loadAdapter(join(dir, 'adapter_model.safetensors'), o.adapter),
         };
-        let interrupted = false;
-        const onSigint = () => (interrupted = true);
-        process.once('SIGINT', onSigint);
-        process.once('SIGTERM', onSigint);
-        for (let i = 0; i < steps && !interrupted; i++) {
-          if (o.save && i % every === 0) snapshot = { step: i, params: await trainer.namedParameters() };
-          const loss = await trainer.step(task.batch(i));
-          // A CPU step never yields to the event loop by itself: let signals (Ctrl-C) be delivered.
-          await new Promise((resolve) => setImmediate(resolve));
-          if (!Number.isFinite(loss)) {
-            bar?.stop();
-            process.off('SIGINT', onSigint);
-        process.off('SIGTERM', onSigint);
-            const saved = saveSnapshot('diverged');
-            fail('E-train', `the loss became ${loss} at step ${i + 1}; lower --lr (now ${lr}) or check the adapter's scale`, undefined, {
-              notes: [`last finite loss: ${losses.filter(Number.isFinite).at(-1) ?? 'none'}`, ...(saved ? [saved] : [])],
-            });
+        let initialLoss: number | undefined;
+        if (o.resume) {
+          const expected = new Map([...(await trainer.trainState())].map(([n, t]) => [n, t.shape]));
+          try {
+            const ck = readCheckpoint(o.resume, { adapter: adapterFiles, expected, programHash: hash, hyper });
+            await trainer.restore(ck.state, ck.trainer.step);
+            initialLoss = ck.trainer.initialLoss;
+          } catch (e) {
+            if (e instanceof CheckpointError) fail('E-file', `--resume: ${e.message}`);
+            throw e;
           }
-          losses.push(loss);
-          const ms = (performance.now() - t0) / (i + 1);
-          bar?.update(i + 1, { loss: loss.toPrecision(4), ms: ms.toFixed(1) });
-          if (!bar && !o.json && (i === 0 || (i + 1) % Math.max(1, Math.floor(steps / 10)) === 0)) io.err(`step ${i + 1}/${steps}: loss ${loss.toPrecision(4)} (${ms.toFixed(1)} ms/step)`);
+          if (trainer.steps >= steps) fail('E-usage', `the checkpoint has already taken ${trainer.steps} steps; ask for more with --steps (the total, now ${steps})`);
         }
+        if (!o.json) io.err(`training ${o.adapter} on ${backend.name}${note ? ` (${note})` : ''}: ${trainer.plan.kernels.length} kernels/step, ${((trainer.flops.forward + trainer.flops.backward) / 1e6).toFixed(1)} MFLOP/step; the frozen ${unit.decl.kind === 'model' ? 'model' : 'layer'} alone: ${images ? `test accuracy ${(100 * task.baselineLoss).toFixed(1)}%` : `loss ${task.baselineLoss.toPrecision(4)}`}${trainer.steps ? `; resuming at step ${trainer.steps}` : ''}`);
+        const start = trainer.steps;
+        const bar = !o.json && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'step {value}/{total} [{bar}] loss {loss}  {ms} ms/step  ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
+        bar?.start(steps, start, { loss: '-', ms: '-' });
+        const t0 = performance.now();
+        let lastLine = -Infinity;
+        const log = o.log ? openSync(o.log, 'a') : undefined;
+        const result = await trainLoop({
+          trainer,
+          batch: (i) => task.batch(i),
+          steps,
+          saveEvery: o.save ? saveEvery : 0,
+          maxLossRatio,
+          maxLoss,
+          initialLoss,
+          save: o.save ? (step, state, l, first) => writeCheckpoint(o.save!, { state, keep, adapter: adapterFiles, trainer: { format: 'lily-trainer-state', version: 1, step, programHash: hash, hyper, initialLoss: first, loss: l } }) : undefined,
+          onStep: (step, l) => {
+            const now = performance.now();
+            const ms = (now - t0) / (step - start);
+            if (log !== undefined) writeSync(log, `${JSON.stringify({ step, loss: l, lr, time: (now - t0) / 1000 })}\n`);
+            bar?.update(step, { loss: l.toPrecision(4), ms: ms.toFixed(1) });
+            // Off a terminal: the first step, then a line every few seconds, and the last step.
+            if (!bar && !o.json && (step === start + 1 || step === steps || now - lastLine > 5000)) {
+              lastLine = now;
+              const eta = ((steps - step) * ms) / 1000;
+              io.err(`step ${step}/${steps}: loss ${l.toPrecision(4)} (${ms.toFixed(1)} ms/step, ${(1000 / ms).toFixed(0)} steps/s, ETA ${eta.toFixed(0)} s)`);
+            }
+          },
+        });
         bar?.stop();
-        process.off('SIGINT', onSigint);
-        process.off('SIGTERM', onSigint);
-        if (interrupted) {
-          if (o.save) saveAdapter(o.save, checked, o.adapter, dims, await trainer.namedParameters());
-          io.err(`interrupted after ${losses.length} steps${o.save ? `; saved the parameters to ${o.save}` : ''}`);
+        if (log !== undefined) closeSync(log);
+        const losses = result.losses;
+        const savedNote = result.saved ? `the last good state (step ${result.saved.step}) is in ${result.saved.dir}` : o.save ? `no checkpoint was written by this run` : 'nothing was saved (no --save)';
+        if (result.status === 'diverged') {
+          trainer.dispose();
+          const d = result.diverged!;
+          fail('E-train', `the loss became ${d.loss} at step ${d.step}${Number.isFinite(d.loss) ? `, above the divergence threshold ${result.threshold!.toPrecision(4)} (--max-loss-ratio ${maxLossRatio} × the first loss)` : ''}; lower --lr (now ${lr}) or check the adapter's scale`, undefined, {
+            notes: [`last finite loss: ${losses.filter(Number.isFinite).at(-1) ?? 'none'}`, savedNote],
+          });
+        }
+        if (result.status === 'interrupted') {
+          io.err(`interrupted by ${result.signal} after step ${trainer.steps}; ${savedNote}`);
           trainer.dispose();
           return 130;
         }
-        const msPerStep = (performance.now() - t0) / steps;
-        let saved: string | undefined;
-        if (o.save) saved = saveAdapter(o.save, checked, o.adapter, dims, await trainer.namedParameters());
+        const msPerStep = (performance.now() - t0) / Math.max(1, steps - start);
+        const saved = result.saved?.dir;
         const evaluate = (task as { accuracy?: () => Promise<number> }).accuracy;
         const accuracy = evaluate ? { before: task.baselineLoss, after: await evaluate() } : undefined;
-        const summary = { adapter: o.adapter, backend: backend.name, data: o.data, steps, batch: N, firstLoss: losses[0], lastLoss: losses.at(-1)!, ...(accuracy ? { testAccuracy: accuracy } : { baselineLoss: task.baselineLoss }), msPerStep, kernels: trainer.plan.kernels.length, saved };
+        const summary = { adapter: o.adapter, backend: backend.name, data: o.data, steps, batch: N, firstLoss: losses[0], lastLoss: losses.at(-1)!, loss: lossSummary(losses), ...(accuracy ? { testAccuracy: accuracy } : { baselineLoss: task.baselineLoss }), msPerStep, kernels: trainer.plan.kernels.length, saved };
         trainer.dispose();
         if (o.json) io.out(JSON.stringify(summary, null, 2));
-        else io.out(`${o.adapter}: loss ${summary.firstLoss.toPrecision(4)} → ${summary.lastLoss.toPrecision(4)} in ${steps} steps (${msPerStep.toFixed(1)} ms/step on ${backend.name})${accuracy ? `; test accuracy ${(100 * accuracy.before).toFixed(1)}% → ${(100 * accuracy.after).toFixed(1)}%` : ''}${saved ? `; saved ${saved}` : ''}`);
+        else io.out(`${o.adapter}: loss ${summary.firstLoss.toPrecision(4)} → ${summary.lastLoss.toPrecision(4)} in ${start ? `steps ${start + 1}–${steps}` : `${steps} steps`} (${msPerStep.toFixed(1)} ms/step on ${backend.name})${accuracy ? `; test accuracy ${(100 * accuracy.before).toFixed(1)}% → ${(100 * accuracy.after).toFixed(1)}%` : ''}${saved ? `; saved ${saved}` : ''}`);
         return 0;
       }),
     );
