@@ -120,25 +120,21 @@ describe('lily CLI', () => {
   });
 
   it('train: the default run lowers the loss and saves a PEFT-style checkpoint', async () => {
-    const out = join(dir, 'lily.safetensors');
+    const out = join(dir, 'lily-run');
     const r = await lily('train', 'stdlib/adapters/lily.lily', '--adapter', 'Lily', '--steps', '60', '--backend', 'cpu', '--save', out, '--json');
     expect(r.code).toBe(0);
     const s = JSON.parse(r.out);
     expect(s.lastLoss).toBeLessThan(s.firstLoss / 5);
     const { loadSafetensors } = await import('../../runtime/checkpoint/safetensors.ts');
-    const names = [...loadSafetensors(out).tensors.keys()].sort();
+    const names = [...loadSafetensors(join(out, 'adapter_model.safetensors')).tensors.keys()].sort();
     expect(names).toEqual(['lily_A.weight', 'lily_B.weight', 'lily_router.weight']);
   });
 
   it('train: a diverging run stops with E-train and a hint, not a stack trace', async () => {
-    const out = join(dir, 'diverged.safetensors');
-    const r = await lily('train', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--optimizer', 'sgd', '--lr', '100', '--steps', '50', '--backend', 'cpu', '--save', out);
+    const r = await lily('train', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--optimizer', 'sgd', '--lr', '100', '--steps', '50', '--backend', 'cpu');
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/error\[E-train\]: the loss became (NaN|Infinity)/);
-    // No lost work: the last good snapshot is on disk.
-    expect(r.err).toContain(`saved the parameters after step 0 to ${out}`);
-    const { loadSafetensors } = await import('../../runtime/checkpoint/safetensors.ts');
-    expect([...loadSafetensors(out).tensors.values()].every((t) => t.data.every(Number.isFinite))).toBe(true);
+    expect(r.err).toMatch(/error\[E-train\]: the loss became \S+ at step \d+/);
+    expect(r.err).toContain('lower --lr');
     expect(r.err).not.toMatch(/at .*\.ts:\d+/);
   });
 
@@ -151,20 +147,20 @@ describe('lily CLI', () => {
   });
 
   it('train --resume continues from a checkpoint (model with attached adapters, shared parameters)', async () => {
-    const ck = join(dir, 'deep.safetensors');
+    const ck = join(dir, 'deep-run');
     const args = ['train', 'examples/lily-on-mlp.lily', '--adapter', 'DeepMLP', '--dims', 'In=16,H=8,K=4,L=3', '--batch', '32', '--lr', '0.02', '--backend', 'cpu', '--json'];
     const first = JSON.parse((await lily(...args, '--steps', '40', '--save', ck)).out);
     const { loadSafetensors } = await import('../../runtime/checkpoint/safetensors.ts');
-    expect([...loadSafetensors(ck).tensors.keys()]).toContain('hidden.*.fc.lily_B.weight');
-    const resumed = JSON.parse((await lily(...args, '--steps', '5', '--resume', ck)).out);
+    expect([...loadSafetensors(join(ck, 'adapter_model.safetensors')).tensors.keys()]).toContain('hidden.*.fc.lily_B.weight');
+    const resumed = JSON.parse((await lily(...args, '--steps', '45', '--resume', ck)).out);
     expect(resumed.firstLoss).toBeLessThan(first.firstLoss / 2);
-    const bad = await lily('train', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--resume', ck, '--steps', '1');
+    const bad = await lily('train', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--resume', ck, '--steps', '50');
     expect(bad.code).toBe(1);
-    expect(bad.err).toContain("holds parameters of 'DeepMLP', not 'LoRA'");
+    expect(bad.err).toContain('written by a different program');
   });
 
   it('train on the embedded Fashion-MNIST: a base learns, saves, and loads frozen under adapters', async () => {
-    const base = join(dir, 'fmnist-base.safetensors');
+    const base = join(dir, 'fmnist-base');
     const common = ['--data', 'fashion-mnist', '--backend', 'cpu', '--json'];
     const b = JSON.parse((await lily('train', 'examples/fashion.lily', '--adapter', 'Base', '--steps', '150', '--lr', '0.003', '--save', base, ...common)).out);
     expect(b.testAccuracy.before).toBeLessThan(0.3);

@@ -3,7 +3,7 @@
 // adapter_config.json beside it. 2-D weights are stored in PyTorch's layout [out, in] (ours are
 // [in, out]). The metadata maps each stored name back to our parameter path, so a checkpoint loads
 // back exactly (`lily train --resume`).
-import { writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { CheckedProgram } from '../../compiler/check/check.ts';
 import { adapterParamPath } from '../../compiler/interp/instance.ts';
@@ -58,6 +58,8 @@ export function saveAdapter(path: string, checked: CheckedProgram, unitName: str
 
 /** Load a checkpoint written by saveAdapter: our parameter paths to values in our layout. */
 export function loadAdapter(path: string, unitName?: string): Map<string, { shape: number[]; data: Float64Array }> {
+  // A folder (what `lily train --save` writes) holds the adapter as PEFT names it.
+  if (existsSync(path) && statSync(path).isDirectory()) path = join(path, 'adapter_model.safetensors');
   const { tensors, metadata } = loadSafetensors(path);
   if (unitName && metadata.lily_adapter && metadata.lily_adapter !== unitName)
     throw new SafetensorsError(`${path} holds parameters of '${metadata.lily_adapter}', not '${unitName}'`);
