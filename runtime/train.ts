@@ -29,6 +29,14 @@ export interface TrainOptions {
   attach?: TargetAttachment;
   /** Filled in while compiling: base weights by PyTorch name, adapted layers and their leaves. */
   record?: ModuleRecord;
+  /** Scale all gradients so their global L2 norm is at most this; also makes 'grad_norm' readable. */
+  clipGradNorm?: number;
+  /** Make 'grad_norm' (before clipping) readable after each step. */
+  gradNorm?: boolean;
+  /** Learning-rate multiplier per parameter (LoRA+'s ratio for B), default 1. */
+  lrRatio?: (param: string) => number;
+  /** The learning rate's factor at step t (1-based): a schedule with warm-up; default 1. */
+  schedule?: (t: number) => number;
   /** Also keep these outputs readable after a step (e.g. 'grad:A', 'y'). */
   keep?: string[] | 'gradients';
 }
@@ -59,7 +67,7 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
   const program = compile(checked, adapter, {
     settings: opts.dims,
     seed: opts.seed ?? 0,
-    objective: { loss: opts.loss ?? 'mse', optimizer: opts.optimizer ?? DEFAULT_ADAMW },
+    objective: { loss: opts.loss ?? 'mse', optimizer: opts.optimizer ?? DEFAULT_ADAMW, clipGradNorm: opts.clipGradNorm, gradNorm: opts.gradNorm, lrRatio: opts.lrRatio },
     skip: opts.naive ? ['contract'] : undefined,
     params: opts.params,
     given: opts.given,
@@ -67,7 +75,7 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
     record: opts.record,
   });
   const train = program.train!;
-  const keep = opts.keep === 'gradients' ? [...program.graph.outputs.keys()].filter((k) => k.startsWith('grad:')) : (opts.keep ?? []);
+  const keep = [...(opts.keep === 'gradients' ? [...program.graph.outputs.keys()].filter((k) => k.startsWith('grad:')) : (opts.keep ?? [])), ...(program.graph.outputs.has('grad_norm') ? ['grad_norm'] : [])];
   const plan = planKernels(program.graph, { outputs: ['loss', ...train.assignments.map(([from]) => from), ...keep] });
   const exec = await (opts.backend ?? referenceBackend).prepare(plan);
   for (const [name] of plan.leaves) {
@@ -93,7 +101,7 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
       steps++;
       await exec.set('x', batch.x);
       await exec.set('t', batch.t);
-      for (const [k, v] of Object.entries(train.args(steps))) if (plan.leaves.has(k)) await exec.set(k, Float32Array.of(v));
+      for (const [k, v] of Object.entries(train.args(steps, opts.schedule?.(steps) ?? 1))) if (plan.leaves.has(k)) await exec.set(k, Float32Array.of(v));
       await exec.run();
       const loss = (await exec.read('loss'))[0];
       await exec.assign(train.assignments.filter(([from]) => plan.outputs.has(from)));
