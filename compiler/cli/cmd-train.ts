@@ -1,17 +1,12 @@
-// lily train FILE --adapter NAME …: train an adapter attached to a frozen linear layer, on the
-// embedded default data (a teacher layer with a hidden low-rank change), with compiled kernels.
+// lily train FILE --adapter NAME …: train an adapter attached to a frozen linear layer (or the
+// adapters attached to a model, or a plain model on real data) with compiled kernels; checkpoints
+// that resume exactly, divergence stops, real data with evaluation, schedules, logs and plots.
 import type { Command } from 'commander';
-import cliProgress from 'cli-progress';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fail } from '../diagnostics.ts';
 import { loadFile } from '../frontend.ts';
 import { compileTraining } from '../../runtime/train.ts';
-import { teacherModelTask, teacherTask } from '../../runtime/data/synthetic.ts';
-import { fashionMnist } from '../../runtime/data/fashion-mnist.ts';
-import { IdxError } from '../../runtime/data/idx.ts';
-import { runEntry } from '../interp/run.ts';
-import { adapterParamPath, layerPathCovers } from '../interp/instance.ts';
-import type { CheckedProgram } from '../check/check.ts';
-import type { Trainer } from '../../runtime/train.ts';
 import type { Tensor } from '../../runtime/tensor/index.ts';
 import { resolveBackend, BACKEND_NAMES } from '../../runtime/backends/select.ts';
 import { loadAdapter, saveAdapter } from '../../runtime/checkpoint/adapter-checkpoint.ts';
@@ -21,256 +16,193 @@ import { cleanSaveRoot, CheckpointError, readCheckpoint, writeCheckpoint, type A
 import { trainLoop } from '../../runtime/trainer/loop.ts';
 import { programHash } from '../../runtime/trainer/program-hash.ts';
 import { lossSummary } from '../../runtime/trainer/loss-summary.ts';
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { sizedTrainer } from '../../runtime/trainer/sized.ts';
+import { writeFileAtomic } from '../../runtime/trainer/durable.ts';
+import { parseTrainFlags, TRAIN_DEFAULTS, type TrainCliOptions } from './train-flags.ts';
+import { checkModelFits, loadData, type RealData } from './train-data.ts';
+import { layerTask, modelTask } from './train-tasks.ts';
+import { progress } from './train-progress.ts';
+import { lossPlotSvg } from './loss-plot.ts';
+import { batchAxisOf, checkSettingNames } from './known-names.ts';
 import type { Action, Io, Wrapped } from './main.ts';
 import { parseSettings } from './options.ts';
 
-interface TrainCliOptions {
-  adapter: string;
-  dims?: string;
-  batch: string;
-  steps: string;
-  lr: string;
-  optimizer: string;
-  backend: string;
-  seed: string;
-  save?: string;
-  saveEvery: string;
-  keep: string;
-  resume?: string;
-  maxLossRatio: string;
-  maxLoss?: string;
-  log?: string;
-  base?: string;
-  data: string;
-  swapClasses?: string;
-  json?: boolean;
-  naive?: boolean;
-}
-
 export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
+  const d = TRAIN_DEFAULTS;
   program
     .command('train')
     .description('train an adapter on a frozen linear layer, or the adapters attached to a model (default data: a teacher with hidden low-rank changes)')
     .argument('<file>', '.lily file')
     .requiredOption('--adapter <name>', 'adapter to train, or a model with adapters attached')
-    .option('--dims <list>', 'sizes and hyper-parameters (default for an adapter: In=64,Out=64,r=4; a model uses its own defaults)')
-    .option('--batch <n>', 'rows per batch (N)', '64')
-    .option('--steps <k>', 'training steps', '200')
-    .option('--lr <x>', 'learning rate', '0.01')
-    .option('--optimizer <name>', 'adamw or sgd', 'adamw')
-    .option('--backend <name>', `${BACKEND_NAMES.join('|')}`, 'auto')
-    .option('--seed <n>', 'seed for parameters and data', '0')
-    .option('--save <dir>', 'checkpoint folder: checkpoint-<step>/ subfolders (adapter + trainer state) and the latest adapter as a PEFT folder')
-    .option('--save-every <k>', 'with --save: write a checkpoint every k steps (and at the end)', '100')
-    .option('--keep <n>', 'with --save: keep the newest n checkpoints', '3')
+    .option('--dims <list>', `sizes and hyper-parameters (an adapter's layer defaults to ${d.adapterDims}; the batch axis is set by --batch)`)
+    .option('--batch <n>', 'rows per batch (the size of the model input\'s first axis)', String(d.batch))
+    .option('--steps <k>', `training steps (default ${d.steps}, or --epochs over the data)`)
+    .option('--epochs <e>', 'with --data: passes over the training rows (instead of --steps)')
+    .option('--lr <x>', 'learning rate', String(d.lr))
+    .option('--optimizer <name>', 'adamw or sgd', d.optimizer)
+    .option('--weight-decay <x>', "AdamW's decoupled weight decay (PyTorch's default)", String(d.weightDecay))
+    .option('--schedule <name>', 'learning-rate schedule: constant | linear | cosine', d.schedule)
+    .option('--warmup <k>', 'steps of linear warm-up from 0 before the schedule', String(d.warmup))
+    .option('--clip-grad-norm <c>', 'scale the gradients so their global L2 norm is at most c')
+    .option('--lr-ratio <list>', "learning-rate multipliers by parameter name, e.g. 'B=16' (LoRA+)")
+    .option('--backend <name>', `${BACKEND_NAMES.join('|')}`, d.backend)
+    .option('--seed <n>', 'seed for parameters and data', String(d.seed))
+    .option('--data <name|path>', 'teacher (synthetic) | fashion-mnist (embedded) | a .csv/.tsv/.jsonl/.safetensors file or a folder of IDX files', d.data)
+    .option('--val <file>', 'with --data: evaluate on this file (same format)')
+    .option('--val-split <fraction>', 'with --data: hold out this fraction of the rows (chosen by the seed) for evaluation')
+    .option('--label <column>', 'CSV: the label column by name or index (default: label/y/class/target, else the last)')
+    .option('--eval-every <k>', 'with --data: evaluate every k steps (default: every epoch) and at the end')
+    .option('--swap-classes <a,b>', 'exchange the labels of two classes (a low-rank change of the task, for adapters to learn)')
+    .option('--base <file>', "a model's frozen base weights from a checkpoint of it (a --save folder or its adapter_model.safetensors)")
+    .option('--save <dir>', 'checkpoint folder: checkpoint-<step>/ subfolders (adapter + trainer state); the folder itself holds the newest adapter (PEFT layout)')
+    .option('--save-every <k>', 'with --save: write a checkpoint every k steps (and at the end)', String(d.saveEvery))
+    .option('--keep <n>', 'with --save: keep the newest n checkpoints', String(d.keep))
     .option('--resume <dir>', 'continue a run exactly from a checkpoint folder (or the newest one in a --save folder)')
-    .option('--max-loss-ratio <x>', 'stop as diverged when the loss exceeds x times the first loss', '1e4')
+    .option('--max-loss-ratio <x>', 'stop as diverged when the loss exceeds x times the first loss', String(d.maxLossRatio))
     .option('--max-loss <x>', 'stop as diverged when the loss exceeds x (instead of --max-loss-ratio)')
-    .option('--log <file>', 'append one JSON line per step (step, loss, lr, time)')
-    .option('--base <file>', "a model's frozen base weights from a checkpoint of it (e.g. one trained here with --save)")
-    .option('--swap-classes <a,b>', 'images: exchange the labels of two classes (a low-rank change of the task, for adapters to learn)')
-    .option('--data <name>', 'teacher (synthetic, default) | fashion-mnist (the embedded subset) | fashion-mnist-full (Debian\'s dataset-fashion-mnist)', 'teacher')
+    .option('--log <file>', 'append one JSON line per step (step, loss, lr, grad_norm, time) and per evaluation')
+    .option('--plot <file>', 'draw the loss curves (train and evaluation) as SVG at the end')
     .option('--naive', 'skip the contraction optimiser (to compare)')
-    .option('--json', 'print a JSON summary')
-    .action(
-      wrap(async (file: string, o: TrainCliOptions) => {
-        const checked = loadFile(file);
-        const unit = checked.units.get(o.adapter);
-        const adaptedModel = unit?.decl.kind === 'model' && [...unit.layers.values()].some((l) => l.kind === 'model' || (l.kind === 'Linear' && l.adapter));
-        // A plain model trains as a whole on real data (e.g. a base, before adapters are attached).
-        if (!unit || (unit.decl.kind !== 'adapter' && !adaptedModel && !(unit.decl.kind === 'model' && o.data !== 'teacher')))
-          fail('E-name', `no adapter (or model with adapters attached) named '${o.adapter}' in ${file}`, undefined, { expected: [...checked.units.values()].map((u) => u.decl.name).join(', ') });
-        const steps = Number(o.steps);
-        const N = Number(o.batch);
-        const lr = Number(o.lr);
-        if (!(steps >= 1 && N >= 1 && lr > 0)) fail('E-usage', '--steps and --batch must be ≥ 1 and --lr > 0');
-        if (o.optimizer !== 'adamw' && o.optimizer !== 'sgd') fail('E-usage', `--optimizer must be adamw or sgd, found '${o.optimizer}'`);
-        const dims = { ...parseSettings(o.dims ?? (unit.decl.kind === 'adapter' ? 'In=64,Out=64,r=4' : '')), N };
-        const { backend, note } = await resolveBackend(o.backend);
-        const optimizer = o.optimizer === 'sgd' ? { kind: 'sgd' as const, lr } : { kind: 'adamw' as const, lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
-        const DATA = ['teacher', 'fashion-mnist', 'fashion-mnist-full'];
-        if (!DATA.includes(o.data)) fail('E-usage', `unknown --data '${o.data}'`, undefined, { expected: DATA.join(', ') });
-        const images = o.data !== 'teacher';
-        const saveEvery = Number(o.saveEvery);
-        const keep = Number(o.keep);
-        const maxLossRatio = Number(o.maxLossRatio);
-        const maxLoss = o.maxLoss === undefined ? undefined : Number(o.maxLoss);
-        if (!(Number.isInteger(saveEvery) && saveEvery >= 0)) fail('E-usage', `--save-every takes a whole number of steps ≥ 0, found '${o.saveEvery}'`);
-        if (!(Number.isInteger(keep) && keep >= 1)) fail('E-usage', `--keep takes a whole number ≥ 1, found '${o.keep}'`);
-        if (!(maxLossRatio > 0) || (maxLoss !== undefined && !(maxLoss > 0))) fail('E-usage', '--max-loss-ratio and --max-loss must be > 0');
-        // A bad --save target is found now, not after the last step.
-        if (o.save) {
-          const why = checkSaveTarget(o.save);
-          if (why) fail('E-file', `--save: ${why}`);
-          cleanSaveRoot(o.save);
-        }
-        let given: Map<string, Tensor> | undefined;
-        try {
-          if (o.base) given = loadAdapter(o.base);
-        } catch (e) {
-          if (e instanceof SafetensorsError) fail('E-file', e.message);
-          throw e;
-        }
-        const trainer = await compileTraining(checked, o.adapter, { dims, backend, optimizer, seed: Number(o.seed), naive: o.naive, given, loss: images ? 'xent' : 'mse', keep: images ? ['y'] : [] });
-        const task = images ? await imageTask(trainer, N, o.data === 'fashion-mnist-full' ? 'full' : 'embedded', parseSwap(o.swapClasses)) : unit.decl.kind === 'model' ? modelTask(checked, o.adapter, dims, trainer, Number(o.seed)) : layerTask(trainer, o.adapter, N, Number(o.seed));
-        const loss = images ? 'xent' : 'mse';
-        const hash = programHash({ source: readFileSync(file, 'utf8'), entry: o.adapter, dims, loss });
-        const hyper = { adapter: o.adapter, lr, optimizer: o.optimizer, weightDecay: optimizer.kind === 'adamw' ? optimizer.weightDecay : null, batch: N, seed: Number(o.seed), data: o.data, swapClasses: o.swapClasses ?? null, naive: !!o.naive };
-        const adapterFiles: AdapterFiles = {
-          write: (dir, params) => void saveAdapter(join(dir, 'adapter_model.safetensors'), checked, o.adapter, dims, params),
-          read: (dir) => loadAdapter(join(dir, 'adapter_model.safetensors'), o.adapter),
-        };
-        let initialLoss: number | undefined;
-        if (o.resume) {
-          const expected = new Map([...(await trainer.trainState())].map(([n, t]) => [n, t.shape]));
-          try {
-            const ck = readCheckpoint(o.resume, { adapter: adapterFiles, expected, programHash: hash, hyper });
-            await trainer.restore(ck.state, ck.trainer.step);
-            initialLoss = ck.trainer.initialLoss;
-          } catch (e) {
-            if (e instanceof CheckpointError) fail('E-file', `--resume: ${e.message}`);
-            throw e;
-          }
-          if (trainer.steps >= steps) fail('E-usage', `the checkpoint has already taken ${trainer.steps} steps; ask for more with --steps (the total, now ${steps})`);
-        }
-        if (!o.json) io.err(`training ${o.adapter} on ${backend.name}${note ? ` (${note})` : ''}: ${trainer.plan.kernels.length} kernels/step, ${((trainer.flops.forward + trainer.flops.backward) / 1e6).toFixed(1)} MFLOP/step; the frozen ${unit.decl.kind === 'model' ? 'model' : 'layer'} alone: ${images ? `test accuracy ${(100 * task.baselineLoss).toFixed(1)}%` : `loss ${task.baselineLoss.toPrecision(4)}`}${trainer.steps ? `; resuming at step ${trainer.steps}` : ''}`);
-        const start = trainer.steps;
-        const bar = !o.json && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'step {value}/{total} [{bar}] loss {loss}  {ms} ms/step  ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
-        bar?.start(steps, start, { loss: '-', ms: '-' });
-        const t0 = performance.now();
-        let lastLine = -Infinity;
-        const log = o.log ? openSync(o.log, 'a') : undefined;
-        const result = await trainLoop({
-          trainer,
-          batch: (i) => task.batch(i),
-          steps,
-          saveEvery: o.save ? saveEvery : 0,
-          maxLossRatio,
-          maxLoss,
-          initialLoss,
-          save: o.save ? (step, state, l, first) => writeCheckpoint(o.save!, { state, keep, adapter: adapterFiles, trainer: { format: 'lily-trainer-state', version: 1, step, programHash: hash, hyper, initialLoss: first, loss: l } }) : undefined,
-          onStep: (step, l) => {
-            const now = performance.now();
-            const ms = (now - t0) / (step - start);
-            if (log !== undefined) writeSync(log, `${JSON.stringify({ step, loss: l, lr, time: (now - t0) / 1000 })}\n`);
-            bar?.update(step, { loss: l.toPrecision(4), ms: ms.toFixed(1) });
-            // Off a terminal: the first step, then a line every few seconds, and the last step.
-            if (!bar && !o.json && (step === start + 1 || step === steps || now - lastLine > 5000)) {
-              lastLine = now;
-              const eta = ((steps - step) * ms) / 1000;
-              io.err(`step ${step}/${steps}: loss ${l.toPrecision(4)} (${ms.toFixed(1)} ms/step, ${(1000 / ms).toFixed(0)} steps/s, ETA ${eta.toFixed(0)} s)`);
-            }
-          },
-        });
-        bar?.stop();
-        if (log !== undefined) closeSync(log);
-        const losses = result.losses;
-        const savedNote = result.saved ? `the last good state (step ${result.saved.step}) is in ${result.saved.dir}` : o.save ? `no checkpoint was written by this run` : 'nothing was saved (no --save)';
-        if (result.status === 'diverged') {
-          trainer.dispose();
-          const d = result.diverged!;
-          fail('E-train', `the loss became ${d.loss} at step ${d.step}${Number.isFinite(d.loss) ? `, above the divergence threshold ${result.threshold!.toPrecision(4)} (--max-loss-ratio ${maxLossRatio} × the first loss)` : ''}; lower --lr (now ${lr}) or check the adapter's scale`, undefined, {
-            notes: [`last finite loss: ${losses.filter(Number.isFinite).at(-1) ?? 'none'}`, savedNote],
-          });
-        }
-        if (result.status === 'interrupted') {
-          io.err(`interrupted by ${result.signal} after step ${trainer.steps}; ${savedNote}`);
-          trainer.dispose();
-          return 130;
-        }
-        const msPerStep = (performance.now() - t0) / Math.max(1, steps - start);
-        const saved = result.saved?.dir;
-        const evaluate = (task as { accuracy?: () => Promise<number> }).accuracy;
-        const accuracy = evaluate ? { before: task.baselineLoss, after: await evaluate() } : undefined;
-        const summary = { adapter: o.adapter, backend: backend.name, data: o.data, steps, batch: N, firstLoss: losses[0], lastLoss: losses.at(-1)!, loss: lossSummary(losses), ...(accuracy ? { testAccuracy: accuracy } : { baselineLoss: task.baselineLoss }), msPerStep, kernels: trainer.plan.kernels.length, saved };
-        trainer.dispose();
-        if (o.json) io.out(JSON.stringify(summary, null, 2));
-        else io.out(`${o.adapter}: loss ${summary.firstLoss.toPrecision(4)} → ${summary.lastLoss.toPrecision(4)} in ${start ? `steps ${start + 1}–${steps}` : `${steps} steps`} (${msPerStep.toFixed(1)} ms/step on ${backend.name})${accuracy ? `; test accuracy ${(100 * accuracy.before).toFixed(1)}% → ${(100 * accuracy.after).toFixed(1)}%` : ''}${saved ? `; saved ${saved}` : ''}`);
-        return 0;
-      }),
-    );
+    .option('--json', 'print one JSON object at the end')
+    .action(wrap((file: string, o: TrainCliOptions) => train(file, o, io)));
 }
 
-/** Default data for an adapter on one frozen layer: a teacher layer with a hidden low-rank change. */
-function layerTask(trainer: Trainer, adapter: string, N: number, seed: number) {
-  const W0 = trainer.program.leaves.get('base.W');
-  const b0 = trainer.program.leaves.get('base.b');
-  if (!W0 || !b0) fail('E-usage', `${adapter} does not use its frozen layer; nothing to train against`);
-  const [In, Out] = W0.shape;
-  return teacherTask({ N, In, Out, W0: W0.data, b0: b0.data, seed });
-}
-
-/** Default data for a model with adapters attached: the same model with hidden low-rank changes in its adapted layers. */
-function modelTask(checked: CheckedProgram, model: string, dims: Record<string, number | boolean>, trainer: Trainer, seed: number) {
-  const leaves = trainer.program.leaves;
-  // The adapted layers: those some adapter parameter's layer path (possibly `*` or `a-b`) covers.
-  const adapterLayers = [...leaves.keys()].flatMap((k) => adapterParamPath(checked, k)?.layer ?? []);
-  const adapted = [...leaves.keys()].filter((k) => k.endsWith('.W') && adapterLayers.some((pattern) => layerPathCovers(pattern, k.slice(0, -2))));
-  const x = leaves.get('x')!;
-  const forward = (xv: Float64Array, weights: Map<string, { shape: number[]; data: Float64Array }>) => {
-    // The teacher is the base alone (its adapters at their initial, zero-change values), whatever
-    // the student starts from (--resume): only the base weights are given.
-    const given = new Map<string, Tensor>([...weights].filter(([k]) => k !== 'x' && k !== 't' && !k.startsWith('arg:') && !/^[mv]:/.test(k) && !adapterParamPath(checked, k)));
-    const out = runEntry(checked, model, { settings: dims, inputs: new Map([['x', { shape: x.shape, data: xv }]]), given, params: 'init' }).output;
-    return (out as { t: Tensor }).t.data;
-  };
-  return teacherModelTask({ forward, leaves, adaptedWeights: adapted, xShape: x.shape, seed });
-}
-
-/**
- * Fashion-MNIST: batches in order through the training images (labels one-hot), and accuracy on the
- * test images (whole batches, so every evaluation sees the batch size it was compiled for).
- * `baselineLoss` here is the test accuracy before training.
- */
-async function imageTask(trainer: Trainer, N: number, which: 'embedded' | 'full', swap?: [number, number]) {
-  let data;
+async function train(file: string, o: TrainCliOptions, io: Io): Promise<number> {
+  const f = parseTrainFlags(o);
+  const checked = loadFile(file);
+  const unit = checked.units.get(o.adapter);
+  const adaptedModel = unit?.decl.kind === 'model' && [...unit.layers.values()].some((l) => l.kind === 'model' || (l.kind === 'Linear' && l.adapter));
+  const realData = o.data !== 'teacher';
+  // A plain model trains as a whole on real data (e.g. a base, before adapters are attached).
+  if (!unit || (unit.decl.kind !== 'adapter' && !adaptedModel && !(unit.decl.kind === 'model' && realData)))
+    fail('E-name', `no adapter (or model with adapters attached) named '${o.adapter}' in ${file}`, undefined, { expected: [...checked.units.values()].map((u) => u.decl.name).join(', ') });
+  const axis = batchAxisOf(checked, o.adapter);
+  const userDims = parseSettings(o.dims);
+  checkSettingNames(checked, userDims);
+  if (axis in userDims) fail('E-usage', `--dims: the batch axis ${axis} is set by --batch`);
+  // The same defaults whatever else is given: a stand-alone adapter's layer is 64 → 64 with r = 4.
+  const defaults = unit.decl.kind === 'adapter' ? parseSettings(TRAIN_DEFAULTS.adapterDims) : {};
+  const dims = { ...defaults, ...userDims, [axis]: f.batch };
+  // A bad --save target is found now, not after the last step.
+  if (o.save) {
+    const why = checkSaveTarget(o.save);
+    if (why) fail('E-file', `--save: ${why}`);
+    cleanSaveRoot(o.save);
+  }
+  let given: Map<string, Tensor> | undefined;
   try {
-    data = fashionMnist(which);
-    if (swap)
-      for (const set of [data.train, data.test]) set.labels = set.labels.map((l) => (l === swap[0] ? swap[1] : l === swap[1] ? swap[0] : l));
+    if (o.base) given = loadAdapter(o.base);
   } catch (e) {
-    if (e instanceof IdxError) fail('E-file', e.message);
+    if (e instanceof SafetensorsError) fail('E-file', e.message);
     throw e;
   }
-  const xShape = trainer.program.leaves.get('x')!.shape;
-  const yShape = trainer.program.graph.shape(trainer.program.graph.outputs.get('y')!);
-  if (xShape.length !== 2 || xShape[1] !== 784 || yShape[1] !== 10)
-    fail('E-usage', `Fashion-MNIST needs a model from [N, 784] to [N, 10]; this one maps [${xShape}] to [${yShape}] (set In=784, K=10 with --dims)`);
-  const { train, test } = data;
-  const batch = (i: number) => {
-    const x = new Float32Array(N * 784);
-    const t = new Float32Array(N * 10);
-    for (let n = 0; n < N; n++) {
-      const j = (i * N + n) % train.n;
-      x.set(train.images.subarray(j * 784, (j + 1) * 784), n * 784);
-      t[n * 10 + train.labels[j]] = 1;
-    }
-    return { x, t };
-  };
-  const accuracy = async () => {
-    let right = 0;
-    const batches = Math.floor(test.n / N);
-    if (!batches) fail('E-usage', `--batch ${N} is larger than the ${test.n} test images`);
-    for (let b = 0; b < batches; b++) {
-      await trainer.exec.set('x', test.images.subarray(b * N * 784, (b + 1) * N * 784));
-      await trainer.exec.run();
-      const y = await trainer.exec.read('y');
-      for (let n = 0; n < N; n++) {
-        const row = y.subarray(n * 10, n * 10 + 10);
-        if (row.indexOf(Math.max(...row)) === test.labels[b * N + n]) right++;
-      }
-    }
-    return right / (batches * N);
-  };
-  const baselineLoss = await accuracy();
-  return { batch, baselineLoss, accuracy };
-}
+  const data: RealData | undefined = realData ? loadData(o, f.batch, f.seed) : undefined;
+  const steps = f.steps ?? (f.epochs !== undefined ? f.epochs * data!.batches.perEpoch : TRAIN_DEFAULTS.steps);
+  const { backend, note } = await resolveBackend(o.backend);
+  const loss = realData ? 'xent' : 'mse';
+  const compileAt = (rows: number) =>
+    compileTraining(checked, o.adapter, { dims: { ...dims, [axis]: rows }, backend, optimizer: f.optimizer, seed: f.seed, naive: o.naive, given, loss, keep: realData ? ['y'] : [], clipGradNorm: f.clipGradNorm, gradNorm: !!o.log, lrRatio: f.lrRatio?.ratioOf, schedule: f.schedule(steps) });
+  const trainer = await sizedTrainer(compileAt, f.batch);
+  const main = trainer.main;
+  if (data) checkModelFits(main, data, o.adapter);
+  const task = data ? undefined : unit.decl.kind === 'model' ? modelTask(checked, o.adapter, dims, main, f.seed) : layerTask(main, o.adapter, f.batch, f.seed);
+  const batch = (i: number) => data?.batches.batch(i) ?? task!.batch(i);
 
-function parseSwap(text?: string): [number, number] | undefined {
-  if (!text) return undefined;
-  const m = /^(\d),(\d)$/.exec(text);
-  if (!m || m[1] === m[2]) fail('E-usage', `--swap-classes takes two different class numbers 0-9, as in 0,6; found '${text}'`);
-  return [Number(m[1]), Number(m[2])];
+  const hash = programHash({ source: readFileSync(file, 'utf8'), entry: o.adapter, dims, loss });
+  const hyper = f.hyper(steps);
+  const adapterFiles: AdapterFiles = {
+    write: (dir, params) => void saveAdapter(join(dir, 'adapter_model.safetensors'), checked, o.adapter, dims, params),
+    read: (dir) => loadAdapter(join(dir, 'adapter_model.safetensors'), o.adapter),
+  };
+  let initialLoss: number | undefined;
+  if (o.resume) {
+    const expected = new Map([...(await main.trainState())].map(([n, t]) => [n, t.shape]));
+    try {
+      const ck = readCheckpoint(o.resume, { adapter: adapterFiles, expected, programHash: hash, hyper });
+      await trainer.restore(ck.state, ck.trainer.step);
+      initialLoss = ck.trainer.initialLoss;
+    } catch (e) {
+      if (e instanceof CheckpointError) fail('E-file', `--resume: ${e.message}`);
+      throw e;
+    }
+    if (trainer.steps >= steps) fail('E-usage', `the checkpoint has already taken ${trainer.steps} steps; ask for more with --steps (the total, now ${steps})`);
+  }
+  const start = trainer.steps;
+  const before = data ? await data.evaluate(trainer) : undefined;
+
+  // Before step 1: what is about to run.
+  const state = await main.trainState();
+  const trainable = [...state].filter(([n]) => !/^[mv]:/.test(n)).reduce((a, [, t]) => a + t.data.length, 0);
+  const frozen = [...main.plan.leaves.keys()].filter((n) => !state.has(n) && n !== 'x' && n !== 't' && !n.startsWith('arg:')).reduce((a, n) => a + (main.program.leaves.get(n)?.data.length ?? 0), 0);
+  if (!o.json) {
+    io.err(`training ${o.adapter} (${file}) on ${backend.name}${note ? ` (${note})` : ''}${start ? `, resuming at step ${start}` : ''}`);
+    io.err(`  sizes: ${Object.entries(dims).map(([k, v]) => `${k}=${v}`).join(', ')} (batch axis ${axis})`);
+    io.err(`  parameters: ${trainable.toLocaleString('en')} trainable, ${frozen.toLocaleString('en')} frozen; ${main.plan.kernels.length} kernels/step, ${((main.flops.forward + main.flops.backward) / 1e6).toFixed(1)} MFLOP/step`);
+    io.err(`  ${f.describe(steps)}`);
+    io.err(`  data: ${data ? data.describe : `teacher (synthetic): the frozen ${unit.decl.kind === 'model' ? 'model' : 'layer'} alone has loss ${task!.baselineLoss.toPrecision(4)}`}${before && Number.isFinite(before.accuracy) ? `; before training: evaluation accuracy ${(100 * before.accuracy).toFixed(1)}%, loss ${before.loss.toPrecision(4)}` : ''}`);
+  }
+  const show = progress({ io, quiet: !!o.json, tty: !!process.stderr.isTTY, start, steps, log: o.log });
+  if (before && data?.val) show.evaluation(start, before);
+  const evalEvery = f.evalEvery ?? data?.batches.perEpoch ?? 0;
+  const t0 = performance.now();
+  const result = await trainLoop({
+    trainer,
+    batch,
+    steps,
+    saveEvery: o.save ? f.saveEvery : 0,
+    maxLossRatio: f.maxLossRatio,
+    maxLoss: f.maxLoss,
+    initialLoss,
+    save: o.save ? (step, s, l, first) => writeCheckpoint(o.save!, { state: s, keep: f.keep, adapter: adapterFiles, trainer: { format: 'lily-trainer-state', version: 1, step, programHash: hash, hyper, initialLoss: first, loss: l } }) : undefined,
+    onStep: async (step, l) => {
+      show.step(step, l, f.lrAt(step, steps), o.log ? (await trainer.read('grad_norm'))[0] : undefined);
+      if (data?.val && evalEvery > 0 && step % evalEvery === 0 && step < steps) show.evaluation(step, await data.evaluate(trainer));
+    },
+  });
+  const after = data && result.status !== 'diverged' ? await data.evaluate(trainer) : undefined;
+  if (after && data?.val) show.evaluation(trainer.steps, after, true);
+  show.close();
+  if (o.plot) {
+    try {
+      writeFileAtomic(o.plot, await lossPlotSvg(show.records, `${o.adapter}: ${file}`));
+    } catch (e) {
+      io.err(`could not write the plot ${o.plot}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  trainer.dispose();
+  const losses = result.losses;
+  const savedNote = result.saved ? `the last good state (step ${result.saved.step}) is in ${result.saved.dir}` : o.save ? 'no checkpoint was written by this run' : 'nothing was saved (no --save)';
+  if (result.status === 'diverged') {
+    const dv = result.diverged!;
+    fail('E-train', `the loss became ${dv.loss} at step ${dv.step}${Number.isFinite(dv.loss) ? `, above the divergence threshold ${result.threshold!.toPrecision(4)} (${f.maxLoss !== undefined ? '--max-loss' : `--max-loss-ratio ${f.maxLossRatio} × the first loss`})` : ''}; lower --lr (now ${f.lr}) or check the adapter's scale`, undefined, {
+      notes: [`last finite loss: ${losses.filter(Number.isFinite).at(-1) ?? 'none'}`, savedNote],
+    });
+  }
+  if (result.status === 'interrupted') {
+    io.err(`interrupted by ${result.signal} after step ${trainer.steps}; ${savedNote}`);
+    return 130;
+  }
+  const msPerStep = (performance.now() - t0) / Math.max(1, steps - start);
+  const evaluation = before && after && data?.val ? { before, after } : undefined;
+  const summary = {
+    adapter: o.adapter,
+    backend: backend.name,
+    data: o.data,
+    steps,
+    batch: f.batch,
+    firstLoss: losses[0],
+    lastLoss: losses.at(-1)!,
+    loss: lossSummary(losses, start),
+    ...(evaluation ? { evaluation, testAccuracy: { before: evaluation.before.accuracy, after: evaluation.after.accuracy } } : data ? {} : { baselineLoss: task!.baselineLoss }),
+    msPerStep,
+    kernels: main.plan.kernels.length,
+    batchSizesCompiled: trainer.sizes,
+    saved: result.saved?.dir,
+  };
+  if (o.json) io.out(JSON.stringify(summary, null, 2));
+  else
+    io.out(
+      `${o.adapter}: loss ${summary.firstLoss.toPrecision(4)} → ${summary.lastLoss.toPrecision(4)} in ${start ? `steps ${start + 1}–${steps}` : `${steps} steps`} (${msPerStep.toFixed(1)} ms/step on ${backend.name})${evaluation ? `; evaluation accuracy ${(100 * evaluation.before.accuracy).toFixed(1)}% → ${(100 * evaluation.after.accuracy).toFixed(1)}%` : ''}${summary.saved ? `; saved ${summary.saved}` : ''}`,
+    );
+  return 0;
 }

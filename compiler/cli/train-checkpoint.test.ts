@@ -84,9 +84,9 @@ describe('lily train checkpoints', () => {
     }
   });
 
-  it('divergence (AdamW, lr 3) stops with exit 1 and keeps the last good checkpoint, which gives a finite loss', async () => {
+  it('divergence (AdamW, lr 5) stops with exit 1 and keeps the last good checkpoint, which gives a finite loss', async () => {
     const root = join(dir, 'diverge');
-    const r = await lily(...LILY, '--lr', '3', '--steps', '40', '--save-every', '1', '--save', root);
+    const r = await lily(...LILY, '--lr', '5', '--steps', '40', '--save-every', '1', '--save', root);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/error\[E-train\]: the loss became .* at step \d+, above the divergence threshold/);
     const good = /the last good state \(step (\d+)\) is in (\S+)/.exec(r.err);
@@ -96,7 +96,7 @@ describe('lily train checkpoints', () => {
     expect(readdirSync(root).filter((n) => n.startsWith('checkpoint-')).map((n) => Number(n.slice(11))).every((s) => s <= step)).toBe(true);
     expect(bytes(root, 'adapter_model.safetensors').equals(bytes(good![2], 'adapter_model.safetensors'))).toBe(true);
     // It gives a finite loss: continue it one step with the threshold off.
-    const again = await lily(...LILY, '--lr', '3', '--steps', String(step + 1), '--resume', root, '--max-loss', '1e300', '--json');
+    const again = await lily(...LILY, '--lr', '5', '--steps', String(step + 1), '--resume', root, '--max-loss', '1e300', '--json');
     expect(again.code).toBe(0);
     expect(Number.isFinite(JSON.parse(again.out).firstLoss)).toBe(true);
   });

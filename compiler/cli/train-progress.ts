@@ -9,6 +9,7 @@ export interface LogRecord {
   step: number;
   loss?: number;
   lr?: number;
+  grad_norm?: number;
   time: number;
   eval_loss?: number;
   eval_accuracy?: number;
@@ -21,6 +22,7 @@ export function progress(o: { io: Io; quiet: boolean; tty: boolean; start: numbe
   bar?.start(o.steps, o.start, { loss: '-', rate: '-' });
   const t0 = performance.now();
   let lastLine = -Infinity;
+  let lastEval = performance.now(); // the evaluation before training is in the summary
   let fd: number | undefined;
   if (o.log) fd = openSync(o.log, 'a');
   const records: LogRecord[] = [];
@@ -32,8 +34,8 @@ export function progress(o: { io: Io; quiet: boolean; tty: boolean; start: numbe
   return {
     records,
     seconds,
-    step(step: number, loss: number, lr: number) {
-      write({ step, loss, lr, time: seconds() });
+    step(step: number, loss: number, lr: number, gradNorm?: number) {
+      write({ step, loss, lr, ...(gradNorm !== undefined ? { grad_norm: gradNorm } : {}), time: seconds() });
       const rate = (step - o.start) / Math.max(1e-9, seconds());
       bar?.update(step, { loss: loss.toPrecision(4), rate: rate.toFixed(0) });
       const now = performance.now();
@@ -42,9 +44,13 @@ export function progress(o: { io: Io; quiet: boolean; tty: boolean; start: numbe
         o.io.err(`step ${step}/${o.steps}: loss ${loss.toPrecision(4)} (${rate.toFixed(1)} steps/s, ETA ${((o.steps - step) / rate).toFixed(0)} s)`);
       }
     },
-    evaluation(step: number, metrics: { loss: number; accuracy: number }) {
+    evaluation(step: number, metrics: { loss: number; accuracy: number }, last = false) {
       write({ step, time: seconds(), eval_loss: metrics.loss, eval_accuracy: metrics.accuracy });
-      if (!bar && !o.quiet) o.io.err(`step ${step}: evaluation loss ${metrics.loss.toPrecision(4)}, accuracy ${(100 * metrics.accuracy).toFixed(1)}%`);
+      const now = performance.now();
+      if (!bar && !o.quiet && (last || now - lastEval > LINE_EVERY_MS)) {
+        lastEval = now;
+        o.io.err(`step ${step}: evaluation loss ${metrics.loss.toPrecision(4)}, accuracy ${(100 * metrics.accuracy).toFixed(1)}%`);
+      }
     },
     close() {
       bar?.stop();

@@ -47,7 +47,7 @@ export function splitValidation(d: Dataset, fraction: number, seed: number): { t
   const p = permutation(d.n, seed, 'val-split');
   const nVal = Math.round(d.n * fraction);
   if (nVal < 1 || nVal >= d.n) throw new DataError(`--val-split ${fraction} of ${d.n} rows leaves no ${nVal < 1 ? 'validation' : 'training'} rows`);
-  return { train: subset(d, p.subarray(nVal), `${d.source} (${d.n - nVal} rows)`), val: subset(d, p.subarray(0, nVal), `${d.source} (${nVal} held out)`) };
+  return { train: subset(d, p.subarray(nVal)), val: subset(d, p.subarray(0, nVal), `${d.source} (${nVal} rows held out)`) };
 }
 
 /**

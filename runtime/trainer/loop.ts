@@ -4,9 +4,9 @@
 // A state is written only after checking that it gives a finite loss below the threshold on the
 // batch it would train on next, so a checkpoint is always a good state to continue from.
 
-export interface LoopTrainer {
-  step(batch: { x: Float32Array; t: Float32Array }): Promise<number>;
-  evaluate(batch: { x: Float32Array; t: Float32Array }): Promise<number>;
+export interface LoopTrainer<B = { x: Float32Array; t: Float32Array }> {
+  step(batch: B): Promise<number>;
+  evaluate(batch: B): Promise<number>;
   trainState(): Promise<Map<string, { shape: number[]; data: Float32Array }>>;
   readonly steps: number;
 }
@@ -26,7 +26,7 @@ export interface LoopOptions {
   maxLoss?: number;
   /** The first loss of the run this one continues (resume), for the threshold. */
   initialLoss?: number;
-  onStep?: (step: number, loss: number) => void;
+  onStep?: (step: number, loss: number) => void | Promise<void>;
   signals?: NodeJS.Signals[];
 }
 
@@ -85,7 +85,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
         break;
       }
       result.losses.push(loss);
-      o.onStep?.(i + 1, loss);
+      await o.onStep?.(i + 1, loss);
       if (o.saveEvery > 0 && trainer.steps % o.saveEvery === 0 && trainer.steps < o.steps && !signal && !(await checkpoint())) break;
     }
     // The end of the run (or an interruption): save where we are, if that state is good.

@@ -18,6 +18,8 @@ export interface SizedTrainer {
   evaluate(batch: Batch): Promise<number>;
   trainState: Trainer['trainState'];
   restore: Trainer['restore'];
+  /** An output of the plan that ran last (e.g. 'grad_norm' after a step). */
+  read(name: string): Promise<Float32Array>;
   /** Outputs 'y' and the mean loss of the current parameters on a batch (nothing is updated). */
   predict(batch: Batch): Promise<{ y: Float32Array; loss: number }>;
   /** How many plans were compiled (one per batch size seen). */
@@ -47,6 +49,7 @@ export async function sizedTrainer(compileAt: (rows: number) => Promise<Trainer>
     step: async (b) => (await at(b.rows)).step(b),
     evaluate: async (b) => (await at(b.rows)).evaluate(b),
     trainState: () => active.trainState(),
+    read: (name) => active.read(name),
     async restore(state, steps) {
       await main.restore(state, steps);
       active = main;
