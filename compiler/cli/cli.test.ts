@@ -119,15 +119,20 @@ describe('lily CLI', () => {
     expect(l.out).toContain('router');
   });
 
-  it('train: the default run lowers the loss and saves a PEFT-style checkpoint', async () => {
-    const out = join(dir, 'lily-run');
+  it("train: the default run lowers the loss and saves what PEFT's save_pretrained writes", async () => {
+    const out = join(dir, 'lily-adapter');
     const r = await lily('train', 'stdlib/adapters/lily.lily', '--adapter', 'Lily', '--steps', '60', '--backend', 'cpu', '--save', out, '--json');
     expect(r.code).toBe(0);
     const s = JSON.parse(r.out);
     expect(s.lastLoss).toBeLessThan(s.firstLoss / 5);
     const { loadSafetensors } = await import('../../runtime/checkpoint/safetensors.ts');
+    // A stand-alone adapter is saved as if its frozen layer were a module named `base`.
     const names = [...loadSafetensors(join(out, 'adapter_model.safetensors')).tensors.keys()].sort();
-    expect(names).toEqual(['lily_A.weight', 'lily_B.weight', 'lily_router.weight']);
+    expect(names).toEqual(['base_model.model.base.lily_A.weight', 'base_model.model.base.lily_B.weight', 'base_model.model.base.lily_router.weight']);
+    // A second save into the same folder is refused unless --overwrite.
+    const again = await lily('train', 'stdlib/adapters/lily.lily', '--adapter', 'Lily', '--steps', '1', '--backend', 'cpu', '--save', out);
+    expect(again.code).toBe(1);
+    expect(again.err).toContain('already holds an adapter');
   });
 
   it('train: a diverging run stops with E-train and a hint, not a stack trace', async () => {
@@ -146,21 +151,23 @@ describe('lily CLI', () => {
     expect(s.lastLoss).toBeLessThan(s.firstLoss / 4);
   });
 
-  it('train --resume continues from a checkpoint (model with attached adapters, shared parameters)', async () => {
-    const ck = join(dir, 'deep-run');
+  it('train --resume continues from a --save folder (model with attached adapters, shared parameters)', async () => {
+    const ck = join(dir, 'deep');
     const args = ['train', 'examples/lily-on-mlp.lily', '--adapter', 'DeepMLP', '--dims', 'In=16,H=8,K=4,L=3', '--batch', '32', '--lr', '0.02', '--backend', 'cpu', '--json'];
     const first = JSON.parse((await lily(...args, '--steps', '40', '--save', ck)).out);
     const { loadSafetensors } = await import('../../runtime/checkpoint/safetensors.ts');
-    expect([...loadSafetensors(join(ck, 'adapter_model.safetensors')).tensors.keys()]).toContain('hidden.*.fc.lily_B.weight');
+    const keys = [...loadSafetensors(join(ck, 'adapter_model.safetensors')).tensors.keys()];
+    // PEFT's layout: one full copy of the shared B per layer.
+    expect(keys.filter((k) => k.endsWith('lily_B.weight')).sort()).toEqual([0, 1, 2].map((i) => `base_model.model.hidden.${i}.fc.lily_B.weight`));
     const resumed = JSON.parse((await lily(...args, '--steps', '45', '--resume', ck)).out);
     expect(resumed.firstLoss).toBeLessThan(first.firstLoss / 2);
-    const bad = await lily('train', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--resume', ck, '--steps', '50');
+    const bad = await lily('train', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--resume', ck, '--steps', '1');
     expect(bad.code).toBe(1);
     expect(bad.err).toContain('written by a different program');
   });
 
   it('train on the embedded Fashion-MNIST: a base learns, saves, and loads frozen under adapters', async () => {
-    const base = join(dir, 'fmnist-base');
+    const base = join(dir, 'fmnist-base.safetensors');
     const common = ['--data', 'fashion-mnist', '--backend', 'cpu', '--json'];
     const b = JSON.parse((await lily('train', 'examples/fashion.lily', '--adapter', 'Base', '--steps', '150', '--lr', '0.003', '--save', base, ...common)).out);
     expect(b.testAccuracy.before).toBeLessThan(0.3);

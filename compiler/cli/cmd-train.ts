@@ -1,18 +1,15 @@
-// lily train FILE --adapter NAME …: train an adapter attached to a frozen linear layer (or the
-// adapters attached to a model, or a plain model on real data) with compiled kernels; checkpoints
-// that resume exactly, divergence stops, real data with evaluation, schedules, logs and plots.
+// lily train FILE (--model NAME | --adapter NAME) …: train an adapter on a frozen linear layer, the
+// adapters attached to a model (in the file, or by --target-modules / --peft), or a plain model on
+// real data, with compiled kernels. Checkpoints resume exactly, divergence stops the run, real data
+// is evaluated on every example, and the user sees a summary, progress, a log and a plot.
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fail } from '../diagnostics.ts';
-import { loadFile } from '../frontend.ts';
 import { compileTraining } from '../../runtime/train.ts';
-import type { Tensor } from '../../runtime/tensor/index.ts';
 import { resolveBackend, BACKEND_NAMES } from '../../runtime/backends/select.ts';
-import { loadAdapter, saveAdapter } from '../../runtime/checkpoint/adapter-checkpoint.ts';
-import { SafetensorsError } from '../../runtime/checkpoint/safetensors.ts';
-import { checkSaveTarget } from '../../runtime/trainer/save-target.ts';
-import { cleanSaveRoot, CheckpointError, readCheckpoint, writeCheckpoint, type AdapterFiles } from '../../runtime/trainer/checkpoints.ts';
+import { loadLegacyCheckpoint } from '../../runtime/checkpoint/adapter-checkpoint.ts';
+import { readWeights } from '../../runtime/peft/node.ts';
+import { CheckpointError, findCheckpoint, readCheckpoint, writeCheckpoint } from '../../runtime/trainer/checkpoints.ts';
 import { trainLoop } from '../../runtime/trainer/loop.ts';
 import { programHash } from '../../runtime/trainer/program-hash.ts';
 import { lossSummary } from '../../runtime/trainer/loss-summary.ts';
@@ -21,11 +18,13 @@ import { writeFileAtomic } from '../../runtime/trainer/durable.ts';
 import { parseTrainFlags, TRAIN_DEFAULTS, type TrainCliOptions } from './train-flags.ts';
 import { checkModelFits, loadData, type RealData } from './train-data.ts';
 import { layerTask, modelTask } from './train-tasks.ts';
+import { prepareCheckpoints } from './train-save.ts';
 import { progress } from './train-progress.ts';
 import { lossPlotSvg } from './loss-plot.ts';
 import { batchAxisOf, checkSettingNames } from './known-names.ts';
-import type { Action, Io, Wrapped } from './main.ts';
+import { asUserError, setupModel } from './model-setup.ts';
 import { parseSettings } from './options.ts';
+import type { Action, Io, Wrapped } from './main.ts';
 
 export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
   const d = TRAIN_DEFAULTS;
@@ -33,9 +32,13 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
     .command('train')
     .description('train an adapter on a frozen linear layer, or the adapters attached to a model (default data: a teacher with hidden low-rank changes)')
     .argument('<file>', '.lily file')
-    .requiredOption('--adapter <name>', 'adapter to train, or a model with adapters attached')
-    .option('--dims <list>', `sizes and hyper-parameters (an adapter's layer defaults to ${d.adapterDims}; the batch axis is set by --batch)`)
-    .option('--batch <n>', 'rows per batch (the size of the model input\'s first axis)', String(d.batch))
+    .option('--model <name>', 'the model to train (its adapters, or all of it if it has none)')
+    .option('--adapter <name>', 'the adapter to attach with --target-modules (LoRA, Lily, DoRA, … or one from --adapter-file); without --model, the adapter (or model) to train')
+    .option('--target-modules <list>', "attach --adapter to the model's Linear layers whose path ends with one of these names (q,v), or matches 're:REGEX' (PEFT's target_modules)")
+    .option('--hparams <list>', 'hyper-parameters of the attached adapter, e.g. r=8,E=4,stride=2,scale=0.5')
+    .option('--adapter-file <file>', 'take --adapter from this .lily file (default: the model file, else stdlib/adapters)')
+    .option('--dims <list>', "sizes and hyper-parameters (an adapter on its own layer: In=64,Out=64 unless given; otherwise the program's defaults; the batch axis is --batch)")
+    .option('--batch <n>', "rows per batch (the size of the model input's first axis)", String(d.batch))
     .option('--steps <k>', `training steps (default ${d.steps}, or --epochs over the data)`)
     .option('--epochs <e>', 'with --data: passes over the training rows (instead of --steps)')
     .option('--lr <x>', 'learning rate', String(d.lr))
@@ -53,11 +56,15 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
     .option('--label <column>', 'CSV: the label column by name or index (default: label/y/class/target, else the last)')
     .option('--eval-every <k>', 'with --data: evaluate every k steps (default: every epoch) and at the end')
     .option('--swap-classes <a,b>', 'exchange the labels of two classes (a low-rank change of the task, for adapters to learn)')
-    .option('--base <file>', "a model's frozen base weights from a checkpoint of it (a --save folder or its adapter_model.safetensors)")
-    .option('--save <dir>', 'checkpoint folder: checkpoint-<step>/ subfolders (adapter + trainer state); the folder itself holds the newest adapter (PEFT layout)')
+    .option('--save <dir>', "checkpoints in DIR/checkpoint-<step>/ (the adapter as PEFT's save_pretrained writes it, plus the trainer state); DIR itself holds the newest adapter (a plain model: a PyTorch state dict FILE.safetensors)")
     .option('--save-every <k>', 'with --save: write a checkpoint every k steps (and at the end)', String(d.saveEvery))
     .option('--keep <n>', 'with --save: keep the newest n checkpoints', String(d.keep))
-    .option('--resume <dir>', 'continue a run exactly from a checkpoint folder (or the newest one in a --save folder)')
+    .option('--overwrite', '--save into a folder that already holds an adapter')
+    .option('--resume <dir>', 'continue a run exactly from a checkpoint (a --save folder: its newest), or from the weights of a PEFT folder or older Lily checkpoint file')
+    .option('--peft <dir>', 'start from an adapter folder written by PEFT or by --save (its config chooses the method, hyper-parameters and targets)')
+    .option('--base <file>', 'frozen base weights: a PyTorch state dict (.safetensors, or a folder with model.safetensors[.index.json]), names as PyTorch names them (fc1.weight [out, in])')
+    .option('--base-map <PATTERN=REPLACEMENT>', "rename the --base file's tensors by a regular expression first (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--strict', 'a --base tensor the model does not use is an error')
     .option('--max-loss-ratio <x>', 'stop as diverged when the loss exceeds x times the first loss', String(d.maxLossRatio))
     .option('--max-loss <x>', 'stop as diverged when the loss exceeds x (instead of --max-loss-ratio)')
     .option('--log <file>', 'append one JSON line per step (step, loss, lr, grad_norm, time) and per evaluation')
@@ -69,56 +76,45 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
 
 async function train(file: string, o: TrainCliOptions, io: Io): Promise<number> {
   const f = parseTrainFlags(o);
-  const checked = loadFile(file);
-  const unit = checked.units.get(o.adapter);
-  const adaptedModel = unit?.decl.kind === 'model' && [...unit.layers.values()].some((l) => l.kind === 'model' || (l.kind === 'Linear' && l.adapter));
+  // --resume: a checkpoint continues exactly; a PEFT folder or an older file gives its weights only.
+  const checkpoint = o.resume && existsSync(o.resume) && statSync(o.resume).isDirectory() ? findCheckpoint(o.resume) : undefined;
+  if (o.resume && !checkpoint && !o.peft && existsSync(o.resume) && statSync(o.resume).isDirectory()) o.peft = o.resume;
+  const setup = setupModel(file, { ...o, defaults: { In: 64, Out: 64 } });
+  const { checked, entry, record } = setup;
+  const unit = checked.units.get(entry)!;
   const realData = o.data !== 'teacher';
-  // A plain model trains as a whole on real data (e.g. a base, before adapters are attached).
-  if (!unit || (unit.decl.kind !== 'adapter' && !adaptedModel && !(unit.decl.kind === 'model' && realData)))
-    fail('E-name', `no adapter (or model with adapters attached) named '${o.adapter}' in ${file}`, undefined, { expected: [...checked.units.values()].map((u) => u.decl.name).join(', ') });
-  const axis = batchAxisOf(checked, o.adapter);
-  const userDims = parseSettings(o.dims);
-  checkSettingNames(checked, userDims);
-  if (axis in userDims) fail('E-usage', `--dims: the batch axis ${axis} is set by --batch`);
-  // The same defaults whatever else is given: a stand-alone adapter's layer is 64 → 64 with r = 4.
-  const defaults = unit.decl.kind === 'adapter' ? parseSettings(TRAIN_DEFAULTS.adapterDims) : {};
-  const dims = { ...defaults, ...userDims, [axis]: f.batch };
+  if (unit.decl.kind === 'model' && !record.adapted.length && !realData)
+    fail('E-usage', `${entry} has no adapters attached: attach one (--target-modules … --adapter …), or train the whole model on real data (--data FILE)`);
+  checkSettingNames(checked, parseSettings(o.dims));
+  const axis = batchAxisOf(checked, entry);
+  if (axis in setup.settings) fail('E-usage', `--dims: the batch axis ${axis} is set by --batch`);
+  const dims = { ...setup.settings, [axis]: f.batch };
+  const given = new Map(setup.given);
+  if (o.resume && !checkpoint && !statSync(o.resume).isDirectory()) {
+    const { tensors, metadata } = asUserError(() => readWeights(o.resume!));
+    for (const [k, v] of asUserError(() => loadLegacyCheckpoint(tensors, metadata, o.resume!))) given.set(k, v);
+  }
   // A bad --save target is found now, not after the last step.
-  if (o.save) {
-    const why = checkSaveTarget(o.save);
-    if (why) fail('E-file', `--save: ${why}`);
-    cleanSaveRoot(o.save);
-  }
-  let given: Map<string, Tensor> | undefined;
-  try {
-    if (o.base) given = loadAdapter(o.base);
-  } catch (e) {
-    if (e instanceof SafetensorsError) fail('E-file', e.message);
-    throw e;
-  }
+  const save = o.save ? prepareCheckpoints(o.save, setup, { overwrite: !!o.overwrite, resumingFrom: checkpoint }) : undefined;
   const data: RealData | undefined = realData ? loadData(o, f.batch, f.seed) : undefined;
   const steps = f.steps ?? (f.epochs !== undefined ? f.epochs * data!.batches.perEpoch : TRAIN_DEFAULTS.steps);
   const { backend, note } = await resolveBackend(o.backend);
   const loss = realData ? 'xent' : 'mse';
   const compileAt = (rows: number) =>
-    compileTraining(checked, o.adapter, { dims: { ...dims, [axis]: rows }, backend, optimizer: f.optimizer, seed: f.seed, naive: o.naive, given, loss, keep: realData ? ['y'] : [], clipGradNorm: f.clipGradNorm, gradNorm: !!o.log, lrRatio: f.lrRatio?.ratioOf, schedule: f.schedule(steps) });
+    compileTraining(checked, entry, { dims: { ...dims, [axis]: rows }, backend, optimizer: f.optimizer, seed: f.seed, naive: o.naive, given, attach: setup.attach, loss, keep: realData ? ['y'] : [], clipGradNorm: f.clipGradNorm, gradNorm: !!o.log, lrRatio: f.lrRatio?.ratioOf, schedule: f.schedule(steps) });
   const trainer = await sizedTrainer(compileAt, f.batch);
   const main = trainer.main;
-  if (data) checkModelFits(main, data, o.adapter);
-  const task = data ? undefined : unit.decl.kind === 'model' ? modelTask(checked, o.adapter, dims, main, f.seed) : layerTask(main, o.adapter, f.batch, f.seed);
+  if (data) checkModelFits(main, data, entry);
+  const task = data ? undefined : unit.decl.kind === 'model' ? modelTask(setup, dims, main, f.seed) : layerTask(main, entry, f.batch, f.seed);
   const batch = (i: number) => data?.batches.batch(i) ?? task!.batch(i);
 
-  const hash = programHash({ source: readFileSync(file, 'utf8'), entry: o.adapter, dims, loss });
+  const hash = programHash({ source: [file, o.adapterFile].flatMap((p) => (p ? [readFileSync(p, 'utf8')] : [])).join('\n'), entry, dims, loss, attach: setup.attach ?? null });
   const hyper = f.hyper(steps);
-  const adapterFiles: AdapterFiles = {
-    write: (dir, params) => void saveAdapter(join(dir, 'adapter_model.safetensors'), checked, o.adapter, dims, params),
-    read: (dir) => loadAdapter(join(dir, 'adapter_model.safetensors'), o.adapter),
-  };
   let initialLoss: number | undefined;
-  if (o.resume) {
+  if (checkpoint) {
     const expected = new Map([...(await main.trainState())].map(([n, t]) => [n, t.shape]));
     try {
-      const ck = readCheckpoint(o.resume, { adapter: adapterFiles, expected, programHash: hash, hyper });
+      const ck = readCheckpoint(checkpoint, { expected, programHash: hash, hyper });
       await trainer.restore(ck.state, ck.trainer.step);
       initialLoss = ck.trainer.initialLoss;
     } catch (e) {
@@ -135,11 +131,14 @@ async function train(file: string, o: TrainCliOptions, io: Io): Promise<number> 
   const trainable = [...state].filter(([n]) => !/^[mv]:/.test(n)).reduce((a, [, t]) => a + t.data.length, 0);
   const frozen = [...main.plan.leaves.keys()].filter((n) => !state.has(n) && n !== 'x' && n !== 't' && !n.startsWith('arg:')).reduce((a, n) => a + (main.program.leaves.get(n)?.data.length ?? 0), 0);
   if (!o.json) {
-    io.err(`training ${o.adapter} (${file}) on ${backend.name}${note ? ` (${note})` : ''}${start ? `, resuming at step ${start}` : ''}`);
+    for (const n of setup.notes) io.err(n);
+    const what = record.adapted.length && unit.decl.kind === 'model' ? `${record.adapted.length} ${[...new Set(record.adapted.map((l) => l.adapter))].join('/')} adapter(s) on ${entry}` : entry;
+    io.err(`training ${what} (${file}) on ${backend.name}${note ? ` (${note})` : ''}${start ? `, resuming at step ${start} from ${checkpoint}` : ''}`);
     io.err(`  sizes: ${Object.entries(dims).map(([k, v]) => `${k}=${v}`).join(', ')} (batch axis ${axis})`);
     io.err(`  parameters: ${trainable.toLocaleString('en')} trainable, ${frozen.toLocaleString('en')} frozen; ${main.plan.kernels.length} kernels/step, ${((main.flops.forward + main.flops.backward) / 1e6).toFixed(1)} MFLOP/step`);
     io.err(`  ${f.describe(steps)}`);
-    io.err(`  data: ${data ? data.describe : `teacher (synthetic): the frozen ${unit.decl.kind === 'model' ? 'model' : 'layer'} alone has loss ${task!.baselineLoss.toPrecision(4)}`}${before && Number.isFinite(before.accuracy) ? `; before training: evaluation accuracy ${(100 * before.accuracy).toFixed(1)}%, loss ${before.loss.toPrecision(4)}` : ''}`);
+    io.err(`  data: ${data ? data.describe : `teacher (synthetic): the frozen ${unit.decl.kind === 'model' ? 'model' : 'layer'} alone has loss ${task!.baselineLoss.toPrecision(4)}`}${before && data?.val ? `; before training: evaluation accuracy ${(100 * before.accuracy).toFixed(1)}%, loss ${before.loss.toPrecision(4)}` : ''}`);
+    if (save) io.err(`  checkpoints: every ${f.saveEvery || '—'} steps and at the end in ${save.root} (newest ${f.keep} kept)`);
   }
   const show = progress({ io, quiet: !!o.json, tty: !!process.stderr.isTTY, start, steps, log: o.log });
   if (before && data?.val) show.evaluation(start, before);
@@ -149,11 +148,14 @@ async function train(file: string, o: TrainCliOptions, io: Io): Promise<number> 
     trainer,
     batch,
     steps,
-    saveEvery: o.save ? f.saveEvery : 0,
+    saveEvery: save ? f.saveEvery : 0,
     maxLossRatio: f.maxLossRatio,
     maxLoss: f.maxLoss,
     initialLoss,
-    save: o.save ? (step, s, l, first) => writeCheckpoint(o.save!, { state: s, keep: f.keep, adapter: adapterFiles, trainer: { format: 'lily-trainer-state', version: 1, step, programHash: hash, hyper, initialLoss: first, loss: l } }) : undefined,
+    save: save
+      ? (step, s, l, first) =>
+          writeCheckpoint(save.root, { state: s, keep: f.keep, files: save.files((leaf) => s.get(leaf) ?? main.program.leaves.get(leaf)), trainer: { format: 'lily-trainer-state', version: 1, step, programHash: hash, hyper, initialLoss: first, loss: l } })
+      : undefined,
     onStep: async (step, l) => {
       show.step(step, l, f.lrAt(step, steps), o.log ? (await trainer.read('grad_norm'))[0] : undefined);
       if (data?.val && evalEvery > 0 && step % evalEvery === 0 && step < steps) show.evaluation(step, await data.evaluate(trainer));
@@ -164,14 +166,14 @@ async function train(file: string, o: TrainCliOptions, io: Io): Promise<number> 
   show.close();
   if (o.plot) {
     try {
-      writeFileAtomic(o.plot, await lossPlotSvg(show.records, `${o.adapter}: ${file}`));
+      writeFileAtomic(o.plot, await lossPlotSvg(show.records, `${entry}: ${file}`));
     } catch (e) {
       io.err(`could not write the plot ${o.plot}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
   }
   trainer.dispose();
   const losses = result.losses;
-  const savedNote = result.saved ? `the last good state (step ${result.saved.step}) is in ${result.saved.dir}` : o.save ? 'no checkpoint was written by this run' : 'nothing was saved (no --save)';
+  const savedNote = result.saved ? `the last good state (step ${result.saved.step}) is in ${result.saved.dir}` : save ? 'no checkpoint was written by this run' : 'nothing was saved (no --save)';
   if (result.status === 'diverged') {
     const dv = result.diverged!;
     fail('E-train', `the loss became ${dv.loss} at step ${dv.step}${Number.isFinite(dv.loss) ? `, above the divergence threshold ${result.threshold!.toPrecision(4)} (${f.maxLoss !== undefined ? '--max-loss' : `--max-loss-ratio ${f.maxLossRatio} × the first loss`})` : ''}; lower --lr (now ${f.lr}) or check the adapter's scale`, undefined, {
@@ -185,7 +187,8 @@ async function train(file: string, o: TrainCliOptions, io: Io): Promise<number> 
   const msPerStep = (performance.now() - t0) / Math.max(1, steps - start);
   const evaluation = before && after && data?.val ? { before, after } : undefined;
   const summary = {
-    adapter: o.adapter,
+    model: entry,
+    adapters: record.adapted.length,
     backend: backend.name,
     data: o.data,
     steps,
@@ -197,12 +200,12 @@ async function train(file: string, o: TrainCliOptions, io: Io): Promise<number> 
     msPerStep,
     kernels: main.plan.kernels.length,
     batchSizesCompiled: trainer.sizes,
-    saved: result.saved?.dir,
+    saved: result.saved ? save!.describe(result.saved.dir) : undefined,
   };
   if (o.json) io.out(JSON.stringify(summary, null, 2));
   else
     io.out(
-      `${o.adapter}: loss ${summary.firstLoss.toPrecision(4)} → ${summary.lastLoss.toPrecision(4)} in ${start ? `steps ${start + 1}–${steps}` : `${steps} steps`} (${msPerStep.toFixed(1)} ms/step on ${backend.name})${evaluation ? `; evaluation accuracy ${(100 * evaluation.before.accuracy).toFixed(1)}% → ${(100 * evaluation.after.accuracy).toFixed(1)}%` : ''}${summary.saved ? `; saved ${summary.saved}` : ''}`,
+      `${entry}: loss ${summary.firstLoss.toPrecision(4)} → ${summary.lastLoss.toPrecision(4)} in ${start ? `steps ${start + 1}–${steps}` : `${steps} steps`} (${msPerStep.toFixed(1)} ms/step on ${backend.name})${evaluation ? `; evaluation accuracy ${(100 * evaluation.before.accuracy).toFixed(1)}% → ${(100 * evaluation.after.accuracy).toFixed(1)}%` : ''}${summary.saved ? `; saved ${summary.saved}` : ''}`,
     );
   return 0;
 }

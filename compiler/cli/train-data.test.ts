@@ -68,12 +68,11 @@ describe('lily train --data', () => {
     const typo = await lily('train', 'examples/iris.lily', '--adapter', 'Iris', '--dims', 'Hh=8', '--data', 'examples/data/iris.csv', '--steps', '1');
     expect(typo.code).toBe(1);
     expect(typo.err).toMatch(/no dimension or hyper-parameter 'Hh'; did you mean 'H'\?/);
-    // An adapter's defaults are the same whether or not --dims sets something else.
+    // An adapter's defaults are the same whether or not --dims sets one of them.
     const plain = await lily('train', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--steps', '1', '--backend', 'cpu');
     const withDims = await lily('train', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--dims', 'In=64', '--steps', '1', '--backend', 'cpu');
     const sizes = (t: string) => /sizes: (.*)/.exec(t)![1];
     expect(sizes(withDims.err)).toBe(sizes(plain.err));
-    expect(sizes(plain.err)).toContain('r=4');
     const both = await lily('train', 'examples/iris.lily', '--adapter', 'Iris', '--data', 'examples/data/iris.csv', '--steps', '1', '--epochs', '1');
     expect(both.err).toMatch(/--steps or --epochs, not both/);
   });

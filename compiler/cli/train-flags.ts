@@ -4,9 +4,10 @@ import { fail } from '../diagnostics.ts';
 import type { OptimizerConfig } from '../objective.ts';
 import { parseLrRatio, schedule, SCHEDULE_NAMES, type ScheduleName } from '../../runtime/trainer/schedule.ts';
 import type { DataFlags } from './train-data.ts';
+import type { ModelFlags } from './model-setup.ts';
 
-export interface TrainCliOptions extends DataFlags {
-  adapter: string;
+export interface TrainCliOptions extends DataFlags, ModelFlags {
+  overwrite?: boolean;
   dims?: string;
   batch: string;
   steps?: string;
@@ -21,7 +22,6 @@ export interface TrainCliOptions extends DataFlags {
   backend: string;
   seed: string;
   evalEvery?: string;
-  base?: string;
   save?: string;
   saveEvery: string;
   keep: string;
@@ -35,7 +35,6 @@ export interface TrainCliOptions extends DataFlags {
 }
 
 export const TRAIN_DEFAULTS = {
-  adapterDims: 'In=64,Out=64,r=4',
   batch: 64,
   steps: 200,
   lr: 0.01,
@@ -105,7 +104,9 @@ export function parseTrainFlags(o: TrainCliOptions) {
     lrAt: (t: number, total: number) => lr * scheduleOf(total)(t),
     /** What changes the trajectory: a checkpoint resumes only under the same values. */
     hyper: (total: number) => ({
-      adapter: o.adapter,
+      model: o.model ?? null,
+      adapter: o.adapter ?? null,
+      targetModules: o.targetModules ?? null,
       lr,
       optimizer: o.optimizer,
       weightDecay: optimizer.kind === 'adamw' ? weightDecay : null,

@@ -2,8 +2,7 @@
 // with a hidden low-rank change; for a model with adapters attached, the same model with hidden
 // low-rank changes in its adapted layers. Batch i is a pure function of (seed, i).
 import { fail } from '../diagnostics.ts';
-import type { CheckedProgram } from '../check/check.ts';
-import { adapterParamPath, layerPathCovers } from '../interp/instance.ts';
+import type { ModelSetup } from './model-setup.ts';
 import { runEntry } from '../interp/run.ts';
 import { teacherModelTask, teacherTask, type TeacherTask } from '../../runtime/data/synthetic.ts';
 import type { Trainer } from '../../runtime/train.ts';
@@ -19,17 +18,16 @@ export function layerTask(trainer: Trainer, adapter: string, N: number, seed: nu
 }
 
 /** Default data for a model with adapters attached: the same model with hidden low-rank changes in its adapted layers. */
-export function modelTask(checked: CheckedProgram, model: string, dims: Record<string, number | boolean>, trainer: Trainer, seed: number): TeacherTask {
+export function modelTask(setup: ModelSetup, dims: Record<string, number | boolean>, trainer: Trainer, seed: number): TeacherTask {
   const leaves = trainer.program.leaves;
-  // The adapted layers: those some adapter parameter's layer path (possibly `*` or `a-b`) covers.
-  const adapterLayers = [...leaves.keys()].flatMap((k) => adapterParamPath(checked, k)?.layer ?? []);
-  const adapted = [...leaves.keys()].filter((k) => k.endsWith('.W') && adapterLayers.some((pattern) => layerPathCovers(pattern, k.slice(0, -2))));
+  const adapted = setup.record.adapted.map((l) => `${l.layer}.W`);
+  const base = new Set(setup.record.weights.map((w) => w.leaf));
   const x = leaves.get('x')!;
   const forward = (xv: Float64Array, weights: Map<string, { shape: number[]; data: Float64Array }>) => {
-    // The teacher is the base alone (its adapters at their initial, zero-change values), whatever
-    // the student starts from (--resume): only the base weights are given.
-    const given = new Map<string, Tensor>([...weights].filter(([k]) => k !== 'x' && k !== 't' && !k.startsWith('arg:') && !/^[mv]:/.test(k) && !adapterParamPath(checked, k)));
-    const out = runEntry(checked, model, { settings: dims, inputs: new Map([['x', { shape: x.shape, data: xv }]]), given, params: 'init' }).output;
+    // The teacher is the base alone (the model without attached adapters, or with them at their
+    // initial, zero-change values), whatever the student starts from: only base weights are given.
+    const given = new Map<string, Tensor>([...weights].filter(([k]) => base.has(k)));
+    const out = runEntry(setup.checked, setup.entry, { settings: dims, inputs: new Map([['x', { shape: x.shape, data: xv }]]), given, params: 'init' }).output;
     return (out as { t: Tensor }).t.data;
   };
   return teacherModelTask({ forward, leaves, adaptedWeights: adapted, xShape: x.shape, seed });

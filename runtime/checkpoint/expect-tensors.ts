@@ -1,7 +1,7 @@
 // A file's tensors against the names and shapes a program needs: a missing tensor is an error (never
 // silently re-initialised), an unknown one is an error unless the caller allows extras, a shape
 // mismatch is an error. Messages name the file and the tensor.
-import { SafetensorsError } from './safetensors.ts';
+import { SafetensorsError } from './safetensors-header.ts';
 
 export function expectTensors(
   file: string,

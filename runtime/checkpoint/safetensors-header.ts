@@ -4,10 +4,8 @@
 // (huggingface/safetensors `Metadata::validate`): header length within the file and below a limit,
 // UTF-8 JSON object, known dtypes, shape × dtype size = byte length, offsets inside the data
 // section, tensors tiling the data section exactly (no overlap, no gap, no trailing bytes).
-import { SafetensorsError } from './safetensors.ts';
 
-/** Bytes per element of each dtype Lily reads. */
-export const DTYPE_BYTES: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2 };
+export class SafetensorsError extends Error {}
 
 /** The reference implementation refuses headers above 100 MB; so do we. */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -30,7 +28,8 @@ export interface SafetensorsHeader {
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
-export function readHeader(bytes: Uint8Array, file = '<buffer>'): SafetensorsHeader {
+/** `dtypeBytes`: the dtypes the caller can read, with their element sizes. */
+export function readHeader(bytes: Uint8Array, file: string, dtypeBytes: Record<string, number>): SafetensorsHeader {
   const bad = (why: string): never => {
     throw new SafetensorsError(`${file}: not a valid safetensors file: ${why}`);
   };
@@ -67,11 +66,11 @@ export function readHeader(bytes: Uint8Array, file = '<buffer>'): SafetensorsHea
     }
     if (typeof info !== 'object' || info === null || Array.isArray(info)) return bad(`tensor '${name}': its entry is not an object`);
     const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
-    if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) bad(`tensor '${name}': unsupported dtype ${JSON.stringify(dtype)} (known: ${Object.keys(DTYPE_BYTES).join(', ')})`);
+    if (typeof dtype !== 'string' || !Object.hasOwn(dtypeBytes, dtype)) bad(`tensor '${name}': unsupported dtype ${JSON.stringify(dtype)} (known: ${Object.keys(dtypeBytes).join(', ')})`);
     if (!Array.isArray(shape) || !shape.every(isCount)) return bad(`tensor '${name}': shape ${JSON.stringify(shape)} is not a list of sizes`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[0] > offsets[1])
       return bad(`tensor '${name}': data_offsets ${JSON.stringify(offsets)} are not [begin, end] with begin ≤ end`);
-    let size = DTYPE_BYTES[dtype as string];
+    let size = dtypeBytes[dtype as string];
     for (const d of shape) size *= d;
     if (!Number.isSafeInteger(size)) bad(`tensor '${name}': shape [${shape}] is too large`);
     const [begin, end] = offsets as number[];

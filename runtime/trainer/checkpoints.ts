@@ -1,23 +1,23 @@
-// Checkpoints as folders (Node-only). `--save DIR` holds
-//   DIR/checkpoint-<step>/   one per save: the adapter as a PEFT folder (adapter_model.safetensors +
-//                            adapter_config.json), optimizer.safetensors (the moments, by our leaf
-//                            names m:A, v:A) and trainer_state.json (step, data position, seed,
-//                            hyper-parameters, program hash, the loss the state gives);
-//   DIR/adapter_model.safetensors, DIR/adapter_config.json   the latest checkpoint's adapter, so DIR
-//                            is itself a PEFT adapter folder.
-// Each checkpoint folder is written atomically (temp folder, fsync, rename) and never overwritten;
-// only states that give a finite loss below the divergence threshold are written (see loop.ts).
+// Checkpoints as folders (Node-only). A checkpoint root (the --save folder) holds
+//   checkpoint-<step>/   one per save: the user's files (the adapter as a PEFT folder, or a plain
+//                        model's state dict), trainer_state.safetensors (every value a step updates —
+//                        parameters and optimiser moments m:A, v:A — by leaf path, float32 exactly as
+//                        trained) and trainer_state.json (step, seed, hyper-parameters, program hash,
+//                        the loss the state gives);
+// and the newest checkpoint's user files are copied where the user expects them (the --save folder
+// itself is then a PEFT adapter folder). Each checkpoint folder is written atomically (temp folder,
+// fsync, rename); only states that give a finite loss below the divergence threshold are written
+// (see loop.ts), so a good checkpoint is never replaced by a worse state.
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadSafetensors, saveSafetensors, SafetensorsError } from '../checkpoint/safetensors.ts';
+import { encodeSafetensors, loadSafetensors, SafetensorsError } from '../checkpoint/safetensors.ts';
 import { expectTensors } from '../checkpoint/expect-tensors.ts';
 import { fsyncDir, removeStaleTemps, writeFileAtomic, writeFileSynced, writeFolderAtomic } from './durable.ts';
 
 export class CheckpointError extends Error {}
 
-export const ADAPTER_FILES = ['adapter_model.safetensors', 'adapter_config.json'];
-const STATE_FILE = 'trainer_state.json';
-const MOMENTS_FILE = 'optimizer.safetensors';
+export const STATE_FILE = 'trainer_state.json';
+const TENSORS_FILE = 'trainer_state.safetensors';
 const FORMAT = 'lily-trainer-state';
 
 /** What besides the tensors a run needs to continue exactly. */
@@ -36,29 +36,30 @@ export interface TrainerStateFile {
   loss: number;
 }
 
-/** Reads and writes the adapter part of a checkpoint folder (PEFT's layout): the CLI supplies it. */
-export interface AdapterFiles {
+/** The files a user reads (a PEFT folder, a state dict): the CLI supplies how to write them. */
+export interface UserFiles {
+  /** Write them into `dir` for these parameter values. */
   write(dir: string, params: Map<string, { shape: number[]; data: Float32Array }>): void;
-  read(dir: string): Map<string, { shape: number[]; data: Float64Array | Float32Array }>;
+  /** After each checkpoint, copy these files of it (by name) to these paths, atomically. */
+  publish: { file: string; to: string }[];
 }
 
 const isMoment = (name: string) => /^[mv]:/.test(name);
 export const checkpointName = (step: number) => `checkpoint-${step}`;
 
-/** Write checkpoint-<step> atomically, point DIR's adapter files at it, drop all but the newest `keep`. */
+/** Write checkpoint-<step> atomically, publish its user files, drop all but the newest `keep`. */
 export function writeCheckpoint(
   root: string,
-  opts: { state: Map<string, { shape: number[]; data: Float32Array }>; trainer: TrainerStateFile; adapter: AdapterFiles; keep: number },
+  opts: { state: Map<string, { shape: number[]; data: Float32Array }>; trainer: TrainerStateFile; files: UserFiles; keep: number },
 ): string {
   const dir = join(root, checkpointName(opts.trainer.step));
   const params = new Map([...opts.state].filter(([n]) => !isMoment(n)));
-  const moments = new Map([...opts.state].filter(([n]) => isMoment(n)));
   writeFolderAtomic(dir, (tmp) => {
-    opts.adapter.write(tmp, params);
-    saveSafetensors(join(tmp, MOMENTS_FILE), moments, { format: 'lily' });
+    opts.files.write(tmp, params);
+    writeFileSynced(join(tmp, TENSORS_FILE), encodeSafetensors(opts.state, { format: 'lily-trainer-state' }));
     writeFileSynced(join(tmp, STATE_FILE), `${JSON.stringify(opts.trainer, null, 2)}\n`);
   });
-  for (const f of ADAPTER_FILES) writeFileAtomic(join(root, f), readFileSync(join(dir, f)));
+  for (const { file, to } of opts.files.publish) writeFileAtomic(to, readFileSync(join(dir, file)));
   prune(root, opts.keep);
   return dir;
 }
@@ -82,12 +83,10 @@ function prune(root: string, keep: number) {
 /** Before a run writes into root: remove what killed writers left behind. */
 export const cleanSaveRoot = (root: string) => removeStaleTemps(root);
 
-/** A checkpoint folder, or a --save root (its newest checkpoint). */
-export function resolveCheckpoint(path: string): string {
+/** A checkpoint folder, or a --save root (its newest checkpoint); undefined if neither. */
+export function findCheckpoint(path: string): string | undefined {
   if (existsSync(join(path, STATE_FILE))) return path;
-  const newest = listCheckpoints(path).at(-1);
-  if (!newest) throw new CheckpointError(`${path}: no checkpoint here (expected ${STATE_FILE}, or checkpoint-<step> folders written by lily train --save)`);
-  return newest.dir;
+  return listCheckpoints(path).at(-1)?.dir;
 }
 
 /**
@@ -96,9 +95,10 @@ export function resolveCheckpoint(path: string): string {
  */
 export function readCheckpoint(
   path: string,
-  opts: { adapter: AdapterFiles; expected: Map<string, number[]>; programHash: string; hyper: TrainerStateFile['hyper'] },
-): { trainer: TrainerStateFile; state: Map<string, { data: Float32Array }> } {
-  const dir = resolveCheckpoint(path);
+  opts: { expected: Map<string, number[]>; programHash: string; hyper: TrainerStateFile['hyper'] },
+): { trainer: TrainerStateFile; state: Map<string, { data: Float32Array }>; dir: string } {
+  const dir = findCheckpoint(path);
+  if (!dir) throw new CheckpointError(`${path}: no checkpoint here (expected ${STATE_FILE}, or checkpoint-<step> folders written by lily train --save)`);
   const stateFile = join(dir, STATE_FILE);
   let trainer: TrainerStateFile;
   try {
@@ -124,12 +124,11 @@ export function readCheckpoint(
     throw new CheckpointError(`${dir} was trained with other settings: ${changed.map((k) => `${k} ${JSON.stringify(trainer.hyper[k])} (now ${JSON.stringify(opts.hyper[k])})`).join(', ')}; give the same ones to continue exactly`);
   const state = new Map<string, { shape: number[]; data: Float32Array }>();
   try {
-    for (const [n, t] of opts.adapter.read(dir)) state.set(n, { shape: t.shape, data: Float32Array.from(t.data) });
-    for (const [n, t] of loadSafetensors(join(dir, MOMENTS_FILE)).tensors) state.set(n, { shape: t.shape, data: Float32Array.from(t.data) });
+    for (const [n, t] of loadSafetensors(join(dir, TENSORS_FILE)).tensors) state.set(n, { shape: t.shape, data: Float32Array.from(t.data) });
     expectTensors(dir, state, opts.expected);
   } catch (e) {
     if (e instanceof SafetensorsError) throw new CheckpointError(e.message);
     throw e;
   }
-  return { trainer, state };
+  return { trainer, state, dir };
 }
