@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -6,6 +6,22 @@ import { batches, DataError, splitValidation } from './dataset.ts';
 import { readDataset } from './read-dataset.ts';
 import { encodeSafetensors } from '../checkpoint/safetensors.ts';
 import { EMBEDDED_DIR } from './fashion-mnist.ts';
+import { zipSync } from 'fflate';
+
+/** An .npy file as NumPy writes it (version 1.0, header padded to 64 bytes): float32 or int64 values. */
+function npy(descr: '<f4' | '<i8', shape: number[], values: number[]): Uint8Array {
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  while ((10 + header.length + 1) % 64) header += ' ';
+  header += '\n';
+  const size = descr === '<f4' ? 4 : 8;
+  const out = new Uint8Array(10 + header.length + size * values.length);
+  out.set([0x93, ...new TextEncoder().encode('NUMPY'), 1, 0]);
+  const dv = new DataView(out.buffer);
+  dv.setUint16(8, header.length, true);
+  out.set(new TextEncoder().encode(header), 10);
+  values.forEach((v, i) => (size === 4 ? dv.setFloat32(10 + header.length + 4 * i, v, true) : dv.setBigInt64(10 + header.length + 8 * i, BigInt(v), true)));
+  return out;
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'lily-data-'));
 const file = (name: string, text: string | Uint8Array) => {
@@ -50,10 +66,24 @@ describe('reading data sets', () => {
     const st = file('d.safetensors', encodeSafetensors(new Map([['x', { shape: [2, 3], data: Float32Array.of(1, 2, 3, 4, 5, 6) }], ['y', { shape: [2], data: Float32Array.of(2, 0) }]])));
     const d = readDataset(st).train;
     expect([d.n, d.features, d.classes, ...d.labels]).toEqual([2, 3, 3, 2, 0]);
-    expect(() => readDataset(file('e.safetensors', encodeSafetensors(new Map([['x', { shape: [2], data: Float32Array.of(1, 2) }]]))))).toThrow(/needs tensors 'x'/);
+    expect(() => readDataset(file('e.safetensors', encodeSafetensors(new Map([['x', { shape: [2], data: Float32Array.of(1, 2) }]]))))).toThrow(/needs arrays 'x'/);
     const idx = readDataset(EMBEDDED_DIR);
     expect([idx.train.n, idx.train.features, idx.test?.n, idx.train.classes]).toEqual([1000, 784, 300, 10]);
     expect(() => readDataset(file('f.txt', 'x'))).toThrow(/not a data set Lily reads/);
+  });
+
+  it('NumPy: an .npz with x and y, or a folder with x.npy and y.npy', () => {
+    const x = npy('<f4', [3, 2], [1, 2, 3, 4, 5, 6]);
+    const y = npy('<i8', [3], [0, 2, 1]);
+    const z = readDataset(file('a.npz', zipSync({ 'x.npy': x, 'y.npy': y }))).train;
+    expect([z.n, z.features, z.classes, ...z.labels, ...z.x]).toEqual([3, 2, 3, 0, 2, 1, 1, 2, 3, 4, 5, 6]);
+    const folder = join(dir, 'npy');
+    mkdirSync(folder);
+    writeFileSync(join(folder, 'x.npy'), x);
+    writeFileSync(join(folder, 'y.npy'), y);
+    expect([...readDataset(folder).train.labels]).toEqual([0, 2, 1]);
+    expect(() => readDataset(file('b.npz', zipSync({ 'x.npy': x })))).toThrow(/needs arrays 'x' \[n, …\] and 'y' \[n\].*found x.npy/);
+    expect(() => readDataset(file('c.npz', 'not a zip'))).toThrow(/not a valid .npz/);
   });
 
   it('batches: every row once per epoch, the last batch partial, reshuffled each epoch, the same for the same seed', () => {

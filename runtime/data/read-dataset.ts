@@ -1,13 +1,16 @@
 // Reading a labelled data set from disk (Node-only), one record per format: CSV/TSV (feature columns
-// and a label column), JSON Lines ({"x": [...], "y": label}), safetensors (tensors x and y), and IDX
-// folders (MNIST-style: *-images-idx3-ubyte[.gz] + *-labels-idx1-ubyte[.gz], train and t10k/test).
+// and a label column), JSON Lines ({"x": [...], "y": label}), safetensors, NumPy .npz or a folder with
+// x.npy and y.npy (arrays x [n, …] and y [n] of class numbers), and IDX folders (MNIST-style:
+// *-images-idx3-ubyte[.gz] + *-labels-idx1-ubyte[.gz], train and t10k/test).
 // A malformed row is an error naming the file and line.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { classesOf, DataError, type Dataset } from './dataset.ts';
 import { IdxError, loadIdx } from './idx.ts';
+import { unzipSync } from 'fflate';
 import { loadSafetensors, SafetensorsError } from '../checkpoint/safetensors.ts';
+import { decodeNpy, NpyError } from '../tensor/npy.ts';
 
 export interface ReadOptions {
   /** CSV: the label column, by header name or 0-based index (default: a column named label/y/class/target, else the last). */
@@ -101,17 +104,39 @@ function readJsonl(path: string): DataFiles {
   return { train: { x: Float32Array.from(xs.flat()), features, labels, classes, classNames: names, n: xs.length, source: path } };
 }
 
-function readSafetensorsData(path: string): DataFiles {
-  const { tensors } = loadSafetensors(path);
-  const x = tensors.get('x');
-  const y = tensors.get('y');
-  if (!x || !y) throw new DataError(`${path}: a data set needs tensors 'x' [n, …] and 'y' [n] (class numbers); found ${[...tensors.keys()].join(', ') || 'none'}`);
+/** A data set from arrays x [n, …] and y [n] (class numbers), whatever file held them. */
+function fromArrays(path: string, x: { shape: number[]; data: ArrayLike<number> } | undefined, y: { shape: number[]; data: ArrayLike<number> } | undefined, found: string[]): DataFiles {
+  if (!x || !y) throw new DataError(`${path}: a data set needs arrays 'x' [n, …] and 'y' [n] (class numbers); found ${found.join(', ') || 'none'}`);
   const n = x.shape[0] ?? 0;
   if (y.shape.length !== 1 || y.shape[0] !== n) throw new DataError(`${path}: 'y' is [${y.shape}], expected [${n}] (one class number per row of x)`);
-  const bad = y.data.findIndex((v) => !Number.isInteger(v) || v < 0);
-  if (bad >= 0) throw new DataError(`${path}: y[${bad}] = ${y.data[bad]} is not a class number`);
   const labels = Int32Array.from(y.data);
-  return { train: { x: Float32Array.from(x.data), features: x.data.length / Math.max(1, n), labels, classes: Math.max(...labels) + 1, n, source: path } };
+  const bad = Array.from(y.data).findIndex((v) => !Number.isInteger(v) || v < 0);
+  if (bad >= 0) throw new DataError(`${path}: y[${bad}] = ${y.data[bad]} is not a class number`);
+  const xs = Float32Array.from(x.data);
+  const badX = xs.findIndex((v) => !Number.isFinite(v));
+  if (badX >= 0) throw new DataError(`${path}: x holds ${xs[badX]} at index ${badX}`);
+  return { train: { x: xs, features: xs.length / Math.max(1, n), labels, classes: Math.max(...labels) + 1, n, source: path } };
+}
+
+function readSafetensorsData(path: string): DataFiles {
+  const { tensors } = loadSafetensors(path);
+  return fromArrays(path, tensors.get('x'), tensors.get('y'), [...tensors.keys()]);
+}
+
+function readNpz(path: string): DataFiles {
+  let files: Record<string, Uint8Array>;
+  try {
+    files = unzipSync(readFileSync(path));
+  } catch (e) {
+    throw new DataError(`${path}: not a valid .npz (zip) file: ${(e as Error).message}`);
+  }
+  const array = (name: string) => (files[`${name}.npy`] ? decodeNpy(files[`${name}.npy`], `${path}:${name}.npy`) : undefined);
+  return fromArrays(path, array('x'), array('y'), Object.keys(files));
+}
+
+function readNpyFolder(dir: string): DataFiles {
+  const array = (name: string) => (existsSync(join(dir, `${name}.npy`)) ? decodeNpy(readFileSync(join(dir, `${name}.npy`)), join(dir, `${name}.npy`)) : undefined);
+  return fromArrays(dir, array('x'), array('y'), readdirSync(dir));
 }
 
 function readIdxFolder(dir: string): DataFiles {
@@ -139,6 +164,8 @@ const READERS: Reader[] = [
   { name: 'CSV', matches: (p, dir) => !dir && ['.csv', '.tsv'].includes(extname(p)), read: readCsv },
   { name: 'JSON Lines', matches: (p, dir) => !dir && ['.jsonl', '.ndjson'].includes(extname(p)), read: readJsonl },
   { name: 'safetensors', matches: (p, dir) => !dir && extname(p) === '.safetensors', read: readSafetensorsData },
+  { name: 'NumPy .npz', matches: (p, dir) => !dir && extname(p) === '.npz', read: readNpz },
+  { name: 'NumPy folder (x.npy, y.npy)', matches: (p, dir) => dir && existsSync(join(p, 'x.npy')), read: readNpyFolder },
   { name: 'IDX folder', matches: (p, dir) => dir && readdirSync(p).some((f) => f.includes('images-idx3')), read: readIdxFolder },
 ];
 
@@ -148,11 +175,11 @@ export function readDataset(path: string, o: ReadOptions = {}): DataFiles {
   if (!existsSync(path)) throw new DataError(`${path}: no such file or folder`);
   const dir = statSync(path).isDirectory();
   const reader = READERS.find((r) => r.matches(path, dir));
-  if (!reader) throw new DataError(`${path}: not a data set Lily reads (${DATA_FORMATS.join(', ')}: .csv, .tsv, .jsonl, .safetensors, or a folder of IDX files)`);
+  if (!reader) throw new DataError(`${path}: not a data set Lily reads (${DATA_FORMATS.join(', ')}: .csv, .tsv, .jsonl, .safetensors, .npz, or a folder of x.npy + y.npy or IDX files)`);
   try {
     return reader.read(path, o);
   } catch (e) {
-    if (e instanceof IdxError || e instanceof SafetensorsError) throw new DataError(e.message);
+    if (e instanceof IdxError || e instanceof SafetensorsError || e instanceof NpyError) throw new DataError(e.message);
     throw e;
   }
 }
