@@ -22,21 +22,21 @@ import { prepareCheckpoints } from './train-save.ts';
 import { progress } from './train-progress.ts';
 import { lossPlotSvg } from './loss-plot.ts';
 import { batchAxisOf, checkSettingNames } from './known-names.ts';
-import { asUserError, setupModel } from './model-setup.ts';
+import { addModelFlags, asUserError, setupModel } from './model-setup.ts';
 import { parseSettings } from './options.ts';
 import type { Action, Io, Wrapped } from './main.ts';
 
 export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
   const d = TRAIN_DEFAULTS;
-  program
+  const cmd = program
     .command('train')
     .description('train an adapter on a frozen linear layer, or the adapters attached to a model (default data: a teacher with hidden low-rank changes)')
-    .argument('<file>', '.lily file')
-    .option('--model <name>', 'the model to train (its adapters, or all of it if it has none)')
-    .option('--adapter <name>', 'the adapter to attach with --target-modules (LoRA, Lily, DoRA, … or one from --adapter-file); without --model, the adapter (or model) to train')
-    .option('--target-modules <list>', "attach --adapter to the model's Linear layers whose path ends with one of these names (q,v), or matches 're:REGEX' (PEFT's target_modules)")
-    .option('--hparams <list>', 'hyper-parameters of the attached adapter, e.g. r=8,E=4,stride=2,scale=0.5')
-    .option('--adapter-file <file>', 'take --adapter from this .lily file (default: the model file, else stdlib/adapters)')
+    .argument('<file>', '.lily file');
+  addModelFlags(cmd, {
+    model: 'the model to train (its adapters, or all of it if it has none)',
+    adapter: 'the adapter to attach with --target-modules (LoRA, Lily, DoRA, … or one from --adapter-file); without --model, the adapter (or model) to train',
+    peft: 'start from an adapter folder written by PEFT or by --save (its config chooses the method, hyper-parameters and targets)',
+  })
     .option('--dims <list>', "sizes and hyper-parameters (an adapter on its own layer: In=64,Out=64 unless given; otherwise the program's defaults; the batch axis is --batch)")
     .option('--batch <n>', "rows per batch (the size of the model input's first axis)", String(d.batch))
     .option('--steps <k>', `training steps (default ${d.steps}, or --epochs over the data)`)
@@ -61,10 +61,6 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
     .option('--keep <n>', 'with --save: keep the newest n checkpoints', String(d.keep))
     .option('--overwrite', '--save into a folder that already holds an adapter')
     .option('--resume <dir>', 'continue a run exactly from a checkpoint (a --save folder: its newest), or from the weights of a PEFT folder or older Lily checkpoint file')
-    .option('--peft <dir>', 'start from an adapter folder written by PEFT or by --save (its config chooses the method, hyper-parameters and targets)')
-    .option('--base <file>', 'frozen base weights: a PyTorch state dict (.safetensors, or a folder with model.safetensors[.index.json]), names as PyTorch names them (fc1.weight [out, in])')
-    .option('--base-map <PATTERN=REPLACEMENT>', "rename the --base file's tensors by a regular expression first (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--strict', 'a --base tensor the model does not use is an error')
     .option('--max-loss-ratio <x>', 'stop as diverged when the loss exceeds x times the first loss', String(d.maxLossRatio))
     .option('--max-loss <x>', 'stop as diverged when the loss exceeds x (instead of --max-loss-ratio)')
     .option('--log <file>', 'append one JSON line per step (step, loss, lr, grad_norm, time) and per evaluation')
