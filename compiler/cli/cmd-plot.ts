@@ -36,15 +36,20 @@ export function registerPlot(program: Command, io: Io, wrap: (fn: Action) => Wra
     .description('draw the loss curves of a lily train --log file as SVG')
     .argument('<log>', 'a JSON Lines log written by lily train --log')
     .option('-o, --out <file>', 'the SVG to write', 'loss.svg')
+    .option('--json', 'print what was drawn as one JSON object')
     .action(
-      wrap(async (log: string, o: { out: string }) => {
-        const svg = await lossPlotSvg(readLog(log), log);
+      wrap(async (log: string, o: { out: string; json?: boolean }) => {
+        const records = readLog(log);
+        const svg = await lossPlotSvg(records, log);
         try {
           writeFileAtomic(o.out, svg);
         } catch (e) {
           fail('E-file', `cannot write ${o.out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
         }
-        io.err(`wrote ${o.out}`);
+        const steps = records.filter((r) => r.loss !== undefined).length;
+        const evaluations = records.filter((r) => r.eval_loss !== undefined).length;
+        if (o.json) io.out(JSON.stringify({ svg: o.out, steps, evaluations }));
+        else io.err(`wrote ${o.out}: ${steps} steps, ${evaluations} evaluations`);
         return 0;
       }),
     );
