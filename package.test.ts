@@ -2,7 +2,7 @@
 // dependencies from the npm cache that `npm ci` filled, else the npm registry), import the API from a
 // plain .mjs file and train a LoRA for a few steps, type-check a .ts consumer with tsc, and run the
 // installed `lily` command. Builds dist/ first when it is missing or older than the sources.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -135,5 +135,35 @@ try { checkSource('fn'); } catch (err) { if (err instanceof LilyError) console.l
     const bad = spawnSync(bin, ['check', 'nope.lily', '--json'], { cwd: consumer, encoding: 'utf8' });
     expect(bad.status).toBe(1);
     expect(JSON.parse(bad.stdout).error).toMatchObject({ code: 'E-file', file: 'nope.lily' });
+  });
+
+  it('the installed language server answers initialize and shuts down cleanly', async () => {
+    // LSP over the child's stdin/stdout (Content-Length framing), stdin kept open as an editor does.
+    const frame = (msg: object) => {
+      const body = JSON.stringify({ jsonrpc: '2.0', ...msg });
+      return `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    };
+    const server = spawn(join(consumer, 'node_modules/.bin/lily'), ['lsp', '--stdio'], { cwd: consumer });
+    let out = '';
+    const waiting: (() => void)[] = [];
+    server.stdout.on('data', (d) => {
+      out += d;
+      waiting.forEach((check) => check());
+    });
+    const replied = (id: number) =>
+      new Promise<void>((resolve) => {
+        const check = () => out.includes(`"id":${id}`) && resolve();
+        waiting.push(check);
+        check();
+      });
+    server.stdin.write(frame({ id: 1, method: 'initialize', params: { processId: null, rootUri: null, capabilities: {} } }));
+    await replied(1);
+    const first = JSON.parse(/\r\n\r\n(\{.*?\})(?=Content-Length|$)/s.exec(out)![1]);
+    expect(first).toMatchObject({ id: 1, result: { capabilities: { hoverProvider: true, definitionProvider: true } } });
+    server.stdin.write(frame({ id: 2, method: 'shutdown' }));
+    await replied(2);
+    const exited = new Promise<number | null>((resolve) => server.on('exit', resolve));
+    server.stdin.write(frame({ method: 'exit' }));
+    expect(await exited).toBe(0);
   });
 });
