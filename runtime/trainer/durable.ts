@@ -21,7 +21,8 @@ export const fsyncDir = (dir: string) => fsyncPath(dir, 'r');
 function writeDurable(path: string, bytes: Uint8Array | string): void {
   const fd = openSync(path, 'w');
   try {
-    writeSync(fd, typeof bytes === 'string' ? Buffer.from(bytes) : bytes);
+    const data = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
+    for (let at = 0; at < data.length; ) at += writeSync(fd, data, at); // a write may be partial
     fsyncSync(fd);
   } finally {
     closeSync(fd);
