@@ -30,6 +30,14 @@ export interface TrainOptions {
   attach?: TargetAttachment;
   /** Filled in while compiling: base weights by PyTorch name, adapted layers and their leaves. */
   record?: ModuleRecord;
+  /** Scale all gradients so their global L2 norm is at most this; also makes 'grad_norm' readable. */
+  clipGradNorm?: number;
+  /** Make 'grad_norm' (before clipping) readable after each step. */
+  gradNorm?: boolean;
+  /** Learning-rate multiplier per parameter (LoRA+'s ratio for B), default 1. */
+  lrRatio?: (param: string) => number;
+  /** The learning rate's factor at step t (1-based): a schedule with warm-up; default 1. */
+  schedule?: (t: number) => number;
   /** Also keep these outputs readable after a step (e.g. 'grad:A', 'y'). */
   keep?: string[] | 'gradients';
 }
@@ -51,8 +59,14 @@ export interface Trainer {
   parameters(): Promise<Map<string, Float32Array>>;
   /** The same, with shapes (for checkpoints). */
   namedParameters(): Promise<Map<string, { shape: number[]; data: Float32Array }>>;
+  /** Everything a step updates — parameters and optimiser moments (`m:A`, `v:A`) — with shapes. */
+  trainState(): Promise<Map<string, { shape: number[]; data: Float32Array }>>;
+  /** Continue from a checkpoint: set every value trainState() returns, and the step count. */
+  restore(state: Map<string, { data: Float32Array }>, steps: number): Promise<void>;
+  /** The loss of the current parameters on a batch, without updating anything. */
+  evaluate(batch: { x: Float32Array; t: Float32Array }): Promise<number>;
   flops: { forward: number; backward: number };
-  steps: number;
+  readonly steps: number;
   dispose(): void;
 }
 
@@ -70,7 +84,7 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
   const program = compile(checked, adapter, {
     settings: opts.dims,
     seed: opts.seed ?? 0,
-    objective: { loss: opts.loss ?? 'mse', optimizer: opts.optimizer ?? DEFAULT_ADAMW },
+    objective: { loss: opts.loss ?? 'mse', optimizer: opts.optimizer ?? DEFAULT_ADAMW, clipGradNorm: opts.clipGradNorm, gradNorm: opts.gradNorm, lrRatio: opts.lrRatio },
     skip: opts.naive ? ['contract'] : undefined,
     params: opts.params,
     given: opts.given,
@@ -78,7 +92,7 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
     record: opts.record,
   });
   const train = program.train!;
-  const keep = opts.keep === 'gradients' ? [...program.graph.outputs.keys()].filter((k) => k.startsWith('grad:')) : (opts.keep ?? []);
+  const keep = [...(opts.keep === 'gradients' ? [...program.graph.outputs.keys()].filter((k) => k.startsWith('grad:')) : (opts.keep ?? [])), ...(program.graph.outputs.has('grad_norm') ? ['grad_norm'] : [])];
   const plan = planKernels(program.graph, { outputs: ['loss', ...train.assignments.map(([from]) => from), ...keep] });
   const exec = await (opts.backend ?? referenceBackend).prepare(plan);
   for (const [name] of plan.leaves) {
@@ -87,6 +101,7 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
     await exec.set(name, Float32Array.from(v.data));
   }
   const trainable = train.assignments.map(([, to]) => to).filter((n) => !/^[mv]:/.test(n));
+  const updated = train.assignments.map(([, to]) => to).filter((n) => plan.leaves.has(n));
   let evalExec: { exec: Executable; plan: KernelPlan; delta: boolean } | undefined;
   const prepareEval = async () => {
     const p = compile(checked, adapter, { settings: opts.dims, seed: opts.seed ?? 0, forwardOnly: true, training: false, params: opts.params, given: opts.given, attach: opts.attach });
@@ -99,7 +114,23 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
     return { exec: e, plan: evalPlan, delta: program.form === 'delta' };
   };
   let steps = 0;
-  const parameters = async () => new Map(await Promise.all(trainable.map(async (n) => [n, await exec.read(n)] as [string, Float32Array])));
+  const read = async (names: string[]) => new Map(await Promise.all(names.map(async (n) => [n, await exec.read(n)] as [string, Float32Array])));
+  const parameters = () => read(trainable);
+  const withShapes = (values: Map<string, Float32Array>) => new Map([...values].map(([n, data]) => [n, { shape: plan.buffers[plan.leaves.get(n)!].shape, data }]));
+  const predict = async (x: Float32Array): Promise<Float32Array> => {
+    if (!checked.readsMode) {
+      if (!plan.outputs.has('y')) throw new Error("internal: predict needs keep: ['y']");
+      await exec.set('x', x);
+      await exec.run();
+      return exec.read('y');
+    }
+    evalExec ??= await prepareEval();
+    for (const [n, v] of await parameters()) if (evalExec.plan.leaves.has(n)) await evalExec.exec.set(n, v);
+    await evalExec.exec.set('x', x);
+    await evalExec.exec.run();
+    const y = await evalExec.exec.read('y');
+    return evalExec.delta ? addBase(y, x, program.leaves.get('base.W')!, program.leaves.get('base.b')!) : y;
+  };
   return {
     program,
     plan,
@@ -116,31 +147,35 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
       if (plan.leaves.has('step')) await exec.set('step', Float32Array.of(before));
       for (const [name, b] of plan.leaves)
         if (isStepRandomLeaf(name)) await exec.set(name, Float32Array.from(stepRandom(opts.seed ?? 0, before, name, plan.buffers[b].shape).data));
-      for (const [k, v] of Object.entries(train.args(steps))) if (plan.leaves.has(k)) await exec.set(k, Float32Array.of(v));
+      for (const [k, v] of Object.entries(train.args(steps, opts.schedule?.(steps) ?? 1))) if (plan.leaves.has(k)) await exec.set(k, Float32Array.of(v));
       await exec.run();
       const loss = (await exec.read('loss'))[0];
       await exec.assign(train.assignments.filter(([from]) => plan.outputs.has(from)));
       return loss;
     },
     read: (name) => exec.read(name),
-    async predict(x) {
-      if (!checked.readsMode) {
-        if (!plan.outputs.has('y')) throw new Error("internal: predict needs keep: ['y']");
-        await exec.set('x', x);
-        await exec.run();
-        return exec.read('y');
-      }
-      evalExec ??= await prepareEval();
-      for (const [n, v] of await parameters()) if (evalExec.plan.leaves.has(n)) await evalExec.exec.set(n, v);
-      await evalExec.exec.set('x', x);
-      await evalExec.exec.run();
-      const y = await evalExec.exec.read('y');
-      return evalExec.delta ? addBase(y, x, program.leaves.get('base.W')!, program.leaves.get('base.b')!) : y;
-    },
+    predict,
     parameters,
-    async namedParameters() {
-      const values = await parameters();
-      return new Map([...values].map(([n, data]) => [n, { shape: plan.buffers[plan.leaves.get(n)!].shape, data }]));
+    namedParameters: async () => withShapes(await parameters()),
+    trainState: async () => withShapes(await read(updated)),
+    async restore(state, at) {
+      for (const n of updated) {
+        const v = state.get(n);
+        if (!v) throw new Error(`internal: restore lacks '${n}'`);
+        await exec.set(n, Float32Array.from(v.data));
+      }
+      steps = at;
+    },
+    async evaluate(batch) {
+      // A program that reads the mode (dropout, `training`) is evaluated as compiled for evaluation.
+      if (checked.readsMode) {
+        const yShape = program.graph.shape(program.graph.outputs.get('y')!);
+        return hostLoss(opts.loss ?? 'mse', await predict(batch.x), batch.t, yShape[yShape.length - 1]);
+      }
+      await exec.set('x', batch.x);
+      await exec.set('t', batch.t);
+      await exec.run();
+      return (await exec.read('loss'))[0];
     },
     dispose: () => {
       exec.dispose();
@@ -161,4 +196,18 @@ function addBase(delta: Float32Array, x: Float32Array, W: Tensor, b: Tensor): Fl
       y[n * Out + o] += acc;
     }
   return y;
+}
+
+/** The objective's loss on the host (for evaluation-mode outputs): MSE, or cross-entropy over the last axis. */
+function hostLoss(kind: 'mse' | 'xent', y: Float32Array, t: Float32Array, classes: number): number {
+  if (kind === 'mse') return y.reduce((acc, v, i) => acc + (v - t[i]) ** 2, 0) / y.length;
+  const rows = y.length / classes;
+  let total = 0;
+  for (let r = 0; r < rows; r++) {
+    const row = y.subarray(r * classes, (r + 1) * classes);
+    const m = Math.max(...row);
+    const lse = m + Math.log(row.reduce((acc, v) => acc + Math.exp(v - m), 0));
+    for (let k = 0; k < classes; k++) total -= t[r * classes + k] * (row[k] - lse);
+  }
+  return total / rows;
 }
