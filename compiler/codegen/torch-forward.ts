@@ -1,0 +1,107 @@
+// The compiled forward program of an adapter as a Python function over torch tensors, generic in
+// the dimensions torch-symbolic.ts could fit. It is the program after the `contract` stage (the
+// rewrites and contraction orders `lily compile --explain` reports), restricted to what y needs.
+import type { CheckedProgram } from '../check/check.ts';
+import { fail } from '../diagnostics.ts';
+import type { Graph, Id } from '../ir/graph.ts';
+import { compile } from '../pipeline.ts';
+import { FLOAT_ATTRS, Py, TORCH_PRIMS } from './torch-prims.ts';
+import { fitDimensions, pyMonomial, splitNumbers, type Fit, type Monomial } from './torch-symbolic.ts';
+
+interface FwdNode {
+  op: string;
+  in: string;
+  attrs: Record<string, unknown>;
+}
+
+export interface ForwardProgram {
+  /** The Python source of `def <name>(x, P, D):`. */
+  code: string;
+  fit: Fit;
+  /** Leaves the function reads from P, with their symbolic shapes (Python tuples over D). */
+  params: { name: string; shape: string; trainable: boolean }[];
+  /** Extra numbers the caller put in the probe (init arguments, …), as fitted monomials. */
+  extra: Monomial[];
+}
+
+/** The forward nodes of a compiled graph, with inputs as positions in the list. */
+function forwardNodes(g: Graph): FwdNode[] {
+  const y = g.outputs.get('y')!;
+  const order = g.live([y]);
+  const pos = new Map<Id, number>(order.map((id, i) => [id, i]));
+  return order.map((id) => {
+    const n = g.node(id);
+    return { op: n.op, in: n.inputs.map((i) => pos.get(i)!).join(','), attrs: { ...n.attrs, shape: n.shape } };
+  });
+}
+
+/** Replace numbers in a value, in splitNumbers' order, by Python expressions. */
+function substitute(v: unknown, next: (float: boolean) => Py, float = false): unknown {
+  if (typeof v === 'number') return next(float);
+  if (Array.isArray(v)) return v.map((x) => substitute(x, next, float));
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) if ((v as Record<string, unknown>)[k] !== undefined) out[k] = substitute((v as Record<string, unknown>)[k], next, FLOAT_ATTRS.has(k));
+    return out;
+  }
+  return v;
+}
+
+export interface ForwardOptions {
+  settings: Record<string, number | boolean>;
+  /** Dimensions to try to keep free (N, In, Out, Dim hyper-parameters). */
+  dims: string[];
+  /** Numbers that also depend on the sizes (init arguments), to fit alongside. */
+  extraNumbers?: (settings: Record<string, number | boolean>) => number[];
+  fnName: string;
+}
+
+export function renderForward(checked: CheckedProgram, adapter: string, opts: ForwardOptions): ForwardProgram {
+  const probe = (sizes: Record<string, number>) => {
+    const settings = { ...opts.settings, ...sizes };
+    const p = compile(checked, adapter, { settings, params: 'random' });
+    const nodes = forwardNodes(p.graph);
+    const extra = opts.extraNumbers?.(settings) ?? [];
+    return splitNumbers({ n: nodes, x: extra });
+  };
+  const base: Record<string, number> = {};
+  for (const d of opts.dims) base[d] = opts.settings[d] as number;
+  const fit = fitDimensions(base, probe);
+  const nodes = forwardNodes(compile(checked, adapter, { settings: opts.settings, params: 'random' }).graph);
+  const extraCount = opts.extraNumbers?.(opts.settings).length ?? 0;
+  let k = 0;
+  const next = (float: boolean) => new Py(pyMonomial(fit.numbers[k++], (d) => `D['${d}']`, !float));
+  const attrs = nodes.map((n) => substitute(n.attrs, next) as Record<string, unknown>);
+  const extra = fit.numbers.slice(k, k + extraCount);
+
+  const lines: string[] = [];
+  const vars: string[] = [];
+  const scalar: boolean[] = [];
+  const params: ForwardProgram['params'] = [];
+  nodes.forEach((n, i) => {
+    const a = attrs[i];
+    const v = `t${i}`;
+    vars.push(v);
+    if (n.op === 'input') {
+      if (n.attrs.name !== 'x') fail('E-export', `the forward reads an input '${n.attrs.name}' besides x: only one-input adapters can be exported`);
+      vars[i] = 'x';
+      scalar.push(false);
+      return;
+    }
+    if (n.op === 'param') {
+      vars[i] = `P[${JSON.stringify(n.attrs.name)}]`;
+      params.push({ name: n.attrs.name as string, shape: pyTuple(a.shape as Py[]), trainable: !!n.attrs.trainable });
+      scalar.push(false);
+      return;
+    }
+    const ins = n.in ? n.in.split(',').map(Number) : [];
+    const prim = TORCH_PRIMS[n.op] ?? fail('E-export', `the compiled forward of ${adapter} uses '${n.op}', which the PyTorch export cannot express`);
+    const code = prim.render({ args: ins.map((j) => vars[j]), attrs: a, scalar: ins.map((j) => scalar[j]), like: 'dtype=x.dtype, device=x.device' });
+    scalar.push(!!prim.scalar);
+    lines.push(`    ${v} = ${code}`);
+  });
+  const fnLines = [`def ${opts.fnName}(x, P, D):`, ...lines, `    return ${vars[vars.length - 1]}`];
+  return { code: fnLines.join('\n'), fit, params, extra };
+}
+
+export const pyTuple = (xs: Py[]) => `(${xs.map((x) => x.code).join(', ')}${xs.length === 1 ? ',' : ''})`;

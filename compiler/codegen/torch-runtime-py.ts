@@ -1,0 +1,244 @@
+// The fixed Python part of every exported module: our initialisers (runtime/init/initializers.ts,
+// the same distributions on our layout), the wrapper base class, PEFT's target matching and Lily
+// sharing (compiler/interp/targets.ts), and PEFT-format state dicts. Kept as text here because the
+// compiler core is browser-safe (no file reads).
+export const PY_RUNTIME = String.raw`
+import math
+import re
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _row_norm(w):
+    # ‖W0‖ per output unit; nn.Linear stores [out, in]
+    return torch.linalg.vector_norm(w, dim=1)
+
+
+def _untake(v, axis, index, size):
+    return torch.stack([v if i == index else torch.zeros_like(v) for i in range(size)], axis)
+
+
+def _fans(shape):
+    # Our layout: weights [..., In, Out], so fan_in = shape[-2] (PyTorch's [out, in] transposed)
+    if len(shape) < 2:
+        raise ValueError(f"fan_in/fan_out need rank >= 2, got shape {list(shape)}")
+    return shape[-2], shape[-1]
+
+
+def _uniform(shape, low, high):
+    return torch.rand(shape, dtype=torch.float64) * (high - low) + low
+
+
+def _orthogonal(shape, a):
+    t = torch.empty(shape, dtype=torch.float64)
+    for m in t.reshape(-1, shape[-2], shape[-1]):
+        nn.init.orthogonal_(m, gain=a["gain"])
+    return t
+
+
+def _eye(shape, a):
+    t = torch.zeros(shape, dtype=torch.float64)
+    t[..., range(min(shape[-2:])), range(min(shape[-2:]))] = 1.0
+    return t
+
+
+def _fourier(shape, a, trig):
+    # Frozen basis [n, M]: row k is trig(2π u_k i / M), u_k uniform integers in [0, M) from the seed
+    n, M = shape
+    u = torch.randint(0, M, (n,), generator=torch.Generator().manual_seed(int(a["seed"]))).double()
+    return trig(2 * math.pi * u[:, None] * torch.arange(M, dtype=torch.float64)[None, :] / M)
+
+
+_INIT = {
+    "zeros": lambda s, a: torch.zeros(s, dtype=torch.float64),
+    "ones": lambda s, a: torch.ones(s, dtype=torch.float64),
+    "constant": lambda s, a: torch.full(s, float(a["value"]), dtype=torch.float64),
+    "normal": lambda s, a: torch.randn(s, dtype=torch.float64) * a["std"] + a["mean"],
+    "uniform": lambda s, a: _uniform(s, a["low"], a["high"]),
+    "kaiming_uniform": lambda s, a: (lambda b: _uniform(s, -b, b))(math.sqrt(2 / (1 + a["a"] ** 2)) * math.sqrt(3 / _fans(s)[0])),
+    "xavier_uniform": lambda s, a: (lambda b: _uniform(s, -b, b))(a["gain"] * math.sqrt(6 / sum(_fans(s)))),
+    "orthogonal": _orthogonal,
+    "eye": _eye,
+    "fourier_cos": lambda s, a: _fourier(s, a, torch.cos),
+    "fourier_sin": lambda s, a: _fourier(s, a, torch.sin),
+}
+
+
+class LilyAdapter(nn.Module):
+    """An adapter wrapping a base nn.Linear; subclasses carry the compiled forward and the parameter table."""
+
+    def __init__(self, base_layer, shared=None, **hypers):
+        super().__init__()
+        if not isinstance(base_layer, nn.Linear):
+            raise TypeError(f"{self.ADAPTER} wraps an nn.Linear, got {type(base_layer).__name__}")
+        for k, v in hypers.items():
+            if k not in self.HYPERS:
+                raise TypeError(f"{self.ADAPTER} has no hyper-parameter {k!r} (it has {', '.join(self.HYPERS) or 'none'})")
+            if k not in self.FREE_HYPERS and v != self.HYPERS[k]:
+                raise ValueError(f"{self.ADAPTER} was exported with {k}={self.HYPERS[k]!r}: export again with --dims {k}={v} to change it")
+        self.hypers = {**self.HYPERS, **hypers}
+        self.base_layer = base_layer
+        D = {"In": base_layer.in_features, "Out": base_layer.out_features}
+        for k in self.DIM_HYPERS:
+            D[k] = int(self.hypers[k])
+        for k, v in self.FIXED_DIMS.items():
+            if k in D and D[k] != v:
+                raise ValueError(f"{self.ADAPTER} was exported for {k}={v} only (its compiled program changes with {k}); this layer has {k}={D[k]}")
+        self.dims = D
+        self.merged = False
+        w = base_layer.weight
+        for name, spec in self.PARAMS.items():
+            p = (shared or {}).get(name)
+            if p is None:
+                shape = tuple(spec["shape"](D))
+                ours = _INIT[spec["init"]](shape, spec["args"](D)).to(dtype=w.dtype, device=w.device)
+                with torch.no_grad():
+                    p = nn.Parameter(spec["from_ours"](self, ours, shape).detach().clone(), requires_grad=spec["trainable"])
+            self._put(spec["key"], p)
+
+    def _put(self, key, p):
+        head, _, tail = key.partition(".")
+        if not tail:
+            self.register_parameter(head, p)
+            return
+        if head not in self._modules:
+            self.add_module(head, nn.Module())
+        self._modules[head].register_parameter(tail, p)
+
+    def _get(self, key):
+        head, _, tail = key.partition(".")
+        return getattr(self._modules[head], tail) if tail else getattr(self, head)
+
+    def lily_params(self):
+        """Every parameter in Lily's layout ([In, r], [E, r, Out], DoRA's offset dm), by Lily's name."""
+        return {n: s["to_ours"](self, self._get(s["key"]), tuple(s["shape"](self.dims))) for n, s in self.PARAMS.items()}
+
+    def _adapted(self, x2):
+        D = dict(self.dims, N=x2.shape[0])
+        if "N" in self.FIXED_DIMS and D["N"] != self.FIXED_DIMS["N"]:
+            raise ValueError(f"{self.ADAPTER} was exported for N={self.FIXED_DIMS['N']} rows only; got {D['N']}")
+        w, b = self.base_layer.weight, self.base_layer.bias
+        P = self.lily_params()
+        P["base.W"] = w.t()
+        P["base.b"] = b if b is not None else torch.zeros(w.shape[0], dtype=w.dtype, device=w.device)
+        out = self._forward(x2, P, D)
+        return F.linear(x2, w, b) + out if self.FORM == "delta" else out
+
+    def forward(self, x):
+        if self.merged:
+            return self.base_layer(x)
+        y = self._adapted(x.reshape(-1, x.shape[-1]))
+        return y.reshape(*x.shape[:-1], y.shape[-1])
+
+    def merge(self):
+        """Fold the adapter into the base layer: W' = f(I) − f(0), b' = f(0) (exact for affine adapters)."""
+        if not self.MERGEABLE:
+            raise RuntimeError(f"{self.ADAPTER} cannot be merged: {self.MERGE_REASON}")
+        if self.merged:
+            return
+        w, b = self.base_layer.weight, self.base_layer.bias
+        with torch.no_grad():
+            b0 = self._adapted(torch.zeros(1, w.shape[1], dtype=w.dtype, device=w.device))[0]
+            W1 = self._adapted(torch.eye(w.shape[1], dtype=w.dtype, device=w.device)) - b0
+            if b is None and bool((b0 != 0).any()):
+                raise RuntimeError(f"{self.ADAPTER} adds a bias, and the base layer has none to merge it into")
+            self._unmerged = (w.detach().clone(), None if b is None else b.detach().clone())
+            w.copy_(W1.t())
+            if b is not None:
+                b.copy_(b0)
+        self.merged = True
+
+    def unmerge(self):
+        """Restore the base layer's own weights (kept at merge: exact, whatever the adapter does)."""
+        if not self.merged:
+            return
+        with torch.no_grad():
+            self.base_layer.weight.copy_(self._unmerged[0])
+            if self._unmerged[1] is not None:
+                self.base_layer.bias.copy_(self._unmerged[1])
+        self._unmerged = None
+        self.merged = False
+
+
+def _match(targets, path):
+    # PEFT's target_modules: a list entry matches the path or a '.'-suffix of it; a string is a
+    # regular expression over the whole path (its group is the last path component)
+    if isinstance(targets, str):
+        return path.split(".")[-1] if re.fullmatch(targets, path) else None
+    for t in targets:
+        if path == t or path.endswith("." + t):
+            return t
+    return None
+
+
+def inject(model, target_modules, adapter=None, exclude_modules=None, **hypers):
+    """Wrap every matching nn.Linear of model, PEFT's way: layers are grouped by (matched entry, weight
+    shape) in model order; a parameter shared across layers is the group's first layer's, one shared
+    every k layers is layer k*(i//k)'s (one nn.Parameter). The base model is frozen."""
+    cls = ADAPTERS[adapter] if isinstance(adapter, str) else adapter or next(iter(ADAPTERS.values()))
+    groups, wrapped = {}, []
+    for path, module in list(model.named_modules()):
+        if not isinstance(module, nn.Linear) or not path or _match(target_modules, path) is None:
+            continue
+        if exclude_modules is not None and _match(exclude_modules, path) is not None:
+            continue
+        group = groups.setdefault((_match(target_modules, path), tuple(module.weight.shape)), [])
+        i, shared = len(group), {}
+        for name, spec in cls.PARAMS.items():
+            kind = spec["sharing"]
+            if kind[0] == "across" and group:
+                shared[name] = group[0]._get(spec["key"])
+            elif kind[0] == "every":
+                k = kind[1] if isinstance(kind[1], int) else int({**cls.HYPERS, **hypers}[kind[1]])
+                if k < 1:
+                    raise ValueError(f"shared every {k} layers: k must be at least 1")
+                if k * (i // k) < i:
+                    shared[name] = group[k * (i // k)]._get(spec["key"])
+        w = cls(module, shared=shared, **hypers)
+        group.append(w)
+        parent, _, last = path.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, last, w)
+        wrapped.append(w)
+    if not wrapped:
+        raise ValueError(f"no nn.Linear of the model matches target_modules={target_modules!r}")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for w in wrapped:
+        for spec in w.PARAMS.values():
+            w._get(spec["key"]).requires_grad_(spec["trainable"])
+    return model
+
+
+def _adapter_keys(model, prefix):
+    for path, m in model.named_modules():
+        if isinstance(m, LilyAdapter):
+            for spec in m.PARAMS.values():
+                yield f"{prefix}{path}.{spec['key']}", m._get(spec["key"]), f"{path}.{spec['key']}"
+
+
+def peft_state_dict(model, prefix="base_model.model."):
+    """The adapter tensors as PEFT's save_pretrained writes them: one copy per layer, shared ones included."""
+    return {k: p.detach().clone() for k, p, _ in _adapter_keys(model, prefix)}
+
+
+def load_peft_state_dict(model, state, prefix="base_model.model."):
+    """Load a PEFT adapter state dict (adapter_model.safetensors) with load_state_dict(strict=True):
+    every key must be present and none extra; the copies of a shared tensor must agree."""
+    entries = list(_adapter_keys(model, prefix))
+    expected = {k for k, _, _ in entries}
+    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+    if missing or unexpected:
+        raise KeyError(f"the adapter state dict does not match the model: missing {missing[:4]}, unexpected {unexpected[:4]}")
+    first = {}
+    for k, p, _ in entries:
+        if id(p) in first and not torch.equal(state[first[id(p)]], state[k]):
+            raise ValueError(f"{first[id(p)]} and {k} are one shared tensor but hold different values")
+        first.setdefault(id(p), k)
+    full = model.state_dict()
+    for k, p, local in entries:
+        full[local] = state[k]
+    model.load_state_dict(full, strict=True)
+    return model
+`;

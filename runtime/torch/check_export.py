@@ -1,0 +1,106 @@
+"""Runs exported Lily modules (lily export --to torch) on given values, for `lily export --check`
+and the tests. Reads a JSON job from stdin, writes JSON results to stdout; all numbers float64.
+
+Job: {"cases": [{"module": path, "adapter": name, "hypers": {...}, "In": n, "Out": n,
+        "W": [In, Out] (ours), "b": [Out], "x": [N, In], "dy": [N, Out], "params": {name: ours},
+        "adamw": {"lr", "betas", "eps", "weight_decay", "steps", "t": [[N, Out]] per step} | null}]}
+Result per case: {"y", "grads": {name: ours}, "grad_x", "init_ok", "adamw": {name: ours} | null} or {"error"}.
+Tensors travel as {"shape": [...], "data": [...]} (row-major)."""
+import importlib.util
+import json
+import sys
+import traceback
+
+import torch
+from torch import nn
+
+torch.set_num_threads(1)
+
+
+def tensor(t, dtype=torch.float64):
+    return torch.tensor(t["data"], dtype=dtype).reshape(t["shape"])
+
+
+def plain(t):
+    t = t.detach().to(torch.float64).contiguous()
+    return {"shape": list(t.shape), "data": t.reshape(-1).tolist()}
+
+
+_modules = {}
+
+
+def load(path):
+    if path not in _modules:
+        spec = importlib.util.spec_from_file_location(f"lily_export_{len(_modules)}", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        _modules[path] = mod
+    return _modules[path]
+
+
+def make_layer(mod, case, dtype):
+    base = nn.Linear(case["In"], case["Out"])
+    layer = mod.ADAPTERS[case["adapter"]](base, **case["hypers"]).to(dtype)
+    with torch.no_grad():
+        base.weight.copy_(tensor(case["W"], dtype).t())
+        base.bias.copy_(tensor(case["b"], dtype))
+        for name, spec in layer.PARAMS.items():
+            shape = tuple(spec["shape"](layer.dims))
+            layer._get(spec["key"]).copy_(spec["from_ours"](layer, tensor(case["params"][name], dtype), shape))
+    return layer
+
+
+def init_ok(mod, case):
+    # Fresh initialisation (our distributions): finite, the declared shapes, PEFT's stored shapes.
+    layer = mod.ADAPTERS[case["adapter"]](nn.Linear(case["In"], case["Out"]), **case["hypers"])
+    for name, spec in layer.PARAMS.items():
+        v = layer._get(spec["key"])
+        if not bool(torch.isfinite(v).all()):
+            return f"{name} is not finite after init"
+        if tuple(spec["to_ours"](layer, v, tuple(spec["shape"](layer.dims))).shape) != tuple(case["params"][name]["shape"]):
+            return f"{name} has the wrong shape after init"
+    return True
+
+
+def run(case):
+    mod = load(case["module"])
+    layer = make_layer(mod, case, torch.float64)
+    x = tensor(case["x"]).requires_grad_(True)
+    y = layer(x)
+    (y * tensor(case["dy"])).sum().backward()
+    grads = {}
+    for name, spec in layer.PARAMS.items():
+        p = layer._get(spec["key"])
+        if spec["trainable"]:
+            grads[name] = plain(spec["grad_to_ours"](p.grad, tuple(spec["shape"](layer.dims))))
+    out = {"y": plain(y), "grads": grads, "grad_x": plain(x.grad), "init_ok": init_ok(mod, case), "adamw": None}
+    a = case.get("adamw")
+    if a:
+        layer = make_layer(mod, case, torch.float32)
+        params = [layer._get(s["key"]) for s in layer.PARAMS.values() if s["trainable"]]
+        opt = torch.optim.AdamW(params, lr=a["lr"], betas=tuple(a["betas"]), eps=a["eps"], weight_decay=a["weight_decay"])
+        xf = tensor(case["x"], torch.float32)
+        for t in a["t"]:
+            opt.zero_grad()
+            loss = ((layer(xf) - tensor(t, torch.float32)) ** 2).mean()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            ours = layer.lily_params()
+        out["adamw"] = {n: plain(ours[n]) for n, s in layer.PARAMS.items() if s["trainable"]}
+    return out
+
+
+def main():
+    job = json.load(sys.stdin)
+    results = []
+    for case in job["cases"]:
+        try:
+            results.append(run(case))
+        except Exception as e:  # reported per case, with the Python traceback for the user
+            results.append({"error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()})
+    json.dump({"torch": torch.__version__, "results": results}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
