@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 import type { Command } from 'commander';
-import { exportAdapterToTorch } from '../codegen/torch-module.ts';
+import { EXPORT_DEFAULTS, exportAdapterToTorch } from '../codegen/torch-module.ts';
 import { fail } from '../diagnostics.ts';
 import { loadFile } from '../frontend.ts';
 import { checkExports, torchMissing } from '../../runtime/torch/check.ts';
@@ -22,7 +22,7 @@ export function registerExport(program: Command, io: Io, wrap: (fn: Action) => W
     .option('--adapter <name>', 'the adapter to export')
     .option('--to <target>', `what to write: ${TARGETS.join(', ')}`, 'torch')
     .option('-o, --out <path>', 'output file (.py)')
-    .option('--dims <list>', 'sizes and hyper-parameters the program is compiled and checked at (defaults: N=8,In=16,Out=16, the adapter\'s defaults)', '')
+    .option('--dims <list>', 'sizes and hyper-parameters the program is compiled and checked at (defaults: N=32,In=64,Out=48 and the adapter\'s defaults)', '')
     .option('--check', 'run the module with Python + torch and compare with the float64 reference (1e-9) and our float32 AdamW steps')
     .action(
       wrap(async (file: string, o: { adapter?: string; to: string; out?: string; dims: string; check?: boolean }) => {
@@ -44,7 +44,7 @@ export function registerExport(program: Command, io: Io, wrap: (fn: Action) => W
           if (o.check) {
             const missing = torchMissing();
             if (missing) fail('E-usage', `--check needs Python with torch: ${missing}`);
-            const full = { N: 8, In: 16, Out: 16, ...settings };
+            const full = { ...EXPORT_DEFAULTS, ...settings };
             const hypers = Object.fromEntries(Object.entries(settings).filter(([k]) => checked.units.get(o.adapter!)!.decl.hypers.some((h) => h.name === k)));
             const [report] = await checkExports([{ module: tmp, checked, adapter: o.adapter, settings: full, hypers, adamwSteps: 3, weightDecay: Object.values(ex.info.keys).some((k) => k.layout === 'magnitude') ? 0 : 0.01 }]);
             for (const [k, e] of Object.entries(report.errors)) io.out(`  ${k.padEnd(16)} max error ${e.toExponential(2)}`);

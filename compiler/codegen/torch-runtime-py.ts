@@ -83,9 +83,9 @@ class LilyAdapter(nn.Module):
         D = {"In": base_layer.in_features, "Out": base_layer.out_features}
         for k in self.DIM_HYPERS:
             D[k] = int(self.hypers[k])
-        for k, v in self.FIXED_DIMS.items():
+        for k, (v, why) in self.FIXED_DIMS.items():
             if k in D and D[k] != v:
-                raise ValueError(f"{self.ADAPTER} was exported for {k}={v} only (its compiled program changes with {k}); this layer has {k}={D[k]}")
+                raise ValueError(f"{self.ADAPTER} was exported for {k}={v} only ({why}); this layer has {k}={D[k]}: export again with --dims {k}={D[k]}")
         self.dims = D
         self.merged = False
         w = base_layer.weight
@@ -117,8 +117,8 @@ class LilyAdapter(nn.Module):
 
     def _adapted(self, x2):
         D = dict(self.dims, N=x2.shape[0])
-        if "N" in self.FIXED_DIMS and D["N"] != self.FIXED_DIMS["N"]:
-            raise ValueError(f"{self.ADAPTER} was exported for N={self.FIXED_DIMS['N']} rows only; got {D['N']}")
+        if "N" in self.FIXED_DIMS and D["N"] != self.FIXED_DIMS["N"][0]:
+            raise ValueError(f"{self.ADAPTER} was exported for N={self.FIXED_DIMS['N'][0]} rows only ({self.FIXED_DIMS['N'][1]}); got {D['N']}")
         w, b = self.base_layer.weight, self.base_layer.bias
         P = self.lily_params()
         P["base.W"] = w.t()

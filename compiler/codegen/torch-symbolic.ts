@@ -67,7 +67,7 @@ export function fitDimensions(base: Record<string, number>, probe: (sizes: Recor
   const fixed: Record<string, string> = {};
   for (const d of Object.keys(base)) {
     let found = false;
-    for (const s1 of [2 * base[d], 3 * base[d], base[d] + 1]) {
+    for (const s1 of [base[d] + 1, base[d] - 1, 2 * base[d], 3 * base[d]].filter((s) => s >= 1)) {
       const p1 = at({ ...base, [d]: s1 });
       if (!p1 || p1.structure !== p0.structure) continue;
       const q = s1 / base[d];
@@ -85,13 +85,16 @@ export function fitDimensions(base: Record<string, number>, probe: (sizes: Recor
     else fixed[d] = 'the compiled program changes with it';
   }
   const numbers = p0.numbers.map((v, i) => ({ k: v / free.reduce((acc, d) => acc * base[d] ** (exps[i][d] ?? 0), 1), exps: exps[i] }));
-  // Confirm on sizes where every free dimension changed at once (catches cross terms).
+  // Confirm on sizes where every free dimension changed at once (catches cross terms). A point
+  // where a constant happens to be 1 (alpha/r) simplifies differently: try a few.
   if (free.length > 1) {
-    const moved = { ...base };
-    for (const d of free) moved[d] = 2 * base[d];
-    const p2 = at(moved);
-    const ok = p2 && p2.structure === p0.structure && numbers.every((m, i) => close(evalMonomial(m, moved), p2.numbers[i]));
-    if (!ok) {
+    const confirmed = [(s: number) => 2 * s, (s: number) => 3 * s, (s: number) => s + 1].some((move) => {
+      const moved = { ...base };
+      for (const d of free) moved[d] = move(base[d]);
+      const p2 = at(moved);
+      return p2 && p2.structure === p0.structure && numbers.every((m, i) => close(evalMonomial(m, moved), p2.numbers[i]));
+    });
+    if (!confirmed) {
       for (const d of free) fixed[d] = 'the compiled program is not a monomial in the sizes';
       return { free: [], fixed, numbers: p0.numbers.map((v) => ({ k: v, exps: {} })), base: p0 };
     }

@@ -106,7 +106,7 @@ async function prepare(c: CheckCase) {
 
 /** Check every case in one Python process (torch's import costs seconds). */
 export async function checkExports(cases: CheckCase[]): Promise<CheckReport[]> {
-  const prepared = [];
+  const prepared: Awaited<ReturnType<typeof prepare>>[] = [];
   for (const c of cases) prepared.push(await prepare(c));
   const r = spawnSync(PYTHON, [HARNESS], { input: JSON.stringify({ cases: prepared.map((p) => p.job) }), encoding: 'utf8', maxBuffer: 1 << 30 });
   if (r.status !== 0) throw new Error(`the torch check could not run: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' ')}`);
@@ -124,6 +124,12 @@ export async function checkExports(cases: CheckCase[]): Promise<CheckReport[]> {
     for (const name of Object.keys(grads)) if (!want.grads.has(name)) problems.push(`torch has a gradient for ${name}, our reference does not`);
     for (const [k, e] of Object.entries(errors)) if (!(e <= F64_TOL)) problems.push(`${k}: error ${e.toExponential(2)} > ${F64_TOL}`);
     if (res.init_ok !== true) problems.push(`initialisation: ${res.init_ok}`);
+    const merge = res.merge as { mergeable: boolean; error?: number; restored?: boolean; refused?: string | null };
+    if (merge.mergeable) {
+      errors.merged = merge.error!;
+      if (!(merge.error! <= F64_TOL)) problems.push(`merge(): the merged layer differs by ${merge.error!.toExponential(2)}`);
+      if (!merge.restored) problems.push('unmerge() did not restore the base weight');
+    } else if (!merge.refused) problems.push('merge() of a non-mergeable adapter did not refuse');
     if (want.adamw) {
       const theirs = res.adamw as Record<string, Plain>;
       for (const [name, v] of want.adamw) {

@@ -62,6 +62,23 @@ def init_ok(mod, case):
     return True
 
 
+def merge_check(layer, x, y):
+    # Mergeable: the merged layer gives the same output, unmerge restores the base exactly;
+    # otherwise merge() refuses with the compiler's reason.
+    w0 = layer.base_layer.weight.detach().clone()
+    if not layer.MERGEABLE:
+        try:
+            layer.merge()
+        except RuntimeError as e:
+            return {"mergeable": False, "refused": str(e)}
+        return {"mergeable": False, "refused": None}
+    layer.merge()
+    with torch.no_grad():
+        err = float(((layer(x) - y).abs() / y.abs().clamp(min=1)).max())
+    layer.unmerge()
+    return {"mergeable": True, "error": err, "restored": bool(torch.equal(layer.base_layer.weight, w0))}
+
+
 def run(case):
     mod = load(case["module"])
     layer = make_layer(mod, case, torch.float64)
@@ -73,7 +90,7 @@ def run(case):
         p = layer._get(spec["key"])
         if spec["trainable"]:
             grads[name] = plain(spec["grad_to_ours"](p.grad, tuple(spec["shape"](layer.dims))))
-    out = {"y": plain(y), "grads": grads, "grad_x": plain(x.grad), "init_ok": init_ok(mod, case), "adamw": None}
+    out = {"y": plain(y), "grads": grads, "grad_x": plain(x.grad), "init_ok": init_ok(mod, case), "merge": merge_check(layer, x.detach(), y.detach()), "adamw": None}
     a = case.get("adamw")
     if a:
         layer = make_layer(mod, case, torch.float32)

@@ -51,6 +51,7 @@ describe.skipIf(missing)(`torch export of every stdlib adapter${missing ? ` (ski
       expect(r.problems).toEqual([]);
       expect(Object.keys(r.errors)).toContain('y');
       expect(Object.keys(r.errors).some((k) => k.startsWith('adamw:'))).toBe(true);
+      if (exports.get(name)!.info.mergeable) expect(r.errors.merged).toBeLessThanOrEqual(1e-9);
     });
 
   it('keeps the batch, the layer width and the rank free where the program allows', () => {
