@@ -8,7 +8,9 @@ import type { Command } from 'commander';
 import { EXPORT_DEFAULTS, exportAdapterToTorch } from '../codegen/torch-module.ts';
 import { fail } from '../diagnostics.ts';
 import { loadFile } from '../frontend.ts';
-import { checkExports, torchMissing } from '../../runtime/torch/check.ts';
+import { checkExports, checkModelExports, torchMissing } from '../../runtime/torch/check.ts';
+import { exportModelToTorch } from '../codegen/torch-model.ts';
+import type { CheckedProgram } from '../check/check.ts';
 import type { Action, Io, Wrapped } from './main.ts';
 import { parseSettings } from './options.ts';
 
@@ -20,48 +22,73 @@ export function registerExport(program: Command, io: Io, wrap: (fn: Action) => W
     .description('export an adapter as a PyTorch module (PEFT names and layouts, inject, merge), from the compiled program')
     .argument('<file>', '.lily file')
     .option('--adapter <name>', 'the adapter to export')
+    .option('--model <name>', 'a model to export instead (nn.Linear/nn.LayerNorm layers under PyTorch names)')
     .option('--to <target>', `what to write: ${TARGETS.join(', ')}`, 'torch')
     .option('-o, --out <path>', 'output file (.py)')
     .option('--dims <list>', 'sizes and hyper-parameters the program is compiled and checked at (defaults: N=32,In=64,Out=48 and the adapter\'s defaults)', '')
     .option('--check', 'run the module with Python + torch and compare with the float64 reference (1e-9) and our float32 AdamW steps')
     .action(
-      wrap(async (file: string, o: { adapter?: string; to: string; out?: string; dims: string; check?: boolean }) => {
-        if (!o.adapter) fail('E-usage', 'lily export needs --adapter NAME (the adapter to export)');
+      wrap(async (file: string, o: { adapter?: string; model?: string; to: string; out?: string; dims: string; check?: boolean }) => {
+        if (!o.adapter && !o.model) fail('E-usage', 'lily export needs --adapter NAME (the adapter to export) or --model NAME');
+        if (o.adapter && o.model) fail('E-usage', 'lily export takes --adapter or --model, not both (export each, then inject() the adapter into the model)');
         if (!TARGETS.includes(o.to)) fail('E-usage', `--to must be one of ${TARGETS.join(', ')}, found '${o.to}'`);
         if (!o.out) fail('E-usage', 'lily export needs -o OUT.py (where to write the module)');
         const checked = loadFile(file);
         const settings = parseSettings(o.dims);
         const sha256 = createHash('sha256').update(readFileSync(file)).digest('hex');
-        const ex = exportAdapterToTorch(checked, o.adapter, { settings, file, sha256 });
-        // Written beside the target and renamed into place: a failure leaves nothing behind.
-        const tmp = join(dirname(o.out), `.${basename(o.out)}.${process.pid}.tmp.py`);
-        try {
-          writeFileSync(tmp, ex.code);
-        } catch (e) {
-          fail('E-file', `cannot write ${o.out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-        }
-        try {
-          if (o.check) {
-            const missing = torchMissing();
-            if (missing) fail('E-usage', `--check needs Python with torch: ${missing}`);
-            const full = { ...EXPORT_DEFAULTS, ...settings };
-            const hypers = Object.fromEntries(Object.entries(settings).filter(([k]) => checked.units.get(o.adapter!)!.decl.hypers.some((h) => h.name === k)));
-            const [report] = await checkExports([{ module: tmp, checked, adapter: o.adapter, settings: full, hypers, adamwSteps: 3, weightDecay: Object.values(ex.info.keys).some((k) => k.layout === 'magnitude') ? 0 : 0.01 }]);
-            for (const [k, e] of Object.entries(report.errors)) io.out(`  ${k.padEnd(16)} max error ${e.toExponential(2)}`);
-            if (!report.ok) fail('E-check', `the exported ${o.adapter} does not match the reference:\n${report.problems.join('\n')}`);
-            io.out(`check: forward and every gradient match the float64 reference (≤ 1e-9); 3 AdamW steps match our float32 runtime (≤ 1e-4)`);
-          }
-          renameSync(tmp, o.out);
-        } finally {
-          try {
-            unlinkSync(tmp);
-          } catch {
-            /* renamed into place */
-          }
-        }
+        if (o.model) return exportModel(io, checked, o.model, o.out, { settings, file, sha256 }, !!o.check);
+        const adapter = o.adapter!;
+        const ex = exportAdapterToTorch(checked, adapter, { settings, file, sha256 });
+        await writeAtomically(o.out, ex.code, async (tmp) => {
+          if (!o.check) return;
+          const missing = torchMissing();
+          if (missing) fail('E-usage', `--check needs Python with torch: ${missing}`);
+          const full = { ...EXPORT_DEFAULTS, ...settings };
+          const hypers = Object.fromEntries(Object.entries(settings).filter(([k]) => checked.units.get(adapter)!.decl.hypers.some((h) => h.name === k)));
+          const magnitude = Object.values(ex.info.keys).some((k) => k.layout === 'magnitude');
+          const [report] = await checkExports([{ module: tmp, checked, adapter, settings: full, hypers, adamwSteps: 3, weightDecay: magnitude ? 0 : 0.01 }]);
+          for (const [k, e] of Object.entries(report.errors)) io.out(`  ${k.padEnd(16)} max error ${e.toExponential(2)}`);
+          if (!report.ok) fail('E-check', `the exported ${adapter} does not match the reference:\n${report.problems.join('\n')}`);
+          io.out(`check: forward and every gradient match the float64 reference (≤ 1e-9); 3 AdamW steps match our float32 runtime (≤ 1e-4)`);
+        });
         const fixed = Object.keys(ex.info.fixed);
-        io.out(`wrote ${o.out}: ${o.adapter} (${ex.info.peftType ? `PEFT ${ex.info.peftType} names` : 'Lily names'}; generic in ${ex.info.free.join(', ')}${fixed.length ? `; fixed ${fixed.join(', ')}` : ''}; ${ex.info.mergeable ? 'mergeable' : 'not mergeable'})`);
+        io.out(`wrote ${o.out}: ${adapter} (${ex.info.peftType ? `PEFT ${ex.info.peftType} names` : 'Lily names'}; generic in ${ex.info.free.join(', ')}${fixed.length ? `; fixed ${fixed.join(', ')}` : ''}; ${ex.info.mergeable ? 'mergeable' : 'not mergeable'})`);
         return 0;
       }),
     );
+}
+
+/** Write through a temporary file beside the target, renamed into place after `before` succeeds. */
+async function writeAtomically(out: string, code: string, before: (tmp: string) => Promise<void>) {
+  const tmp = join(dirname(out), `.${basename(out)}.${process.pid}.tmp.py`);
+  try {
+    writeFileSync(tmp, code);
+  } catch (e) {
+    fail('E-file', `cannot write ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    await before(tmp);
+    renameSync(tmp, out);
+  } finally {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* renamed into place */
+    }
+  }
+}
+
+async function exportModel(io: Io, checked: CheckedProgram, model: string, out: string, opts: { settings: Record<string, number | boolean>; file: string; sha256: string }, check: boolean) {
+  const ex = exportModelToTorch(checked, model, opts);
+  await writeAtomically(out, ex.code, async (tmp) => {
+    if (!check) return;
+    const missing = torchMissing();
+    if (missing) fail('E-usage', `--check needs Python with torch: ${missing}`);
+    const [report] = await checkModelExports([{ module: tmp, checked, model, settings: { N: 8, ...opts.settings } }]);
+    for (const [k, e] of Object.entries(report.errors)) io.out(`  ${k.padEnd(16)} max error ${e.toExponential(2)}`);
+    if (!report.ok) fail('E-check', `the exported ${model} does not match the reference:\n${report.problems.join('\n')}`);
+    io.out('check: forward and every gradient match the float64 reference (≤ 1e-9)');
+  });
+  io.out(`wrote ${out}: model ${model} (layers ${ex.info.layers.join(', ') || 'none'}; generic in ${ex.info.free.join(', ')})`);
+  return 0;
 }

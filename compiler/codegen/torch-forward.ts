@@ -54,20 +54,25 @@ export interface ForwardOptions {
   /** Numbers that also depend on the sizes (init arguments), to fit alongside. */
   extraNumbers?: (settings: Record<string, number | boolean>) => number[];
   fnName: string;
+  /** For messages: `adapter Lily`. */
+  what?: string;
 }
 
-export function renderForward(checked: CheckedProgram, adapter: string, opts: ForwardOptions): ForwardProgram {
+/** The compiled adapter (after `contract`) at some settings. */
+export const compiledGraph = (checked: CheckedProgram, adapter: string) => (settings: Record<string, number | boolean>) => compile(checked, adapter, { settings, params: 'random' }).graph;
+
+export function renderForward(build: (settings: Record<string, number | boolean>) => Graph, opts: ForwardOptions): ForwardProgram {
+  const what = opts.what ?? 'the program';
   const probe = (sizes: Record<string, number>) => {
     const settings = { ...opts.settings, ...sizes };
-    const p = compile(checked, adapter, { settings, params: 'random' });
-    const nodes = forwardNodes(p.graph);
+    const nodes = forwardNodes(build(settings));
     const extra = opts.extraNumbers?.(settings) ?? [];
     return splitNumbers({ n: nodes, x: extra });
   };
   const base: Record<string, number> = {};
   for (const d of opts.dims) base[d] = opts.settings[d] as number;
   const fit = fitDimensions(base, probe);
-  const nodes = forwardNodes(compile(checked, adapter, { settings: opts.settings, params: 'random' }).graph);
+  const nodes = forwardNodes(build(opts.settings));
   const extraCount = opts.extraNumbers?.(opts.settings).length ?? 0;
   let k = 0;
   const next = (float: boolean) => new Py(pyMonomial(fit.numbers[k++], (d) => `D['${d}']`, !float));
@@ -83,7 +88,7 @@ export function renderForward(checked: CheckedProgram, adapter: string, opts: Fo
     const v = `t${i}`;
     vars.push(v);
     if (n.op === 'input') {
-      if (n.attrs.name !== 'x') fail('E-export', `the forward reads an input '${n.attrs.name}' besides x: only one-input adapters can be exported`);
+      if (n.attrs.name !== 'x') fail('E-export', `the forward of ${what} reads an input '${n.attrs.name}' besides x: only one-input programs can be exported`);
       vars[i] = 'x';
       scalar.push(false);
       return;
@@ -95,12 +100,12 @@ export function renderForward(checked: CheckedProgram, adapter: string, opts: Fo
       return;
     }
     const ins = n.in ? n.in.split(',').map(Number) : [];
-    const prim = TORCH_PRIMS[n.op] ?? fail('E-export', `the compiled forward of ${adapter} uses '${n.op}', which the PyTorch export cannot express`);
+    const prim = TORCH_PRIMS[n.op] ?? fail('E-export', `the compiled forward of ${what} uses '${n.op}', which the PyTorch export cannot express`);
     const code = prim.render({ args: ins.map((j) => vars[j]), attrs: a, scalar: ins.map((j) => scalar[j]), like: 'dtype=x.dtype, device=x.device' });
     scalar.push(!!prim.scalar);
     lines.push(`    ${v} = ${code}`);
   });
-  const fnLines = [`def ${opts.fnName}(x, P, D):`, ...lines, `    return ${vars[vars.length - 1]}`];
+  const fnLines = [`def ${opts.fnName}(x, P, D, M=None):`, ...lines, `    return ${vars[vars.length - 1]}`];
   return { code: fnLines.join('\n'), fit, params, extra };
 }
 

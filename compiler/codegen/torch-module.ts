@@ -3,7 +3,7 @@
 // method (runtime/peft/methods.ts), our initialisers, PEFT's target matching and sharing
 // (`inject`), merge/unmerge where the compiler finds the adapter mergeable, and PEFT-format state
 // dicts. The forward is the compiled program (torch-forward.ts); the backward is torch autograd.
-import type { CheckedProgram } from '../check/check.ts';
+import type { CheckedProgram, UnitInfo } from '../check/check.ts';
 import { fail } from '../diagnostics.ts';
 import type * as A from '../syntax/ast.ts';
 import { evaluate, type Env } from '../interp/eval.ts';
@@ -14,7 +14,7 @@ import { mergeVerdict } from '../analysis/mergeable.ts';
 import { getInitializer } from '../../runtime/init/initializers.ts';
 import { PEFT_METHODS, type Layout } from '../../runtime/peft/methods.ts';
 import { TORCH_LAYOUTS } from './torch-layouts.ts';
-import { renderForward, pyTuple } from './torch-forward.ts';
+import { compiledGraph, renderForward, pyTuple } from './torch-forward.ts';
 import { Py } from './torch-prims.ts';
 import { pyFloat, pyMonomial } from './torch-symbolic.ts';
 import { PY_RUNTIME } from './torch-runtime-py.ts';
@@ -69,22 +69,10 @@ export function exportAdapterToTorch(checked: CheckedProgram, adapter: string, o
   }
 
   // Init arguments, evaluated at given settings (they may depend on sizes, fitted like the rest).
-  const initArgs = (s: Record<string, number | boolean>) => {
-    const r = resolveSettings(checked, unit, s);
-    const env: Env = { ops: Float64Ops, info: checked.info, sizes: r.sizes, vars: new Map(r.hypers), layers: new Map(), fns: checked.fns };
-    for (const [k, v] of r.sizes) if (!env.vars.has(k)) env.vars.set(k, { kind: 'num', v });
-    return paramDecls.map((p) => {
-      const names = getInitializer(p.init.name).params.map((x) => x.name);
-      const args: Record<string, number> = {};
-      p.init.args.filter((a) => !a.name).forEach((a, i) => (args[names[i]] = asNumber(evaluate(a.value, env))));
-      for (const a of p.init.args) if (a.name) args[a.name] = asNumber(evaluate(a.value, env));
-      for (const x of getInitializer(p.init.name).params) if (args[x.name] === undefined && x.default !== undefined) args[x.name] = x.default;
-      return names.filter((n) => args[n] !== undefined).map((n) => ({ n, v: args[n] }));
-    });
-  };
+  const initArgs = (s: Record<string, number | boolean>) => initArgsOf(checked, unit, s, paramDecls);
   const argNames = initArgs(full).map((xs) => xs.map((x) => x.n));
   const dims = ['N', 'In', 'Out', ...dimHypers];
-  const fwd = renderForward(checked, adapter, { settings: full, dims, fnName: `_${adapter}_forward`, extraNumbers: (s) => initArgs(s).flatMap((xs) => xs.map((x) => x.v)) });
+  const fwd = renderForward(compiledGraph(checked, adapter), { what: `adapter ${adapter}`, settings: full, dims, fnName: `_${adapter}_forward`, extraNumbers: (s) => initArgs(s).flatMap((xs) => xs.map((x) => x.v)) });
   const dimPy = (d: string) => `D['${d}']`;
   let e = 0;
   const initPy = argNames.map((ns) => `{${ns.map((n) => `'${n}': ${pyMonomial(fwd.extra[e++], dimPy, false)}`).join(', ')}}`);
@@ -93,7 +81,7 @@ export function exportAdapterToTorch(checked: CheckedProgram, adapter: string, o
   // counts), may change in inject; the others are fixed at their export values.
   const freeHypers = new Set(dimHypers.filter((d) => fwd.fit.free.includes(d)));
   for (const h of decl.hypers.filter((h) => h.hyper === 'Int')) {
-    const probe = (v: number) => JSON.stringify(renderForward(checked, adapter, { settings: { ...full, [h.name]: v }, dims: [], fnName: 'f' }).code);
+    const probe = (v: number) => JSON.stringify(renderForward(compiledGraph(checked, adapter), { settings: { ...full, [h.name]: v }, dims: [], fnName: 'f' }).code);
     try {
       if (probe((full[h.name] as number) + 1) === probe(full[h.name] as number)) freeHypers.add(h.name);
     } catch {
@@ -154,6 +142,21 @@ export function exportAdapterToTorch(checked: CheckedProgram, adapter: string, o
     code,
     info: { adapter, peftType: method?.peftType, free: fwd.fit.free, fixed: fwd.fit.fixed, mergeable: verdict.mergeable, mergeReason: verdict.reason, keys },
   };
+}
+
+/** Each parameter's initialiser arguments (defaults filled in), evaluated at the given settings. */
+export function initArgsOf(checked: CheckedProgram, unit: UnitInfo, s: Record<string, number | boolean>, decls: A.ParamDecl[]): { n: string; v: number }[][] {
+  const r = resolveSettings(checked, unit, s);
+  const env: Env = { ops: Float64Ops, info: checked.info, sizes: r.sizes, vars: new Map(r.hypers), layers: new Map(), fns: checked.fns };
+  for (const [k, v] of r.sizes) if (!env.vars.has(k)) env.vars.set(k, { kind: 'num', v });
+  return decls.map((p) => {
+    const names = getInitializer(p.init.name).params.map((x) => x.name);
+    const args: Record<string, number> = {};
+    p.init.args.filter((a) => !a.name).forEach((a, i) => (args[names[i]] = asNumber(evaluate(a.value, env))));
+    for (const a of p.init.args) if (a.name) args[a.name] = asNumber(evaluate(a.value, env));
+    for (const x of getInitializer(p.init.name).params) if (args[x.name] === undefined && x.default !== undefined) args[x.name] = x.default;
+    return names.filter((n) => args[n] !== undefined).map((n) => ({ n, v: args[n] }));
+  });
 }
 
 const pyValue = (v: unknown) => (typeof v === 'boolean' ? (v ? 'True' : 'False') : typeof v === 'number' ? (Number.isInteger(v) ? `${v}` : pyFloat(v)) : 'None');

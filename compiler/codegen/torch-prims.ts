@@ -103,6 +103,8 @@ export const TORCH_PRIMS: Record<string, TorchPrim> = {
   log_softmax: { render: (c) => `torch.log_softmax(${c.args[0]}, ${py(c.attrs.axis)})` },
   reduce_max: { render: (c) => `torch.amax(${c.args[0]}, dim=${py(c.attrs.axes)})` },
   reduce_min: { render: (c) => `torch.amin(${c.args[0]}, dim=${py(c.attrs.axes)})` },
+  // A model's layer, called as its module (M is the model's get_submodule)
+  module_call: { render: (c) => `M(${py(c.attrs.path)})(${c.args[0]})` },
 };
 
 /** Attribute keys whose numbers are real values; every other number is a size, axis or index. */

@@ -162,6 +162,43 @@ class LilyAdapter(nn.Module):
         self.merged = False
 
 
+def _add(root, path, thing):
+    # A module or parameter at a dotted path, making plain containers on the way ("blocks.0.fc")
+    *parents, last = path.split(".")
+    for p in parents:
+        if p not in root._modules:
+            root.add_module(p, nn.Module())
+        root = root._modules[p]
+    (root.add_module if isinstance(thing, nn.Module) else root.register_parameter)(last, thing)
+
+
+class _Leaves(dict):
+    # The model's tensors by Lily's leaf name, looked up on use (so wrapped layers do not matter)
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def __missing__(self, leaf):
+        name, transpose = self.model.LEAVES[leaf]
+        p = self.model.get_parameter(name)
+        return p.t() if transpose else p
+
+
+class LilyModel(nn.Module):
+    """A Lily model: nn.Linear / nn.LayerNorm layers under PyTorch's names, the forward compiled from Lily."""
+
+    def __init__(self):
+        super().__init__()
+        for path, kind, shape in self.LAYERS:
+            _add(self, path, nn.Linear(*shape) if kind == "Linear" else nn.LayerNorm(shape[0], eps=1e-5))
+        for path, (shape, init, args) in self.PARAMS.items():
+            _add(self, path, nn.Parameter(_INIT[init](shape, args).to(torch.get_default_dtype())))
+
+    def forward(self, x):
+        D = {d: x.shape[i] for i, d in enumerate(self.X_DIMS) if d is not None}
+        return self._forward(x, _Leaves(self), D, self.get_submodule)
+
+
 def _match(targets, path):
     # PEFT's target_modules: a list entry matches the path or a '.'-suffix of it; a string is a
     # regular expression over the whole path (its group is the last path component)

@@ -203,7 +203,7 @@ function instantiateLayer(
       layers.push(path);
       opts.groups!.set(group, layers);
       groupPos = { layers, index: layers.length - 1 };
-    } else return { kind: 'Linear', W: Wl, b: bl };
+    } else return { kind: 'Linear', W: Wl, b: bl, path };
     // The adapter, instantiated on this layer's weights, its own parameters under the layer's path.
     const sub = { ...opts, settings, base: { W: Wl, b: bl, Wt: W, bt: b }, group: groupPos, attach: undefined };
     const inst = instantiate(checked, adapterName, sub, `${path}.${adapterName}.`, rng);
@@ -219,7 +219,7 @@ function instantiateLayer(
     tensors.set(`${m.name}.g`, g).set(`${m.name}.b`, b);
     opts.record?.weights.push({ leaf: `${path}.g`, torch: `${path}.weight`, transpose: false }, { leaf: `${path}.b`, torch: `${path}.bias`, transpose: false });
     const trainable = !opts.frozenBase;
-    return { kind: 'LayerNorm', g: env.ops.leaf('param', `${path}.g`, g, trainable), b: env.ops.leaf('param', `${path}.b`, b, trainable) };
+    return { kind: 'LayerNorm', g: env.ops.leaf('param', `${path}.g`, g, trainable), b: env.ops.leaf('param', `${path}.b`, b, trainable), path };
   }
   const settings: Record<string, number | boolean> = {};
   for (const [k, d] of info.dimArgs) settings[k] = size(d);

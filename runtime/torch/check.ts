@@ -104,13 +104,53 @@ async function prepare(c: CheckCase) {
   return { job, y, gx, grads, adamw: adamw?.ours };
 }
 
+export interface ModelCase {
+  module: string;
+  checked: CheckedProgram;
+  model: string;
+  settings: Record<string, number | boolean>;
+  seed?: number;
+}
+
+/** A whole exported model: y, dx and every parameter's gradient against the float64 reference. */
+async function prepareModel(c: ModelCase) {
+  const p = compile(c.checked, c.model, { settings: c.settings, seed: c.seed ?? 1, params: 'random', skip: ['simplify', 'simplify-2', 'contract'] });
+  const out = evaluateOutputs(p.graph, p.leaves);
+  const leaves: Record<string, Plain> = {};
+  for (const [k, v] of p.leaves) if (k !== 'x' && k !== 'dy') leaves[k] = plain(v);
+  const grads = new Map([...out].filter(([k]) => k.startsWith('grad:') && k !== 'grad:x').map(([k, v]) => [k.slice(5), v]));
+  return { job: { module: c.module, model: c.model, leaves, x: plain(p.leaves.get('x')!), dy: plain(p.leaves.get('dy')!) }, y: out.get('y')!, gx: out.get('grad:x')!, grads };
+}
+
+export async function checkModelExports(cases: ModelCase[]): Promise<(CheckReport & { stateDict: string[] })[]> {
+  const prepared = await Promise.all(cases.map(prepareModel));
+  const results = runHarness(prepared.map((p) => p.job));
+  return cases.map((c, i) => {
+    const res = results[i];
+    const want = prepared[i];
+    const errors: Record<string, number> = {};
+    const problems: string[] = [];
+    if (res.error) return { adapter: c.model, ok: false, errors, problems: [`Python: ${res.error}\n${res.trace}`], stateDict: [] };
+    const grads = res.grads as Record<string, Plain>;
+    errors.y = maxRelErr(want.y.data, (res.y as Plain).data);
+    errors['grad:x'] = maxRelErr(want.gx.data, (res.grad_x as Plain).data);
+    for (const [name, g] of want.grads) errors[`grad:${name}`] = grads[name] ? maxRelErr(g.data, grads[name].data) : Infinity;
+    for (const [k, e] of Object.entries(errors)) if (!(e <= F64_TOL)) problems.push(`${k}: error ${e.toExponential(2)} > ${F64_TOL}`);
+    return { adapter: c.model, ok: problems.length === 0, errors, problems, stateDict: res.state_dict as string[] };
+  });
+}
+
+function runHarness(jobs: unknown[]): Record<string, unknown>[] {
+  const r = spawnSync(PYTHON, [HARNESS], { input: JSON.stringify({ cases: jobs }), encoding: 'utf8', maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`the torch check could not run: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' ')}`);
+  return JSON.parse(r.stdout).results as Record<string, unknown>[];
+}
+
 /** Check every case in one Python process (torch's import costs seconds). */
 export async function checkExports(cases: CheckCase[]): Promise<CheckReport[]> {
   const prepared: Awaited<ReturnType<typeof prepare>>[] = [];
   for (const c of cases) prepared.push(await prepare(c));
-  const r = spawnSync(PYTHON, [HARNESS], { input: JSON.stringify({ cases: prepared.map((p) => p.job) }), encoding: 'utf8', maxBuffer: 1 << 30 });
-  if (r.status !== 0) throw new Error(`the torch check could not run: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' ')}`);
-  const results = JSON.parse(r.stdout).results as Record<string, unknown>[];
+  const results = runHarness(prepared.map((p) => p.job));
   return cases.map((c, i) => {
     const res = results[i];
     const want = prepared[i];

@@ -79,7 +79,28 @@ def merge_check(layer, x, y):
     return {"mergeable": True, "error": err, "restored": bool(torch.equal(layer.base_layer.weight, w0))}
 
 
+def run_model(case):
+    # A whole model: our weights by leaf name into its PyTorch-named parameters, then y and every gradient
+    mod = load(case["module"])
+    model = mod.MODELS[case["model"]]().double()
+    with torch.no_grad():
+        for leaf, (name, transpose) in model.LEAVES.items():
+            v = tensor(case["leaves"][leaf])
+            model.get_parameter(name).copy_(v.t() if transpose else v)
+    x = tensor(case["x"]).requires_grad_(True)
+    y = model(x)
+    (y * tensor(case["dy"])).sum().backward()
+    grads = {}
+    for leaf, (name, transpose) in model.LEAVES.items():
+        g = model.get_parameter(name).grad
+        grads[leaf] = plain(g.t() if transpose else g)
+    names = sorted(n for n, _ in model.state_dict().items())
+    return {"y": plain(y), "grads": grads, "grad_x": plain(x.grad), "state_dict": names}
+
+
 def run(case):
+    if case.get("model"):
+        return run_model(case)
     mod = load(case["module"])
     layer = make_layer(mod, case, torch.float64)
     x = tensor(case["x"]).requires_grad_(True)
