@@ -14,7 +14,7 @@ import { rebuild } from '../rewrite/engine.ts';
 import { SIMPLIFY_RULES } from '../rewrite/rules-simplify.ts';
 import { renderForward } from './torch-forward.ts';
 import { PY_RUNTIME } from './torch-runtime-py.ts';
-import { initArgsOf, type TorchExportOptions } from './torch-module.ts';
+import { exportAdapterToTorch, initArgsOf, type TorchExport, type TorchExportOptions } from './torch-module.ts';
 import type * as A from '../syntax/ast.ts';
 
 /** GraphOps that keep a model's plain layers as module calls. */
@@ -46,8 +46,16 @@ export function exportModelToTorch(checked: CheckedProgram, model: string, opts:
   const settings: Record<string, number | boolean> = { ...opts.settings };
   for (const d of batch) settings[d] ??= 8;
   const base = lowerModel(checked, model, settings);
-  if (base.record.adapted.length)
-    fail('E-export', `${model} has adapters attached in the source (${base.record.adapted.map((a) => `${a.layer} with ${a.adapter}`).join(', ')}): export the plain model and the adapter (--adapter), then call inject()`, unit.decl.span);
+  // Adapters attached in the source (`with`): their classes go in the file, and the model wraps
+  // those layers at construction; a shared parameter (one IR leaf) is one nn.Parameter.
+  const adapterBodies = new Map<string, TorchExport>();
+  for (const a of base.record.adapted)
+    if (!adapterBodies.has(a.adapter)) adapterBodies.set(a.adapter, exportAdapterToTorch(checked, a.adapter, { settings: { ...a.settings, In: a.In, Out: a.Out }, file: opts.file, sha256: opts.sha256 }));
+  const attached = base.record.adapted.map((a) => {
+    const hypers = Object.entries(a.settings).map(([k, v]) => `${JSON.stringify(k)}: ${typeof v === 'boolean' ? (v ? 'True' : 'False') : v}`);
+    const leaves = [...a.params].map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`);
+    return `        (${JSON.stringify(a.layer)}, ${JSON.stringify(a.adapter)}, {${hypers.join(', ')}}, {${leaves.join(', ')}}),`;
+  });
   const fwd = renderForward((s) => lowerModel(checked, model, s).graph, { what: `model ${model}`, settings, dims: batch, fnName: `_${model}_forward` });
   const ownParams = unit.decl.members.filter((m): m is A.ParamDecl => m.kind === 'param');
   const ownArgs = initArgsOf(checked, unit, settings, ownParams);
@@ -75,7 +83,8 @@ export function exportModelToTorch(checked: CheckedProgram, model: string, opts:
     `LILY_SHA256 = ${JSON.stringify(opts.sha256)}`,
     PY_RUNTIME,
     '',
-    'ADAPTERS = {}',
+    ...[...adapterBodies.values()].flatMap((e) => [e.body, '', '']),
+    `ADAPTERS = {${[...adapterBodies.keys()].map((k) => `${JSON.stringify(k)}: ${k}`).join(', ')}}`,
     '',
     fwd.code,
     '',
@@ -91,6 +100,9 @@ export function exportModelToTorch(checked: CheckedProgram, model: string, opts:
     `    LEAVES = {`,
     ...leafMap,
     `    }`,
+    `    ATTACHED = [`,
+    ...attached,
+    `    ]`,
     `    X_DIMS = (${xDims.map((d) => (d === null ? "None" : JSON.stringify(d))).join(', ')}${xDims.length === 1 ? ',' : ''})`,
     `    _forward = staticmethod(_${model}_forward)`,
     '',

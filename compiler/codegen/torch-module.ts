@@ -28,6 +28,8 @@ export interface TorchExportOptions {
 
 export interface TorchExport {
   code: string;
+  /** The adapter's forward function and class alone (for a model file that holds it). */
+  body: string;
   /** What the export decided, for messages and the check. */
   info: { adapter: string; peftType?: string; free: string[]; fixed: Record<string, string>; mergeable: boolean; mergeReason: string; keys: Record<string, { key: string; layout: Layout }> };
 }
@@ -109,12 +111,7 @@ export function exportAdapterToTorch(checked: CheckedProgram, adapter: string, o
     `# \`lily compile --explain\` reports them), generic in ${fwd.fit.free.join(', ') || 'nothing'}${Object.keys(fwd.fit.fixed).length ? `; fixed at export: ${Object.keys(fwd.fit.fixed).map((d) => `${d}=${full[d]}`).join(', ')}` : ''}.`,
     `# Backward: torch autograd. Parameters: ${method ? `PEFT's names and layouts (peft_type ${method.peftType})` : `Lily's names and layouts under '${adapter}.' (PEFT has no such method)`}.`,
   ];
-  const code = [
-    ...header,
-    `LILY_SOURCE = ${JSON.stringify(opts.file)}`,
-    `LILY_SHA256 = ${JSON.stringify(opts.sha256)}`,
-    PY_RUNTIME,
-    '',
+  const body = [
     fwd.code,
     '',
     '',
@@ -133,13 +130,11 @@ export function exportAdapterToTorch(checked: CheckedProgram, adapter: string, o
     ...specs.map((s) => s.py),
     `    }`,
     `    _forward = staticmethod(_${adapter}_forward)`,
-    '',
-    '',
-    `ADAPTERS = {${JSON.stringify(adapter)}: ${adapter}}`,
-    '',
   ].join('\n');
+  const code = [...header, `LILY_SOURCE = ${JSON.stringify(opts.file)}`, `LILY_SHA256 = ${JSON.stringify(opts.sha256)}`, PY_RUNTIME, '', body, '', '', `ADAPTERS = {${JSON.stringify(adapter)}: ${adapter}}`, ''].join('\n');
   return {
     code,
+    body,
     info: { adapter, peftType: method?.peftType, free: fwd.fit.free, fixed: fwd.fit.fixed, mergeable: verdict.mergeable, mergeReason: verdict.reason, keys },
   };
 }

@@ -172,6 +172,15 @@ def _add(root, path, thing):
     (root.add_module if isinstance(thing, nn.Module) else root.register_parameter)(last, thing)
 
 
+def model_parameter(model, name):
+    """A parameter by its PyTorch name, also once its Linear is wrapped ("fc1.weight" → "fc1.base_layer.weight")."""
+    try:
+        return model.get_parameter(name)
+    except AttributeError:
+        path, _, leaf = name.rpartition(".")
+        return model.get_parameter(f"{path}.base_layer.{leaf}")
+
+
 class _Leaves(dict):
     # The model's tensors by Lily's leaf name, looked up on use (so wrapped layers do not matter)
     def __init__(self, model):
@@ -180,7 +189,7 @@ class _Leaves(dict):
 
     def __missing__(self, leaf):
         name, transpose = self.model.LEAVES[leaf]
-        p = self.model.get_parameter(name)
+        p = model_parameter(self.model, name)
         return p.t() if transpose else p
 
 
@@ -193,6 +202,24 @@ class LilyModel(nn.Module):
             _add(self, path, nn.Linear(*shape) if kind == "Linear" else nn.LayerNorm(shape[0], eps=1e-5))
         for path, (shape, init, args) in self.PARAMS.items():
             _add(self, path, nn.Parameter(_INIT[init](shape, args).to(torch.get_default_dtype())))
+        # Adapters attached in the source: wrap those layers; one Lily leaf is one nn.Parameter
+        seen, self.adapter_leaves = {}, {}
+        for path, adapter, hypers, leaves in self.ATTACHED:
+            cls = ADAPTERS[adapter]
+            shared = {n: seen[leaf] for n, leaf in leaves.items() if leaf in seen}
+            w = cls(self.get_submodule(path), shared=shared, **{k: v for k, v in hypers.items() if k in cls.HYPERS})
+            parent, _, last = path.rpartition(".")
+            setattr(self.get_submodule(parent) if parent else self, last, w)
+            for n, leaf in leaves.items():
+                seen.setdefault(leaf, w._get(cls.PARAMS[n]["key"]))
+                self.adapter_leaves.setdefault(leaf, (path, n))
+        if self.ATTACHED:
+            # With adapters attached, the base (layers, norms, the model's own parameters) is frozen
+            for p in self.parameters():
+                p.requires_grad_(False)
+            for path, (layer, n) in self.adapter_leaves.items():
+                w = self.get_submodule(layer)
+                w._get(w.PARAMS[n]["key"]).requires_grad_(w.PARAMS[n]["trainable"])
 
     def forward(self, x):
         D = {d: x.shape[i] for i, d in enumerate(self.X_DIMS) if d is not None}

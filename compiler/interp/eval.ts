@@ -207,7 +207,7 @@ function evalComprehension(e: Extract<A.Expr, { kind: 'call' | 'axisCall' }>, in
 export function callLayer(ops: Ops, rt: LayerRuntime, x: Value): Value {
   const v = asTensorValue(x, ops);
   // Exporting a model: a plain layer stays one call of a module (so it can be wrapped later).
-  if (ops.moduleCall && rt.kind !== 'model' && rt.path && !(rt.kind === 'Linear' && rt.adapter) && !v.idx.length) {
+  if (ops.moduleCall && rt.kind !== 'model' && rt.path && !v.idx.length) {
     const s = ops.shape(v.t);
     return tv(ops.moduleCall(rt.kind, rt.path, v.t, rt.kind === 'Linear' ? [...s.slice(0, -1), ops.shape(rt.W)[1]] : s), v.idx);
   }

@@ -211,7 +211,7 @@ function instantiateLayer(
     const resolved = settingsOf(inst.unit, inst.env.sizes, new Map([...inst.env.vars].filter(([k]) => inst.unit.decl.hypers.some((h) => h.name === k))));
     opts.record?.adapted.push({ layer: path, adapter: adapterName, group, In, Out, params: inst.leaves, settings: resolved });
     const method = inst.unit.methods.has('delta') ? 'delta' : 'forward';
-    return { kind: 'Linear', W: Wl, b: bl, adapter: { form: method, call: (x: Value) => callMethod(inst, method, [x]) } };
+    return { kind: 'Linear', W: Wl, b: bl, path, adapter: { form: method, call: (x: Value) => callMethod(inst, method, [x]) } };
   }
   if (info.kind === 'LayerNorm') {
     const g = draw(`${path}.g`, [size(info.dim)], 'ones', {});

@@ -135,6 +135,7 @@ export async function checkModelExports(cases: ModelCase[]): Promise<(CheckRepor
     errors.y = maxRelErr(want.y.data, (res.y as Plain).data);
     errors['grad:x'] = maxRelErr(want.gx.data, (res.grad_x as Plain).data);
     for (const [name, g] of want.grads) errors[`grad:${name}`] = grads[name] ? maxRelErr(g.data, grads[name].data) : Infinity;
+    for (const name of Object.keys(grads)) if (!want.grads.has(name)) problems.push(`torch trains ${name}, our program keeps it frozen`);
     for (const [k, e] of Object.entries(errors)) if (!(e <= F64_TOL)) problems.push(`${k}: error ${e.toExponential(2)} > ${F64_TOL}`);
     return { adapter: c.model, ok: problems.length === 0, errors, problems, stateDict: res.state_dict as string[] };
   });

@@ -83,17 +83,30 @@ def run_model(case):
     # A whole model: our weights by leaf name into its PyTorch-named parameters, then y and every gradient
     mod = load(case["module"])
     model = mod.MODELS[case["model"]]().double()
+    def adapter_param(leaf):
+        layer, n = model.adapter_leaves[leaf]
+        w = model.get_submodule(layer)
+        return w, w.PARAMS[n], w._get(w.PARAMS[n]["key"])
+
     with torch.no_grad():
         for leaf, (name, transpose) in model.LEAVES.items():
             v = tensor(case["leaves"][leaf])
-            model.get_parameter(name).copy_(v.t() if transpose else v)
+            mod.model_parameter(model, name).copy_(v.t() if transpose else v)
+        for leaf in model.adapter_leaves:
+            w, spec, p = adapter_param(leaf)
+            p.copy_(spec["from_ours"](w, tensor(case["leaves"][leaf]), tuple(spec["shape"](w.dims))))
     x = tensor(case["x"]).requires_grad_(True)
     y = model(x)
     (y * tensor(case["dy"])).sum().backward()
     grads = {}
     for leaf, (name, transpose) in model.LEAVES.items():
-        g = model.get_parameter(name).grad
-        grads[leaf] = plain(g.t() if transpose else g)
+        g = mod.model_parameter(model, name).grad
+        if g is not None:
+            grads[leaf] = plain(g.t() if transpose else g)
+    for leaf in model.adapter_leaves:
+        w, spec, p = adapter_param(leaf)
+        if p.grad is not None:
+            grads[leaf] = plain(spec["grad_to_ours"](p.grad, tuple(spec["shape"](w.dims))))
     names = sorted(n for n, _ in model.state_dict().items())
     return {"y": plain(y), "grads": grads, "grad_x": plain(x.grad), "state_dict": names}
 
