@@ -129,6 +129,9 @@ export function exportAdapterToTorch(checked: CheckedProgram, adapter: string, o
     `    PARAMS = {`,
     ...specs.map((s) => s.py),
     `    }`,
+    // PEFT's adapter_config.json for this method (runtime/peft/methods.ts): fields, defaults, names
+    `    PEFT_CONFIG = ${method ? pyJson({ peft_type: method.peftType, ...method.defaults, ...method.variant }) : 'None'}`,
+    `    PEFT_HYPERS = {${(method?.hypers ?? []).map((h) => `${JSON.stringify(h.ours)}: ${JSON.stringify(h.peft)}`).join(', ')}}`,
     `    _forward = staticmethod(_${adapter}_forward)`,
   ].join('\n');
   const code = [...header, `LILY_SOURCE = ${JSON.stringify(opts.file)}`, `LILY_SHA256 = ${JSON.stringify(opts.sha256)}`, PY_RUNTIME, '', body, '', '', `ADAPTERS = {${JSON.stringify(adapter)}: ${adapter}}`, ''].join('\n');
@@ -153,6 +156,15 @@ export function initArgsOf(checked: CheckedProgram, unit: UnitInfo, s: Record<st
     return names.filter((n) => args[n] !== undefined).map((n) => ({ n, v: args[n] }));
   });
 }
+
+/** JSON as a Python literal (None/True/False). */
+const pyJson = (v: unknown): string => {
+  if (v === null || v === undefined) return 'None';
+  if (typeof v === 'boolean') return v ? 'True' : 'False';
+  if (typeof v === 'number' || typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(pyJson).join(', ')}]`;
+  return `{${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${JSON.stringify(k)}: ${pyJson(x)}`).join(', ')}}`;
+};
 
 const pyValue = (v: unknown) => (typeof v === 'boolean' ? (v ? 'True' : 'False') : typeof v === 'number' ? (Number.isInteger(v) ? `${v}` : pyFloat(v)) : 'None');
 

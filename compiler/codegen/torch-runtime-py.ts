@@ -282,6 +282,51 @@ def _adapter_keys(model, prefix):
                 yield f"{prefix}{path}.{spec['key']}", m._get(spec["key"]), f"{path}.{spec['key']}"
 
 
+def peft_config(model, target_modules):
+    """PEFT's adapter_config.json fields for the adapters injected into model (one method per model)."""
+    kinds = {type(m) for m in model.modules() if isinstance(m, LilyAdapter)}
+    if len(kinds) != 1:
+        raise ValueError(f"a PEFT folder holds one method; the model has {len(kinds)}")
+    cls = kinds.pop()
+    if cls.PEFT_CONFIG is None:
+        raise ValueError(f"PEFT has no {cls.ADAPTER}: save its tensors with peft_state_dict (Lily's names and layouts)")
+    hypers = next(m.hypers for m in model.modules() if isinstance(m, LilyAdapter))
+    config = dict(cls.PEFT_CONFIG)
+    config.update({cls.PEFT_HYPERS[k]: v for k, v in hypers.items() if k in cls.PEFT_HYPERS})
+    config["target_modules"] = target_modules if isinstance(target_modules, str) else sorted(set(target_modules))
+    return config
+
+
+def save_safetensors(path, tensors, metadata=None):
+    """safetensors as PEFT writes it (u64 header length, JSON header padded to 8 bytes, F32 data by name)."""
+    import json
+    import struct
+
+    header, offset, blobs = {"__metadata__": metadata or {"format": "pt"}}, 0, []
+    for name in sorted(tensors):
+        t = tensors[name].detach().to(torch.float32).contiguous().cpu()
+        blob = t.numpy().tobytes() if t.numel() else b""
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(blob)]}
+        offset += len(blob)
+        blobs.append(blob)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def save_peft_folder(model, directory, target_modules):
+    """adapter_model.safetensors + adapter_config.json, as PEFT's save_pretrained writes them."""
+    import json
+    import os
+
+    os.makedirs(directory, exist_ok=True)
+    config = peft_config(model, target_modules)
+    save_safetensors(os.path.join(directory, "adapter_model.safetensors"), peft_state_dict(model))
+    with open(os.path.join(directory, "adapter_config.json"), "w") as f:
+        f.write(json.dumps(config, indent=2, sort_keys=True))
+
+
 def peft_state_dict(model, prefix="base_model.model."):
     """The adapter tensors as PEFT's save_pretrained writes them: one copy per layer, shared ones included."""
     return {k: p.detach().clone() for k, p, _ in _adapter_keys(model, prefix)}
