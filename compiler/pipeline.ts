@@ -115,6 +115,8 @@ export interface CompileOptions {
   params?: 'init' | 'random';
   /** Parameter values supplied by path (a checkpoint), overriding the above. */
   given?: Map<string, Tensor>;
+  /** Input values by name (else drawn N(0, 1) from the seed); their shapes bind the input dims. */
+  inputs?: Map<string, Tensor>;
   /** An adapter attached to the model's matching Linear layers (PEFT's target_modules). */
   attach?: TargetAttachment;
   /** Filled in while lowering: base weights by PyTorch name, adapted layers and their leaves. */
@@ -134,7 +136,7 @@ export function compile(checked: CheckedProgram, entry: string, opts: CompileOpt
   const unit = checked.units.get(entry);
   const form = unit?.methods.has('delta') ? 'delta' : 'forward';
   const params = opts.params ?? (opts.objective ? 'init' : 'random');
-  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params, given: opts.given, attach: opts.attach, record: opts.record }), log: [], stage: 'lower', dimLabel, extraRules, objective: opts.objective, form };
+  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params, given: opts.given, attach: opts.attach, record: opts.record, inputs: opts.inputs }), log: [], stage: 'lower', dimLabel, extraRules, objective: opts.objective, form };
   for (const s of STAGES) {
     if (opts.forwardOnly && s.name === 'autodiff') break;
     if (!opts.skip?.includes(s.name)) p = s.run(p);

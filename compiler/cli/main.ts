@@ -11,6 +11,7 @@ import { registerMerge } from './cmd-merge.ts';
 import { registerVerify } from './cmd-verify.ts';
 import { registerTrain } from './cmd-train.ts';
 import { registerExport } from './cmd-export.ts';
+import { registerEval } from './cmd-eval.ts';
 
 export interface Io {
   out(text: string): void;
@@ -58,6 +59,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   registerMerge(program, io, wrap);
   registerTrain(program, io, wrap);
   registerExport(program, io, wrap);
+  registerEval(program, io, wrap);
   return program;
 }
 

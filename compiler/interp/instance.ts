@@ -197,7 +197,7 @@ function instantiateLayer(
       group = opts.copy && path.startsWith(opts.copy.concrete) ? `${opts.copy.template}${path.slice(opts.copy.concrete.length)}` : path;
     } else if (opts.attach && targetEntry !== undefined && !excluded) {
       adapterName = opts.attach.adapter;
-      settings = { ...opts.attach.settings };
+      settings = { ...opts.attach.settings, ...layerSizes(checked, adapterName, In, Out, path) };
       group = `${targetEntry} [${In}, ${Out}]`;
       const layers = opts.groups!.get(group) ?? [];
       layers.push(path);
@@ -277,6 +277,21 @@ function sharedPath(path: string, sharing: A.Sharing, copy: InstanceOptions['cop
   return `${copy.template.replace('*', first === last ? `${first}` : `${first}-${last}`)}${rest}`;
 }
 
+/** The sizes an adapter's `on Linear[In, Out]` names take on a layer it is attached to by target. */
+export function layerSizes(checked: CheckedProgram, adapter: string, In: number, Out: number, path: string): Record<string, number> {
+  const base = checked.units.get(adapter)?.base;
+  if (!base) fail('E-usage', `'${adapter}' is not an adapter on a Linear layer; it cannot be attached to ${path}`);
+  const out: Record<string, number> = {};
+  for (const [d, size] of [[base.inDim, In], [base.outDim, Out]] as const) {
+    const [[key, coef] = ['', 0]] = [...d];
+    if (d.size === 1 && coef === 1 && /^[A-Za-z_]\w*$/.test(key)) {
+      if (key in out && out[key] !== size) fail('E-shape', `${adapter} needs a square layer (Linear[${key}, ${key}]) but ${path} is ${In}→${Out}`);
+      out[key] = size;
+    }
+  }
+  return out;
+}
+
 /**
  * The leaf path of a parameter of an adapter attached by target: PEFT's Lily sharing over the
  * layer's group (model order): `shared across layers` is the group's first layer's parameter,
@@ -293,7 +308,7 @@ function groupPath(prefix: string, name: string, sharing: A.Sharing, group: NonN
 }
 
 /** Whether a model (or any model inside it) has adapters attached: then its weights are frozen. */
-function hasAdapters(checked: CheckedProgram, unit: UnitInfo, seen = new Set<string>()): boolean {
+export function hasAdapters(checked: CheckedProgram, unit: UnitInfo, seen = new Set<string>()): boolean {
   if (seen.has(unit.decl.name)) return false;
   seen.add(unit.decl.name);
   for (const l of unit.layers.values()) {

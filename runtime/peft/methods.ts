@@ -22,6 +22,8 @@ export interface HyperMapping {
   ours: string;
   /** PEFT's config field. */
   peft: string;
+  /** PEFT's default, which PEFT uses when the field is absent. */
+  default: number | boolean;
 }
 
 export interface PeftMethod {
@@ -125,9 +127,9 @@ export const PEFT_METHODS: PeftMethod[] = [
     stdlib: 'adapters/lora.lily',
     tensors: LORA_TENSORS,
     hypers: [
-      { ours: 'r', peft: 'r' },
-      { ours: 'alpha', peft: 'lora_alpha' },
-      { ours: 'rslora', peft: 'use_rslora' },
+      { ours: 'r', peft: 'r', default: 8 },
+      { ours: 'alpha', peft: 'lora_alpha', default: 8 },
+      { ours: 'rslora', peft: 'use_rslora', default: false },
     ],
     variant: { use_dora: false },
     defaults: LORA_DEFAULTS,
@@ -140,8 +142,8 @@ export const PEFT_METHODS: PeftMethod[] = [
     stdlib: 'adapters/dora.lily',
     tensors: [...LORA_TENSORS, { param: 'dm', key: 'lora_magnitude_vector', layout: 'magnitude' }],
     hypers: [
-      { ours: 'r', peft: 'r' },
-      { ours: 'alpha', peft: 'lora_alpha' },
+      { ours: 'r', peft: 'r', default: 8 },
+      { ours: 'alpha', peft: 'lora_alpha', default: 8 },
     ],
     variant: { use_dora: true, use_rslora: false },
     defaults: LORA_DEFAULTS,
@@ -158,10 +160,10 @@ export const PEFT_METHODS: PeftMethod[] = [
       { param: 'B', key: 'lily_B.weight', layout: 'experts' },
     ],
     hypers: [
-      { ours: 'r', peft: 'r' },
-      { ours: 'E', peft: 'num_B' },
-      { ours: 'stride', peft: 'stride_A' },
-      { ours: 'scale', peft: 'scaling' },
+      { ours: 'r', peft: 'r', default: 32 },
+      { ours: 'E', peft: 'num_B', default: 2 },
+      { ours: 'stride', peft: 'stride_A', default: 1 },
+      { ours: 'scale', peft: 'scaling', default: 1.0 },
     ],
     variant: {},
     defaults: LILY_DEFAULTS,
