@@ -134,8 +134,9 @@ def worker(rank, world, args, port):
     if rank == 0:
         xt, yt = fashion("t10k")
         with torch.no_grad():
-            acc = (model(xt.to(device, dtype)).argmax(1).cpu() == yt).double().mean().item()
-        print(f"test accuracy {100 * acc:.1f}% ({len(yt)} images, {world} processes)")
+            logits = model.double()(xt.to(device)).cpu()
+        acc = (logits.argmax(1) == yt).double().mean().item()
+        print(f"test: loss {F.cross_entropy(logits, yt).item():.6f}, accuracy {100 * acc:.1f}% ({len(yt)} images; trained on {world} processes)")
         if args.out:
             adapter_mod.save_peft_folder(model, args.out, targets)
             print(f"saved {args.out}/adapter_model.safetensors and adapter_config.json")
