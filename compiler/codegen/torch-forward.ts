@@ -8,7 +8,7 @@ import { compile } from '../pipeline.ts';
 import { FLOAT_ATTRS, Py, TORCH_PRIMS } from './torch-prims.ts';
 import { fitDimensions, pyMonomial, splitNumbers, type Fit, type Monomial } from './torch-symbolic.ts';
 
-interface FwdNode {
+export interface FwdNode {
   op: string;
   in: string;
   attrs: Record<string, unknown>;
@@ -36,7 +36,7 @@ function forwardNodes(g: Graph): FwdNode[] {
 }
 
 /** Replace numbers in a value, in splitNumbers' order, by Python expressions. */
-function substitute(v: unknown, next: (float: boolean) => Py, float = false): unknown {
+function substitute(v: unknown, next: (float: boolean) => unknown, float = false): unknown {
   if (typeof v === 'number') return next(float);
   if (Array.isArray(v)) return v.map((x) => substitute(x, next, float));
   if (v && typeof v === 'object') {
@@ -61,8 +61,24 @@ export interface ForwardOptions {
 /** The compiled adapter (after `contract`) at some settings. */
 export const compiledGraph = (checked: CheckedProgram, adapter: string) => (settings: Record<string, number | boolean>) => compile(checked, adapter, { settings, params: 'random' }).graph;
 
-export function renderForward(build: (settings: Record<string, number | boolean>) => Graph, opts: ForwardOptions): ForwardProgram {
-  const what = opts.what ?? 'the program';
+/** A number of the program as fitted: a monomial in the free dimensions; `float` for values, else sizes/indices. */
+export class Sym {
+  constructor(
+    readonly m: Monomial,
+    readonly float: boolean,
+  ) {}
+}
+
+export interface FittedNodes {
+  nodes: FwdNode[];
+  /** Each node's attributes (with its shape), numbers replaced by Sym. */
+  attrs: Record<string, unknown>[];
+  fit: Fit;
+  extra: Monomial[];
+}
+
+/** The forward nodes of the program at opts.settings, every number fitted over opts.dims. */
+export function fitNodes(build: (settings: Record<string, number | boolean>) => Graph, opts: Omit<ForwardOptions, 'fnName'>): FittedNodes {
   const probe = (sizes: Record<string, number>) => {
     const settings = { ...opts.settings, ...sizes };
     const nodes = forwardNodes(build(settings));
@@ -75,9 +91,22 @@ export function renderForward(build: (settings: Record<string, number | boolean>
   const nodes = forwardNodes(build(opts.settings));
   const extraCount = opts.extraNumbers?.(opts.settings).length ?? 0;
   let k = 0;
-  const next = (float: boolean) => new Py(pyMonomial(fit.numbers[k++], (d) => `D['${d}']`, !float));
-  const attrs = nodes.map((n) => substitute(n.attrs, next) as Record<string, unknown>);
-  const extra = fit.numbers.slice(k, k + extraCount);
+  const attrs = nodes.map((n) => substitute(n.attrs, (float) => new Sym(fit.numbers[k++], float)) as Record<string, unknown>);
+  return { nodes, attrs, fit, extra: fit.numbers.slice(k, k + extraCount) };
+}
+
+/** Replace every Sym in a value. */
+export function mapSyms(v: unknown, f: (s: Sym) => unknown): unknown {
+  if (v instanceof Sym) return f(v);
+  if (Array.isArray(v)) return v.map((x) => mapSyms(x, f));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mapSyms(x, f)]));
+  return v;
+}
+
+export function renderForward(build: (settings: Record<string, number | boolean>) => Graph, opts: ForwardOptions): ForwardProgram {
+  const what = opts.what ?? 'the program';
+  const { nodes, attrs: symAttrs, fit, extra } = fitNodes(build, opts);
+  const attrs = symAttrs.map((a) => mapSyms(a, (s) => new Py(pyMonomial(s.m, (d) => `D['${d}']`, !s.float))) as Record<string, unknown>);
 
   const lines: string[] = [];
   const vars: string[] = [];
