@@ -10,34 +10,42 @@ import { fail } from '../diagnostics.ts';
 import { loadFile } from '../frontend.ts';
 import { checkExports, checkModelExports, torchMissing } from '../../runtime/torch/check.ts';
 import { exportModelToTorch } from '../codegen/torch-model.ts';
+import { exportAdapterToOnnx, type OnnxExportOptions } from '../codegen/onnx-export.ts';
+import { OPSET } from '../codegen/onnx-graph.ts';
+import { checkOnnx, loadOrt } from '../../runtime/onnx/check.ts';
 import type { CheckedProgram } from '../check/check.ts';
 import type { Action, Io, Wrapped } from './main.ts';
 import { parseSettings } from './options.ts';
 
-const TARGETS = ['torch'];
+const TARGETS = ['torch', 'onnx'];
 
 export function registerExport(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
   program
     .command('export')
-    .description('export an adapter as a PyTorch module (PEFT names and layouts, inject, merge), from the compiled program')
+    .description('export an adapter (or a model) as a PyTorch module with PEFT names and layouts, or an adapted layer as an ONNX inference graph, from the compiled program')
     .argument('<file>', '.lily file')
     .option('--adapter <name>', 'the adapter to export')
     .option('--model <name>', 'a model to export instead (nn.Linear/nn.LayerNorm layers under PyTorch names)')
     .option('--to <target>', `what to write: ${TARGETS.join(', ')}`, 'torch')
-    .option('-o, --out <path>', 'output file (.py)')
+    .option('-o, --out <path>', 'output file (.py, .onnx)')
     .option('--dims <list>', 'sizes and hyper-parameters the program is compiled and checked at (defaults: N=32,In=64,Out=48 and the adapter\'s defaults)', '')
-    .option('--check', 'run the module with Python + torch and compare with the float64 reference (1e-9) and our float32 AdamW steps')
+    .option('--check', 'torch: run the module with Python + torch against the float64 reference (1e-9) and our float32 AdamW steps; onnx: run the graph with onnxruntime-node (float32)')
+    .option('--params <mode>', "onnx: the weights in the graph: 'init' (each initialiser) or 'random'", 'init')
+    .option('--seed <n>', 'onnx: seed for the weights', '0')
     .action(
-      wrap(async (file: string, o: { adapter?: string; model?: string; to: string; out?: string; dims: string; check?: boolean }) => {
+      wrap(async (file: string, o: { adapter?: string; model?: string; to: string; out?: string; dims: string; check?: boolean; params: string; seed: string }) => {
         if (!o.adapter && !o.model) fail('E-usage', 'lily export needs --adapter NAME (the adapter to export) or --model NAME');
         if (o.adapter && o.model) fail('E-usage', 'lily export takes --adapter or --model, not both (export each, then inject() the adapter into the model)');
         if (!TARGETS.includes(o.to)) fail('E-usage', `--to must be one of ${TARGETS.join(', ')}, found '${o.to}'`);
-        if (!o.out) fail('E-usage', 'lily export needs -o OUT.py (where to write the module)');
+        if (!o.out) fail('E-usage', `lily export needs -o ${o.to === 'onnx' ? 'OUT.onnx' : 'OUT.py'} (where to write it)`);
+        if (o.params !== 'init' && o.params !== 'random') fail('E-usage', `--params must be init or random, found '${o.params}'`);
+        if (o.to === 'onnx' && o.model) fail('E-usage', '--to onnx exports an adapted layer (--adapter); models go to torch');
         const checked = loadFile(file);
         const settings = parseSettings(o.dims);
         const sha256 = createHash('sha256').update(readFileSync(file)).digest('hex');
         if (o.model) return exportModel(io, checked, o.model, o.out, { settings, file, sha256 }, !!o.check);
         const adapter = o.adapter!;
+        if (o.to === 'onnx') return exportOnnx(io, checked, adapter, o.out, { settings, file, sha256, params: o.params as 'init' | 'random', seed: Number(o.seed) }, !!o.check);
         const ex = exportAdapterToTorch(checked, adapter, { settings, file, sha256 });
         await writeAtomically(o.out, ex.code, async (tmp) => {
           if (!o.check) return;
@@ -59,8 +67,8 @@ export function registerExport(program: Command, io: Io, wrap: (fn: Action) => W
 }
 
 /** Write through a temporary file beside the target, renamed into place after `before` succeeds. */
-async function writeAtomically(out: string, code: string, before: (tmp: string) => Promise<void>) {
-  const tmp = join(dirname(out), `.${basename(out)}.${process.pid}.tmp.py`);
+async function writeAtomically(out: string, code: string | Uint8Array, before: (tmp: string) => Promise<void>) {
+  const tmp = join(dirname(out), `.${basename(out)}.${process.pid}.tmp${out.endsWith('.onnx') ? '.onnx' : '.py'}`);
   try {
     writeFileSync(tmp, code);
   } catch (e) {
@@ -90,5 +98,20 @@ async function exportModel(io: Io, checked: CheckedProgram, model: string, out: 
     io.out('check: forward and every gradient match the float64 reference (≤ 1e-9)');
   });
   io.out(`wrote ${out}: model ${model} (layers ${ex.info.layers.join(', ') || 'none'}; generic in ${ex.info.free.join(', ')})`);
+  return 0;
+}
+
+async function exportOnnx(io: Io, checked: CheckedProgram, adapter: string, out: string, opts: OnnxExportOptions, check: boolean) {
+  const ex = exportAdapterToOnnx(checked, adapter, opts);
+  await writeAtomically(out, ex.bytes, async (tmp) => {
+    if (!check) return;
+    const ort = await loadOrt();
+    if (typeof ort === 'string') fail('E-usage', `--check needs ${ort}`);
+    const r = await checkOnnx(ort, readFileSync(tmp), checked, adapter, { ...EXPORT_DEFAULTS, ...opts.settings }, { seed: opts.seed ?? 0, params: opts.params, rows: 5 });
+    io.out(`  y (onnxruntime, ${r.rows} rows) max error ${r.error.toExponential(2)}`);
+    if (!(r.error <= 1e-4)) fail('E-check', `the ONNX graph of ${adapter} does not match the reference: error ${r.error.toExponential(2)} > 1e-4 (float32)`);
+    io.out('check: onnxruntime matches the float64 reference (≤ 1e-4, float32)');
+  });
+  io.out(`wrote ${out}: ${adapter} as ONNX (opset ${OPSET}, batch N dynamic; ${ex.merged ? 'merged into one weight' : 'base + adapter'}: ${ex.reason})`);
   return 0;
 }

@@ -57,7 +57,8 @@ describe('lily export --to torch', () => {
     ['an unknown adapter', ['export', 'stdlib/adapters/lora.lily', '--adapter', 'Nope', '-o', '@OUT'], /no adapter named 'Nope'.*\n.*expected: LoRA/],
     ['a name clash with the generated module', ['export', '@CLASH', '--adapter', 'LilyAdapter', '-o', '@OUT'], /:1:9: error\[E-export\]: adapter name 'LilyAdapter' clashes/],
     ['a construct the export cannot express', ['export', '@COMPUTED', '--adapter', 'Odd', '-o', '@OUT'], /:2:42: error\[E-export\]: 'shared every … layers' with a computed count cannot be exported/],
-    ['an unknown target', ['export', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--to', 'tflite', '-o', '@OUT'], /--to must be one of/],
+    ['an unknown target', ['export', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--to', 'tflite', '-o', '@OUT'], /--to must be one of torch, onnx/],
+    ['--adapter and --model together', ['export', 'examples/fashion.lily', '--adapter', 'Lily', '--model', 'Base', '-o', '@OUT'], /takes --adapter or --model, not both/],
     ['an unwritable output', ['export', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '-o', join(dir, 'no/such/dir/x.py')], /cannot write .*x\.py: ENOENT/],
   ];
   for (const [what, args, message] of refusals)
@@ -70,7 +71,7 @@ describe('lily export --to torch', () => {
       expect(r.err).toMatch(message);
       expect(r.err).not.toMatch(/at .*\.ts:\d+|internal error/);
       expect(existsSync(out)).toBe(false);
-      expect(readdirSync(dir).filter((f) => f.endsWith('.tmp.py'))).toEqual([]);
+      expect(readdirSync(dir).filter((f) => /\.tmp\.(py|onnx)$/.test(f))).toEqual([]);
       expect(readdirSync(dir).length).toBeLessThanOrEqual(before + 2);
     });
 });
