@@ -5,7 +5,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 import type { Command } from 'commander';
-import { EXPORT_DEFAULTS, exportAdapterToTorch } from '../codegen/torch-module.ts';
+import { EXPORT_DEFAULTS, exportAdapterToTorch, type TorchExportOptions } from '../codegen/torch-module.ts';
+import { identifyMethod } from '../../runtime/peft/identify.ts';
+import { methodReference } from './model-setup.ts';
 import { fail } from '../diagnostics.ts';
 import { loadFile } from '../frontend.ts';
 import { checkExports, checkModelExports, torchMissing } from '../../runtime/torch/check.ts';
@@ -43,10 +45,11 @@ export function registerExport(program: Command, io: Io, wrap: (fn: Action) => W
         const checked = loadFile(file);
         const settings = parseSettings(o.dims);
         const sha256 = createHash('sha256').update(readFileSync(file)).digest('hex');
-        if (o.model) return exportModel(io, checked, o.model, o.out, { settings, file, sha256 }, !!o.check);
+        const identify = (c: CheckedProgram, a: string, s: Record<string, number | boolean>) => identifyMethod(c, a, s, methodReference);
+        if (o.model) return exportModel(io, checked, o.model, o.out, { settings, file, sha256, identify }, !!o.check);
         const adapter = o.adapter!;
         if (o.to === 'onnx') return exportOnnx(io, checked, adapter, o.out, { settings, file, sha256, params: o.params as 'init' | 'random', seed: Number(o.seed) }, !!o.check);
-        const ex = exportAdapterToTorch(checked, adapter, { settings, file, sha256 });
+        const ex = exportAdapterToTorch(checked, adapter, { settings, file, sha256, identify });
         await writeAtomically(o.out, ex.code, async (tmp) => {
           if (!o.check) return;
           const missing = torchMissing();
@@ -86,7 +89,7 @@ async function writeAtomically(out: string, code: string | Uint8Array, before: (
   }
 }
 
-async function exportModel(io: Io, checked: CheckedProgram, model: string, out: string, opts: { settings: Record<string, number | boolean>; file: string; sha256: string }, check: boolean) {
+async function exportModel(io: Io, checked: CheckedProgram, model: string, out: string, opts: TorchExportOptions, check: boolean) {
   const ex = exportModelToTorch(checked, model, opts);
   await writeAtomically(out, ex.code, async (tmp) => {
     if (!check) return;

@@ -50,7 +50,7 @@ export function exportModelToTorch(checked: CheckedProgram, model: string, opts:
   // those layers at construction; a shared parameter (one IR leaf) is one nn.Parameter.
   const adapterBodies = new Map<string, TorchExport>();
   for (const a of base.record.adapted)
-    if (!adapterBodies.has(a.adapter)) adapterBodies.set(a.adapter, exportAdapterToTorch(checked, a.adapter, { settings: { ...a.settings, In: a.In, Out: a.Out }, file: opts.file, sha256: opts.sha256 }));
+    if (!adapterBodies.has(a.adapter)) adapterBodies.set(a.adapter, exportAdapterToTorch(checked, a.adapter, { ...opts, settings: { ...a.settings, In: a.In, Out: a.Out } }));
   const attached = base.record.adapted.map((a) => {
     const hypers = Object.entries(a.settings).map(([k, v]) => `${JSON.stringify(k)}: ${typeof v === 'boolean' ? (v ? 'True' : 'False') : v}`);
     const leaves = [...a.params].map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`);

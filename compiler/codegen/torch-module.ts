@@ -12,7 +12,7 @@ import { Float64Ops } from '../interp/ops.ts';
 import { asNumber } from '../interp/values.ts';
 import { mergeVerdict } from '../analysis/mergeable.ts';
 import { getInitializer } from '../../runtime/init/initializers.ts';
-import { PEFT_METHODS, type Layout } from '../../runtime/peft/methods.ts';
+import { PEFT_METHODS, type Layout, type PeftMethod } from '../../runtime/peft/methods.ts';
 import { TORCH_LAYOUTS } from './torch-layouts.ts';
 import { compiledGraph, renderForward, pyTuple } from './torch-forward.ts';
 import { Py } from './torch-prims.ts';
@@ -24,6 +24,11 @@ export interface TorchExportOptions {
   /** For the header: the source file as given and its SHA-256. */
   file: string;
   sha256: string;
+  /**
+   * Which PEFT method the adapter computes (runtime/peft/identify.ts: by its outputs, not its name);
+   * without it, only the stdlib file's own adapters count as PEFT's.
+   */
+  identify?: (checked: CheckedProgram, adapter: string, settings: Record<string, number | boolean>) => PeftMethod | undefined;
 }
 
 export interface TorchExport {
@@ -55,7 +60,7 @@ export function exportAdapterToTorch(checked: CheckedProgram, adapter: string, o
   for (const [k, v] of sizes) full[k] = v;
   for (const [k, v] of hypers) if (v.kind === 'num' || v.kind === 'bool') full[k] = v.v;
 
-  const method = PEFT_METHODS.find((m) => m.adapter === adapter && m.stdlib && opts.file.replace(/\\/g, '/').endsWith(m.stdlib));
+  const method = opts.identify ? opts.identify(checked, adapter, full) : PEFT_METHODS.find((m) => m.adapter === adapter && opts.file.replace(/\\/g, '/').endsWith(m.stdlib));
   const paramDecls = decl.members.filter((m): m is A.ParamDecl => m.kind === 'param');
   const keys: TorchExport['info']['keys'] = {};
   for (const p of paramDecls) {
