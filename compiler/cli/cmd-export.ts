@@ -32,14 +32,16 @@ export function registerExport(program: Command, io: Io, wrap: (fn: Action) => W
     .option('-o, --out <path>', 'output file (.py, .onnx)')
     .option('--dims <list>', 'sizes and hyper-parameters the program is compiled and checked at (defaults: N=32,In=64,Out=48 and the adapter\'s defaults)', '')
     .option('--check', 'torch: run the module with Python + torch against the float64 reference (1e-9) and our float32 AdamW steps; onnx: run the graph with onnxruntime-node (float32)')
+    .option('--backward <kind>', "torch: 'autograd' (torch's, over the compiled forward) or 'compiled' (the compiler's backward program in a torch.autograd.Function)", 'autograd')
     .option('--params <mode>', "onnx: the weights in the graph: 'init' (each initialiser) or 'random'", 'init')
     .option('--seed <n>', 'onnx: seed for the weights', '0')
     .action(
-      wrap(async (file: string, o: { adapter?: string; model?: string; to: string; out?: string; dims: string; check?: boolean; params: string; seed: string }) => {
+      wrap(async (file: string, o: { adapter?: string; model?: string; to: string; out?: string; dims: string; check?: boolean; params: string; seed: string; backward: string }) => {
         if (!o.adapter && !o.model) fail('E-usage', 'lily export needs --adapter NAME (the adapter to export) or --model NAME');
         if (o.adapter && o.model) fail('E-usage', 'lily export takes --adapter or --model, not both (export each, then inject() the adapter into the model)');
         if (!TARGETS.includes(o.to)) fail('E-usage', `--to must be one of ${TARGETS.join(', ')}, found '${o.to}'`);
         if (!o.out) fail('E-usage', `lily export needs -o ${o.to === 'onnx' ? 'OUT.onnx' : 'OUT.py'} (where to write it)`);
+        if (o.backward !== 'compiled' && o.backward !== 'autograd') fail('E-usage', `--backward must be compiled or autograd, found '${o.backward}'`);
         if (o.params !== 'init' && o.params !== 'random') fail('E-usage', `--params must be init or random, found '${o.params}'`);
         if (o.to === 'onnx' && o.model) fail('E-usage', '--to onnx exports an adapted layer (--adapter); models go to torch');
         const checked = loadFile(file);
@@ -49,7 +51,7 @@ export function registerExport(program: Command, io: Io, wrap: (fn: Action) => W
         if (o.model) return exportModel(io, checked, o.model, o.out, { settings, file, sha256, identify }, !!o.check);
         const adapter = o.adapter!;
         if (o.to === 'onnx') return exportOnnx(io, checked, adapter, o.out, { settings, file, sha256, params: o.params as 'init' | 'random', seed: Number(o.seed) }, !!o.check);
-        const ex = exportAdapterToTorch(checked, adapter, { settings, file, sha256, identify });
+        const ex = exportAdapterToTorch(checked, adapter, { settings, file, sha256, identify, backward: o.backward as 'compiled' | 'autograd' });
         await writeAtomically(o.out, ex.code, async (tmp) => {
           if (!o.check) return;
           const missing = torchMissing();

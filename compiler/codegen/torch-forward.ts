@@ -12,6 +12,8 @@ export interface FwdNode {
   op: string;
   in: string;
   attrs: Record<string, unknown>;
+  fwd: boolean;
+  out: string;
 }
 
 export interface ForwardProgram {
@@ -24,14 +26,20 @@ export interface ForwardProgram {
   extra: Monomial[];
 }
 
-/** The forward nodes of a compiled graph, with inputs as positions in the list. */
-function forwardNodes(g: Graph): FwdNode[] {
+/**
+ * The nodes of a compiled graph needed for y (and, with `backward`, for every gradient), with
+ * inputs as positions in the list; `out` names the outputs a node is, `fwd` marks y's part.
+ */
+function forwardNodes(g: Graph, backward = false): FwdNode[] {
   const y = g.outputs.get('y')!;
-  const order = g.live([y]);
+  const outputs = [...g.outputs].filter(([k]) => k === 'y' || (backward && k.startsWith('grad:'))).sort(([a], [b]) => (a < b ? -1 : 1));
+  const order = g.live(outputs.map(([, id]) => id));
+  const fwd = new Set(g.live([y]));
   const pos = new Map<Id, number>(order.map((id, i) => [id, i]));
   return order.map((id) => {
     const n = g.node(id);
-    return { op: n.op, in: n.inputs.map((i) => pos.get(i)!).join(','), attrs: { ...n.attrs, shape: n.shape } };
+    const out = outputs.filter(([, o]) => o === id).map(([k]) => k).join(',');
+    return { op: n.op, in: n.inputs.map((i) => pos.get(i)!).join(','), attrs: { ...n.attrs, shape: n.shape }, fwd: fwd.has(id), out };
   });
 }
 
@@ -56,6 +64,8 @@ export interface ForwardOptions {
   fnName: string;
   /** For messages: `adapter Lily`. */
   what?: string;
+  /** Also render the compiler's backward program (`<fnName>_backward`). */
+  backward?: boolean;
 }
 
 /** The compiled adapter (after `contract`) at some settings. */
@@ -81,14 +91,14 @@ export interface FittedNodes {
 export function fitNodes(build: (settings: Record<string, number | boolean>) => Graph, opts: Omit<ForwardOptions, 'fnName'>): FittedNodes {
   const probe = (sizes: Record<string, number>) => {
     const settings = { ...opts.settings, ...sizes };
-    const nodes = forwardNodes(build(settings));
+    const nodes = forwardNodes(build(settings), opts.backward);
     const extra = opts.extraNumbers?.(settings) ?? [];
     return splitNumbers({ n: nodes, x: extra });
   };
   const base: Record<string, number> = {};
   for (const d of opts.dims) base[d] = opts.settings[d] as number;
   const fit = fitDimensions(base, probe);
-  const nodes = forwardNodes(build(opts.settings));
+  const nodes = forwardNodes(build(opts.settings), opts.backward);
   const extraCount = opts.extraNumbers?.(opts.settings).length ?? 0;
   let k = 0;
   const attrs = nodes.map((n) => substitute(n.attrs, (float) => new Sym(fit.numbers[k++], float)) as Record<string, unknown>);
@@ -108,33 +118,55 @@ export function renderForward(build: (settings: Record<string, number | boolean>
   const { nodes, attrs: symAttrs, fit, extra } = fitNodes(build, opts);
   const attrs = symAttrs.map((a) => mapSyms(a, (s) => new Py(pyMonomial(s.m, (d) => `D['${d}']`, !s.float))) as Record<string, unknown>);
 
-  const lines: string[] = [];
+  const params: ForwardProgram['params'] = [];
   const vars: string[] = [];
   const scalar: boolean[] = [];
-  const params: ForwardProgram['params'] = [];
-  nodes.forEach((n, i) => {
+  // The code of every non-leaf node; leaves are variables (x, dy, P[...]).
+  const code: (string | undefined)[] = nodes.map((n, i) => {
     const a = attrs[i];
-    const v = `t${i}`;
-    vars.push(v);
+    vars.push(`t${i}`);
     if (n.op === 'input') {
-      if (n.attrs.name !== 'x') fail('E-export', `the forward of ${what} reads an input '${n.attrs.name}' besides x: only one-input programs can be exported`);
-      vars[i] = 'x';
+      if (n.attrs.name !== 'x' && n.attrs.name !== 'dy') fail('E-export', `the forward of ${what} reads an input '${n.attrs.name}' besides x: only one-input programs can be exported`);
+      vars[i] = n.attrs.name as string;
       scalar.push(false);
-      return;
+      return undefined;
     }
     if (n.op === 'param') {
       vars[i] = `P[${JSON.stringify(n.attrs.name)}]`;
       params.push({ name: n.attrs.name as string, shape: pyTuple(a.shape as Py[]), trainable: !!n.attrs.trainable });
       scalar.push(false);
-      return;
+      return undefined;
     }
     const ins = n.in ? n.in.split(',').map(Number) : [];
-    const prim = TORCH_PRIMS[n.op] ?? fail('E-export', `the compiled forward of ${what} uses '${n.op}', which the PyTorch export cannot express`);
-    const code = prim.render({ args: ins.map((j) => vars[j]), attrs: a, scalar: ins.map((j) => scalar[j]), like: 'dtype=x.dtype, device=x.device' });
+    const prim = TORCH_PRIMS[n.op] ?? fail('E-export', `the compiled program of ${what} uses '${n.op}', which the PyTorch export cannot express`);
     scalar.push(!!prim.scalar);
-    lines.push(`    ${v} = ${code}`);
+    return prim.render({ args: ins.map((j) => vars[j]), attrs: a, scalar: ins.map((j) => scalar[j]), like: 'dtype=x.dtype, device=x.device' });
   });
-  const fnLines = [`def ${opts.fnName}(x, P, D, M=None):`, ...lines, `    return ${vars[vars.length - 1]}`];
+  const yIndex = nodes.findIndex((n) => n.out.split(',').includes('y'));
+  const fwdLines = nodes.flatMap((n, i) => (n.fwd && code[i] !== undefined ? [`    ${vars[i]} = ${code[i]}`] : []));
+  if (!opts.backward) {
+    const fnLines = [`def ${opts.fnName}(x, P, D, M=None):`, ...fwdLines, `    return ${vars[yIndex]}`];
+    return { code: fnLines.join('\n'), fit, params, extra };
+  }
+  // The backward: nodes outside y's part; the forward tensors it reads are saved by the forward
+  // (scalars are recomputed: they are Python floats).
+  const uses = (i: number) => (nodes[i].in ? nodes[i].in.split(',').map(Number) : []);
+  const bwd = nodes.map((n, i) => !n.fwd || (scalar[i] && nodes.some((m, j) => !m.fwd && uses(j).includes(i))));
+  const saved = nodes.map((_, i) => i).filter((i) => nodes[i].fwd && !scalar[i] && code[i] !== undefined && (nodes.some((m, j) => !m.fwd && uses(j).includes(i)) || nodes[i].out.includes('grad:')));
+  const savedVar = new Map(saved.map((i, k) => [i, `S[${k}]`]));
+  const rename = (text: string) => text.replace(/\bt(\d+)\b/g, (m, d) => savedVar.get(Number(d)) ?? m);
+  const bwdLines = nodes.flatMap((n, i) => (bwd[i] && code[i] !== undefined ? [`    ${vars[i]} = ${rename(code[i]!)}`] : []));
+  const grads = nodes.flatMap((n, i) => n.out.split(',').filter((o) => o.startsWith('grad:')).map((o) => `${JSON.stringify(o.slice(5))}: ${savedVar.get(i) ?? vars[i]}`));
+  const fnLines = [
+    `def ${opts.fnName}(x, P, D, M=None):`,
+    ...fwdLines,
+    `    return ${vars[yIndex]}, (${saved.map((i) => vars[i]).join(', ')}${saved.length === 1 ? ',' : ''})`,
+    '',
+    '',
+    `def ${opts.fnName}_backward(x, dy, P, D, S):`,
+    ...bwdLines,
+    `    return {${grads.join(', ')}}`,
+  ];
   return { code: fnLines.join('\n'), fit, params, extra };
 }
 

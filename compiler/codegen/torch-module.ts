@@ -29,6 +29,12 @@ export interface TorchExportOptions {
    * without it, only the stdlib file's own adapters count as PEFT's.
    */
   identify?: (checked: CheckedProgram, adapter: string, settings: Record<string, number | boolean>) => PeftMethod | undefined;
+  /**
+   * 'autograd' (default): torch's, over the compiled forward. 'compiled': a torch.autograd.Function
+   * runs the compiler's backward program. Measured side by side (bench/torch-backward.ts) they are
+   * within noise for Lily and LoRA and the compiled one is slower for DoRA, so autograd is the default.
+   */
+  backward?: 'compiled' | 'autograd';
 }
 
 export interface TorchExport {
@@ -79,7 +85,8 @@ export function exportAdapterToTorch(checked: CheckedProgram, adapter: string, o
   const initArgs = (s: Record<string, number | boolean>) => initArgsOf(checked, unit, s, paramDecls);
   const argNames = initArgs(full).map((xs) => xs.map((x) => x.n));
   const dims = ['N', 'In', 'Out', ...dimHypers];
-  const fwd = renderForward(compiledGraph(checked, adapter), { what: `adapter ${adapter}`, settings: full, dims, fnName: `_${adapter}_forward`, extraNumbers: (s) => initArgs(s).flatMap((xs) => xs.map((x) => x.v)) });
+  const compiledBackward = opts.backward === 'compiled';
+  const fwd = renderForward(compiledGraph(checked, adapter), { what: `adapter ${adapter}`, backward: compiledBackward, settings: full, dims, fnName: `_${adapter}_forward`, extraNumbers: (s) => initArgs(s).flatMap((xs) => xs.map((x) => x.v)) });
   const dimPy = (d: string) => `D['${d}']`;
   let e = 0;
   const initPy = argNames.map((ns) => `{${ns.map((n) => `'${n}': ${pyMonomial(fwd.extra[e++], dimPy, false)}`).join(', ')}}`);
@@ -114,7 +121,7 @@ export function exportAdapterToTorch(checked: CheckedProgram, adapter: string, o
     `# Do not edit: export again. Needs only torch.`,
     `# Forward: Lily's compiled program after the \`contract\` stage (its rewrites and contraction orders, as`,
     `# \`lily compile --explain\` reports them), generic in ${fwd.fit.free.join(', ') || 'nothing'}${Object.keys(fwd.fit.fixed).length ? `; fixed at export: ${Object.keys(fwd.fit.fixed).map((d) => `${d}=${full[d]}`).join(', ')}` : ''}.`,
-    `# Backward: torch autograd. Parameters: ${method ? `PEFT's names and layouts (peft_type ${method.peftType})` : `Lily's names and layouts under '${adapter}.' (PEFT has no such method)`}.`,
+    `# Backward: ${compiledBackward ? "the compiler's backward program, in a torch.autograd.Function" : 'torch autograd'}. Parameters: ${method ? `PEFT's names and layouts (peft_type ${method.peftType})` : `Lily's names and layouts under '${adapter}.' (PEFT has no such method)`}.`,
   ];
   const body = [
     fwd.code,
@@ -138,6 +145,7 @@ export function exportAdapterToTorch(checked: CheckedProgram, adapter: string, o
     `    PEFT_CONFIG = ${method ? pyJson({ peft_type: method.peftType, ...method.defaults, ...method.variant }) : 'None'}`,
     `    PEFT_HYPERS = {${(method?.hypers ?? []).map((h) => `${JSON.stringify(h.ours)}: ${JSON.stringify(h.peft)}`).join(', ')}}`,
     `    _forward = staticmethod(_${adapter}_forward)`,
+    `    _backward = ${compiledBackward ? `staticmethod(_${adapter}_forward_backward)` : 'None'}`,
   ].join('\n');
   const code = [...header, `LILY_SOURCE = ${JSON.stringify(opts.file)}`, `LILY_SHA256 = ${JSON.stringify(opts.sha256)}`, PY_RUNTIME, '', body, '', '', `ADAPTERS = {${JSON.stringify(adapter)}: ${adapter}}`, ''].join('\n');
   return {

@@ -55,6 +55,28 @@ export const TORCH_UNARY: Record<string, (a: string) => string> = {
   recip: (a) => `torch.reciprocal(${a})`,
 };
 
+/** Their derivatives (the backward program's map_grad), as unary.ts defines them (kinks included). */
+export const TORCH_UNARY_GRAD: Record<string, (a: string) => string> = {
+  neg: (a) => `torch.full_like(${a}, -1.0)`,
+  exp: (a) => `torch.exp(${a})`,
+  log: (a) => `torch.reciprocal(${a})`,
+  sqrt: (a) => `0.5 * torch.rsqrt(${a})`,
+  rsqrt: (a) => `-0.5 * torch.rsqrt(${a}) / ${a}`,
+  relu: (a) => `(${a} > 0).to(${a}.dtype)`,
+  gelu: (a) =>
+    `(lambda v, t: 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * ${Math.sqrt(2 / Math.PI)} * (1 + 3 * 0.044715 * v * v))(${a}, torch.tanh(${Math.sqrt(2 / Math.PI)} * (${a} + 0.044715 * ${a} ** 3)))`,
+  gelu_erf: (a) => `(lambda v: 0.5 * (1 + torch.erf(v * ${Math.SQRT1_2})) + v * ${1 / Math.sqrt(2 * Math.PI)} * torch.exp(-0.5 * v * v))(${a})`,
+  tanh: (a) => `(lambda t: 1 - t * t)(torch.tanh(${a}))`,
+  sigmoid: (a) => `(lambda s: s * (1 - s))(torch.sigmoid(${a}))`,
+  silu: (a) => `(lambda v, s: s * (1 + v * (1 - s)))(${a}, torch.sigmoid(${a}))`,
+  abs: (a) => `torch.sign(${a})`,
+  square: (a) => `2 * ${a}`,
+  sin: (a) => `torch.cos(${a})`,
+  cos: (a) => `-torch.sin(${a})`,
+  softplus: (a) => `torch.sigmoid(${a})`,
+  recip: (a) => `-torch.reciprocal(${a} * ${a})`,
+};
+
 function einsum(c: TorchCtx): string {
   const [lhs, out] = (c.attrs.spec as string).split('->');
   const subs = lhs.split(',');
@@ -90,6 +112,13 @@ export const TORCH_PRIMS: Record<string, TorchPrim> = {
     render(c) {
       const f = TORCH_UNARY[c.attrs.fn as string];
       if (!f) throw new Error(`internal: no PyTorch spelling for unary '${c.attrs.fn}'`);
+      return f(c.args[0]);
+    },
+  },
+  map_grad: {
+    render(c) {
+      const f = TORCH_UNARY_GRAD[c.attrs.fn as string];
+      if (!f) throw new Error(`internal: no PyTorch derivative for unary '${c.attrs.fn}'`);
       return f(c.args[0]);
     },
   },

@@ -66,6 +66,27 @@ _INIT = {
 }
 
 
+class _Compiled(torch.autograd.Function):
+    """The adapter's compiled forward, with the compiler's backward program as its gradient."""
+
+    @staticmethod
+    def forward(ctx, cls, D, names, x, *tensors):
+        y, saved = cls._forward(x, dict(zip(names, tensors)), D)
+        ctx.cls, ctx.D, ctx.names = cls, D, names
+        ctx.save_for_backward(x, *tensors, *saved)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, *rest = ctx.saved_tensors
+        n = len(ctx.names)
+        g = ctx.cls._backward(x, dy, dict(zip(ctx.names, rest[:n])), ctx.D, rest[n:])
+        for name, need in zip(ctx.names, ctx.needs_input_grad[4:]):
+            if need and name not in g:
+                raise RuntimeError(f"{ctx.cls.ADAPTER}: the compiled program has no gradient for {name} (frozen there); export with --backward autograd to train it")
+        return (None, None, None, g.get("x")) + tuple(g.get(name) for name in ctx.names)
+
+
 class LilyAdapter(nn.Module):
     """An adapter wrapping a base nn.Linear; subclasses carry the compiled forward and the parameter table."""
 
@@ -79,7 +100,7 @@ class LilyAdapter(nn.Module):
             if k not in self.FREE_HYPERS and v != self.HYPERS[k]:
                 raise ValueError(f"{self.ADAPTER} was exported with {k}={self.HYPERS[k]!r}: export again with --dims {k}={v} to change it")
         self.hypers = {**self.HYPERS, **hypers}
-        self.base_layer = base_layer
+        self.base_layer = base_layer.requires_grad_(False)  # the base is frozen, as PEFT does
         D = {"In": base_layer.in_features, "Out": base_layer.out_features}
         for k in self.DIM_HYPERS:
             D[k] = int(self.hypers[k])
@@ -123,7 +144,11 @@ class LilyAdapter(nn.Module):
         P = self.lily_params()
         P["base.W"] = w.t()
         P["base.b"] = b if b is not None else torch.zeros(w.shape[0], dtype=w.dtype, device=w.device)
-        out = self._forward(x2, P, D)
+        if self._backward is None:
+            out = self._forward(x2, P, D)
+        else:
+            names = tuple(P)
+            out = _Compiled.apply(type(self), D, names, x2, *(P[n] for n in names))
         return F.linear(x2, w, b) + out if self.FORM == "delta" else out
 
     def forward(self, x):
