@@ -35,8 +35,14 @@ export function registerExport(program: Command, io: Io, wrap: (fn: Action) => W
     .option('--backward <kind>', "torch: 'autograd' (torch's, over the compiled forward) or 'compiled' (the compiler's backward program in a torch.autograd.Function)", 'autograd')
     .option('--params <mode>', "onnx: the weights in the graph: 'init' (each initialiser) or 'random'", 'init')
     .option('--seed <n>', 'onnx: seed for the weights', '0')
+    .option('--json', 'print one JSON object: what was written, and the check\'s errors')
     .action(
-      wrap(async (file: string, o: { adapter?: string; model?: string; to: string; out?: string; dims: string; check?: boolean; params: string; seed: string; backward: string }) => {
+      wrap(async (file: string, o: { adapter?: string; model?: string; to: string; out?: string; dims: string; check?: boolean; params: string; seed: string; backward: string; json?: boolean }) => {
+        const say = o.json ? () => {} : (t: string) => io.out(t);
+        const done = (summary: Record<string, unknown>) => {
+          if (o.json) io.out(JSON.stringify({ wrote: o.out, to: o.to, ...summary }));
+          return 0;
+        };
         if (!o.adapter && !o.model) fail('E-usage', 'lily export needs --adapter NAME (the adapter to export) or --model NAME');
         if (o.adapter && o.model) fail('E-usage', 'lily export takes --adapter or --model, not both (export each, then inject() the adapter into the model)');
         if (!TARGETS.includes(o.to)) fail('E-usage', `--to must be one of ${TARGETS.join(', ')}, found '${o.to}'`);
@@ -48,10 +54,11 @@ export function registerExport(program: Command, io: Io, wrap: (fn: Action) => W
         const settings = parseSettings(o.dims);
         const sha256 = createHash('sha256').update(readFileSync(file)).digest('hex');
         const identify = (c: CheckedProgram, a: string, s: Record<string, number | boolean>) => identifyMethod(c, a, s, methodReference);
-        if (o.model) return exportModel(io, checked, o.model, o.out, { settings, file, sha256, identify }, !!o.check);
+        if (o.model) return done(await exportModel(say, checked, o.model, o.out, { settings, file, sha256, identify }, !!o.check));
         const adapter = o.adapter!;
-        if (o.to === 'onnx') return exportOnnx(io, checked, adapter, o.out, { settings, file, sha256, params: o.params as 'init' | 'random', seed: Number(o.seed) }, !!o.check);
+        if (o.to === 'onnx') return done(await exportOnnx(say, checked, adapter, o.out, { settings, file, sha256, params: o.params as 'init' | 'random', seed: Number(o.seed) }, !!o.check));
         const ex = exportAdapterToTorch(checked, adapter, { settings, file, sha256, identify, backward: o.backward as 'compiled' | 'autograd' });
+        let errors: Record<string, number> | undefined;
         await writeAtomically(o.out, ex.code, async (tmp) => {
           if (!o.check) return;
           const missing = torchMissing();
@@ -60,13 +67,14 @@ export function registerExport(program: Command, io: Io, wrap: (fn: Action) => W
           const hypers = Object.fromEntries(Object.entries(settings).filter(([k]) => checked.units.get(adapter)!.decl.hypers.some((h) => h.name === k)));
           const magnitude = Object.values(ex.info.keys).some((k) => k.layout === 'magnitude');
           const [report] = await checkExports([{ module: tmp, checked, adapter, settings: full, hypers, adamwSteps: 3, weightDecay: magnitude ? 0 : 0.01 }]);
-          for (const [k, e] of Object.entries(report.errors)) io.out(`  ${k.padEnd(16)} max error ${e.toExponential(2)}`);
+          errors = report.errors;
+          for (const [k, e] of Object.entries(report.errors)) say(`  ${k.padEnd(16)} max error ${e.toExponential(2)}`);
           if (!report.ok) fail('E-check', `the exported ${adapter} does not match the reference:\n${report.problems.join('\n')}`);
-          io.out(`check: forward and every gradient match the float64 reference (≤ 1e-9); 3 AdamW steps match our float32 runtime (≤ 1e-4)`);
+          say(`check: forward and every gradient match the float64 reference (≤ 1e-9); 3 AdamW steps match our float32 runtime (≤ 1e-4)`);
         });
         const fixed = Object.keys(ex.info.fixed);
-        io.out(`wrote ${o.out}: ${adapter} (${ex.info.peftType ? `PEFT ${ex.info.peftType} names` : 'Lily names'}; generic in ${ex.info.free.join(', ')}${fixed.length ? `; fixed ${fixed.join(', ')}` : ''}; ${ex.info.mergeable ? 'mergeable' : 'not mergeable'})`);
-        return 0;
+        say(`wrote ${o.out}: ${adapter} (${ex.info.peftType ? `PEFT ${ex.info.peftType} names` : 'Lily names'}; generic in ${ex.info.free.join(', ')}${fixed.length ? `; fixed ${fixed.join(', ')}` : ''}; ${ex.info.mergeable ? 'mergeable' : 'not mergeable'})`);
+        return done({ adapter, peftType: ex.info.peftType ?? null, free: ex.info.free, fixed: ex.info.fixed, mergeable: ex.info.mergeable, backward: o.backward, check: errors ?? null });
       }),
     );
 }
@@ -91,32 +99,36 @@ async function writeAtomically(out: string, code: string | Uint8Array, before: (
   }
 }
 
-async function exportModel(io: Io, checked: CheckedProgram, model: string, out: string, opts: TorchExportOptions, check: boolean) {
+async function exportModel(say: (t: string) => void, checked: CheckedProgram, model: string, out: string, opts: TorchExportOptions, check: boolean) {
   const ex = exportModelToTorch(checked, model, opts);
+  let errors: Record<string, number> | undefined;
   await writeAtomically(out, ex.code, async (tmp) => {
     if (!check) return;
     const missing = torchMissing();
     if (missing) fail('E-usage', `--check needs Python with torch: ${missing}`);
     const [report] = await checkModelExports([{ module: tmp, checked, model, settings: { N: 8, ...opts.settings } }]);
-    for (const [k, e] of Object.entries(report.errors)) io.out(`  ${k.padEnd(16)} max error ${e.toExponential(2)}`);
+    errors = report.errors;
+    for (const [k, e] of Object.entries(report.errors)) say(`  ${k.padEnd(16)} max error ${e.toExponential(2)}`);
     if (!report.ok) fail('E-check', `the exported ${model} does not match the reference:\n${report.problems.join('\n')}`);
-    io.out('check: forward and every gradient match the float64 reference (≤ 1e-9)');
+    say('check: forward and every gradient match the float64 reference (≤ 1e-9)');
   });
-  io.out(`wrote ${out}: model ${model} (layers ${ex.info.layers.join(', ') || 'none'}; generic in ${ex.info.free.join(', ')})`);
-  return 0;
+  say(`wrote ${out}: model ${model} (layers ${ex.info.layers.join(', ') || 'none'}; generic in ${ex.info.free.join(', ')})`);
+  return { model, layers: ex.info.layers, free: ex.info.free, check: errors ?? null };
 }
 
-async function exportOnnx(io: Io, checked: CheckedProgram, adapter: string, out: string, opts: OnnxExportOptions, check: boolean) {
+async function exportOnnx(say: (t: string) => void, checked: CheckedProgram, adapter: string, out: string, opts: OnnxExportOptions, check: boolean) {
   const ex = exportAdapterToOnnx(checked, adapter, opts);
+  let error: number | undefined;
   await writeAtomically(out, ex.bytes, async (tmp) => {
     if (!check) return;
     const ort = await loadOrt();
     if (typeof ort === 'string') fail('E-usage', `--check needs ${ort}`);
     const r = await checkOnnx(ort, readFileSync(tmp), checked, adapter, { ...EXPORT_DEFAULTS, ...opts.settings }, { seed: opts.seed ?? 0, params: opts.params, rows: 5 });
-    io.out(`  y (onnxruntime, ${r.rows} rows) max error ${r.error.toExponential(2)}`);
+    error = r.error;
+    say(`  y (onnxruntime, ${r.rows} rows) max error ${r.error.toExponential(2)}`);
     if (!(r.error <= 1e-4)) fail('E-check', `the ONNX graph of ${adapter} does not match the reference: error ${r.error.toExponential(2)} > 1e-4 (float32)`);
-    io.out('check: onnxruntime matches the float64 reference (≤ 1e-4, float32)');
+    say('check: onnxruntime matches the float64 reference (≤ 1e-4, float32)');
   });
-  io.out(`wrote ${out}: ${adapter} as ONNX (opset ${OPSET}, batch N dynamic; ${ex.merged ? 'merged into one weight' : 'base + adapter'}: ${ex.reason})`);
-  return 0;
+  say(`wrote ${out}: ${adapter} as ONNX (opset ${OPSET}, batch N dynamic; ${ex.merged ? 'merged into one weight' : 'base + adapter'}: ${ex.reason})`);
+  return { adapter, opset: OPSET, merged: ex.merged, reason: ex.reason, check: error ?? null };
 }

@@ -5,7 +5,7 @@
 // against our compiled training step on the CPU backend. Node-only (spawns Python).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { CHECK_HARNESS_PY } from './check-harness-py.ts';
 import type { CheckedProgram } from '../../compiler/check/check.ts';
 import { evaluateOutputs } from '../../compiler/ir/evaluate.ts';
 import { compile } from '../../compiler/pipeline.ts';
@@ -15,7 +15,6 @@ import * as T from '../tensor/index.ts';
 import { compileTraining } from '../train.ts';
 
 export const PYTHON = process.env.LILY_PYTHON ?? '/usr/bin/python3';
-const HARNESS = fileURLToPath(new URL('./check_export.py', import.meta.url));
 
 /** Why torch cannot run here, or undefined when it can. */
 export function torchMissing(): string | undefined {
@@ -142,7 +141,7 @@ export async function checkModelExports(cases: ModelCase[]): Promise<(CheckRepor
 }
 
 function runHarness(jobs: unknown[]): Record<string, unknown>[] {
-  const r = spawnSync(PYTHON, [HARNESS], { input: JSON.stringify({ cases: jobs }), encoding: 'utf8', maxBuffer: 1 << 30 });
+  const r = spawnSync(PYTHON, ['-c', CHECK_HARNESS_PY], { input: JSON.stringify({ cases: jobs }), encoding: 'utf8', maxBuffer: 1 << 30 });
   if (r.status !== 0) throw new Error(`the torch check could not run: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' ')}`);
   return JSON.parse(r.stdout).results as Record<string, unknown>[];
 }

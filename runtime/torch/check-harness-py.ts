@@ -1,4 +1,6 @@
-"""Runs exported Lily modules (lily export --to torch) on given values, for `lily export --check`
+// The Python side of `lily export --check` and the export tests (run as `python3 -c`, so the
+// installed package needs no separate file): loads exported modules, runs them on the given values.
+export const CHECK_HARNESS_PY = String.raw`"""Runs exported Lily modules (lily export --to torch) on given values, for "lily export --check"
 and the tests. Reads a JSON job from stdin, writes JSON results to stdout; all numbers float64.
 
 Job: {"cases": [{"module": path, "adapter": name, "hypers": {...}, "In": n, "Out": n,
@@ -155,3 +157,4 @@ def main():
 
 if __name__ == "__main__":
     main()
+`;
