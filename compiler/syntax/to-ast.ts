@@ -1,11 +1,11 @@
 // The only module that touches ohm: parses Lily source into the AST of ast.ts, and turns ohm's
 // failure position and expected-set into a diagnostic a person can read.
-import { readFileSync } from 'node:fs';
 import * as ohm from 'ohm-js';
 import { LilyError, makeSpan } from '../diagnostics.ts';
 import type * as A from './ast.ts';
+import { GRAMMAR_SOURCE } from './grammar-source.ts';
 
-const grammar = ohm.grammar(readFileSync(new URL('./lily.ohm', import.meta.url), 'utf8'));
+const grammar = ohm.grammar(GRAMMAR_SOURCE);
 
 export function parse(source: string, file = '<input>'): A.Program {
   const match = grammar.match(source);

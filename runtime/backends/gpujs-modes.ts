@@ -19,11 +19,8 @@
  *    variant is a setting on a webasm kernel, not a separate mode, so it is
  *    reported as `webasm` with `asyncThreads`.
  */
-import { createRequire } from 'node:module';
 import type { GPU as GPUJS, IKernelRunShortcut } from 'gpu.js';
-import { openWebGPU } from './webgpu-node.ts';
-
-const require = createRequire(import.meta.url);
+import { loadGpuJs } from './gpujs-module.ts';
 
 export type GpuJsMode = 'cpu' | 'webasm' | 'webgpu' | 'headlessgl';
 export const GPUJS_MODES: readonly GpuJsMode[] = ['cpu', 'webasm', 'webgpu', 'headlessgl'];
@@ -39,13 +36,16 @@ export interface ModeInfo {
   asyncThreads?: boolean;
 }
 
-type GpuJsModule = typeof import('gpu.js');
-
-function loadGpuJs(): GpuJsModule {
-  // gpu.js is CommonJS; require keeps the named exports typed and avoids
-  // relying on cjs-module-lexer for `import { GPU }`.
-  return require('gpu.js') as GpuJsModule;
+/**
+ * Node-only helpers (Dawn for WebGPU, headless-gl), imported on first use with a specifier a bundler
+ * does not follow, so a browser bundle never contains them; a browser has `navigator.gpu` itself.
+ */
+function nodeOnly(): Promise<typeof import('./gpujs-modes-node.ts')> {
+  const path = './gpujs-modes-node.ts';
+  return import(/* @vite-ignore */ path);
 }
+
+const inNode = () => Boolean((globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node);
 
 /**
  * A gpu.js GPU instance running in `mode`. For `webgpu` this first opens
@@ -53,15 +53,15 @@ function loadGpuJs(): GpuJsModule {
  * is unavailable. No silent fallback to another mode at this level.
  */
 export async function createGPU(mode: GpuJsMode): Promise<GPUJS> {
-  if (mode === 'webgpu') {
-    const r = await openWebGPU();
+  if (mode === 'webgpu' && inNode()) {
+    const r = await (await nodeOnly()).openWebGPU();
     if ('error' in r) throw new Error(`webgpu unavailable: ${r.error}`);
   }
   if (mode === 'headlessgl') {
-    const why = headlessGlMissing();
+    const why = (await nodeOnly()).headlessGlMissing();
     if (why) throw new Error(`headlessgl unavailable: ${why}`);
   }
-  const { GPU } = loadGpuJs();
+  const { GPU } = await loadGpuJs();
   return new GPU({ mode });
 }
 
@@ -69,21 +69,6 @@ export async function createGPU(mode: GpuJsMode): Promise<GPUJS> {
 export function kernelMode(k: IKernelRunShortcut): string | undefined {
   const inner = (k as unknown as { kernel?: { constructor?: { mode?: string } } }).kernel;
   return inner?.constructor?.mode;
-}
-
-function headlessGlMissing(): string | null {
-  try {
-    require.resolve('gl');
-  } catch {
-    return "optional dependency 'gl' is not installed (it builds from source: apt-get install -y libxi-dev libx11-dev libxext-dev libgl1-mesa-dev pkg-config xvfb, then npm rebuild gl)";
-  }
-  try {
-    const gl = require('gl') as (w: number, h: number) => unknown;
-    if (!gl(1, 1)) return "'gl' loaded but could not create a context (no display? run under xvfb-run -a)";
-  } catch (e) {
-    return `'gl' failed to load: ${e instanceof Error ? e.message : String(e)}`;
-  }
-  return null;
 }
 
 const PROBE_SRC = `function(a) { return a[this.thread.x] * 2 + 1; }`;
@@ -108,13 +93,13 @@ export async function probeMode(mode: GpuJsMode): Promise<ModeInfo> {
     const want = [3, 5, 7, 9];
     if (!want.every((v, i) => out[i] === v)) return done(false, `wrong result ${Array.from(out).join(',')}`);
     let note: string | undefined;
-    if (mode === 'webgpu') {
-      const r = await openWebGPU();
+    if (mode === 'webgpu' && inNode()) {
+      const r = await (await nodeOnly()).openWebGPU();
       if (!('error' in r)) note = r.adapterInfo;
     }
     const extra: Partial<ModeInfo> = {};
     if (mode === 'webasm') {
-      const { WebAssemblyKernel } = loadGpuJs() as unknown as { WebAssemblyKernel: { isThreadsSupported?: boolean } };
+      const { WebAssemblyKernel } = await loadGpuJs();
       extra.asyncThreads = Boolean(WebAssemblyKernel.isThreadsSupported);
     }
     return done(true, note, extra);
