@@ -1,6 +1,7 @@
 // The page's training backends, best first: WebGPU through gpu.js where the browser has it, WebGL2
 // otherwise, gpu.js's WebAssembly CPU path as the last resort. Each is probed by running a kernel
 // (gpu.js falls back silently otherwise); `auto` takes the first that works.
+/// <reference types="@webgpu/types" />
 import type { Backend } from '../../runtime/executable.ts';
 import { gpuJsBackend } from '../../runtime/backends/gpujs-exec.ts';
 import { referenceBackend } from '../../runtime/backends/reference-exec.ts';
@@ -14,6 +15,8 @@ export interface Probed {
   name: PageBackend;
   ok: boolean;
   reason?: string;
+  /** WebGPU: the adapter (e.g. 'google / swiftshader'); WebGL2: the renderer. */
+  device?: string;
 }
 
 const made = new Map<PageBackend, Backend>();
@@ -31,9 +34,31 @@ export async function probeAll(): Promise<Probed[]> {
   // One at a time: gpu.js backends share module state.
   for (const name of PAGE_BACKENDS) {
     const a = await backend(name).available();
-    out.push(a.ok ? { name, ok: true } : { name, ok: false, reason: a.reason });
+    out.push(a.ok ? { name, ok: true, device: await device(name) } : { name, ok: false, reason: a.reason });
   }
   return out;
+}
+
+/** Which device a GPU backend runs on, as the browser names it (a software rasteriser shows here). */
+async function device(name: PageBackend): Promise<string | undefined> {
+  try {
+    if (name === 'webgpu') {
+      const adapter = await (navigator as Navigator & { gpu?: GPU }).gpu?.requestAdapter();
+      const info = adapter?.info;
+      return info ? [info.vendor, info.architecture, info.description].filter(Boolean).join(' / ') || undefined : undefined;
+    }
+    if (name === 'webgl2') {
+      const gl = document.createElement('canvas').getContext('webgl2');
+      if (!gl) return undefined;
+      const ext = gl.getExtension('WEBGL_debug_renderer_info');
+      const renderer = String(gl.getParameter(ext ? ext.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+      gl.getExtension('WEBGL_lose_context')?.loseContext();
+      return renderer;
+    }
+  } catch {
+    /* the name is only informative */
+  }
+  return undefined;
 }
 
 export const autoChoice = (probed: Probed[]): PageBackend | undefined => probed.find((p) => p.ok)?.name;

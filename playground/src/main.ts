@@ -156,7 +156,7 @@ const probing = probeAll().then((p) => {
       return h('option', { value: name, disabled: info.ok ? undefined : '', title: info.reason }, `${LABELS[name]}${info.ok ? '' : ' — unavailable'}`);
     }),
   );
-  backendInfo.textContent = p.map((q) => `${LABELS[q.name]}: ${q.ok ? 'yes' : `no (${q.reason})`}`).join(' · ');
+  backendInfo.textContent = p.map((q) => `${LABELS[q.name]}: ${q.ok ? (q.device ? `yes (${q.device})` : 'yes') : `no (${q.reason})`}`).join(' · ');
   backendInfo.dataset.state = 'probed';
 });
 
@@ -203,7 +203,7 @@ async function train(resume: boolean) {
       if ('error' in dims) throw new Error(`sizes: ${dims.error}`);
       run?.dispose();
       run = undefined;
-      chart.reset();
+      chart.reset($<HTMLSelectElement>('data').value === 'fashion-mnist');
       status.replaceChildren(h('p', {}, `compiling ${unitSelect.value} for ${LABELS[name]}…`));
       run = await TrainingRun.create(analysis.checked, { unit: unitSelect.value, data: $<HTMLSelectElement>('data').value as DataName, dims: dims.dims, batch: Number($<HTMLInputElement>('batch').value), lr: Number($<HTMLInputElement>('lr').value), seed: Number($<HTMLInputElement>('seed').value) }, backend(name));
       if (run.task.accuracy && run.config.data === 'fashion-mnist') chart.addAccuracy(0, run.task.baseline.value);
