@@ -3,7 +3,8 @@
 // explains the Lily fold, verifies Lily, and trains 50 steps on WebGPU (SwiftShader) and WebGL2 with
 // the loss falling and the WebGPU run equal to the CPU reference. Writes a screenshot of the trained
 // state to playground/e2e-artifacts/. Skipped, saying why, where Chromium is not installed.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { strFromU8, unzipSync } from 'fflate';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -166,4 +167,27 @@ describe.skipIf(!haveChromium)(`the playground in Chromium${haveChromium ? '' : 
     expect(existsSync(join(ARTIFACTS, 'trained.png'))).toBe(true);
     expect(errors).toEqual([]);
   }, 480_000);
+
+  it('downloads the trained adapter as a PEFT folder (zip) and loads it back', async () => {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#peft-download')]);
+    const zipPath = join(ARTIFACTS, 'lily-adapter.zip');
+    await download.saveAs(zipPath);
+    const files = unzipSync(new Uint8Array(readFileSync(zipPath)));
+    expect(Object.keys(files).filter((k) => !k.endsWith('/')).sort()).toEqual(['lily-adapter/adapter_config.json', 'lily-adapter/adapter_model.safetensors']);
+    const config = JSON.parse(strFromU8(files['lily-adapter/adapter_config.json']));
+    expect(config.peft_type).toBe('LILY');
+    expect(config.r).toBe(4);
+    const header = JSON.parse(strFromU8(files['lily-adapter/adapter_model.safetensors'].subarray(8, 8 + Number(new DataView(files['lily-adapter/adapter_model.safetensors'].buffer).getBigUint64(0, true)))));
+    expect(Object.keys(header).filter((k) => k !== '__metadata__').sort()).toEqual(['base_model.model.base.lily_A.weight', 'base_model.model.base.lily_B.weight', 'base_model.model.base.lily_router.weight']);
+    // load it back: a fresh run from the loaded adapter starts where training ended, not at the frozen layer's loss
+    await page.setInputFiles('#peft-load', zipPath);
+    await attached('#peft-out[data-state=loaded]');
+    const before = await page.locator('#train-status').getAttribute('data-first-loss');
+    await page.fill('#steps', '3');
+    await page.click('#train-start');
+    await attached('#train-status[data-state=done][data-steps="3"], #train-status[data-state=error]', 120_000);
+    const first = Number(await page.locator('#train-status').getAttribute('data-first-loss'));
+    expect(first).toBeLessThan(0.5 * Number(before));
+    expect(errors).toEqual([]);
+  }, 180_000);
 });

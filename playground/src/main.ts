@@ -9,7 +9,9 @@ import { $, h } from './dom.ts';
 import { createEditor } from './editor.ts';
 import { DEFAULT_EXAMPLE, EXAMPLES } from './examples.ts';
 import { renderExplain, renderMerge, renderParams, renderVerify, renderVerifyProgress } from './panels.ts';
+import { adapterZip, loadAdapterZip } from './peft-zip.ts';
 import { TOLERANCE, TrainingRun } from './session.ts';
+import type { Tensor } from '../../runtime/tensor/index.ts';
 import type { DataName } from './tasks.ts';
 
 // ---- tabs ----
@@ -166,6 +168,7 @@ function chosenBackend(): PageBackend | undefined {
 }
 
 function setRunning(running: boolean) {
+  $<HTMLButtonElement>('peft-download').disabled = running || !run || !run.steps || analysis?.checked?.units.get(run.config.unit)?.decl.kind !== 'adapter';
   buttons.start.disabled = running;
   buttons.stop.disabled = !running;
   buttons.resume.disabled = running || !run || run.steps >= Number($<HTMLInputElement>('steps').value);
@@ -205,7 +208,8 @@ async function train(resume: boolean) {
       run = undefined;
       chart.reset($<HTMLSelectElement>('data').value === 'fashion-mnist');
       status.replaceChildren(h('p', {}, `compiling ${unitSelect.value} for ${LABELS[name]}…`));
-      run = await TrainingRun.create(analysis.checked, { unit: unitSelect.value, data: $<HTMLSelectElement>('data').value as DataName, dims: dims.dims, batch: Number($<HTMLInputElement>('batch').value), lr: Number($<HTMLInputElement>('lr').value), seed: Number($<HTMLInputElement>('seed').value) }, backend(name));
+      const given = loaded && loaded.unit === unitSelect.value ? loaded.given : undefined;
+      run = await TrainingRun.create(analysis.checked, { given, unit: unitSelect.value, data: $<HTMLSelectElement>('data').value as DataName, dims: dims.dims, batch: Number($<HTMLInputElement>('batch').value), lr: Number($<HTMLInputElement>('lr').value), seed: Number($<HTMLInputElement>('seed').value) }, backend(name));
       if (run.task.accuracy && run.config.data === 'fashion-mnist') chart.addAccuracy(0, run.task.baseline.value);
     }
     const r = run!;
@@ -257,6 +261,60 @@ buttons.compare.addEventListener('click', async () => {
   } finally {
     setRunning(false);
   }
+});
+
+// ---- the trained adapter as a PEFT folder (zip), and one loaded back ----
+const peftOut = $('peft-out');
+let loaded: { unit: string; given: Map<string, Tensor>; name: string } | undefined;
+
+$('peft-download').addEventListener('click', async () => {
+  if (!run || !analysis?.checked) return;
+  try {
+    const params = await run.trainer.namedParameters();
+    const leaves = run.trainer.program.leaves;
+    const { zip, folder, kind } = await adapterZip(analysis.checked, editor.source(), run.config.unit, { ...run.config.dims, N: run.config.batch }, (leaf) => {
+      const v = params.get(leaf) ?? leaves.get(leaf);
+      if (!v) throw new Error(`internal: no value for '${leaf}'`);
+      return v;
+    });
+    const a = h('a', { href: URL.createObjectURL(new Blob([zip as BlobPart], { type: 'application/zip' })), download: `${folder}.zip` });
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+    peftOut.textContent = `saved ${folder}.zip (${kind}, after ${run.steps} steps): ${folder}/adapter_model.safetensors + adapter_config.json`;
+    peftOut.dataset.state = 'saved';
+  } catch (e) {
+    peftOut.replaceChildren(h('p', { class: 'error' }, e instanceof Error ? e.message : String(e)));
+    peftOut.dataset.state = 'error';
+  }
+});
+
+$<HTMLInputElement>('peft-load').addEventListener('change', async (ev) => {
+  const input = ev.target as HTMLInputElement;
+  const file = input.files?.[0];
+  input.value = '';
+  if (!file) return;
+  try {
+    if (!analysis?.checked) throw new Error('fix the errors in the program first');
+    const dims = parseDims($<HTMLInputElement>('train-dims').value);
+    if ('error' in dims) throw new Error(`sizes: ${dims.error}`);
+    const unit = unitSelect.value;
+    const base = (leaf: string) => (run?.config.unit === unit ? run.trainer.program.leaves.get(leaf) : undefined);
+    const r = loadAdapterZip(new Uint8Array(await file.arrayBuffer()), file.name, analysis.checked, unit, { ...dims.dims, N: Number($<HTMLInputElement>('batch').value) }, base);
+    loaded = { unit, given: r.given, name: file.name };
+    peftOut.textContent = `loaded ${file.name} (${r.kind}: ${r.given.size} tensors) onto ${unit}; the next Train starts from it`;
+    peftOut.dataset.state = 'loaded';
+    $('peft-forget').hidden = false;
+  } catch (e) {
+    peftOut.replaceChildren(h('p', { class: 'error' }, e instanceof Error ? e.message : String(e)));
+    peftOut.dataset.state = 'error';
+  }
+});
+
+$('peft-forget').addEventListener('click', () => {
+  loaded = undefined;
+  $('peft-forget').hidden = true;
+  peftOut.textContent = 'the next Train starts from fresh values';
+  peftOut.dataset.state = 'fresh';
 });
 
 // Start on the Train tab when asked (?tab=train), e.g. for a link to a training demo.

@@ -4,6 +4,7 @@
 import type { CheckedProgram } from '../../compiler/check/check.ts';
 import { compileTraining, type Trainer } from '../../runtime/train.ts';
 import type { Backend } from '../../runtime/executable.ts';
+import type { Tensor } from '../../runtime/tensor/index.ts';
 import { cpuReference } from './backends.ts';
 import { images, teacher, type DataName, type Task } from './tasks.ts';
 
@@ -14,6 +15,8 @@ export interface RunConfig {
   batch: number;
   lr: number;
   seed: number;
+  /** Starting values by leaf (an adapter loaded from a zip); the rest start from their initialisers. */
+  given?: Map<string, Tensor>;
 }
 
 export interface StepRecord {
@@ -117,7 +120,7 @@ export class TrainingRun {
 function compileFor(checked: CheckedProgram, c: RunConfig, backend: Backend) {
   const optimizer = { kind: 'adamw' as const, lr: c.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
   const images = c.data === 'fashion-mnist';
-  return compileTraining(checked, c.unit, { dims: { ...c.dims, N: c.batch }, backend, optimizer, seed: c.seed, loss: images ? 'xent' : 'mse', keep: images ? ['y'] : [] });
+  return compileTraining(checked, c.unit, { dims: { ...c.dims, N: c.batch }, backend, optimizer, seed: c.seed, given: c.given, loss: images ? 'xent' : 'mse', keep: images ? ['y'] : [] });
 }
 
 function taskFor(trainer: Trainer, c: RunConfig): Promise<Task> | Task {
