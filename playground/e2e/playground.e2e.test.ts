@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { build } from 'vite';
+import { build, createServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveStatic } from './static-server.ts';
 
@@ -189,5 +189,27 @@ describe.skipIf(!haveChromium)(`the playground in Chromium${haveChromium ? '' : 
     const first = Number(await page.locator('#train-status').getAttribute('data-first-loss'));
     expect(first).toBeLessThan(0.5 * Number(before));
     expect(errors).toEqual([]);
+  }, 180_000);
+});
+
+describe.skipIf(!haveChromium)(`npm run playground (the dev server) in Chromium${haveChromium ? '' : ' (skipped: no Chromium)'}`, () => {
+  it('serves a page that checks, explains and probes its backends without errors', async () => {
+    const server = await createServer({ configFile: here('../vite.config.ts'), logLevel: 'error', server: { host: '127.0.0.1', port: 0 } });
+    await server.listen();
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('console', (m) => m.type() === 'error' && errors.push(`console: ${m.text()}`));
+      page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+      await page.goto(server.resolvedUrls!.local[0]);
+      await page.waitForSelector('#explain-out[data-state=done]', { state: 'attached', timeout: 120_000 });
+      await page.waitForSelector('#backend-info[data-state=probed]', { state: 'attached', timeout: 60_000 });
+      expect(await page.locator('#explain-out li.fold').count()).toBeGreaterThan(0);
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+      await server.close();
+    }
   }, 180_000);
 });

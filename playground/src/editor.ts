@@ -72,7 +72,8 @@ export function createEditor(parent: HTMLElement, initial: string, onAnalysis: (
       extensions: [basicSetup, highlights, lilyLanguage, syntaxHighlighting(defaultHighlightStyle), lintGutter(), lint, hover, EditorView.theme({ '&': { height: '100%' }, '.cm-scroller': { fontFamily: 'ui-monospace, monospace' } })],
     }),
   });
-  onAnalysis(latest);
+  // after the caller has finished setting up (it may be mid-initialisation now)
+  queueMicrotask(() => onAnalysis(latest));
   return {
     view,
     setSource(text) {
