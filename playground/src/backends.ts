@@ -61,4 +61,12 @@ async function device(name: PageBackend): Promise<string | undefined> {
   return undefined;
 }
 
-export const autoChoice = (probed: Probed[]): PageBackend | undefined => probed.find((p) => p.ok)?.name;
+/** Software rasterisers that give a browser WebGPU/WebGL2 without a GPU: correct, slower than WebAssembly. */
+const SOFTWARE_GPU = /swiftshader|llvmpipe|lavapipe|softpipe|software/i;
+export const isSoftware = (p: Probed) => p.name !== 'webasm' && SOFTWARE_GPU.test(p.device ?? '');
+
+/** The first backend that runs, a GPU on a software rasteriser only after WebAssembly (as `lily train --backend auto`). */
+export function autoChoice(probed: Probed[]): PageBackend | undefined {
+  const ok = probed.filter((p) => p.ok);
+  return (ok.find((p) => !isSoftware(p)) ?? ok[0])?.name;
+}

@@ -2,7 +2,7 @@
 import { FAULTS } from '../../compiler/rewrite/faults.ts';
 import type { Analysis } from './analysis.ts';
 import { parseDims } from './analysis.ts';
-import { autoChoice, backend, LABELS, PAGE_BACKENDS, probeAll, type PageBackend, type Probed } from './backends.ts';
+import { autoChoice, backend, isSoftware, LABELS, PAGE_BACKENDS, probeAll, type PageBackend, type Probed } from './backends.ts';
 import { createChart } from './chart.ts';
 import type { ExplainReply, WorkerReply, WorkerRequest } from './compiler-protocol.ts';
 import { $, h } from './dom.ts';
@@ -158,7 +158,10 @@ const probing = probeAll().then((p) => {
       return h('option', { value: name, disabled: info.ok ? undefined : '', title: info.reason }, `${LABELS[name]}${info.ok ? '' : ' — unavailable'}`);
     }),
   );
-  backendInfo.textContent = p.map((q) => `${LABELS[q.name]}: ${q.ok ? (q.device ? `yes (${q.device})` : 'yes') : `no (${q.reason})`}`).join(' · ');
+  const software = p.filter((q) => q.ok && isSoftware(q)).map((q) => LABELS[q.name]);
+  backendInfo.textContent =
+    p.map((q) => `${LABELS[q.name]}: ${q.ok ? (q.device ? `yes (${q.device})` : 'yes') : `no (${q.reason})`}`).join(' · ') +
+    (software.length ? ` — ${software.join(' and ')} here ${software.length > 1 ? 'are' : 'is'} a software rasteriser: correct, but slower than WebAssembly, so auto takes it last` : '');
   backendInfo.dataset.state = 'probed';
 });
 
@@ -214,21 +217,22 @@ async function train(resume: boolean) {
     }
     const r = run!;
     const every = Math.max(1, Math.floor(total / 8));
-    await r.run(total, (s) => {
+    const evaluate = async (step: number) => {
+      if (!r.task.accuracy) return '';
+      const acc = await r.task.accuracy();
+      chart.addAccuracy(step, acc);
+      chart.draw();
+      status.dataset.accuracy = String(acc);
+      return `test accuracy ${(100 * acc).toFixed(1)}%`;
+    };
+    let extra = '';
+    await r.run(total, async (s) => {
       chart.addLoss(s.step, s.loss);
       chart.draw();
-      if (s.step === 1 || s.step % 5 === 0) report();
+      if (s.step % every === 0 && s.step < total) extra = await evaluate(s.step);
+      if (s.step === 1 || s.step % 5 === 0) report(extra);
     });
-    let extra = '';
-    if (r.task.accuracy && r.steps % every === 0 || r.steps >= total) {
-      if (r.task.accuracy) {
-        const acc = await r.task.accuracy();
-        chart.addAccuracy(r.steps, acc);
-        chart.draw();
-        extra = `test accuracy ${(100 * acc).toFixed(1)}%`;
-        status.dataset.accuracy = String(acc);
-      }
-    }
+    if (r.steps >= total || r.steps % every !== 0) extra = await evaluate(r.steps);
     report(r.steps < total ? `stopped at step ${r.steps}${extra ? `; ${extra}` : ''}` : extra);
     status.dataset.state = r.steps >= total ? 'done' : 'stopped';
   } catch (e) {

@@ -65,8 +65,8 @@ export class TrainingRun {
     return this.history.length;
   }
 
-  /** Run until `total` steps are done or stop() is called; `onStep` after every step. */
-  async run(total: number, onStep: (r: StepRecord) => void): Promise<void> {
+  /** Run until `total` steps are done or stop() is called; `onStep` after every step (awaited: it may evaluate). */
+  async run(total: number, onStep: (r: StepRecord) => void | Promise<void>): Promise<void> {
     this.running = true;
     this.stopping = false;
     try {
@@ -76,7 +76,7 @@ export class TrainingRun {
         const loss = await this.trainer.step(this.task.batch(i));
         const r = { step: i + 1, loss, ms: performance.now() - t0 };
         this.history.push(r);
-        onStep(r);
+        await onStep(r);
         if (!Number.isFinite(loss)) throw new Error(`the loss became ${loss} at step ${i + 1}; lower the learning rate`);
         await new Promise((resolve) => setTimeout(resolve, 0)); // let the page paint and take clicks
       }
