@@ -15,10 +15,10 @@ import type { Tensor } from '../../runtime/tensor/index.ts';
 import type { DataName } from './tasks.ts';
 
 // ---- tabs ----
-const tabs = [...document.querySelectorAll<HTMLButtonElement>('#tabs button')];
+const tabs = Array.from(document.querySelectorAll<HTMLButtonElement>('#tabs button'));
 function showTab(name: string) {
   for (const b of tabs) b.classList.toggle('active', b.dataset.tab === name);
-  for (const s of document.querySelectorAll<HTMLElement>('.tab')) s.hidden = s.id !== `tab-${name}`;
+  for (const s of Array.from(document.querySelectorAll<HTMLElement>('.tab'))) s.hidden = s.id !== `tab-${name}`;
 }
 for (const b of tabs) b.addEventListener('click', () => showTab(b.dataset.tab!));
 
