@@ -223,6 +223,100 @@ describe.skipIf(!have)('PEFT golden files', () => {
     });
   });
 
+  it('an adapter PEFT lacks (MoSLoRA) or an impostor named LoRA is saved as a Lily program folder PEFT refuses, and loads back', async () => {
+    const c = CASES[0];
+    const dir = join(tmp, 'moslora');
+    const r = await lily('train', c.file, '--model', c.model, '--target-modules', c.targets, '--adapter', 'MoSLoRA', '--hparams', 'r=2', '--steps', '3', '--batch', '8', '--backend', 'cpu', '--save', dir, '--json');
+    expect(r.code).toBe(0);
+    const cfg = config(dir);
+    expect(cfg.peft_type).toBe('LILY_PROGRAM');
+    expect(cfg.lily_program.source).toContain('adapter MoSLoRA');
+    expect(cfg.layers.fc1).toEqual({ adapter: 'MoSLoRA', settings: { r: 2, alpha: 8 } });
+    const keys = [...read(join(dir, 'adapter_model.safetensors')).keys()].sort();
+    expect(keys).toEqual(['fc1', 'fc2'].flatMap((l) => ['A', 'B', 'M'].map((p) => `base_model.model.${l}.MoSLoRA.${p}`)).sort());
+    const out1 = join(tmp, 'mos-1.safetensors');
+    const back = await runFixture(c, dir, '--out', out1);
+    expect(back.code).toBe(0);
+    // An adapter named LoRA that computes something else is not written as PEFT's LORA.
+    const impostor = join(tmp, 'impostor.lily');
+    writeFileSync(impostor, 'adapter LoRA(r: Dim = 4, alpha: Float = 8.0, rslora: Bool = false) on Linear[In, Out] {\n  param A: [In, r] = kaiming_uniform(a = sqrt(5.0))\n  param B: [r, Out] = zeros\n  delta(x: [N, In]) -> [N, Out] = relu(x @ A) @ B\n}\n');
+    const dir2 = join(tmp, 'impostor');
+    const r2 = await lily('train', c.file, '--model', c.model, '--target-modules', c.targets, '--adapter', 'LoRA', '--adapter-file', impostor, '--steps', '2', '--batch', '8', '--backend', 'cpu', '--save', dir2, '--json');
+    expect(r2.code).toBe(0);
+    expect(config(dir2).peft_type).toBe('LILY_PROGRAM');
+  });
+
+  it('lily run --grad: gradients of <y, dy> for the adapter (base frozen) equal central differences; inputs from .json', async () => {
+    const c = CASES[1]; // rsLoRA, scaling 8: the adapter matters
+    const x = read(fx(c.name, 'inputs.safetensors')).get('x')!;
+    const xJson = join(tmp, 'x.json');
+    writeFileSync(xJson, JSON.stringify({ x: Array.from({ length: 6 }, (_, r) => [...x.data.subarray(r * 16, (r + 1) * 16)]) }));
+    const r = await lily('run', c.file, '--model', c.model, '--base', fx(c.name, 'base.safetensors'), '--peft', fx(c.name, 'adapter'), '--inputs', `x=${xJson}`, '--grad', '--json');
+    expect(r.code).toBe(0);
+    const { gradients } = JSON.parse(r.out);
+    expect(Object.keys(gradients).sort()).toEqual(['fc1.LoRA.A', 'fc1.LoRA.B', 'fc2.LoRA.A', 'fc2.LoRA.B', 'x']); // the base is frozen
+    // Central differences of sum(y) (dy = ones) in one entry of each adapter tensor.
+    const { setupModel } = await import('./model-setup.ts');
+    const { runEntry } = await import('../interp/run.ts');
+    const setup = setupModel(c.file, { model: c.model, base: fx(c.name, 'base.safetensors'), peft: fx(c.name, 'adapter') });
+    const xs = { shape: [6, 16], data: Float64Array.from(x.data) };
+    const sumY = (given: Map<string, { shape: number[]; data: Float64Array }>) => {
+      const out = runEntry(setup.checked, setup.entry, { settings: setup.settings, inputs: new Map([['x', xs]]), given, attach: setup.attach }).output;
+      return (out as { t: { data: Float64Array } }).t.data.reduce((a, b) => a + b, 0);
+    };
+    for (const leaf of ['fc1.LoRA.A', 'fc2.LoRA.B']) {
+      const t = setup.given.get(leaf)!;
+      const i = 3;
+      const eps = 1e-6;
+      const at = (d: number) => sumY(new Map([...setup.given].map(([k, v]) => [k, k === leaf ? { shape: v.shape, data: Float64Array.from(v.data, (u, j) => (j === i ? u + d : u)) } : (v as { shape: number[]; data: Float64Array })])));
+      const fd = (at(eps) - at(-eps)) / (2 * eps);
+      const g = gradients[leaf].flat(Infinity)[i];
+      expect(Math.abs(g - fd), leaf).toBeLessThan(1e-6 * (1 + Math.abs(fd)));
+    }
+  });
+
+  it('lily eval: loss and accuracy over every example, in batches (the last one partial), on real weights', async () => {
+    const c = CASES[0];
+    const x = read(fx(c.name, 'inputs.safetensors')).get('x')!;
+    const y = read(fx(c.name, 'expected.safetensors')).get('y_adapted_f64')!;
+    // Labels: the adapted model's own argmax for rows 0-3, and a wrong label for rows 4-5.
+    const K = 10;
+    const labels = Array.from({ length: 6 }, (_, r) => {
+      const row = [...y.data.subarray(r * K, (r + 1) * K)];
+      const best = row.indexOf(Math.max(...row));
+      return r < 4 ? best : (best + 1) % K;
+    });
+    const data = join(tmp, 'labelled.safetensors');
+    writeFileSync(data, encodeSafetensors(new Map([['x', x], ['y', { shape: [6], data: Float32Array.from(labels) }]])));
+    const r = await lily('eval', c.file, '--model', c.model, '--base', fx(c.name, 'base.safetensors'), '--peft', fx(c.name, 'adapter'), '--data', data, '--batch', '4', '--json');
+    expect(r.code).toBe(0);
+    const got = JSON.parse(r.out);
+    expect(got.examples).toBe(6);
+    expect(got.accuracy).toBeCloseTo(4 / 6, 12);
+    // The oracle: cross-entropy of PEFT's float64 logits.
+    let ce = 0;
+    labels.forEach((l, r) => {
+      const row = [...y.data.subarray(r * K, (r + 1) * K)];
+      ce += Math.log(row.reduce((s, v) => s + Math.exp(v), 0)) - row[l];
+    });
+    expect(Math.abs(got.loss - ce / 6)).toBeLessThan(1e-10);
+  });
+
+  it('lily merge --peft folds a mergeable adapter into the weights (PyTorch names); Lily is refused with the reason', async () => {
+    const c = CASES[2]; // DoRA: the merged weight is m/‖W + sBA‖ ⊙ (W + sBA)
+    const merged = join(tmp, 'merged.safetensors');
+    const r = await lily('merge', c.file, '--model', c.model, '--base', fx(c.name, 'base.safetensors'), '--peft', fx(c.name, 'adapter'), '-o', merged);
+    expect(r.code).toBe(0);
+    const out = join(tmp, 'merged-y.safetensors');
+    expect((await lily('run', c.file, '--model', c.model, '--base', merged, '--inputs', `x=${fx(c.name, 'inputs.safetensors')}`, '--out', out)).code).toBe(0);
+    expect(maxDiff(read(out).get('y')!.data, read(fx(c.name, 'expected.safetensors')).get('y_adapted_f64')!.data).rel).toBeLessThan(1e-5);
+    const s = CASES[3];
+    const lilyMerge = await lily('merge', s.file, '--model', s.model, '--base', fx(s.name, 'base.safetensors'), '--peft', fx(s.name, 'adapter'), '-o', join(tmp, 'no.safetensors'));
+    expect(lilyMerge.code).toBe(1);
+    expect(lilyMerge.err).toMatch(/does not merge .*data-dependent router/);
+    expect(existsSync(join(tmp, 'no.safetensors'))).toBe(false);
+  });
+
   it('--target-modules: a regular expression on the whole path; a target matching nothing is an error listing the layers', async () => {
     const c = CASES[3];
     const args = ['params', c.file, '--model', c.model, '--adapter', 'Lily', '--hparams', 'r=4,E=3,stride=2', '--json'];

@@ -278,7 +278,7 @@ function sharedPath(path: string, sharing: A.Sharing, copy: InstanceOptions['cop
 }
 
 /** The sizes an adapter's `on Linear[In, Out]` names take on a layer it is attached to by target. */
-function layerSizes(checked: CheckedProgram, adapter: string, In: number, Out: number, path: string): Record<string, number> {
+export function layerSizes(checked: CheckedProgram, adapter: string, In: number, Out: number, path: string): Record<string, number> {
   const base = checked.units.get(adapter)?.base;
   if (!base) fail('E-usage', `'${adapter}' is not an adapter on a Linear layer; it cannot be attached to ${path}`);
   const out: Record<string, number> = {};

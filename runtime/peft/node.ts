@@ -1,6 +1,6 @@
 // PEFT folders and PyTorch weight files on disk (Node only): read, and write atomically.
 import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeSafetensors, type NamedTensor } from '../checkpoint/safetensors-codec.ts';
 import { CONFIG_FILE, PeftFormatError, WEIGHTS_FILE } from './folder.ts';
@@ -120,5 +120,3 @@ export function readWeights(path: string): { tensors: Map<string, NamedTensor>; 
   if (existsSync(single)) return readWeights(single);
   throw new PeftFormatError(`${path} is a folder without model.safetensors or model.safetensors.index.json`);
 }
-
-export const parentDir = dirname;
