@@ -190,6 +190,23 @@ describe.skipIf(!haveChromium)(`the playground in Chromium${haveChromium ? '' : 
     expect(first).toBeLessThan(0.5 * Number(before));
     expect(errors).toEqual([]);
   }, 180_000);
+
+  it('trains the Fashion-MNIST model on the embedded subset (fetched and decoded in the page); test accuracy rises', async () => {
+    await page.click('#peft-forget');
+    await page.selectOption('#example', 'examples/fashion.lily');
+    await attached('#check-status.ok');
+    await page.selectOption('#unit', 'Base');
+    expect(await page.inputValue('#data')).toBe('fashion-mnist');
+    await page.selectOption('#backend', 'webasm');
+    await page.fill('#steps', '40');
+    await page.click('#train-start');
+    await attached('#train-status[data-state=done], #train-status[data-state=error]', 240_000);
+    const text = (await page.textContent('#train-status')) ?? '';
+    expect(await page.locator('#train-status').getAttribute('data-state'), text).toBe('done');
+    expect(text).toContain('test accuracy before training: 10.9%');
+    expect(Number(await page.locator('#train-status').getAttribute('data-accuracy'))).toBeGreaterThan(0.5);
+    expect(errors).toEqual([]);
+  }, 300_000);
 });
 
 describe.skipIf(!haveChromium)(`npm run playground (the dev server) in Chromium${haveChromium ? '' : ' (skipped: no Chromium)'}`, () => {
