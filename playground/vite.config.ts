@@ -8,10 +8,6 @@ const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 export default defineConfig({
   root: here('.'),
   base: './',
-  resolve: {
-    // The compiler reads its grammar file from disk in Node; in the page it is inlined instead.
-    alias: [{ find: /^.*\/grammar-source\.ts$/, replacement: here('./src/grammar-source.browser.ts') }],
-  },
   server: { fs: { allow: [here('..')] } },
   worker: { format: 'es' },
   build: { outDir: here('./dist'), emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 2000 },

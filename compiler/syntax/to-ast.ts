@@ -3,9 +3,11 @@
 import * as ohm from 'ohm-js';
 import { LilyError, makeSpan } from '../diagnostics.ts';
 import type * as A from './ast.ts';
-import { GRAMMAR_SOURCE } from './grammar-source.ts';
+import { LILY_GRAMMAR_RECIPE } from './lily-grammar.ts';
 
-const grammar = ohm.grammar(GRAMMAR_SOURCE);
+// lily.ohm, prepared at build time (see grammar-recipe.ts); `makeRecipe` is ohm's loader for
+// generated grammar bundles (exported, though missing from its type declarations).
+const grammar = (ohm as unknown as { makeRecipe(recipe: unknown): ohm.Grammar }).makeRecipe(JSON.parse(LILY_GRAMMAR_RECIPE));
 
 export function parse(source: string, file = '<input>'): A.Program {
   const match = grammar.match(source);

@@ -24,7 +24,15 @@ let loaded: Promise<GpuJsModule> | undefined;
 let ready: GpuJsModule | undefined;
 
 export function loadGpuJs(): Promise<GpuJsModule> {
-  loaded ??= import('gpu.js').then((m) => (ready = ((m as { default?: unknown }).default ?? m) as GpuJsModule));
+  loaded ??= import('gpu.js').then(
+    (m) => (ready = ((m as { default?: unknown }).default ?? m) as GpuJsModule),
+    (e: unknown) => {
+      // An optional peer dependency of lily-lang (not installed by default: see README, "Install").
+      const code = (e as { code?: string }).code;
+      if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') throw new Error("the optional package 'gpu.js' is not installed (npm i gpu.js)");
+      throw e;
+    },
+  );
   return loaded;
 }
 

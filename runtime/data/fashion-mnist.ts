@@ -5,9 +5,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { IdxError, loadIdx } from './idx.ts';
 import { imageSet, type ImageSet } from './image-set.ts';
+import { packagePath } from '../package-path.ts';
 
 export { CLASSES, type ImageSet } from './image-set.ts';
-export const EMBEDDED_DIR = new URL('../../examples/data/fashion-mnist/', import.meta.url).pathname;
+export const EMBEDDED_DIR = packagePath('examples/data/fashion-mnist/', import.meta.url);
 export const DEBIAN_DIR = '/usr/share/datasets/fashion-mnist';
 
 function load(dir: string, split: 'train' | 't10k'): ImageSet {
