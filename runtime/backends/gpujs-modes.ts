@@ -37,13 +37,10 @@ export interface ModeInfo {
 }
 
 /**
- * Node-only helpers (Dawn for WebGPU, headless-gl), imported on first use with a specifier a bundler
- * does not follow, so a browser bundle never contains them; a browser has `navigator.gpu` itself.
+ * Node-only helpers (Dawn for WebGPU, headless-gl), loaded on first use. A browser has
+ * `navigator.gpu` itself; its bundle swaps this module for a stub (playground/vite.config.ts).
  */
-function nodeOnly(): Promise<typeof import('./gpujs-modes-node.ts')> {
-  const path = './gpujs-modes-node.ts';
-  return import(/* @vite-ignore */ path);
-}
+const nodeOnly = () => import('./gpujs-modes-node.ts');
 
 const inNode = () => Boolean((globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node);
 
