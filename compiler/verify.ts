@@ -27,6 +27,8 @@ export interface VerifyOptions {
   faults?: string[];
   /** Check the program as compiled for training (default: both modes when it reads `training`, `step` or draws random numbers). */
   training?: boolean;
+  /** Called after each random case (progress, e.g. the playground's verify panel). */
+  onCase?: (done: number, runs: number) => void;
 }
 
 export interface VerifyFailure {
@@ -153,11 +155,13 @@ export function verifyAdapter(checked: CheckedProgram, adapter: string, opts: Ve
   const modes = opts.training !== undefined ? [opts.training] : checked.readsMode ? [false, true] : [false];
   const dimArb = fc.record(Object.fromEntries(names.map((n) => [n, fc.integer({ min: 1, max: opts.maxDim ?? 4 })])));
   let failure: VerifyFailure | undefined;
+  let cases = 0;
   const result = fc.check(
     fc.property(dimArb, fc.integer({ min: 0, max: 1_000_000 }), (dims, valueSeed) => {
       const settings = { ...dims, ...opts.fixed };
       try {
         for (const training of modes) checkOnce(checked, adapter, settings, valueSeed, opts.rtol, opts.faults, training);
+        opts.onCase?.(++cases, runs);
         return true;
       } catch (e) {
         // Sizes the program's dimension arithmetic rejects (In / f not whole) are skipped.

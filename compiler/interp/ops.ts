@@ -47,6 +47,8 @@ export interface Ops {
   locate?(span: A_Span | undefined): void;
   /** A trainable parameter learns at this multiple of the optimiser's rate (`lr * ratio`). */
   scaleLearningRate?(leafName: string, ratio: number): void;
+  /** Exports only: a plain Linear/LayerNorm layer applied as one opaque module call (its weights are the module's). */
+  moduleCall?(kind: 'Linear' | 'LayerNorm', path: string, x: TT, outShape: number[]): TT;
   /** The program named this value (a let); for messages about IR nodes. */
   bind?(name: string, t: TT): void;
 }

@@ -7,3 +7,4 @@ import './prims/softmax.ts';
 export { allPrims, primitive } from './prim.ts';
 import './prims/select.ts';
 import './prims/decompose.ts';
+import './prims/module-call.ts';
