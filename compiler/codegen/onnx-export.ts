@@ -24,7 +24,7 @@ export function exportAdapterToOnnx(checked: CheckedProgram, adapter: string, op
   if (!unit || unit.decl.kind !== 'adapter') fail('E-name', `no adapter named '${adapter}' in ${opts.file}`);
   const settings = { ...EXPORT_DEFAULTS, ...opts.settings };
   const seed = opts.seed ?? 0;
-  const p = compile(checked, adapter, { settings, seed, params: opts.params });
+  const p = compile(checked, adapter, { settings, seed, params: opts.params, skip: ['hoist'] });
   const W = p.leaves.get('base.W')!;
   const b = p.leaves.get('base.b')!;
   const [In, Out] = W.shape;
@@ -61,7 +61,7 @@ function leafName(g: OnnxGraph, name: string, leaves: Map<string, { shape: numbe
 }
 
 function renderGraph(g: OnnxGraph, checked: CheckedProgram, adapter: string, settings: Record<string, number | boolean>, seed: number, params: 'init' | 'random', leaves: Map<string, { shape: number[]; data: ArrayLike<number> }>): string {
-  const { nodes, attrs, fit } = fitNodes((s) => compile(checked, adapter, { settings: s, seed, params }).graph, { settings, dims: ['N'], what: `adapter ${adapter}` });
+  const { nodes, attrs, fit } = fitNodes((s) => compile(checked, adapter, { settings: s, seed, params, skip: ['hoist'] }).graph, { settings, dims: ['N'], what: `adapter ${adapter}` });
   if (fit.fixed.N) throw new OnnxUnsupported(`a program that changes with the batch size (${fit.fixed.N})`);
   const names: string[] = [];
   const scalar: boolean[] = [];

@@ -69,7 +69,7 @@ export interface ForwardOptions {
 }
 
 /** The compiled adapter (after `contract`) at some settings. */
-export const compiledGraph = (checked: CheckedProgram, adapter: string) => (settings: Record<string, number | boolean>) => compile(checked, adapter, { settings, params: 'random' }).graph;
+export const compiledGraph = (checked: CheckedProgram, adapter: string) => (settings: Record<string, number | boolean>) => compile(checked, adapter, { settings, params: 'random', skip: ['hoist'] }).graph; // the module computes frozen values itself
 
 /** A number of the program as fitted: a monomial in the free dimensions; `float` for values, else sizes/indices. */
 export class Sym {

@@ -18,4 +18,6 @@ export const TORCH_LAYOUTS: Record<Layout, TorchLayout> = {
   transpose: { toOurs: (v) => `${v}.t()`, fromOurs: (v) => `${v}.t().contiguous()`, gradToOurs: (g) => `${g}.t()` },
   // [E, r, Out] ↔ [E·r, Out], the same bytes
   experts: { toOurs: (v, s) => `${v}.reshape(${s})`, fromOurs: (v, s) => `${v}.reshape(${s}[0] * ${s}[1], ${s}[2])`, gradToOurs: (g, s) => `${g}.reshape(${s})` },
+  // DoRA: PEFT stores m = ‖W0‖ (per output row) + our offset dm
+  magnitude: { toOurs: (v) => `(${v} - _row_norm(self.base_layer.weight))`, fromOurs: (v) => `(${v} + _row_norm(self.base_layer.weight))`, gradToOurs: (g) => g },
 };

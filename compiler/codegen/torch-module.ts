@@ -68,6 +68,8 @@ export function exportAdapterToTorch(checked: CheckedProgram, adapter: string, o
 
   const method = opts.identify ? opts.identify(checked, adapter, full) : PEFT_METHODS.find((m) => m.adapter === adapter && opts.file.replace(/\\/g, '/').endsWith(m.stdlib));
   const paramDecls = decl.members.filter((m): m is A.ParamDecl => m.kind === 'param');
+  for (const p of paramDecls)
+    if (p.init.from) fail('E-export', `'${p.name}' of ${adapter} is initialised from an expression (from …); the PyTorch export does not render those yet`, p.init.span);
   const keys: TorchExport['info']['keys'] = {};
   for (const p of paramDecls) {
     const t = method?.tensors.find((x) => x.param === p.name);

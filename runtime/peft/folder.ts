@@ -60,6 +60,7 @@ function slots(spec: Pick<FolderSpec, 'method' | 'modulesToSave'>, adapted: Adap
 }
 
 /** The frozen weight of an adapted layer, by our leaf name (`fc1.W`; `base.W` stand-alone). */
+const baseLeaf = (layer: AdaptedLayer | undefined) => `${layer!.layer}.W`;
 
 /** Hyper-parameters common to every adapted layer (PEFT's config holds one set), or a reason. */
 export function commonSettings(adapted: AdaptedLayer[]): Record<string, number | boolean> | string {
@@ -105,7 +106,7 @@ export function encodeAdapterFolder(spec: FolderSpec, adapted: AdaptedLayer[], v
   const config = adapterConfig(spec, adapted);
   const tensors = new Map<string, NamedTensor>();
   for (const s of slots(spec, adapted)) {
-    const t = LAYOUTS[s.layout].toPeft(value(s.leaf));
+    const t = LAYOUTS[s.layout].toPeft(value(s.leaf), { baseW: s.layout === 'magnitude' ? value(baseLeaf(s.layer)) : undefined });
     tensors.set(s.key, { shape: t.shape, data: Float32Array.from(t.data) });
   }
   return { weights: encodeSafetensors(tensors, { format: 'pt' }), config: JSON.stringify(sortKeys(config), null, 2) };
@@ -143,7 +144,7 @@ export function decodeAdapterTensors(
       wrongShape.push(`${s.key}: [${t.shape}] in the file, [${want}] expected`);
       continue;
     }
-    const back = LAYOUTS[s.layout].fromPeft(t, ours);
+    const back = LAYOUTS[s.layout].fromPeft(t, ours, { baseW: s.layout === 'magnitude' ? value(baseLeaf(s.layer)) : undefined });
     const data = Float64Array.from(back.data);
     const prev = out.get(s.leaf);
     // PEFT writes one full copy of a shared tensor per layer: they must agree.

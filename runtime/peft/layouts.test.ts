@@ -11,6 +11,7 @@ describe('PEFT layouts', () => {
   const cases: [Layout, (d: number[]) => number[]][] = [
     ['transpose', (d) => [d[0], d[1]]],
     ['experts', (d) => [d[0], d[1], d[2]]],
+    ['magnitude', (d) => [d[1]]],
     ['same', (d) => [d[0], d[2]]],
   ];
   for (const [layout, shapeOf] of cases)
@@ -18,9 +19,10 @@ describe('PEFT layouts', () => {
       fc.assert(
         fc.property(fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 3, maxLength: 3 }), fc.integer(), (dims, seed) => {
           const t = dense(shapeOf(dims), seed);
-          const p = LAYOUTS[layout].toPeft(t);
+          const ctx = { baseW: dense([dims[0], dims[1]], seed + 1) };
+          const p = LAYOUTS[layout].toPeft(t, ctx);
           expect(p.shape).toEqual(peftShape(layout, t.shape));
-          const back = LAYOUTS[layout].fromPeft(p, t.shape);
+          const back = LAYOUTS[layout].fromPeft(p, t.shape, ctx);
           expect(back.shape).toEqual(t.shape);
           back.data.forEach((v, i) => expect(v).toBeCloseTo(t.data[i], 12));
         }),
@@ -29,7 +31,7 @@ describe('PEFT layouts', () => {
     });
   it("experts: expert e is rows e·r … e·r+r−1 of PEFT's 2-D lily_B", () => {
     const B = dense([3, 2, 4], 1); // [E, r, Out]
-    const p = LAYOUTS.experts.toPeft(B);
+    const p = LAYOUTS.experts.toPeft(B, {});
     expect(p.shape).toEqual([6, 4]);
     for (let e = 0; e < 3; e++) for (let i = 0; i < 2; i++) for (let o = 0; o < 4; o++) expect(p.data[(e * 2 + i) * 4 + o]).toBe(B.data[(e * 2 + i) * 4 + o]);
   });

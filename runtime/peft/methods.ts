@@ -4,9 +4,10 @@
 // Layouts (ours → PEFT's, see ../shared/peft-fixtures/README.md):
 //   transpose  [In, r] ↔ [r, In]: we compute x @ A, PyTorch stores nn.Linear weights [out, in]
 //   experts    [E, r, Out] ↔ [E·r, Out]: the same bytes, PEFT's lily_B is 2-D
+//   magnitude  DoRA: we train dm with m = ‖W0‖ + dm (zero-initialised); PEFT stores m itself
 //   same       no change
 
-export type Layout = 'transpose' | 'experts' | 'same';
+export type Layout = 'transpose' | 'experts' | 'magnitude' | 'same';
 
 export interface TensorMapping {
   /** Our parameter name in the stdlib adapter. */
@@ -139,7 +140,7 @@ export const PEFT_METHODS: PeftMethod[] = [
     peftType: 'LORA',
     adapter: 'DoRA',
     stdlib: 'adapters/dora.lily',
-    tensors: [...LORA_TENSORS, { param: 'm', key: 'lora_magnitude_vector', layout: 'same' }],
+    tensors: [...LORA_TENSORS, { param: 'dm', key: 'lora_magnitude_vector', layout: 'magnitude' }],
     hypers: [
       { ours: 'r', peft: 'r', default: 8 },
       { ours: 'alpha', peft: 'lora_alpha', default: 8 },
