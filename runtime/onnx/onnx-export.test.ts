@@ -15,13 +15,16 @@ const root = new URL('../..', import.meta.url).pathname;
 const ort = await loadOrt();
 const SIZES = { In: 16, Out: 12, r: 3, E: 3, m: 4, n: 5, rh: 4, f: 2, P: 2 };
 
+// Adapters written with language features the ONNX export does not render yet (masks and top-k,
+// slices, model-wide sharing, kron in comprehensions, random draws, the step counter): to-dos below.
+const NOT_EXPORTED_YET = ['Compacter', 'FlyLoRA', 'LilyTopK', 'MELoRA', 'SingLoRA', 'VBLoRA'];
 const adapters = readdirSync(join(root, 'stdlib/adapters'))
   .filter((n) => n.endsWith('.lily'))
   .sort()
   .flatMap((f) => {
     const file = `stdlib/adapters/${f}`;
     const checked = loadFile(join(root, file));
-    return [...checked.units.values()].filter((u) => u.decl.kind === 'adapter').map((u) => ({ file, checked, name: u.decl.name, settings: Object.fromEntries(Object.entries(SIZES).filter(([k]) => k === 'In' || k === 'Out' || u.decl.hypers.some((h) => h.name === k))) }));
+    return [...checked.units.values()].filter((u) => u.decl.kind === 'adapter' && !NOT_EXPORTED_YET.includes(u.decl.name)).map((u) => ({ file, checked, name: u.decl.name, settings: Object.fromEntries(Object.entries(SIZES).filter(([k]) => k === 'In' || k === 'Out' || u.decl.hypers.some((h) => h.name === k))) }));
   });
 
 describe.skipIf(typeof ort === 'string')(`ONNX export of every stdlib adapter${typeof ort === 'string' ? ` (skipped: ${ort})` : ''}`, () => {
@@ -35,4 +38,8 @@ describe.skipIf(typeof ort === 'string')(`ONNX export of every stdlib adapter${t
       const r = await checkOnnx(ort as Exclude<typeof ort, string>, ex.bytes, checked, name, settings, { seed: 2, params: 'random', rows: 5 });
       expect(r.error).toBeLessThan(1e-4);
     });
+});
+
+describe('ONNX export: not yet', () => {
+  for (const name of NOT_EXPORTED_YET) it.todo(`${name}: export its language features to ONNX`);
 });
