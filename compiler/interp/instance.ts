@@ -163,7 +163,7 @@ function instantiateLayer(
     const g = draw(`${path}.g`, [size(info.dim)], 'ones', {});
     const b = draw(`${path}.b`, [size(info.dim)], 'zeros', {});
     tensors.set(`${m.name}.g`, g).set(`${m.name}.b`, b);
-    return { kind: 'LayerNorm', g: env.ops.leaf('param', `${path}.g`, g, true), b: env.ops.leaf('param', `${path}.b`, b, true) };
+    return { kind: 'LayerNorm', g: env.ops.leaf('param', `${path}.g`, g, !opts.frozenBase), b: env.ops.leaf('param', `${path}.b`, b, !opts.frozenBase) };
   }
   const settings: Record<string, number | boolean> = {};
   for (const [k, d] of info.dimArgs) settings[k] = size(d);

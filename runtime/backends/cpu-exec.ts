@@ -1,8 +1,9 @@
 // The fast CPU backend: every kernel of a plan compiled once (compiler/codegen/cpu.ts: generated JS
-// loops, or the WebAssembly SIMD gemm + generated epilogue), every buffer allocated once at
-// prepare() inside the gemm engine's wasm memory (so gemm reads operands and writes results in
-// place, no copies), temps sharing memory by the plan's liveness slots. run() allocates nothing
-// but gemm's own bookkeeping.
+// loops, or a gemm + generated epilogue), every buffer allocated once at prepare(), temps sharing
+// memory by the plan's liveness slots; run() allocates nothing but gemm's own bookkeeping. The
+// gemm is OpenBLAS through the native binding where it was built (native-blas.ts; buffers are then
+// one plain Float32Array block), else the WebAssembly SIMD gemm, with every buffer inside its wasm
+// memory (so it reads operands and writes results in place, no copies).
 //
 // Storage rules (each a trap met or guarded against):
 //  - leaves (inputs, params) and plan outputs get private storage: an output in a shared slot
@@ -14,17 +15,26 @@
 //  - scratch for packed GEMM operands / results (S[0..2]) is one set per executable, sized for the
 //    largest kernel: kernels run one at a time.
 import type { BufferId, KernelPlan } from '../../compiler/fuse/kernel-ir.ts';
-import { compileCpuKernel, type CompiledCpuKernel, type CpuKernelOptions } from '../../compiler/codegen/cpu.ts';
+import { compileCpuKernel, type CompiledCpuKernel, type CpuKernelOptions, type GemmFn } from '../../compiler/codegen/cpu.ts';
 import type { Backend, Executable } from '../executable.ts';
 import { arenaOf, type CpuArena } from './cpu-arena.ts';
 import { cpuGemmEngine, type WasmGemm } from './cpu-gemm.ts';
+import { loadNativeBlas } from './native-blas.ts';
 
 export interface CpuBackendOptions extends Omit<CpuKernelOptions, 'gemm'> {
   /** use the wasm gemm (default true; false: generated loops only, plain Float32Arrays) */
   gemm?: boolean;
-  /** the gemm engine (default: the process-wide one) */
+  /** the wasm gemm engine (default: the process-wide one) */
   engine?: WasmGemm;
+  /**
+   * which gemm: 'auto' (default) OpenBLAS through the native binding when it was built, else the
+   * wasm SIMD gemm; 'native' insists (prepare() throws with the reason when it is missing); 'wasm'.
+   */
+  blas?: 'auto' | 'native' | 'wasm';
 }
+
+/** What runs a CPU executable's GEMMs. */
+export type CpuGemmKind = 'openblas' | 'wasm' | 'loops';
 
 const ALIGN = 16; // floats: 64-byte aligned regions
 
@@ -32,10 +42,20 @@ export function cpuBackend(options: CpuBackendOptions = {}): Backend {
   return {
     name: 'cpu',
     async available() {
+      if (options.blas === 'native') {
+        const native = loadNativeBlas();
+        if (!native.ok) return { ok: false, reason: `native BLAS: ${native.reason}` };
+      }
       return { ok: true }; // plain JS always runs; without wasm SIMD, prepare() falls back to loops
     },
     async prepare(plan: KernelPlan): Promise<Executable> {
       let engine: WasmGemm | null = null;
+      const blas = options.blas ?? 'auto';
+      if (options.gemm !== false && blas !== 'wasm') {
+        const native = loadNativeBlas();
+        if (native.ok) return new CpuExecutable(plan, null, options, native.blas.gemm);
+        if (blas === 'native') throw new Error(`cpu backend: native BLAS unavailable: ${native.reason}`);
+      }
       if (options.gemm !== false) {
         try {
           engine = options.engine ?? cpuGemmEngine();
@@ -64,13 +84,18 @@ export class CpuExecutable implements Executable {
   /** after assign() swapped output → leaf, read(output) reads the leaf (until the next run) */
   private readonly readAlias = new Map<BufferId, BufferId>();
   private ran = false;
+  /** what runs this executable's GEMMs */
+  readonly gemmKind: CpuGemmKind;
 
-  constructor(plan: KernelPlan, engine: WasmGemm | null, options: CpuBackendOptions) {
+  /** `nativeGemm`: OpenBLAS (buffers are plain arrays then); else `engine`'s wasm gemm, or loops only */
+  constructor(plan: KernelPlan, engine: WasmGemm | null, options: CpuBackendOptions, nativeGemm?: GemmFn) {
     this.plan = plan;
-    const { gemm: _useGemm, engine: _engine, ...rest } = options;
+    const { gemm: _useGemm, engine: _engine, blas: _blas, ...rest } = options;
     const kopts: CpuKernelOptions = { ...rest };
-    if (engine) kopts.gemm = (a, b, out, M, K, N, o) => engine.gemm(a, b, out, M, K, N, o);
+    if (nativeGemm) kopts.gemm = nativeGemm;
+    else if (engine) kopts.gemm = (a, b, out, M, K, N, o) => engine.gemm(a, b, out, M, K, N, o);
     else kopts.strategy = 'loops';
+    this.gemmKind = nativeGemm ? 'openblas' : engine ? 'wasm' : 'loops';
     this.kernels = plan.kernels.map((k) => compileCpuKernel(k, kopts));
 
     // ---- storage: which buffers share a region ----
