@@ -35,7 +35,9 @@ interface OptimizerRule {
   /** State tensors per parameter (zero-initialised), by suffix. */
   state: string[];
   /** Scalars fed each step, as inputs 'arg:NAME' of shape []. */
-  args: StepArgs;
+  args: string[];
+  /** Their values at step t, written into out in that order (no allocation: the CPU step's fast path). */
+  argsInto(t: number, out: Float64Array): void;
   /** Build the updates: returns new values of the parameter and each state. */
   update(g: Graph, p: Id, grad: Id, state: Record<string, Id>, arg: (name: string) => Id): { param: Id; state: Record<string, Id> };
 }
@@ -51,7 +53,12 @@ export const OPTIMIZERS: { adamw: (c: AdamWConfig) => OptimizerRule; sgd: (c: Sg
   // into lr_t = lr·√(1−β2ᵗ)/(1−β1ᵗ) and eps_t = eps·√(1−β2ᵗ).
   adamw: (c) => ({
     state: ['m', 'v'],
-    args: (t) => ({ decay: 1 - c.lr * c.weightDecay, lr_t: (c.lr * Math.sqrt(1 - c.beta2 ** t)) / (1 - c.beta1 ** t), eps_t: c.eps * Math.sqrt(1 - c.beta2 ** t) }),
+    args: ['decay', 'lr_t', 'eps_t'],
+    argsInto(t, out) {
+      out[0] = 1 - c.lr * c.weightDecay;
+      out[1] = (c.lr * Math.sqrt(1 - c.beta2 ** t)) / (1 - c.beta1 ** t);
+      out[2] = c.eps * Math.sqrt(1 - c.beta2 ** t);
+    },
     update(g, p, grad, s, arg) {
       const m = g.add('add', [scale(g, c.beta1, s.m), scale(g, 1 - c.beta1, grad)]);
       const v = g.add('add', [scale(g, c.beta2, s.v), scale(g, 1 - c.beta2, mulSame(g, grad, grad))]);
@@ -63,7 +70,8 @@ export const OPTIMIZERS: { adamw: (c: AdamWConfig) => OptimizerRule; sgd: (c: Sg
   }),
   sgd: (c) => ({
     state: [],
-    args: () => ({}),
+    args: [],
+    argsInto: () => {},
     update: (g, p, grad) => ({ param: g.add('add', [p, scale(g, -c.lr, grad)]), state: {} }),
   }),
 };
@@ -72,6 +80,9 @@ export interface ObjectiveResult {
   leaves: Map<string, T.Tensor>;
   inputs: string[];
   args: StepArgs;
+  /** the names of args(step)'s entries ('arg:NAME'), in the order argsInto writes their values */
+  argNames: string[];
+  argsInto(step: number, out: Float64Array): void;
   /** [output, leaf] pairs: after a step, each output becomes the leaf's new value. */
   assignments: [string, string][];
 }
@@ -115,8 +126,13 @@ export function attachObjective(g: Graph, leaves: Map<string, T.Tensor>, form: '
   const params = g.live([loss]).filter((id) => g.node(id).op === 'param' && g.node(id).attrs.trainable);
   const grads = vjp(g, loss, g.add('const', [], { value: 1 }), params);
   const rule = obj.optimizer.kind === 'adamw' ? OPTIMIZERS.adamw(obj.optimizer) : OPTIMIZERS.sgd(obj.optimizer);
-  const argNames = Object.keys(rule.args(1));
-  for (const a of argNames) out.set(`arg:${a}`, T.scalar(rule.args(1)[a]));
+  const argNames = rule.args;
+  const argValues = (step: number) => {
+    const v = new Float64Array(argNames.length);
+    rule.argsInto(step, v);
+    return v;
+  };
+  argNames.forEach((a, i) => out.set(`arg:${a}`, T.scalar(argValues(1)[i]!)));
   const arg = (name: string) => g.add('input', [], { name: `arg:${name}`, shape: [] });
   const assignments: [string, string][] = [];
   for (const p of params) {
@@ -135,5 +151,5 @@ export function attachObjective(g: Graph, leaves: Map<string, T.Tensor>, form: '
       assignments.push([`new:${s}:${name}`, `${s}:${name}`]);
     }
   }
-  return { leaves: out, inputs: ['x', 't', ...argNames.map((a) => `arg:${a}`)], args: (step) => Object.fromEntries(Object.entries(rule.args(step)).map(([k, v]) => [`arg:${k}`, v])), assignments };
+  return { leaves: out, inputs: ['x', 't', ...argNames.map((a) => `arg:${a}`)], args: (step) => Object.fromEntries([...argValues(step)].map((v, i) => [`arg:${argNames[i]}`, v])), argNames: argNames.map((a) => `arg:${a}`), argsInto: rule.argsInto, assignments };
 }

@@ -7,7 +7,7 @@ import { planKernels } from '../compiler/fuse/fuse.ts';
 import type { KernelPlan } from '../compiler/fuse/kernel-ir.ts';
 import { DEFAULT_ADAMW, type OptimizerConfig } from '../compiler/objective.ts';
 import { compile, flopsSplit, type Program } from '../compiler/pipeline.ts';
-import type { Backend, Executable } from './executable.ts';
+import type { Backend, Executable, HostAccess } from './executable.ts';
 import { referenceBackend } from './backends/reference-exec.ts';
 import type { Tensor } from './tensor/index.ts';
 
@@ -34,6 +34,11 @@ export interface Trainer {
   exec: Executable;
   /** One step on a batch; returns the loss before the update. */
   step(batch: { x: Float32Array; t: Float32Array }): Promise<number>;
+  /**
+   * The same step, synchronous and allocation-free after the first call, where the backend runs on
+   * the host (the CPU backend); undefined elsewhere.
+   */
+  stepSync?: (batch: { x: Float32Array; t: Float32Array }) => number;
   read(name: string): Promise<Float32Array>;
   /** Current values of the trainable parameters. */
   parameters(): Promise<Map<string, Float32Array>>;
@@ -64,6 +69,8 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
   }
   const trainable = train.assignments.map(([, to]) => to).filter((n) => !/^[mv]:/.test(n));
   let steps = 0;
+  const assignments = train.assignments.filter(([from]) => plan.outputs.has(from));
+  const stepSync = exec.host ? hostStep(exec.host, plan, train, assignments, () => ++steps) : undefined;
   const parameters = async () => new Map(await Promise.all(trainable.map(async (n) => [n, await exec.read(n)] as [string, Float32Array])));
   return {
     program,
@@ -74,15 +81,17 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
       return steps;
     },
     async step(batch) {
+      if (stepSync) return stepSync(batch);
       steps++;
       await exec.set('x', batch.x);
       await exec.set('t', batch.t);
       for (const [k, v] of Object.entries(train.args(steps))) if (plan.leaves.has(k)) await exec.set(k, Float32Array.of(v));
       await exec.run();
       const loss = (await exec.read('loss'))[0];
-      await exec.assign(train.assignments.filter(([from]) => plan.outputs.has(from)));
+      await exec.assign(assignments);
       return loss;
     },
+    stepSync,
     read: (name) => exec.read(name),
     parameters,
     async namedParameters() {
@@ -90,5 +99,26 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
       return new Map([...values].map(([n, data]) => [n, { shape: plan.buffers[plan.leaves.get(n)!].shape, data }]));
     },
     dispose: () => exec.dispose(),
+  };
+}
+
+/** The step on a host executable: inputs written into the leaves' arrays, one run, the assigns prepared once. */
+function hostStep(host: HostAccess, plan: KernelPlan, train: NonNullable<Program['train']>, assignments: [string, string][], next: () => number) {
+  const argNames = train.argNames.filter((a) => plan.leaves.has(a));
+  const argAt = argNames.map((a) => train.argNames.indexOf(a));
+  const argValues = new Float64Array(train.argNames.length);
+  let assign: (() => void) | null = null;
+  return (batch: { x: Float32Array; t: Float32Array }): number => {
+    const step = next();
+    const x = host.leaf('x'), t = host.leaf('t');
+    if (batch.x.length !== x.length || batch.t.length !== t.length) throw new Error(`step: x needs ${x.length} values and t ${t.length}; got ${batch.x.length} and ${batch.t.length}`);
+    x.set(batch.x);
+    t.set(batch.t);
+    train.argsInto(step, argValues);
+    for (let i = 0; i < argNames.length; i++) host.leaf(argNames[i]!)[0] = argValues[argAt[i]!]!;
+    host.run();
+    const loss = host.output('loss')[0]!;
+    (assign ??= host.assigner(assignments))();
+    return loss;
   };
 }

@@ -16,7 +16,7 @@
 //    largest kernel: kernels run one at a time.
 import type { BufferId, KernelPlan } from '../../compiler/fuse/kernel-ir.ts';
 import { compileCpuKernel, type CompiledCpuKernel, type CpuKernelOptions, type GemmFn } from '../../compiler/codegen/cpu.ts';
-import type { Backend, Executable } from '../executable.ts';
+import type { Backend, Executable, HostAccess } from '../executable.ts';
 import { arenaOf, type CpuArena } from './cpu-arena.ts';
 import { cpuGemmEngine, type WasmGemm } from './cpu-gemm.ts';
 import { loadNativeBlas } from './native-blas.ts';
@@ -37,6 +37,7 @@ export interface CpuBackendOptions extends Omit<CpuKernelOptions, 'gemm'> {
 export type CpuGemmKind = 'openblas' | 'wasm' | 'loops';
 
 const ALIGN = 16; // floats: 64-byte aligned regions
+const NO_ARGS: Readonly<Record<string, number>> = Object.freeze({});
 
 export function cpuBackend(options: CpuBackendOptions = {}): Backend {
   return {
@@ -82,7 +83,9 @@ export class CpuExecutable implements Executable {
   private readonly leafOf = new Set<BufferId>();
   private readonly outputNames = new Map<BufferId, number>();
   /** after assign() swapped output → leaf, read(output) reads the leaf (until the next run) */
-  private readonly readAlias = new Map<BufferId, BufferId>();
+  // (typed arrays, not a Map: Map.clear() allocates a new table, and a step must allocate nothing)
+  private readonly readAlias: Int32Array;
+  private readonly aliasOf = (id: BufferId) => (this.readAlias[id]! >= 0 ? this.readAlias[id]! : id);
   private ran = false;
   /** what runs this executable's GEMMs */
   readonly gemmKind: CpuGemmKind;
@@ -143,6 +146,7 @@ export class CpuExecutable implements Executable {
       this.B[b.id] = block.subarray(at, at + b.size);
     }
     this.S = scratch.map((n, i) => block.subarray(scratchAt[i]!, scratchAt[i]! + n));
+    this.readAlias = new Int32Array(this.B.length).fill(-1);
     // constant leaves of a fusion plan (eye, one-hot) are set here, once
     const consts = (plan as KernelPlan & { constants?: Map<string, ArrayLike<number>> }).constants;
     if (consts) for (const [name, data] of consts) if (plan.leaves.has(name)) this.B[plan.leaves.get(name)!]!.set(data);
@@ -168,7 +172,7 @@ export class CpuExecutable implements Executable {
       if (typeof args[a] !== 'number') throw new Error(`cpu executable: missing run-time argument ${a}`);
     }
     const { B, S } = this;
-    this.readAlias.clear();
+    this.readAlias.fill(-1);
     for (const k of this.kernels) k.run(B, args, S);
     this.ran = true;
   }
@@ -177,13 +181,29 @@ export class CpuExecutable implements Executable {
     this.runSync(args);
   }
 
+  readonly host: HostAccess = {
+    leaf: (name) => {
+      const id = this.plan.leaves.get(name);
+      if (id === undefined) throw new Error(`cpu executable: no leaf named ${name}`);
+      return this.B[id]!;
+    },
+    output: (name) => {
+      const id = this.plan.outputs.get(name);
+      if (id === undefined) throw new Error(`cpu executable: no output named ${name}`);
+      if (!this.ran) throw new Error(`cpu executable: '${name}' has not been computed yet (call run())`);
+      return this.B[this.aliasOf(id)]!;
+    },
+    run: () => this.runSync(NO_ARGS),
+    assigner: (pairs) => this.assigner(pairs),
+  };
+
   async read(name: string): Promise<Float32Array> {
     this.check();
     const leaf = this.plan.leaves.get(name);
     const id = leaf ?? this.plan.outputs.get(name);
     if (id === undefined) throw new Error(`cpu executable: no output or leaf named ${name}`);
     if (leaf === undefined && !this.ran) throw new Error(`cpu executable: '${name}' has not been computed yet (call run())`);
-    return this.B[this.readAlias.get(id) ?? id]!.slice();
+    return this.B[this.aliasOf(id)]!.slice();
   }
 
   /**
@@ -192,32 +212,48 @@ export class CpuExecutable implements Executable {
    * then reads the leaf until the next run), copied otherwise.
    */
   async assign(pairs: [from: string, to: string][]): Promise<void> {
+    this.assigner(pairs)();
+  }
+
+  /** assign(pairs) with the names resolved and the snapshot arrays allocated once; each call allocates nothing. */
+  assigner(pairs: [from: string, to: string][]): () => void {
     this.check();
     const ids = pairs.map(([from, to]) => {
       const f = this.plan.outputs.get(from);
       const t = this.plan.leaves.get(to);
       if (f === undefined) throw new Error(`cpu executable: no output named ${from}`);
       if (t === undefined) throw new Error(`cpu executable: no leaf named ${to}`);
-      if (!this.ran) throw new Error(`cpu executable: '${from}' has not been computed yet (call run())`);
       const n = this.B[f]!.length, m = this.B[t]!.length;
       if (n !== m) throw new Error(`cpu executable: cannot assign ${from} (${n} elements) to ${to} (${m})`);
       return [f, t] as const;
     });
-    // an output that is itself a leaf may be overwritten by an earlier pair: snapshot it
+    // an output that is itself a leaf may be overwritten by an earlier pair: it is snapshot first
     const targets = new Set(ids.map(([, t]) => t));
-    const src = ids.map(([f]) => (this.leafOf.has(f) && targets.has(f) ? this.B[f]!.slice() : this.B[this.readAlias.get(f) ?? f]!));
-    const swapped = new Set<BufferId>();
-    ids.forEach(([f, t], i) => {
-      if (f === t) return;
-      const swappable = !this.leafOf.has(f) && this.outputNames.get(f) === 1 && !swapped.has(f) && !this.readAlias.has(f);
-      if (swappable) {
-        const old = this.B[t]!;
-        this.B[t] = this.B[f]!;
-        this.B[f] = old;
-        this.readAlias.set(f, t);
-        swapped.add(f);
-      } else this.B[t]!.set(src[i]!);
-    });
+    const snapshot = ids.map(([f]) => (this.leafOf.has(f) && targets.has(f) ? new Float32Array(this.B[f]!.length) : null));
+    const src: Float32Array[] = ids.map(() => this.B[0]!);
+    const swapped = new Uint8Array(this.B.length);
+    return () => {
+      this.check();
+      if (!this.ran && ids.length) throw new Error(`cpu executable: '${pairs[0]![0]}' has not been computed yet (call run())`);
+      for (let i = 0; i < ids.length; i++) {
+        const f = ids[i]![0], snap = snapshot[i];
+        if (snap) snap.set(this.B[f]!);
+        src[i] = snap ?? this.B[this.aliasOf(f)]!;
+      }
+      swapped.fill(0);
+      for (let i = 0; i < ids.length; i++) {
+        const [f, t] = ids[i]!;
+        if (f === t) continue;
+        const swappable = !this.leafOf.has(f) && this.outputNames.get(f) === 1 && !swapped[f] && this.readAlias[f]! < 0;
+        if (swappable) {
+          const old = this.B[t]!;
+          this.B[t] = this.B[f]!;
+          this.B[f] = old;
+          this.readAlias[f] = t;
+          swapped[f] = 1;
+        } else this.B[t]!.set(src[i]!);
+      }
+    };
   }
 
   dispose(): void {
