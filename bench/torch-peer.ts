@@ -74,6 +74,12 @@ export class TorchPeer {
     return Number(r.ms);
   }
 
+  /** the peer's peak resident set in bytes */
+  async peakRss(): Promise<number | null> {
+    const r = await this.request({ cmd: 'rss' });
+    return r.ok ? Number(r.peak_rss) : null;
+  }
+
   close(): void {
     this.child.stdin.end();
     this.child.kill();

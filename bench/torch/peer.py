@@ -139,7 +139,10 @@ def main():
         try:
             req = json.loads(line)
             cmd = req["cmd"]
-            if cmd == "info":
+            if cmd == "rss":
+                import resource
+                out({"ok": True, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024})
+            elif cmd == "info":
                 out({"ok": True, "torch": torch.__version__, "threads": torch.get_num_threads(), "compile": hasattr(torch, "compile"),
                      "blas": torch.__config__.show().count("BLAS") > 0})
             elif cmd == "setup":
