@@ -8,11 +8,11 @@ import { checkSource } from '../compiler/frontend.ts';
 import { cpuBackend } from '../runtime/backends/cpu-exec.ts';
 import { compileTraining } from '../runtime/train.ts';
 import { benchFlags, median } from './common.ts';
+import { MODEL_DIMS } from './model.ts';
 
 const PAPER = { N: 1024, In: 768, Out: 768, r: 16, E: 4 };
 /** extra sizes some adapters need (their own Dim parameters) */
 const EXTRA = { n: 2, f: 2, rh: 16, P: 64 };
-export const MODEL_DIMS = { Bt: 32, T: 65 };
 
 async function timeCompile(file: string, unit: string, dims: Record<string, number>, reps: number): Promise<number> {
   const src = readFileSync(file, 'utf8');

@@ -6,8 +6,9 @@ import { readFileSync } from 'node:fs';
 import { checkSource } from '../compiler/frontend.ts';
 import { cpuBackend } from '../runtime/backends/cpu-exec.ts';
 import { compileTraining, type Trainer } from '../runtime/train.ts';
-import { MODEL_DIMS } from './compile.ts';
 
+/** the sizes the program is compiled at (the rest are the model's defaults, listed in MODEL) */
+export const MODEL_DIMS = { Bt: 32, T: 65 };
 export const MODEL = { ...MODEL_DIMS, D: 384, heads: 6, F: 1536, L: 6, r: 16, E: 4 };
 export const MODEL_FILE = new URL('./model/vit-small.lily', import.meta.url).pathname;
 

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -13,6 +14,8 @@ export interface TorchInfo {
   torch: string;
   threads: number;
   compile: boolean;
+  /** the CUDA device's name, or null */
+  cuda: string | null;
 }
 
 export class TorchPeer {
@@ -25,7 +28,10 @@ export class TorchPeer {
     const env = { ...process.env };
     delete env.OPENBLAS_CORETYPE;
     delete env.OPENBLAS_L2_SIZE;
-    this.child = spawn(python, [fileURLToPath(new URL('./torch/peer.py', import.meta.url)), '--threads', String(threads)], { env });
+    // beside this file, or (when this runs bundled, as bench/gpu.sh does) under the working directory
+    const here = fileURLToPath(new URL('./torch/peer.py', import.meta.url));
+    const script = existsSync(here) ? here : path.resolve('bench/torch/peer.py');
+    this.child = spawn(python, [script, '--threads', String(threads)], { env });
     createInterface({ input: this.child.stdout }).on('line', (l) => this.pending.shift()?.(l));
     this.child.stderr.on('data', (d) => (this.stderr = (this.stderr + String(d)).slice(-2000)));
     this.child.on('exit', (code) => {
@@ -62,8 +68,8 @@ export class TorchPeer {
   }
 
   /** Build a step (see peer.py for the kinds); the number of trainable values, or an error. */
-  async setup(name: string, kind: string, dims: Record<string, number>, compiled = false): Promise<{ trainable: number } | { error: string }> {
-    const r = await this.request({ cmd: 'setup', name, kind, dims, compiled });
+  async setup(name: string, kind: string, dims: Record<string, number>, opts: { compiled?: boolean; device?: 'cpu' | 'cuda' } = {}): Promise<{ trainable: number } | { error: string }> {
+    const r = await this.request({ cmd: 'setup', name, kind, dims, compiled: !!opts.compiled, device: opts.device ?? 'cpu' });
     return r.ok ? { trainable: Number(r.trainable) } : { error: String(r.error) };
   }
 

@@ -104,8 +104,9 @@ def freeze_all_but_adapters(model):
 
 
 class Step:
-    def __init__(self, kind, dims, compiled):
+    def __init__(self, kind, dims, compiled, device="cpu"):
         torch.manual_seed(0)
+        self.device = device
         d = dims
         if kind.startswith("paper-"):
             base = nn.Linear(d["In"], d["Out"])
@@ -116,6 +117,8 @@ class Step:
             self.model = Encoder(d["D"], d["heads"], d["F"], d["L"], kind[4:], d["r"], d.get("E", 4))
             self.x = torch.randn(d["Bt"], d["T"], d["D"])
             self.t = torch.randn(d["Bt"], d["T"], d["D"])
+        self.model.to(device)
+        self.x, self.t = self.x.to(device), self.t.to(device)
         freeze_all_but_adapters(self.model)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.trainable = sum(p.numel() for p in self.params)
@@ -128,6 +131,8 @@ class Step:
         loss = F.mse_loss(self.fwd(self.x), self.t)
         loss.backward()
         self.opt.step()
+        if self.device != "cpu":
+            torch.cuda.synchronize()
         ms = (time.perf_counter() - t0) * 1e3
         return ms, float(loss)
 
@@ -144,13 +149,17 @@ def main():
                 out({"ok": True, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024})
             elif cmd == "info":
                 out({"ok": True, "torch": torch.__version__, "threads": torch.get_num_threads(), "compile": hasattr(torch, "compile"),
-                     "blas": torch.__config__.show().count("BLAS") > 0})
+                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None})
             elif cmd == "setup":
                 compiled = bool(req.get("compiled"))
                 if compiled and not hasattr(torch, "compile"):
                     out({"ok": False, "error": f"torch.compile needs PyTorch ≥ 2.0; this is {torch.__version__}"})
                     continue
-                s = Step(req["kind"], req["dims"], compiled)
+                device = req.get("device", "cpu")
+                if device != "cpu" and not torch.cuda.is_available():
+                    out({"ok": False, "error": f"no CUDA device for this torch ({torch.__version__}, cuda {torch.version.cuda})"})
+                    continue
+                s = Step(req["kind"], req["dims"], compiled, device)
                 steps[req["name"]] = s
                 out({"ok": True, "trainable": s.trainable})
             elif cmd == "step":
