@@ -7,6 +7,7 @@ import { planKernels } from '../compiler/fuse/fuse.ts';
 import type { KernelPlan } from '../compiler/fuse/kernel-ir.ts';
 import { DEFAULT_ADAMW, type OptimizerConfig } from '../compiler/objective.ts';
 import { compile, flopsSplit, type Program } from '../compiler/pipeline.ts';
+import type { ModuleRecord, TargetAttachment } from '../compiler/interp/targets.ts';
 import type { Backend, Executable, HostAccess } from './executable.ts';
 import { referenceBackend } from './backends/reference-exec.ts';
 import type { Tensor } from './tensor/index.ts';
@@ -24,6 +25,10 @@ export interface TrainOptions {
   params?: 'init' | 'random';
   /** Initial values by parameter path, e.g. from a checkpoint (`loadAdapter`). */
   given?: Map<string, Tensor>;
+  /** An adapter attached to the model's matching Linear layers (PEFT's target_modules). */
+  attach?: TargetAttachment;
+  /** Filled in while compiling: base weights by PyTorch name, adapted layers and their leaves. */
+  record?: ModuleRecord;
   /** Also keep these outputs readable after a step (e.g. 'grad:A', 'y'). */
   keep?: string[] | 'gradients';
 }
@@ -57,6 +62,8 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
     skip: opts.naive ? ['contract'] : undefined,
     params: opts.params,
     given: opts.given,
+    attach: opts.attach,
+    record: opts.record,
   });
   const train = program.train!;
   const keep = opts.keep === 'gradients' ? [...program.graph.outputs.keys()].filter((k) => k.startsWith('grad:')) : (opts.keep ?? []);

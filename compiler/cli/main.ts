@@ -10,6 +10,7 @@ import { registerCompile } from './cmd-compile.ts';
 import { registerMerge } from './cmd-merge.ts';
 import { registerVerify } from './cmd-verify.ts';
 import { registerTrain } from './cmd-train.ts';
+import { registerEval } from './cmd-eval.ts';
 
 export interface Io {
   out(text: string): void;
@@ -56,6 +57,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   registerVerify(program, io, wrap);
   registerMerge(program, io, wrap);
   registerTrain(program, io, wrap);
+  registerEval(program, io, wrap);
   return program;
 }
 
