@@ -8,6 +8,8 @@
 //   4. memory (bytes a warm step allocates, peak RSS), compile times (bench/compile.ts), and
 //      OpenBLAS's sgemm rate in this run (the fraction of it each step reaches);
 //   5. the fused forward+backward on each gpu.js mode available here (skipped with --quick).
+// Flags: --json, --quick (fewer samples), --threads N (OpenBLAS's and PyTorch's threads), --steps-only
+// (sections 1, 2 and the memory of the paper step).
 // bin/bench.js runs this with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed (for PyTorch's child too).
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -29,7 +31,12 @@ import { MODEL, ourModelStep } from './model.ts';
 import { ms, timeTogether } from './timing.ts';
 import { TorchPeer } from './torch-peer.ts';
 
-const { json, quick } = benchFlags();
+const { json, quick, has } = benchFlags();
+const argAfter = (flag: string) => (process.argv.includes(flag) ? process.argv[process.argv.indexOf(flag) + 1] : undefined);
+/** --threads N: OpenBLAS's threads and PyTorch's (default: every core) */
+const THREADS = argAfter('--threads') ? Number(argAfter('--threads')) : os.availableParallelism?.() ?? os.cpus().length;
+/** --steps-only: the paper-shape steps (and sgemm) alone, without the whole model, compile times and gpu.js */
+const STEPS_ONLY = has('--steps-only');
 // Progress goes to stderr with --json (stdout is then only the JSON), to stdout otherwise.
 const log = (s: string) => (json ? process.stderr.write(`${s}\n`) : process.stdout.write(`${s}\n`));
 const SHAPE = { N: 1024, In: 768, Out: 768, r: 16, E: 4 };
@@ -52,20 +59,18 @@ async function prepareVjp(p: Program, backend: Backend): Promise<{ exec: Executa
   return { exec, kernels: plan.kernels.length };
 }
 
-/** OpenBLAS sgemm 1024×768 @ 768×768 through our binding, GFLOP/s (median of 15): the peak the steps are compared with. */
-function sgemmPeak(): number | null {
+/** One OpenBLAS sgemm 1024×768 @ 768×768 through our binding (its rate is the peak the steps are compared with). */
+const SGEMM_FLOP = 2 * 1024 * 768 * 768;
+function sgemmCall(): (() => void) | null {
   const native = loadNativeBlas();
   if (!native.ok) return null;
   const [M, K, N] = [1024, 768, 768];
   const a = new Float32Array(M * K).fill(0.5), b = new Float32Array(K * N).fill(0.25), c = new Float32Array(M * N);
-  const t: number[] = [];
-  for (let i = 0; i < 18; i++) {
-    const t0 = performance.now();
-    native.blas.gemm(a, b, c, M, K, N);
-    if (i >= 3) t.push(performance.now() - t0);
-  }
-  return (2 * M * K * N) / median(t) / 1e6;
+  return () => native.blas.gemm(a, b, c, M, K, N);
 }
+
+/** bytes the CPU executable allocated for all its buffers (temps share memory by liveness) */
+const blockBytes = (tr: Trainer) => (tr.exec as { bytes?: number }).bytes ?? null;
 
 const stepFn = (tr: Trainer, batch: { x: Float32Array; t: Float32Array }) => (tr.stepSync ? () => tr.stepSync!(batch) : () => tr.step(batch));
 
@@ -75,11 +80,12 @@ async function main() {
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, load: os.loadavg() },
   };
   const native = loadNativeBlas();
-  results.gemm = native.ok ? { engine: 'openblas', config: native.blas.config, threads: native.blas.threads } : { engine: 'wasm', reason: native.reason };
+  if (native.ok) native.blas.setThreads(THREADS);
+  results.gemm = native.ok ? { engine: 'openblas', config: native.blas.config, threads: THREADS } : { engine: 'wasm', reason: native.reason };
   log(`Lily benchmark on ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'} (load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')})`);
-  log(native.ok ? `CPU gemm: ${native.blas.config}, ${native.blas.threads} threads` : `CPU gemm: WebAssembly SIMD (native BLAS: ${native.reason})`);
+  log(native.ok ? `CPU gemm: ${native.blas.config}, ${THREADS} threads` : `CPU gemm: WebAssembly SIMD (native BLAS: ${native.reason})`);
   await cpuGemmReady(); // the wasm gemm's workers, for the fallback rows
-  const torch = await TorchPeer.start();
+  const torch = await TorchPeer.start(THREADS);
   const peer = 'peer' in torch ? torch.peer : null;
   results.torch = 'peer' in torch ? { ...torch.info, compile_note: torch.info.compile ? undefined : `torch.compile needs PyTorch ≥ 2.0 (this is ${torch.info.torch})` } : { available: false, reason: torch.error };
   log('peer' in torch ? `PyTorch ${torch.info.torch}, ${torch.info.threads} threads${torch.info.compile ? '' : ' (no torch.compile: it needs PyTorch ≥ 2.0)'}` : `PyTorch: not available (${torch.error})`);
@@ -124,6 +130,8 @@ async function main() {
   const tfWasmFolded = await createTfjsLilyStep('wasm', init, { folded: true });
   const torchPaper = peer ? await peer.setup('paper-lily', 'paper-lily', SHAPE) : { error: 'no PyTorch' };
   const fns: Record<string, () => unknown> = { ours: stepFn(ours, batch), ours_wasm_gemm: stepFn(oursWasm, batch) };
+  const sgemm = sgemmCall();
+  if (sgemm) fns.sgemm = sgemm; // the peak, sampled in the same rounds as the steps
   if (peer && 'trainable' in torchPaper) fns.torch = async () => ({ selfMs: await peer.step('paper-lily') });
   fns.tfjs_wasm = () => tfWasm.step();
   fns.tfjs_wasm_folded = () => tfWasmFolded.step();
@@ -139,7 +147,7 @@ async function main() {
     tfCpu.dispose();
   }
   const stepFlops = ours.flops.forward + ours.flops.backward;
-  const peak = sgemmPeak();
+  const peak = t2.sgemm ? SGEMM_FLOP / t2.sgemm.median / 1e6 : null;
   const T = (k: string) => t2[k]?.median;
   results.step = {
     ours_ms: T('ours'),
@@ -186,14 +194,14 @@ async function main() {
     return xs.length ? median(xs) : null;
   };
   memory.paper_step_bytes_per_step = await perStep(stepFn(ours, batch), 10);
-  memory.paper_step_buffers_bytes = ours.plan.buffers.reduce((s, b) => s + b.size * 4, 0);
+  memory.paper_step_buffers_bytes = blockBytes(ours);
   oursLora.dispose();
   ours.dispose();
 
   // 3. the whole model
-  log(`\n3. Whole-model step: ViT-small-like encoder (${MODEL.L} blocks, D=${MODEL.D}, ${MODEL.heads} heads, MLP ${MODEL.F}, ${MODEL.T} tokens, batch ${MODEL.Bt}), adapters on q and v, MSE, AdamW`);
+  if (!STEPS_ONLY) log(`\n3. Whole-model step: ViT-small-like encoder (${MODEL.L} blocks, D=${MODEL.D}, ${MODEL.heads} heads, MLP ${MODEL.F}, ${MODEL.T} tokens, batch ${MODEL.Bt}), adapters on q and v, MSE, AdamW`);
   const model: Record<string, unknown> = {};
-  for (const adapter of ['Lily', 'LoRA'] as const) {
+  for (const adapter of STEPS_ONLY ? [] : (['Lily', 'LoRA'] as const)) {
     const m = await ourModelStep(adapter);
     const kind = `vit-${adapter.toLowerCase()}`;
     const tm = peer ? await peer.setup(kind, kind, MODEL) : null;
@@ -217,7 +225,7 @@ async function main() {
     log(`   ${adapter.padEnd(4)} (${m.trainable.toLocaleString('en-US')} trainable, ${m.gflop.toFixed(1)} GFLOP): ours ${ms(t.ours!)} = ${((m.gflop * 1e3) / t.ours!.median).toFixed(0)} GFLOP/s${t.torch ? `; PyTorch eager ${ms(t.torch)} → ours / PyTorch = ${(t.ours!.median / t.torch.median).toFixed(2)}` : ''}`);
     if (adapter === 'Lily') {
       memory.model_step_bytes_per_step = await perStep(stepFn(m.trainer, m.batch), 1);
-      memory.model_step_buffers_bytes = m.trainer.plan.buffers.reduce((s, b) => s + b.size * 4, 0);
+      memory.model_step_buffers_bytes = blockBytes(m.trainer);
     }
     m.trainer.dispose();
   }
@@ -230,14 +238,14 @@ async function main() {
   const mb = (x: unknown) => (typeof x === 'number' ? `${(x / 2 ** 20).toFixed(0)} MiB` : 'n/a');
   const bytes = (x: unknown) => (typeof x === 'number' ? `${Math.round(x)} B` : 'n/a (a GC ran in every window)');
   log(`\n4. Memory: a warm step allocates ${bytes(memory.paper_step_bytes_per_step)} (paper shape; its buffers: ${mb(memory.paper_step_buffers_bytes)}), ${bytes(memory.model_step_bytes_per_step)} (whole model; buffers ${mb(memory.model_step_buffers_bytes)}); peak RSS ours ${mb(memory.peak_rss_bytes)}, PyTorch's process ${mb(memory.torch_peak_rss_bytes)}`);
-  const ct = await compileTimes(quick ? 1 : 3);
+  const ct = STEPS_ONLY ? null : await compileTimes(quick ? 1 : 3);
   results.compile = ct;
-  log(`   Compile (check → training step → kernels → prepared on the CPU backend): every stdlib adapter at the paper's shape ≤ ${ct.adapters_max_ms.toFixed(0)} ms (median ${median(Object.values(ct.adapters)).toFixed(0)} ms); whole model ${ct.model_ms.toFixed(0)} ms`);
+  if (ct) log(`   Compile (check → training step → kernels → prepared on the CPU backend): every stdlib adapter at the paper's shape ≤ ${ct.adapters_max_ms.toFixed(0)} ms (median ${median(Object.values(ct.adapters)).toFixed(0)} ms); whole model ${ct.model_ms.toFixed(0)} ms`);
   if (peak) log(`   OpenBLAS sgemm 1024×768×768 in this run: ${peak.toFixed(0)} GFLOP/s`);
   peer?.close();
 
   // 5. gpu.js modes, fused forward+backward.
-  if (!quick) {
+  if (!quick && !STEPS_ONLY) {
     const gpujs: Record<string, unknown> = {};
     const probe = await probeWebGPU();
     log(`\n5. Fused Lily forward+backward on gpu.js modes${'name' in probe ? ` (WebGPU via Dawn '${probe.name}'${probe.name === 'opengles' ? ', software llvmpipe' : ''})` : ''}`);

@@ -89,6 +89,8 @@ export class CpuExecutable implements Executable {
   private ran = false;
   /** what runs this executable's GEMMs */
   readonly gemmKind: CpuGemmKind;
+  /** bytes of the one block holding every buffer and scratch (allocated at prepare) */
+  readonly bytes: number;
 
   /** `nativeGemm`: OpenBLAS (buffers are plain arrays then); else `engine`'s wasm gemm, or loops only */
   constructor(plan: KernelPlan, engine: WasmGemm | null, options: CpuBackendOptions, nativeGemm?: GemmFn) {
@@ -140,6 +142,7 @@ export class CpuExecutable implements Executable {
       block = new Float32Array(total); // wasm memory exhausted: plain arrays (gemm copies operands)
     }
     block.fill(0, 0, total);
+    this.bytes = total * 4;
     this.B = [];
     for (const b of plan.buffers) {
       const at = offsets.get(region.get(b.id)!)!;
