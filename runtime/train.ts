@@ -29,6 +29,14 @@ export interface TrainOptions {
   attach?: TargetAttachment;
   /** Filled in while compiling: base weights by PyTorch name, adapted layers and their leaves. */
   record?: ModuleRecord;
+  /** Scale all gradients so their global L2 norm is at most this; also makes 'grad_norm' readable. */
+  clipGradNorm?: number;
+  /** Make 'grad_norm' (before clipping) readable after each step. */
+  gradNorm?: boolean;
+  /** Learning-rate multiplier per parameter (LoRA+'s ratio for B), default 1. */
+  lrRatio?: (param: string) => number;
+  /** The learning rate's factor at step t (1-based): a schedule with warm-up; default 1. */
+  schedule?: (t: number) => number;
   /** Also keep these outputs readable after a step (e.g. 'grad:A', 'y'). */
   keep?: string[] | 'gradients';
 }
@@ -49,16 +57,32 @@ export interface Trainer {
   parameters(): Promise<Map<string, Float32Array>>;
   /** The same, with shapes (for checkpoints). */
   namedParameters(): Promise<Map<string, { shape: number[]; data: Float32Array }>>;
+  /** Everything a step updates — parameters and optimiser moments (`m:A`, `v:A`) — with shapes. */
+  trainState(): Promise<Map<string, { shape: number[]; data: Float32Array }>>;
+  /** Continue from a checkpoint: set every value trainState() returns, and the step count. */
+  restore(state: Map<string, { data: Float32Array }>, steps: number): Promise<void>;
+  /** The loss of the current parameters on a batch, without updating anything. */
+  evaluate(batch: { x: Float32Array; t: Float32Array }): Promise<number>;
   flops: { forward: number; backward: number };
-  steps: number;
+  readonly steps: number;
   dispose(): void;
 }
 
+/**
+ * Compile one training step — forward, loss, backward, optimiser update — for an adapter on a frozen
+ * linear layer, a model with adapters attached, or a plain model, and prepare it on a backend.
+ * @param checked the checked program (`checkSource` / `loadFile`)
+ * @param adapter the adapter or model to train
+ * @param opts `dims` (sizes and hyper-parameters; `N` is the batch size), `backend` (default: the
+ *   reference backend), `optimizer` (default AdamW), `loss` ('mse' | 'xent'), `seed`, `given` values
+ * @returns a Trainer: `step({ x, t })` resolves to the loss before the update
+ * @throws {LilyError} when the program cannot be compiled for these sizes
+ */
 export async function compileTraining(checked: CheckedProgram, adapter: string, opts: TrainOptions): Promise<Trainer> {
   const program = compile(checked, adapter, {
     settings: opts.dims,
     seed: opts.seed ?? 0,
-    objective: { loss: opts.loss ?? 'mse', optimizer: opts.optimizer ?? DEFAULT_ADAMW },
+    objective: { loss: opts.loss ?? 'mse', optimizer: opts.optimizer ?? DEFAULT_ADAMW, clipGradNorm: opts.clipGradNorm, gradNorm: opts.gradNorm, lrRatio: opts.lrRatio },
     skip: opts.naive ? ['contract'] : undefined,
     params: opts.params,
     given: opts.given,
@@ -66,7 +90,7 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
     record: opts.record,
   });
   const train = program.train!;
-  const keep = opts.keep === 'gradients' ? [...program.graph.outputs.keys()].filter((k) => k.startsWith('grad:')) : (opts.keep ?? []);
+  const keep = [...(opts.keep === 'gradients' ? [...program.graph.outputs.keys()].filter((k) => k.startsWith('grad:')) : (opts.keep ?? [])), ...(program.graph.outputs.has('grad_norm') ? ['grad_norm'] : [])];
   const plan = planKernels(program.graph, { outputs: ['loss', ...train.assignments.map(([from]) => from), ...keep] });
   const exec = await (opts.backend ?? referenceBackend).prepare(plan);
   for (const [name] of plan.leaves) {
@@ -75,10 +99,13 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
     await exec.set(name, Float32Array.from(v.data));
   }
   const trainable = train.assignments.map(([, to]) => to).filter((n) => !/^[mv]:/.test(n));
+  const updated = train.assignments.map(([, to]) => to).filter((n) => plan.leaves.has(n));
   let steps = 0;
   const assignments = train.assignments.filter(([from]) => plan.outputs.has(from));
-  const stepSync = exec.host ? hostStep(exec.host, plan, train, assignments, () => ++steps) : undefined;
-  const parameters = async () => new Map(await Promise.all(trainable.map(async (n) => [n, await exec.read(n)] as [string, Float32Array])));
+  const stepSync = exec.host ? hostStep(exec.host, plan, train, assignments, () => ++steps, opts.schedule) : undefined;
+  const read = async (names: string[]) => new Map(await Promise.all(names.map(async (n) => [n, await exec.read(n)] as [string, Float32Array])));
+  const parameters = () => read(trainable);
+  const withShapes = (values: Map<string, Float32Array>) => new Map([...values].map(([n, data]) => [n, { shape: plan.buffers[plan.leaves.get(n)!].shape, data }]));
   return {
     program,
     plan,
@@ -92,7 +119,7 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
       steps++;
       await exec.set('x', batch.x);
       await exec.set('t', batch.t);
-      for (const [k, v] of Object.entries(train.args(steps))) if (plan.leaves.has(k)) await exec.set(k, Float32Array.of(v));
+      for (const [k, v] of Object.entries(train.args(steps, opts.schedule?.(steps) ?? 1))) if (plan.leaves.has(k)) await exec.set(k, Float32Array.of(v));
       await exec.run();
       const loss = (await exec.read('loss'))[0];
       await exec.assign(assignments);
@@ -101,16 +128,28 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
     stepSync,
     read: (name) => exec.read(name),
     parameters,
-    async namedParameters() {
-      const values = await parameters();
-      return new Map([...values].map(([n, data]) => [n, { shape: plan.buffers[plan.leaves.get(n)!].shape, data }]));
+    namedParameters: async () => withShapes(await parameters()),
+    trainState: async () => withShapes(await read(updated)),
+    async restore(state, at) {
+      for (const n of updated) {
+        const v = state.get(n);
+        if (!v) throw new Error(`internal: restore lacks '${n}'`);
+        await exec.set(n, Float32Array.from(v.data));
+      }
+      steps = at;
+    },
+    async evaluate(batch) {
+      await exec.set('x', batch.x);
+      await exec.set('t', batch.t);
+      await exec.run();
+      return (await exec.read('loss'))[0];
     },
     dispose: () => exec.dispose(),
   };
 }
 
 /** The step on a host executable: inputs written into the leaves' arrays, one run, the assigns prepared once. */
-function hostStep(host: HostAccess, plan: KernelPlan, train: NonNullable<Program['train']>, assignments: [string, string][], next: () => number) {
+function hostStep(host: HostAccess, plan: KernelPlan, train: NonNullable<Program['train']>, assignments: [string, string][], next: () => number, schedule?: (step: number) => number) {
   const argNames = train.argNames.filter((a) => plan.leaves.has(a));
   const argAt = argNames.map((a) => train.argNames.indexOf(a));
   const argValues = new Float64Array(train.argNames.length);
@@ -121,7 +160,7 @@ function hostStep(host: HostAccess, plan: KernelPlan, train: NonNullable<Program
     if (batch.x.length !== x.length || batch.t.length !== t.length) throw new Error(`step: x needs ${x.length} values and t ${t.length}; got ${batch.x.length} and ${batch.t.length}`);
     x.set(batch.x);
     t.set(batch.t);
-    train.argsInto(step, argValues);
+    train.argsInto(step, schedule?.(step) ?? 1, argValues);
     for (let i = 0; i < argNames.length; i++) host.leaf(argNames[i]!)[0] = argValues[argAt[i]!]!;
     host.run();
     const loss = host.output('loss')[0]!;

@@ -31,7 +31,7 @@ export function registerMerge(program: Command, io: Io, wrap: (fn: Action) => Wr
         const checked = loadFile(file);
         const v = mergeVerdict(checked, opts.adapter!, parseSettings(opts.dims), Number(opts.seed), opts.params);
         if (opts.json) {
-          io.out(JSON.stringify({ adapter: opts.adapter, mergeable: v.mergeable, reason: v.reason, deltaW: v.deltaW && toNested(v.deltaW), deltaB: v.deltaB && toNested(v.deltaB) }));
+          io.out(JSON.stringify({ ok: v.mergeable, adapter: opts.adapter, mergeable: v.mergeable, reason: v.reason, deltaW: v.deltaW && toNested(v.deltaW), deltaB: v.deltaB && toNested(v.deltaB) }));
           return v.mergeable ? 0 : 1;
         }
         io.out(`${opts.adapter}: ${v.mergeable ? 'mergeable' : 'not mergeable'} — ${v.reason}`);

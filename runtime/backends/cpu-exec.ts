@@ -39,6 +39,10 @@ export type CpuGemmKind = 'openblas' | 'wasm' | 'loops';
 const ALIGN = 16; // floats: 64-byte aligned regions
 const NO_ARGS: Readonly<Record<string, number>> = Object.freeze({});
 
+/**
+ * The fast CPU backend (Node): kernels generated as JavaScript loops, matrix products as a generated
+ * WebAssembly SIMD GEMM on two threads.
+ */
 export function cpuBackend(options: CpuBackendOptions = {}): Backend {
   return {
     name: 'cpu',

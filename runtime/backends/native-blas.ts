@@ -26,14 +26,24 @@ export interface NativeBlas {
   setThreads(n: number): void;
 }
 
-const BINDING = new URL('../../native/blas/build/Release/lily_blas.node', import.meta.url);
+const BINDING = 'native/blas/build/Release/lily_blas.node';
+
+/** the built binding: looked for in the folders above this module (source tree, dist/, a bundled CLI) */
+function bindingFile(): string {
+  let dir = new URL('.', import.meta.url);
+  for (let up = 0; up < 5; up++, dir = new URL('..', dir)) {
+    const f = new URL(BINDING, dir).pathname;
+    if (existsSync(f)) return f;
+  }
+  return new URL(`../../${BINDING}`, import.meta.url).pathname;
+}
 let loaded: { ok: true; blas: NativeBlas } | { ok: false; reason: string } | null = null;
 
 /** The OpenBLAS binding, or why it is not here (loaded once per process; LILY_BLAS=wasm turns it off). */
 export function loadNativeBlas(): { ok: true; blas: NativeBlas } | { ok: false; reason: string } {
   if (loaded) return loaded;
   if (process.env.LILY_BLAS === 'wasm') return (loaded = { ok: false, reason: 'LILY_BLAS=wasm' });
-  const file = BINDING.pathname;
+  const file = bindingFile();
   if (!existsSync(file)) return (loaded = { ok: false, reason: `not built (${file} is missing: npm install builds it when libopenblas-dev and g++ are installed)` });
   try {
     const b = createRequire(import.meta.url)(file) as Binding;
