@@ -29,6 +29,8 @@ export interface TrainOptions {
   attach?: TargetAttachment;
   /** Filled in while compiling: base weights by PyTorch name, adapted layers and their leaves. */
   record?: ModuleRecord;
+  /** Base layers that train anyway (PEFT's modules_to_save). */
+  trainable?: string[];
   /** Scale all gradients so their global L2 norm is at most this; also makes 'grad_norm' readable. */
   clipGradNorm?: number;
   /** Make 'grad_norm' (before clipping) readable after each step. */
@@ -88,6 +90,7 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
     given: opts.given,
     attach: opts.attach,
     record: opts.record,
+    trainable: opts.trainable,
   });
   const train = program.train!;
   const keep = [...(opts.keep === 'gradients' ? [...program.graph.outputs.keys()].filter((k) => k.startsWith('grad:')) : (opts.keep ?? [])), ...(program.graph.outputs.has('grad_norm') ? ['grad_norm'] : [])];

@@ -97,7 +97,7 @@ async function train(file: string, o: TrainCliOptions, io: Io): Promise<number> 
   const { backend, note } = await resolveBackend(o.backend);
   const loss = realData ? 'xent' : 'mse';
   const compileAt = (rows: number) =>
-    compileTraining(checked, entry, { dims: { ...dims, [axis]: rows }, backend, optimizer: f.optimizer, seed: f.seed, naive: o.naive, given, attach: setup.attach, loss, keep: realData ? ['y'] : [], clipGradNorm: f.clipGradNorm, gradNorm: !!o.log, lrRatio: f.lrRatio?.ratioOf, schedule: f.schedule(steps) });
+    compileTraining(checked, entry, { dims: { ...dims, [axis]: rows }, backend, optimizer: f.optimizer, seed: f.seed, naive: o.naive, given, attach: setup.attach, trainable: setup.trainable, loss, keep: realData ? ['y'] : [], clipGradNorm: f.clipGradNorm, gradNorm: !!o.log, lrRatio: f.lrRatio?.ratioOf, schedule: f.schedule(steps) });
   const trainer = await sizedTrainer(compileAt, f.batch);
   const main = trainer.main;
   if (data) checkModelFits(main, data, entry);
