@@ -11,6 +11,7 @@ import { registerMerge } from './cmd-merge.ts';
 import { registerVerify } from './cmd-verify.ts';
 import { registerTrain } from './cmd-train.ts';
 import { registerEval } from './cmd-eval.ts';
+import { registerCompare } from './cmd-compare.ts';
 
 export interface Io {
   out(text: string): void;
@@ -58,6 +59,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   registerMerge(program, io, wrap);
   registerTrain(program, io, wrap);
   registerEval(program, io, wrap);
+  registerCompare(program, io, wrap);
   return program;
 }
 

@@ -11,7 +11,7 @@ import { evaluate, type Env, type LayerRuntime } from './eval.ts';
 import type { TT } from './ops.ts';
 import { asNumber, tv, type Value } from './values.ts';
 import { Float64Ops, type Ops } from './ops.ts';
-import { matchTarget, type ModuleRecord, type TargetAttachment } from './targets.ts';
+import { isSavedModule, matchTarget, type ModuleRecord, type TargetAttachment } from './targets.ts';
 
 export interface InstanceOptions {
   /** Sizes of dimensions and values of hyper-parameters, by name (`N=4,In=8,r=2,stride=2`). */
@@ -174,7 +174,7 @@ function instantiateLayer(
     const b = draw(`${path}.b`, [Out], 'uniform', { low: -1 / Math.sqrt(In), high: 1 / Math.sqrt(In) });
     tensors.set(`${m.name}.W`, W).set(`${m.name}.b`, b); // keys relative to this instance
     opts.record?.weights.push({ leaf: `${path}.W`, torch: `${path}.weight`, transpose: true }, { leaf: `${path}.b`, torch: `${path}.bias`, transpose: false });
-    const trainable = !opts.frozenBase;
+    const trainable = !opts.frozenBase || isSavedModule(opts.attach, path);
     const Wl = env.ops.leaf('param', `${path}.W`, W, trainable);
     const bl = env.ops.leaf('param', `${path}.b`, b, trainable);
     // An adapter attached in the source (`with`), or by target (PEFT's target_modules).
@@ -218,7 +218,7 @@ function instantiateLayer(
     const b = draw(`${path}.b`, [size(info.dim)], 'zeros', {});
     tensors.set(`${m.name}.g`, g).set(`${m.name}.b`, b);
     opts.record?.weights.push({ leaf: `${path}.g`, torch: `${path}.weight`, transpose: false }, { leaf: `${path}.b`, torch: `${path}.bias`, transpose: false });
-    const trainable = !opts.frozenBase;
+    const trainable = !opts.frozenBase || isSavedModule(opts.attach, path);
     return { kind: 'LayerNorm', g: env.ops.leaf('param', `${path}.g`, g, trainable), b: env.ops.leaf('param', `${path}.b`, b, trainable) };
   }
   const settings: Record<string, number | boolean> = {};

@@ -16,7 +16,8 @@ export interface ImageSet {
   n: number;
 }
 
-function load(dir: string, split: 'train' | 't10k'): ImageSet {
+/** One split of a folder in Fashion-MNIST's IDX layout (the VTAB-1K-style tasks in examples/data use it too). */
+export function loadImageSplit(dir: string, split: 'train' | 't10k'): ImageSet {
   const images = loadIdx(join(dir, `${split}-images-idx3-ubyte.gz`));
   const labels = loadIdx(join(dir, `${split}-labels-idx1-ubyte.gz`));
   const n = images.shape[0];
@@ -30,5 +31,5 @@ function load(dir: string, split: 'train' | 't10k'): ImageSet {
 export function fashionMnist(which: 'embedded' | 'full' = 'embedded'): { train: ImageSet; test: ImageSet; source: string } {
   const dir = which === 'full' ? DEBIAN_DIR : EMBEDDED_DIR;
   if (!existsSync(dir)) throw new IdxError(which === 'full' ? `${dir} not found: apt-get install dataset-fashion-mnist` : `${dir} not found`);
-  return { train: load(dir, 'train'), test: load(dir, 't10k'), source: dir };
+  return { train: loadImageSplit(dir, 'train'), test: loadImageSplit(dir, 't10k'), source: dir };
 }
