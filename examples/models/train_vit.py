@@ -80,8 +80,9 @@ class ViT(nn.Module):
 def save_safetensors(path, tensors, metadata):
     header, blobs, offset = {'__metadata__': metadata}, [], 0
     for name, t in tensors.items():
-        data = t.detach().contiguous().to(torch.float32).numpy().tobytes()
-        header[name] = {'dtype': 'F32', 'shape': list(t.shape), 'data_offsets': [offset, offset + len(data)]}
+        f64 = t.dtype == torch.float64
+        data = t.detach().contiguous().to(torch.float64 if f64 else torch.float32).numpy().tobytes()
+        header[name] = {'dtype': 'F64' if f64 else 'F32', 'shape': list(t.shape), 'data_offsets': [offset, offset + len(data)]}
         blobs.append(data)
         offset += len(data)
     h = json.dumps(header, separators=(',', ':')).encode()
