@@ -58,6 +58,11 @@ function kernelSummary(plan: KernelPlan) {
   };
 }
 
+/**
+ * What the compiler does to an adapter at given sizes: FLOPs naive vs optimised (forward, backward,
+ * and the rewritten sums of products alone), each rewrite with its source location and reason
+ * (applied or refused), the kernel plan, the parameter count and whether it merges into W0.
+ */
 export function explain(checked: CheckedProgram, adapter: string, dims: Record<string, number | boolean>, seed = 0): Explanation {
   const naive = compile(checked, adapter, { settings: dims, seed, skip: ['contract'] });
   const opt = compile(checked, adapter, { settings: dims, seed });

@@ -31,6 +31,10 @@ export interface UnitCount {
   frozen: number;
 }
 
+/**
+ * Trainable and frozen parameters of an adapter or model for `layers` adapted layers of one target,
+ * with each parameter's sharing (per layer, shared every k layers, shared across layers).
+ */
 export function countParams(checked: CheckedProgram, unit: UnitInfo, settings: Record<string, number | boolean>, layers = 1, attach?: TargetAttachment): UnitCount {
   if (!(layers >= 1 && Number.isInteger(layers))) fail('E-usage', `--layers must be a whole number ≥ 1, found ${layers}`);
   const params = unit.decl.kind === 'model' ? modelParams(checked, unit, settings, attach) : adapterParams(checked, unit, settings, layers);

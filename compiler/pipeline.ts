@@ -123,6 +123,11 @@ export interface CompileOptions {
   record?: ModuleRecord;
 }
 
+/**
+ * Run the named stages (STAGE_NAMES) on an entry point at concrete sizes: lowering to IR, autodiff,
+ * simplification and the contraction-order optimiser. `until` stops after a stage.
+ * @throws {LilyError} for unknown stages or sizes that do not fit the program
+ */
 export function compile(checked: CheckedProgram, entry: string, opts: CompileOptions): Program {
   if (opts.until && !STAGE_NAMES.includes(opts.until)) fail('E-usage', `unknown stage '${opts.until}'`, undefined, { expected: STAGE_NAMES.join(', ') });
   const bySize = new Map<number, string[]>();

@@ -49,6 +49,16 @@ export interface Trainer {
   dispose(): void;
 }
 
+/**
+ * Compile one training step — forward, loss, backward, optimiser update — for an adapter on a frozen
+ * linear layer, a model with adapters attached, or a plain model, and prepare it on a backend.
+ * @param checked the checked program (`checkSource` / `loadFile`)
+ * @param adapter the adapter or model to train
+ * @param opts `dims` (sizes and hyper-parameters; `N` is the batch size), `backend` (default: the
+ *   reference backend), `optimizer` (default AdamW), `loss` ('mse' | 'xent'), `seed`, `given` values
+ * @returns a Trainer: `step({ x, t })` resolves to the loss before the update
+ * @throws {LilyError} when the program cannot be compiled for these sizes
+ */
 export async function compileTraining(checked: CheckedProgram, adapter: string, opts: TrainOptions): Promise<Trainer> {
   const program = compile(checked, adapter, {
     settings: opts.dims,

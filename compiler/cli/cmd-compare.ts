@@ -64,7 +64,6 @@ export function registerCompare(program: Command, io: Io, wrap: (fn: Action) => 
     .option('--backend <name>', `${BACKEND_NAMES.join('|')}`, 'cpu')
     .option('--out <dir>', 'where compare.json, compare.md and the SVG plots go', 'compare-out')
     .option('--json', 'print compare.json to stdout instead of the table')
-    .addHelpText('after', '\nExample:\n  lily compare stdlib/models/vit.lily --model ViT --base examples/models/vit.safetensors --task digits-1k,rotation-1k --methods lora,lily,moslora,linear-probe,full --budget 4800 --seeds 2')
     .action(
       wrap(async (file: string, o: CompareCliOptions) => {
         const methods = o.methods.split(',').map((s) => s.trim()).filter(Boolean).map(parseMethod);

@@ -9,7 +9,7 @@ import { IdxError } from '../../runtime/data/idx.ts';
 import { fashionMnist } from '../../runtime/data/fashion-mnist.ts';
 import type { Tensor } from '../../runtime/tensor/index.ts';
 import type { Action, Io, Wrapped } from './main.ts';
-import { setupModel, type ModelFlags } from './model-setup.ts';
+import { addModelFlags, setupModel, type ModelFlags } from './model-setup.ts';
 import { readInputFile } from './options.ts';
 
 interface EvalCliOptions extends ModelFlags {
@@ -51,19 +51,11 @@ function loadData(spec: string, split: string): Labelled {
 }
 
 export function registerEval(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
-  program
+  const cmd = program
     .command('eval')
     .description('loss and accuracy of a model (with its adapters) over every example of a labelled data set (float64 reference)')
-    .argument('<file>', '.lily file')
-    .option('--model <name>', 'the model to evaluate')
-    .option('--adapter <name>', 'the adapter to attach with --target-modules')
-    .option('--target-modules <list>', "attach --adapter to the model's Linear layers matching these names (q,v) or 're:REGEX'")
-    .option('--hparams <list>', 'hyper-parameters of the attached adapter')
-    .option('--adapter-file <file>', 'take --adapter from this .lily file')
-    .option('--base <file>', "the model's weights: a PyTorch state dict (.safetensors, or a folder with model.safetensors[.index.json])")
-    .option('--base-map <PATTERN=REPLACEMENT>', "rename the --base file's tensors by a regular expression first (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--strict', 'a --base tensor the model does not use is an error')
-    .option('--peft <dir>', 'an adapter folder written by PEFT or lily train --save')
+    .argument('<file>', '.lily file');
+  addModelFlags(cmd, { model: 'the model to evaluate', adapter: 'the adapter to attach with --target-modules' })
     .option('--dims <list>', 'sizes and hyper-parameters of the model', '')
     .requiredOption('--data <name|file>', 'fashion-mnist | fashion-mnist-full | FILE.safetensors holding x [n, features] and y (class labels [n], or targets [n, k])')
     .option('--split <name>', 'for the built-in sets: test or train', 'test')

@@ -7,25 +7,17 @@ import { fail } from '../diagnostics.ts';
 import { toNested } from '../../runtime/tensor/index.ts';
 import type { Action, Io, Wrapped } from './main.ts';
 import { parseSettings } from './options.ts';
-import { setupModel, type ModelFlags } from './model-setup.ts';
+import { addModelFlags, setupModel, type ModelFlags } from './model-setup.ts';
 import { writeStateDict } from './save.ts';
 import { layerSizes } from '../interp/instance.ts';
 import type { Tensor } from '../../runtime/tensor/index.ts';
 
 export function registerMerge(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
-  program
+  const cmd = program
     .command('merge')
     .description('decide whether an adapter merges into its frozen layer, and compute ΔW (= delta(I)) if so')
-    .argument('<file>', '.lily file')
-    .option('--adapter <name>', 'adapter name (with --model and --target-modules: the adapter to attach)')
-    .option('--model <name>', "merge the adapters attached to this model into its weights (merge_and_unload): write them with -o")
-    .option('--target-modules <list>', "attach --adapter to the model's Linear layers matching these names (q,v) or 're:REGEX'")
-    .option('--hparams <list>', 'hyper-parameters of the attached adapter')
-    .option('--adapter-file <file>', 'take --adapter from this .lily file')
-    .option('--base <file>', "the model's weights: a PyTorch state dict (.safetensors, or a folder with model.safetensors[.index.json])")
-    .option('--base-map <PATTERN=REPLACEMENT>', "rename the --base file's tensors by a regular expression first (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--strict', 'a --base tensor the model does not use is an error')
-    .option('--peft <dir>', 'the adapter: a folder written by PEFT or lily train --save')
+    .argument('<file>', '.lily file');
+  addModelFlags(cmd, { model: 'merge the adapters attached to this model into its weights (merge_and_unload); write them with -o', adapter: 'adapter name (with --model and --target-modules: the adapter to attach)', peft: 'the adapter: a folder written by PEFT or lily train --save' })
     .option('-o, --out <file>', 'with --model: write the merged weights as a PyTorch state dict (.safetensors)')
     .option('--dims <list>', 'sizes and hyper-parameters, e.g. In=8,Out=8,r=2', '')
     .option('--seed <n>', 'seed for parameter values', '0')
@@ -39,7 +31,7 @@ export function registerMerge(program: Command, io: Io, wrap: (fn: Action) => Wr
         const checked = loadFile(file);
         const v = mergeVerdict(checked, opts.adapter!, parseSettings(opts.dims), Number(opts.seed), opts.params);
         if (opts.json) {
-          io.out(JSON.stringify({ adapter: opts.adapter, mergeable: v.mergeable, reason: v.reason, deltaW: v.deltaW && toNested(v.deltaW), deltaB: v.deltaB && toNested(v.deltaB) }));
+          io.out(JSON.stringify({ ok: v.mergeable, adapter: opts.adapter, mergeable: v.mergeable, reason: v.reason, deltaW: v.deltaW && toNested(v.deltaW), deltaB: v.deltaB && toNested(v.deltaB) }));
           return v.mergeable ? 0 : 1;
         }
         io.out(`${opts.adapter}: ${v.mergeable ? 'mergeable' : 'not mergeable'} — ${v.reason}`);

@@ -5,20 +5,16 @@ import { loadFile } from '../frontend.ts';
 import { countParams } from '../params.ts';
 import type { Action, Io, Wrapped } from './main.ts';
 import { parseSettings } from './options.ts';
-import { setupModel } from './model-setup.ts';
+import { addModelFlags, setupModel } from './model-setup.ts';
 
 export function registerParams(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
-  program
+  const cmd = program
     .command('params')
     .description('count parameters of each adapter (and model) for L adapted layers of one target')
     .argument('<file>', '.lily file')
     .option('--dims <list>', 'sizes and hyper-parameters, e.g. In=768,Out=768,r=16,E=4', '')
-    .option('--layers <L>', 'number of adapted layers of the target', '1')
-    .option('--adapter <name>', 'only this adapter or model; with --target-modules, the adapter to attach')
-    .option('--model <name>', 'count this model, with an adapter attached by --target-modules (PEFT\'s count)')
-    .option('--target-modules <list>', "attach --adapter to the model's Linear layers matching these names (q,v) or 're:REGEX'")
-    .option('--hparams <list>', 'hyper-parameters of the attached adapter, e.g. r=8,E=4,stride=2')
-    .option('--adapter-file <file>', 'take --adapter from this .lily file')
+    .option('--layers <L>', 'number of adapted layers of the target', '1');
+  addModelFlags(cmd, { model: "count this model, with an adapter attached by --target-modules (PEFT's count)", adapter: 'only this adapter or model; with --target-modules, the adapter to attach' }, false)
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  lily params stdlib/adapters/lily.lily --adapter Lily --dims In=768,Out=768,r=16,E=4 --layers 12\n  lily params examples/peft/stack.lily --model LilyStack --target-modules fc --adapter Lily --hparams r=4,E=3,stride=2')
     .action(

@@ -8,7 +8,7 @@ import { evaluateOutputs } from '../ir/evaluate.ts';
 import { resultJson, runEntry } from '../interp/run.ts';
 import { compile } from '../pipeline.ts';
 import type { Action, Io, Wrapped } from './main.ts';
-import { setupModel, asUserError, type ModelFlags } from './model-setup.ts';
+import { addModelFlags, setupModel, asUserError, type ModelFlags } from './model-setup.ts';
 import { parseInputs, parseSettings } from './options.ts';
 import { encodeSafetensors } from '../../runtime/checkpoint/safetensors-codec.ts';
 import { writeAtomic } from '../../runtime/peft/node.ts';
@@ -25,20 +25,12 @@ interface RunCliOptions extends ModelFlags {
 }
 
 export function registerRun(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
-  program
+  const cmd = program
     .command('run')
     .description('evaluate with the reference interpreter (float64): a fn, an adapter (delta or forward) or a model (forward), on random or given weights')
     .argument('<file>', '.lily file')
-    .option('--fn <name>', 'function, adapter or model name (Adapter.method to pick a method)')
-    .option('--model <name>', 'the model to run (with --base, --peft, --target-modules)')
-    .option('--adapter <name>', 'the adapter to attach with --target-modules')
-    .option('--target-modules <list>', "attach --adapter to the model's Linear layers matching these names (q,v) or 're:REGEX'")
-    .option('--hparams <list>', 'hyper-parameters of the attached adapter, e.g. r=8,E=4')
-    .option('--adapter-file <file>', 'take --adapter from this .lily file')
-    .option('--base <file>', "the model's weights: a PyTorch state dict (.safetensors file, or a folder with model.safetensors[.index.json])")
-    .option('--base-map <PATTERN=REPLACEMENT>', "rename the --base file's tensors by a regular expression first (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--strict', 'a --base tensor the model does not use is an error')
-    .option('--peft <dir>', 'an adapter folder written by PEFT (save_pretrained) or lily train --save')
+    .option('--fn <name>', 'function, adapter or model name (Adapter.method to pick a method)');
+  addModelFlags(cmd, { model: 'the model to run (with --base, --peft, --target-modules)', adapter: 'the adapter to attach with --target-modules' })
     .option('--dims <list>', 'sizes and hyper-parameters, e.g. N=4,In=8,Out=8,r=2', '')
     .option('--inputs <list>', "inputs, ';'-separated: 'x=[[1,2],[3,4]]' (JSON) or 'x=inputs.safetensors' (.safetensors, .npy, .json)")
     .option('--seed <n>', 'seed for random inputs and parameters', '0')

@@ -14,7 +14,7 @@ import { resolveBackend, BACKEND_NAMES } from '../../runtime/backends/select.ts'
 import { loadLegacyCheckpoint } from '../../runtime/checkpoint/adapter-checkpoint.ts';
 import { readWeights } from '../../runtime/peft/node.ts';
 import { existsSync, statSync } from 'node:fs';
-import { asUserError, setupModel, type ModelFlags, type ModelSetup } from './model-setup.ts';
+import { addModelFlags, asUserError, setupModel, type ModelFlags, type ModelSetup } from './model-setup.ts';
 import { prepareSave, saveTrained } from './save.ts';
 import type { Action, Io, Wrapped } from './main.ts';
 
@@ -36,15 +36,15 @@ interface TrainCliOptions extends ModelFlags {
 }
 
 export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
-  program
+  const cmd = program
     .command('train')
     .description('train an adapter on a frozen linear layer, or the adapters attached to a model (default data: a teacher with hidden low-rank changes)')
-    .argument('<file>', '.lily file')
-    .option('--model <name>', 'the model to train (its adapters, or all of it if it has none)')
-    .option('--adapter <name>', 'the adapter to attach with --target-modules (LoRA, Lily, DoRA, … or one from --adapter-file); without --model, the adapter (or model) to train')
-    .option('--target-modules <list>', "attach --adapter to the model's Linear layers whose path ends with one of these names (q,v), or matches 're:REGEX' (PEFT's target_modules)")
-    .option('--hparams <list>', 'hyper-parameters of the attached adapter, e.g. r=8,E=4,stride=2,scale=0.5')
-    .option('--adapter-file <file>', 'take --adapter from this .lily file (default: the model file, else stdlib/adapters)')
+    .argument('<file>', '.lily file');
+  addModelFlags(cmd, {
+    model: 'the model to train (its adapters, or all of it if it has none)',
+    adapter: 'the adapter to attach with --target-modules (LoRA, Lily, DoRA, … or one from --adapter-file); without --model, the adapter (or model) to train',
+    peft: 'start from an adapter folder written by PEFT or by --save (its config chooses the method, hyper-parameters and targets)',
+  })
     .option('--dims <list>', "sizes and hyper-parameters (an adapter on its own layer: In=64,Out=64 unless given; otherwise the program's defaults)")
     .option('--batch <n>', 'rows per batch (N)', '64')
     .option('--steps <k>', 'training steps', '200')
@@ -54,11 +54,7 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
     .option('--seed <n>', 'seed for parameters and data', '0')
     .option('--save <dir>', "write the trained adapter as PEFT's save_pretrained does: DIR/adapter_model.safetensors + DIR/adapter_config.json (a plain model: a PyTorch state dict FILE.safetensors)")
     .option('--overwrite', '--save into a folder that already holds an adapter')
-    .option('--peft <dir>', 'start from an adapter folder written by PEFT or by --save (its config chooses the method, hyper-parameters and targets)')
     .option('--resume <dir>', 'continue from a --save folder (or an older Lily checkpoint file)')
-    .option('--base <file>', 'frozen base weights: a PyTorch state dict (.safetensors, or a folder with model.safetensors[.index.json]), names as PyTorch names them (fc1.weight [out, in])')
-    .option('--base-map <PATTERN=REPLACEMENT>', 'rename the --base file\'s tensors by a regular expression first (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--strict', 'a --base tensor the model does not use is an error')
     .option('--swap-classes <a,b>', 'images: exchange the labels of two classes (a low-rank change of the task, for adapters to learn)')
     .option('--data <name>', 'teacher (synthetic, default) | fashion-mnist (the embedded subset) | fashion-mnist-full (Debian\'s dataset-fashion-mnist)', 'teacher')
     .option('--naive', 'skip the contraction optimiser (to compare)')

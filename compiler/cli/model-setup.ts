@@ -3,6 +3,7 @@
 // target_modules of a --peft folder), base weights under PyTorch names (--base), adapter values
 // from a PEFT folder (--peft), and what --save will need to write one.
 import { createHash } from 'node:crypto';
+import type { Command } from 'commander';
 import { readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { CheckedProgram } from '../check/check.ts';
@@ -60,6 +61,26 @@ export interface ModelSetup {
 }
 
 type Source = { file: string; source: string };
+
+/**
+ * The flags setupModel reads, added to a command: one definition for run, eval, merge, train and
+ * params. `help` overrides what --model, --adapter and --peft say for that command; `weights: false`
+ * leaves out --base, --base-map, --strict and --peft.
+ */
+export function addModelFlags(cmd: Command, help: { model: string; adapter: string; peft?: string }, weights = true): Command {
+  cmd
+    .option('--model <name>', help.model)
+    .option('--adapter <name>', help.adapter)
+    .option('--target-modules <list>', "attach --adapter to the model's Linear layers whose path ends with one of these names (q,v), or matches 're:REGEX' (PEFT's target_modules)")
+    .option('--hparams <list>', 'hyper-parameters of the attached adapter, e.g. r=8,E=4,stride=2,scale=0.5')
+    .option('--adapter-file <file>', 'take --adapter from this .lily file (default: the model file, else stdlib/adapters)');
+  if (!weights) return cmd;
+  return cmd
+    .option('--base <file>', "the model's weights: a PyTorch state dict (.safetensors, or a folder with model.safetensors[.index.json]), names as PyTorch's (fc1.weight [out, in])")
+    .option('--base-map <PATTERN=REPLACEMENT>', "rename the --base file's tensors by a regular expression first (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--strict', 'a --base tensor the model does not use is an error')
+    .option('--peft <dir>', help.peft ?? 'an adapter folder written by PEFT (save_pretrained) or lily train --save');
+}
 
 /** Map a runtime file-format error to a user error (exit 1). */
 export function asUserError<T>(what: () => T): T {

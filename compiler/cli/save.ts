@@ -4,7 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { encodeSafetensors, type NamedTensor } from '../../runtime/checkpoint/safetensors-codec.ts';
 import { encodeAdapterFolder } from '../../runtime/peft/folder.ts';
-import type { Dense } from '../../runtime/peft/layouts.ts';
+import { transpose2d, type Dense } from '../../runtime/peft/layouts.ts';
 import type { BaseWeight } from '../interp/targets.ts';
 import { checkSaveFolder, writeAdapterFolder, writeAtomic } from '../../runtime/peft/node.ts';
 import { fail } from '../diagnostics.ts';
@@ -41,13 +41,8 @@ export function writeStateDict(file: string, weights: BaseWeight[], value: (leaf
   for (const w of weights) {
     if (tensors.has(w.torch)) continue;
     const t = value(w.leaf);
-    const data = Float32Array.from(t.data);
-    if (w.transpose) {
-      const [r, c] = t.shape;
-      const out = new Float32Array(data.length);
-      for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = data[i * c + j];
-      tensors.set(w.torch, { shape: [c, r], data: out });
-    } else tensors.set(w.torch, { shape: t.shape, data });
+    const f32 = { shape: t.shape, data: Float32Array.from(t.data) };
+    tensors.set(w.torch, w.transpose ? transpose2d(f32) : f32);
   }
   asUserError(() => writeAtomic(file, encodeSafetensors(tensors, { format: 'pt' })));
   return tensors.size;

@@ -26,6 +26,10 @@ export interface RunOptions {
   record?: InstanceOptions['record'];
 }
 
+/**
+ * Evaluate a function, an adapter's method (`Adapter` or `Adapter.method`) or a model's forward with
+ * the float64 reference interpreter, on the given inputs or random ones.
+ */
 export function runEntry(checked: CheckedProgram, entry: string, opts: RunOptions): { inputs: Map<string, Tensor>; output: Value } {
   const [name, methodName] = entry.split('.');
   const sizes = new Map(Object.entries(opts.settings).filter((e): e is [string, number] => typeof e[1] === 'number'));

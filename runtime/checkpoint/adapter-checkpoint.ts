@@ -2,14 +2,8 @@
 // maps each stored name to our parameter path; 2-D weights stored [out, in]). Adapters are now
 // saved as PEFT folders (runtime/peft/); these files keep loading (--base, --resume).
 import { SafetensorsError, type NamedTensor } from './safetensors-codec.ts';
+import { transpose2d } from '../peft/layouts.ts';
 
-const transpose2 = (shape: number[], data: Float32Array | Float64Array): { shape: number[]; data: Float64Array } => {
-  if (shape.length !== 2) return { shape, data: Float64Array.from(data) };
-  const [r, c] = shape;
-  const out = new Float64Array(data.length);
-  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = data[i * c + j];
-  return { shape: [c, r], data: out };
-};
 
 /** Our parameter paths to values (our layout) from a Lily checkpoint's tensors and metadata. */
 export function loadLegacyCheckpoint(tensors: Map<string, NamedTensor>, metadata: Record<string, string>, file: string): Map<string, { shape: number[]; data: Float64Array }> {
@@ -22,7 +16,7 @@ export function loadLegacyCheckpoint(tensors: Map<string, NamedTensor>, metadata
   const out = new Map<string, { shape: number[]; data: Float64Array }>();
   for (const [stored, t] of tensors) {
     const ours = paths[stored];
-    if (ours) out.set(ours, transpose2(t.shape, t.data));
+    if (ours) out.set(ours, transpose2d({ shape: t.shape, data: Float64Array.from(t.data) }));
   }
   return out;
 }

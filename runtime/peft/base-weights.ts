@@ -5,6 +5,7 @@
 import type { BaseWeight } from '../../compiler/interp/targets.ts';
 import type { NamedTensor } from '../checkpoint/safetensors-codec.ts';
 import { PeftFormatError } from './folder.ts';
+import { transpose2d } from './layouts.ts';
 
 export interface Rename {
   pattern: RegExp;
@@ -46,13 +47,6 @@ export const closest = (name: string, names: string[], k = 3) =>
     .slice(0, k)
     .map(([n]) => n);
 
-const transpose = (t: NamedTensor): { shape: number[]; data: Float64Array } => {
-  const [r, c] = t.shape;
-  const out = new Float64Array(t.data.length);
-  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = t.data[i * c + j];
-  return { shape: [c, r], data: out };
-};
-
 /**
  * Map a state dict onto the model's base weights. Every model weight must be found with the right
  * shape (an error lists each missing one with the closest names in the file); names left over are
@@ -80,7 +74,8 @@ export function mapBaseWeights(weights: BaseWeight[], tensors: Map<string, Named
       wrong.push(`${w.torch}: [${t.shape}] in the file, [${want}] expected`);
       continue;
     }
-    given.set(w.leaf, w.transpose ? transpose(t) : { shape: [...t.shape], data: Float64Array.from(t.data) });
+    const wide = { shape: [...t.shape], data: Float64Array.from(t.data) };
+    given.set(w.leaf, w.transpose ? transpose2d(wide) : wide);
   }
   if (!used.size && unique.length)
     throw new PeftFormatError(`${file} holds none of the model's ${unique.length} weights`, [`the model needs e.g. ${unique.slice(0, 4).map((w) => w.torch).join(', ')}`, `the file has e.g. ${names.slice(0, 4).join(', ') || 'no tensors'}`, 'rename with --base-map PATTERN=REPLACEMENT if the file uses another naming scheme']);

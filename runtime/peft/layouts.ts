@@ -12,12 +12,13 @@ export interface LayoutContext {
   baseW?: Dense;
 }
 
-const transpose = (t: Dense): Dense => {
+/** [r, c] → [c, r], keeping the element type (PyTorch's [out, in] ↔ our [In, Out]). */
+export const transpose2d = <T extends Dense>(t: T): T => {
   if (t.shape.length !== 2) return t;
   const [r, c] = t.shape;
   const out = new (t.data.constructor as Float64ArrayConstructor)(t.data.length);
   for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = t.data[i * c + j];
-  return { shape: [c, r], data: out };
+  return { shape: [c, r], data: out } as T;
 };
 
 /** ‖W0[:, o]‖ for each output o (W0 is [In, Out]): DoRA's initial magnitude, PEFT's row norms. */
@@ -35,7 +36,7 @@ function needBase(ctx: LayoutContext): Dense {
 
 export const LAYOUTS: Record<Layout, { toPeft(t: Dense, ctx: LayoutContext): Dense; fromPeft(t: Dense, ours: number[], ctx: LayoutContext): Dense }> = {
   same: { toPeft: (t) => t, fromPeft: (t) => t },
-  transpose: { toPeft: transpose, fromPeft: (t) => transpose(t) },
+  transpose: { toPeft: transpose2d, fromPeft: (t) => transpose2d(t) },
   // [E, r, Out] and [E·r, Out] hold the same bytes in row-major order.
   experts: {
     toPeft: (t) => ({ shape: [t.shape[0] * t.shape[1], t.shape[2]], data: t.data }),

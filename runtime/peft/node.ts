@@ -1,14 +1,14 @@
 // PEFT folders and PyTorch weight files on disk (Node only): read, and write atomically.
 import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { decodeSafetensors, type NamedTensor } from '../checkpoint/safetensors-codec.ts';
 import { CONFIG_FILE, PeftFormatError, WEIGHTS_FILE } from './folder.ts';
+import { packagePath } from '../package-path.ts';
 
 const codeOf = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 
 /** The project's stdlib folder (beside runtime/). */
-export const stdlibPath = (rel: string) => fileURLToPath(new URL(`../../stdlib/${rel}`, import.meta.url));
+export const stdlibPath = (rel: string) => packagePath(`stdlib/${rel}`, import.meta.url);
 
 function readBytes(path: string): Uint8Array {
   try {
@@ -120,5 +120,3 @@ export function readWeights(path: string): { tensors: Map<string, NamedTensor>; 
   if (existsSync(single)) return readWeights(single);
   throw new PeftFormatError(`${path} is a folder without model.safetensors or model.safetensors.index.json`);
 }
-
-export const parentDir = dirname;

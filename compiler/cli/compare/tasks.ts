@@ -8,8 +8,9 @@ import { fail } from '../../diagnostics.ts';
 import { IdxError } from '../../../runtime/data/idx.ts';
 import { loadImageSplit, type ImageSet } from '../../../runtime/data/fashion-mnist.ts';
 import { rng } from '../../../runtime/init/rng.ts';
+import { packagePath } from '../../../runtime/package-path.ts';
 
-export const TASK_DIR = new URL('../../../examples/data/', import.meta.url).pathname;
+export const TASK_DIR = packagePath('examples/data/', import.meta.url);
 
 export interface Task {
   name: string;
