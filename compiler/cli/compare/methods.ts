@@ -50,7 +50,7 @@ export interface PreparedMethod {
   /** The knob's chosen value and the resulting hyper-parameters. */
   chosen: Record<string, number | boolean>;
   trainable: number;
-  /** Within 5% of the budget (always true for methods without a knob: they have one size). */
+  /** Within 5% of the budget (always true for linear-probe and full: they have one size). */
   withinBudget: boolean;
 }
 
@@ -99,5 +99,6 @@ export function prepareMethod(spec: MethodSpec, m: CompareModel, budget: number 
   const chosen = settingsFor(k);
   const attach = attachmentFor(setup, m, spec, chosen);
   const trainable = trainableCount(checked, setup, attach);
-  return { spec, setup, attach, chosen, trainable, withinBudget: budget === undefined || !hasKnob || Math.abs(trainable - budget) <= 0.05 * budget };
+  // linear-probe and full have one size each; an adapter without the knob is reported as it is.
+  return { spec, setup, attach, chosen, trainable, withinBudget: budget === undefined || spec.trains !== 'adapters' || Math.abs(trainable - budget) <= 0.05 * budget };
 }
