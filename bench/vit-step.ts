@@ -18,8 +18,8 @@ const model = { file: 'stdlib/models/vit.lily', model: 'ViT', base: 'examples/mo
 const trainers: { name: string; trainable: number; trainer: Trainer; times: number[] }[] = [];
 for (const name of METHODS) {
   const p = prepareMethod(parseMethod(name), model, BUDGET);
-  const trainer = await compileTraining(p.setup.checked, p.setup.entry, { dims: { ...p.setup.settings, N }, backend, given: p.setup.given, attach: p.attach, loss: 'xent', seed: 0 });
-  trainers.push({ name, trainable: p.trainable, trainer, times: [] });
+  const trainer = await compileTraining(p.setup.checked, p.setup.entry, { dims: { ...p.setup.settings, N }, backend, given: p.setup.given, attach: p.attach, trainable: p.trainable, loss: 'xent', seed: 0 });
+  trainers.push({ name, trainable: p.trainableParams, trainer, times: [] });
 }
 const x = Float32Array.from({ length: N * 784 }, (_, i) => ((i * 7919) % 255) / 255);
 const t = new Float32Array(N * 10);

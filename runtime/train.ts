@@ -29,6 +29,16 @@ export interface TrainOptions {
   attach?: TargetAttachment;
   /** Filled in while compiling: base weights by PyTorch name, adapted layers and their leaves. */
   record?: ModuleRecord;
+  /** Base layers that train anyway (PEFT's modules_to_save). */
+  trainable?: string[];
+  /** Scale all gradients so their global L2 norm is at most this; also makes 'grad_norm' readable. */
+  clipGradNorm?: number;
+  /** Make 'grad_norm' (before clipping) readable after each step. */
+  gradNorm?: boolean;
+  /** Learning-rate multiplier per parameter (LoRA+'s ratio for B), default 1. */
+  lrRatio?: (param: string) => number;
+  /** The learning rate's factor at step t (1-based): a schedule with warm-up; default 1. */
+  schedule?: (t: number) => number;
   /** Also keep these outputs readable after a step (e.g. 'grad:A', 'y'). */
   keep?: string[] | 'gradients';
 }
@@ -44,8 +54,14 @@ export interface Trainer {
   parameters(): Promise<Map<string, Float32Array>>;
   /** The same, with shapes (for checkpoints). */
   namedParameters(): Promise<Map<string, { shape: number[]; data: Float32Array }>>;
+  /** Everything a step updates — parameters and optimiser moments (`m:A`, `v:A`) — with shapes. */
+  trainState(): Promise<Map<string, { shape: number[]; data: Float32Array }>>;
+  /** Continue from a checkpoint: set every value trainState() returns, and the step count. */
+  restore(state: Map<string, { data: Float32Array }>, steps: number): Promise<void>;
+  /** The loss of the current parameters on a batch, without updating anything. */
+  evaluate(batch: { x: Float32Array; t: Float32Array }): Promise<number>;
   flops: { forward: number; backward: number };
-  steps: number;
+  readonly steps: number;
   dispose(): void;
 }
 
@@ -63,15 +79,16 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
   const program = compile(checked, adapter, {
     settings: opts.dims,
     seed: opts.seed ?? 0,
-    objective: { loss: opts.loss ?? 'mse', optimizer: opts.optimizer ?? DEFAULT_ADAMW },
+    objective: { loss: opts.loss ?? 'mse', optimizer: opts.optimizer ?? DEFAULT_ADAMW, clipGradNorm: opts.clipGradNorm, gradNorm: opts.gradNorm, lrRatio: opts.lrRatio },
     skip: opts.naive ? ['contract'] : undefined,
     params: opts.params,
     given: opts.given,
     attach: opts.attach,
     record: opts.record,
+    trainable: opts.trainable,
   });
   const train = program.train!;
-  const keep = opts.keep === 'gradients' ? [...program.graph.outputs.keys()].filter((k) => k.startsWith('grad:')) : (opts.keep ?? []);
+  const keep = [...(opts.keep === 'gradients' ? [...program.graph.outputs.keys()].filter((k) => k.startsWith('grad:')) : (opts.keep ?? [])), ...(program.graph.outputs.has('grad_norm') ? ['grad_norm'] : [])];
   const plan = planKernels(program.graph, { outputs: ['loss', ...train.assignments.map(([from]) => from), ...keep] });
   const exec = await (opts.backend ?? referenceBackend).prepare(plan);
   for (const [name] of plan.leaves) {
@@ -80,8 +97,11 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
     await exec.set(name, Float32Array.from(v.data));
   }
   const trainable = train.assignments.map(([, to]) => to).filter((n) => !/^[mv]:/.test(n));
+  const updated = train.assignments.map(([, to]) => to).filter((n) => plan.leaves.has(n));
   let steps = 0;
-  const parameters = async () => new Map(await Promise.all(trainable.map(async (n) => [n, await exec.read(n)] as [string, Float32Array])));
+  const read = async (names: string[]) => new Map(await Promise.all(names.map(async (n) => [n, await exec.read(n)] as [string, Float32Array])));
+  const parameters = () => read(trainable);
+  const withShapes = (values: Map<string, Float32Array>) => new Map([...values].map(([n, data]) => [n, { shape: plan.buffers[plan.leaves.get(n)!].shape, data }]));
   return {
     program,
     plan,
@@ -94,7 +114,7 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
       steps++;
       await exec.set('x', batch.x);
       await exec.set('t', batch.t);
-      for (const [k, v] of Object.entries(train.args(steps))) if (plan.leaves.has(k)) await exec.set(k, Float32Array.of(v));
+      for (const [k, v] of Object.entries(train.args(steps, opts.schedule?.(steps) ?? 1))) if (plan.leaves.has(k)) await exec.set(k, Float32Array.of(v));
       await exec.run();
       const loss = (await exec.read('loss'))[0];
       await exec.assign(train.assignments.filter(([from]) => plan.outputs.has(from)));
@@ -102,9 +122,21 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
     },
     read: (name) => exec.read(name),
     parameters,
-    async namedParameters() {
-      const values = await parameters();
-      return new Map([...values].map(([n, data]) => [n, { shape: plan.buffers[plan.leaves.get(n)!].shape, data }]));
+    namedParameters: async () => withShapes(await parameters()),
+    trainState: async () => withShapes(await read(updated)),
+    async restore(state, at) {
+      for (const n of updated) {
+        const v = state.get(n);
+        if (!v) throw new Error(`internal: restore lacks '${n}'`);
+        await exec.set(n, Float32Array.from(v.data));
+      }
+      steps = at;
+    },
+    async evaluate(batch) {
+      await exec.set('x', batch.x);
+      await exec.set('t', batch.t);
+      await exec.run();
+      return (await exec.read('loss'))[0];
     },
     dispose: () => exec.dispose(),
   };

@@ -11,7 +11,7 @@ import { evaluate, type Env, type LayerRuntime } from './eval.ts';
 import type { TT } from './ops.ts';
 import { asNumber, tv, type Value } from './values.ts';
 import { Float64Ops, type Ops } from './ops.ts';
-import { isSavedModule, matchTarget, type ModuleRecord, type TargetAttachment } from './targets.ts';
+import { matchTarget, type ModuleRecord, type TargetAttachment } from './targets.ts';
 
 export interface InstanceOptions {
   /** Sizes of dimensions and values of hyper-parameters, by name (`N=4,In=8,r=2,stride=2`). */
@@ -33,6 +33,8 @@ export interface InstanceOptions {
   frozenBase?: boolean;
   /** Attach an adapter to the model's Linear layers that match (PEFT's target_modules). */
   attach?: TargetAttachment;
+  /** Layers of a frozen base that train anyway (PEFT's modules_to_save), matched as targets are. */
+  trainable?: string[];
   /** Filled in: every base weight by PyTorch name, every adapted layer with its parameters' leaves. */
   record?: ModuleRecord;
   /** Sharing groups of target-attached layers: group key → layer paths in model order. */
@@ -174,7 +176,7 @@ function instantiateLayer(
     const b = draw(`${path}.b`, [Out], 'uniform', { low: -1 / Math.sqrt(In), high: 1 / Math.sqrt(In) });
     tensors.set(`${m.name}.W`, W).set(`${m.name}.b`, b); // keys relative to this instance
     opts.record?.weights.push({ leaf: `${path}.W`, torch: `${path}.weight`, transpose: true }, { leaf: `${path}.b`, torch: `${path}.bias`, transpose: false });
-    const trainable = !opts.frozenBase || isSavedModule(opts.attach, path);
+    const trainable = trainsAnyway(opts, path);
     const Wl = env.ops.leaf('param', `${path}.W`, W, trainable);
     const bl = env.ops.leaf('param', `${path}.b`, b, trainable);
     // An adapter attached in the source (`with`), or by target (PEFT's target_modules).
@@ -218,7 +220,7 @@ function instantiateLayer(
     const b = draw(`${path}.b`, [size(info.dim)], 'zeros', {});
     tensors.set(`${m.name}.g`, g).set(`${m.name}.b`, b);
     opts.record?.weights.push({ leaf: `${path}.g`, torch: `${path}.weight`, transpose: false }, { leaf: `${path}.b`, torch: `${path}.bias`, transpose: false });
-    const trainable = !opts.frozenBase || isSavedModule(opts.attach, path);
+    const trainable = trainsAnyway(opts, path);
     return { kind: 'LayerNorm', g: env.ops.leaf('param', `${path}.g`, g, trainable), b: env.ops.leaf('param', `${path}.b`, b, trainable) };
   }
   const settings: Record<string, number | boolean> = {};
@@ -275,6 +277,14 @@ function sharedPath(path: string, sharing: A.Sharing, copy: InstanceOptions['cop
   const first = Math.floor(copy.index / k) * k;
   const last = Math.min(first + k, copy.count) - 1;
   return `${copy.template.replace('*', first === last ? `${first}` : `${first}-${last}`)}${rest}`;
+}
+
+/** A layer trains unless the base is frozen, or it is one the user named to train anyway (recorded). */
+function trainsAnyway(opts: InstanceOptions, path: string): boolean {
+  if (!opts.frozenBase) return true;
+  if (!opts.trainable || matchTarget(opts.trainable, path) === undefined) return false;
+  opts.record?.trained.push(path);
+  return true;
 }
 
 /** The sizes an adapter's `on Linear[In, Out]` names take on a layer it is attached to by target. */

@@ -17,13 +17,7 @@ export interface TargetAttachment {
   targets: string[] | RegExp;
   /** PEFT's `exclude_modules`, matched the same way. */
   exclude?: string[] | RegExp;
-  /** PEFT's `modules_to_save`: layers (Linear, LayerNorm) matched the same way stay trainable, whole (e.g. a new task's head). */
-  modulesToSave?: string[] | RegExp;
 }
-
-/** Whether a layer is one of the attachment's modules_to_save (trained whole, not frozen). */
-export const isSavedModule = (attach: TargetAttachment | undefined, path: string): boolean =>
-  attach?.modulesToSave !== undefined && matchTarget(attach.modulesToSave, path) !== undefined;
 
 /** Parse the CLI/config spelling: `q,v` or `re:blocks\.\d+\.(q|v)`. */
 export function parseTargets(text: string): string[] | RegExp {
@@ -69,6 +63,8 @@ export interface BaseWeight {
 export interface ModuleRecord {
   weights: BaseWeight[];
   adapted: AdaptedLayer[];
+  /** Modules of the base trained as a whole beside the adapters (PEFT's modules_to_save), by path. */
+  trained: string[];
 }
 
-export const emptyRecord = (): ModuleRecord => ({ weights: [], adapted: [] });
+export const emptyRecord = (): ModuleRecord => ({ weights: [], adapted: [], trained: [] });

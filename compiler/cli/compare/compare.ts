@@ -105,7 +105,7 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
     for (const spec of o.methods) {
       const p = prepareMethod(spec, o, o.budget);
       const sizes = Object.entries(p.chosen).map(([k, v]) => `${k}=${v}`).join(', ');
-      o.log(`${task.name} · ${spec.name}: ${p.trainable.toLocaleString('en-US')} trainable parameters${sizes ? ` (${sizes})` : ''}${p.withinBudget ? '' : ` — not within 5% of the budget ${o.budget}`}`);
+      o.log(`${task.name} · ${spec.name}: ${p.trainableParams.toLocaleString('en-US')} trainable parameters${sizes ? ` (${sizes})` : ''}${p.withinBudget ? '' : ` — not within 5% of the budget ${o.budget}`}`);
       const schedule = (lr: number, seed: number) => ({ steps: o.steps, batch: o.batch, lr, seed, backend: o.backend });
       const sweep: MethodResult['sweep'] = [];
       if (o.lrs.length > 1)
@@ -128,7 +128,7 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
         method: spec.name,
         adapter: spec.adapter,
         chosen: p.chosen,
-        trainable: p.trainable,
+        trainable: p.trainableParams,
         withinBudget: p.withinBudget,
         sweep,
         lr,

@@ -47,9 +47,11 @@ export interface PreparedMethod {
   spec: MethodSpec;
   setup: ModelSetup;
   attach?: TargetAttachment;
+  /** Base layers trained whole beside the adapters (PEFT's modules_to_save: the head). */
+  trainable?: string[];
   /** The knob's chosen value and the resulting hyper-parameters. */
   chosen: Record<string, number | boolean>;
-  trainable: number;
+  trainableParams: number;
   /** Within 5% of the budget (always true for linear-probe and full: they have one size). */
   withinBudget: boolean;
 }
@@ -62,15 +64,15 @@ export interface CompareModel {
   head: string;
 }
 
-function attachmentFor(setup: ModelSetup, m: CompareModel, spec: MethodSpec, settings: Record<string, number | boolean>): TargetAttachment | undefined {
-  const modulesToSave = m.head.split(',').filter(Boolean);
+/** How a method attaches: adapters on the targets, or (linear-probe) an attachment matching no layer, which freezes the base. */
+function attachmentFor(setup: ModelSetup, spec: MethodSpec, settings: Record<string, number | boolean>): TargetAttachment | undefined {
   if (spec.trains === 'all') return undefined;
-  if (spec.trains === 'head') return { adapter: '', settings: {}, targets: [], modulesToSave };
-  return { ...setup.attach!, settings, modulesToSave };
+  if (spec.trains === 'head') return { adapter: '', settings: {}, targets: [] };
+  return { ...setup.attach!, settings };
 }
 
-const trainableCount = (checked: CheckedProgram, setup: ModelSetup, attach?: TargetAttachment) =>
-  countParams(checked, checked.units.get(setup.entry)!, setup.settings, 1, attach).trainable;
+const trainableCount = (checked: CheckedProgram, setup: ModelSetup, attach: TargetAttachment | undefined, trainable: string[] | undefined) =>
+  countParams(checked, checked.units.get(setup.entry)!, setup.settings, 1, attach, trainable).trainable;
 
 /**
  * Load the model for a method and choose its size: the knob's value whose trainable count
@@ -82,7 +84,8 @@ export function prepareMethod(spec: MethodSpec, m: CompareModel, budget: number 
   const checked = setup.checked;
   const settingsFor = (k?: number) => ({ ...spec.fixed, ...(k !== undefined && spec.knob ? { [spec.knob]: k, ...(spec.derive?.(k) ?? {}) } : {}) });
   const hasKnob = spec.knob !== undefined && spec.adapter !== undefined && checked.units.get(spec.adapter)?.decl.hypers.some((h) => h.name === spec.knob);
-  const countAt = (k?: number) => trainableCount(checked, setup, attachmentFor(setup, m, spec, settingsFor(k)));
+  const trainable = spec.trains === 'all' ? undefined : m.head.split(',').filter(Boolean);
+  const countAt = (k?: number) => trainableCount(checked, setup, attachmentFor(setup, spec, settingsFor(k)), trainable);
   let k: number | undefined;
   if (hasKnob && budget !== undefined) {
     // Counts grow with the knob: double until past the budget, then bisect for the closest value.
@@ -97,8 +100,8 @@ export function prepareMethod(spec: MethodSpec, m: CompareModel, budget: number 
     k = Math.abs(countAt(lo) - budget) <= Math.abs(countAt(hi) - budget) ? lo : hi;
   }
   const chosen = settingsFor(k);
-  const attach = attachmentFor(setup, m, spec, chosen);
-  const trainable = trainableCount(checked, setup, attach);
+  const attach = attachmentFor(setup, spec, chosen);
+  const count = trainableCount(checked, setup, attach, trainable);
   // linear-probe and full have one size each; an adapter without the knob is reported as it is.
-  return { spec, setup, attach, chosen, trainable, withinBudget: budget === undefined || spec.trains !== 'adapters' || Math.abs(trainable - budget) <= 0.05 * budget };
+  return { spec, setup, attach, trainable, chosen, trainableParams: count, withinBudget: budget === undefined || spec.trains !== 'adapters' || Math.abs(count - budget) <= 0.05 * budget };
 }

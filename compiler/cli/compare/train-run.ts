@@ -40,6 +40,7 @@ export async function trainAndEvaluate(p: PreparedMethod, train: ImageSet, heldO
     seed: s.seed,
     given: p.setup.given,
     attach: p.attach,
+    trainable: p.trainable,
     loss: 'xent',
     keep: ['y'],
     record,
