@@ -52,6 +52,8 @@ const CASES: [string[], number][] = [
   [['eval', 'examples/fashion.lily', '--model', 'Base', '--data', 'nope'], 1],
   [['compare', 'stdlib/models/vit.lily', '--model', 'ViT', '--methods', 'linear-probe', '--steps', '1', '--batch', '250', '--out', join(dir, 'compare')], 0],
   [['compare', 'stdlib/models/vit.lily', '--model', 'ViT', '--methods', 'lorax'], 1],
+  [['export', LORA, '--adapter', 'LoRA', '-o', join(dir, 'lora.py')], 0],
+  [['export', LORA, '-o', join(dir, 'none.py')], 1],
   [['plot', log, '-o', join(dir, 'loss.svg')], 0],
   [['plot', join(dir, 'missing.jsonl')], 1],
   [['nope'], 2],

@@ -205,7 +205,7 @@ function instantiateLayer(
       layers.push(path);
       opts.groups!.set(group, layers);
       groupPos = { layers, index: layers.length - 1 };
-    } else return { kind: 'Linear', W: Wl, b: bl };
+    } else return { kind: 'Linear', W: Wl, b: bl, path };
     // The adapter, instantiated on this layer's weights, its own parameters under the layer's path.
     const sub = { ...opts, settings, base: { W: Wl, b: bl, Wt: W, bt: b }, group: groupPos, attach: undefined };
     const inst = instantiate(checked, adapterName, sub, `${path}.${adapterName}.`, rng);
@@ -213,7 +213,7 @@ function instantiateLayer(
     const resolved = settingsOf(inst.unit, inst.env.sizes, new Map([...inst.env.vars].filter(([k]) => inst.unit.decl.hypers.some((h) => h.name === k))));
     opts.record?.adapted.push({ layer: path, adapter: adapterName, group, In, Out, params: inst.leaves, settings: resolved });
     const method = inst.unit.methods.has('delta') ? 'delta' : 'forward';
-    return { kind: 'Linear', W: Wl, b: bl, adapter: { form: method, call: (x: Value) => callMethod(inst, method, [x]) } };
+    return { kind: 'Linear', W: Wl, b: bl, path, adapter: { form: method, call: (x: Value) => callMethod(inst, method, [x]) } };
   }
   if (info.kind === 'LayerNorm') {
     const g = draw(`${path}.g`, [size(info.dim)], 'ones', {});
@@ -221,7 +221,7 @@ function instantiateLayer(
     tensors.set(`${m.name}.g`, g).set(`${m.name}.b`, b);
     opts.record?.weights.push({ leaf: `${path}.g`, torch: `${path}.weight`, transpose: false }, { leaf: `${path}.b`, torch: `${path}.bias`, transpose: false });
     const trainable = trainsAnyway(opts, path);
-    return { kind: 'LayerNorm', g: env.ops.leaf('param', `${path}.g`, g, trainable), b: env.ops.leaf('param', `${path}.b`, b, trainable) };
+    return { kind: 'LayerNorm', g: env.ops.leaf('param', `${path}.g`, g, trainable), b: env.ops.leaf('param', `${path}.b`, b, trainable), path };
   }
   const settings: Record<string, number | boolean> = {};
   for (const [k, d] of info.dimArgs) settings[k] = size(d);
