@@ -8,7 +8,7 @@ import type { KernelPlan } from '../compiler/fuse/kernel-ir.ts';
 import { DEFAULT_ADAMW, type OptimizerConfig } from '../compiler/objective.ts';
 import { compile, flopsSplit, type Program } from '../compiler/pipeline.ts';
 import type { ModuleRecord, TargetAttachment } from '../compiler/interp/targets.ts';
-import type { Backend, Executable } from './executable.ts';
+import type { Backend, Executable, HostAccess } from './executable.ts';
 import { referenceBackend } from './backends/reference-exec.ts';
 import type { Tensor } from './tensor/index.ts';
 
@@ -49,6 +49,11 @@ export interface Trainer {
   exec: Executable;
   /** One step on a batch; returns the loss before the update. */
   step(batch: { x: Float32Array; t: Float32Array }): Promise<number>;
+  /**
+   * The same step, synchronous and allocation-free after the first call, where the backend runs on
+   * the host (the CPU backend); undefined elsewhere.
+   */
+  stepSync?: (batch: { x: Float32Array; t: Float32Array }) => number;
   read(name: string): Promise<Float32Array>;
   /** Current values of the trainable parameters. */
   parameters(): Promise<Map<string, Float32Array>>;
@@ -99,6 +104,8 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
   const trainable = train.assignments.map(([, to]) => to).filter((n) => !/^[mv]:/.test(n));
   const updated = train.assignments.map(([, to]) => to).filter((n) => plan.leaves.has(n));
   let steps = 0;
+  const assignments = train.assignments.filter(([from]) => plan.outputs.has(from));
+  const stepSync = exec.host ? hostStep(exec.host, plan, train, assignments, () => ++steps, opts.schedule) : undefined;
   const read = async (names: string[]) => new Map(await Promise.all(names.map(async (n) => [n, await exec.read(n)] as [string, Float32Array])));
   const parameters = () => read(trainable);
   const withShapes = (values: Map<string, Float32Array>) => new Map([...values].map(([n, data]) => [n, { shape: plan.buffers[plan.leaves.get(n)!].shape, data }]));
@@ -111,15 +118,17 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
       return steps;
     },
     async step(batch) {
+      if (stepSync) return stepSync(batch);
       steps++;
       await exec.set('x', batch.x);
       await exec.set('t', batch.t);
       for (const [k, v] of Object.entries(train.args(steps, opts.schedule?.(steps) ?? 1))) if (plan.leaves.has(k)) await exec.set(k, Float32Array.of(v));
       await exec.run();
       const loss = (await exec.read('loss'))[0];
-      await exec.assign(train.assignments.filter(([from]) => plan.outputs.has(from)));
+      await exec.assign(assignments);
       return loss;
     },
+    stepSync,
     read: (name) => exec.read(name),
     parameters,
     namedParameters: async () => withShapes(await parameters()),
@@ -139,5 +148,26 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
       return (await exec.read('loss'))[0];
     },
     dispose: () => exec.dispose(),
+  };
+}
+
+/** The step on a host executable: inputs written into the leaves' arrays, one run, the assigns prepared once. */
+function hostStep(host: HostAccess, plan: KernelPlan, train: NonNullable<Program['train']>, assignments: [string, string][], next: () => number, schedule?: (step: number) => number) {
+  const argNames = train.argNames.filter((a) => plan.leaves.has(a));
+  const argAt = argNames.map((a) => train.argNames.indexOf(a));
+  const argValues = new Float64Array(train.argNames.length);
+  let assign: (() => void) | null = null;
+  return (batch: { x: Float32Array; t: Float32Array }): number => {
+    const step = next();
+    const x = host.leaf('x'), t = host.leaf('t');
+    if (batch.x.length !== x.length || batch.t.length !== t.length) throw new Error(`step: x needs ${x.length} values and t ${t.length}; got ${batch.x.length} and ${batch.t.length}`);
+    x.set(batch.x);
+    t.set(batch.t);
+    train.argsInto(step, schedule?.(step) ?? 1, argValues);
+    for (let i = 0; i < argNames.length; i++) host.leaf(argNames[i]!)[0] = argValues[argAt[i]!]!;
+    host.run();
+    const loss = host.output('loss')[0]!;
+    (assign ??= host.assigner(assignments))();
+    return loss;
   };
 }
