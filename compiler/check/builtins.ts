@@ -2,7 +2,7 @@
 // compiler/interp/builtins-eval.ts under the same names (a test keeps the two tables in step).
 import { fail } from '../diagnostics.ts';
 import type * as A from '../syntax/ast.ts';
-import { dimAsConst, dimEq, dimMul, showShape, type Dim } from './dims.ts';
+import { dimAdd, dimAsConst, dimEq, dimMul, dimSym, showShape, type Dim } from './dims.ts';
 import type { ExprInfo } from './env.ts';
 import { alignShapes, hyperTy, shapesEqual, showTy, tensorTy, type IndexVar, type Ty } from './types.ts';
 
@@ -182,6 +182,22 @@ export const BUILTINS: Record<string, Builtin> = {
         fail('E-axis', `permute needs a permutation of 0..${t.shape.length - 1}`, site.span, { found: `[${perm.join(', ')}]` });
       info.perm = perm;
       return tensorTy(perm.map((p) => t.shape[p]), t.idx);
+    },
+  },
+  concat: {
+    form: 'axis',
+    arity: 2,
+    doc: 'join two tensors along one axis: concat[1](cls, tokens)',
+    check(site, info) {
+      const [a, b] = [tensorArg(site, 0), tensorArg(site, 1)];
+      if (a.idx.length || b.idx.length) fail('E-type', 'concat of a value that depends on an index variable', site.span);
+      const axes = site.resolveAxes(a.shape);
+      if (axes.length !== 1) fail('E-axis', 'concat takes exactly one axis', site.span, { found: `${axes.length} axes` });
+      const k = axes[0];
+      const fits = a.shape.length === b.shape.length && a.shape.every((d, i) => i === k || dimEq(d, b.shape[i]));
+      if (!fits) fail('E-shape', `concat needs equal shapes except along axis ${k}`, site.args[1].span, { expected: showShape(a.shape.map((d, i) => (i === k ? dimSym('_') : d))).replace('_', '…'), found: showShape(b.shape) });
+      info.axes = axes;
+      return tensorTy(a.shape.map((d, i) => (i === k ? dimAdd(d, b.shape[k]) : d)));
     },
   },
   eye: constructor('identity matrix eye[n]()', true),

@@ -9,6 +9,7 @@
 import type { Graph, Id, Node } from '../ir/graph.ts';
 import { primitive } from '../ir/prim.ts';
 import { parseSpec } from '../ir/prims/einsum.ts';
+import { shiftedEye } from '../interp/ops.ts';
 import type { UnaryName } from '../../runtime/tensor/index.ts';
 import { affine, exprLoads, type Affine, type BufferId, type BufferInfo, type Kernel, type KernelPlan, type KExpr } from './kernel-ir.ts';
 
@@ -155,13 +156,8 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
   for (const id of order) {
     const n = g.node(id);
     if (classOf(n) === 'leaf') {
-      const name = n.op === 'eye' ? `const:eye:${n.attrs.n}` : (n.attrs.name as string);
-      if (n.op === 'eye') {
-        const k = n.attrs.n as number;
-        const data = new Float64Array(k * k);
-        for (let i = 0; i < k; i++) data[i * k + i] = 1;
-        constants.set(name, data);
-      }
+      const name = n.op === 'eye' ? `const:eye:${n.attrs.n}:${n.attrs.cols ?? n.attrs.n}:${n.attrs.offset ?? 0}` : (n.attrs.name as string);
+      if (n.op === 'eye') constants.set(name, Float64Array.from(shiftedEye(n.attrs.n as number, (n.attrs.cols ?? n.attrs.n) as number, (n.attrs.offset ?? 0) as number).data));
       const b = leaves.get(name) ?? newBuf(n.shape, n.op === 'param' ? 'param' : 'input', name);
       leaves.set(name, b);
       bufOf.set(id, b);

@@ -94,6 +94,21 @@ export const BUILTIN_EVAL: Record<string, Eval> = {
     const k = v.idx.length;
     return tv(ops.transpose(v.t, [...Array(k).keys(), ...(info.perm ?? []).map((p) => p + k)]), v.idx);
   },
+  // Each part is moved to its place along the axis by a product with a shifted identity
+  // ([n, total], ones at (i, offset + i)): only existing primitives, so gradients and kernels follow.
+  concat: ({ args, info, ops }) => {
+    const [a, b] = args.map((x) => asTensorValue(x, ops).t);
+    const axis = info.axes![0];
+    const rank = ops.shape(a).length;
+    const total = ops.shape(a)[axis] + ops.shape(b)[axis];
+    const toLast = [...Array(rank).keys()].filter((i) => i !== axis).concat(axis);
+    const back = [...Array(rank).keys()].map((i) => toLast.indexOf(i));
+    const place = (t: TT, offset: number) => {
+      const n = ops.shape(t)[axis];
+      return ops.transpose(ops.matmul(ops.transpose(t, toLast), ops.eye(n, total, offset)), back);
+    };
+    return tv(ops.binary('+', place(a, 0), place(b, ops.shape(a)[axis])));
+  },
   eye: ({ shape, ops }) => tv(ops.eye(shape()[0])),
   zeros: ({ shape, ops }) => tv(ops.fill(shape(), 0)),
   ones: ({ shape, ops }) => tv(ops.fill(shape(), 1)),
