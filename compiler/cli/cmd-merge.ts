@@ -6,7 +6,7 @@ import { loadFile } from '../frontend.ts';
 import { fail } from '../diagnostics.ts';
 import { toNested } from '../../runtime/tensor/index.ts';
 import type { Action, Io, Wrapped } from './main.ts';
-import { parseSettings } from './options.ts';
+import { intFlag, parseSettings } from './options.ts';
 
 export function registerMerge(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
   program
@@ -22,7 +22,7 @@ export function registerMerge(program: Command, io: Io, wrap: (fn: Action) => Wr
       wrap((file: string, opts: { adapter: string; dims: string; seed: string; params: string; json?: boolean }) => {
         if (opts.params !== 'init' && opts.params !== 'random') fail('E-usage', `--params must be init or random, found '${opts.params}'`);
         const checked = loadFile(file);
-        const v = mergeVerdict(checked, opts.adapter, parseSettings(opts.dims), Number(opts.seed), opts.params);
+        const v = mergeVerdict(checked, opts.adapter, parseSettings(opts.dims), intFlag('--seed', opts.seed), opts.params);
         if (opts.json) {
           io.out(JSON.stringify({ adapter: opts.adapter, mergeable: v.mergeable, reason: v.reason, deltaW: v.deltaW && toNested(v.deltaW), deltaB: v.deltaB && toNested(v.deltaB) }));
           return v.mergeable ? 0 : 1;

@@ -5,7 +5,7 @@ import { fail } from '../diagnostics.ts';
 import { loadFile } from '../frontend.ts';
 import { resultJson, runEntry } from '../interp/run.ts';
 import type { Action, Io, Wrapped } from './main.ts';
-import { parseInputs, parseSettings } from './options.ts';
+import { intFlag, parseInputs, parseSettings } from './options.ts';
 import { toNested, type Tensor } from '../../runtime/tensor/index.ts';
 
 export function registerRun(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
@@ -26,7 +26,7 @@ export function registerRun(program: Command, io: Io, wrap: (fn: Action) => Wrap
         const result = runEntry(checked, opts.fn, {
           settings: parseSettings(opts.dims),
           inputs: parseInputs(opts.inputs),
-          seed: Number(opts.seed),
+          seed: intFlag('--seed', opts.seed),
           params: opts.params,
         });
         if (opts.json) {

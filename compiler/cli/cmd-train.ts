@@ -17,7 +17,7 @@ import { resolveBackend, BACKEND_NAMES } from '../../runtime/backends/select.ts'
 import { loadAdapter, saveAdapter } from '../../runtime/checkpoint/adapter-checkpoint.ts';
 import { SafetensorsError } from '../../runtime/checkpoint/safetensors.ts';
 import type { Action, Io, Wrapped } from './main.ts';
-import { parseSettings } from './options.ts';
+import { intFlag, parseSettings } from './options.ts';
 
 interface TrainCliOptions {
   adapter: string;
@@ -84,8 +84,8 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
           if (e instanceof SafetensorsError) fail('E-file', e.message);
           throw e;
         }
-        const trainer = await compileTraining(checked, o.adapter, { dims, backend, optimizer, seed: Number(o.seed), naive: o.naive, given, loss: images ? 'xent' : 'mse', keep: images ? ['y'] : [] });
-        const task = images ? await imageTask(trainer, N, o.data === 'fashion-mnist-full' ? 'full' : 'embedded', parseSwap(o.swapClasses)) : unit.decl.kind === 'model' ? modelTask(checked, o.adapter, dims, trainer, Number(o.seed)) : layerTask(trainer, o.adapter, N, Number(o.seed));
+        const trainer = await compileTraining(checked, o.adapter, { dims, backend, optimizer, seed: intFlag('--seed', o.seed), naive: o.naive, given, loss: images ? 'xent' : 'mse', keep: images ? ['y'] : [] });
+        const task = images ? await imageTask(trainer, N, o.data === 'fashion-mnist-full' ? 'full' : 'embedded', parseSwap(o.swapClasses)) : unit.decl.kind === 'model' ? modelTask(checked, o.adapter, dims, trainer, intFlag('--seed', o.seed)) : layerTask(trainer, o.adapter, N, intFlag('--seed', o.seed));
         if (!o.json) io.err(`training ${o.adapter} on ${backend.name}${note ? ` (${note})` : ''}: ${trainer.plan.kernels.length} kernels/step, ${((trainer.flops.forward + trainer.flops.backward) / 1e6).toFixed(1)} MFLOP/step; the frozen ${unit.decl.kind === 'model' ? 'model' : 'layer'} alone: ${images ? `test accuracy ${(100 * task.baselineLoss).toFixed(1)}%` : `loss ${task.baselineLoss.toPrecision(4)}`}`);
         const bar = !o.json && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'step {value}/{total} [{bar}] loss {loss}  {ms} ms/step', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
         bar?.start(steps, 0, { loss: '-', ms: '-' });

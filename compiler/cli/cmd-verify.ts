@@ -6,7 +6,7 @@ import { loadFile } from '../frontend.ts';
 import { FAULTS } from '../rewrite/faults.ts';
 import { verifyAdapter, type VerifyResult } from '../verify.ts';
 import type { Action, Io, Wrapped } from './main.ts';
-import { parseSettings } from './options.ts';
+import { intFlag, parseSettings } from './options.ts';
 
 export function registerVerify(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
   program
@@ -29,9 +29,9 @@ export function registerVerify(program: Command, io: Io, wrap: (fn: Action) => W
         const results: VerifyResult[] = [];
         for (const name of names) {
           const r = verifyAdapter(checked, name, {
-            runs: Number(opts.runs),
-            seed: Number(opts.seed),
-            maxDim: Number(opts.maxDim),
+            runs: intFlag('--runs', opts.runs, 1),
+            seed: intFlag('--seed', opts.seed),
+            maxDim: intFlag('--max-dim', opts.maxDim, 1, 1024),
             fixed: parseSettings(opts.dims),
             faults: opts.injectFault ? [opts.injectFault] : undefined,
           });

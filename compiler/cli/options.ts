@@ -78,3 +78,21 @@ export function expandFiles(args: string[]): string[] {
   }
   return files;
 }
+
+/**
+ * A numeric flag value, checked: `--seed abc`, `--runs -1` or `--max-dim 0` are usage errors that
+ * name the flag, not NaN flowing into the compiler.
+ */
+export function intFlag(flag: string, text: string, min = -Number.MAX_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): number {
+  const v = Number(text);
+  if (!/^\s*[-+]?\d+\s*$/.test(text) || !Number.isSafeInteger(v)) return usage(`${flag} must be a whole number, found '${text}'`);
+  if (v < min || v > max) return usage(`${flag} must be ${max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `between ${min} and ${max}`}, found ${v}`);
+  return v;
+}
+
+/** A positive finite number (learning rates, budgets). */
+export function positiveFlag(flag: string, text: string): number {
+  const v = Number(text);
+  if (!text.trim() || !Number.isFinite(v) || v <= 0) return usage(`${flag} must be a number above 0, found '${text}'`);
+  return v;
+}

@@ -8,12 +8,11 @@ import { einsumFlops, indexSizes, parseSpec } from '../ir/prims/einsum.ts';
 import { rebuild, type Rule, type RuleContext } from './engine.ts';
 import { naiveOf } from './merge.ts';
 import { describeNet, expertFolds, tokenLetters } from './explain-net.ts';
+import { MAX_OPERANDS } from './limits.ts';
 
 /** Weight of one element of an intermediate result against one FLOP (memory traffic). */
 export const MEMORY_WEIGHT = 1;
 const OPTIMAL_LIMIT = 10;
-// Operand sets are bitmasks: a net of more than 30 operands is refused, not silently wrong.
-const MAX_OPERANDS = 30;
 
 export interface Tree {
   mask: number;

@@ -7,8 +7,41 @@ import type * as A from './ast.ts';
 
 const grammar = ohm.grammar(readFileSync(new URL('./lily.ohm', import.meta.url), 'utf8'));
 
+/**
+ * Brackets nest at most this deep. ohm parses recursively (about 15 rules per bracket level) and
+ * exhausts Node's stack near 100 levels; a clear limit, checked first, beats a crash.
+ */
+export const MAX_NESTING = 48;
+
+function checkNesting(source: string, file: string): void {
+  let depth = 0;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === '-' && source[i + 1] === '-') {
+      const nl = source.indexOf('\n', i);
+      if (nl < 0) return;
+      i = nl;
+    } else if (c === '(' || c === '[' || c === '{') {
+      if (++depth > MAX_NESTING)
+        throw new LilyError([{ code: 'E-limit', message: `brackets nest more than ${MAX_NESTING} levels deep here`, span: makeSpan(file, source, i, i + 1), notes: ['name intermediate results with `let … in` to flatten the expression'] }]);
+    } else if (c === ')' || c === ']' || c === '}') depth = Math.max(0, depth - 1);
+  }
+}
+
+/** A parse that ran out of stack (an extremely long chain of operators or lets) is refused clearly. */
+function stackLimit<T>(file: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof RangeError && /call stack/i.test(e.message))
+      throw new LilyError([{ code: 'E-limit', message: `${file}: an expression is too long or too deeply nested to parse`, notes: ['split it with `let … in`'] }]);
+    throw e;
+  }
+}
+
 export function parse(source: string, file = '<input>'): A.Program {
-  const match = grammar.match(source);
+  checkNesting(source, file);
+  const match = stackLimit(file, () => grammar.match(source));
   if (match.failed()) throw new LilyError([parseDiagnostic(source, file, match)]);
   const sem = grammar.createSemantics();
   const span = (node: ohm.Node): A.Span => makeSpan(file, source, node.source.startIdx, node.source.endIdx);
@@ -246,7 +279,7 @@ export function parse(source: string, file = '<input>'): A.Program {
       return children.map((c) => c.ast());
     },
   });
-  const decls = sem(match).ast() as A.Decl[];
+  const decls = stackLimit(file, () => sem(match).ast() as A.Decl[]);
   return { file, source, decls };
 }
 
