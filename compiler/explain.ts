@@ -59,8 +59,9 @@ function kernelSummary(plan: KernelPlan) {
 }
 
 export function explain(checked: CheckedProgram, adapter: string, dims: Record<string, number | boolean>, seed = 0): Explanation {
-  const naive = compile(checked, adapter, { settings: dims, seed, skip: ['contract'] });
-  const opt = compile(checked, adapter, { settings: dims, seed });
+  // Shape-only leaves: FLOPs and plans need shapes, not In·Out values (16384² would be 2 GiB each).
+  const naive = compile(checked, adapter, { settings: dims, seed, skip: ['contract'], params: 'shapes' });
+  const opt = compile(checked, adapter, { settings: dims, seed, params: 'shapes' });
   const fn = flopsSplit(naive.graph);
   const fo = flopsSplit(opt.graph);
   const unit = checked.units.get(adapter);

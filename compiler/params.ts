@@ -71,9 +71,9 @@ function adapterParams(checked: CheckedProgram, unit: UnitInfo, settings: Record
  */
 function modelParams(checked: CheckedProgram, unit: UnitInfo, settings: Record<string, number | boolean>): ParamCount[] {
   const ops = new GraphOps(new Graph());
-  instantiate(checked, unit.decl.name, { settings, ops });
+  instantiate(checked, unit.decl.name, { settings, ops, params: 'shapes' });
   return [...ops.values].map(([path, t]) => {
-    const n = t.data.length;
+    const n = t.shape.reduce((a, b) => a * b, 1);
     const sharing = path.includes('.*.') ? 'shared across layers' : /\.\d+-\d+\./.test(path) ? 'shared every k layers' : 'per layer';
     return { name: path, shape: t.shape, trainable: ops.trainable.has(path), sharing, perCopy: n, copies: 1, total: n };
   });

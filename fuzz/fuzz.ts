@@ -2,7 +2,8 @@
 // with a timeout and a memory cap. Counts internal errors (exit 3), hangs and memory overruns, and
 // writes every such run (program + command line + output) to the output folder to reproduce.
 //   npm run fuzz -- [--programs 500] [--seed 1] [--jobs 2] [--timeout 30] [--memory 1536] [--out fuzz-out]
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+//   npm run fuzz -- --replay fuzz-out/report.json   (re-run an earlier report's failures)
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { commandsFor, loadSeeds, makeMutant, type Mutant } from './corpus.ts';
@@ -69,6 +70,12 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzReport> {
   return report;
 }
 
+/** Re-run the failures of an earlier report (after a fix): their programs are still in its folder. */
+export async function replay(reportFile: string, o: Pick<FuzzOptions, 'jobs' | 'timeoutMs' | 'memoryCapMiB'>): Promise<RunResult[]> {
+  const rep = JSON.parse(readFileSync(reportFile, 'utf8')) as FuzzReport;
+  return runAll(rep.failures.map((f) => f.result.argv), o.jobs, { timeoutMs: o.timeoutMs, memoryCapMiB: o.memoryCapMiB });
+}
+
 async function cli(argv: string[]) {
   const arg = (name: string, dflt: number) => {
     const i = argv.indexOf(`--${name}`);
@@ -87,6 +94,15 @@ async function cli(argv: string[]) {
     log: (l) => console.log(l),
   };
   const t0 = Date.now();
+  const replayIdx = argv.indexOf('--replay');
+  if (replayIdx >= 0) {
+    const results = await replay(argv[replayIdx + 1], o);
+    for (const r of results) if (!['ok', 'user-error'].includes(r.outcome)) console.log(`${r.outcome}: lily ${r.argv.join(' ')}\n  ${r.err.split('\n').slice(0, 2).join('\n  ')}`);
+    const bad = results.filter((r) => !['ok', 'user-error'].includes(r.outcome)).length;
+    console.log(`replayed ${results.length} runs: ${bad} still fail`);
+    process.exitCode = bad ? 1 : 0;
+    return;
+  }
   const rep = await fuzz(o);
   console.log(`\n${rep.programs} mutated programs, ${rep.runs} runs in ${((Date.now() - t0) / 1000).toFixed(0)} s (timeout ${o.timeoutMs / 1000} s, memory cap ${o.memoryCapMiB} MiB)`);
   console.log(`outcomes: ${Object.entries(rep.counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);

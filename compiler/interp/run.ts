@@ -8,7 +8,7 @@ import type * as A from '../syntax/ast.ts';
 import { rng } from '../../runtime/init/rng.ts';
 import { tensor, toNested, type Tensor } from '../../runtime/tensor/index.ts';
 import { callFunction } from './eval.ts';
-import { callMethod, instantiate, type InstanceOptions } from './instance.ts';
+import { callMethod, instantiate, shapeOnly, type InstanceOptions } from './instance.ts';
 import { tv, type Value } from './values.ts';
 import { Float64Ops, type Ops } from './ops.ts';
 
@@ -52,6 +52,7 @@ export function runEntry(checked: CheckedProgram, entry: string, opts: RunOption
     });
     if (t && (t.shape.length !== shape.length || t.shape.some((s, i) => s !== shape[i])))
       fail('E-shape', `input '${p.name}' has shape [${t.shape.join(', ')}] but needs [${shape.join(', ')}]`, p.span);
+    if (!t && opts.params === 'shapes') t = shapeOnly(shape);
     t ??= tensor(shape, Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r.normal()));
     inputs.set(p.name, t);
     return tv((opts.ops ?? Float64Ops).leaf('input', p.name, t));
