@@ -51,7 +51,9 @@ export class Worker {
     const child = fork(WORKER, [], {
       execArgv: ['--import', 'tsx', `--max-old-space-size=${this.opts.memoryCapMiB}`],
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      env: { ...process.env, LILY_FUZZ: '1' },
+      // lily's own budget sits below the cap, leaving room for Node, tsx and the loaded compiler
+      // (~300 MiB): a run over the cap is then a bug in the estimate, not a refused size.
+      env: { ...process.env, LILY_MAX_MEMORY: `${Math.max(64, this.opts.memoryCapMiB - 512)}MB` },
     });
     this.child = child;
     child.stderr!.on('data', () => {}); // drained; the result carries the command's own stderr

@@ -6,7 +6,7 @@ import { loadFile } from '../frontend.ts';
 import { fail } from '../diagnostics.ts';
 import { toNested } from '../../runtime/tensor/index.ts';
 import type { Action, Io, Wrapped } from './main.ts';
-import { intFlag, parseSettings } from './options.ts';
+import { applyMemoryBudget, intFlag, MAX_MEMORY_HELP, parseSettings } from './options.ts';
 
 export function registerMerge(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
   program
@@ -18,9 +18,11 @@ export function registerMerge(program: Command, io: Io, wrap: (fn: Action) => Wr
     .option('--seed <n>', 'seed for parameter values', '0')
     .option('--params <mode>', "parameter values ΔW is computed for: 'init' (each initialiser; an untrained LoRA gives ΔW = 0) or 'random'", 'init')
     .option('--json', 'print the verdict and ΔW, Δb as JSON')
+    .option('--max-memory <size>', MAX_MEMORY_HELP)
     .action(
-      wrap((file: string, opts: { adapter: string; dims: string; seed: string; params: string; json?: boolean }) => {
+      wrap((file: string, opts: { adapter: string; dims: string; seed: string; params: string; json?: boolean; maxMemory?: string }) => {
         if (opts.params !== 'init' && opts.params !== 'random') fail('E-usage', `--params must be init or random, found '${opts.params}'`);
+        applyMemoryBudget(opts.maxMemory);
         const checked = loadFile(file);
         const v = mergeVerdict(checked, opts.adapter, parseSettings(opts.dims), intFlag('--seed', opts.seed), opts.params);
         if (opts.json) {

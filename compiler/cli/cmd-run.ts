@@ -5,7 +5,8 @@ import { fail } from '../diagnostics.ts';
 import { loadFile } from '../frontend.ts';
 import { resultJson, runEntry } from '../interp/run.ts';
 import type { Action, Io, Wrapped } from './main.ts';
-import { intFlag, parseInputs, parseSettings } from './options.ts';
+import { applyMemoryBudget, intFlag, MAX_MEMORY_HELP, parseInputs, parseSettings } from './options.ts';
+import { guardMemory } from '../budget.ts';
 import { toNested, type Tensor } from '../../runtime/tensor/index.ts';
 
 export function registerRun(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
@@ -19,12 +20,16 @@ export function registerRun(program: Command, io: Io, wrap: (fn: Action) => Wrap
     .option('--seed <n>', 'seed for random inputs and parameters', '0')
     .option('--params <mode>', "'init' (each parameter's initialiser) or 'random' (N(0, 0.25) everywhere)", 'init')
     .option('--json', 'print inputs and outputs as JSON')
+    .option('--max-memory <size>', MAX_MEMORY_HELP)
     .action(
-      wrap((file: string, opts: { fn: string; dims: string; inputs?: string; seed: string; params: string; json?: boolean }) => {
+      wrap((file: string, opts: { fn: string; dims: string; inputs?: string; seed: string; params: string; json?: boolean; maxMemory?: string }) => {
         if (opts.params !== 'init' && opts.params !== 'random') fail('E-usage', `--params must be init or random, found '${opts.params}'`);
+        applyMemoryBudget(opts.maxMemory);
         const checked = loadFile(file);
+        const settings = parseSettings(opts.dims);
+        guardMemory(`running ${opts.fn}`, checked, opts.fn, settings);
         const result = runEntry(checked, opts.fn, {
-          settings: parseSettings(opts.dims),
+          settings,
           inputs: parseInputs(opts.inputs),
           seed: intFlag('--seed', opts.seed),
           params: opts.params,

@@ -17,7 +17,8 @@ import { resolveBackend, BACKEND_NAMES } from '../../runtime/backends/select.ts'
 import { loadAdapter, saveAdapter } from '../../runtime/checkpoint/adapter-checkpoint.ts';
 import { SafetensorsError } from '../../runtime/checkpoint/safetensors.ts';
 import type { Action, Io, Wrapped } from './main.ts';
-import { intFlag, parseSettings } from './options.ts';
+import { applyMemoryBudget, intFlag, MAX_MEMORY_HELP, parseSettings } from './options.ts';
+import { guardMemory } from '../budget.ts';
 
 interface TrainCliOptions {
   adapter: string;
@@ -35,6 +36,7 @@ interface TrainCliOptions {
   swapClasses?: string;
   json?: boolean;
   naive?: boolean;
+  maxMemory?: string;
 }
 
 export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
@@ -57,8 +59,10 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
     .option('--data <name>', 'teacher (synthetic, default) | fashion-mnist (the embedded subset) | fashion-mnist-full (Debian\'s dataset-fashion-mnist)', 'teacher')
     .option('--naive', 'skip the contraction optimiser (to compare)')
     .option('--json', 'print a JSON summary')
+    .option('--max-memory <size>', MAX_MEMORY_HELP)
     .action(
       wrap(async (file: string, o: TrainCliOptions) => {
+        applyMemoryBudget(o.maxMemory);
         const checked = loadFile(file);
         const unit = checked.units.get(o.adapter);
         const adaptedModel = unit?.decl.kind === 'model' && [...unit.layers.values()].some((l) => l.kind === 'model' || (l.kind === 'Linear' && l.adapter));
@@ -71,6 +75,8 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
         if (!(steps >= 1 && N >= 1 && lr > 0)) fail('E-usage', '--steps and --batch must be ≥ 1 and --lr > 0');
         if (o.optimizer !== 'adamw' && o.optimizer !== 'sgd') fail('E-usage', `--optimizer must be adamw or sgd, found '${o.optimizer}'`);
         const dims = { ...parseSettings(o.dims ?? (unit.decl.kind === 'adapter' ? 'In=64,Out=64,r=4' : '')), N };
+        // Values, gradients and two optimiser moments: four times the forward program's memory.
+        guardMemory(`training ${o.adapter}`, checked, o.adapter, dims, 4);
         const { backend, note } = await resolveBackend(o.backend);
         const optimizer = o.optimizer === 'sgd' ? { kind: 'sgd' as const, lr } : { kind: 'adamw' as const, lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
         const DATA = ['teacher', 'fashion-mnist', 'fashion-mnist-full'];

@@ -1,7 +1,9 @@
 // Parsing of the CLI's small value languages: `--dims N=4,In=8,rslora=true`, `--inputs x=[[1,2]]`.
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { LilyError } from '../diagnostics.ts';
+import { parseBytes, setMemoryBudget } from '../budget.ts';
 import { fromNested, type Nested, type Tensor } from '../../runtime/tensor/index.ts';
 
 const usage = (message: string): never => {
@@ -95,4 +97,16 @@ export function positiveFlag(flag: string, text: string): number {
   const v = Number(text);
   if (!text.trim() || !Number.isFinite(v) || v <= 0) return usage(`${flag} must be a number above 0, found '${text}'`);
   return v;
+}
+
+export const MAX_MEMORY_HELP = 'refuse work estimated to need more memory than this (e.g. 4GB; default: LILY_MAX_MEMORY, else half of this machine\'s memory)';
+
+/** Set the memory budget from `--max-memory`, else LILY_MAX_MEMORY, else half of physical memory. */
+export function applyMemoryBudget(flag: string | undefined): void {
+  const env = process.env.LILY_MAX_MEMORY;
+  const text = flag ?? env;
+  if (text === undefined) return setMemoryBudget(totalmem() / 2);
+  const bytes = parseBytes(text);
+  if (bytes === undefined) usage(`${flag !== undefined ? '--max-memory' : 'LILY_MAX_MEMORY'} must be a size such as 512MB or 4GB, found '${text}'`);
+  setMemoryBudget(bytes!);
 }
