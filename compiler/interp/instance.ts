@@ -80,7 +80,7 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
     try {
       return evalDim(d, sizes);
     } catch (e) {
-      return fail('E-hyper', (e as Error).message, unit.decl.span);
+      return fail('E-size', (e as Error).message, unit.decl.span);
     }
   };
   const draw = (path: string, shape: number[], init: string, args: Record<string, number>): T.Tensor => {
