@@ -61,6 +61,7 @@ export const MERGE_RULES: Rule[] = [
       [...si.out].forEach((c, i) => rename.set(c, s.ins[k][i]));
       const summed = [...new Set(si.ins.join(''))].filter((c) => !si.out.includes(c));
       const fresh = freshLetters(node.attrs.spec as string, summed.length);
+      if (fresh.length < summed.length) return undefined; // the net would need more index letters than there are
       summed.forEach((c, i) => rename.set(c, fresh[i]));
       const innerIns = si.ins.map((sub) => [...sub].map((c) => rename.get(c)!).join(''));
       const ins = [...s.ins.slice(0, k), ...innerIns, ...s.ins.slice(k + 1)];
