@@ -104,7 +104,7 @@ async function cli(argv: string[]) {
     return;
   }
   const rep = await fuzz(o);
-  console.log(`\n${rep.programs} mutated programs, ${rep.runs} runs in ${((Date.now() - t0) / 1000).toFixed(0)} s (timeout ${o.timeoutMs / 1000} s, memory cap ${o.memoryCapMiB} MiB)`);
+  console.log(`\n${rep.programs} mutated programs, ${rep.runs} runs in ${((Date.now() - t0) / 1000).toFixed(0)} s (timeout ${o.timeoutMs / 1000} s of CPU time, ${(6 * o.timeoutMs) / 1000} s wall; memory cap ${o.memoryCapMiB} MiB)`);
   console.log(`outcomes: ${Object.entries(rep.counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   for (const [cmd, c] of Object.entries(rep.byCommand)) console.log(`  ${cmd.padEnd(8)} ${Object.entries(c).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   console.log(`slowest run ${rep.maxMs} ms, peak resident memory ${rep.peakMiB} MiB; report: ${join(o.outDir, 'report.json')}`);

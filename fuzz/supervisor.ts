@@ -18,8 +18,11 @@ export interface RunResult {
 }
 
 export interface SupervisorOptions {
+  /** CPU time a run may use (a hang is a run over it). On a shared machine wall time says little. */
   timeoutMs: number;
   memoryCapMiB: number;
+  /** Wall-clock limit as a multiple of timeoutMs (for runs that wait instead of compute). */
+  wallFactor?: number;
 }
 
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
@@ -28,6 +31,16 @@ function rssMiB(pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU time (user + system) of a process so far, in ms (from /proc: clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
   } catch {
     return 0;
   }
@@ -68,6 +81,7 @@ export class Worker {
     await this.ready;
     const child = this.child!;
     const t0 = Date.now();
+    const cpu0 = cpuMs(child.pid!);
     let peak = 0;
     return new Promise<RunResult>((resolve) => {
       let done = false;
@@ -87,8 +101,11 @@ export class Worker {
       const poll = setInterval(() => {
         peak = Math.max(peak, rssMiB(child.pid!));
         if (peak > this.opts.memoryCapMiB) finish({ outcome: 'memory', out: '', err: `resident memory ${Math.round(peak)} MiB > cap ${this.opts.memoryCapMiB} MiB` }, true);
+        const cpu = cpuMs(child.pid!) - cpu0;
+        if (cpu > this.opts.timeoutMs) finish({ outcome: 'hang', out: '', err: `no answer after ${cpu} ms of CPU time` }, true);
       }, 25);
-      const timer = setTimeout(() => finish({ outcome: 'hang', out: '', err: `no answer after ${this.opts.timeoutMs} ms` }, true), this.opts.timeoutMs);
+      const wall = this.opts.timeoutMs * (this.opts.wallFactor ?? 6);
+      const timer = setTimeout(() => finish({ outcome: 'hang', out: '', err: `no answer after ${wall} ms` }, true), wall);
       child.on('message', (m: { id: number; code: number; out: string; err: string }) => finish({ outcome: classify(m.code), code: m.code, out: m.out, err: m.err }, false));
       child.on('exit', (c, sig) => {
         this.child = undefined;
