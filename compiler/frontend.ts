@@ -1,5 +1,5 @@
 // Source text to a checked program: the first two named stages (parse, check) as one call.
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { checkProgram, type CheckedProgram } from './check/check.ts';
 import { LilyError } from './diagnostics.ts';
 import { parse } from './syntax/to-ast.ts';
@@ -25,7 +25,8 @@ export function readSource(file: string): string {
   try {
     const st = statSync(file);
     if (st.isDirectory()) throw new LilyError([{ code: 'E-file', message: `cannot read ${file}: it is a directory` }]);
-    if (!st.isFile()) throw new LilyError([{ code: 'E-file', message: `cannot read ${file}: not a regular file (a device, pipe or socket)` }]);
+    if (st.isFIFO()) return readBounded(file); // `lily check /dev/stdin < prog.lily`, a pipe: read up to the limit
+    if (!st.isFile()) throw new LilyError([{ code: 'E-file', message: `cannot read ${file}: not a regular file or a pipe (a device or socket)` }]);
     if (st.size > MAX_SOURCE_BYTES)
       throw new LilyError([{ code: 'E-limit', message: `${file} is ${(st.size / 1048576).toFixed(1)} MiB: source files are limited to ${MAX_SOURCE_BYTES / 1048576} MiB` }]);
     source = readFileSync(file, 'utf8');
@@ -34,4 +35,18 @@ export function readSource(file: string): string {
     throw new LilyError([{ code: 'E-file', message: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }]);
   }
   return source;
+}
+
+/** Read a pipe, refusing more than MAX_SOURCE_BYTES instead of reading forever. */
+function readBounded(file: string): string {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(MAX_SOURCE_BYTES + 1);
+    let n = 0;
+    for (let got; n < buf.length && (got = readSync(fd, buf, n, buf.length - n, null)) > 0; ) n += got;
+    if (n > MAX_SOURCE_BYTES) throw new LilyError([{ code: 'E-limit', message: `${file}: more than ${MAX_SOURCE_BYTES / 1048576} MiB of input: source files are limited to that` }]);
+    return buf.toString('utf8', 0, n);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -379,6 +379,7 @@ const RULE_WORDS: Record<string, string> = {
 function humanExpected(raw: string): string {
   let text = raw;
   for (const [rule, words] of Object.entries(RULE_WORDS)) text = text.replaceAll(rule, words);
+  text = text.replace(/\b(?:a|an) (a|an) /g, '$1 '); // ohm's "an ident" → "a name", not "a a name"
   // ohm quotes terminals with double quotes; people read code in single quotes.
   text = text.replace(/"((?:[^"\\]|\\.)*)"/g, (_m, t: string) => `'${t.replace(/\\(.)/g, '$1')}'`);
   const parts = [...new Set(text.split(/, or |, | or /).map((s) => s.trim()).filter(Boolean))];
