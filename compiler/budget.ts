@@ -53,6 +53,12 @@ export function estimateBytes(checked: CheckedProgram, entry: string, settings: 
   return elements * 8;
 }
 
+/**
+ * The float64 interpreter's matmul materialises its operands at the broadcast batch shape (a copy
+ * of a weight matrix, measured: `run` on a 784×100000 layer peaked at twice its weights).
+ */
+export const INTERPRETER_FACTOR = 2;
+
 /** Refuse (E-memory, exit 1) work whose estimate is over the budget. */
 export function requireMemory(what: string, bytes: number): void {
   if (bytes > budget)

@@ -6,7 +6,7 @@ import { loadFile } from '../frontend.ts';
 import { resultJson, runEntry } from '../interp/run.ts';
 import type { Action, Io, Wrapped } from './main.ts';
 import { applyMemoryBudget, intFlag, MAX_MEMORY_HELP, parseInputs, parseSettings } from './options.ts';
-import { guardMemory } from '../budget.ts';
+import { guardMemory, INTERPRETER_FACTOR } from '../budget.ts';
 import { toNested, type Tensor } from '../../runtime/tensor/index.ts';
 
 export function registerRun(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
@@ -27,7 +27,7 @@ export function registerRun(program: Command, io: Io, wrap: (fn: Action) => Wrap
         applyMemoryBudget(opts.maxMemory);
         const checked = loadFile(file);
         const settings = parseSettings(opts.dims);
-        guardMemory(`running ${opts.fn}`, checked, opts.fn, settings);
+        guardMemory(`running ${opts.fn}`, checked, opts.fn, settings, INTERPRETER_FACTOR);
         const result = runEntry(checked, opts.fn, {
           settings,
           inputs: parseInputs(opts.inputs),

@@ -7,7 +7,7 @@ import { FAULTS } from '../rewrite/faults.ts';
 import { dimNames, verifyAdapter, type VerifyResult } from '../verify.ts';
 import type { Action, Io, Wrapped } from './main.ts';
 import { applyMemoryBudget, intFlag, MAX_MEMORY_HELP, parseSettings } from './options.ts';
-import { guardMemory } from '../budget.ts';
+import { guardMemory, INTERPRETER_FACTOR } from '../budget.ts';
 
 export function registerVerify(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
   program
@@ -37,7 +37,7 @@ export function registerVerify(program: Command, io: Io, wrap: (fn: Action) => W
         for (const name of names) {
           const unit = checked.units.get(name);
           // The largest case: every free size at --max-dim; three programs (naive, optimised, interpreter).
-          if (unit) guardMemory(`verifying ${name}`, checked, name, { ...Object.fromEntries(dimNames(unit).map((n) => [n, maxDim])), ...fixed }, 3);
+          if (unit) guardMemory(`verifying ${name}`, checked, name, { ...Object.fromEntries(dimNames(unit).map((n) => [n, maxDim])), ...fixed }, 3 * INTERPRETER_FACTOR);
           const r = verifyAdapter(checked, name, {
             runs,
             seed,
