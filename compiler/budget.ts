@@ -9,6 +9,9 @@ import { lower } from './ir/lower.ts';
 
 let budget = Number.POSITIVE_INFINITY;
 
+/** Lowering options that change what is instantiated (adapters attached to a model's layers). */
+type LowerExtra = Pick<Parameters<typeof lower>[2], 'attach'>;
+
 export function setMemoryBudget(bytes: number): void {
   budget = bytes;
 }
@@ -42,8 +45,8 @@ export function formatBytes(n: number): string {
  * as the interpreter may free intermediates early. `factor` scales it for work that keeps more
  * (training: gradients and two optimiser moments per value).
  */
-export function estimateBytes(checked: CheckedProgram, entry: string, settings: Record<string, number | boolean>): number {
-  const { graph, leaves } = lower(checked, entry, { settings, params: 'shapes' });
+export function estimateBytes(checked: CheckedProgram, entry: string, settings: Record<string, number | boolean>, extra: LowerExtra = {}): number {
+  const { graph, leaves } = lower(checked, entry, { ...extra, settings, params: 'shapes' });
   const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
   // Every tensor instantiated (a frozen base the delta never reads is still drawn), then every
   // intermediate of the program.
@@ -68,7 +71,7 @@ export function requireMemory(what: string, bytes: number): void {
 }
 
 /** Estimate from the plan and refuse over budget, in one call. */
-export function guardMemory(what: string, checked: CheckedProgram, entry: string, settings: Record<string, number | boolean>, factor = 1): void {
+export function guardMemory(what: string, checked: CheckedProgram, entry: string, settings: Record<string, number | boolean>, factor = 1, extra: LowerExtra = {}): void {
   if (budget === Number.POSITIVE_INFINITY) return;
-  requireMemory(what, factor * estimateBytes(checked, entry, settings));
+  requireMemory(what, factor * estimateBytes(checked, entry, settings, extra));
 }

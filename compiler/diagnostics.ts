@@ -52,9 +52,25 @@ export function lineCol(source: string, offset: number): { line: number; col: nu
   return indexOf(source).lineCol(offset);
 }
 
+// The parser makes a span for every node: find lines by binary search over the line starts of the
+// last source seen, instead of rescanning the text from the start each time (quadratic).
+let lineIndex: { source: string; starts: number[] } | undefined;
+
 export function makeSpan(file: string, source: string, start: number, end: number): Span {
-  const { line, col } = lineCol(source, start);
-  return { file, start, end, line, col };
+  if (lineIndex?.source !== source) {
+    const starts = [0];
+    for (let i = 0; i < source.length; i++) if (source.charCodeAt(i) === 10) starts.push(i + 1);
+    lineIndex = { source, starts };
+  }
+  const { starts } = lineIndex;
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid] <= start) lo = mid;
+    else hi = mid - 1;
+  }
+  return { file, start, end, line: lo + 1, col: start - starts[lo] + 1 };
 }
 
 /** file:line:col: error[code]: message, the source line, a caret, expected/found and notes. */

@@ -59,6 +59,11 @@ function kernelSummary(plan: KernelPlan) {
   };
 }
 
+/**
+ * What the compiler does to an adapter at given sizes: FLOPs naive vs optimised (forward, backward,
+ * and the rewritten sums of products alone), each rewrite with its source location and reason
+ * (applied or refused), the kernel plan, the parameter count and whether it merges into W0.
+ */
 export function explain(checked: CheckedProgram, adapter: string, dims: Record<string, number | boolean>, seed = 0): Explanation {
   // Shape-only leaves: FLOPs and plans need shapes, not In·Out values (16384² would be 2 GiB each).
   const naive = compile(checked, adapter, { settings: dims, seed, skip: ['contract'], params: 'shapes' });

@@ -1,40 +1,46 @@
-// Source text to a checked program: the first two named stages (parse, check) as one call.
+// Source files to checked programs (Node): frontend-source.ts does the work on text.
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
-import { checkProgram, type CheckedProgram } from './check/check.ts';
+import type { CheckedProgram } from './check/check.ts';
 import { LilyError } from './diagnostics.ts';
-import { parse } from './syntax/to-ast.ts';
+import { checkSource, checkSources } from './frontend-source.ts';
+
+export { checkSource, checkSources };
 
 /** Source files larger than this are refused before reading (a program is a few KB). */
 export const MAX_SOURCE_BYTES = 4 * 1024 * 1024;
 
-export function checkSource(source: string, file = '<input>'): CheckedProgram {
-  // A UTF-8 byte-order mark (some Windows editors write one) is not part of the program.
-  if (source.charCodeAt(0) === 0xfeff) source = source.slice(1);
-  const checked = checkProgram(parse(source, file));
-  if (checked.diagnostics.length) throw new LilyError(checked.diagnostics);
-  return checked;
-}
-
+/**
+ * Read, parse and type-check a `.lily` file.
+ * @throws {LilyError} `E-file` when the file cannot be read, or the program's diagnostics
+ */
 export function loadFile(file: string): CheckedProgram {
-  return checkSource(readSource(file), file);
+  return checkSource(readSourceText(file), file);
 }
 
-/** A source file's text: only a regular file (not /dev/zero or a pipe), at most MAX_SOURCE_BYTES. */
-export function readSource(file: string): string {
+/** Read a source file, or a located E-file error. */
+export function readSource(file: string): { file: string; source: string } {
+  return { file, source: readSourceText(file) };
+}
+
+/**
+ * A source file's text: a regular file or a pipe (not /dev/zero or a socket), at most
+ * MAX_SOURCE_BYTES, without a UTF-8 byte-order mark (some Windows editors write one).
+ */
+export function readSourceText(file: string): string {
   let source: string;
   try {
     const st = statSync(file);
     if (st.isDirectory()) throw new LilyError([{ code: 'E-file', message: `cannot read ${file}: it is a directory` }]);
-    if (st.isFIFO()) return readBounded(file); // `lily check /dev/stdin < prog.lily`, a pipe: read up to the limit
-    if (!st.isFile()) throw new LilyError([{ code: 'E-file', message: `cannot read ${file}: not a regular file or a pipe (a device or socket)` }]);
-    if (st.size > MAX_SOURCE_BYTES)
+    if (st.isFIFO()) source = readBounded(file); // `lily check /dev/stdin < prog.lily`: read up to the limit
+    else if (!st.isFile()) throw new LilyError([{ code: 'E-file', message: `cannot read ${file}: not a regular file or a pipe (a device or socket)` }]);
+    else if (st.size > MAX_SOURCE_BYTES)
       throw new LilyError([{ code: 'E-limit', message: `${file} is ${(st.size / 1048576).toFixed(1)} MiB: source files are limited to ${MAX_SOURCE_BYTES / 1048576} MiB` }]);
-    source = readFileSync(file, 'utf8');
+    else source = readFileSync(file, 'utf8');
   } catch (e) {
     if (e instanceof LilyError) throw e;
     throw new LilyError([{ code: 'E-file', message: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }]);
   }
-  return source;
+  return source.charCodeAt(0) === 0xfeff ? source.slice(1) : source;
 }
 
 /** Read a pipe, refusing more than MAX_SOURCE_BYTES instead of reading forever. */

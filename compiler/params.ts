@@ -9,6 +9,7 @@ import { instantiate, resolveSettings } from './interp/instance.ts';
 import { Graph } from './ir/graph.ts';
 import { GraphOps } from './ir/graph-ops.ts';
 import { asNumber } from './interp/values.ts';
+import { emptyRecord, type TargetAttachment } from './interp/targets.ts';
 import { Float64Ops } from './interp/ops.ts';
 
 export interface ParamCount {
@@ -30,9 +31,13 @@ export interface UnitCount {
   frozen: number;
 }
 
-export function countParams(checked: CheckedProgram, unit: UnitInfo, settings: Record<string, number | boolean>, layers = 1): UnitCount {
+/**
+ * Trainable and frozen parameters of an adapter or model for `layers` adapted layers of one target,
+ * with each parameter's sharing (per layer, shared every k layers, shared across layers).
+ */
+export function countParams(checked: CheckedProgram, unit: UnitInfo, settings: Record<string, number | boolean>, layers = 1, attach?: TargetAttachment): UnitCount {
   if (!(layers >= 1 && Number.isInteger(layers))) fail('E-usage', `--layers must be a whole number ≥ 1, found ${layers}`);
-  const params = unit.decl.kind === 'model' ? modelParams(checked, unit, settings) : adapterParams(checked, unit, settings, layers);
+  const params = unit.decl.kind === 'model' ? modelParams(checked, unit, settings, attach) : adapterParams(checked, unit, settings, layers);
   const sum = (f: (p: ParamCount) => boolean) => params.filter(f).reduce((a, p) => a + p.total, 0);
   return { unit: unit.decl.name, kind: unit.decl.kind, layers, params, trainable: sum((p) => p.trainable), frozen: sum((p) => !p.trainable) };
 }
@@ -69,12 +74,17 @@ function adapterParams(checked: CheckedProgram, unit: UnitInfo, settings: Record
  * distinct leaves an instance creates, by path (fc1.W, blocks.0.q.W, blocks.*.q.Lily.B for one
  * shared across the copies). With adapters attached, the model's own weights are the frozen base.
  */
-function modelParams(checked: CheckedProgram, unit: UnitInfo, settings: Record<string, number | boolean>): ParamCount[] {
+function modelParams(checked: CheckedProgram, unit: UnitInfo, settings: Record<string, number | boolean>, attach?: TargetAttachment): ParamCount[] {
   const ops = new GraphOps(new Graph());
-  instantiate(checked, unit.decl.name, { settings, ops, params: 'shapes' });
+  const record = emptyRecord();
+  instantiate(checked, unit.decl.name, { settings, ops, attach, record, params: 'shapes' });
+  // How many adapted layers use each adapter leaf (a shared one is one leaf for several layers).
+  const users = new Map<string, number>();
+  for (const l of record.adapted) for (const leaf of l.params.values()) users.set(leaf, (users.get(leaf) ?? 0) + 1);
   return [...ops.values].map(([path, t]) => {
     const n = t.shape.reduce((a, b) => a * b, 1);
-    const sharing = path.includes('.*.') ? 'shared across layers' : /\.\d+-\d+\./.test(path) ? 'shared every k layers' : 'per layer';
+    const k = users.get(path) ?? 1;
+    const sharing = k > 1 ? `shared by ${k} layers` : path.includes('.*.') ? 'shared across layers' : /\.\d+-\d+\./.test(path) ? 'shared every k layers' : 'per layer';
     return { name: path, shape: t.shape, trainable: ops.trainable.has(path), sharing, perCopy: n, copies: 1, total: n };
   });
 }

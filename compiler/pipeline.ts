@@ -16,6 +16,7 @@ import { FAULTS } from './rewrite/faults.ts';
 import { attachObjective, type Objective, type ObjectiveResult } from './objective.ts';
 import { mergeSumsOfProducts } from './rewrite/merge.ts';
 import { SIMPLIFY_RULES } from './rewrite/rules-simplify.ts';
+import type { ModuleRecord, TargetAttachment } from './interp/targets.ts';
 import { rng } from '../runtime/init/rng.ts';
 import { tensor, type Tensor } from '../runtime/tensor/index.ts';
 
@@ -117,8 +118,19 @@ export interface CompileOptions {
   params?: 'init' | 'random' | 'shapes';
   /** Parameter values supplied by path (a checkpoint), overriding the above. */
   given?: Map<string, Tensor>;
+  /** Input values by name (else drawn N(0, 1) from the seed); their shapes bind the input dims. */
+  inputs?: Map<string, Tensor>;
+  /** An adapter attached to the model's matching Linear layers (PEFT's target_modules). */
+  attach?: TargetAttachment;
+  /** Filled in while lowering: base weights by PyTorch name, adapted layers and their leaves. */
+  record?: ModuleRecord;
 }
 
+/**
+ * Run the named stages (STAGE_NAMES) on an entry point at concrete sizes: lowering to IR, autodiff,
+ * simplification and the contraction-order optimiser. `until` stops after a stage.
+ * @throws {LilyError} for unknown stages or sizes that do not fit the program
+ */
 export function compile(checked: CheckedProgram, entry: string, opts: CompileOptions): Program {
   if (opts.until && !STAGE_NAMES.includes(opts.until)) fail('E-usage', `unknown stage '${opts.until}'`, undefined, { expected: STAGE_NAMES.join(', ') });
   const bySize = new Map<number, string[]>();
@@ -132,7 +144,7 @@ export function compile(checked: CheckedProgram, entry: string, opts: CompileOpt
   const unit = checked.units.get(entry);
   const form = unit?.methods.has('delta') ? 'delta' : 'forward';
   const params = opts.params ?? (opts.objective ? 'init' : 'random');
-  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params, given: opts.given }), log: [], stage: 'lower', dimLabel, extraRules, objective: opts.objective, form, shapesOnly: params === 'shapes' };
+  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params, given: opts.given, attach: opts.attach, record: opts.record, inputs: opts.inputs }), log: [], stage: 'lower', dimLabel, extraRules, objective: opts.objective, form, shapesOnly: params === 'shapes' };
   for (const s of STAGES) {
     if (opts.forwardOnly && s.name === 'autodiff') break;
     if (!opts.skip?.includes(s.name)) p = s.run(p);

@@ -138,6 +138,11 @@ function gradientCheck(naive: Program, out: Map<string, T.Tensor>, seed: number)
   }
 }
 
+/**
+ * Property-test an adapter with fast-check (random sizes and values, fixed seed, shrinking):
+ * optimised forward = reference interpreter, optimised gradients = naive gradients, and gradients =
+ * finite differences. Resolves to `ok`, or to the shrunk counterexample in `failure`.
+ */
 export function verifyAdapter(checked: CheckedProgram, adapter: string, opts: VerifyOptions = {}): VerifyResult {
   const unit = checked.units.get(adapter);
   if (!unit) throw new LilyError([{ code: 'E-name', message: `no adapter or model named '${adapter}'` }]);

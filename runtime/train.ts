@@ -7,6 +7,7 @@ import { planKernels } from '../compiler/fuse/fuse.ts';
 import type { KernelPlan } from '../compiler/fuse/kernel-ir.ts';
 import { DEFAULT_ADAMW, type OptimizerConfig } from '../compiler/objective.ts';
 import { compile, flopsSplit, type Program } from '../compiler/pipeline.ts';
+import type { ModuleRecord, TargetAttachment } from '../compiler/interp/targets.ts';
 import type { Backend, Executable } from './executable.ts';
 import { referenceBackend } from './backends/reference-exec.ts';
 import type { Tensor } from './tensor/index.ts';
@@ -24,6 +25,10 @@ export interface TrainOptions {
   params?: 'init' | 'random';
   /** Initial values by parameter path, e.g. from a checkpoint (`loadAdapter`). */
   given?: Map<string, Tensor>;
+  /** An adapter attached to the model's matching Linear layers (PEFT's target_modules). */
+  attach?: TargetAttachment;
+  /** Filled in while compiling: base weights by PyTorch name, adapted layers and their leaves. */
+  record?: ModuleRecord;
   /** Also keep these outputs readable after a step (e.g. 'grad:A', 'y'). */
   keep?: string[] | 'gradients';
 }
@@ -44,6 +49,16 @@ export interface Trainer {
   dispose(): void;
 }
 
+/**
+ * Compile one training step — forward, loss, backward, optimiser update — for an adapter on a frozen
+ * linear layer, a model with adapters attached, or a plain model, and prepare it on a backend.
+ * @param checked the checked program (`checkSource` / `loadFile`)
+ * @param adapter the adapter or model to train
+ * @param opts `dims` (sizes and hyper-parameters; `N` is the batch size), `backend` (default: the
+ *   reference backend), `optimizer` (default AdamW), `loss` ('mse' | 'xent'), `seed`, `given` values
+ * @returns a Trainer: `step({ x, t })` resolves to the loss before the update
+ * @throws {LilyError} when the program cannot be compiled for these sizes
+ */
 export async function compileTraining(checked: CheckedProgram, adapter: string, opts: TrainOptions): Promise<Trainer> {
   const program = compile(checked, adapter, {
     settings: opts.dims,
@@ -52,6 +67,8 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
     skip: opts.naive ? ['contract'] : undefined,
     params: opts.params,
     given: opts.given,
+    attach: opts.attach,
+    record: opts.record,
   });
   const train = program.train!;
   const keep = opts.keep === 'gradients' ? [...program.graph.outputs.keys()].filter((k) => k.startsWith('grad:')) : (opts.keep ?? []);

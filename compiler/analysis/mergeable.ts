@@ -67,19 +67,19 @@ export function linearity(g: Graph, x: Id): Map<Id, Dep> {
  * itself is always decided with random values: with an initial B = 0, a token-mixing adapter would
  * pass the numeric check trivially.
  */
-export function mergeVerdict(checked: CheckedProgram, adapter: string, settings: Record<string, number | boolean>, seed = 0, params: 'init' | 'random' = 'random'): MergeVerdict {
+export function mergeVerdict(checked: CheckedProgram, adapter: string, settings: Record<string, number | boolean>, seed = 0, params: 'init' | 'random' = 'random', given?: Map<string, T.Tensor>): MergeVerdict {
   const verdict = decide(checked, adapter, settings, seed, 'random');
-  if (!verdict.mergeable || params === 'random') return verdict;
-  const at = decide(checked, adapter, settings, seed, params);
+  if (!verdict.mergeable || (params === 'random' && !given)) return verdict;
+  const at = decide(checked, adapter, settings, seed, params, given);
   return { ...verdict, deltaW: at.deltaW, deltaB: at.deltaB };
 }
 
-function decide(checked: CheckedProgram, adapter: string, settings: Record<string, number | boolean>, seed: number, params: 'init' | 'random'): MergeVerdict {
+function decide(checked: CheckedProgram, adapter: string, settings: Record<string, number | boolean>, seed: number, params: 'init' | 'random', given?: Map<string, T.Tensor>): MergeVerdict {
   const unit = checked.units.get(adapter);
   if (!unit || unit.decl.kind !== 'adapter') fail('E-name', `no adapter named '${adapter}'`);
   const form = unit.methods.has('delta') ? 'delta' : 'forward';
   guardMemory(`merging ${adapter}`, checked, adapter, { N: 3, ...settings }, INTERPRETER_FACTOR);
-  const p = compile(checked, adapter, { settings: { N: 3, ...settings }, seed, forwardOnly: true, params });
+  const p = compile(checked, adapter, { settings: { N: 3, ...settings }, seed, forwardOnly: true, params, given });
   const g = p.graph;
   const y = g.outputs.get('y')!;
   const x = g.live([y]).find((id) => g.node(id).op === 'input' && g.node(id).attrs.name === 'x');
@@ -97,7 +97,7 @@ function decide(checked: CheckedProgram, adapter: string, settings: Record<strin
   for (let i = 0; i < In; i++) eye.data[i * In + i] = 1;
   // f is evaluated on In rows; the graph was built for N = 3 rows, so re-lower at N = In.
   guardMemory(`merging ${adapter} (ΔW: the adapter on ${In} rows)`, checked, adapter, { ...settings, N: In }, 2 * INTERPRETER_FACTOR);
-  const atIn = compile(checked, adapter, { settings: { ...settings, N: In }, seed, forwardOnly: true, params });
+  const atIn = compile(checked, adapter, { settings: { ...settings, N: In }, seed, forwardOnly: true, params, given });
   const yIn = atIn.graph.outputs.get('y')!;
   const fIn = (input: T.Tensor) => evaluateGraph(atIn.graph, new Map(atIn.leaves).set('x', input), [yIn]).get(yIn)!;
   // W' = f(I) − f(0), b' = f(0): the whole affine map; a forward adapter's delta is W' − W0, b' − b0.

@@ -119,26 +119,31 @@ describe('lily CLI', () => {
     expect(l.out).toContain('router');
   });
 
-  it('train: the default run lowers the loss and saves a PEFT-style checkpoint', async () => {
-    const out = join(dir, 'lily.safetensors');
+  it("train: the default run lowers the loss and saves what PEFT's save_pretrained writes", async () => {
+    const out = join(dir, 'lily-adapter');
     const r = await lily('train', 'stdlib/adapters/lily.lily', '--adapter', 'Lily', '--steps', '60', '--backend', 'cpu', '--save', out, '--json');
     expect(r.code).toBe(0);
     const s = JSON.parse(r.out);
     expect(s.lastLoss).toBeLessThan(s.firstLoss / 5);
     const { loadSafetensors } = await import('../../runtime/checkpoint/safetensors.ts');
-    const names = [...loadSafetensors(out).tensors.keys()].sort();
-    expect(names).toEqual(['lily_A.weight', 'lily_B.weight', 'lily_router.weight']);
+    // A stand-alone adapter is saved as if its frozen layer were a module named `base`.
+    const names = [...loadSafetensors(join(out, 'adapter_model.safetensors')).tensors.keys()].sort();
+    expect(names).toEqual(['base_model.model.base.lily_A.weight', 'base_model.model.base.lily_B.weight', 'base_model.model.base.lily_router.weight']);
+    // A second save into the same folder is refused unless --overwrite.
+    const again = await lily('train', 'stdlib/adapters/lily.lily', '--adapter', 'Lily', '--steps', '1', '--backend', 'cpu', '--save', out);
+    expect(again.code).toBe(1);
+    expect(again.err).toContain('already holds an adapter');
   });
 
   it('train: a diverging run stops with E-train and a hint, not a stack trace', async () => {
-    const out = join(dir, 'diverged.safetensors');
+    const out = join(dir, 'diverged');
     const r = await lily('train', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--optimizer', 'sgd', '--lr', '100', '--steps', '50', '--backend', 'cpu', '--save', out);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/error\[E-train\]: the loss became (NaN|Infinity)/);
     // No lost work: the last good snapshot is on disk.
     expect(r.err).toContain(`saved the parameters after step 0 to ${out}`);
     const { loadSafetensors } = await import('../../runtime/checkpoint/safetensors.ts');
-    expect([...loadSafetensors(out).tensors.values()].every((t) => t.data.every(Number.isFinite))).toBe(true);
+    expect([...loadSafetensors(join(out, 'adapter_model.safetensors')).tensors.values()].every((t) => t.data.every(Number.isFinite))).toBe(true);
     expect(r.err).not.toMatch(/at .*\.ts:\d+/);
   });
 
@@ -150,17 +155,19 @@ describe('lily CLI', () => {
     expect(s.lastLoss).toBeLessThan(s.firstLoss / 4);
   });
 
-  it('train --resume continues from a checkpoint (model with attached adapters, shared parameters)', async () => {
-    const ck = join(dir, 'deep.safetensors');
+  it('train --resume continues from a --save folder (model with attached adapters, shared parameters)', async () => {
+    const ck = join(dir, 'deep');
     const args = ['train', 'examples/lily-on-mlp.lily', '--adapter', 'DeepMLP', '--dims', 'In=16,H=8,K=4,L=3', '--batch', '32', '--lr', '0.02', '--backend', 'cpu', '--json'];
     const first = JSON.parse((await lily(...args, '--steps', '40', '--save', ck)).out);
     const { loadSafetensors } = await import('../../runtime/checkpoint/safetensors.ts');
-    expect([...loadSafetensors(ck).tensors.keys()]).toContain('hidden.*.fc.lily_B.weight');
+    const keys = [...loadSafetensors(join(ck, 'adapter_model.safetensors')).tensors.keys()];
+    // PEFT's layout: one full copy of the shared B per layer.
+    expect(keys.filter((k) => k.endsWith('lily_B.weight')).sort()).toEqual([0, 1, 2].map((i) => `base_model.model.hidden.${i}.fc.lily_B.weight`));
     const resumed = JSON.parse((await lily(...args, '--steps', '5', '--resume', ck)).out);
     expect(resumed.firstLoss).toBeLessThan(first.firstLoss / 2);
     const bad = await lily('train', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--resume', ck, '--steps', '1');
     expect(bad.code).toBe(1);
-    expect(bad.err).toContain("holds parameters of 'DeepMLP', not 'LoRA'");
+    expect(bad.err).toContain('--adapter LoRA conflicts with');
   });
 
   it('train on the embedded Fashion-MNIST: a base learns, saves, and loads frozen under adapters', async () => {

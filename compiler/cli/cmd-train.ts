@@ -1,27 +1,28 @@
 // lily train FILE --adapter NAME …: train an adapter attached to a frozen linear layer, on the
 // embedded default data (a teacher layer with a hidden low-rank change), with compiled kernels.
 import type { Command } from 'commander';
+import { guardMemory } from '../budget.ts';
 import cliProgress from 'cli-progress';
 import { fail } from '../diagnostics.ts';
-import { loadFile } from '../frontend.ts';
 import { compileTraining } from '../../runtime/train.ts';
 import { teacherModelTask, teacherTask } from '../../runtime/data/synthetic.ts';
 import { fashionMnist } from '../../runtime/data/fashion-mnist.ts';
 import { IdxError } from '../../runtime/data/idx.ts';
 import { runEntry } from '../interp/run.ts';
-import { adapterParamPath, layerPathCovers } from '../interp/instance.ts';
-import type { CheckedProgram } from '../check/check.ts';
 import type { Trainer } from '../../runtime/train.ts';
 import type { Tensor } from '../../runtime/tensor/index.ts';
 import { resolveBackend, BACKEND_NAMES } from '../../runtime/backends/select.ts';
-import { loadAdapter, saveAdapter } from '../../runtime/checkpoint/adapter-checkpoint.ts';
-import { SafetensorsError } from '../../runtime/checkpoint/safetensors.ts';
+import { loadLegacyCheckpoint } from '../../runtime/checkpoint/adapter-checkpoint.ts';
+import { readWeights } from '../../runtime/peft/node.ts';
+import { existsSync, statSync } from 'node:fs';
+import { addModelFlags, asUserError, setupModel, type ModelFlags, type ModelSetup } from './model-setup.ts';
+import { prepareSave, saveTrained } from './save.ts';
 import type { Action, Io, Wrapped } from './main.ts';
-import { applyMemoryBudget, intFlag, MAX_MEMORY_HELP, parseSettings } from './options.ts';
-import { guardMemory } from '../budget.ts';
+import { applyMemoryBudget, intFlag, MAX_MEMORY_HELP } from './options.ts';
 
-interface TrainCliOptions {
-  adapter: string;
+interface TrainCliOptions extends ModelFlags {
+  maxMemory?: string;
+  overwrite?: boolean;
   dims?: string;
   batch: string;
   steps: string;
@@ -31,30 +32,32 @@ interface TrainCliOptions {
   seed: string;
   save?: string;
   resume?: string;
-  base?: string;
   data: string;
   swapClasses?: string;
   json?: boolean;
   naive?: boolean;
-  maxMemory?: string;
 }
 
 export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
-  program
+  const cmd = program
     .command('train')
     .description('train an adapter on a frozen linear layer, or the adapters attached to a model (default data: a teacher with hidden low-rank changes)')
-    .argument('<file>', '.lily file')
-    .requiredOption('--adapter <name>', 'adapter to train, or a model with adapters attached')
-    .option('--dims <list>', 'sizes and hyper-parameters (default for an adapter: In=64,Out=64,r=4; a model uses its own defaults)')
+    .argument('<file>', '.lily file');
+  addModelFlags(cmd, {
+    model: 'the model to train (its adapters, or all of it if it has none)',
+    adapter: 'the adapter to attach with --target-modules (LoRA, Lily, DoRA, … or one from --adapter-file); without --model, the adapter (or model) to train',
+    peft: 'start from an adapter folder written by PEFT or by --save (its config chooses the method, hyper-parameters and targets)',
+  })
+    .option('--dims <list>', "sizes and hyper-parameters (an adapter on its own layer: In=64,Out=64 unless given; otherwise the program's defaults)")
     .option('--batch <n>', 'rows per batch (N)', '64')
     .option('--steps <k>', 'training steps', '200')
     .option('--lr <x>', 'learning rate', '0.01')
     .option('--optimizer <name>', 'adamw or sgd', 'adamw')
     .option('--backend <name>', `${BACKEND_NAMES.join('|')}`, 'auto')
     .option('--seed <n>', 'seed for parameters and data', '0')
-    .option('--save <file>', 'write the trained adapter as safetensors (with adapter_config.json beside it)')
-    .option('--resume <file>', 'start from the parameters in a checkpoint written by --save')
-    .option('--base <file>', "a model's frozen base weights from a checkpoint of it (e.g. one trained here with --save)")
+    .option('--save <dir>', "write the trained adapter as PEFT's save_pretrained does: DIR/adapter_model.safetensors + DIR/adapter_config.json (a plain model: a PyTorch state dict FILE.safetensors)")
+    .option('--overwrite', '--save into a folder that already holds an adapter')
+    .option('--resume <dir>', 'continue from a --save folder (or an older Lily checkpoint file)')
     .option('--swap-classes <a,b>', 'images: exchange the labels of two classes (a low-rank change of the task, for adapters to learn)')
     .option('--data <name>', 'teacher (synthetic, default) | fashion-mnist (the embedded subset) | fashion-mnist-full (Debian\'s dataset-fashion-mnist)', 'teacher')
     .option('--naive', 'skip the contraction optimiser (to compare)')
@@ -62,37 +65,38 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
     .option('--max-memory <size>', MAX_MEMORY_HELP)
     .action(
       wrap(async (file: string, o: TrainCliOptions) => {
+        if (o.resume && !o.peft && existsSync(o.resume) && statSync(o.resume).isDirectory()) o.peft = o.resume;
         applyMemoryBudget(o.maxMemory);
-        const checked = loadFile(file);
-        const unit = checked.units.get(o.adapter);
-        const adaptedModel = unit?.decl.kind === 'model' && [...unit.layers.values()].some((l) => l.kind === 'model' || (l.kind === 'Linear' && l.adapter));
+        const setup = setupModel(file, { ...o, defaults: { In: 64, Out: 64 } });
+        const { checked, entry, record } = setup;
+        const unit = checked.units.get(entry)!;
+        const adapted = record.adapted.length > 0;
         // A plain model trains as a whole on real data (e.g. a base, before adapters are attached).
-        if (!unit || (unit.decl.kind !== 'adapter' && !adaptedModel && !(unit.decl.kind === 'model' && o.data !== 'teacher')))
-          fail('E-name', `no adapter (or model with adapters attached) named '${o.adapter}' in ${file}`, undefined, { expected: [...checked.units.values()].map((u) => u.decl.name).join(', ') });
+        if (unit.decl.kind === 'model' && !adapted && o.data === 'teacher')
+          fail('E-usage', `${entry} has no adapters attached: attach one (--target-modules … --adapter …), or train the whole model on real data (--data fashion-mnist)`);
         const steps = Number(o.steps);
         const N = Number(o.batch);
         const lr = Number(o.lr);
         if (!(steps >= 1 && N >= 1 && lr > 0)) fail('E-usage', '--steps and --batch must be ≥ 1 and --lr > 0');
         if (o.optimizer !== 'adamw' && o.optimizer !== 'sgd') fail('E-usage', `--optimizer must be adamw or sgd, found '${o.optimizer}'`);
-        const dims = { ...parseSettings(o.dims ?? (unit.decl.kind === 'adapter' ? 'In=64,Out=64,r=4' : '')), N };
-        // Values, gradients and two optimiser moments: four times the forward program's memory.
-        guardMemory(`training ${o.adapter}`, checked, o.adapter, dims, 4);
-        const { backend, note } = await resolveBackend(o.backend);
-        const optimizer = o.optimizer === 'sgd' ? { kind: 'sgd' as const, lr } : { kind: 'adamw' as const, lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
+        const dims = { ...setup.settings, N };
         const DATA = ['teacher', 'fashion-mnist', 'fashion-mnist-full'];
         if (!DATA.includes(o.data)) fail('E-usage', `unknown --data '${o.data}'`, undefined, { expected: DATA.join(', ') });
+        const saveTo = o.save ? prepareSave(o.save, setup, !!o.overwrite) : undefined;
+        // Values, gradients and two optimiser moments: four times the forward program's memory.
+        guardMemory(`training ${entry}`, checked, entry, dims, 4, { attach: setup.attach });
+        const { backend, note } = await resolveBackend(o.backend);
+        const optimizer = o.optimizer === 'sgd' ? { kind: 'sgd' as const, lr } : { kind: 'adamw' as const, lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
         const images = o.data !== 'teacher';
-        let given: Map<string, Tensor> | undefined;
-        try {
-          if (o.base) given = loadAdapter(o.base);
-          if (o.resume) given = new Map([...(given ?? []), ...loadAdapter(o.resume, o.adapter)]);
-        } catch (e) {
-          if (e instanceof SafetensorsError) fail('E-file', e.message);
-          throw e;
+        const given = new Map(setup.given);
+        if (o.resume && !statSync(o.resume).isDirectory()) {
+          const { tensors, metadata } = asUserError(() => readWeights(o.resume!));
+          for (const [k, v] of asUserError(() => loadLegacyCheckpoint(tensors, metadata, o.resume!))) given.set(k, v);
         }
-        const trainer = await compileTraining(checked, o.adapter, { dims, backend, optimizer, seed: intFlag('--seed', o.seed), naive: o.naive, given, loss: images ? 'xent' : 'mse', keep: images ? ['y'] : [] });
-        const task = images ? await imageTask(trainer, N, o.data === 'fashion-mnist-full' ? 'full' : 'embedded', parseSwap(o.swapClasses)) : unit.decl.kind === 'model' ? modelTask(checked, o.adapter, dims, trainer, intFlag('--seed', o.seed)) : layerTask(trainer, o.adapter, N, intFlag('--seed', o.seed));
-        if (!o.json) io.err(`training ${o.adapter} on ${backend.name}${note ? ` (${note})` : ''}: ${trainer.plan.kernels.length} kernels/step, ${((trainer.flops.forward + trainer.flops.backward) / 1e6).toFixed(1)} MFLOP/step; the frozen ${unit.decl.kind === 'model' ? 'model' : 'layer'} alone: ${images ? `test accuracy ${(100 * task.baselineLoss).toFixed(1)}%` : `loss ${task.baselineLoss.toPrecision(4)}`}`);
+        if (!o.json) for (const n of setup.notes) io.err(n);
+        const trainer = await compileTraining(checked, entry, { dims, backend, optimizer, seed: intFlag('--seed', o.seed), naive: o.naive, given, attach: setup.attach, loss: images ? 'xent' : 'mse', keep: images ? ['y'] : [] });
+        const task = images ? await imageTask(trainer, N, o.data === 'fashion-mnist-full' ? 'full' : 'embedded', parseSwap(o.swapClasses)) : unit.decl.kind === 'model' ? modelTask(setup, dims, trainer, intFlag('--seed', o.seed)) : layerTask(trainer, entry, N, intFlag('--seed', o.seed));
+        if (!o.json) io.err(`training ${adapted && unit.decl.kind === 'model' ? `${record.adapted.length} ${[...new Set(record.adapted.map((l) => l.adapter))].join('/')} adapter(s) on ${entry}` : entry} on ${backend.name}${note ? ` (${note})` : ''}: ${trainer.plan.kernels.length} kernels/step, ${((trainer.flops.forward + trainer.flops.backward) / 1e6).toFixed(1)} MFLOP/step; the frozen ${unit.decl.kind === 'model' ? 'model' : 'layer'} alone: ${images ? `test accuracy ${(100 * task.baselineLoss).toFixed(1)}%` : `loss ${task.baselineLoss.toPrecision(4)}`}`);
         const bar = !o.json && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'step {value}/{total} [{bar}] loss {loss}  {ms} ms/step', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
         bar?.start(steps, 0, { loss: '-', ms: '-' });
         const losses: number[] = [];
@@ -101,10 +105,13 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
         // it if the loss diverges or the user interrupts (Ctrl-C).
         const every = Math.max(1, Math.floor(steps / 10));
         let snapshot: { step: number; params: Awaited<ReturnType<typeof trainer.namedParameters>> } | undefined;
+        // A saved value: the trained parameter, else the frozen weight the program was built with.
+        const save = (params: Map<string, { shape: number[]; data: Float32Array }>) =>
+          saveTrained(saveTo!, setup, (leaf) => params.get(leaf) ?? trainer.program.leaves.get(leaf) ?? bug(`no value for '${leaf}'`));
         const saveSnapshot = (why: string) => {
-          if (!o.save || !snapshot) return undefined;
-          saveAdapter(o.save, checked, o.adapter, dims, snapshot.params);
-          return `${why}: saved the parameters after step ${snapshot.step} to ${o.save}`;
+          if (!saveTo || !snapshot) return undefined;
+          save(snapshot.params);
+          return `${why}: saved the parameters after step ${snapshot.step} to ${saveTo}`;
         };
         let interrupted = false;
         const onSigint = () => (interrupted = true);
@@ -133,20 +140,20 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
         process.off('SIGINT', onSigint);
         process.off('SIGTERM', onSigint);
         if (interrupted) {
-          if (o.save) saveAdapter(o.save, checked, o.adapter, dims, await trainer.namedParameters());
-          io.err(`interrupted after ${losses.length} steps${o.save ? `; saved the parameters to ${o.save}` : ''}`);
+          if (saveTo) save(await trainer.namedParameters());
+          io.err(`interrupted after ${losses.length} steps${saveTo ? `; saved the parameters to ${saveTo}` : ''}`);
           trainer.dispose();
           return 130;
         }
         const msPerStep = (performance.now() - t0) / steps;
         let saved: string | undefined;
-        if (o.save) saved = saveAdapter(o.save, checked, o.adapter, dims, await trainer.namedParameters());
+        if (saveTo) saved = save(await trainer.namedParameters());
         const evaluate = (task as { accuracy?: () => Promise<number> }).accuracy;
         const accuracy = evaluate ? { before: task.baselineLoss, after: await evaluate() } : undefined;
-        const summary = { adapter: o.adapter, backend: backend.name, data: o.data, steps, batch: N, firstLoss: losses[0], lastLoss: losses.at(-1)!, ...(accuracy ? { testAccuracy: accuracy } : { baselineLoss: task.baselineLoss }), msPerStep, kernels: trainer.plan.kernels.length, saved };
+        const summary = { model: entry, adapters: record.adapted.length, backend: backend.name, data: o.data, steps, batch: N, firstLoss: losses[0], lastLoss: losses.at(-1)!, ...(accuracy ? { testAccuracy: accuracy } : { baselineLoss: task.baselineLoss }), msPerStep, kernels: trainer.plan.kernels.length, saved };
         trainer.dispose();
         if (o.json) io.out(JSON.stringify(summary, null, 2));
-        else io.out(`${o.adapter}: loss ${summary.firstLoss.toPrecision(4)} → ${summary.lastLoss.toPrecision(4)} in ${steps} steps (${msPerStep.toFixed(1)} ms/step on ${backend.name})${accuracy ? `; test accuracy ${(100 * accuracy.before).toFixed(1)}% → ${(100 * accuracy.after).toFixed(1)}%` : ''}${saved ? `; saved ${saved}` : ''}`);
+        else io.out(`${entry}: loss ${summary.firstLoss.toPrecision(4)} → ${summary.lastLoss.toPrecision(4)} in ${steps} steps (${msPerStep.toFixed(1)} ms/step on ${backend.name})${accuracy ? `; test accuracy ${(100 * accuracy.before).toFixed(1)}% → ${(100 * accuracy.after).toFixed(1)}%` : ''}${saved ? `; saved ${saved}` : ''}`);
         return 0;
       }),
     );
@@ -162,17 +169,16 @@ function layerTask(trainer: Trainer, adapter: string, N: number, seed: number) {
 }
 
 /** Default data for a model with adapters attached: the same model with hidden low-rank changes in its adapted layers. */
-function modelTask(checked: CheckedProgram, model: string, dims: Record<string, number | boolean>, trainer: Trainer, seed: number) {
+function modelTask(setup: ModelSetup, dims: Record<string, number | boolean>, trainer: Trainer, seed: number) {
   const leaves = trainer.program.leaves;
-  // The adapted layers: those some adapter parameter's layer path (possibly `*` or `a-b`) covers.
-  const adapterLayers = [...leaves.keys()].flatMap((k) => adapterParamPath(checked, k)?.layer ?? []);
-  const adapted = [...leaves.keys()].filter((k) => k.endsWith('.W') && adapterLayers.some((pattern) => layerPathCovers(pattern, k.slice(0, -2))));
+  const adapted = setup.record.adapted.map((l) => `${l.layer}.W`);
+  const base = new Set(setup.record.weights.map((w) => w.leaf));
   const x = leaves.get('x')!;
   const forward = (xv: Float64Array, weights: Map<string, { shape: number[]; data: Float64Array }>) => {
-    // The teacher is the base alone (its adapters at their initial, zero-change values), whatever
-    // the student starts from (--resume): only the base weights are given.
-    const given = new Map<string, Tensor>([...weights].filter(([k]) => k !== 'x' && k !== 't' && !k.startsWith('arg:') && !/^[mv]:/.test(k) && !adapterParamPath(checked, k)));
-    const out = runEntry(checked, model, { settings: dims, inputs: new Map([['x', { shape: x.shape, data: xv }]]), given, params: 'init' }).output;
+    // The teacher is the base alone (the model without attached adapters, or with them at their
+    // initial, zero-change values), whatever the student starts from: only base weights are given.
+    const given = new Map<string, Tensor>([...weights].filter(([k]) => base.has(k)));
+    const out = runEntry(setup.checked, setup.entry, { settings: dims, inputs: new Map([['x', { shape: x.shape, data: xv }]]), given, params: 'init' }).output;
     return (out as { t: Tensor }).t.data;
   };
   return teacherModelTask({ forward, leaves, adaptedWeights: adapted, xShape: x.shape, seed });
@@ -233,3 +239,7 @@ function parseSwap(text?: string): [number, number] | undefined {
   if (!m || m[1] === m[2]) fail('E-usage', `--swap-classes takes two different class numbers 0-9, as in 0,6; found '${text}'`);
   return [Number(m[1]), Number(m[2])];
 }
+
+const bug = (why: string): never => {
+  throw new Error(`internal: ${why}`);
+};

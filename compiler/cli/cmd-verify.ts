@@ -20,7 +20,7 @@ export function registerVerify(program: Command, io: Io, wrap: (fn: Action) => W
     .option('--max-dim <m>', 'largest size tried for any dimension', '4')
     .option('--dims <list>', 'fix some sizes or hyper-parameters instead of randomising them', '')
     .option('--inject-fault <name>', `inject a deliberately wrong rewrite (${Object.keys(FAULTS).join(', ')}) to see verify catch it`)
-    .option('--json', 'machine-readable output')
+    .option('--json', 'one JSON object: {ok, adapters: [result per adapter]}')
     .option('--max-memory <size>', MAX_MEMORY_HELP)
     .action(
       wrap((file: string, opts: { adapter?: string; runs: string; seed: string; maxDim: string; dims: string; injectFault?: string; json?: boolean; maxMemory?: string }) => {
@@ -55,7 +55,7 @@ export function registerVerify(program: Command, io: Io, wrap: (fn: Action) => W
             io.err(`  ${f.detail}`);
           }
         }
-        if (opts.json) io.out(JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
+        if (opts.json) io.out(JSON.stringify({ ok: results.every((r) => r.ok), adapters: results }, null, 2));
         return results.every((r) => r.ok) ? 0 : 1;
       }),
     );

@@ -11,6 +11,7 @@ import { evaluate, type Env, type LayerRuntime } from './eval.ts';
 import type { TT } from './ops.ts';
 import { asNumber, tv, type Value } from './values.ts';
 import { Float64Ops, type Ops } from './ops.ts';
+import { matchTarget, type ModuleRecord, type TargetAttachment } from './targets.ts';
 
 export interface InstanceOptions {
   /** Sizes of dimensions and values of hyper-parameters, by name (`N=4,In=8,r=2,stride=2`). */
@@ -34,6 +35,14 @@ export interface InstanceOptions {
   shared?: Map<string, T.Tensor>;
   /** Inside a model with adapters attached: its own weights are the frozen base. */
   frozenBase?: boolean;
+  /** Attach an adapter to the model's Linear layers that match (PEFT's target_modules). */
+  attach?: TargetAttachment;
+  /** Filled in: every base weight by PyTorch name, every adapted layer with its parameters' leaves. */
+  record?: ModuleRecord;
+  /** Sharing groups of target-attached layers: group key → layer paths in model order. */
+  groups?: Map<string, string[]>;
+  /** For an adapter attached by target: its layer's group and position (shared parameters follow PEFT). */
+  group?: { layers: string[]; index: number };
 }
 
 export interface Instance {
@@ -41,6 +50,8 @@ export interface Instance {
   env: Env;
   /** Every tensor this instance owns, by path: adapter parameters and (for adapters) base.W/base.b. */
   tensors: Map<string, T.Tensor>;
+  /** The IR leaf path of each declared parameter (a shared one names the leaf all its layers use). */
+  leaves: Map<string, string>;
 }
 
 /** Resolve hyper-parameters (given, else default) and dimension sizes. */
@@ -73,9 +84,10 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
   const { sizes, hypers } = resolveSettings(checked, unit, opts.settings);
   const rng = rngIn ?? makeRng(opts.seed ?? 0);
   const ops = opts.ops ?? Float64Ops;
-  opts = { ...opts, shared: opts.shared ?? new Map(), frozenBase: opts.frozenBase ?? hasAdapters(checked, unit) };
+  opts = { ...opts, shared: opts.shared ?? new Map(), groups: opts.groups ?? new Map(), frozenBase: opts.frozenBase ?? (hasAdapters(checked, unit) || !!opts.attach) };
   const env: Env = { ops, info: checked.info, sizes, vars: new Map(hypers), layers: new Map(), fns: checked.fns };
   const tensors = new Map<string, T.Tensor>();
+  const leaves = new Map<string, string>();
   const size = (d: Dim) => {
     try {
       return evalDim(d, sizes);
@@ -102,7 +114,10 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
     const b = draw(`${prefix}base.b`, [Out], opts.params === 'random' ? 'normal' : 'zeros', {});
     env.layers.set('base', { kind: 'Linear', W: ops.leaf('param', `${prefix}base.W`, W, false), b: ops.leaf('param', `${prefix}base.b`, b, false) });
     tensors.set('base.W', W).set('base.b', b);
+    // A stand-alone adapter is saved as if its frozen layer were a module named `base`.
+    opts.record?.weights.push({ leaf: `${prefix}base.W`, torch: `${prefix}base.weight`, transpose: true }, { leaf: `${prefix}base.b`, torch: `${prefix}base.bias`, transpose: false });
   }
+  const frozenModelParam = unit.decl.kind === 'model' && opts.frozenBase;
   for (const m of unit.decl.members) {
     if (m.kind === 'param') {
       const p = unit.params.find((x) => x.decl === m)!;
@@ -113,18 +128,34 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
       for (const a of m.init.args) if (a.name) args[a.name] = asNumber(evaluate(a.value, env));
       // The layers of one target (the copies of a `repeat`) share a parameter per its scope: one
       // path, so one tensor and one IR leaf, whose gradient autodiff sums over the layers using it.
-      const path = sharedPath(`${prefix}${m.name}`, m.sharing, opts.copy, env);
+      const path = opts.group ? groupPath(prefix, m.name, m.sharing, opts.group, env) : sharedPath(`${prefix}${m.name}`, m.sharing, opts.copy, env);
       const shared = opts.shared ?? new Map<string, T.Tensor>();
       const t = shared.get(path) ?? draw(path, p.shape.map(size), m.init.name, args);
       shared.set(path, t);
       tensors.set(m.name, t);
-      env.vars.set(m.name, tv(ops.leaf('param', path, t, m.trainable)));
+      leaves.set(m.name, path);
+      // A model's own parameters are part of the frozen base once adapters are attached.
+      if (unit.decl.kind === 'model') opts.record?.weights.push({ leaf: path, torch: path, transpose: false });
+      env.vars.set(m.name, tv(ops.leaf('param', path, t, m.trainable && !frozenModelParam)));
     } else if (m.kind === 'layer') {
       const rt = instantiateLayer(checked, unit, m, env, opts, `${prefix}${m.name}`, rng, draw, tensors);
       env.layers.set(m.name, rt);
     } else if (m.kind === 'let') env.vars.set(m.name, evaluate(m.value, env));
   }
-  return { unit, env, tensors };
+  if (unit.decl.kind === 'adapter' && !opts.base && unit.base && !prefix)
+    opts.record?.adapted.push({ layer: 'base', adapter: unit.decl.name, group: 'base', In: size(unit.base.inDim), Out: size(unit.base.outDim), params: leaves, settings: settingsOf(unit, sizes, hypers) });
+  return { unit, env, tensors, leaves };
+}
+
+/** An adapter's resolved hyper-parameters, by name. */
+function settingsOf(unit: UnitInfo, sizes: Map<string, number>, hypers: Map<string, Value>): Record<string, number | boolean> {
+  const out: Record<string, number | boolean> = {};
+  for (const h of unit.decl.hypers) {
+    const v = h.hyper === 'Dim' ? sizes.get(h.name) : hypers.get(h.name);
+    if (typeof v === 'number') out[h.name] = v;
+    else if (v && (v.kind === 'num' || v.kind === 'bool')) out[h.name] = v.v;
+  }
+  return out;
 }
 
 const NO_DATA = new Float64Array(0);
@@ -147,24 +178,47 @@ function instantiateLayer(
   const info = unit.layers.get(m.name)!;
   const size = (d: Dim) => evalDim(d, env.sizes);
   if (info.kind === 'Linear') {
-    const In = size(info.inDim);
-    const W = draw(`${path}.W`, [In, size(info.outDim)], 'kaiming_uniform', { a: Math.sqrt(5) });
-    const b = draw(`${path}.b`, [size(info.outDim)], 'uniform', { low: -1 / Math.sqrt(In), high: 1 / Math.sqrt(In) });
+    const [In, Out] = [size(info.inDim), size(info.outDim)];
+    const W = draw(`${path}.W`, [In, Out], 'kaiming_uniform', { a: Math.sqrt(5) });
+    const b = draw(`${path}.b`, [Out], 'uniform', { low: -1 / Math.sqrt(In), high: 1 / Math.sqrt(In) });
     tensors.set(`${m.name}.W`, W).set(`${m.name}.b`, b); // keys relative to this instance
+    opts.record?.weights.push({ leaf: `${path}.W`, torch: `${path}.weight`, transpose: true }, { leaf: `${path}.b`, torch: `${path}.bias`, transpose: false });
     const trainable = !opts.frozenBase;
     const Wl = env.ops.leaf('param', `${path}.W`, W, trainable);
     const bl = env.ops.leaf('param', `${path}.b`, b, trainable);
-    if (!info.adapter) return { kind: 'Linear', W: Wl, b: bl };
-    // An attached adapter: instantiated on this layer's weights, its own parameters under the layer's path.
-    const a = info.adapter;
-    const settings: Record<string, number | boolean> = {};
-    for (const [k, d] of a.dimArgs) settings[k] = size(d);
-    for (const [k, e] of a.hyperArgs) {
-      const v = evaluate(e, env);
-      settings[k] = v.kind === 'bool' ? v.v : asNumber(v);
-    }
-    const inst = instantiate(checked, a.decl.name, { ...opts, settings, base: { W: Wl, b: bl, Wt: W, bt: b } }, `${path}.${a.decl.name}.`, rng);
-    for (const [k, t] of inst.tensors) if (!k.startsWith('base.')) tensors.set(`${m.name}.${a.decl.name}.${k}`, t);
+    // An adapter attached in the source (`with`), or by target (PEFT's target_modules).
+    const targetEntry = opts.attach ? matchTarget(opts.attach.targets, path) : undefined;
+    const excluded = opts.attach?.exclude !== undefined && matchTarget(opts.attach.exclude, path) !== undefined;
+    if (info.adapter && targetEntry !== undefined && !excluded)
+      fail('E-usage', `layer '${path}' already has ${info.adapter.decl.name} attached in the source; --target-modules cannot attach a second adapter to it`, m.span);
+    let adapterName: string;
+    let settings: Record<string, number | boolean> = {};
+    let group: string;
+    let groupPos: InstanceOptions['group'];
+    if (info.adapter) {
+      const a = info.adapter;
+      adapterName = a.decl.name;
+      for (const [k, d] of a.dimArgs) settings[k] = size(d);
+      for (const [k, e] of a.hyperArgs) {
+        const v = evaluate(e, env);
+        settings[k] = v.kind === 'bool' ? v.v : asNumber(v);
+      }
+      group = opts.copy && path.startsWith(opts.copy.concrete) ? `${opts.copy.template}${path.slice(opts.copy.concrete.length)}` : path;
+    } else if (opts.attach && targetEntry !== undefined && !excluded) {
+      adapterName = opts.attach.adapter;
+      settings = { ...opts.attach.settings, ...layerSizes(checked, adapterName, In, Out, path) };
+      group = `${targetEntry} [${In}, ${Out}]`;
+      const layers = opts.groups!.get(group) ?? [];
+      layers.push(path);
+      opts.groups!.set(group, layers);
+      groupPos = { layers, index: layers.length - 1 };
+    } else return { kind: 'Linear', W: Wl, b: bl };
+    // The adapter, instantiated on this layer's weights, its own parameters under the layer's path.
+    const sub = { ...opts, settings, base: { W: Wl, b: bl, Wt: W, bt: b }, group: groupPos, attach: undefined };
+    const inst = instantiate(checked, adapterName, sub, `${path}.${adapterName}.`, rng);
+    for (const [k, t] of inst.tensors) if (!k.startsWith('base.')) tensors.set(`${m.name}.${adapterName}.${k}`, t);
+    const resolved = settingsOf(inst.unit, inst.env.sizes, new Map([...inst.env.vars].filter(([k]) => inst.unit.decl.hypers.some((h) => h.name === k))));
+    opts.record?.adapted.push({ layer: path, adapter: adapterName, group, In, Out, params: inst.leaves, settings: resolved });
     const method = inst.unit.methods.has('delta') ? 'delta' : 'forward';
     return { kind: 'Linear', W: Wl, b: bl, adapter: { form: method, call: (x: Value) => callMethod(inst, method, [x]) } };
   }
@@ -172,7 +226,9 @@ function instantiateLayer(
     const g = draw(`${path}.g`, [size(info.dim)], 'ones', {});
     const b = draw(`${path}.b`, [size(info.dim)], 'zeros', {});
     tensors.set(`${m.name}.g`, g).set(`${m.name}.b`, b);
-    return { kind: 'LayerNorm', g: env.ops.leaf('param', `${path}.g`, g, true), b: env.ops.leaf('param', `${path}.b`, b, true) };
+    opts.record?.weights.push({ leaf: `${path}.g`, torch: `${path}.weight`, transpose: false }, { leaf: `${path}.b`, torch: `${path}.bias`, transpose: false });
+    const trainable = !opts.frozenBase;
+    return { kind: 'LayerNorm', g: env.ops.leaf('param', `${path}.g`, g, trainable), b: env.ops.leaf('param', `${path}.b`, b, trainable) };
   }
   const settings: Record<string, number | boolean> = {};
   for (const [k, d] of info.dimArgs) settings[k] = size(d);
@@ -230,8 +286,38 @@ function sharedPath(path: string, sharing: A.Sharing, copy: InstanceOptions['cop
   return `${copy.template.replace('*', first === last ? `${first}` : `${first}-${last}`)}${rest}`;
 }
 
+/** The sizes an adapter's `on Linear[In, Out]` names take on a layer it is attached to by target. */
+export function layerSizes(checked: CheckedProgram, adapter: string, In: number, Out: number, path: string): Record<string, number> {
+  const base = checked.units.get(adapter)?.base;
+  if (!base) fail('E-usage', `'${adapter}' is not an adapter on a Linear layer; it cannot be attached to ${path}`);
+  const out: Record<string, number> = {};
+  for (const [d, size] of [[base.inDim, In], [base.outDim, Out]] as const) {
+    const [[key, coef] = ['', 0]] = [...d];
+    if (d.size === 1 && coef === 1 && /^[A-Za-z_]\w*$/.test(key)) {
+      if (key in out && out[key] !== size) fail('E-shape', `${adapter} needs a square layer (Linear[${key}, ${key}]) but ${path} is ${In}→${Out}`);
+      out[key] = size;
+    }
+  }
+  return out;
+}
+
+/**
+ * The leaf path of a parameter of an adapter attached by target: PEFT's Lily sharing over the
+ * layer's group (model order): `shared across layers` is the group's first layer's parameter,
+ * `shared every k layers` layer k·⌊i/k⌋'s, per layer its own.
+ */
+function groupPath(prefix: string, name: string, sharing: A.Sharing, group: NonNullable<InstanceOptions['group']>, env: Env): string {
+  const own = group.layers[group.index];
+  const adapterPart = prefix.slice(own.length); // `.Lily.`
+  if (sharing.kind === 'perLayer') return `${prefix}${name}`;
+  if (sharing.kind === 'acrossLayers') return `${group.layers[0]}${adapterPart}${name}`;
+  const k = asNumber(evaluate(sharing.count, env));
+  if (!(k >= 1 && Number.isInteger(k))) fail('E-hyper', `shared every ${k} layers: k must be a whole number ≥ 1`);
+  return `${group.layers[k * Math.floor(group.index / k)]}${adapterPart}${name}`;
+}
+
 /** Whether a model (or any model inside it) has adapters attached: then its weights are frozen. */
-function hasAdapters(checked: CheckedProgram, unit: UnitInfo, seen = new Set<string>()): boolean {
+export function hasAdapters(checked: CheckedProgram, unit: UnitInfo, seen = new Set<string>()): boolean {
   if (seen.has(unit.decl.name)) return false;
   seen.add(unit.decl.name);
   for (const l of unit.layers.values()) {

@@ -20,15 +20,23 @@ export interface RunOptions {
   /** Parameter values by path (as in Instance.tensors / IR leaf names). */
   given?: Map<string, Tensor>;
   ops?: Ops;
+  /** Attach an adapter to the matching Linear layers of a model (PEFT's target_modules). */
+  attach?: InstanceOptions['attach'];
+  /** Filled in: base weights by PyTorch name, adapted layers with their parameters' leaves. */
+  record?: InstanceOptions['record'];
 }
 
+/**
+ * Evaluate a function, an adapter's method (`Adapter` or `Adapter.method`) or a model's forward with
+ * the float64 reference interpreter, on the given inputs or random ones.
+ */
 export function runEntry(checked: CheckedProgram, entry: string, opts: RunOptions): { inputs: Map<string, Tensor>; output: Value } {
   const [name, methodName] = entry.split('.');
   const sizes = new Map(Object.entries(opts.settings).filter((e): e is [string, number] => typeof e[1] === 'number'));
   const fn = checked.fns.get(name);
   const unit = checked.units.get(name);
   if (!fn && !unit) fail('E-name', `no function, adapter or model named '${name}' (have: ${[...checked.fns.keys(), ...checked.units.keys()].join(', ') || 'none'})`);
-  const inst = unit ? instantiate(checked, name, { settings: opts.settings, seed: opts.seed, params: opts.params, ops: opts.ops, given: opts.given }) : undefined;
+  const inst = unit ? instantiate(checked, name, { settings: opts.settings, seed: opts.seed, params: opts.params, ops: opts.ops, given: opts.given, attach: opts.attach, record: opts.record }) : undefined;
   const method = unit ? (methodName ?? (unit.methods.has('delta') ? 'delta' : 'forward')) : undefined;
   const decl: { params: A.ValueParam[] } | undefined = fn ?? unit?.methods.get(method!);
   if (!decl) fail('E-name', `${name} has no method '${method}'`);

@@ -1,11 +1,13 @@
 // The only module that touches ohm: parses Lily source into the AST of ast.ts, and turns ohm's
 // failure position and expected-set into a diagnostic a person can read.
-import { readFileSync } from 'node:fs';
 import * as ohm from 'ohm-js';
 import { LilyError, makeSpan } from '../diagnostics.ts';
 import type * as A from './ast.ts';
+import { LILY_GRAMMAR_RECIPE } from './lily-grammar.ts';
 
-const grammar = ohm.grammar(readFileSync(new URL('./lily.ohm', import.meta.url), 'utf8'));
+// lily.ohm, prepared at build time (see grammar-recipe.ts); `makeRecipe` is ohm's loader for
+// generated grammar bundles (exported, though missing from its type declarations).
+const grammar = (ohm as unknown as { makeRecipe(recipe: unknown): ohm.Grammar }).makeRecipe(JSON.parse(LILY_GRAMMAR_RECIPE));
 
 /**
  * Brackets nest at most this deep. ohm parses recursively (about 15 rules per bracket level) and

@@ -28,6 +28,10 @@ export interface CpuBackendOptions extends Omit<CpuKernelOptions, 'gemm'> {
 
 const ALIGN = 16; // floats: 64-byte aligned regions
 
+/**
+ * The fast CPU backend (Node): kernels generated as JavaScript loops, matrix products as a generated
+ * WebAssembly SIMD GEMM on two threads.
+ */
 export function cpuBackend(options: CpuBackendOptions = {}): Backend {
   return {
     name: 'cpu',

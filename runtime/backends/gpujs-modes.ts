@@ -44,7 +44,13 @@ type GpuJsModule = typeof import('gpu.js');
 function loadGpuJs(): GpuJsModule {
   // gpu.js is CommonJS; require keeps the named exports typed and avoids
   // relying on cjs-module-lexer for `import { GPU }`.
-  return require('gpu.js') as GpuJsModule;
+  try {
+    return require('gpu.js') as GpuJsModule;
+  } catch (e) {
+    // An optional peer dependency of lily-lang (not installed by default: see README, "Install").
+    if ((e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') throw new Error("the optional package 'gpu.js' is not installed (npm i gpu.js)");
+    throw e;
+  }
 }
 
 /**

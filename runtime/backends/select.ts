@@ -15,6 +15,12 @@ export const BACKEND_NAMES = ['auto', 'cpu', 'webgpu', 'webgl2', 'headlessgl', '
 /** Software rasterisers that expose WebGPU without a GPU: correct, but slower than the CPU path. */
 const SOFTWARE_GPU = /llvmpipe|swiftshader|lavapipe|softpipe/i;
 
+/**
+ * A backend by name (`auto`, `cpu`, `webgpu`, `webgl2`, `headlessgl`, `webasm`, `gpujs-cpu`,
+ * `reference`). `auto` takes WebGPU only on a real GPU and otherwise the CPU path; `note` says which
+ * and why. The gpu.js modes need the optional package gpu.js, WebGPU also webgpu.
+ * @throws {LilyError} E-usage for an unknown or unavailable backend
+ */
 export async function resolveBackend(name: string): Promise<{ backend: Backend; note?: string }> {
   if (name === 'reference') return { backend: referenceBackend };
   if (name === 'cpu') return { backend: cpuBackend() };

@@ -121,7 +121,7 @@ export async function probeWebGPU(timeoutMs = 15_000): Promise<{ name: WebGPUCan
   try {
     dawnPath = createRequire(import.meta.url).resolve('webgpu');
   } catch (e) {
-    return { error: `npm package 'webgpu' is not installed (${errMessage(e)})` };
+    return { error: `the optional package 'webgpu' is not installed (npm i webgpu@0.6.2; ${errMessage(e).split('\n')[0]})` };
   }
   return probeInChild(dawnPath, cands, timeoutMs);
 }
@@ -148,7 +148,7 @@ async function openUncached(opts: OpenWebGPUOptions): Promise<OpenedWebGPU | { e
   try {
     dawnPath = createRequire(import.meta.url).resolve('webgpu');
   } catch (e) {
-    return { error: `npm package 'webgpu' is not installed (${errMessage(e)})` };
+    return { error: `the optional package 'webgpu' is not installed (npm i webgpu@0.6.2; ${errMessage(e).split('\n')[0]})` };
   }
 
   let order = cands;

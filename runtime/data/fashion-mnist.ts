@@ -4,9 +4,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { IdxError, loadIdx } from './idx.ts';
+import { packagePath } from '../package-path.ts';
 
 export const CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
-export const EMBEDDED_DIR = new URL('../../examples/data/fashion-mnist/', import.meta.url).pathname;
+export const EMBEDDED_DIR = packagePath('examples/data/fashion-mnist/', import.meta.url);
 export const DEBIAN_DIR = '/usr/share/datasets/fashion-mnist';
 
 export interface ImageSet {
