@@ -10,7 +10,7 @@ import { lower } from './ir/lower.ts';
 let budget = Number.POSITIVE_INFINITY;
 
 /** Lowering options that change what is instantiated (adapters attached to a model's layers). */
-type LowerExtra = Pick<Parameters<typeof lower>[2], 'attach'>;
+type LowerExtra = Pick<Parameters<typeof lower>[2], 'attach' | 'inputs'>;
 
 export function setMemoryBudget(bytes: number): void {
   budget = bytes;

@@ -56,7 +56,7 @@ export function registerRun(program: Command, io: Io, wrap: (fn: Action) => Wrap
         const inputs = parseInputs(o.inputs);
         const params = o.params as 'init' | 'random';
         if (setup && !o.json) for (const n of setup.notes) io.err(n);
-        guardMemory(`running ${entry}`, checked, entry, settings, INTERPRETER_FACTOR, { attach: setup?.attach });
+        guardMemory(`running ${entry}`, checked, entry, settings, INTERPRETER_FACTOR, { attach: setup?.attach, inputs });
         const result = runEntry(checked, entry, { settings, inputs, seed, params, given: setup?.given, attach: setup?.attach });
         const outputs = new Map<string, Tensor>();
         if (result.output.kind === 'tensor') outputs.set('y', result.output.t as Tensor);
