@@ -4,7 +4,7 @@
 // never an out-of-memory crash half way. The budget is `--max-memory`, else LILY_MAX_MEMORY,
 // else half of this machine's memory (the CLI sets it; the compiler core has no `node:` imports).
 import type { CheckedProgram } from './check/check.ts';
-import { fail } from './diagnostics.ts';
+import { fail, LilyError } from './diagnostics.ts';
 import { lower } from './ir/lower.ts';
 
 let budget = Number.POSITIVE_INFINITY;
@@ -74,4 +74,20 @@ export function requireMemory(what: string, bytes: number): void {
 export function guardMemory(what: string, checked: CheckedProgram, entry: string, settings: Record<string, number | boolean>, factor = 1, extra: LowerExtra = {}): void {
   if (budget === Number.POSITIVE_INFINITY) return;
   requireMemory(what, factor * estimateBytes(checked, entry, settings, extra));
+}
+
+/**
+ * The same where the program's inputs may not have sizes yet (instantiating a model's weights
+ * before its input shape is known): an estimate that cannot be made is skipped, not an error.
+ */
+export function guardWeights(what: string, checked: CheckedProgram, entry: string, settings: Record<string, number | boolean>, extra: LowerExtra = {}): void {
+  if (budget === Number.POSITIVE_INFINITY) return;
+  let bytes: number;
+  try {
+    bytes = estimateBytes(checked, entry, settings, extra);
+  } catch (e) {
+    if (e instanceof LilyError) return;
+    throw e;
+  }
+  requireMemory(what, bytes);
 }
