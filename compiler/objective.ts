@@ -24,18 +24,29 @@ export interface Objective {
   /** mse: mean squared error against t; xent: softmax cross-entropy against one-hot (or soft) targets t, over the last axis. */
   loss: 'mse' | 'xent';
   optimizer: OptimizerConfig;
+  /** Scale all gradients together so their global L2 norm is at most this (PyTorch's clip_grad_norm_). */
+  clipGradNorm?: number;
+  /** Also output 'grad_norm' (the global L2 norm of the gradients, before clipping). */
+  gradNorm?: boolean;
+  /** Learning-rate multipliers by parameter (LoRA+: B learns 16× faster); unlisted parameters get 1. */
+  lrRatio?: (param: string) => number;
 }
 
 export const DEFAULT_ADAMW: AdamWConfig = { kind: 'adamw', lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 };
 
-/** Scalar run-time inputs of an optimiser at step t (1-based). */
-export type StepArgs = (t: number) => Record<string, number>;
+/**
+ * Scalar run-time inputs of an optimiser at step t (1-based), for a learning rate scaled by
+ * `lrScale` (a schedule's factor at that step) and each parameter group's ratio.
+ */
+export type StepArgs = (t: number, lrScale?: number) => Record<string, number>;
 
 interface OptimizerRule {
   /** State tensors per parameter (zero-initialised), by suffix. */
   state: string[];
-  /** Scalars fed each step, as inputs 'arg:NAME' of shape []. */
-  args: StepArgs;
+  /** Scalars fed each step for a group learning at lr = base lr × schedule × ratio, as inputs 'arg:NAME@ratio' of shape []. */
+  args: string[];
+  /** Their values at step t for learning rate lr, written into out from index `at`, in that order (no allocation: the CPU step's fast path). */
+  argsInto(t: number, lr: number, out: Float64Array, at: number): void;
   /** Build the updates: returns new values of the parameter and each state. */
   update(g: Graph, p: Id, grad: Id, state: Record<string, Id>, arg: (name: string) => Id): { param: Id; state: Record<string, Id> };
 }
@@ -51,7 +62,12 @@ export const OPTIMIZERS: { adamw: (c: AdamWConfig) => OptimizerRule; sgd: (c: Sg
   // into lr_t = lr·√(1−β2ᵗ)/(1−β1ᵗ) and eps_t = eps·√(1−β2ᵗ).
   adamw: (c) => ({
     state: ['m', 'v'],
-    args: (t) => ({ decay: 1 - c.lr * c.weightDecay, lr_t: (c.lr * Math.sqrt(1 - c.beta2 ** t)) / (1 - c.beta1 ** t), eps_t: c.eps * Math.sqrt(1 - c.beta2 ** t) }),
+    args: ['decay', 'lr_t', 'eps_t'],
+    argsInto(t, lr, out, at) {
+      out[at] = 1 - lr * c.weightDecay;
+      out[at + 1] = (lr * Math.sqrt(1 - c.beta2 ** t)) / (1 - c.beta1 ** t);
+      out[at + 2] = c.eps * Math.sqrt(1 - c.beta2 ** t);
+    },
     update(g, p, grad, s, arg) {
       const m = g.add('add', [scale(g, c.beta1, s.m), scale(g, 1 - c.beta1, grad)]);
       const v = g.add('add', [scale(g, c.beta2, s.v), scale(g, 1 - c.beta2, mulSame(g, grad, grad))]);
@@ -61,10 +77,13 @@ export const OPTIMIZERS: { adamw: (c: AdamWConfig) => OptimizerRule; sgd: (c: Sg
       return { param, state: { m, v } };
     },
   }),
-  sgd: (c) => ({
+  sgd: () => ({
     state: [],
-    args: () => ({}),
-    update: (g, p, grad) => ({ param: g.add('add', [p, scale(g, -c.lr, grad)]), state: {} }),
+    args: ['lr'],
+    argsInto(_t, lr, out, at) {
+      out[at] = lr;
+    },
+    update: (g, p, grad, _s, arg) => ({ param: g.add('add', [p, scale(g, -1, mulSame(g, bscalar(g, arg('lr'), grad), grad))]), state: {} }),
   }),
 };
 
@@ -72,6 +91,9 @@ export interface ObjectiveResult {
   leaves: Map<string, T.Tensor>;
   inputs: string[];
   args: StepArgs;
+  /** the names of args(step)'s entries, in the order argsInto writes their values */
+  argNames: string[];
+  argsInto(step: number, lrScale: number, out: Float64Array): void;
   /** [output, leaf] pairs: after a step, each output becomes the leaf's new value. */
   assignments: [string, string][];
 }
@@ -113,14 +135,30 @@ export function attachObjective(g: Graph, leaves: Map<string, T.Tensor>, form: '
   g.outputs.set('y', y);
   g.outputs.set('loss', loss);
   const params = g.live([loss]).filter((id) => g.node(id).op === 'param' && g.node(id).attrs.trainable);
-  const grads = vjp(g, loss, g.add('const', [], { value: 1 }), params);
+  let grads = vjp(g, loss, g.add('const', [], { value: 1 }), params);
+  if (obj.clipGradNorm !== undefined || obj.gradNorm) {
+    const norm = globalNorm(g, grads);
+    g.outputs.set('grad_norm', norm);
+    if (obj.clipGradNorm !== undefined) grads = clip(g, grads, norm, obj.clipGradNorm);
+  }
   const rule = obj.optimizer.kind === 'adamw' ? OPTIMIZERS.adamw(obj.optimizer) : OPTIMIZERS.sgd(obj.optimizer);
-  const argNames = Object.keys(rule.args(1));
-  for (const a of argNames) out.set(`arg:${a}`, T.scalar(rule.args(1)[a]));
-  const arg = (name: string) => g.add('input', [], { name: `arg:${name}`, shape: [] });
+  // Parameters are grouped by learning-rate ratio; each group has its own scalar inputs ('arg:lr_t@16').
+  const ratioOf = (p: Id) => obj.lrRatio?.(g.node(p).attrs.name as string) ?? 1;
+  const ratios = [...new Set(params.map(ratioOf))];
+  const argNames = ratios.flatMap((ratio) => rule.args.map((k) => `arg:${k}@${ratio}`));
+  const argsInto = (t: number, lrScale: number, out: Float64Array) => {
+    for (let i = 0; i < ratios.length; i++) rule.argsInto(t, obj.optimizer.lr * lrScale * ratios[i]!, out, i * rule.args.length);
+  };
+  const args: StepArgs = (t, lrScale = 1) => {
+    const v = new Float64Array(argNames.length);
+    argsInto(t, lrScale, v);
+    return Object.fromEntries(argNames.map((k, i) => [k, v[i]!]));
+  };
+  for (const [k, v] of Object.entries(args(1))) out.set(k, T.scalar(v));
   const assignments: [string, string][] = [];
   for (const p of params) {
     const name = g.node(p).attrs.name as string;
+    const arg = (a: string) => g.add('input', [], { name: `arg:${a}@${ratioOf(p)}`, shape: [] });
     const state: Record<string, Id> = {};
     for (const s of rule.state) {
       out.set(`${s}:${name}`, T.zeros(g.shape(p)));
@@ -135,5 +173,25 @@ export function attachObjective(g: Graph, leaves: Map<string, T.Tensor>, form: '
       assignments.push([`new:${s}:${name}`, `${s}:${name}`]);
     }
   }
-  return { leaves: out, inputs: ['x', 't', ...argNames.map((a) => `arg:${a}`)], args: (step) => Object.fromEntries(Object.entries(rule.args(step)).map(([k, v]) => [`arg:${k}`, v])), assignments };
+  return { leaves: out, inputs: ['x', 't', ...argNames], args, argNames, argsInto, assignments };
+}
+
+/** ‖g‖: the L2 norm of all gradients together. */
+function globalNorm(g: Graph, grads: Map<Id, Id>): Id {
+  const squares = [...grads.values()].map((d) => {
+    const l = L.slice(0, g.shape(d).length);
+    return g.add('einsum', [d, d], { spec: `${l},${l}->` });
+  });
+  return g.add('map', [squares.reduce((a, b) => g.add('add', [a, b]))], { fn: 'sqrt' });
+}
+
+/**
+ * PyTorch's clip_grad_norm_: every gradient times min(1, c / (‖g‖ + 1e-6)). min(1, a) is written
+ * 1 − relu(1 − a), so it fuses like any elementwise chain.
+ */
+function clip(g: Graph, grads: Map<Id, Id>, norm: Id, c: number): Map<Id, Id> {
+  const one = () => g.add('const', [], { value: 1 });
+  const ratio = scale(g, c, g.add('map', [g.add('add', [norm, g.add('const', [], { value: 1e-6 })])], { fn: 'recip' }));
+  const factor = g.add('add', [one(), scale(g, -1, g.add('map', [g.add('add', [one(), scale(g, -1, ratio)])], { fn: 'relu' }))]);
+  return new Map([...grads].map(([p, d]) => [p, mulSame(g, bscalar(g, factor, d), d)]));
 }

@@ -35,9 +35,9 @@ export interface UnitCount {
  * Trainable and frozen parameters of an adapter or model for `layers` adapted layers of one target,
  * with each parameter's sharing (per layer, shared every k layers, shared across layers).
  */
-export function countParams(checked: CheckedProgram, unit: UnitInfo, settings: Record<string, number | boolean>, layers = 1, attach?: TargetAttachment): UnitCount {
+export function countParams(checked: CheckedProgram, unit: UnitInfo, settings: Record<string, number | boolean>, layers = 1, attach?: TargetAttachment, trainable?: string[]): UnitCount {
   if (!(layers >= 1 && Number.isInteger(layers))) fail('E-usage', `--layers must be a whole number ≥ 1, found ${layers}`);
-  const params = unit.decl.kind === 'model' ? modelParams(checked, unit, settings, attach) : adapterParams(checked, unit, settings, layers);
+  const params = unit.decl.kind === 'model' ? modelParams(checked, unit, settings, attach, trainable) : adapterParams(checked, unit, settings, layers);
   const sum = (f: (p: ParamCount) => boolean) => params.filter(f).reduce((a, p) => a + p.total, 0);
   return { unit: unit.decl.name, kind: unit.decl.kind, layers, params, trainable: sum((p) => p.trainable), frozen: sum((p) => !p.trainable) };
 }
@@ -74,10 +74,10 @@ function adapterParams(checked: CheckedProgram, unit: UnitInfo, settings: Record
  * distinct leaves an instance creates, by path (fc1.W, blocks.0.q.W, blocks.*.q.Lily.B for one
  * shared across the copies). With adapters attached, the model's own weights are the frozen base.
  */
-function modelParams(checked: CheckedProgram, unit: UnitInfo, settings: Record<string, number | boolean>, attach?: TargetAttachment): ParamCount[] {
+function modelParams(checked: CheckedProgram, unit: UnitInfo, settings: Record<string, number | boolean>, attach?: TargetAttachment, trainable?: string[]): ParamCount[] {
   const ops = new GraphOps(new Graph());
   const record = emptyRecord();
-  instantiate(checked, unit.decl.name, { settings, ops, attach, record, params: 'shapes' });
+  instantiate(checked, unit.decl.name, { settings, ops, attach, record, trainable, params: 'shapes' });
   // How many adapted layers use each adapter leaf (a shared one is one leaf for several layers).
   const users = new Map<string, number>();
   for (const l of record.adapted) for (const leaf of l.params.values()) users.set(leaf, (users.get(leaf) ?? 0) + 1);

@@ -124,6 +124,8 @@ export interface CompileOptions {
   attach?: TargetAttachment;
   /** Filled in while lowering: base weights by PyTorch name, adapted layers and their leaves. */
   record?: ModuleRecord;
+  /** Base layers that train anyway (PEFT's modules_to_save). */
+  trainable?: string[];
 }
 
 /**
@@ -144,7 +146,7 @@ export function compile(checked: CheckedProgram, entry: string, opts: CompileOpt
   const unit = checked.units.get(entry);
   const form = unit?.methods.has('delta') ? 'delta' : 'forward';
   const params = opts.params ?? (opts.objective ? 'init' : 'random');
-  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params, given: opts.given, attach: opts.attach, record: opts.record, inputs: opts.inputs }), log: [], stage: 'lower', dimLabel, extraRules, objective: opts.objective, form, shapesOnly: params === 'shapes' };
+  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params, given: opts.given, attach: opts.attach, record: opts.record, inputs: opts.inputs, trainable: opts.trainable }), log: [], stage: 'lower', dimLabel, extraRules, objective: opts.objective, form, shapesOnly: params === 'shapes' };
   for (const s of STAGES) {
     if (opts.forwardOnly && s.name === 'autodiff') break;
     if (!opts.skip?.includes(s.name)) p = s.run(p);

@@ -24,6 +24,8 @@ export interface VerifyOptions {
   rtol?: number;
   /** Deliberately wrong rules to inject (see compiler/rewrite/faults.ts). */
   faults?: string[];
+  /** Called after each random case (progress, e.g. the playground's verify panel). */
+  onCase?: (done: number, runs: number) => void;
 }
 
 export interface VerifyFailure {
@@ -151,11 +153,13 @@ export function verifyAdapter(checked: CheckedProgram, adapter: string, opts: Ve
   const names = dimNames(unit).filter((n) => !(n in (opts.fixed ?? {})));
   const dimArb = fc.record(Object.fromEntries(names.map((n) => [n, fc.integer({ min: 1, max: opts.maxDim ?? 4 })])));
   let failure: VerifyFailure | undefined;
+  let cases = 0;
   const result = fc.check(
     fc.property(dimArb, fc.integer({ min: 0, max: 1_000_000 }), (dims, valueSeed) => {
       const settings = { ...dims, ...opts.fixed };
       try {
         checkOnce(checked, adapter, settings, valueSeed, opts.rtol, opts.faults);
+        opts.onCase?.(++cases, runs);
         return true;
       } catch (e) {
         // Sizes the program's dimension arithmetic rejects (In / f not whole) are skipped.

@@ -8,7 +8,7 @@ import type { KernelPlan } from '../compiler/fuse/kernel-ir.ts';
 import { DEFAULT_ADAMW, type OptimizerConfig } from '../compiler/objective.ts';
 import { compile, flopsSplit, type Program } from '../compiler/pipeline.ts';
 import type { ModuleRecord, TargetAttachment } from '../compiler/interp/targets.ts';
-import type { Backend, Executable } from './executable.ts';
+import type { Backend, Executable, HostAccess } from './executable.ts';
 import { referenceBackend } from './backends/reference-exec.ts';
 import type { Tensor } from './tensor/index.ts';
 
@@ -29,6 +29,16 @@ export interface TrainOptions {
   attach?: TargetAttachment;
   /** Filled in while compiling: base weights by PyTorch name, adapted layers and their leaves. */
   record?: ModuleRecord;
+  /** Base layers that train anyway (PEFT's modules_to_save). */
+  trainable?: string[];
+  /** Scale all gradients so their global L2 norm is at most this; also makes 'grad_norm' readable. */
+  clipGradNorm?: number;
+  /** Make 'grad_norm' (before clipping) readable after each step. */
+  gradNorm?: boolean;
+  /** Learning-rate multiplier per parameter (LoRA+'s ratio for B), default 1. */
+  lrRatio?: (param: string) => number;
+  /** The learning rate's factor at step t (1-based): a schedule with warm-up; default 1. */
+  schedule?: (t: number) => number;
   /** Also keep these outputs readable after a step (e.g. 'grad:A', 'y'). */
   keep?: string[] | 'gradients';
 }
@@ -39,13 +49,24 @@ export interface Trainer {
   exec: Executable;
   /** One step on a batch; returns the loss before the update. */
   step(batch: { x: Float32Array; t: Float32Array }): Promise<number>;
+  /**
+   * The same step, synchronous and allocation-free after the first call, where the backend runs on
+   * the host (the CPU backend); undefined elsewhere.
+   */
+  stepSync?: (batch: { x: Float32Array; t: Float32Array }) => number;
   read(name: string): Promise<Float32Array>;
   /** Current values of the trainable parameters. */
   parameters(): Promise<Map<string, Float32Array>>;
   /** The same, with shapes (for checkpoints). */
   namedParameters(): Promise<Map<string, { shape: number[]; data: Float32Array }>>;
+  /** Everything a step updates — parameters and optimiser moments (`m:A`, `v:A`) — with shapes. */
+  trainState(): Promise<Map<string, { shape: number[]; data: Float32Array }>>;
+  /** Continue from a checkpoint: set every value trainState() returns, and the step count. */
+  restore(state: Map<string, { data: Float32Array }>, steps: number): Promise<void>;
+  /** The loss of the current parameters on a batch, without updating anything. */
+  evaluate(batch: { x: Float32Array; t: Float32Array }): Promise<number>;
   flops: { forward: number; backward: number };
-  steps: number;
+  readonly steps: number;
   dispose(): void;
 }
 
@@ -63,15 +84,16 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
   const program = compile(checked, adapter, {
     settings: opts.dims,
     seed: opts.seed ?? 0,
-    objective: { loss: opts.loss ?? 'mse', optimizer: opts.optimizer ?? DEFAULT_ADAMW },
+    objective: { loss: opts.loss ?? 'mse', optimizer: opts.optimizer ?? DEFAULT_ADAMW, clipGradNorm: opts.clipGradNorm, gradNorm: opts.gradNorm, lrRatio: opts.lrRatio },
     skip: opts.naive ? ['contract'] : undefined,
     params: opts.params,
     given: opts.given,
     attach: opts.attach,
     record: opts.record,
+    trainable: opts.trainable,
   });
   const train = program.train!;
-  const keep = opts.keep === 'gradients' ? [...program.graph.outputs.keys()].filter((k) => k.startsWith('grad:')) : (opts.keep ?? []);
+  const keep = [...(opts.keep === 'gradients' ? [...program.graph.outputs.keys()].filter((k) => k.startsWith('grad:')) : (opts.keep ?? [])), ...(program.graph.outputs.has('grad_norm') ? ['grad_norm'] : [])];
   const plan = planKernels(program.graph, { outputs: ['loss', ...train.assignments.map(([from]) => from), ...keep] });
   const exec = await (opts.backend ?? referenceBackend).prepare(plan);
   for (const [name] of plan.leaves) {
@@ -80,8 +102,13 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
     await exec.set(name, Float32Array.from(v.data));
   }
   const trainable = train.assignments.map(([, to]) => to).filter((n) => !/^[mv]:/.test(n));
+  const updated = train.assignments.map(([, to]) => to).filter((n) => plan.leaves.has(n));
   let steps = 0;
-  const parameters = async () => new Map(await Promise.all(trainable.map(async (n) => [n, await exec.read(n)] as [string, Float32Array])));
+  const assignments = train.assignments.filter(([from]) => plan.outputs.has(from));
+  const stepSync = exec.host ? hostStep(exec.host, plan, train, assignments, () => ++steps, opts.schedule) : undefined;
+  const read = async (names: string[]) => new Map(await Promise.all(names.map(async (n) => [n, await exec.read(n)] as [string, Float32Array])));
+  const parameters = () => read(trainable);
+  const withShapes = (values: Map<string, Float32Array>) => new Map([...values].map(([n, data]) => [n, { shape: plan.buffers[plan.leaves.get(n)!].shape, data }]));
   return {
     program,
     plan,
@@ -91,21 +118,56 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
       return steps;
     },
     async step(batch) {
+      if (stepSync) return stepSync(batch);
       steps++;
       await exec.set('x', batch.x);
       await exec.set('t', batch.t);
-      for (const [k, v] of Object.entries(train.args(steps))) if (plan.leaves.has(k)) await exec.set(k, Float32Array.of(v));
+      for (const [k, v] of Object.entries(train.args(steps, opts.schedule?.(steps) ?? 1))) if (plan.leaves.has(k)) await exec.set(k, Float32Array.of(v));
       await exec.run();
       const loss = (await exec.read('loss'))[0];
-      await exec.assign(train.assignments.filter(([from]) => plan.outputs.has(from)));
+      await exec.assign(assignments);
       return loss;
     },
+    stepSync,
     read: (name) => exec.read(name),
     parameters,
-    async namedParameters() {
-      const values = await parameters();
-      return new Map([...values].map(([n, data]) => [n, { shape: plan.buffers[plan.leaves.get(n)!].shape, data }]));
+    namedParameters: async () => withShapes(await parameters()),
+    trainState: async () => withShapes(await read(updated)),
+    async restore(state, at) {
+      for (const n of updated) {
+        const v = state.get(n);
+        if (!v) throw new Error(`internal: restore lacks '${n}'`);
+        await exec.set(n, Float32Array.from(v.data));
+      }
+      steps = at;
+    },
+    async evaluate(batch) {
+      await exec.set('x', batch.x);
+      await exec.set('t', batch.t);
+      await exec.run();
+      return (await exec.read('loss'))[0];
     },
     dispose: () => exec.dispose(),
+  };
+}
+
+/** The step on a host executable: inputs written into the leaves' arrays, one run, the assigns prepared once. */
+function hostStep(host: HostAccess, plan: KernelPlan, train: NonNullable<Program['train']>, assignments: [string, string][], next: () => number, schedule?: (step: number) => number) {
+  const argNames = train.argNames.filter((a) => plan.leaves.has(a));
+  const argAt = argNames.map((a) => train.argNames.indexOf(a));
+  const argValues = new Float64Array(train.argNames.length);
+  let assign: (() => void) | null = null;
+  return (batch: { x: Float32Array; t: Float32Array }): number => {
+    const step = next();
+    const x = host.leaf('x'), t = host.leaf('t');
+    if (batch.x.length !== x.length || batch.t.length !== t.length) throw new Error(`step: x needs ${x.length} values and t ${t.length}; got ${batch.x.length} and ${batch.t.length}`);
+    x.set(batch.x);
+    t.set(batch.t);
+    train.argsInto(step, schedule?.(step) ?? 1, argValues);
+    for (let i = 0; i < argNames.length; i++) host.leaf(argNames[i]!)[0] = argValues[argAt[i]!]!;
+    host.run();
+    const loss = host.output('loss')[0]!;
+    (assign ??= host.assigner(assignments))();
+    return loss;
   };
 }

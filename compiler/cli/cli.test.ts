@@ -136,14 +136,10 @@ describe('lily CLI', () => {
   });
 
   it('train: a diverging run stops with E-train and a hint, not a stack trace', async () => {
-    const out = join(dir, 'diverged');
-    const r = await lily('train', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--optimizer', 'sgd', '--lr', '100', '--steps', '50', '--backend', 'cpu', '--save', out);
+    const r = await lily('train', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--optimizer', 'sgd', '--lr', '100', '--steps', '50', '--backend', 'cpu');
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/error\[E-train\]: the loss became (NaN|Infinity)/);
-    // No lost work: the last good snapshot is on disk.
-    expect(r.err).toContain(`saved the parameters after step 0 to ${out}`);
-    const { loadSafetensors } = await import('../../runtime/checkpoint/safetensors.ts');
-    expect([...loadSafetensors(join(out, 'adapter_model.safetensors')).tensors.values()].every((t) => t.data.every(Number.isFinite))).toBe(true);
+    expect(r.err).toMatch(/error\[E-train\]: the loss became \S+ at step \d+/);
+    expect(r.err).toContain('lower --lr');
     expect(r.err).not.toMatch(/at .*\.ts:\d+/);
   });
 
@@ -163,11 +159,11 @@ describe('lily CLI', () => {
     const keys = [...loadSafetensors(join(ck, 'adapter_model.safetensors')).tensors.keys()];
     // PEFT's layout: one full copy of the shared B per layer.
     expect(keys.filter((k) => k.endsWith('lily_B.weight')).sort()).toEqual([0, 1, 2].map((i) => `base_model.model.hidden.${i}.fc.lily_B.weight`));
-    const resumed = JSON.parse((await lily(...args, '--steps', '5', '--resume', ck)).out);
+    const resumed = JSON.parse((await lily(...args, '--steps', '45', '--resume', ck)).out);
     expect(resumed.firstLoss).toBeLessThan(first.firstLoss / 2);
     const bad = await lily('train', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--resume', ck, '--steps', '1');
     expect(bad.code).toBe(1);
-    expect(bad.err).toContain('--adapter LoRA conflicts with');
+    expect(bad.err).toContain('written by a different program');
   });
 
   it('train on the embedded Fashion-MNIST: a base learns, saves, and loads frozen under adapters', async () => {

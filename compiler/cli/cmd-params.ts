@@ -21,7 +21,7 @@ export function registerParams(program: Command, io: Io, wrap: (fn: Action) => W
       wrap((file: string, opts: { dims: string; layers: string; adapter?: string; model?: string; targetModules?: string; hparams?: string; adapterFile?: string; json?: boolean }) => {
         if (opts.model) {
           const setup = setupModel(file, opts);
-          const c = countParams(setup.checked, setup.checked.units.get(setup.entry)!, setup.settings, 1, setup.attach);
+          const c = countParams(setup.checked, setup.checked.units.get(setup.entry)!, setup.settings, 1, setup.attach, setup.trainable);
           if (opts.json) io.out(JSON.stringify({ file, model: setup.entry, attached: setup.attach ? { adapter: setup.attach.adapter, settings: setup.attach.settings, targets: String(setup.attach.targets) } : undefined, ...c }, null, 2));
           else {
             io.out(`model ${c.unit}: ${c.trainable.toLocaleString('en-US')} trainable, ${c.frozen.toLocaleString('en-US')} frozen`);

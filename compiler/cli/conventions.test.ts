@@ -27,6 +27,8 @@ const dir = mkdtempSync(join(tmpdir(), 'lily-json-'));
 const bad = join(dir, 'bad.lily');
 writeFileSync(bad, 'adapter X(r: Dim) on Linear[In, Out] {\n  param A: [In, r = zeros\n}\n');
 const LORA = 'stdlib/adapters/lora.lily';
+const log = join(dir, 'run.jsonl');
+writeFileSync(log, '{"step":1,"loss":2,"lr":0.01,"time":0}\n{"step":2,"loss":1,"lr":0.01,"time":0.1}\n');
 const LILY = 'stdlib/adapters/lily.lily';
 
 // [command line, exit code]; each command once succeeding and once failing.
@@ -48,6 +50,10 @@ const CASES: [string[], number][] = [
   [['train', join(dir, 'missing.lily'), '--adapter', 'LoRA'], 1],
   [['eval', 'examples/fashion.lily', '--model', 'Base', '--data', 'fashion-mnist'], 0],
   [['eval', 'examples/fashion.lily', '--model', 'Base', '--data', 'nope'], 1],
+  [['export', LORA, '--adapter', 'LoRA', '-o', join(dir, 'lora.py')], 0],
+  [['export', LORA, '-o', join(dir, 'none.py')], 1],
+  [['plot', log, '-o', join(dir, 'loss.svg')], 0],
+  [['plot', join(dir, 'missing.jsonl')], 1],
   [['nope'], 2],
   [['check', '--no-such-option', LORA], 2],
 ];

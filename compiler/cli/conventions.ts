@@ -63,8 +63,10 @@ export const EXAMPLES: Record<string, string[]> = {
   compile: ['lily compile stdlib/adapters/lily.lily --adapter Lily --dims N=1024,In=768,Out=768,r=16,E=4 --explain', 'lily compile stdlib/adapters/lora.lily --adapter LoRA --dims N=2,In=3,Out=3,r=1 --dump-after contract'],
   verify: ['lily verify stdlib/adapters/lily.lily', 'lily verify stdlib/adapters/lily.lily --adapter LilyToken --inject-fault unsound-expert-fold'],
   merge: ['lily merge stdlib/adapters/lora.lily --adapter LoRA --dims In=8,Out=8,r=2 --params random --json'],
-  train: ['lily train stdlib/adapters/lily.lily --adapter Lily --steps 200 --save lily-adapter', 'lily train examples/fashion.lily --adapter Base --data fashion-mnist --steps 300 --lr 0.003'],
+  train: ['lily train stdlib/adapters/lily.lily --adapter Lily --steps 200 --save lily-adapter', 'lily train examples/fashion.lily --adapter Base --data fashion-mnist --steps 300 --lr 0.003', 'lily train examples/iris.lily --model Iris --data examples/data/iris.csv --val-split 0.2 --epochs 40 --batch 16 --plot loss.svg --log run.jsonl'],
   eval: ['lily eval examples/fashion.lily --model Base --data fashion-mnist --json'],
+  export: ['lily export stdlib/adapters/lily.lily --adapter Lily --dims r=4,E=4 -o lily_adapter.py --check', 'lily export examples/fashion.lily --model Base -o base_model.py', 'lily export stdlib/adapters/lora.lily --adapter LoRA --to onnx -o lora.onnx --check'],
+  plot: ['lily plot run.jsonl -o loss.svg   # a log written by lily train --log run.jsonl'],
   lsp: ['lily lsp --stdio   # started by an editor (editors/vscode/)'],
   completion: ['lily completion bash >> ~/.bashrc', 'lily completion zsh > "${fpath[1]}/_lily"'],
 };

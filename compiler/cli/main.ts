@@ -48,6 +48,8 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   merge: async () => (await import('./cmd-merge.ts')).registerMerge,
   train: async () => (await import('./cmd-train.ts')).registerTrain,
   eval: async () => (await import('./cmd-eval.ts')).registerEval,
+  export: async () => (await import('./cmd-export.ts')).registerExport,
+  plot: async () => (await import('./cmd-plot.ts')).registerPlot,
   completion: async () => (await import('./cmd-completion.ts')).registerCompletion,
   lsp: async () => (await import('./cmd-lsp.ts')).registerLsp,
 };

@@ -37,6 +37,8 @@ export interface ModelFlags {
   baseMap?: string[];
   strict?: boolean;
   peft?: string;
+  /** Base modules to train whole beside the adapters (PEFT's modules_to_save): `head` or `head,norm`. */
+  trainable?: string;
   /** Sizes for a stand-alone adapter's layer where --dims does not give them (e.g. In=64,Out=64). */
   defaults?: Record<string, number | boolean>;
 }
@@ -57,6 +59,8 @@ export interface ModelSetup {
   notes: string[];
   /** Leaf paths given by --peft (adapter values). */
   fromPeft: Set<string>;
+  /** Base modules trained whole (PEFT's modules_to_save), as named by --trainable or the --peft config. */
+  trainable?: string[];
   /** Every leaf's value: given, else as initialised. */
   value(leaf: string): Tensor;
 }
@@ -74,7 +78,8 @@ export function addModelFlags(cmd: Command, help: { model: string; adapter: stri
     .option('--adapter <name>', help.adapter)
     .option('--target-modules <list>', "attach --adapter to the model's Linear layers whose path ends with one of these names (q,v), or matches 're:REGEX' (PEFT's target_modules)")
     .option('--hparams <list>', 'hyper-parameters of the attached adapter, e.g. r=8,E=4,stride=2,scale=0.5')
-    .option('--adapter-file <file>', 'take --adapter from this .lily file (default: the model file, else stdlib/adapters)');
+    .option('--adapter-file <file>', 'take --adapter from this .lily file (default: the model file, else stdlib/adapters)')
+    .option('--trainable <modules>', "also train these layers of the frozen model whole, e.g. head (PEFT's modules_to_save; saved in the adapter folder)");
   if (!weights) return cmd;
   return cmd
     .option('--base <file>', "the model's weights: a PyTorch state dict (.safetensors, or a folder with model.safetensors[.index.json]), names as PyTorch's (fc1.weight [out, in])")
@@ -210,7 +215,10 @@ export function setupModel(file: string, f: ModelFlags): ModelSetup {
   const record = emptyRecord();
   const ops = new GraphOps(new Graph());
   guardWeights(`instantiating ${entry}`, checked, entry!, { N: 1, ...settings }, { attach }); // before drawing any weight
-  instantiate(checked, entry!, { settings, ops, attach, record });
+  const trainable = trainableModules(f, peft?.config);
+  instantiate(checked, entry!, { settings, ops, attach, record, trainable });
+  if (trainable && !record.trained.length) fail('E-usage', `--trainable ${trainable.join(',')} matches no layer of ${entry} (or its layers are not frozen: it has no adapters)`);
+  const modulesToSave = trainable ? { names: trainable, weights: record.weights.filter((w) => record.trained.some((p) => w.leaf.startsWith(`${p}.`))) } : undefined;
   const shapes = new Map([...ops.values].map(([k, t]) => [k, t.shape]));
   if (attach && !record.adapted.some((l) => l.adapter === attach!.adapter)) {
     const linears = record.weights.filter((w) => w.transpose).map((w) => w.torch.replace(/\.weight$/, ''));
@@ -223,18 +231,29 @@ export function setupModel(file: string, f: ModelFlags): ModelSetup {
     if (peftMethod) for (const l of record.adapted) if (identifyMethod(checked, l.adapter, l.settings, methodReference) !== peftMethod)
       fail('E-usage', `${f.peft} holds ${peftMethod.name} tensors, but layer ${l.layer} carries ${l.adapter}, which does not compute PEFT's ${peftMethod.name}`);
     const value = (leaf: string) => given.get(leaf) ?? ops.values.get(leaf)!;
-    const values = asUserError(() => decodeAdapterTensors({ method: peftMethod }, record.adapted, peft!.weights, peft!.weightsFile, (leaf) => shapes.get(leaf)!, value));
+    const values = asUserError(() => decodeAdapterTensors({ method: peftMethod, modulesToSave }, record.adapted, peft!.weights, peft!.weightsFile, (leaf) => shapes.get(leaf)!, value));
     for (const [k, v] of values) {
       given.set(k, v);
       fromPeft.add(k);
     }
     notes.push(`loaded ${peftMethod ? `PEFT ${peftMethod.name}` : 'Lily program'} adapter from ${f.peft}: ${values.size} tensors onto ${record.adapted.length} layer(s)`);
   }
-  const spec = record.adapted.length ? folderSpec(checked, sources, entry!, unit.decl.kind, record, attach) : undefined;
+  const spec = record.adapted.length ? { ...folderSpec(checked, sources, entry!, unit.decl.kind, record, attach), modulesToSave } : undefined;
   const peftHas = spec && !spec.method ? PEFT_HAS_BUT_UNMAPPED[record.adapted[0].adapter] : undefined;
   if (peftHas) notes.push(`PEFT has ${record.adapted[0].adapter} (peft_type ${peftHas}), but its layout is not mapped here yet: --save writes a ${LILY_PROGRAM_TYPE} folder, which PEFT refuses rather than misreads`);
   const value = (leaf: string) => given.get(leaf) ?? ops.values.get(leaf) ?? fail('E-name', `no tensor '${leaf}' in ${entry}`);
-  return { checked, entry: entry!, kind: unit.decl.kind, settings, attach, given, record, shapes, spec, notes, fromPeft, value };
+  return { checked, entry: entry!, kind: unit.decl.kind, settings, attach, given, record, shapes, spec, notes, fromPeft, value, trainable };
+}
+
+/** --trainable, or a --peft config's modules_to_save (the same list if both are given). */
+function trainableModules(f: ModelFlags, config?: Record<string, unknown>): string[] | undefined {
+  const given = f.trainable ? f.trainable.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+  const saved = config?.modules_to_save;
+  if (saved !== undefined && saved !== null && !(Array.isArray(saved) && saved.every((s) => typeof s === 'string')))
+    fail('E-file', `${f.peft}/adapter_config.json: modules_to_save must be a list of module names, found ${JSON.stringify(saved)}`);
+  const fromConfig = (saved as string[] | null | undefined) ?? undefined;
+  if (given && fromConfig && given.join() !== fromConfig.join()) fail('E-usage', `--trainable ${given.join(',')} conflicts with ${f.peft}, whose modules_to_save are ${JSON.stringify(fromConfig)}`);
+  return given ?? fromConfig;
 }
 
 /** --hparams over a --peft config: the same value, or an error naming both. */

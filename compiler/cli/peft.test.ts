@@ -275,6 +275,29 @@ describe.skipIf(!have)('PEFT golden files', () => {
     }
   });
 
+  it("--trainable head trains a base layer whole (PEFT's modules_to_save): saved under its PyTorch name, loaded back", async () => {
+    const c = CASES[4];
+    const dir = join(tmp, 'with-head');
+    const args = ['--model', c.model, '--target-modules', c.targets, '--adapter', 'Lily', '--hparams', c.hparams];
+    const r = await lily('train', c.file, ...args, '--trainable', 'head', '--base', fx(c.name, 'base.safetensors'), '--steps', '5', '--batch', '8', '--backend', 'cpu', '--save', dir, '--json');
+    expect(r.code).toBe(0);
+    expect(config(dir).modules_to_save).toEqual(['head']);
+    const saved = read(join(dir, 'adapter_model.safetensors'));
+    const gold = read(fx(c.name, 'adapter', 'adapter_model.safetensors'));
+    expect([...saved.keys()].sort()).toEqual([...gold.keys(), 'base_model.model.head.weight', 'base_model.model.head.bias'].sort());
+    const baseHead = read(fx(c.name, 'base.safetensors')).get('head.weight')!;
+    expect(saved.get('base_model.model.head.weight')!.shape).toEqual(baseHead.shape); // [out, in]
+    expect(maxDiff(saved.get('base_model.model.head.weight')!.data, baseHead.data).abs).toBeGreaterThan(0); // it trained
+    // Loaded back: the folder's head replaces the base file's.
+    const p = JSON.parse((await lily('params', c.file, ...args, '--trainable', 'head', '--json')).out);
+    expect(p.trainable).toBe(2 * (16 * 4 + 4 * 2 + 2 * 4 * 16) + 16 * 4 + 4);
+    const back = await runFixture(c, dir, '--json');
+    expect(back.code).toBe(0);
+    const conflict = await runFixture(c, dir, '--trainable', 'block.q');
+    expect(conflict.code).toBe(1);
+    expect(conflict.err).toMatch(/--trainable block\.q conflicts with/);
+  });
+
   it('lily eval: loss and accuracy over every example, in batches (the last one partial), on real weights', async () => {
     const c = CASES[0];
     const x = read(fx(c.name, 'inputs.safetensors')).get('x')!;

@@ -12,8 +12,8 @@ import { asNumber, asTensorValue, expand, num, padIdx, tv, unionIdx, type Tensor
 
 /** A layer with its weights, ready to call. */
 export type LayerRuntime =
-  | { kind: 'Linear'; W: TT; b: TT; adapter?: { form: string; call(x: Value): Value } }
-  | { kind: 'LayerNorm'; g: TT; b: TT }
+  | { kind: 'Linear'; W: TT; b: TT; adapter?: { form: string; call(x: Value): Value }; path?: string }
+  | { kind: 'LayerNorm'; g: TT; b: TT; path?: string }
   | { kind: 'model'; copies: { call(x: Value): Value }[] };
 
 export interface Env {
@@ -215,6 +215,11 @@ function evalComprehension(e: Extract<A.Expr, { kind: 'call' | 'axisCall' }>, in
 
 export function callLayer(ops: Ops, rt: LayerRuntime, x: Value): Value {
   const v = asTensorValue(x, ops);
+  // Exporting a model: a plain layer stays one call of a module (so it can be wrapped later).
+  if (ops.moduleCall && rt.kind !== 'model' && rt.path && !v.idx.length) {
+    const s = ops.shape(v.t);
+    return tv(ops.moduleCall(rt.kind, rt.path, v.t, rt.kind === 'Linear' ? [...s.slice(0, -1), ops.shape(rt.W)[1]] : s), v.idx);
+  }
   if (rt.kind === 'Linear') {
     const y = asTensorValue(matmulValues(ops, v, { t: rt.W, idx: [] }), ops);
     const s = ops.shape(y.t);

@@ -37,6 +37,8 @@ export interface InstanceOptions {
   frozenBase?: boolean;
   /** Attach an adapter to the model's Linear layers that match (PEFT's target_modules). */
   attach?: TargetAttachment;
+  /** Layers of a frozen base that train anyway (PEFT's modules_to_save), matched as targets are. */
+  trainable?: string[];
   /** Filled in: every base weight by PyTorch name, every adapted layer with its parameters' leaves. */
   record?: ModuleRecord;
   /** Sharing groups of target-attached layers: group key → layer paths in model order. */
@@ -183,7 +185,7 @@ function instantiateLayer(
     const b = draw(`${path}.b`, [Out], 'uniform', { low: -1 / Math.sqrt(In), high: 1 / Math.sqrt(In) });
     tensors.set(`${m.name}.W`, W).set(`${m.name}.b`, b); // keys relative to this instance
     opts.record?.weights.push({ leaf: `${path}.W`, torch: `${path}.weight`, transpose: true }, { leaf: `${path}.b`, torch: `${path}.bias`, transpose: false });
-    const trainable = !opts.frozenBase;
+    const trainable = trainsAnyway(opts, path);
     const Wl = env.ops.leaf('param', `${path}.W`, W, trainable);
     const bl = env.ops.leaf('param', `${path}.b`, b, trainable);
     // An adapter attached in the source (`with`), or by target (PEFT's target_modules).
@@ -212,7 +214,7 @@ function instantiateLayer(
       layers.push(path);
       opts.groups!.set(group, layers);
       groupPos = { layers, index: layers.length - 1 };
-    } else return { kind: 'Linear', W: Wl, b: bl };
+    } else return { kind: 'Linear', W: Wl, b: bl, path };
     // The adapter, instantiated on this layer's weights, its own parameters under the layer's path.
     const sub = { ...opts, settings, base: { W: Wl, b: bl, Wt: W, bt: b }, group: groupPos, attach: undefined };
     const inst = instantiate(checked, adapterName, sub, `${path}.${adapterName}.`, rng);
@@ -220,15 +222,15 @@ function instantiateLayer(
     const resolved = settingsOf(inst.unit, inst.env.sizes, new Map([...inst.env.vars].filter(([k]) => inst.unit.decl.hypers.some((h) => h.name === k))));
     opts.record?.adapted.push({ layer: path, adapter: adapterName, group, In, Out, params: inst.leaves, settings: resolved });
     const method = inst.unit.methods.has('delta') ? 'delta' : 'forward';
-    return { kind: 'Linear', W: Wl, b: bl, adapter: { form: method, call: (x: Value) => callMethod(inst, method, [x]) } };
+    return { kind: 'Linear', W: Wl, b: bl, path, adapter: { form: method, call: (x: Value) => callMethod(inst, method, [x]) } };
   }
   if (info.kind === 'LayerNorm') {
     const g = draw(`${path}.g`, [size(info.dim)], 'ones', {});
     const b = draw(`${path}.b`, [size(info.dim)], 'zeros', {});
     tensors.set(`${m.name}.g`, g).set(`${m.name}.b`, b);
     opts.record?.weights.push({ leaf: `${path}.g`, torch: `${path}.weight`, transpose: false }, { leaf: `${path}.b`, torch: `${path}.bias`, transpose: false });
-    const trainable = !opts.frozenBase;
-    return { kind: 'LayerNorm', g: env.ops.leaf('param', `${path}.g`, g, trainable), b: env.ops.leaf('param', `${path}.b`, b, trainable) };
+    const trainable = trainsAnyway(opts, path);
+    return { kind: 'LayerNorm', g: env.ops.leaf('param', `${path}.g`, g, trainable), b: env.ops.leaf('param', `${path}.b`, b, trainable), path };
   }
   const settings: Record<string, number | boolean> = {};
   for (const [k, d] of info.dimArgs) settings[k] = size(d);
@@ -284,6 +286,14 @@ function sharedPath(path: string, sharing: A.Sharing, copy: InstanceOptions['cop
   const first = Math.floor(copy.index / k) * k;
   const last = Math.min(first + k, copy.count) - 1;
   return `${copy.template.replace('*', first === last ? `${first}` : `${first}-${last}`)}${rest}`;
+}
+
+/** A layer trains unless the base is frozen, or it is one the user named to train anyway (recorded). */
+function trainsAnyway(opts: InstanceOptions, path: string): boolean {
+  if (!opts.frozenBase) return true;
+  if (!opts.trainable || matchTarget(opts.trainable, path) === undefined) return false;
+  opts.record?.trained.push(path);
+  return true;
 }
 
 /** The sizes an adapter's `on Linear[In, Out]` names take on a layer it is attached to by target. */

@@ -34,6 +34,8 @@ export interface Ops {
   detach(x: TT): TT;
   /** The source location of the expression being evaluated (for IR nodes' provenance). */
   locate?(span: A_Span | undefined): void;
+  /** Exports only: a plain Linear/LayerNorm layer applied as one opaque module call (its weights are the module's). */
+  moduleCall?(kind: 'Linear' | 'LayerNorm', path: string, x: TT, outShape: number[]): TT;
   /** The program named this value (a let); for messages about IR nodes. */
   bind?(name: string, t: TT): void;
 }

@@ -24,6 +24,8 @@ export interface RunOptions {
   attach?: InstanceOptions['attach'];
   /** Filled in: base weights by PyTorch name, adapted layers with their parameters' leaves. */
   record?: InstanceOptions['record'];
+  /** Base layers that train anyway (PEFT's modules_to_save). */
+  trainable?: string[];
 }
 
 /**
@@ -36,7 +38,7 @@ export function runEntry(checked: CheckedProgram, entry: string, opts: RunOption
   const fn = checked.fns.get(name);
   const unit = checked.units.get(name);
   if (!fn && !unit) fail('E-name', `no function, adapter or model named '${name}' (have: ${[...checked.fns.keys(), ...checked.units.keys()].join(', ') || 'none'})`);
-  const inst = unit ? instantiate(checked, name, { settings: opts.settings, seed: opts.seed, params: opts.params, ops: opts.ops, given: opts.given, attach: opts.attach, record: opts.record }) : undefined;
+  const inst = unit ? instantiate(checked, name, { settings: opts.settings, seed: opts.seed, params: opts.params, ops: opts.ops, given: opts.given, attach: opts.attach, record: opts.record, trainable: opts.trainable }) : undefined;
   const method = unit ? (methodName ?? (unit.methods.has('delta') ? 'delta' : 'forward')) : undefined;
   const decl: { params: A.ValueParam[] } | undefined = fn ?? unit?.methods.get(method!);
   if (!decl) fail('E-name', `${name} has no method '${method}'`);
@@ -61,7 +63,12 @@ export function runEntry(checked: CheckedProgram, entry: string, opts: RunOption
     if (t && (t.shape.length !== shape.length || t.shape.some((s, i) => s !== shape[i])))
       fail('E-shape', `input '${p.name}' has shape [${t.shape.join(', ')}] but needs [${shape.join(', ')}]`, p.span);
     if (!t && opts.params === 'shapes') t = shapeOnly(shape);
-    t ??= tensor(shape, Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r.normal()));
+    if (!t) {
+      // a plain loop: Float64Array.from({ length }, f) is several times slower, and whole-model inputs are ~10⁶ values
+      const data = new Float64Array(shape.reduce((a, b) => a * b, 1));
+      for (let i = 0; i < data.length; i++) data[i] = r.normal();
+      t = tensor(shape, data);
+    }
     inputs.set(p.name, t);
     return tv((opts.ops ?? Float64Ops).leaf('input', p.name, t));
   });

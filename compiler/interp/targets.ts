@@ -63,6 +63,8 @@ export interface BaseWeight {
 export interface ModuleRecord {
   weights: BaseWeight[];
   adapted: AdaptedLayer[];
+  /** Modules of the base trained as a whole beside the adapters (PEFT's modules_to_save), by path. */
+  trained: string[];
 }
 
-export const emptyRecord = (): ModuleRecord => ({ weights: [], adapted: [] });
+export const emptyRecord = (): ModuleRecord => ({ weights: [], adapted: [], trained: [] });

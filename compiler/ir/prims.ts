@@ -5,3 +5,4 @@ import './prims/elementwise.ts';
 import './prims/layout.ts';
 import './prims/softmax.ts';
 export { allPrims, primitive } from './prim.ts';
+import './prims/module-call.ts';

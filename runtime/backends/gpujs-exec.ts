@@ -45,7 +45,8 @@ import type { KernelPlan } from '../../compiler/fuse/kernel-ir.ts';
 import type { Backend } from '../executable.ts';
 import { createGPU, probeMode } from './gpujs-modes.ts';
 import { HostExec } from './gpujs-host-exec.ts';
-import { type GpuJsBackendMode, type GpuJsBackendOptions, type GpuJsExecutable, gpujs } from './gpujs-plan-exec.ts';
+import { loadGpuJs } from './gpujs-module.ts';
+import type { GpuJsBackendMode, GpuJsBackendOptions, GpuJsExecutable } from './gpujs-plan-exec.ts';
 import { WebGpuExec } from './gpujs-webgpu-exec.ts';
 
 export type { GpuJsBackendMode, GpuJsBackendOptions, GpuJsExecutable, GpuJsKernelStats } from './gpujs-plan-exec.ts';
@@ -63,7 +64,7 @@ export function gpuJsBackend(mode: GpuJsBackendMode, opts: GpuJsBackendOptions =
     async prepare(plan: KernelPlan): Promise<GpuJsExecutable> {
       const a = await available();
       if (!a.ok) throw new Error(`gpujs-${mode} is unavailable: ${a.reason}`);
-      const gpu = mode === 'webgl2' ? new (gpujs().GPU)({ mode: 'webgl2' }) : await createGPU(mode);
+      const gpu = mode === 'webgl2' ? new (await loadGpuJs()).GPU({ mode: 'webgl2' }) : await createGPU(mode);
       try {
         const exec = mode === 'webgpu' ? new WebGpuExec(plan, gpu) : new HostExec(plan, gpu, mode, opts);
         await exec.init();
@@ -79,7 +80,7 @@ export function gpuJsBackend(mode: GpuJsBackendMode, opts: GpuJsBackendOptions =
 async function probe(mode: GpuJsBackendMode): Promise<{ ok: true } | { ok: false; reason: string }> {
   try {
     if (mode === 'webgl2') {
-      if (!gpujs().GPU.isWebGL2Supported) return { ok: false, reason: 'no WebGL2 context here (webgl2 runs in a browser; in Node use headlessgl)' };
+      if (!(await loadGpuJs()).GPU.isWebGL2Supported) return { ok: false, reason: 'no WebGL2 context here (webgl2 runs in a browser; in Node use headlessgl)' };
       return { ok: true };
     }
     const info = await probeMode(mode);

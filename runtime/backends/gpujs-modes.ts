@@ -19,11 +19,8 @@
  *    variant is a setting on a webasm kernel, not a separate mode, so it is
  *    reported as `webasm` with `asyncThreads`.
  */
-import { createRequire } from 'node:module';
 import type { GPU as GPUJS, IKernelRunShortcut } from 'gpu.js';
-import { openWebGPU } from './webgpu-node.ts';
-
-const require = createRequire(import.meta.url);
+import { loadGpuJs } from './gpujs-module.ts';
 
 export type GpuJsMode = 'cpu' | 'webasm' | 'webgpu' | 'headlessgl';
 export const GPUJS_MODES: readonly GpuJsMode[] = ['cpu', 'webasm', 'webgpu', 'headlessgl'];
@@ -39,19 +36,13 @@ export interface ModeInfo {
   asyncThreads?: boolean;
 }
 
-type GpuJsModule = typeof import('gpu.js');
+/**
+ * Node-only helpers (Dawn for WebGPU, headless-gl), loaded on first use. A browser has
+ * `navigator.gpu` itself; its bundle swaps this module for a stub (playground/vite.config.ts).
+ */
+const nodeOnly = () => import('./gpujs-modes-node.ts');
 
-function loadGpuJs(): GpuJsModule {
-  // gpu.js is CommonJS; require keeps the named exports typed and avoids
-  // relying on cjs-module-lexer for `import { GPU }`.
-  try {
-    return require('gpu.js') as GpuJsModule;
-  } catch (e) {
-    // An optional peer dependency of lily-lang (not installed by default: see README, "Install").
-    if ((e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') throw new Error("the optional package 'gpu.js' is not installed (npm i gpu.js)");
-    throw e;
-  }
-}
+const inNode = () => Boolean((globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node);
 
 /**
  * A gpu.js GPU instance running in `mode`. For `webgpu` this first opens
@@ -59,15 +50,15 @@ function loadGpuJs(): GpuJsModule {
  * is unavailable. No silent fallback to another mode at this level.
  */
 export async function createGPU(mode: GpuJsMode): Promise<GPUJS> {
-  if (mode === 'webgpu') {
-    const r = await openWebGPU();
+  if (mode === 'webgpu' && inNode()) {
+    const r = await (await nodeOnly()).openWebGPU();
     if ('error' in r) throw new Error(`webgpu unavailable: ${r.error}`);
   }
   if (mode === 'headlessgl') {
-    const why = headlessGlMissing();
+    const why = (await nodeOnly()).headlessGlMissing();
     if (why) throw new Error(`headlessgl unavailable: ${why}`);
   }
-  const { GPU } = loadGpuJs();
+  const { GPU } = await loadGpuJs();
   return new GPU({ mode });
 }
 
@@ -75,21 +66,6 @@ export async function createGPU(mode: GpuJsMode): Promise<GPUJS> {
 export function kernelMode(k: IKernelRunShortcut): string | undefined {
   const inner = (k as unknown as { kernel?: { constructor?: { mode?: string } } }).kernel;
   return inner?.constructor?.mode;
-}
-
-function headlessGlMissing(): string | null {
-  try {
-    require.resolve('gl');
-  } catch {
-    return "optional dependency 'gl' is not installed (it builds from source: apt-get install -y libxi-dev libx11-dev libxext-dev libgl1-mesa-dev pkg-config xvfb, then npm rebuild gl)";
-  }
-  try {
-    const gl = require('gl') as (w: number, h: number) => unknown;
-    if (!gl(1, 1)) return "'gl' loaded but could not create a context (no display? run under xvfb-run -a)";
-  } catch (e) {
-    return `'gl' failed to load: ${e instanceof Error ? e.message : String(e)}`;
-  }
-  return null;
 }
 
 const PROBE_SRC = `function(a) { return a[this.thread.x] * 2 + 1; }`;
@@ -114,13 +90,13 @@ export async function probeMode(mode: GpuJsMode): Promise<ModeInfo> {
     const want = [3, 5, 7, 9];
     if (!want.every((v, i) => out[i] === v)) return done(false, `wrong result ${Array.from(out).join(',')}`);
     let note: string | undefined;
-    if (mode === 'webgpu') {
-      const r = await openWebGPU();
+    if (mode === 'webgpu' && inNode()) {
+      const r = await (await nodeOnly()).openWebGPU();
       if (!('error' in r)) note = r.adapterInfo;
     }
     const extra: Partial<ModeInfo> = {};
     if (mode === 'webasm') {
-      const { WebAssemblyKernel } = loadGpuJs() as unknown as { WebAssemblyKernel: { isThreadsSupported?: boolean } };
+      const { WebAssemblyKernel } = await loadGpuJs();
       extra.asyncThreads = Boolean(WebAssemblyKernel.isThreadsSupported);
     }
     return done(true, note, extra);

@@ -2,14 +2,11 @@
 // What both gpu.js executors (gpujs-host-exec.ts, gpujs-webgpu-exec.ts) share: rendering, liveness,
 // argument checks, kernel building; and the gpu.js internals they reach. Design and traps: the
 // header of gpujs-exec.ts.
-import { createRequire } from 'node:module';
 import type { GPU as GPUJS, IKernelRunShortcut } from 'gpu.js';
 import { renderGpuJs, type RenderedGpuJsKernel } from '../../compiler/codegen/gpujs.ts';
 import type { BufferId, Kernel, KernelPlan } from '../../compiler/fuse/kernel-ir.ts';
 import type { Executable } from '../executable.ts';
 import { kernelMode } from './gpujs-modes.ts';
-
-const require = createRequire(import.meta.url);
 
 export type GpuJsBackendMode = 'webgpu' | 'webgl2' | 'headlessgl' | 'webasm' | 'cpu';
 
@@ -35,20 +32,7 @@ export interface GpuJsExecutable extends Executable {
 
 export type KernelFn = IKernelRunShortcut & ((...args: unknown[]) => unknown);
 
-export interface WebGPUHandle {
-  buffer: GPUBuffer & { _refs?: number };
-  output: number[];
-  delete(): void;
-  clone(): WebGPUHandle;
-}
-
-interface GpuJsInternals {
-  GPU: typeof import('gpu.js').GPU & { isWebGL2Supported?: boolean };
-  WebGPUContext: { acquire(): Promise<{ device: GPUDevice }> };
-  WebGPUBufferResult: new (s: { buffer: GPUBuffer; output: number[]; context: unknown; kernel: unknown }) => WebGPUHandle;
-}
-
-export const gpujs = () => require('gpu.js') as GpuJsInternals;
+export { gpujs, type WebGPUHandle } from './gpujs-module.ts';
 
 interface Prepared {
   k: Kernel;

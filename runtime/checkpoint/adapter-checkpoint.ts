@@ -16,7 +16,9 @@ export function loadLegacyCheckpoint(tensors: Map<string, NamedTensor>, metadata
   const out = new Map<string, { shape: number[]; data: Float64Array }>();
   for (const [stored, t] of tensors) {
     const ours = paths[stored];
-    if (ours) out.set(ours, transpose2d({ shape: t.shape, data: Float64Array.from(t.data) }));
+    // Never skip a tensor silently: a name the metadata does not map is a damaged or foreign file.
+    if (!ours) throw new SafetensorsError(`${file}: tensor '${stored}' is not in the file's lily_paths metadata (damaged, or written by another tool)`);
+    out.set(ours, transpose2d({ shape: t.shape, data: Float64Array.from(t.data) }));
   }
   return out;
 }

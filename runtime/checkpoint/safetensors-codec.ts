@@ -11,7 +11,9 @@ export interface NamedTensor {
   data: Float32Array | Float64Array;
 }
 
-export class SafetensorsError extends Error {}
+import { readHeader, SafetensorsError } from './safetensors-header.ts';
+
+export { SafetensorsError };
 
 export function encodeSafetensors(tensors: Map<string, NamedTensor>, metadata: Record<string, string> = {}): Uint8Array {
   const header: Record<string, unknown> = {};
@@ -51,6 +53,8 @@ const DTYPES: Record<string, { bytes: number; read: (dv: DataView, at: number) =
   BF16: { bytes: 2, read: (dv, at) => new Float32Array(new Uint32Array([dv.getUint16(at, true) << 16]).buffer)[0] },
 };
 
+const DTYPE_BYTES = Object.fromEntries(Object.entries(DTYPES).map(([k, d]) => [k, d.bytes]));
+
 function half(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
   const e = (h >> 10) & 0x1f;
@@ -60,38 +64,24 @@ function half(h: number): number {
   return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
+/**
+ * Decode a whole file strictly (readHeader's rules: safetensors-header.ts), refusing NaN/Inf values
+ * with the tensor's name: a checkpoint or weight file that holds them is not a state to continue from.
+ */
 export function decodeSafetensors(bytes: Uint8Array, file = '<buffer>'): { tensors: Map<string, NamedTensor>; metadata: Record<string, string> } {
-  const bad = (why: string): never => {
-    throw new SafetensorsError(`${file}: not a valid safetensors file: ${why}`);
-  };
-  if (bytes.length < 8) bad(`only ${bytes.length} bytes`);
+  const { entries, metadata, dataStart } = readHeader(bytes, file, DTYPE_BYTES);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = Number(dv.getBigUint64(0, true));
-  if (n > bytes.length - 8) bad(`header length ${n} exceeds the file size ${bytes.length}`);
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
-  try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
-  } catch {
-    return bad('the header is not JSON');
-  }
-  const base = 8 + n;
   const tensors = new Map<string, NamedTensor>();
-  let metadata: Record<string, string> = {};
-  for (const [name, info] of Object.entries(header)) {
-    if (name === '__metadata__') {
-      metadata = info as Record<string, string>;
-      continue;
-    }
-    const { dtype, shape, data_offsets } = info as { dtype: string; shape: number[]; data_offsets: [number, number] };
-    const d = DTYPES[dtype] ?? bad(`tensor '${name}' has unsupported dtype ${dtype}`);
-    if (!Array.isArray(shape) || !Array.isArray(data_offsets)) bad(`tensor '${name}' lacks shape or data_offsets`);
-    const count = shape.reduce((a, b) => a * b, 1);
-    const [b0, b1] = data_offsets;
-    if (b1 - b0 !== count * d.bytes || base + b1 > bytes.length || b0 < 0) bad(`tensor '${name}': data_offsets [${b0}, ${b1}] do not fit shape [${shape}] ${dtype} in the file`);
+  for (const { name, dtype, shape, begin, end } of entries) {
+    const d = DTYPES[dtype];
+    const count = (end - begin) / d.bytes;
     const data = dtype === 'F64' ? new Float64Array(count) : new Float32Array(count);
-    for (let i = 0; i < count; i++) data[i] = d.read(dv, base + b0 + i * d.bytes);
+    for (let i = 0; i < count; i++) {
+      const v = d.read(dv, dataStart + begin + i * d.bytes);
+      if (!Number.isFinite(v)) throw new SafetensorsError(`${file}: tensor '${name}' holds ${v} at index ${i}: refusing a non-finite value`);
+      data[i] = v;
+    }
     tensors.set(name, { shape, data });
   }
   return { tensors, metadata };
 }
-

@@ -4,7 +4,7 @@
 // newline) — and back. Adapters PEFT does not have are written the same way as a Lily program:
 // peft_type LILY_PROGRAM (which PEFT refuses rather than misreads), the .lily source embedded, keys
 // `<module path>.<Adapter>.<param>` in Lily's layout. Browser-safe: bytes in, bytes out.
-import type { AdaptedLayer } from '../../compiler/interp/targets.ts';
+import type { AdaptedLayer, BaseWeight } from '../../compiler/interp/targets.ts';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from '../checkpoint/safetensors-codec.ts';
 import { LAYOUTS, peftShape, type Dense } from './layouts.ts';
 import { LILY_PROGRAM_TYPE, PEFT_FORMAT_VERSION, type Layout, type PeftMethod } from './methods.ts';
@@ -33,26 +33,34 @@ export interface FolderSpec {
   library: string;
   /** A Lily program: the adapter's source file and text, embedded so the folder loads anywhere. */
   program?: { file: string; source: string; sha256: string };
+  /**
+   * Base modules trained whole beside the adapters (PEFT's modules_to_save): the names as given, and
+   * their weights, stored under `base_model.model.<PyTorch name>` in PyTorch's layout.
+   */
+  modulesToSave?: { names: string[]; weights: BaseWeight[] };
 }
 
 /** One tensor of one adapted layer: its file key, our leaf, and the layout between them. */
 interface Slot {
   key: string;
   leaf: string;
-  layer: AdaptedLayer;
+  /** The adapted layer (for the magnitude layout); absent for a trained base module's weight. */
+  layer?: AdaptedLayer;
   layout: Layout;
 }
 
-function slots(spec: Pick<FolderSpec, 'method'>, adapted: AdaptedLayer[]): Slot[] {
-  return adapted.flatMap((layer) =>
+function slots(spec: Pick<FolderSpec, 'method' | 'modulesToSave'>, adapted: AdaptedLayer[]): Slot[] {
+  const adapters = adapted.flatMap((layer): Slot[] =>
     spec.method
       ? spec.method.tensors.map((t) => ({ key: `${KEY_PREFIX}${layer.layer}.${t.key}`, leaf: layer.params.get(t.param)!, layer, layout: t.layout }))
       : [...layer.params].map(([param, leaf]) => ({ key: `${KEY_PREFIX}${layer.layer}.${layer.adapter}.${param}`, leaf, layer, layout: 'same' as Layout })),
   );
+  const whole = (spec.modulesToSave?.weights ?? []).map((w): Slot => ({ key: `${KEY_PREFIX}${w.torch}`, leaf: w.leaf, layout: w.transpose ? 'transpose' : 'same' }));
+  return [...adapters, ...whole];
 }
 
 /** The frozen weight of an adapted layer, by our leaf name (`fc1.W`; `base.W` stand-alone). */
-const baseLeaf = (layer: AdaptedLayer) => `${layer.layer}.W`;
+const baseLeaf = (layer: AdaptedLayer | undefined) => `${layer!.layer}.W`;
 
 /** Hyper-parameters common to every adapted layer (PEFT's config holds one set), or a reason. */
 export function commonSettings(adapted: AdaptedLayer[]): Record<string, number | boolean> | string {
@@ -75,7 +83,7 @@ export function adapterConfig(spec: FolderSpec, adapted: AdaptedLayer[]): Record
   if (spec.method) {
     if (typeof settings === 'string') throw new PeftFormatError(`cannot write a ${spec.method.peftType} config: ${settings}`);
     const hypers = Object.fromEntries(spec.method.hypers.map((h) => [h.peft, settings[h.ours]]));
-    return { ...spec.method.defaults, ...spec.method.variant, ...hypers, auto_mapping, peft_type: spec.method.peftType, peft_version: PEFT_FORMAT_VERSION, target_modules: spec.targets };
+    return { ...spec.method.defaults, ...spec.method.variant, ...hypers, auto_mapping, peft_type: spec.method.peftType, peft_version: PEFT_FORMAT_VERSION, target_modules: spec.targets, modules_to_save: spec.modulesToSave?.names ?? null };
   }
   return {
     peft_type: LILY_PROGRAM_TYPE,
@@ -85,6 +93,7 @@ export function adapterConfig(spec: FolderSpec, adapted: AdaptedLayer[]): Record
     inference_mode: true,
     auto_mapping,
     target_modules: spec.targets,
+    modules_to_save: spec.modulesToSave?.names ?? null,
     lily_program: spec.program,
     // Per adapted layer: the adapter and its hyper-parameters (they may differ between layers).
     layers: Object.fromEntries(adapted.map((l) => [l.layer, { adapter: l.adapter, settings: l.settings }])),
@@ -109,7 +118,7 @@ export function encodeAdapterFolder(spec: FolderSpec, adapted: AdaptedLayer[], v
  * listing every such key. `shapeOf(leaf)` gives our shape; `value(leaf)` the base weights (DoRA).
  */
 export function decodeAdapterTensors(
-  spec: Pick<FolderSpec, 'method'>,
+  spec: Pick<FolderSpec, 'method' | 'modulesToSave'>,
   adapted: AdaptedLayer[],
   bytes: Uint8Array,
   file: string,

@@ -92,7 +92,6 @@ const LORA_REQUIRED = {
   lora_bias: false,
   rank_pattern: {},
   alpha_pattern: {},
-  modules_to_save: null,
   layers_to_transform: null,
   layer_replication: null,
   target_parameters: null,
@@ -112,7 +111,7 @@ const LORA_REQUIRED = {
 };
 
 const LILY_DEFAULTS = { ...COMMON, exclude_modules: null, init_weights: true, layers_pattern: null, layers_to_transform: null, modules_to_save: null };
-const LILY_REQUIRED = { layers_to_transform: null, modules_to_save: null };
+const LILY_REQUIRED = { layers_to_transform: null };
 
 const LORA_TENSORS: TensorMapping[] = [
   { param: 'A', key: 'lora_A.weight', layout: 'transpose' },
