@@ -24,7 +24,7 @@ export function reportError(e: LilyError, io: Io): void {
   for (const d of e.diagnostics)
     if (d.span && !sources.has(d.span.file)) {
       try {
-        sources.set(d.span.file, readFileSync(d.span.file, 'utf8'));
+        sources.set(d.span.file, readFileSync(d.span.file, 'utf8').replace(/^\uFEFF/, '')); // as checkSource read it
       } catch {
         /* source not on disk (e.g. a string); print without excerpt */
       }
