@@ -22,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { relaxedSimdAvailable, WasmGemm } from '../runtime/backends/cpu-gemm.ts';
+import { loadNativeBlas } from '../runtime/backends/native-blas.ts';
 import { benchFlags, GEMM_SHAPES } from './common.ts';
 import { gemmJsBlocked, gemmJsNaive, makeGpuJsGemm, type AsyncGemmFn, type GemmFn } from '../runtime/backends/gemm-candidates.ts';
 
@@ -253,6 +254,9 @@ async function main() {
       },
     },
   ];
+  const native = loadNativeBlas();
+  if (native.ok) candidates.push(syncCandidate('openblas', `OpenBLAS sgemm through the N-API binding (native/blas): ${native.blas.config}, ${native.blas.threads} threads`, native.blas.gemm));
+  else log(`openblas unavailable: ${native.reason}`);
   const tfl = await loadTf();
   if (tfl.error) log(`tfjs unavailable: ${tfl.error}`);
   for (const be of tfl.backends) {

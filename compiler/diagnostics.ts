@@ -23,17 +23,33 @@ export function fail(code: string, message: string, span?: Span, extra: Partial<
   throw new LilyError([{ code, message, span, ...extra }]);
 }
 
+/** Offsets where each line starts: built once per source, so a position costs a binary search. */
+export class LineIndex {
+  private readonly starts: number[] = [0];
+  constructor(readonly source: string) {
+    for (let i = source.indexOf('\n'); i >= 0; i = source.indexOf('\n', i + 1)) this.starts.push(i + 1);
+  }
+  /** 1-based line and column of an offset (clamped to the source). */
+  lineCol(offset: number): { line: number; col: number } {
+    const at = Math.max(0, Math.min(offset, this.source.length));
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.starts[mid] <= at) lo = mid;
+      else hi = mid - 1;
+    }
+    return { line: lo + 1, col: offset - this.starts[lo] + 1 };
+  }
+}
+
+// The parser makes thousands of spans over one source: keep the index of the last one.
+let lastIndex: LineIndex | undefined;
+const indexOf = (source: string) => (lastIndex?.source === source ? lastIndex : (lastIndex = new LineIndex(source)));
+
 /** Map an offset to 1-based line and column. */
 export function lineCol(source: string, offset: number): { line: number; col: number } {
-  let line = 1;
-  let lineStart = 0;
-  for (let i = 0; i < offset && i < source.length; i++) {
-    if (source.charCodeAt(i) === 10) {
-      line++;
-      lineStart = i + 1;
-    }
-  }
-  return { line, col: offset - lineStart + 1 };
+  return indexOf(source).lineCol(offset);
 }
 
 // The parser makes a span for every node: find lines by binary search over the line starts of the

@@ -4,6 +4,7 @@
 import type { CheckedProgram } from './check/check.ts';
 import { mergeVerdict } from './analysis/mergeable.ts';
 import { countParams } from './params.ts';
+import { LilyError } from './diagnostics.ts';
 import { compile, flopsSplit, STAGE_NAMES } from './pipeline.ts';
 import type { RewriteLog } from './rewrite/engine.ts';
 import type { FoldReport } from './rewrite/explain-net.ts';
@@ -68,14 +69,15 @@ function kernelSummary(plan: KernelPlan) {
  * (applied or refused), the kernel plan, the parameter count and whether it merges into W0.
  */
 export function explain(checked: CheckedProgram, adapter: string, dims: Record<string, number | boolean>, seed = 0): Explanation {
-  const naive = compile(checked, adapter, { settings: dims, seed, skip: ['contract'] });
-  const opt = compile(checked, adapter, { settings: dims, seed });
+  // Shape-only leaves: FLOPs and plans need shapes, not In·Out values (16384² would be 2 GiB each).
+  const naive = compile(checked, adapter, { settings: dims, seed, skip: ['contract'], params: 'shapes' });
+  const opt = compile(checked, adapter, { settings: dims, seed, params: 'shapes' });
   const fn = flopsSplit(naive.graph);
   const fo = flopsSplit(opt.graph);
   const unit = checked.units.get(adapter);
   const verdict =
     unit?.decl.kind === 'adapter'
-      ? mergeVerdict(checked, adapter, smallDims(dims), seed)
+      ? smallMergeVerdict(checked, adapter, dims, seed)
       : { mergeable: false, reason: `${adapter} is a ${unit ? 'model' : 'function'}, not an adapter: there is no frozen layer to merge into` };
   const rewrites = opt.log
     .filter((l: RewriteLog) => l.applied || (l.forward && (l.folds as FoldReport[]).length))
@@ -119,11 +121,24 @@ function rewrittenFlops(rewrites: Explanation['rewrites'], program: 'forward') {
   return { naive: mine.reduce((a, r) => a + r.flops.before, 0), optimized: mine.reduce((a, r) => a + r.flops.after, 0) };
 }
 
-/** Merge analysis evaluates at small sizes: the verdict does not depend on them. */
-function smallDims(dims: Record<string, number | boolean>): Record<string, number | boolean> {
-  const out: Record<string, number | boolean> = {};
-  for (const [k, v] of Object.entries(dims)) out[k] = typeof v === 'number' ? Math.min(v, 6) : v;
-  return out;
+/**
+ * Merge analysis evaluates at small sizes (the verdict does not depend on them) — but sizes the
+ * program accepts: clamping to a cap can break divisibility (In / n), so caps are tried in turn, each
+ * dividing the next, and the user's own sizes last.
+ */
+function smallMergeVerdict(checked: CheckedProgram, adapter: string, dims: Record<string, number | boolean>, seed: number) {
+  let last: unknown;
+  for (const cap of [6, 12, 24, 48, 96, Number.POSITIVE_INFINITY]) {
+    const small: Record<string, number | boolean> = {};
+    for (const [k, v] of Object.entries(dims)) small[k] = typeof v === 'number' ? (v <= cap ? v : cap) : v;
+    try {
+      return mergeVerdict(checked, adapter, small, seed);
+    } catch (e) {
+      if (!(e instanceof LilyError) || !e.diagnostics.some((d) => d.code === 'E-size')) throw e;
+      last = e;
+    }
+  }
+  throw last;
 }
 
 const g = (n: number) => (n >= 1e8 ? `${(n / 1e9).toFixed(4)} GFLOP` : n >= 1e5 ? `${(n / 1e6).toFixed(3)} MFLOP` : `${n} FLOP`);

@@ -12,6 +12,8 @@ import { parse } from './syntax/to-ast.ts';
  * @throws {LilyError} with every diagnostic (each with a span) when the program is malformed
  */
 export function checkSource(source: string, file = '<input>'): CheckedProgram {
+  // A UTF-8 byte-order mark (some Windows editors write one) is not part of the program.
+  if (source.charCodeAt(0) === 0xfeff) source = source.slice(1);
   const program = parse(source, file);
   // Imports name files: loadFile (frontend.ts, Node) resolves them.
   if (program.imports.length)

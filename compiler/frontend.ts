@@ -1,13 +1,16 @@
 // Source files to checked programs (Node): frontend-source.ts does the work on text.
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../runtime/package-path.ts';
 import type { CheckedProgram } from './check/check.ts';
 import { LilyError } from './diagnostics.ts';
 import { checkSource, checkSources } from './frontend-source.ts';
 import { parse } from './syntax/to-ast.ts';
 
 export { checkSource, checkSources };
+
+/** Source files larger than this are refused before reading (a program is a few KB). */
+export const MAX_SOURCE_BYTES = 4 * 1024 * 1024;
 
 /**
  * Read, parse and type-check a `.lily` file with everything it imports, as one program.
@@ -19,7 +22,7 @@ export function loadFile(file: string): CheckedProgram {
 }
 
 /** The standard library's folder: `import "adapters/lily.lily"` names a file in it. */
-const STDLIB = fileURLToPath(new URL('../stdlib/', import.meta.url));
+const stdlibDir = () => packagePath('stdlib', import.meta.url);
 
 /**
  * A file and its imports, each once (a diamond or a cycle reads a file once), in the order met.
@@ -37,7 +40,7 @@ export function sourceClosure(first: { file: string; source: string }): { file: 
     seen.add(resolve(src.file));
     out.push(src);
     for (const i of parse(src.source, src.file).imports) {
-      const f = /^\.\.?\//.test(i.path) ? join(dirname(src.file), i.path) : join(STDLIB, i.path);
+      const f = /^\.\.?\//.test(i.path) ? join(dirname(src.file), i.path) : join(stdlibDir(), i.path);
       if (seen.has(resolve(f))) continue;
       let source: string;
       try {
@@ -54,9 +57,40 @@ export function sourceClosure(first: { file: string; source: string }): { file: 
 
 /** Read a source file, or a located E-file error. */
 export function readSource(file: string): { file: string; source: string } {
+  return { file, source: readSourceText(file) };
+}
+
+/**
+ * A source file's text: a regular file or a pipe (not /dev/zero or a socket), at most
+ * MAX_SOURCE_BYTES, without a UTF-8 byte-order mark (some Windows editors write one).
+ */
+export function readSourceText(file: string): string {
+  let source: string;
   try {
-    return { file, source: readFileSync(file, 'utf8') };
+    const st = statSync(file);
+    if (st.isDirectory()) throw new LilyError([{ code: 'E-file', message: `cannot read ${file}: it is a directory` }]);
+    if (st.isFIFO()) source = readBounded(file); // `lily check /dev/stdin < prog.lily`: read up to the limit
+    else if (!st.isFile()) throw new LilyError([{ code: 'E-file', message: `cannot read ${file}: not a regular file or a pipe (a device or socket)` }]);
+    else if (st.size > MAX_SOURCE_BYTES)
+      throw new LilyError([{ code: 'E-limit', message: `${file} is ${(st.size / 1048576).toFixed(1)} MiB: source files are limited to ${MAX_SOURCE_BYTES / 1048576} MiB` }]);
+    else source = readFileSync(file, 'utf8');
   } catch (e) {
+    if (e instanceof LilyError) throw e;
     throw new LilyError([{ code: 'E-file', message: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }]);
+  }
+  return source.charCodeAt(0) === 0xfeff ? source.slice(1) : source;
+}
+
+/** Read a pipe, refusing more than MAX_SOURCE_BYTES instead of reading forever. */
+function readBounded(file: string): string {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(MAX_SOURCE_BYTES + 1);
+    let n = 0;
+    for (let got; n < buf.length && (got = readSync(fd, buf, n, buf.length - n, null)) > 0; ) n += got;
+    if (n > MAX_SOURCE_BYTES) throw new LilyError([{ code: 'E-limit', message: `${file}: more than ${MAX_SOURCE_BYTES / 1048576} MiB of input: source files are limited to that` }]);
+    return buf.toString('utf8', 0, n);
+  } finally {
+    closeSync(fd);
   }
 }

@@ -44,7 +44,9 @@ interface OptimizerRule {
   /** State tensors per parameter (zero-initialised), by suffix. */
   state: string[];
   /** Scalars fed each step for a group learning at lr = base lr × schedule × ratio, as inputs 'arg:NAME@ratio' of shape []. */
-  args: (t: number, lr: number) => Record<string, number>;
+  args: string[];
+  /** Their values at step t for learning rate lr, written into out from index `at`, in that order (no allocation: the CPU step's fast path). */
+  argsInto(t: number, lr: number, out: Float64Array, at: number): void;
   /** Build the updates: returns new values of the parameter and each state. */
   update(g: Graph, p: Id, grad: Id, state: Record<string, Id>, arg: (name: string) => Id): { param: Id; state: Record<string, Id> };
 }
@@ -60,7 +62,12 @@ export const OPTIMIZERS: { adamw: (c: AdamWConfig) => OptimizerRule; sgd: (c: Sg
   // into lr_t = lr·√(1−β2ᵗ)/(1−β1ᵗ) and eps_t = eps·√(1−β2ᵗ).
   adamw: (c) => ({
     state: ['m', 'v'],
-    args: (t, lr) => ({ decay: 1 - lr * c.weightDecay, lr_t: (lr * Math.sqrt(1 - c.beta2 ** t)) / (1 - c.beta1 ** t), eps_t: c.eps * Math.sqrt(1 - c.beta2 ** t) }),
+    args: ['decay', 'lr_t', 'eps_t'],
+    argsInto(t, lr, out, at) {
+      out[at] = 1 - lr * c.weightDecay;
+      out[at + 1] = (lr * Math.sqrt(1 - c.beta2 ** t)) / (1 - c.beta1 ** t);
+      out[at + 2] = c.eps * Math.sqrt(1 - c.beta2 ** t);
+    },
     update(g, p, grad, s, arg) {
       const m = g.add('add', [scale(g, c.beta1, s.m), scale(g, 1 - c.beta1, grad)]);
       const v = g.add('add', [scale(g, c.beta2, s.v), scale(g, 1 - c.beta2, mulSame(g, grad, grad))]);
@@ -72,7 +79,10 @@ export const OPTIMIZERS: { adamw: (c: AdamWConfig) => OptimizerRule; sgd: (c: Sg
   }),
   sgd: () => ({
     state: [],
-    args: (_t, lr) => ({ lr }),
+    args: ['lr'],
+    argsInto(_t, lr, out, at) {
+      out[at] = lr;
+    },
     update: (g, p, grad, _s, arg) => ({ param: g.add('add', [p, scale(g, -1, mulSame(g, bscalar(g, arg('lr'), grad), grad))]), state: {} }),
   }),
 };
@@ -81,6 +91,9 @@ export interface ObjectiveResult {
   leaves: Map<string, T.Tensor>;
   inputs: string[];
   args: StepArgs;
+  /** the names of args(step)'s entries, in the order argsInto writes their values */
+  argNames: string[];
+  argsInto(step: number, lrScale: number, out: Float64Array): void;
   /** [output, leaf] pairs: after a step, each output becomes the leaf's new value. */
   assignments: [string, string][];
 }
@@ -136,8 +149,15 @@ export function attachObjective(g: Graph, leaves: Map<string, T.Tensor>, form: '
     return (obj.lrRatio?.(name) ?? 1) * (declaredRatios.get(name) ?? 1);
   };
   const ratios = [...new Set(params.map(ratioOf))];
-  const args: StepArgs = (t, lrScale = 1) =>
-    Object.fromEntries(ratios.flatMap((ratio) => Object.entries(rule.args(t, obj.optimizer.lr * lrScale * ratio)).map(([k, v]) => [`arg:${k}@${ratio}`, v])));
+  const argNames = ratios.flatMap((ratio) => rule.args.map((k) => `arg:${k}@${ratio}`));
+  const argsInto = (t: number, lrScale: number, out: Float64Array) => {
+    for (let i = 0; i < ratios.length; i++) rule.argsInto(t, obj.optimizer.lr * lrScale * ratios[i]!, out, i * rule.args.length);
+  };
+  const args: StepArgs = (t, lrScale = 1) => {
+    const v = new Float64Array(argNames.length);
+    argsInto(t, lrScale, v);
+    return Object.fromEntries(argNames.map((k, i) => [k, v[i]!]));
+  };
   for (const [k, v] of Object.entries(args(1))) out.set(k, T.scalar(v));
   const assignments: [string, string][] = [];
   for (const p of params) {
@@ -157,7 +177,7 @@ export function attachObjective(g: Graph, leaves: Map<string, T.Tensor>, form: '
       assignments.push([`new:${s}:${name}`, `${s}:${name}`]);
     }
   }
-  return { leaves: out, inputs: ['x', 't', ...Object.keys(args(1))], args, assignments };
+  return { leaves: out, inputs: ['x', 't', ...argNames], args, argNames, argsInto, assignments };
 }
 
 /** ‖g‖: the L2 norm of all gradients together. */

@@ -77,12 +77,12 @@ function adapterParams(checked: CheckedProgram, unit: UnitInfo, settings: Record
 function modelParams(checked: CheckedProgram, unit: UnitInfo, settings: Record<string, number | boolean>, attach?: TargetAttachment, trainable?: string[]): ParamCount[] {
   const ops = new GraphOps(new Graph());
   const record = emptyRecord();
-  instantiate(checked, unit.decl.name, { settings, ops, attach, record, trainable });
+  instantiate(checked, unit.decl.name, { settings, ops, attach, record, trainable, params: 'shapes' });
   // How many adapted layers use each adapter leaf (a shared one is one leaf for several layers).
   const users = new Map<string, number>();
   for (const l of record.adapted) for (const leaf of l.params.values()) users.set(leaf, (users.get(leaf) ?? 0) + 1);
   return [...ops.values].map(([path, t]) => {
-    const n = t.data.length;
+    const n = t.shape.reduce((a, b) => a * b, 1);
     const k = users.get(path) ?? 1;
     const sharing = k > 1 ? `shared by ${k} layers` : path.includes('.*.') ? 'shared across layers' : /\.\d+-\d+\./.test(path) ? 'shared every k layers' : 'per layer';
     return { name: path, shape: t.shape, trainable: ops.trainable.has(path), sharing, perCopy: n, copies: 1, total: n };

@@ -7,6 +7,7 @@ import { vjp } from './autodiff/vjp.ts';
 import { fail } from './diagnostics.ts';
 import type { Graph, Id } from './ir/graph.ts';
 import { lower, type Lowered } from './ir/lower.ts';
+import { shapeOnly } from './interp/instance.ts';
 import { primitive } from './ir/prim.ts';
 import { verifyGraph } from './ir/verify.ts';
 import { contractOrders } from './rewrite/contract.ts';
@@ -34,6 +35,8 @@ export interface Program extends Lowered {
   stage: string;
   /** Values computed once at load by the hoist stage (now frozen leaves). */
   hoisted?: Hoisted[];
+  /** Leaves carry shapes only (no values): the program can be planned and counted, not run. */
+  shapesOnly?: boolean;
 }
 
 export interface Stage {
@@ -74,7 +77,7 @@ export const STAGES: Stage[] = [
         return { ...p, leaves: r.leaves, stage: 'autodiff', inputs: r.inputs, train: r };
       }
       const y = g.outputs.get('y')!;
-      const dyValue = tensor(g.shape(y), randomNormal(g.shape(y), 7));
+      const dyValue = p.shapesOnly ? shapeOnly(g.shape(y)) : tensor(g.shape(y), randomNormal(g.shape(y), 7));
       const leaves = new Map(p.leaves).set('dy', dyValue);
       const dy = g.add('input', [], { name: 'dy', shape: g.shape(y) });
       const targets = g.live([y]).filter((id) => {
@@ -124,7 +127,7 @@ export interface CompileOptions {
   /** Compile a training step (loss + optimiser) instead of a VJP. */
   objective?: Objective;
   /** Parameter values: each initialiser ('init', default for training) or N(0, 0.25) ('random', default otherwise). */
-  params?: 'init' | 'random';
+  params?: 'init' | 'random' | 'shapes';
   /** Parameter values supplied by path (a checkpoint), overriding the above. */
   given?: Map<string, Tensor>;
   /** Compile for training (`training` is true, dropout draws) or evaluation (default). */
@@ -159,7 +162,7 @@ export function compile(checked: CheckedProgram, entry: string, opts: CompileOpt
   const unit = checked.units.get(entry);
   const form = unit?.methods.has('delta') ? 'delta' : 'forward';
   const params = opts.params ?? (opts.objective ? 'init' : 'random');
-  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params, given: opts.given, attach: opts.attach, record: opts.record, inputs: opts.inputs, trainable: opts.trainable, mode: { training: opts.training ?? opts.objective !== undefined, step: opts.step ?? 0 } }), log: [], stage: 'lower', dimLabel, extraRules, objective: opts.objective, form };
+  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params, given: opts.given, attach: opts.attach, record: opts.record, inputs: opts.inputs, trainable: opts.trainable, mode: { training: opts.training ?? opts.objective !== undefined, step: opts.step ?? 0 } }), log: [], stage: 'lower', dimLabel, extraRules, objective: opts.objective, form, shapesOnly: params === 'shapes' };
   for (const s of STAGES) {
     if (opts.forwardOnly && s.name === 'autodiff') break;
     if (!opts.skip?.includes(s.name)) p = s.run(p);

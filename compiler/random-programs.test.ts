@@ -68,7 +68,7 @@ describe('random well-typed programs', () => {
       expect(String(r.counterexample?.[0]).length).toBeLessThan(120); // shrunk to a small program
     }
     expect(fc.check(agree(), { seed: 2026, numRuns: 30 }).failed).toBe(false);
-  });
+  }, 180_000); // ~30 s of CPU; minutes of wall time on a loaded 2-core machine
 
   it('optimised and unoptimised forms agree (forward and all gradients) and match the interpreter', () => {
     fc.assert(

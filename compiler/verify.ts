@@ -32,7 +32,7 @@ export interface VerifyOptions {
 }
 
 export interface VerifyFailure {
-  property: 'forward' | 'backward' | 'gradient';
+  property: 'forward' | 'backward' | 'gradient' | 'finite';
   dims: Record<string, number | boolean>;
   valueSeed: number;
   detail: string;
@@ -71,6 +71,12 @@ function compare(what: VerifyFailure['property'], name: string, got: T.Tensor, w
   }
 }
 
+function requireFinite(name: string, t: T.Tensor) {
+  const i = t.data.findIndex((v) => !Number.isFinite(v));
+  if (i >= 0)
+    throw new PropertyFailure({ property: 'finite', detail: `${name.replace(/^grad:/, 'the gradient of ')} is ${t.data[i]} at flat index ${i} (of ${t.data.length}): the adapter does not compute finite values at these sizes and values` });
+}
+
 /** One check of all three properties at given sizes and value seed. */
 export function checkOnce(checked: CheckedProgram, adapter: string, settings: Record<string, number | boolean>, valueSeed: number, rtol = 1e-7, faults?: string[], training = false): void {
   // In training, random draws are inputs fixed by (seed, step): the same numbers in every program.
@@ -86,8 +92,12 @@ export function checkOnce(checked: CheckedProgram, adapter: string, settings: Re
     return out.t as T.Tensor;
   };
   const x = leaves.get('x')!;
+  const want = interp(params, x);
+  // NaN equals NaN to the comparison below; an adapter computing NaN or ±∞ is still wrong.
+  requireFinite('y', want);
+  for (const [k, v] of outNaive) if (k !== 'y') requireFinite(k, v);
   try {
-    compare('forward', 'y', outOpt.get('y')!, interp(params, x), rtol, 1e-10);
+    compare('forward', 'y', outOpt.get('y')!, want, rtol, 1e-10);
     for (const [k, v] of outNaive) if (k !== 'y') compare('backward', k, outOpt.get(k)!, v, rtol, 1e-10);
     gradientCheck(naive, outNaive, valueSeed);
   } catch (e) {

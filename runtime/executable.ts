@@ -17,6 +17,19 @@ export interface Executable {
    */
   assign(pairs: [from: string, to: string][]): Promise<void>;
   dispose(): void;
+  /** Present where the plan runs on the host, synchronously (the CPU backend): a step's fast path. */
+  readonly host?: HostAccess;
+}
+
+/** Synchronous, allocation-free access to a host executable (what a training step needs, no promises). */
+export interface HostAccess {
+  /** the array now holding leaf `name` (valid until an assign swaps it) */
+  leaf(name: string): Float32Array;
+  /** the array holding output `name` after run() (valid until the next run or assign) */
+  output(name: string): Float32Array;
+  run(): void;
+  /** assign(pairs) prepared once: the returned function does it without allocating */
+  assigner(pairs: [from: string, to: string][]): () => void;
 }
 
 export interface Backend {

@@ -8,7 +8,7 @@ import type { KernelPlan } from '../compiler/fuse/kernel-ir.ts';
 import { DEFAULT_ADAMW, type OptimizerConfig } from '../compiler/objective.ts';
 import { compile, flopsSplit, type Program } from '../compiler/pipeline.ts';
 import type { ModuleRecord, TargetAttachment } from '../compiler/interp/targets.ts';
-import type { Backend, Executable } from './executable.ts';
+import type { Backend, Executable, HostAccess } from './executable.ts';
 import { referenceBackend } from './backends/reference-exec.ts';
 import type { Tensor } from './tensor/index.ts';
 import { isStepRandomLeaf, stepRandom } from './init/step-random.ts';
@@ -50,6 +50,11 @@ export interface Trainer {
   exec: Executable;
   /** One step on a batch; returns the loss before the update. */
   step(batch: { x: Float32Array; t: Float32Array }): Promise<number>;
+  /**
+   * The same step, synchronous and allocation-free after the first call, where the backend runs on
+   * the host (the CPU backend); undefined elsewhere.
+   */
+  stepSync?: (batch: { x: Float32Array; t: Float32Array }) => number;
   read(name: string): Promise<Float32Array>;
   /**
    * The model's output y for a batch in evaluation mode (dropout off, `training` false) with the
@@ -117,6 +122,10 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
     return { exec: e, plan: evalPlan, delta: program.form === 'delta' };
   };
   let steps = 0;
+  const assignments = train.assignments.filter(([from]) => plan.outputs.has(from));
+  // Programs reading `step` or drawing per-step random numbers are fed those by the async step.
+  const stepDependent = plan.leaves.has('step') || [...plan.leaves.keys()].some(isStepRandomLeaf);
+  const stepSync = exec.host && !stepDependent ? hostStep(exec.host, plan, train, assignments, () => ++steps, opts.schedule) : undefined;
   const read = async (names: string[]) => new Map(await Promise.all(names.map(async (n) => [n, await exec.read(n)] as [string, Float32Array])));
   const parameters = () => read(trainable);
   const withShapes = (values: Map<string, Float32Array>) => new Map([...values].map(([n, data]) => [n, { shape: plan.buffers[plan.leaves.get(n)!].shape, data }]));
@@ -143,6 +152,8 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
       return steps;
     },
     async step(batch) {
+      // The fast host step feeds no step counter or per-step random draws: only programs without them take it.
+      if (stepSync) return stepSync(batch);
       const before = steps++;
       await exec.set('x', batch.x);
       await exec.set('t', batch.t);
@@ -153,9 +164,10 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
       for (const [k, v] of Object.entries(train.args(steps, opts.schedule?.(steps) ?? 1))) if (plan.leaves.has(k)) await exec.set(k, Float32Array.of(v));
       await exec.run();
       const loss = (await exec.read('loss'))[0];
-      await exec.assign(train.assignments.filter(([from]) => plan.outputs.has(from)));
+      await exec.assign(assignments);
       return loss;
     },
+    stepSync,
     read: (name) => exec.read(name),
     predict,
     parameters,
@@ -213,4 +225,25 @@ function hostLoss(kind: 'mse' | 'xent', y: Float32Array, t: Float32Array, classe
     for (let k = 0; k < classes; k++) total -= t[r * classes + k] * (row[k] - lse);
   }
   return total / rows;
+}
+
+/** The step on a host executable: inputs written into the leaves' arrays, one run, the assigns prepared once. */
+function hostStep(host: HostAccess, plan: KernelPlan, train: NonNullable<Program['train']>, assignments: [string, string][], next: () => number, schedule?: (step: number) => number) {
+  const argNames = train.argNames.filter((a) => plan.leaves.has(a));
+  const argAt = argNames.map((a) => train.argNames.indexOf(a));
+  const argValues = new Float64Array(train.argNames.length);
+  let assign: (() => void) | null = null;
+  return (batch: { x: Float32Array; t: Float32Array }): number => {
+    const step = next();
+    const x = host.leaf('x'), t = host.leaf('t');
+    if (batch.x.length !== x.length || batch.t.length !== t.length) throw new Error(`step: x needs ${x.length} values and t ${t.length}; got ${batch.x.length} and ${batch.t.length}`);
+    x.set(batch.x);
+    t.set(batch.t);
+    train.argsInto(step, schedule?.(step) ?? 1, argValues);
+    for (let i = 0; i < argNames.length; i++) host.leaf(argNames[i]!)[0] = argValues[argAt[i]!]!;
+    host.run();
+    const loss = host.output('loss')[0]!;
+    (assign ??= host.assigner(assignments))();
+    return loss;
+  };
 }

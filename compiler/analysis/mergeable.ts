@@ -2,6 +2,7 @@
 // on each token alone: then y = x ΔW + Δb with ΔW = f(I) − f(0) and Δb = f(0). Decided by a
 // structural linearity analysis over the IR (each primitive says which inputs it is linear in),
 // then confirmed numerically against the reference interpreter.
+import { guardMemory, INTERPRETER_FACTOR } from '../budget.ts';
 import type { CheckedProgram } from '../check/check.ts';
 import { fail } from '../diagnostics.ts';
 import type { Graph, Id } from '../ir/graph.ts';
@@ -78,6 +79,7 @@ function decide(checked: CheckedProgram, adapter: string, settings: Record<strin
   const unit = checked.units.get(adapter);
   if (!unit || unit.decl.kind !== 'adapter') fail('E-name', `no adapter named '${adapter}'`);
   const form = unit.methods.has('delta') ? 'delta' : 'forward';
+  guardMemory(`merging ${adapter}`, checked, adapter, { N: 3, ...settings }, INTERPRETER_FACTOR);
   const p = compile(checked, adapter, { settings: { N: 3, ...settings }, seed, forwardOnly: true, params, given, step: step ?? 0 });
   // ΔW of an adapter that reads the step counter depends on it: merging needs to know which step.
   if (step === undefined && p.graph.live().some((id) => p.graph.node(id).op === 'input' && p.graph.node(id).attrs.name === 'step'))
@@ -98,6 +100,7 @@ function decide(checked: CheckedProgram, adapter: string, settings: Record<strin
   const eye = T.zeros([In, In]);
   for (let i = 0; i < In; i++) eye.data[i * In + i] = 1;
   // f is evaluated on In rows; the graph was built for N = 3 rows, so re-lower at N = In.
+  guardMemory(`merging ${adapter} (ΔW: the adapter on ${In} rows)`, checked, adapter, { ...settings, N: In }, 2 * INTERPRETER_FACTOR);
   const atIn = compile(checked, adapter, { settings: { ...settings, N: In }, seed, forwardOnly: true, params, given, step: step ?? 0 });
   const yIn = atIn.graph.outputs.get('y')!;
   const fIn = (input: T.Tensor) => evaluateGraph(atIn.graph, new Map(atIn.leaves).set('x', input), [yIn]).get(yIn)!;

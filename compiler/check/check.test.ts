@@ -42,6 +42,15 @@ describe('checker', () => {
     const [d] = diags('fn f(p: [O], y: [N, O, K]) -> [N, O, K] = p * y');
     expect(d).toBeUndefined(); // [O] embeds uniquely
     expect(diags('fn f(p: [K, N], y: [N, K]) -> [N, K] = p * y')[0].code).toBe('E-shape');
+    // [D] embeds in [D, D, N] two ways: which axis it stretches along is ambiguous.
+    expect(diags('fn f(p: [D], y: [D, D, N]) -> [D, D, N] = p * y')[0]?.code).toBe('E-shape');
+    expect(diags('fn f(p: [D], z: [D, D, N]) -> [D, D, N] = broadcast[D, D, N](p) + z')[0]?.code).toBe('E-shape');
+  });
+
+  it('compares dimensions with their coefficients: D is not 2*D', () => {
+    expect(diags('fn f(x: [N, D], w: [2 * D, K]) -> [N, K] = x @ w')[0]?.message).toContain('D vs 2*D');
+    expect(diags('fn f(x: [N, D], b: [2 * D]) -> [N, D] = x + b')[0]?.code).toBe('E-shape');
+    expect(diags('fn f(x: [N, 2 * D], w: [2 * D, K]) -> [N, K] = x @ w')).toEqual([]);
   });
 
   it('types the expert comprehension and infers the index range', () => {

@@ -319,7 +319,7 @@ function checkLayer(m: A.LayerDecl, unit: UnitInfo, ctx: Ctx, models: Map<string
     const hyperArgs = new Map<string, A.Expr>();
     for (const a of inst.args) {
       const h = model.hypers.find((x) => x.name === a.name);
-      if (!a.name || !h) fail('E-arity', `model arguments are named: ${model.name}(${model.hypers.map((x) => `${x.name} = …`).join(', ')})`, a.span);
+      if (!a.name || !h) argumentError('model', model, a);
       if (h.hyper === 'Dim') dimArgs.set(h.name, exprAsDim(a.value, ctx.scope));
       else {
         typeOf(a.value, ctx);
@@ -333,18 +333,33 @@ function checkLayer(m: A.LayerDecl, unit: UnitInfo, ctx: Ctx, models: Map<string
       }
     layer = { kind: 'model', name: m.name, model, dimArgs, hyperArgs, repeat: m.repeat };
   }
+  // The layer is known before its adapter or repeat is checked: a bad `with` is one error, not a
+  // cascade of "unknown function" at every use of the layer.
+  unit.layers.set(m.name, layer);
+  ctx.scope.bind(m.name, { kind: 'layer', layer });
+  if (m.repeat && layer.kind !== 'model')
+    fail('E-type', `\`repeat\` copies a model block; '${m.name}' is a built-in ${layer.kind}`, m.repeat.span, { notes: [`declare a model holding the ${layer.kind} and repeat that model`] });
   if (m.adapter) {
     if (layer.kind !== 'Linear') fail('E-type', `adapters attach to Linear layers; '${m.name}' is ${layer.kind === 'model' ? `a ${layer.model.name}` : `a ${layer.kind}`}`, m.adapter.span);
     layer.adapter = attachAdapter(m.adapter, layer, ctx, adapters);
   }
-  unit.layers.set(m.name, layer);
-  ctx.scope.bind(m.name, { kind: 'layer', layer });
   if (m.repeat) {
     const t = typeOf(m.repeat, ctx);
     if (t.kind !== 'hyper' || t.base !== 'Int') fail('E-hyper', '`repeat` needs an Int count', m.repeat.span, { found: showTy(t) });
   }
 }
 
+
+/** A positional argument, or a name the adapter or model does not declare, with what it does take. */
+function argumentError(kind: 'adapter' | 'model', decl: A.AdapterDecl | A.ModelDecl, a: A.Arg): never {
+  const takes = `${decl.name}(${decl.hypers.map((x) => `${x.name} = …`).join(', ')})`;
+  if (!a.name) return fail('E-arity', `${kind} arguments are named: ${takes}`, a.span);
+  const near = decl.hypers.map((h) => h.name).filter((n) => n.toLowerCase().includes(a.name!.toLowerCase()) || a.name!.toLowerCase().includes(n.toLowerCase()));
+  return fail('E-arity', `${kind} ${decl.name} has no hyper-parameter '${a.name}'`, a.span, {
+    expected: decl.hypers.length ? takes : `${decl.name} takes no arguments`,
+    notes: near.length ? [`did you mean ${near.map((n) => `'${n}'`).join(' or ')}?`] : undefined,
+  });
+}
 
 /** `with Adapter(args)`: named arguments for its hyper-parameters; its In/Out are the layer's. */
 function attachAdapter(use: NonNullable<A.LayerDecl['adapter']>, layer: Extract<LayerInfo, { kind: 'Linear' }>, ctx: Ctx, adapters: Map<string, A.AdapterDecl>): AttachedAdapter {
@@ -357,7 +372,7 @@ function attachAdapter(use: NonNullable<A.LayerDecl['adapter']>, layer: Extract<
   if (outName) dimArgs.set(outName, layer.outDim);
   for (const a of use.args) {
     const h = decl.hypers.find((x) => x.name === a.name);
-    if (!a.name || !h) fail('E-arity', `adapter arguments are named: ${decl.name}(${decl.hypers.map((x) => `${x.name} = …`).join(', ')})`, a.span);
+    if (!a.name || !h) argumentError('adapter', decl, a);
     if (h.hyper === 'Dim') dimArgs.set(h.name, exprAsDim(a.value, ctx.scope));
     else {
       const t = typeOf(a.value, ctx);

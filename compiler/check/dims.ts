@@ -1,6 +1,7 @@
 // Symbolic dimensions: sums of monomials with integer exponents (Laurent polynomials), so that
 // `In / f * f` is `In`, `2 * r` equals `r + r`, and `[In / g, g]` reshapes back to `[In]`.
 // Divisibility is checked when dimensions become concrete (see evalDim).
+import { LilyError } from '../diagnostics.ts';
 
 export type Monomial = Record<string, number>; // symbol -> exponent (nonzero)
 /** key of monomial -> coefficient; the empty key is the constant term. */
@@ -146,10 +147,17 @@ export function evalDim(d: Dim, sizes: ReadonlyMap<string, number> | Record<stri
   }
   const r = Math.round(total);
   if (Math.abs(r - total) > 1e-9) throw new DimError(`dimension ${showDim(d)} is not a whole number at these sizes (${total})`);
+  if (r < 1) throw new DimError(`dimension ${showDim(d)} is ${r} at these sizes: every size must be at least 1`);
   return r;
 }
 
-export class DimError extends Error {}
+/** Sizes that do not fit the program's dimension arithmetic: a user error (exit 1), not a bug. */
+export class DimError extends LilyError {
+  constructor(message: string) {
+    super([{ code: 'E-size', message }]);
+    this.name = 'DimError';
+  }
+}
 
 export function showDim(d: Dim): string {
   if (d.size === 0) return '0';

@@ -6,7 +6,7 @@ import { loadFile } from '../frontend.ts';
 import { printGraph } from '../ir/print.ts';
 import { compile, flopsSplit, STAGE_NAMES } from '../pipeline.ts';
 import type { Action, Io, Wrapped } from './main.ts';
-import { parseSettings } from './options.ts';
+import { intFlag, parseSettings } from './options.ts';
 
 export function registerCompile(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
   program
@@ -26,15 +26,15 @@ export function registerCompile(program: Command, io: Io, wrap: (fn: Action) => 
         const settings = parseSettings(opts.dims);
         if (opts.dumpAfter) {
           if (!STAGE_NAMES.includes(opts.dumpAfter)) fail('E-usage', `unknown stage '${opts.dumpAfter}'`, undefined, { expected: STAGE_NAMES.join(', ') });
-          io.out(printGraph(compile(checked, opts.adapter, { settings, seed: Number(opts.seed), until: opts.dumpAfter }).graph));
+          io.out(printGraph(compile(checked, opts.adapter, { settings, seed: intFlag('--seed', opts.seed), until: opts.dumpAfter, params: 'shapes' }).graph));
           return 0;
         }
         if (opts.explain || opts.json) {
-          const e = explain(checked, opts.adapter, settings, Number(opts.seed));
+          const e = explain(checked, opts.adapter, settings, intFlag('--seed', opts.seed));
           io.out(opts.json ? JSON.stringify(e, null, 2) : formatExplanation(e));
           return 0;
         }
-        const p = compile(checked, opts.adapter, { settings, seed: Number(opts.seed) });
+        const p = compile(checked, opts.adapter, { settings, seed: intFlag('--seed', opts.seed), params: 'shapes' });
         const f = flopsSplit(p.graph);
         io.out(`${opts.adapter}: ${p.graph.live().length} IR nodes; forward ${f.forward.toLocaleString('en-US')} FLOPs, backward ${f.backward.toLocaleString('en-US')} FLOPs (use --explain for details)`);
         return 0;

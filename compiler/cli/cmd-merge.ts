@@ -6,7 +6,7 @@ import { loadFile } from '../frontend.ts';
 import { fail } from '../diagnostics.ts';
 import { toNested } from '../../runtime/tensor/index.ts';
 import type { Action, Io, Wrapped } from './main.ts';
-import { parseSettings } from './options.ts';
+import { applyMemoryBudget, intFlag, MAX_MEMORY_HELP, parseSettings } from './options.ts';
 import { addModelFlags, setupModel, type ModelFlags } from './model-setup.ts';
 import { writeStateDict } from './save.ts';
 import { layerSizes } from '../interp/instance.ts';
@@ -24,15 +24,17 @@ export function registerMerge(program: Command, io: Io, wrap: (fn: Action) => Wr
     .option('--params <mode>', "parameter values ΔW is computed for: 'init' (each initialiser; an untrained LoRA gives ΔW = 0) or 'random'", 'init')
     .option('--step <n>', 'for adapters that read `step` (SingLoRA): the optimiser step to merge at')
     .option('--json', 'print the verdict and ΔW, Δb as JSON')
+    .option('--max-memory <size>', MAX_MEMORY_HELP)
     .action(
-      wrap((file: string, opts: ModelFlags & { adapter?: string; dims: string; seed: string; params: string; step?: string; json?: boolean; out?: string }) => {
+      wrap((file: string, opts: ModelFlags & { adapter?: string; dims: string; seed: string; params: string; step?: string; json?: boolean; out?: string; maxMemory?: string }) => {
+        applyMemoryBudget(opts.maxMemory);
         if (opts.params !== 'init' && opts.params !== 'random') fail('E-usage', `--params must be init or random, found '${opts.params}'`);
         const step = opts.step === undefined ? undefined : Number(opts.step);
         if (step !== undefined && !(Number.isInteger(step) && step >= 0)) fail('E-usage', `--step must be a whole number ≥ 0, found '${opts.step}'`);
         if (opts.model || opts.peft) return mergeModel(file, opts, io, step);
         if (!opts.adapter) fail('E-usage', 'name the adapter (--adapter NAME), or a model to merge its adapters into (--model NAME)');
         const checked = loadFile(file);
-        const v = mergeVerdict(checked, opts.adapter!, parseSettings(opts.dims), Number(opts.seed), opts.params, undefined, step);
+        const v = mergeVerdict(checked, opts.adapter!, parseSettings(opts.dims), intFlag('--seed', opts.seed), opts.params, undefined, step);
         if (opts.json) {
           io.out(JSON.stringify({ ok: v.mergeable, adapter: opts.adapter, mergeable: v.mergeable, reason: v.reason, deltaW: v.deltaW && toNested(v.deltaW), deltaB: v.deltaB && toNested(v.deltaB) }));
           return v.mergeable ? 0 : 1;
@@ -60,7 +62,7 @@ function mergeModel(file: string, opts: ModelFlags & { seed: string; json?: bool
     const [W, b] = [setup.value(`${l.layer}.W`), setup.value(`${l.layer}.b`)];
     const given = new Map<string, Tensor>([['base.W', W], ['base.b', b], ...[...l.params].map(([p, leaf]) => [p, setup.value(leaf)] as [string, Tensor])]);
     const settings = { ...l.settings, ...layerSizes(setup.checked, l.adapter, l.In, l.Out, l.layer) };
-    const v = mergeVerdict(setup.checked, l.adapter, settings, Number(opts.seed), 'init', given, step);
+    const v = mergeVerdict(setup.checked, l.adapter, settings, intFlag('--seed', opts.seed), 'init', given, step);
     if (!v.mergeable) fail('E-merge', `${l.layer}: ${l.adapter} does not merge into the layer's weight: ${v.reason}`);
     merged.set(`${l.layer}.W`, add(W, v.deltaW!));
     merged.set(`${l.layer}.b`, add(b, v.deltaB!));

@@ -4,7 +4,7 @@ import { fail } from '../diagnostics.ts';
 import { loadFile } from '../frontend.ts';
 import { countParams } from '../params.ts';
 import type { Action, Io, Wrapped } from './main.ts';
-import { parseSettings } from './options.ts';
+import { intFlag, parseSettings } from './options.ts';
 import { addModelFlags, setupModel } from './model-setup.ts';
 
 export function registerParams(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
@@ -34,10 +34,11 @@ export function registerParams(program: Command, io: Io, wrap: (fn: Action) => W
         const settings = parseSettings(opts.dims);
         const units = [...checked.units.values()].filter((u) => !opts.adapter || u.decl.name === opts.adapter);
         if (opts.adapter && !units.length) fail('E-name', `no adapter or model named '${opts.adapter}' in ${file}`);
-        const counts = units.map((u) => countParams(checked, u, settings, Number(opts.layers)));
+        const layers = intFlag('--layers', opts.layers, 1);
+        const counts = units.map((u) => countParams(checked, u, settings, layers));
         const total = counts.filter((c) => c.kind === 'adapter').reduce((a, c) => a + c.trainable, 0);
         if (opts.json) {
-          io.out(JSON.stringify({ file, layers: Number(opts.layers), units: counts, total }, null, 2));
+          io.out(JSON.stringify({ file, layers, units: counts, total }, null, 2));
           return 0;
         }
         for (const c of counts) {

@@ -9,12 +9,14 @@ import { resultJson, runEntry } from '../interp/run.ts';
 import { compile } from '../pipeline.ts';
 import type { Action, Io, Wrapped } from './main.ts';
 import { addModelFlags, setupModel, asUserError, type ModelFlags } from './model-setup.ts';
-import { parseInputs, parseSettings } from './options.ts';
+import { applyMemoryBudget, intFlag, MAX_MEMORY_HELP, parseInputs, parseSettings } from './options.ts';
+import { guardMemory, INTERPRETER_FACTOR } from '../budget.ts';
 import { encodeSafetensors } from '../../runtime/checkpoint/safetensors-codec.ts';
 import { writeAtomic } from '../../runtime/peft/node.ts';
 import { toNested, type Tensor } from '../../runtime/tensor/index.ts';
 
 interface RunCliOptions extends ModelFlags {
+  maxMemory?: string;
   fn?: string;
   inputs?: string;
   seed: string;
@@ -42,12 +44,13 @@ export function registerRun(program: Command, io: Io, wrap: (fn: Action) => Wrap
     .option('--out <file>', 'write the output (y) and any gradients to a safetensors file (float64)')
     .option('--grad [cotangent]', "also compute gradients of ⟨y, dy⟩ for every trainable parameter and input; dy = ones, or 'dy=FILE|JSON'")
     .option('--json', 'print inputs (when drawn at random) and outputs as JSON')
+    .option('--max-memory <size>', MAX_MEMORY_HELP)
     .addHelpText('after', '\nExamples:\n  lily run examples/peft/mlp.lily --model MLP --base base.safetensors --peft adapter --inputs x=inputs.safetensors --json\n  lily run stdlib/adapters/lily.lily --fn Lily --dims N=4,In=8,Out=8,r=2,E=2 --params random')
     .action(
       wrap((file: string, o: RunCliOptions) => {
         if (o.params !== 'init' && o.params !== 'random') fail('E-usage', `--params must be init or random, found '${o.params}'`);
-        const seed = Number(o.seed);
-        if (!Number.isInteger(seed)) fail('E-usage', `--seed must be a whole number, found '${o.seed}'`);
+        const seed = intFlag('--seed', o.seed);
+        applyMemoryBudget(o.maxMemory);
         const step = Number(o.step);
         if (!(Number.isInteger(step) && step >= 0)) fail('E-usage', `--step must be a whole number ≥ 0, found '${o.step}'`);
         const modelMode = !!(o.model || o.base || o.peft || o.targetModules || o.adapter);
@@ -59,6 +62,7 @@ export function registerRun(program: Command, io: Io, wrap: (fn: Action) => Wrap
         const inputs = parseInputs(o.inputs);
         const params = o.params as 'init' | 'random';
         if (setup && !o.json) for (const n of setup.notes) io.err(n);
+        guardMemory(`running ${entry}`, checked, entry, settings, INTERPRETER_FACTOR, { attach: setup?.attach, inputs });
         const result = runEntry(checked, entry, { settings, inputs, seed, params, given: setup?.given, attach: setup?.attach, mode: { training: o.training ?? false, step } });
         const outputs = new Map<string, Tensor>();
         if (result.output.kind === 'tensor') outputs.set('y', result.output.t as Tensor);

@@ -23,7 +23,8 @@ import { progress } from './train-progress.ts';
 import { lossPlotSvg } from './loss-plot.ts';
 import { batchAxisOf, checkSettingNames } from './known-names.ts';
 import { addModelFlags, asUserError, setupModel } from './model-setup.ts';
-import { parseSettings } from './options.ts';
+import { applyMemoryBudget, MAX_MEMORY_HELP, parseSettings } from './options.ts';
+import { guardMemory } from '../budget.ts';
 import type { Action, Io, Wrapped } from './main.ts';
 
 export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
@@ -66,12 +67,14 @@ export function registerTrain(program: Command, io: Io, wrap: (fn: Action) => Wr
     .option('--log <file>', 'append one JSON line per step (step, loss, lr, grad_norm, time) and per evaluation')
     .option('--plot <file>', 'draw the loss curves (train and evaluation) as SVG at the end')
     .option('--naive', 'skip the contraction optimiser (to compare)')
+    .option('--max-memory <size>', MAX_MEMORY_HELP)
     .option('--json', 'print one JSON object at the end')
     .action(wrap((file: string, o: TrainCliOptions) => train(file, o, io)));
 }
 
 async function train(file: string, o: TrainCliOptions, io: Io): Promise<number> {
   const f = parseTrainFlags(o);
+  applyMemoryBudget(o.maxMemory);
   // --resume: a checkpoint continues exactly; a PEFT folder or an older file gives its weights only.
   const checkpoint = o.resume && existsSync(o.resume) && statSync(o.resume).isDirectory() ? findCheckpoint(o.resume) : undefined;
   if (o.resume && !checkpoint && !o.peft && existsSync(o.resume) && statSync(o.resume).isDirectory()) o.peft = o.resume;
@@ -94,6 +97,8 @@ async function train(file: string, o: TrainCliOptions, io: Io): Promise<number> 
   const save = o.save ? prepareCheckpoints(o.save, setup, { overwrite: !!o.overwrite, resumingFrom: checkpoint }) : undefined;
   const data: RealData | undefined = realData ? loadData(o, f.batch, f.seed) : undefined;
   const steps = f.steps ?? (f.epochs !== undefined ? f.epochs * data!.batches.perEpoch : TRAIN_DEFAULTS.steps);
+  // Values, gradients and two optimiser moments: four times the forward program's memory.
+  guardMemory(`training ${entry}`, checked, entry, dims, 4, { attach: setup.attach });
   const { backend, note } = await resolveBackend(o.backend);
   const loss = realData ? 'xent' : 'mse';
   const compileAt = (rows: number) =>

@@ -4,9 +4,10 @@ import type { Command } from 'commander';
 import { fail } from '../diagnostics.ts';
 import { loadFile } from '../frontend.ts';
 import { FAULTS } from '../rewrite/faults.ts';
-import { verifyAdapter, type VerifyResult } from '../verify.ts';
+import { dimNames, verifyAdapter, type VerifyResult } from '../verify.ts';
 import type { Action, Io, Wrapped } from './main.ts';
-import { parseSettings } from './options.ts';
+import { applyMemoryBudget, intFlag, MAX_MEMORY_HELP, parseSettings } from './options.ts';
+import { guardMemory, INTERPRETER_FACTOR } from '../budget.ts';
 
 export function registerVerify(program: Command, io: Io, wrap: (fn: Action) => Wrapped) {
   program
@@ -20,19 +21,28 @@ export function registerVerify(program: Command, io: Io, wrap: (fn: Action) => W
     .option('--dims <list>', 'fix some sizes or hyper-parameters instead of randomising them', '')
     .option('--inject-fault <name>', `inject a deliberately wrong rewrite (${Object.keys(FAULTS).join(', ')}) to see verify catch it`)
     .option('--json', 'one JSON object: {ok, adapters: [result per adapter]}')
+    .option('--max-memory <size>', MAX_MEMORY_HELP)
     .action(
-      wrap((file: string, opts: { adapter?: string; runs: string; seed: string; maxDim: string; dims: string; injectFault?: string; json?: boolean }) => {
+      wrap((file: string, opts: { adapter?: string; runs: string; seed: string; maxDim: string; dims: string; injectFault?: string; json?: boolean; maxMemory?: string }) => {
+        applyMemoryBudget(opts.maxMemory);
         const checked = loadFile(file);
         const names = opts.adapter ? [opts.adapter] : [...checked.units.values()].filter((u) => u.decl.kind === 'adapter').map((u) => u.decl.name);
         if (!names.length) fail('E-name', `no adapters in ${file}`);
         if (opts.injectFault && !FAULTS[opts.injectFault]) fail('E-usage', `unknown fault '${opts.injectFault}'`, undefined, { expected: Object.keys(FAULTS).join(', ') });
         const results: VerifyResult[] = [];
+        const runs = intFlag('--runs', opts.runs, 1);
+        const seed = intFlag('--seed', opts.seed);
+        const maxDim = intFlag('--max-dim', opts.maxDim, 1, 1024);
+        const fixed = parseSettings(opts.dims);
         for (const name of names) {
+          const unit = checked.units.get(name);
+          // The largest case: every free size at --max-dim; three programs (naive, optimised, interpreter).
+          if (unit) guardMemory(`verifying ${name}`, checked, name, { ...Object.fromEntries(dimNames(unit).map((n) => [n, maxDim])), ...fixed }, 3 * INTERPRETER_FACTOR);
           const r = verifyAdapter(checked, name, {
-            runs: Number(opts.runs),
-            seed: Number(opts.seed),
-            maxDim: Number(opts.maxDim),
-            fixed: parseSettings(opts.dims),
+            runs,
+            seed,
+            maxDim,
+            fixed,
             faults: opts.injectFault ? [opts.injectFault] : undefined,
           });
           results.push(r);

@@ -50,6 +50,8 @@ const CASES: [string[], number][] = [
   [['train', join(dir, 'missing.lily'), '--adapter', 'LoRA'], 1],
   [['eval', 'examples/fashion.lily', '--model', 'Base', '--data', 'fashion-mnist'], 0],
   [['eval', 'examples/fashion.lily', '--model', 'Base', '--data', 'nope'], 1],
+  [['compare', 'stdlib/models/vit.lily', '--model', 'ViT', '--methods', 'linear-probe', '--steps', '1', '--batch', '250', '--out', join(dir, 'compare')], 0],
+  [['compare', 'stdlib/models/vit.lily', '--model', 'ViT', '--methods', 'lorax'], 1],
   [['export', LORA, '--adapter', 'LoRA', '-o', join(dir, 'lora.py')], 0],
   [['export', LORA, '-o', join(dir, 'none.py')], 1],
   [['plot', log, '-o', join(dir, 'loss.svg')], 0],

@@ -65,6 +65,7 @@ export const EXAMPLES: Record<string, string[]> = {
   merge: ['lily merge stdlib/adapters/lora.lily --adapter LoRA --dims In=8,Out=8,r=2 --params random --json'],
   train: ['lily train stdlib/adapters/lily.lily --adapter Lily --steps 200 --save lily-adapter', 'lily train examples/fashion.lily --adapter Base --data fashion-mnist --steps 300 --lr 0.003', 'lily train examples/iris.lily --model Iris --data examples/data/iris.csv --val-split 0.2 --epochs 40 --batch 16 --plot loss.svg --log run.jsonl'],
   eval: ['lily eval examples/fashion.lily --model Base --data fashion-mnist --json'],
+  compare: ['lily compare stdlib/models/vit.lily --model ViT --base examples/models/vit.safetensors --task digits-1k,rotation-1k --methods lora,lily,moslora,linear-probe,full --budget 4800 --seeds 2', 'lily compare stdlib/models/vit.lily --model ViT --base examples/models/vit.safetensors --methods lora,my.lily:MyAdapter --budget 4800 --lr-sweep 1e-3,3e-3,1e-2'],
   export: ['lily export stdlib/adapters/lily.lily --adapter Lily --dims r=4,E=4 -o lily_adapter.py --check', 'lily export examples/fashion.lily --model Base -o base_model.py', 'lily export stdlib/adapters/lora.lily --adapter LoRA --to onnx -o lora.onnx --check'],
   plot: ['lily plot run.jsonl -o loss.svg   # a log written by lily train --log run.jsonl'],
   lsp: ['lily lsp --stdio   # started by an editor (editors/vscode/)'],

@@ -24,7 +24,7 @@ export function reportError(e: LilyError, io: Io): void {
   for (const d of e.diagnostics)
     if (d.span && !sources.has(d.span.file)) {
       try {
-        sources.set(d.span.file, readFileSync(d.span.file, 'utf8'));
+        sources.set(d.span.file, readFileSync(d.span.file, 'utf8').replace(/^\uFEFF/, '')); // as checkSource read it
       } catch {
         /* source not on disk (e.g. a string); print without excerpt */
       }
@@ -48,6 +48,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   merge: async () => (await import('./cmd-merge.ts')).registerMerge,
   train: async () => (await import('./cmd-train.ts')).registerTrain,
   eval: async () => (await import('./cmd-eval.ts')).registerEval,
+  compare: async () => (await import('./cmd-compare.ts')).registerCompare,
   export: async () => (await import('./cmd-export.ts')).registerExport,
   plot: async () => (await import('./cmd-plot.ts')).registerPlot,
   completion: async () => (await import('./cmd-completion.ts')).registerCompletion,

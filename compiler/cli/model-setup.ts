@@ -2,6 +2,7 @@
 // the adapter's), the entry to run, sizes, an adapter attached by target (--target-modules, or the
 // target_modules of a --peft folder), base weights under PyTorch names (--base), adapter values
 // from a PEFT folder (--peft), and what --save will need to write one.
+import { guardWeights } from '../budget.ts';
 import { createHash } from 'node:crypto';
 import type { Command } from 'commander';
 import { readdirSync } from 'node:fs';
@@ -213,6 +214,7 @@ export function setupModel(file: string, f: ModelFlags): ModelSetup {
   // Instantiate once to learn the layers, the leaves and their shapes.
   const record = emptyRecord();
   const ops = new GraphOps(new Graph());
+  guardWeights(`instantiating ${entry}`, checked, entry!, { N: 1, ...settings }, { attach }); // before drawing any weight
   const trainable = trainableModules(f, peft?.config);
   instantiate(checked, entry!, { settings, ops, attach, record, trainable });
   if (trainable && !record.trained.length) fail('E-usage', `--trainable ${trainable.join(',')} matches no layer of ${entry} (or its layers are not frozen: it has no adapters)`);

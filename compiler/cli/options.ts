@@ -4,6 +4,8 @@ import { decodeSafetensors } from '../../runtime/checkpoint/safetensors-codec.ts
 import { decodeNpy } from '../../runtime/tensor/npy.ts';
 import { join } from 'node:path';
 import { LilyError } from '../diagnostics.ts';
+import { parseBytes, setMemoryBudget } from '../budget.ts';
+import { totalmem } from 'node:os';
 import { fromNested, type Nested, type Tensor } from '../../runtime/tensor/index.ts';
 
 const usage = (message: string): never => {
@@ -109,4 +111,26 @@ export function expandFiles(args: string[]): string[] {
     } else files.push(a);
   }
   return files;
+}
+
+/**
+ * A numeric flag value, checked: `--seed abc`, `--runs -1` or `--max-dim 0` are usage errors that
+ * name the flag, not NaN flowing into the compiler.
+ */
+export function intFlag(flag: string, text: string, min = -Number.MAX_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): number {
+  const v = Number(text);
+  if (!/^\s*[-+]?\d+\s*$/.test(text) || !Number.isSafeInteger(v)) return usage(`${flag} must be a whole number, found '${text}'`);
+  if (v < min || v > max) return usage(`${flag} must be ${max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `between ${min} and ${max}`}, found ${v}`);
+  return v;
+}
+
+export const MAX_MEMORY_HELP = "refuse work estimated to need more memory than this (e.g. 4GB; default: LILY_MAX_MEMORY, else half of this machine's memory)";
+
+/** Set the memory budget from `--max-memory`, else LILY_MAX_MEMORY, else half of physical memory. */
+export function applyMemoryBudget(flag: string | undefined): void {
+  const text = flag ?? process.env.LILY_MAX_MEMORY;
+  if (text === undefined) return setMemoryBudget(totalmem() / 2);
+  const bytes = parseBytes(text);
+  if (bytes === undefined) usage(`${flag !== undefined ? '--max-memory' : 'LILY_MAX_MEMORY'} must be a size such as 512MB or 4GB, found '${text}'`);
+  setMemoryBudget(bytes!);
 }

@@ -21,6 +21,7 @@ export interface TrainCliOptions extends DataFlags, ModelFlags {
   lrRatio?: string;
   backend: string;
   seed: string;
+  maxMemory?: string;
   evalEvery?: string;
   save?: string;
   saveEvery: string;

@@ -119,6 +119,10 @@ function batchOffsets(vs: readonly Var[], coef: (v: string) => number, base: num
   return offs;
 }
 
+/** batches above this many, around a core of fewer than TINY_CORE multiply-adds, are left to the loops */
+const MAX_TINY_BATCH = 4096;
+const TINY_CORE = 4096;
+
 /** Try to lower kernel k onto gemm; null when it has no GEMM-shaped core. */
 export function matchGemm(k: Kernel): GemmMatch | null {
   const outExt = new Map<string, number>();
@@ -162,6 +166,12 @@ function matchCore(k: Kernel, cand: Candidate, outExt: Map<string, number>): Gem
   for (const f of indep) for (const v of freeVars(f)) if (!outExt.has(v) || cand.shadow.has(v)) return null;
 
   if (Lx.buf === k.out || Rx.buf === k.out) return null; // gemm must not write over an operand
+  // Thousands of tiny gemms (a batch in both operands around a small core) never beat the loops: one
+  // gemm call's overhead then exceeds its work at any rate, and listing every batch's offsets is
+  // what made compiling a whole model slow. Decline before lowering.
+  const extOf = (vs: Iterable<string>) => [...vs].reduce((p, v) => p * ext(v), 1);
+  const nbAll = extOf([...free].filter((v) => cL.has(v) && cR.has(v)));
+  if (nbAll > MAX_TINY_BATCH && extOf([...free].filter((v) => !(cL.has(v) && cR.has(v)))) * extOf(red.map((r) => r.v)) < TINY_CORE) return null;
   const X = { x: Lx, c: cL }, Y = { x: Rx, c: cR };
   const a = lowerAs(k, cand, X, Y, free, red, indep, outExt);
   const b = lowerAs(k, cand, Y, X, free, red, indep, outExt);

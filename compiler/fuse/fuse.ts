@@ -10,6 +10,7 @@ import type { Graph, Id, Node } from '../ir/graph.ts';
 import { primitive } from '../ir/prim.ts';
 import { parseSpec } from '../ir/prims/einsum.ts';
 import { shiftMatrix } from '../ir/prims/select.ts';
+import { shiftedEye } from '../interp/ops.ts';
 import type { UnaryName } from '../../runtime/tensor/index.ts';
 import { affine, exprLoads, type Affine, type BufferId, type BufferInfo, type Kernel, type KernelPlan, type KExpr } from './kernel-ir.ts';
 
@@ -49,12 +50,7 @@ const CLASS_OF: Record<string, (n: Node) => NodeClass> = {
 
 /** Leaves whose value is a constant given by their attributes (buffers fed once): their data. */
 const CONSTANT_LEAVES: Partial<Record<string, (a: Record<string, unknown>) => Float64Array>> = {
-  eye({ n }) {
-    const k = n as number;
-    const data = new Float64Array(k * k);
-    for (let i = 0; i < k; i++) data[i * k + i] = 1;
-    return data;
-  },
+  eye: ({ n, cols, offset }) => Float64Array.from(shiftedEye(n as number, (cols ?? n) as number, (offset ?? 0) as number).data),
   iota: ({ n }) => Float64Array.from({ length: n as number }, (_, i) => i),
   shift_matrix: (a) => shiftMatrix(a.rows as number, a.cols as number, a.offset as number).data,
 };

@@ -2,7 +2,7 @@
 // against an Ops implementation (Float64Ops: the reference interpreter, the oracle for every
 // later stage; GraphOps: lowering to IR). Deliberately simple.
 import type { ExprInfo } from '../check/env.ts';
-import { evalDim, type Dim } from '../check/dims.ts';
+import { DimError, evalDim, type Dim } from '../check/dims.ts';
 import type { IndexVar } from '../check/types.ts';
 import type * as A from '../syntax/ast.ts';
 import { fail } from '../diagnostics.ts';
@@ -35,7 +35,15 @@ const infoOf = (env: Env, e: A.Expr): ExprInfo => {
   return i;
 };
 
-export const sizeOf = (d: Dim, env: Env) => evalDim(d, env.sizes);
+/** A dimension's size; sizes that do not fit (In / rh not whole, ≤ 0) are reported at `span`. */
+export const sizeOf = (d: Dim, env: Env, span?: A.Span): number => {
+  try {
+    return evalDim(d, env.sizes);
+  } catch (e) {
+    if (e instanceof DimError && span) fail('E-size', e.message, span, { notes: [`sizes: ${[...env.sizes].map(([k, v]) => `${k}=${v}`).join(', ')}`] });
+    throw e;
+  }
+};
 
 const modeOf = (env: Env): ModeState => {
   if (!env.mode) throw new Error('internal: a program reading training, step or random numbers was run without a mode');
@@ -123,8 +131,8 @@ function evalBinary(e: Extract<A.Expr, { kind: 'binary' }>, info: ExprInfo, env:
   const b = asTensorValue(r, ops);
   const align = info.align!;
   const idx = unionIdx(a.idx, b.idx);
-  const idxSizes = idx.map((v) => sizeOf(v.range!, env));
-  const out = align.out.map((d) => sizeOf(d, env));
+  const idxSizes = idx.map((v) => sizeOf(v.range!, env, e.span));
+  const out = align.out.map((d) => sizeOf(d, env, e.span));
   const [ta, tb] = [expand(ops, a, idx, idxSizes, out, align.mapL), expand(ops, b, idx, idxSizes, out, align.mapR)];
   if (compare[e.op]) return tv(COMPARE_MASK[e.op](ops, ta, tb), idx);
   return tv(ops.binary(e.op as BinaryOp, ta, tb), idx);
@@ -210,7 +218,7 @@ function evalCall(e: Extract<A.Expr, { kind: 'call' | 'axisCall' }>, info: ExprI
   if (info.layer) return callLayer(env.ops, env.layers.get(info.layer.name)!, args[0]);
   if (info.fn) return callFunction(info.fn, args, env);
   const f = BUILTIN_EVAL[info.builtin!];
-  return f({ ops: env.ops, args, info, shape: () => (info.shape ?? []).map((d) => sizeOf(d, env)), span: e.span, mode: () => modeOf(env) });
+  return f({ ops: env.ops, args, info, shape: () => (info.shape ?? []).map((d) => sizeOf(d, env, e.span)), span: e.span, mode: () => modeOf(env) });
 }
 
 function evalComprehension(e: Extract<A.Expr, { kind: 'call' | 'axisCall' }>, info: ExprInfo, env: Env): Value {
@@ -222,7 +230,7 @@ function evalComprehension(e: Extract<A.Expr, { kind: 'call' | 'axisCall' }>, in
   if (pos < 0) {
     // The body does not vary with v: summing repeats it range-many times; the mean is itself.
     if (info.builtin !== 'sum') return tv(body.t, body.idx);
-    const n = sizeOf(v.range!, env);
+    const n = sizeOf(v.range!, env, e.span);
     return tv(ops.binary('*', ops.fill(ops.shape(body.t), n), body.t), body.idx);
   }
   return tv(ops.reduce(info.builtin === 'mean' ? 'mean' : 'sum', body.t, [pos]), body.idx.filter((x) => x !== v));

@@ -18,8 +18,12 @@ export interface InstanceOptions {
   /** Sizes of dimensions and values of hyper-parameters, by name (`N=4,In=8,r=2,stride=2`). */
   settings: Record<string, number | boolean>;
   seed?: number;
-  /** 'init': each parameter's own initialiser (B = zeros gives delta = 0); 'random': N(0, 0.5²) everywhere, for checks. */
-  params?: 'init' | 'random';
+  /**
+   * 'init': each parameter's own initialiser (B = zeros gives delta = 0); 'random': N(0, 0.5²)
+   * everywhere, for checks; 'shapes': no values at all (shape-only leaves, for lowering to count
+   * FLOPs and plan kernels without allocating In·Out).
+   */
+  params?: 'init' | 'random' | 'shapes';
   /** Parameters supplied by path (`A`, `fc1.W`, `blocks.0.q.W`), e.g. from a checkpoint. */
   given?: Map<string, T.Tensor>;
   /** Float64Ops (default) computes; GraphOps lowers to IR. */
@@ -135,7 +139,7 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
     try {
       return evalDim(d, sizes);
     } catch (e) {
-      return fail('E-hyper', (e as Error).message, unit.decl.span);
+      return fail('E-size', (e as Error).message, unit.decl.span);
     }
   };
   const draw = (path: string, shape: number[], init: string, args: Record<string, number>): T.Tensor => {
@@ -144,6 +148,7 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
       if (!T.shapeEq(given.shape, shape)) fail('E-shape', `supplied parameter '${path}' has shape [${given.shape}] but the program needs [${shape}]`);
       return given;
     }
+    if (opts.params === 'shapes') return shapeOnly(shape);
     const r = rng.fork(path);
     return opts.params === 'random' ? initialize('normal', shape, { mean: 0, std: 0.5 }, r) : initialize(init, shape, args, r);
   };
@@ -238,6 +243,10 @@ function settingsOf(unit: UnitInfo, sizes: Map<string, number>, hypers: Map<stri
   }
   return out;
 }
+
+const NO_DATA = new Float64Array(0);
+/** A leaf with a shape and no values: only for lowering that never evaluates (FLOPs, plans, counts). */
+export const shapeOnly = (shape: number[]): T.Tensor => ({ shape: [...shape], data: NO_DATA });
 
 const initParamNames = (name: string) => getInitializer(name).params.map((p) => p.name);
 

@@ -16,7 +16,8 @@ export interface Ops {
   shape(t: TT): number[];
   scalar(v: number): TT;
   fill(shape: number[], v: number): TT;
-  eye(n: number): TT;
+  /** [n, cols] with ones at (i, i + offset): the identity, or a shifted one (concat places blocks with it). */
+  eye(n: number, cols?: number, offset?: number): TT;
   /** A parameter or input with its float64 value (GraphOps records it, Float64Ops returns it). */
   leaf(kind: 'param' | 'input', name: string, value: T.Tensor, trainable?: boolean): TT;
   unary(fn: T.UnaryName, x: TT): TT;
@@ -67,11 +68,7 @@ export const Float64Ops: Ops = {
   shape: (x) => t(x).shape,
   scalar: (v) => T.scalar(v),
   fill: (shape, v) => T.full(shape, v),
-  eye(n) {
-    const e = T.zeros([n, n]);
-    for (let i = 0; i < n; i++) e.data[i * n + i] = 1;
-    return e;
-  },
+  eye: (n, cols = n, offset = 0) => shiftedEye(n, cols, offset),
   leaf: (_k, _n, value) => value,
   unary: (fn, x) => T.map(t(x), T.unary[fn].f),
   binary: (op, a, b) => T.zipWith(t(a), t(b), ARITH[op]),
@@ -100,4 +97,11 @@ function batchedKron(a: T.Tensor, b: T.Tensor): T.Tensor {
   const mat = (x: T.Tensor, i: number) => T.take(T.reshape(x, [n, ...x.shape.slice(-2)]), 0, i);
   const parts = Array.from({ length: n }, (_, i) => T.kron(mat(a, i), mat(b, i)));
   return T.reshape(T.stack(parts, 0), [...batch, ...parts[0].shape]);
+}
+
+/** [n, cols] with ones at (i, i + offset) where that column exists. */
+export function shiftedEye(n: number, cols: number, offset: number): T.Tensor {
+  const e = T.zeros([n, cols]);
+  for (let i = 0; i < n; i++) if (i + offset >= 0 && i + offset < cols) e.data[i * cols + i + offset] = 1;
+  return e;
 }

@@ -25,7 +25,7 @@ export class GraphOps implements Ops {
   shape = (x: TT) => this.g.shape(this.id(x));
   scalar = (v: number) => this.g.add('const', [], { value: v });
   fill = (shape: number[], v: number) => this.g.add('fill', [], { value: v, shape });
-  eye = (n: number) => this.g.add('eye', [], { n });
+  eye = (n: number, cols = n, offset = 0) => this.g.add('eye', [], cols === n && offset === 0 ? { n } : { n, cols, offset });
   locate = (span: Parameters<NonNullable<Ops['locate']>>[0]) => {
     this.g.loc = span;
   };

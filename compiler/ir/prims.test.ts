@@ -32,7 +32,8 @@ const SAMPLES: Record<string, Sample[]> = {
   take: [{ shapes: [[3, 2]], attrs: { axis: 0, index: 1 } }],
   untake: [{ shapes: [[2]], attrs: { axis: 0, index: 2, size: 3 } }],
   softmax: [{ shapes: [[2, 3]], attrs: { axis: 1 } }, { shapes: [[2, 3]], attrs: { axis: 0 } }],
-  log_softmax: [{ shapes: [[2, 3]], attrs: { axis: 1 } }],
+  // Each axis, not only the last: a gradient reduced over the wrong axis passes a last-axis sample.
+  log_softmax: [{ shapes: [[2, 3]], attrs: { axis: 1 } }, { shapes: [[2, 3]], attrs: { axis: 0 } }, { shapes: [[2, 3, 2]], attrs: { axis: 1 } }],
   stopgrad: [{ shapes: [[2]], attrs: {} }],
   reduce_max: [{ shapes: [[2, 3]], attrs: { axes: [1] } }, { shapes: [[2, 3]], attrs: { axes: [0, 1] } }],
   reduce_min: [{ shapes: [[3, 2]], attrs: { axes: [0] } }],

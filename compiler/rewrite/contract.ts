@@ -8,12 +8,11 @@ import { einsumFlops, indexSizes, parseSpec } from '../ir/prims/einsum.ts';
 import { rebuild, type Rule, type RuleContext } from './engine.ts';
 import { naiveOf } from './merge.ts';
 import { describeNet, expertFolds, tokenLetters } from './explain-net.ts';
+import { MAX_OPERANDS } from './limits.ts';
 
 /** Weight of one element of an intermediate result against one FLOP (memory traffic). */
 export const MEMORY_WEIGHT = 1;
 const OPTIMAL_LIMIT = 10;
-// Operand sets are bitmasks: a net of more than 30 operands is refused, not silently wrong.
-const MAX_OPERANDS = 30;
 
 export interface Tree {
   mask: number;
@@ -98,16 +97,24 @@ export function optimalOrder(net: Net): Tree {
 export function greedyOrder(net: Net): Tree {
   const full = (1 << net.subs.length) - 1;
   let pool: Tree[] = net.subs.map((_, i) => leafTree(net, i));
+  // A pair's own cost depends only on its two operand sets (what is outside them is everything
+  // else either way), so it is computed once, not again every round: O(n²) pairs, not O(n³).
+  const pairs = new Map<string, { letters: string; flops: number; cost: number }>();
   while (pool.length > 1) {
     // The cheapest next pair (by its own cost, not the accumulated cost of its subtrees).
     let pick: { i: number; j: number; t: Tree; pairCost: number } | undefined;
     for (let i = 0; i < pool.length; i++)
       for (let j = i + 1; j < pool.length; j++) {
         const mask = pool[i].mask | pool[j].mask;
-        const letters = keptLetters(net, mask, full);
-        const pc = pairCost(net, pool[i], pool[j], letters);
-        const t = { mask, letters, cost: pool[i].cost + pool[j].cost + pc.cost, flops: pool[i].flops + pool[j].flops + pc.flops, left: pool[i], right: pool[j] };
-        if (!pick || pc.cost < pick.pairCost) pick = { i, j, t, pairCost: pc.cost };
+        const key = `${pool[i].mask},${pool[j].mask}`;
+        let pc = pairs.get(key);
+        if (!pc) {
+          const letters = keptLetters(net, mask, full);
+          pairs.set(key, (pc = { letters, ...pairCost(net, pool[i], pool[j], letters) }));
+        }
+        if (pick && pc.cost >= pick.pairCost) continue;
+        const t = { mask, letters: pc.letters, cost: pool[i].cost + pool[j].cost + pc.cost, flops: pool[i].flops + pool[j].flops + pc.flops, left: pool[i], right: pool[j] };
+        pick = { i, j, t, pairCost: pc.cost };
       }
     pool = [...pool.filter((_, k) => k !== pick!.i && k !== pick!.j), pick!.t];
   }

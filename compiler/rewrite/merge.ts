@@ -6,6 +6,7 @@ import type { Graph, Id } from '../ir/graph.ts';
 import { primitive } from '../ir/prim.ts';
 import { freshLetters, parseSpec } from '../ir/prims/einsum.ts';
 import { rebuild, type Rule, type RuleContext } from './engine.ts';
+import { MAX_OPERANDS } from './limits.ts';
 import { SIMPLIFY_RULES } from './rules-simplify.ts';
 
 const inlineSet = (ctx: RuleContext, id: Id) => (ctx.facts.get(id)?.inline as Set<Id> | undefined) ?? new Set<Id>();
@@ -49,7 +50,9 @@ export const MERGE_RULES: Rule[] = [
     apply(node, ctx) {
       const s = parseSpec(node.attrs.spec as string);
       const plan = inlineSet(ctx, node.id);
-      const k = node.inputs.findIndex((id) => ctx.g.node(id).op === 'einsum' && plan.has(id));
+      // A net stays within the optimiser's operand limit: an operand that would push it over is
+      // kept as its own (already optimised) einsum.
+      const k = node.inputs.findIndex((id) => ctx.g.node(id).op === 'einsum' && plan.has(id) && node.inputs.length - 1 + ctx.g.node(id).inputs.length <= MAX_OPERANDS);
       if (k < 0) return undefined;
       const inner = ctx.g.node(node.inputs[k]);
       const si = parseSpec(inner.attrs.spec as string);
@@ -58,6 +61,7 @@ export const MERGE_RULES: Rule[] = [
       [...si.out].forEach((c, i) => rename.set(c, s.ins[k][i]));
       const summed = [...new Set(si.ins.join(''))].filter((c) => !si.out.includes(c));
       const fresh = freshLetters(node.attrs.spec as string, summed.length);
+      if (fresh.length < summed.length) return undefined; // the net would need more index letters than there are
       summed.forEach((c, i) => rename.set(c, fresh[i]));
       const innerIns = si.ins.map((sub) => [...sub].map((c) => rename.get(c)!).join(''));
       const ins = [...s.ins.slice(0, k), ...innerIns, ...s.ins.slice(k + 1)];

@@ -9,11 +9,96 @@ import { LILY_GRAMMAR_RECIPE } from './lily-grammar.ts';
 // generated grammar bundles (exported, though missing from its type declarations).
 const grammar = (ohm as unknown as { makeRecipe(recipe: unknown): ohm.Grammar }).makeRecipe(JSON.parse(LILY_GRAMMAR_RECIPE));
 
+/**
+ * Brackets nest at most this deep. ohm parses recursively (about 15 rules per bracket level) and
+ * exhausts Node's stack near 100 levels; a clear limit, checked first, beats a crash.
+ */
+export const MAX_NESTING = 48;
+
+function checkNesting(source: string, file: string): void {
+  let depth = 0;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === '-' && source[i + 1] === '-') {
+      const nl = source.indexOf('\n', i);
+      if (nl < 0) return;
+      i = nl;
+    } else if (c === '(' || c === '[' || c === '{') {
+      if (++depth > MAX_NESTING)
+        throw new LilyError([{ code: 'E-limit', message: `brackets nest more than ${MAX_NESTING} levels deep here`, span: makeSpan(file, source, i, i + 1), notes: ['name intermediate results with `let … in` to flatten the expression'] }]);
+    } else if (c === ')' || c === ']' || c === '}') depth = Math.max(0, depth - 1);
+  }
+}
+
+/** A parse that ran out of stack (an extremely long chain of operators or lets) is refused clearly. */
+function stackLimit<T>(file: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof RangeError && /call stack/i.test(e.message))
+      throw new LilyError([{ code: 'E-limit', message: `${file}: an expression is too long or too deeply nested to parse`, notes: ['split it with `let … in`'] }]);
+    throw e;
+  }
+}
+
+/**
+ * The source with every run of whitespace and comments squeezed to one character (a newline if
+ * the run had one), and the map from its offsets back to the source's. ohm spends ~13 µs on every
+ * character it skips, so a file of long comments parses in seconds squeezed, minutes not.
+ */
+export function squeeze(source: string): { text: string; toSource(offset: number): number } {
+  const parts: string[] = [];
+  const textAt: number[] = []; // segment k starts at textAt[k] in the text, sourceAt[k] in the source
+  const sourceAt: number[] = [];
+  let out = 0;
+  let i = 0;
+  const isSpace = (c: number) => c === 32 || c === 9 || c === 10 || c === 13 || c === 0xfeff || c === 11 || c === 12;
+  while (i < source.length) {
+    let j = i;
+    while (j < source.length && !isSpace(source.charCodeAt(j)) && !(source[j] === '-' && source[j + 1] === '-')) j++;
+    if (j > i) {
+      textAt.push(out), sourceAt.push(i), parts.push(source.slice(i, j));
+      out += j - i;
+      i = j;
+    }
+    if (i >= source.length) break;
+    const runStart = i;
+    let newline = false;
+    while (i < source.length) {
+      const c = source.charCodeAt(i);
+      if (isSpace(c)) {
+        if (c === 10) newline = true;
+        i++;
+      } else if (source[i] === '-' && source[i + 1] === '-') {
+        const nl = source.indexOf('\n', i);
+        i = nl < 0 ? source.length : nl;
+      } else break;
+    }
+    textAt.push(out), sourceAt.push(runStart), parts.push(newline ? '\n' : ' ');
+    out += 1;
+  }
+  const text = parts.join('');
+  const toSource = (offset: number): number => {
+    if (offset >= text.length) return source.length;
+    let lo = 0;
+    let hi = textAt.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (textAt[mid] <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return sourceAt[lo] + (offset - textAt[lo]);
+  };
+  return { text, toSource };
+}
+
 export function parse(source: string, file = '<input>'): A.Program {
-  const match = grammar.match(source);
-  if (match.failed()) throw new LilyError([parseDiagnostic(source, file, match)]);
+  checkNesting(source, file);
+  const { text, toSource } = squeeze(source);
+  const match = stackLimit(file, () => grammar.match(text));
+  if (match.failed()) throw new LilyError([parseDiagnostic(source, file, toSource((match as unknown as RightmostFailure).getRightmostFailurePosition()), match)]);
   const sem = grammar.createSemantics();
-  const span = (node: ohm.Node): A.Span => makeSpan(file, source, node.source.startIdx, node.source.endIdx);
+  const span = (node: ohm.Node): A.Span => makeSpan(file, source, toSource(node.source.startIdx), toSource(node.source.endIdx));
   const list = (node: ohm.Node): ohm.Node[] => node.asIteration().children;
   const opt = (node: ohm.Node): ohm.Node | undefined => node.children[0];
   const bin = (op: ohm.Node, l: ohm.Node, r: ohm.Node, node: ohm.Node): A.Expr => ({
@@ -279,16 +364,16 @@ export function parse(source: string, file = '<input>'): A.Program {
       return children.map((c) => c.ast());
     },
   });
-  const { imports, decls } = sem(match).ast() as { imports: A.Import[]; decls: A.Decl[] };
+  const { imports, decls } = stackLimit(file, () => sem(match).ast() as { imports: A.Import[]; decls: A.Decl[] });
   return { file, source, imports, decls };
 }
 
 /** Turn ohm's rightmost failure into "expected X, found Y" with a span. */
-function parseDiagnostic(source: string, file: string, match: ohm.MatchResult) {
-  // ohm's typings omit these two methods of a failed match; they are documented API.
-  const failed = match as unknown as { getRightmostFailurePosition(): number; getExpectedText(): string };
-  const pos = failed.getRightmostFailurePosition();
-  const expectedRaw = failed.getExpectedText();
+// ohm's typings omit these two methods of a failed match; they are documented API.
+type RightmostFailure = { getRightmostFailurePosition(): number; getExpectedText(): string };
+
+function parseDiagnostic(source: string, file: string, pos: number, match: ohm.MatchResult) {
+  const expectedRaw = (match as unknown as RightmostFailure).getExpectedText();
   const found = describeFound(source, pos);
   const expected = humanExpected(expectedRaw);
   return {
@@ -327,6 +412,7 @@ const RULE_WORDS: Record<string, string> = {
 function humanExpected(raw: string): string {
   let text = raw;
   for (const [rule, words] of Object.entries(RULE_WORDS)) text = text.replaceAll(rule, words);
+  text = text.replace(/\b(?:a|an) (a|an) /g, '$1 '); // ohm's "an ident" → "a name", not "a a name"
   // ohm quotes terminals with double quotes; people read code in single quotes.
   text = text.replace(/"((?:[^"\\]|\\.)*)"/g, (_m, t: string) => `'${t.replace(/\\(.)/g, '$1')}'`);
   const parts = [...new Set(text.split(/, or |, | or /).map((s) => s.trim()).filter(Boolean))];

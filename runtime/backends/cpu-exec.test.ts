@@ -9,9 +9,10 @@ import { checkSource } from '../../compiler/frontend.ts';
 import { compile } from '../../compiler/pipeline.ts';
 import { compileTraining } from '../train.ts';
 import type * as T from '../tensor/index.ts';
-import { CpuExecutable, cpuBackend } from './cpu-exec.ts';
+import { CpuExecutable, cpuBackend, type CpuBackendOptions } from './cpu-exec.ts';
 import { arenaOf } from './cpu-arena.ts';
 import { cpuGemmEngine, cpuGemmReady } from './cpu-gemm.ts';
+import { loadNativeBlas } from './native-blas.ts';
 
 /**
  * One LoRA training step on a frozen linear layer, by hand (what the fusion pass will emit):
@@ -82,7 +83,8 @@ describe('cpu backend', () => {
 
   it('runs a LoRA training step: gemm kernels, shared slots, buffers in wasm memory; equal to the reference over 3 steps with assign', async () => {
     const p = loraPlan(64, 48, 8);
-    const exe = (await cpuBackend().prepare(p)) as CpuExecutable;
+    const exe = (await cpuBackend({ blas: 'wasm' }).prepare(p)) as CpuExecutable;
+    expect(exe.gemmKind).toBe('wasm');
     expect(exe.backend).toBe('cpu');
     expect(exe.kernels.map((k) => k.strategy)).toEqual(['gemm', 'gemm', 'gemm', 'gemm', 'gemm', 'gemm', 'loops', 'loops']);
     // every buffer lives in the gemm engine's memory: gemm reads and writes them in place
@@ -115,7 +117,7 @@ describe('cpu backend', () => {
 
   it('steady-state runs allocate no buffers and grow no memory', async () => {
     const p = loraPlan(64, 48, 8);
-    const exe = (await cpuBackend().prepare(p)) as CpuExecutable;
+    const exe = (await cpuBackend({ blas: 'wasm' }).prepare(p)) as CpuExecutable;
     for (const [n, x] of feedsOf(p, 7)) await exe.set(n, x);
     const args = { s: 0.5, lr: 0.1 };
     await exe.run(args);
@@ -132,11 +134,11 @@ describe('cpu backend', () => {
   it('reuses released wasm blocks across executables', async () => {
     const eng = cpuGemmEngine();
     const p = loraPlan(32, 24, 4);
-    const a = (await cpuBackend().prepare(p)) as CpuExecutable;
+    const a = (await cpuBackend({ blas: 'wasm' }).prepare(p)) as CpuExecutable;
     const at = a.B[0]!.byteOffset;
     a.dispose();
     expect(arenaOf(eng).freeFloats).toBeGreaterThan(0);
-    const b = (await cpuBackend().prepare(p)) as CpuExecutable;
+    const b = (await cpuBackend({ blas: 'wasm' }).prepare(p)) as CpuExecutable;
     expect(b.B[0]!.byteOffset).toBe(at);
     b.dispose();
     expect(() => b.runSync({ s: 1, lr: 1 })).toThrow(/dispose/);
@@ -233,18 +235,17 @@ describe('cpu backend on fusion-pass plans', () => {
       const checked = checkSource(src(f), f);
       for (const [name, unit] of checked.units) {
         if (unit.decl.kind !== 'adapter') continue;
-        let p;
-        try {
-          p = compile(checked, name, { settings: { N: 6, In: 20, Out: 12, r: 3, E: 3, n: 2, f: 2, rh: 2, P: 2, k: 1, h: 2, b: 4 }, seed: 5 });
-        } catch {
-          continue; // settings this adapter does not take
-        }
+        // Every stdlib adapter takes these sizes: a compile error is a failure, never a skip.
+        const p = compile(checked, name, { settings: { N: 6, In: 20, Out: 12, r: 3, E: 3, n: 2, f: 2, rh: 2, P: 2, k: 1, h: 2, b: 4 }, seed: 5 });
         const plan = planKernels(p.graph);
         const feeds = new Map([...p.leaves].filter(([k]) => plan.leaves.has(k)));
         for (const [k, v] of plan.constants) feeds.set(k, { shape: plan.buffers[plan.leaves.get(k)!]!.shape, data: v });
         const want = runPlanReference(plan, feeds);
         // low thresholds so these small shapes exercise the gemm lowering too
-        for (const opts of [{}, { strategy: 'gemm' as const }]) {
+        // the wasm gemm, and OpenBLAS where the native binding is built (its own test says when it is not)
+        const variants: CpuBackendOptions[] = [{ blas: 'wasm' }, { blas: 'wasm', strategy: 'gemm' }];
+        if (loadNativeBlas().ok) variants.push({ blas: 'native' }, { blas: 'native', strategy: 'gemm' });
+        for (const opts of variants) {
           const exe = (await cpuBackend(opts).prepare(plan)) as CpuExecutable; // sets plan.constants itself
           for (const k of exe.kernels) strategies.set(k.strategy, (strategies.get(k.strategy) ?? 0) + 1);
           for (const [k, t] of p.leaves) if (plan.leaves.has(k)) await exe.set(k, Float32Array.from(t.data));

@@ -1,8 +1,9 @@
 // The fast CPU backend: every kernel of a plan compiled once (compiler/codegen/cpu.ts: generated JS
-// loops, or the WebAssembly SIMD gemm + generated epilogue), every buffer allocated once at
-// prepare() inside the gemm engine's wasm memory (so gemm reads operands and writes results in
-// place, no copies), temps sharing memory by the plan's liveness slots. run() allocates nothing
-// but gemm's own bookkeeping.
+// loops, or a gemm + generated epilogue), every buffer allocated once at prepare(), temps sharing
+// memory by the plan's liveness slots; run() allocates nothing but gemm's own bookkeeping. The
+// gemm is OpenBLAS through the native binding where it was built (native-blas.ts; buffers are then
+// one plain Float32Array block), else the WebAssembly SIMD gemm, with every buffer inside its wasm
+// memory (so it reads operands and writes results in place, no copies).
 //
 // Storage rules (each a trap met or guarded against):
 //  - leaves (inputs, params) and plan outputs get private storage: an output in a shared slot
@@ -14,19 +15,29 @@
 //  - scratch for packed GEMM operands / results (S[0..2]) is one set per executable, sized for the
 //    largest kernel: kernels run one at a time.
 import type { BufferId, KernelPlan } from '../../compiler/fuse/kernel-ir.ts';
-import { compileCpuKernel, type CompiledCpuKernel, type CpuKernelOptions } from '../../compiler/codegen/cpu.ts';
-import type { Backend, Executable } from '../executable.ts';
+import { compileCpuKernel, type CompiledCpuKernel, type CpuKernelOptions, type GemmFn } from '../../compiler/codegen/cpu.ts';
+import type { Backend, Executable, HostAccess } from '../executable.ts';
 import { arenaOf, type CpuArena } from './cpu-arena.ts';
 import { cpuGemmEngine, type WasmGemm } from './cpu-gemm.ts';
+import { loadNativeBlas } from './native-blas.ts';
 
 export interface CpuBackendOptions extends Omit<CpuKernelOptions, 'gemm'> {
   /** use the wasm gemm (default true; false: generated loops only, plain Float32Arrays) */
   gemm?: boolean;
-  /** the gemm engine (default: the process-wide one) */
+  /** the wasm gemm engine (default: the process-wide one) */
   engine?: WasmGemm;
+  /**
+   * which gemm: 'auto' (default) OpenBLAS through the native binding when it was built, else the
+   * wasm SIMD gemm; 'native' insists (prepare() throws with the reason when it is missing); 'wasm'.
+   */
+  blas?: 'auto' | 'native' | 'wasm';
 }
 
+/** What runs a CPU executable's GEMMs. */
+export type CpuGemmKind = 'openblas' | 'wasm' | 'loops';
+
 const ALIGN = 16; // floats: 64-byte aligned regions
+const NO_ARGS: Readonly<Record<string, number>> = Object.freeze({});
 
 /**
  * The fast CPU backend (Node): kernels generated as JavaScript loops, matrix products as a generated
@@ -36,10 +47,20 @@ export function cpuBackend(options: CpuBackendOptions = {}): Backend {
   return {
     name: 'cpu',
     async available() {
+      if (options.blas === 'native') {
+        const native = loadNativeBlas();
+        if (!native.ok) return { ok: false, reason: `native BLAS: ${native.reason}` };
+      }
       return { ok: true }; // plain JS always runs; without wasm SIMD, prepare() falls back to loops
     },
     async prepare(plan: KernelPlan): Promise<Executable> {
       let engine: WasmGemm | null = null;
+      const blas = options.blas ?? 'auto';
+      if (options.gemm !== false && blas !== 'wasm') {
+        const native = loadNativeBlas();
+        if (native.ok) return new CpuExecutable(plan, null, options, native.blas.gemm);
+        if (blas === 'native') throw new Error(`cpu backend: native BLAS unavailable: ${native.reason}`);
+      }
       if (options.gemm !== false) {
         try {
           engine = options.engine ?? cpuGemmEngine();
@@ -66,15 +87,24 @@ export class CpuExecutable implements Executable {
   private readonly leafOf = new Set<BufferId>();
   private readonly outputNames = new Map<BufferId, number>();
   /** after assign() swapped output → leaf, read(output) reads the leaf (until the next run) */
-  private readonly readAlias = new Map<BufferId, BufferId>();
+  // (typed arrays, not a Map: Map.clear() allocates a new table, and a step must allocate nothing)
+  private readonly readAlias: Int32Array;
+  private readonly aliasOf = (id: BufferId) => (this.readAlias[id]! >= 0 ? this.readAlias[id]! : id);
   private ran = false;
+  /** what runs this executable's GEMMs */
+  readonly gemmKind: CpuGemmKind;
+  /** bytes of the one block holding every buffer and scratch (allocated at prepare) */
+  readonly bytes: number;
 
-  constructor(plan: KernelPlan, engine: WasmGemm | null, options: CpuBackendOptions) {
+  /** `nativeGemm`: OpenBLAS (buffers are plain arrays then); else `engine`'s wasm gemm, or loops only */
+  constructor(plan: KernelPlan, engine: WasmGemm | null, options: CpuBackendOptions, nativeGemm?: GemmFn) {
     this.plan = plan;
-    const { gemm: _useGemm, engine: _engine, ...rest } = options;
+    const { gemm: _useGemm, engine: _engine, blas: _blas, ...rest } = options;
     const kopts: CpuKernelOptions = { ...rest };
-    if (engine) kopts.gemm = (a, b, out, M, K, N, o) => engine.gemm(a, b, out, M, K, N, o);
+    if (nativeGemm) kopts.gemm = nativeGemm;
+    else if (engine) kopts.gemm = (a, b, out, M, K, N, o) => engine.gemm(a, b, out, M, K, N, o);
     else kopts.strategy = 'loops';
+    this.gemmKind = nativeGemm ? 'openblas' : engine ? 'wasm' : 'loops';
     this.kernels = plan.kernels.map((k) => compileCpuKernel(k, kopts));
 
     // ---- storage: which buffers share a region ----
@@ -116,12 +146,14 @@ export class CpuExecutable implements Executable {
       block = new Float32Array(total); // wasm memory exhausted: plain arrays (gemm copies operands)
     }
     block.fill(0, 0, total);
+    this.bytes = total * 4;
     this.B = [];
     for (const b of plan.buffers) {
       const at = offsets.get(region.get(b.id)!)!;
       this.B[b.id] = block.subarray(at, at + b.size);
     }
     this.S = scratch.map((n, i) => block.subarray(scratchAt[i]!, scratchAt[i]! + n));
+    this.readAlias = new Int32Array(this.B.length).fill(-1);
     // constant leaves of a fusion plan (eye, one-hot) are set here, once
     const consts = (plan as KernelPlan & { constants?: Map<string, ArrayLike<number>> }).constants;
     if (consts) for (const [name, data] of consts) if (plan.leaves.has(name)) this.B[plan.leaves.get(name)!]!.set(data);
@@ -147,7 +179,7 @@ export class CpuExecutable implements Executable {
       if (typeof args[a] !== 'number') throw new Error(`cpu executable: missing run-time argument ${a}`);
     }
     const { B, S } = this;
-    this.readAlias.clear();
+    this.readAlias.fill(-1);
     for (const k of this.kernels) k.run(B, args, S);
     this.ran = true;
   }
@@ -156,13 +188,29 @@ export class CpuExecutable implements Executable {
     this.runSync(args);
   }
 
+  readonly host: HostAccess = {
+    leaf: (name) => {
+      const id = this.plan.leaves.get(name);
+      if (id === undefined) throw new Error(`cpu executable: no leaf named ${name}`);
+      return this.B[id]!;
+    },
+    output: (name) => {
+      const id = this.plan.outputs.get(name);
+      if (id === undefined) throw new Error(`cpu executable: no output named ${name}`);
+      if (!this.ran) throw new Error(`cpu executable: '${name}' has not been computed yet (call run())`);
+      return this.B[this.aliasOf(id)]!;
+    },
+    run: () => this.runSync(NO_ARGS),
+    assigner: (pairs) => this.assigner(pairs),
+  };
+
   async read(name: string): Promise<Float32Array> {
     this.check();
     const leaf = this.plan.leaves.get(name);
     const id = leaf ?? this.plan.outputs.get(name);
     if (id === undefined) throw new Error(`cpu executable: no output or leaf named ${name}`);
     if (leaf === undefined && !this.ran) throw new Error(`cpu executable: '${name}' has not been computed yet (call run())`);
-    return this.B[this.readAlias.get(id) ?? id]!.slice();
+    return this.B[this.aliasOf(id)]!.slice();
   }
 
   /**
@@ -171,32 +219,48 @@ export class CpuExecutable implements Executable {
    * then reads the leaf until the next run), copied otherwise.
    */
   async assign(pairs: [from: string, to: string][]): Promise<void> {
+    this.assigner(pairs)();
+  }
+
+  /** assign(pairs) with the names resolved and the snapshot arrays allocated once; each call allocates nothing. */
+  assigner(pairs: [from: string, to: string][]): () => void {
     this.check();
     const ids = pairs.map(([from, to]) => {
       const f = this.plan.outputs.get(from);
       const t = this.plan.leaves.get(to);
       if (f === undefined) throw new Error(`cpu executable: no output named ${from}`);
       if (t === undefined) throw new Error(`cpu executable: no leaf named ${to}`);
-      if (!this.ran) throw new Error(`cpu executable: '${from}' has not been computed yet (call run())`);
       const n = this.B[f]!.length, m = this.B[t]!.length;
       if (n !== m) throw new Error(`cpu executable: cannot assign ${from} (${n} elements) to ${to} (${m})`);
       return [f, t] as const;
     });
-    // an output that is itself a leaf may be overwritten by an earlier pair: snapshot it
+    // an output that is itself a leaf may be overwritten by an earlier pair: it is snapshot first
     const targets = new Set(ids.map(([, t]) => t));
-    const src = ids.map(([f]) => (this.leafOf.has(f) && targets.has(f) ? this.B[f]!.slice() : this.B[this.readAlias.get(f) ?? f]!));
-    const swapped = new Set<BufferId>();
-    ids.forEach(([f, t], i) => {
-      if (f === t) return;
-      const swappable = !this.leafOf.has(f) && this.outputNames.get(f) === 1 && !swapped.has(f) && !this.readAlias.has(f);
-      if (swappable) {
-        const old = this.B[t]!;
-        this.B[t] = this.B[f]!;
-        this.B[f] = old;
-        this.readAlias.set(f, t);
-        swapped.add(f);
-      } else this.B[t]!.set(src[i]!);
-    });
+    const snapshot = ids.map(([f]) => (this.leafOf.has(f) && targets.has(f) ? new Float32Array(this.B[f]!.length) : null));
+    const src: Float32Array[] = ids.map(() => this.B[0]!);
+    const swapped = new Uint8Array(this.B.length);
+    return () => {
+      this.check();
+      if (!this.ran && ids.length) throw new Error(`cpu executable: '${pairs[0]![0]}' has not been computed yet (call run())`);
+      for (let i = 0; i < ids.length; i++) {
+        const f = ids[i]![0], snap = snapshot[i];
+        if (snap) snap.set(this.B[f]!);
+        src[i] = snap ?? this.B[this.aliasOf(f)]!;
+      }
+      swapped.fill(0);
+      for (let i = 0; i < ids.length; i++) {
+        const [f, t] = ids[i]!;
+        if (f === t) continue;
+        const swappable = !this.leafOf.has(f) && this.outputNames.get(f) === 1 && !swapped[f] && this.readAlias[f]! < 0;
+        if (swappable) {
+          const old = this.B[t]!;
+          this.B[t] = this.B[f]!;
+          this.B[f] = old;
+          this.readAlias[f] = t;
+          swapped[f] = 1;
+        } else this.B[t]!.set(src[i]!);
+      }
+    };
   }
 
   dispose(): void {

@@ -21,19 +21,17 @@ import { openWebGPU } from './webgpu-node.ts';
 const MODES = ['cpu', 'webasm', 'webgpu'] as const;
 
 /** Skip (printing why) when the mode cannot run here. */
-async function backendOr(mode: GpuJsBackendMode, ctx: { skip: () => void }) {
+async function backendOr(mode: GpuJsBackendMode, ctx: { skip: (note?: string) => void }) {
   if (mode === 'webgpu') {
     const w = await openWebGPU();
     if ('error' in w) {
-      console.log(`[gpujs-exec.test] SKIP webgpu: ${w.error}`);
-      ctx.skip();
+      ctx.skip(`webgpu unavailable: ${w.error}`);
     }
   }
   const be = gpuJsBackend(mode);
   const a = await be.available();
   if (!a.ok) {
-    console.log(`[gpujs-exec.test] SKIP ${mode}: ${a.reason}`);
-    ctx.skip();
+    ctx.skip(`${mode} unavailable: ${a.reason}`);
   }
   return be;
 }

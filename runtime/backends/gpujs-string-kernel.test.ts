@@ -110,8 +110,7 @@ describe('gpu.js kernel from a generated string', () => {
   it('webgpu: matches float64, and chains two pipeline kernels with no readback between them', async (ctx) => {
     const w = await openWebGPU();
     if ('error' in w) {
-      console.log(`[gpujs-string-kernel.test] SKIP webgpu: ${w.error}`);
-      ctx.skip();
+      ctx.skip(`webgpu unavailable: ${w.error}`);
       return;
     }
     const gpu = await createGPU('webgpu');

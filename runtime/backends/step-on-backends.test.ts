@@ -15,7 +15,8 @@ const lily = checkSource(readFileSync(new URL('../../stdlib/adapters/lily.lily',
 const dora = checkSource(readFileSync(new URL('../../stdlib/adapters/dora.lily', import.meta.url), 'utf8'), 'dora.lily');
 
 const BACKENDS: [string, () => Backend][] = [
-  ['cpu', () => cpuBackend()],
+  ['cpu (OpenBLAS gemm)', () => cpuBackend({ blas: 'native' })],
+  ['cpu (wasm gemm)', () => cpuBackend({ blas: 'wasm' })],
   ['gpujs-cpu', () => gpuJsBackend('cpu')],
   ['webasm', () => gpuJsBackend('webasm')],
   ['webgpu', () => gpuJsBackend('webgpu')],

@@ -11,9 +11,16 @@ describe('openWebGPU', () => {
     const p2 = openWebGPU();
     expect(p1).toBe(p2);
     const r = await p1;
+    if ('error' in r) expect(r.error.length).toBeGreaterThan(0);
+    else expect(r.adapterInfo.length).toBeGreaterThan(0);
+  });
+
+  // Without an adapter (no Mesa, or the probe timing out on a loaded machine) this is skipped,
+  // visibly, with the reason — never passed.
+  it('runs a compute shader round trip on the adapter it opened', async (ctx) => {
+    const r = await openWebGPU();
     if ('error' in r) {
-      console.log(`[webgpu-node.test] WebGPU unavailable here: ${r.error}`);
-      expect(r.error.length).toBeGreaterThan(0);
+      ctx.skip(`WebGPU unavailable here: ${r.error}`);
       return;
     }
     expect(r.adapterInfo.length).toBeGreaterThan(0);

@@ -11,7 +11,8 @@ export { CLASSES, type ImageSet } from './image-set.ts';
 export const EMBEDDED_DIR = packagePath('examples/data/fashion-mnist/', import.meta.url);
 export const DEBIAN_DIR = '/usr/share/datasets/fashion-mnist';
 
-function load(dir: string, split: 'train' | 't10k'): ImageSet {
+/** One split of a folder in Fashion-MNIST's IDX layout (the VTAB-1K-style tasks in examples/data use it too). */
+export function loadImageSplit(dir: string, split: 'train' | 't10k'): ImageSet {
   return imageSet(loadIdx(join(dir, `${split}-images-idx3-ubyte.gz`)), loadIdx(join(dir, `${split}-labels-idx1-ubyte.gz`)), dir);
 }
 
@@ -19,5 +20,5 @@ function load(dir: string, split: 'train' | 't10k'): ImageSet {
 export function fashionMnist(which: 'embedded' | 'full' = 'embedded'): { train: ImageSet; test: ImageSet; source: string } {
   const dir = which === 'full' ? DEBIAN_DIR : EMBEDDED_DIR;
   if (!existsSync(dir)) throw new IdxError(which === 'full' ? `${dir} not found: apt-get install dataset-fashion-mnist` : `${dir} not found`);
-  return { train: load(dir, 'train'), test: load(dir, 't10k'), source: dir };
+  return { train: loadImageSplit(dir, 'train'), test: loadImageSplit(dir, 't10k'), source: dir };
 }

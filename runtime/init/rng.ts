@@ -84,7 +84,10 @@ const FORK_TAG = 0x666f726b; // 'fork': separates fork keys from seed keys
 
 class Xoshiro128ss implements Rng {
   private s = new Uint32Array(4);
-  private spare: number | null = null;
+  // a number field with a flag, never null: a field that holds null or a double makes V8 box every
+  // double stored into it (an allocation per draw; whole-model inputs draw ~10⁶)
+  private spare = 0;
+  private hasSpare = false;
 
   constructor(private readonly key: Uint32Array) {
     // Derive the state from the key through one more mixing pass, so the
@@ -116,9 +119,9 @@ class Xoshiro128ss implements Rng {
   }
 
   normal(mean = 0, std = 1): number {
-    if (this.spare !== null) {
+    if (this.hasSpare) {
       const z = this.spare;
-      this.spare = null;
+      this.hasSpare = false;
       return mean + std * z;
     }
     const u1 = 1 - this.next(); // (0, 1], so log is finite
@@ -126,6 +129,7 @@ class Xoshiro128ss implements Rng {
     const r = Math.sqrt(-2 * Math.log(u1));
     const theta = 2 * Math.PI * u2;
     this.spare = r * Math.sin(theta);
+    this.hasSpare = true;
     return mean + std * r * Math.cos(theta);
   }
 

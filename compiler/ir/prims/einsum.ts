@@ -43,11 +43,11 @@ export function einsumFlops(s: EinsumSpec, sizes: Map<string, number>): number {
  * Canonical form, so equal contractions hash equal: operands sorted by id (scalars first), letters
  * renamed in order of first appearance. Returns undefined when already canonical.
  */
-export function canonical(inputs: Id[], s: EinsumSpec): { inputs: Id[]; spec: string } {
-  const order = inputs.map((id, k) => ({ id, sub: s.ins[k] })).sort((a, b) => a.id - b.id || (a.sub < b.sub ? -1 : a.sub > b.sub ? 1 : 0));
+export function canonical(inputs: Id[], s: EinsumSpec, tieBySub = true): { inputs: Id[]; spec: string } {
+  const order = inputs.map((id, k) => ({ id, sub: s.ins[k], k })).sort((a, b) => a.id - b.id || (tieBySub ? (a.sub < b.sub ? -1 : a.sub > b.sub ? 1 : 0) : a.k - b.k));
   const rename = new Map<string, string>();
   const letter = (c: string) => {
-    if (!rename.has(c)) rename.set(c, String.fromCharCode(97 + rename.size));
+    if (!rename.has(c)) rename.set(c, LETTERS[rename.size]);
     return rename.get(c)!;
   };
   for (const c of s.out) letter(c); // output letters first: stable names for the result's axes
@@ -56,14 +56,12 @@ export function canonical(inputs: Id[], s: EinsumSpec): { inputs: Id[]; spec: st
   return { inputs: order.map((o) => o.id), spec: `${ins.join(',')}->${out}` };
 }
 
-/** Letters not used in a spec, for building new specs. */
+/** Index letters of einsum specs (the tensor library accepts these): a net has at most 52 indices. */
+export const LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+
+/** Letters not used in a spec, for building new specs; fewer than n when the alphabet runs out. */
 export function freshLetters(used: string, n: number): string[] {
-  const out: string[] = [];
-  for (let c = 97; out.length < n; c++) {
-    const ch = String.fromCharCode(c > 122 ? c + 6 : c); // a..z then A..Z
-    if (!used.includes(ch)) out.push(ch);
-  }
-  return out;
+  return [...LETTERS].filter((ch) => !used.includes(ch)).slice(0, n);
 }
 
 export const einsum = (g: Graph, spec: string, ...inputs: Id[]): Id => g.add('einsum', inputs, { spec });
@@ -84,7 +82,11 @@ definePrim({
   normalize(g, inputs, attrs) {
     const s = parseSpec(attrs.spec as string);
     if (inputs.length === 1 && s.ins[0] === s.out) return inputs[0]; // identity
-    const c = canonical(inputs, s);
+    let c = canonical(inputs, s);
+    // One operand repeated under different index strings can make sorting by index string and
+    // renaming chase each other forever; then operands keep their order (a fixed point at once).
+    const again = canonical(c.inputs, parseSpec(c.spec));
+    if (again.spec !== c.spec) c = canonical(inputs, s, false);
     if (c.spec !== attrs.spec || c.inputs.some((id, k) => id !== inputs[k])) return g.add('einsum', c.inputs, { spec: c.spec });
     return undefined;
   },

@@ -1,6 +1,7 @@
 // Leaves and constants: inputs (data), parameters, scalar constants, constant tensors.
 import * as T from '../../../runtime/tensor/index.ts';
 import { definePrim } from '../prim.ts';
+import { shiftedEye } from '../../interp/ops.ts';
 
 const leafValue = (): never => {
   throw new Error('internal: a leaf is evaluated from the environment, not by its primitive');
@@ -46,14 +47,9 @@ definePrim({
 
 definePrim({
   name: 'eye',
-  doc: 'the identity matrix',
-  shape: (_s, a) => [a.n as number, a.n as number],
-  eval: (_i, a) => {
-    const n = a.n as number;
-    const t = T.zeros([n, n]);
-    for (let i = 0; i < n; i++) t.data[i * n + i] = 1;
-    return t;
-  },
+  doc: 'the identity matrix, or [n, cols] with ones at (i, i + offset)',
+  shape: (_s, a) => [a.n as number, (a.cols ?? a.n) as number],
+  eval: (_i, a) => shiftedEye(a.n as number, (a.cols ?? a.n) as number, (a.offset ?? 0) as number),
   flops: () => 0,
-  print: (a) => `eye ${a.n}`,
+  print: (a) => (a.cols === undefined ? `eye ${a.n}` : `eye ${a.n}×${a.cols} offset ${a.offset}`),
 });

@@ -1,0 +1,60 @@
+// The native GEMM of the CPU backend: OpenBLAS's cblas_sgemm through a small N-API binding
+// (native/blas, built at install by native/build.mjs from Debian's libopenblas-dev). Chosen by
+// measurement over the WebAssembly SIMD gemm (cpu-gemm.ts): on this project's 2-core Zen 5 with
+// AVX-512, OpenBLAS's sgemm runs 5–15× faster than 128-bit wasm SIMD can (bench/gemm.ts prints
+// both). Where the binding was not built (no compiler, no OpenBLAS, another OS), loadNativeBlas()
+// says why and the CPU backend keeps the wasm gemm. Node-only (node:module).
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { GemmFn } from '../../compiler/codegen/cpu.ts';
+
+interface Binding {
+  sgemm(
+    transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+    A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number, C: Float32Array, ldc: number,
+  ): void;
+  info(): { config: string; threads: number; cores: number };
+  setThreads(n: number): void;
+}
+
+export interface NativeBlas {
+  /** the same contract as cpu-gemm's gemm(): out = alpha·op(A)·op(B) (+ out when accumulate), row-major */
+  gemm: GemmFn;
+  /** e.g. 'OpenBLAS 0.3.21 … Cooperlake MAX_THREADS=64' */
+  config: string;
+  threads: number;
+  setThreads(n: number): void;
+}
+
+const BINDING = 'native/blas/build/Release/lily_blas.node';
+
+/** the built binding: looked for in the folders above this module (source tree, dist/, a bundled CLI) */
+function bindingFile(): string {
+  let dir = new URL('.', import.meta.url);
+  for (let up = 0; up < 5; up++, dir = new URL('..', dir)) {
+    const f = new URL(BINDING, dir).pathname;
+    if (existsSync(f)) return f;
+  }
+  return new URL(`../../${BINDING}`, import.meta.url).pathname;
+}
+let loaded: { ok: true; blas: NativeBlas } | { ok: false; reason: string } | null = null;
+
+/** The OpenBLAS binding, or why it is not here (loaded once per process; LILY_BLAS=wasm turns it off). */
+export function loadNativeBlas(): { ok: true; blas: NativeBlas } | { ok: false; reason: string } {
+  if (loaded) return loaded;
+  if (process.env.LILY_BLAS === 'wasm') return (loaded = { ok: false, reason: 'LILY_BLAS=wasm' });
+  const file = bindingFile();
+  if (!existsSync(file)) return (loaded = { ok: false, reason: `not built (${file} is missing: npm install builds it when libopenblas-dev and g++ are installed)` });
+  try {
+    const b = createRequire(import.meta.url)(file) as Binding;
+    const gemm: GemmFn = (a, bm, out, M, K, N, o = {}) => {
+      // leading dimensions are at least 1 even for empty matrices (BLAS rejects 0)
+      const lda = Math.max(1, o.transA ? M : K), ldb = Math.max(1, o.transB ? K : N);
+      b.sgemm(!!o.transA, !!o.transB, M, N, K, o.alpha ?? 1, a, lda, bm, ldb, o.accumulate ? 1 : 0, out, Math.max(1, N));
+    };
+    const i = b.info();
+    return (loaded = { ok: true, blas: { gemm, config: i.config, threads: i.threads, setThreads: (n) => b.setThreads(n) } });
+  } catch (e) {
+    return (loaded = { ok: false, reason: `cannot load ${file}: ${(e as Error).message.split('\n')[0]}` });
+  }
+}
