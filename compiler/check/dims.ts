@@ -132,7 +132,8 @@ export function dimDerived(fn: string, args: Dim[]): Dim {
 }
 
 /** Evaluate at concrete sizes; undefined symbols or non-integral results are reported by name. */
-export function evalDim(d: Dim, sizes: ReadonlyMap<string, number> | Record<string, number>): number {
+/** A dimension's whole size; at least `min` (1 for sizes; 0 for positions such as a slice's start). */
+export function evalDim(d: Dim, sizes: ReadonlyMap<string, number> | Record<string, number>, min = 1): number {
   const get = (s: string) => (sizes instanceof Map ? sizes.get(s) : (sizes as Record<string, number>)[s]);
   let total = 0;
   for (const [k, c] of d) {
@@ -147,7 +148,7 @@ export function evalDim(d: Dim, sizes: ReadonlyMap<string, number> | Record<stri
   }
   const r = Math.round(total);
   if (Math.abs(r - total) > 1e-9) throw new DimError(`dimension ${showDim(d)} is not a whole number at these sizes (${total})`);
-  if (r < 1) throw new DimError(`dimension ${showDim(d)} is ${r} at these sizes: every size must be at least 1`);
+  if (r < min) throw new DimError(`dimension ${showDim(d)} is ${r} at these sizes: every size must be at least ${min}`);
   return r;
 }
 

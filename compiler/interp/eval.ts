@@ -36,9 +36,9 @@ const infoOf = (env: Env, e: A.Expr): ExprInfo => {
 };
 
 /** A dimension's size; sizes that do not fit (In / rh not whole, ≤ 0) are reported at `span`. */
-export const sizeOf = (d: Dim, env: Env, span?: A.Span): number => {
+export const sizeOf = (d: Dim, env: Env, span?: A.Span, min = 1): number => {
   try {
-    return evalDim(d, env.sizes);
+    return evalDim(d, env.sizes, min);
   } catch (e) {
     if (e instanceof DimError && span) fail('E-size', e.message, span, { notes: [`sizes: ${[...env.sizes].map(([k, v]) => `${k}=${v}`).join(', ')}`] });
     throw e;
@@ -185,7 +185,7 @@ function evalIndex(e: Extract<A.Expr, { kind: 'index' }>, info: ExprInfo, env: E
   e.items.forEach((item, axis) => {
     const r = res[axis];
     if (r?.kind !== 'slice') return;
-    const [lo, hi, n] = [sizeOf(r.lo, env), sizeOf(r.hi, env), ops.shape(t)[k + axis]];
+    const [lo, hi, n] = [sizeOf(r.lo, env, item.span, 0), sizeOf(r.hi, env, item.span), ops.shape(t)[k + axis]];
     if (!(0 <= lo && lo < hi && hi <= n)) fail('E-shape', `the slice ${lo}:${hi} does not fit an axis of size ${n}`, item.span, { expected: `0 ≤ start < end ≤ ${n}` });
     t = ops.slice(t, k + axis, lo, hi);
   });
