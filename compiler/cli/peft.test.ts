@@ -6,19 +6,12 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from './main.ts';
+import { lily } from './run-in-process.ts';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from '../../runtime/checkpoint/safetensors-codec.ts';
 
 const FIXTURES = join(import.meta.dirname, '../../../shared/peft-fixtures');
 const have = existsSync(join(FIXTURES, 'README.md'));
 if (!have) console.warn(`PEFT fixtures not found at ${FIXTURES}: the PEFT golden-file tests are skipped`);
-
-async function lily(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 const tmp = mkdtempSync(join(tmpdir(), 'lily-peft-'));
 const read = (file: string) => decodeSafetensors(readFileSync(file), file).tensors;

@@ -3,15 +3,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from './main.ts';
+import { lily } from './run-in-process.ts';
 import { loadSafetensors } from '../../runtime/checkpoint/safetensors.ts';
-
-async function lily(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'lily-ck-'));
 const LILY = ['train', 'stdlib/adapters/lily.lily', '--adapter', 'Lily', '--backend', 'cpu'];
