@@ -17,8 +17,8 @@ import { GraphOps } from '../ir/graph-ops.ts';
 import { loadLegacyCheckpoint } from '../../runtime/checkpoint/adapter-checkpoint.ts';
 import { SafetensorsError } from '../../runtime/checkpoint/safetensors-codec.ts';
 import { mapBaseWeights, parseRename, type Rename } from '../../runtime/peft/base-weights.ts';
-import { commonSettings, decodeAdapterTensors, PeftFormatError, type FolderSpec } from '../../runtime/peft/folder.ts';
-import { identifyMethod } from '../../runtime/peft/identify.ts';
+import { decodeAdapterTensors, PeftFormatError, type FolderSpec } from '../../runtime/peft/folder.ts';
+import { identifyMethod, methodOfLayers } from '../../runtime/peft/identify.ts';
 import { LILY_PROGRAM_TYPE, methodByName, methodForConfig, PEFT_HAS_BUT_UNMAPPED, PEFT_METHODS, unsupportedFields, type PeftMethod } from '../../runtime/peft/methods.ts';
 import { readAdapterFolder, readWeights, stdlibPath } from '../../runtime/peft/node.ts';
 import type { Tensor } from '../../runtime/tensor/index.ts';
@@ -292,8 +292,7 @@ function loadBase(f: ModelFlags, record: ModuleRecord, shapes: Map<string, numbe
 /** How --save writes these adapters: PEFT's own format where the adapter is a PEFT method, else a Lily program. */
 function folderSpec(checked: CheckedProgram, sources: Source[], entry: string, kind: 'adapter' | 'model', record: ModuleRecord, attach?: TargetAttachment): FolderSpec {
   const adapted = record.adapted;
-  const common = commonSettings(adapted);
-  const method = typeof common === 'string' ? undefined : identifyMethod(checked, adapted[0].adapter, common, methodReference);
+  const method = methodOfLayers(checked, adapted, methodReference);
   const derived = attach ? { targets: targetsForConfig(attach.targets), faithful: true } : derivedTargets(record);
   const modelClass = kind === 'model' ? entry : 'Linear';
   const library = kind === 'model' ? basename(sources[0].file).replace(/\.lily$/, '') : 'torch.nn';

@@ -12,7 +12,7 @@ import { GraphOps } from '../../compiler/ir/graph-ops.ts';
 import { parse } from '../../compiler/syntax/to-ast.ts';
 import { commonSettings, CONFIG_FILE, decodeAdapterTensors, encodeAdapterFolder, PeftFormatError, WEIGHTS_FILE, type FolderSpec } from '../../runtime/peft/folder.ts';
 import type { Dense } from '../../runtime/peft/layouts.ts';
-import { identifyMethod } from '../../runtime/peft/identify.ts';
+import { identifyMethod, methodOfLayers } from '../../runtime/peft/identify.ts';
 import { LILY_PROGRAM_TYPE, methodForConfig, type PeftMethod } from '../../runtime/peft/methods.ts';
 import type { Tensor } from '../../runtime/tensor/index.ts';
 import { EXAMPLES } from './examples.ts';
@@ -45,8 +45,7 @@ async function sha256(text: string): Promise<string> {
 }
 
 async function spec(checked: CheckedProgram, source: string, file: string, adapted: AdaptedLayer[]): Promise<FolderSpec> {
-  const common = commonSettings(adapted);
-  const method = typeof common === 'string' ? undefined : identifyMethod(checked, adapted[0].adapter, common, reference);
+  const method = methodOfLayers(checked, adapted, reference);
   const where = { targets: adapted.map((l) => l.layer), modelClass: 'Linear', library: 'torch.nn' };
   return method ? { method, ...where } : { ...where, program: { file, source, sha256: await sha256(source) } };
 }

@@ -7,6 +7,8 @@ import { runEntry } from '../../compiler/interp/run.ts';
 import { LilyError } from '../../compiler/diagnostics.ts';
 import type { Tensor } from '../tensor/index.ts';
 import { PEFT_METHODS, type PeftMethod } from './methods.ts';
+import { commonSettings } from './folder.ts';
+import type { AdaptedLayer } from '../../compiler/interp/targets.ts';
 
 const sameNames = (a: string[], b: string[]) => a.length === b.length && a.every((x) => b.includes(x));
 
@@ -38,4 +40,10 @@ export function identifyMethod(checked: CheckedProgram, adapter: string, setting
     }
   }
   return undefined;
+}
+
+/** The PEFT method a set of adapted layers is saved as: one adapter, one set of hyper-parameters, computing a method's formula; else undefined (a Lily program). */
+export function methodOfLayers(checked: CheckedProgram, adapted: AdaptedLayer[], reference: (m: PeftMethod) => CheckedProgram): PeftMethod | undefined {
+  const common = commonSettings(adapted);
+  return typeof common === 'string' ? undefined : identifyMethod(checked, adapted[0].adapter, common, reference);
 }
