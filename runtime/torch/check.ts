@@ -130,14 +130,25 @@ export async function checkModelExports(cases: ModelCase[]): Promise<(CheckRepor
     const errors: Record<string, number> = {};
     const problems: string[] = [];
     if (res.error) return { adapter: c.model, ok: false, errors, problems: [`Python: ${res.error}\n${res.trace}`], stateDict: [] };
-    const grads = res.grads as Record<string, Plain>;
-    errors.y = maxRelErr(want.y.data, (res.y as Plain).data);
-    errors['grad:x'] = maxRelErr(want.gx.data, (res.grad_x as Plain).data);
-    for (const [name, g] of want.grads) errors[`grad:${name}`] = grads[name] ? maxRelErr(g.data, grads[name].data) : Infinity;
-    for (const name of Object.keys(grads)) if (!want.grads.has(name)) problems.push(`torch trains ${name}, our program keeps it frozen`);
-    for (const [k, e] of Object.entries(errors)) if (!(e <= F64_TOL)) problems.push(`${k}: error ${e.toExponential(2)} > ${F64_TOL}`);
+    compareForward(want, res, errors, problems, (name) => `torch trains ${name}, our program keeps it frozen`);
     return { adapter: c.model, ok: problems.length === 0, errors, problems, stateDict: res.state_dict as string[] };
   });
+}
+
+/** y, dx and every parameter gradient from Python against ours (float64 tolerance), into errors and problems. */
+function compareForward(
+  want: { y: T.Tensor; gx: T.Tensor; grads: Map<string, T.Tensor> },
+  res: Record<string, unknown>,
+  errors: Record<string, number>,
+  problems: string[],
+  extra: (name: string) => string,
+) {
+  const grads = res.grads as Record<string, Plain>;
+  errors.y = maxRelErr(want.y.data, (res.y as Plain).data);
+  errors['grad:x'] = maxRelErr(want.gx.data, (res.grad_x as Plain).data);
+  for (const [name, g] of want.grads) errors[`grad:${name}`] = grads[name] ? maxRelErr(g.data, grads[name].data) : Infinity;
+  for (const name of Object.keys(grads)) if (!want.grads.has(name)) problems.push(extra(name));
+  for (const [k, e] of Object.entries(errors)) if (!(e <= F64_TOL)) problems.push(`${k}: error ${e.toExponential(2)} > ${F64_TOL}`);
 }
 
 function runHarness(jobs: unknown[]): Record<string, unknown>[] {
@@ -157,12 +168,7 @@ export async function checkExports(cases: CheckCase[]): Promise<CheckReport[]> {
     const errors: Record<string, number> = {};
     const problems: string[] = [];
     if (res.error) return { adapter: c.adapter, ok: false, errors, problems: [`Python: ${res.error}\n${res.trace}`] };
-    const grads = res.grads as Record<string, Plain>;
-    errors.y = maxRelErr(want.y.data, (res.y as Plain).data);
-    errors['grad:x'] = maxRelErr(want.gx.data, (res.grad_x as Plain).data);
-    for (const [name, g] of want.grads) errors[`grad:${name}`] = grads[name] ? maxRelErr(g.data, grads[name].data) : Infinity;
-    for (const name of Object.keys(grads)) if (!want.grads.has(name)) problems.push(`torch has a gradient for ${name}, our reference does not`);
-    for (const [k, e] of Object.entries(errors)) if (!(e <= F64_TOL)) problems.push(`${k}: error ${e.toExponential(2)} > ${F64_TOL}`);
+    compareForward(want, res, errors, problems, (name) => `torch has a gradient for ${name}, our reference does not`);
     if (res.init_ok !== true) problems.push(`initialisation: ${res.init_ok}`);
     const merge = res.merge as { mergeable: boolean; error?: number; restored?: boolean; refused?: string | null };
     if (merge.mergeable) {
