@@ -7,6 +7,7 @@ import { vjp } from './autodiff/vjp.ts';
 import { fail } from './diagnostics.ts';
 import type { Graph, Id } from './ir/graph.ts';
 import { lower, type Lowered } from './ir/lower.ts';
+import { axisNames } from './ir/axis-names.ts';
 import { shapeOnly } from './interp/instance.ts';
 import { primitive } from './ir/prim.ts';
 import { verifyGraph } from './ir/verify.ts';
@@ -86,7 +87,8 @@ export const STAGES: Stage[] = [
       });
       const grads = vjp(g, y, dy, targets);
       for (const [leaf, grad] of grads) g.outputs.set(`grad:${g.node(leaf).attrs.name}`, grad);
-      return { ...p, leaves, stage: 'autodiff', inputs: [...p.inputs, 'dy'] };
+      const leafAxes = new Map(p.leafAxes).set('dy', axisNames(g, y, p.leafAxes));
+      return { ...p, leaves, leafAxes, stage: 'autodiff', inputs: [...p.inputs, 'dy'] };
     },
   },
   { name: 'simplify-2', doc: 'simplification again, over forward and backward', run: (p) => withGraph(p, rebuild(p.graph, [...(p.extraRules?.simplify ?? []), ...SIMPLIFY_RULES]).graph, 'simplify-2') },
@@ -101,7 +103,7 @@ export const STAGES: Stage[] = [
         // merged.facts carries each sum of products' FLOPs as written (naive) into the optimiser.
         const y = merged.graph.outputs.get('y');
         for (const id of y === undefined ? [] : merged.graph.live([y])) merged.facts.set(id, { ...merged.facts.get(id), forward: true });
-        const contracted = contractOrders(merged.graph, merged.facts, p.dimLabel, p.extraRules?.contract);
+        const contracted = contractOrders(merged.graph, merged.facts, { dimLabel: p.dimLabel, leafAxes: p.leafAxes }, p.extraRules?.contract);
         const graph = rebuild(contracted.graph, SIMPLIFY_RULES).graph;
         const flops = totalFlops(graph);
         if (flops < best.flops) best = { graph, log: contracted.log, flops };

@@ -1,7 +1,7 @@
 // Instantiating an adapter or a model at concrete sizes: hyper-parameter values, parameters
 // drawn from their initialisers (or supplied), layers with their weights, member constants.
 import type { CheckedProgram, UnitInfo } from '../check/check.ts';
-import { evalDim, type Dim } from '../check/dims.ts';
+import { evalDim, showDim, type Dim } from '../check/dims.ts';
 import { fail } from '../diagnostics.ts';
 import type * as A from '../syntax/ast.ts';
 import { getInitializer, initialize } from '../../runtime/init/initializers.ts';
@@ -159,7 +159,8 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
     const [In, Out] = [size(unit.base.inDim), size(unit.base.outDim)];
     const W = draw(`${prefix}base.W`, [In, Out], 'normal', { mean: 0, std: 1 / Math.sqrt(In) });
     const b = draw(`${prefix}base.b`, [Out], opts.params === 'random' ? 'normal' : 'zeros', {});
-    env.layers.set('base', { kind: 'Linear', W: ops.leaf('param', `${prefix}base.W`, W, false), b: ops.leaf('param', `${prefix}base.b`, b, false) });
+    const [inName, outName] = [showDim(unit.base.inDim), showDim(unit.base.outDim)];
+    env.layers.set('base', { kind: 'Linear', W: ops.leaf('param', `${prefix}base.W`, W, false, [inName, outName]), b: ops.leaf('param', `${prefix}base.b`, b, false, [outName]) });
     tensors.set('base.W', W).set('base.b', b);
     // A stand-alone adapter is saved as if its frozen layer were a module named `base`.
     opts.record?.weights.push({ leaf: `${prefix}base.W`, torch: `${prefix}base.weight`, transpose: true }, { leaf: `${prefix}base.b`, torch: `${prefix}base.bias`, transpose: false });
@@ -197,7 +198,7 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
       leaves.set(m.name, path);
       // A model's own parameters are part of the frozen base once adapters are attached.
       if (unit.decl.kind === 'model') opts.record?.weights.push({ leaf: path, torch: path, transpose: false });
-      env.vars.set(m.name, tv(ops.leaf('param', path, t, m.trainable && !frozenModelParam)));
+      env.vars.set(m.name, tv(ops.leaf('param', path, t, m.trainable && !frozenModelParam, p.shape.map(showDim))));
       if (m.lrScale) {
         const ratio = asNumber(evaluate(m.lrScale, env));
         if (!(ratio > 0)) fail('E-hyper', `the learning-rate ratio of '${m.name}' must be positive`, m.lrScale.span, { found: String(ratio) });
@@ -270,8 +271,9 @@ function instantiateLayer(
     tensors.set(`${m.name}.W`, W).set(`${m.name}.b`, b); // keys relative to this instance
     opts.record?.weights.push({ leaf: `${path}.W`, torch: `${path}.weight`, transpose: true }, { leaf: `${path}.b`, torch: `${path}.bias`, transpose: false });
     const trainable = trainsAnyway(opts, path);
-    const Wl = env.ops.leaf('param', `${path}.W`, W, trainable);
-    const bl = env.ops.leaf('param', `${path}.b`, b, trainable);
+    const [inName, outName] = [showDim(info.inDim), showDim(info.outDim)];
+    const Wl = env.ops.leaf('param', `${path}.W`, W, trainable, [inName, outName]);
+    const bl = env.ops.leaf('param', `${path}.b`, b, trainable, [outName]);
     // An adapter attached in the source (`with`), or by target (PEFT's target_modules).
     const targetEntry = opts.attach ? matchTarget(opts.attach.targets, path) : undefined;
     const excluded = opts.attach?.exclude !== undefined && matchTarget(opts.attach.exclude, path) !== undefined;
@@ -314,7 +316,8 @@ function instantiateLayer(
     tensors.set(`${m.name}.g`, g).set(`${m.name}.b`, b);
     opts.record?.weights.push({ leaf: `${path}.g`, torch: `${path}.weight`, transpose: false }, { leaf: `${path}.b`, torch: `${path}.bias`, transpose: false });
     const trainable = trainsAnyway(opts, path);
-    return { kind: 'LayerNorm', g: env.ops.leaf('param', `${path}.g`, g, trainable), b: env.ops.leaf('param', `${path}.b`, b, trainable), path };
+    const axes = [showDim(info.dim)];
+    return { kind: 'LayerNorm', g: env.ops.leaf('param', `${path}.g`, g, trainable, axes), b: env.ops.leaf('param', `${path}.b`, b, trainable, axes), path };
   }
   const settings: Record<string, number | boolean> = {};
   for (const [k, d] of info.dimArgs) settings[k] = size(d);

@@ -18,8 +18,11 @@ export interface Ops {
   fill(shape: number[], v: number): TT;
   /** [n, cols] with ones at (i, i + offset): the identity, or a shifted one (concat places blocks with it). */
   eye(n: number, cols?: number, offset?: number): TT;
-  /** A parameter or input with its float64 value (GraphOps records it, Float64Ops returns it). */
-  leaf(kind: 'param' | 'input', name: string, value: T.Tensor, trainable?: boolean): TT;
+  /**
+   * A parameter or input with its float64 value (GraphOps records it, Float64Ops returns it), and
+   * the dimension names of its axes as declared (for messages).
+   */
+  leaf(kind: 'param' | 'input', name: string, value: T.Tensor, trainable?: boolean, axes?: readonly string[]): TT;
   unary(fn: T.UnaryName, x: TT): TT;
   /** Elementwise on equal shapes. */
   binary(op: BinaryOp, a: TT, b: TT): TT;

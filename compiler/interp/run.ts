@@ -1,7 +1,7 @@
 // Running one entry point of a checked program: a fn, an adapter's delta/forward, or a model's
 // forward. Inputs are given or drawn N(0, 1) from the seed; sizes come from the settings.
 import type { CheckedProgram } from '../check/check.ts';
-import { evalDim } from '../check/dims.ts';
+import { evalDim, showDim } from '../check/dims.ts';
 import { dimOfLoose } from '../check/expr.ts';
 import { fail } from '../diagnostics.ts';
 import type * as A from '../syntax/ast.ts';
@@ -74,7 +74,7 @@ export function runEntry(checked: CheckedProgram, entry: string, opts: RunOption
       t = tensor(shape, data);
     }
     inputs.set(p.name, t);
-    return tv((opts.ops ?? Float64Ops).leaf('input', p.name, t));
+    return tv((opts.ops ?? Float64Ops).leaf('input', p.name, t, undefined, p.type.dims.map((d) => showDim(dimOfLoose(d)))));
   });
   for (const k of opts.inputs?.keys() ?? []) if (!inputs.has(k)) fail('E-usage', `--inputs: '${name}' has no input named '${k}'`);
   const output = fn ? callFunction(fn, args, { ops: opts.ops ?? Float64Ops, info: checked.info, sizes: new Map(), vars: new Map(), layers: new Map(), fns: checked.fns, mode }) : callMethod(inst!, method!, args);

@@ -14,6 +14,8 @@ export class GraphOps implements Ops {
   /** Float64 values of the leaves (parameters and inputs), by name. */
   readonly values = new Map<string, T.Tensor>();
   readonly trainable = new Set<string>();
+  /** The declared dimension names of the leaves' axes, by leaf name. */
+  readonly leafAxes = new Map<string, readonly string[]>();
   /** Learning-rate multipliers declared with `lr * ratio`, by leaf name. */
   readonly lrScale = new Map<string, number>();
   scaleLearningRate = (leafName: string, ratio: number) => {
@@ -34,10 +36,11 @@ export class GraphOps implements Ops {
     if (!this.g.names.has(this.id(t))) this.g.names.set(this.id(t), name);
   };
 
-  leaf(kind: 'param' | 'input', name: string, value: T.Tensor, trainable = true) {
+  leaf(kind: 'param' | 'input', name: string, value: T.Tensor, trainable = true, axes?: readonly string[]) {
     const prev = this.values.get(name);
     if (prev && prev !== value) throw new Error(`internal: two values for leaf ${name}`);
     this.values.set(name, value);
+    if (axes && !this.leafAxes.has(name)) this.leafAxes.set(name, axes);
     if (kind === 'param' && trainable) this.trainable.add(name);
     return this.g.add(kind, [], { name, shape: value.shape, ...(kind === 'param' ? { trainable } : {}) });
   }

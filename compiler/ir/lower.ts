@@ -5,6 +5,7 @@ import { runEntry, type RunOptions } from '../interp/run.ts';
 import type { Tensor } from '../../runtime/tensor/index.ts';
 import { Graph } from './graph.ts';
 import { GraphOps } from './graph-ops.ts';
+import type { AxisNames } from './prim.ts';
 
 export interface Lowered {
   graph: Graph;
@@ -14,6 +15,8 @@ export interface Lowered {
   inputs: string[];
   /** Learning-rate multipliers declared with `lr * ratio` (LoRA+), by trainable leaf name. */
   lrScale: Map<string, number>;
+  /** The declared dimension names of the leaves' axes (`A: [In, r]`), by leaf name. */
+  leafAxes: Map<string, AxisNames>;
 }
 
 export function lower(checked: CheckedProgram, entry: string, opts: Omit<RunOptions, 'ops'>): Lowered {
@@ -23,5 +26,5 @@ export function lower(checked: CheckedProgram, entry: string, opts: Omit<RunOpti
   if (output.kind !== 'tensor') throw new Error(`internal: ${entry} did not produce a tensor`);
   graph.outputs.set('y', output.t as number);
   graph.loc = undefined;
-  return { graph, leaves: ops.values, trainable: [...ops.trainable], inputs: [...inputs.keys()], lrScale: ops.lrScale };
+  return { graph, leaves: ops.values, trainable: [...ops.trainable], inputs: [...inputs.keys()], lrScale: ops.lrScale, leafAxes: ops.leafAxes };
 }

@@ -26,7 +26,15 @@ export interface Prim {
   normalize?(g: Graph, inputs: Id[], attrs: Attrs): Id | undefined;
   /** Leaves: nodes without inputs whose value comes from outside (inputs, parameters). */
   leaf?: boolean;
+  /**
+   * The program's dimension name of each output axis, from its inputs' (for messages: `Σ over E`).
+   * Absent: an op on equal shapes keeps its inputs' names, any other loses them (ir/axis-names.ts).
+   */
+  axes?(inputs: AxisNames[], node: Node, g: Graph): AxisNames;
 }
+
+/** A dimension name per axis (as written in the program: `In`, `r`, `In / n`); undefined where unknown. */
+export type AxisNames = readonly (string | undefined)[];
 
 const TABLE = new Map<string, Prim>();
 

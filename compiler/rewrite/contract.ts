@@ -5,6 +5,7 @@
 // so is its refusal when p carries the token axis.
 import type { Graph, Id, Node } from '../ir/graph.ts';
 import { einsumFlops, indexSizes, parseSpec } from '../ir/prims/einsum.ts';
+import { letterNames } from '../ir/axis-names.ts';
 import { rebuild, type Rule, type RuleContext } from './engine.ts';
 import { naiveOf } from './merge.ts';
 import { describeNet, expertFolds, tokenLetters } from './explain-net.ts';
@@ -161,7 +162,9 @@ export const CONTRACT_RULES: Rule[] = [
       const tree = optimalOrder(net);
       const naive = naiveOf(ctx, node.id);
       const tokens = tokenLetters(ctx.g, node);
-      const label: Label = (c) => ctx.dimLabel?.(net.sizes.get(c)!) ?? c;
+      // An index is named by the dimension its operands declare; by its size where none does.
+      const names = ctx.leafAxes ? letterNames(ctx.g, node, ctx.leafAxes) : new Map<string, string>();
+      const label: Label = (c) => names.get(c) ?? ctx.dimLabel?.(net.sizes.get(c)!) ?? c;
       ctx.log.push({
         rule: 'contraction-order',
         loc: node.loc,
@@ -201,9 +204,9 @@ export function operandName(g: Graph, id: Id, node: Node, i: number, label: Labe
 }
 
 /** Run the optimiser; `carried` are facts of the source graph's nodes (e.g. naive FLOPs from merging). */
-export function contractOrders(src: Graph, carried?: Map<Id, Record<string, unknown>>, dimLabel?: (size: number) => string | undefined, extra: Rule[] = []) {
+export function contractOrders(src: Graph, carried?: Map<Id, Record<string, unknown>>, labels: Pick<RuleContext, 'dimLabel' | 'leafAxes'> = {}, extra: Rule[] = []) {
   return rebuild(src, [...extra, ...CONTRACT_RULES], {
-    ctx: { dimLabel },
+    ctx: labels,
     facts(old, id, ctx) {
       const f = carried?.get(old);
       if (f) ctx.facts.set(id, { ...ctx.facts.get(id), ...f });

@@ -3,6 +3,7 @@
 // (records in tables, see rules-*.ts). Rebuilding from the outputs also does DCE; hash-consing in
 // the new graph does CSE.
 import { Graph, type Id, type Node } from '../ir/graph.ts';
+import type { LeafAxes } from '../ir/axis-names.ts';
 
 export interface RuleContext {
   /** The graph being built. */
@@ -13,6 +14,8 @@ export interface RuleContext {
   log: RewriteLog[];
   /** A readable name for an index of a given size (a dimension's name), for messages. */
   dimLabel?: (size: number) => string | undefined;
+  /** The declared dimension names of the leaves' axes: indices are named by these first. */
+  leafAxes?: LeafAxes;
 }
 
 export interface RewriteLog {

@@ -78,6 +78,12 @@ definePrim({
     const sizes = indexSizes(s, shapes);
     return [...s.out].map((c) => sizes.get(c)!);
   },
+  axes(inputs, node) {
+    const s = parseSpec(node.attrs.spec as string);
+    const byLetter = new Map<string, string>();
+    s.ins.forEach((sub, o) => [...sub].forEach((c, k) => inputs[o][k] !== undefined && !byLetter.has(c) && byLetter.set(c, inputs[o][k]!)));
+    return [...s.out].map((c) => byLetter.get(c));
+  },
   eval: (ins, attrs) => T.einsum(attrs.spec as string, ...ins),
   normalize(g, inputs, attrs) {
     const s = parseSpec(attrs.spec as string);

@@ -25,6 +25,15 @@ definePrim({
     const summed = g.add('einsum', [ct], { spec });
     return [g.add('reshape', [summed], { shape: inShape })];
   },
+  axes([names], node, g) {
+    // An input axis keeps its name unless stretched from size 1; created axes have none.
+    const inShape = g.shape(node.inputs[0]);
+    const out: (string | undefined)[] = node.shape.map(() => undefined);
+    (node.attrs.map as number[]).forEach((m, i) => {
+      if (inShape[i] === node.shape[m]) out[m] = names[i];
+    });
+    return out;
+  },
   flops: () => 0,
   print: (a) => `broadcast [${a.shape}] map [${a.map}]`,
   linearIn: () => [0],
@@ -59,6 +68,7 @@ definePrim({
   shape: ([s], a) => s.filter((_, k) => k !== a.axis),
   eval: ([x], a) => T.take(x, a.axis as number, a.index as number),
   vjp: ({ g, node, ct }) => [g.add('untake', [ct], { axis: node.attrs.axis, index: node.attrs.index, size: g.shape(node.inputs[0])[node.attrs.axis as number] })],
+  axes: ([names], node) => names.filter((_, k) => k !== node.attrs.axis),
   flops: () => 0,
   print: (a) => `take axis ${a.axis} index ${a.index}`,
   linearIn: () => [0],
