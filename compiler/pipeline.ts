@@ -38,6 +38,8 @@ export interface Program extends Lowered {
   hoisted?: Hoisted[];
   /** Leaves carry shapes only (no values): the program can be planned and counted, not run. */
   shapesOnly?: boolean;
+  /** Differentiate with respect to every input of the entry, not only x (see CompileOptions). */
+  gradInputs?: boolean;
 }
 
 export interface Stage {
@@ -83,7 +85,7 @@ export const STAGES: Stage[] = [
       const dy = g.add('input', [], { name: 'dy', shape: g.shape(y) });
       const targets = g.live([y]).filter((id) => {
         const n = g.node(id);
-        return (n.op === 'param' && n.attrs.trainable) || (n.op === 'input' && n.attrs.name === 'x');
+        return (n.op === 'param' && n.attrs.trainable) || (n.op === 'input' && (n.attrs.name === 'x' || (p.gradInputs && p.inputs.includes(n.attrs.name as string))));
       });
       const grads = vjp(g, y, dy, targets);
       for (const [leaf, grad] of grads) g.outputs.set(`grad:${g.node(leaf).attrs.name}`, grad);
@@ -132,6 +134,8 @@ export interface CompileOptions {
   params?: 'init' | 'random' | 'shapes';
   /** Parameter values supplied by path (a checkpoint), overriding the above. */
   given?: Map<string, Tensor>;
+  /** Gradients with respect to every tensor argument of the entry, not only x (verify checks a function's in all of them). */
+  gradInputs?: boolean;
   /** Compile for training (`training` is true, dropout draws) or evaluation (default). */
   training?: boolean;
   /** The value of `step` and of the random draws baked into the leaves (default 0; training feeds it each step). */
@@ -164,7 +168,7 @@ export function compile(checked: CheckedProgram, entry: string, opts: CompileOpt
   const unit = checked.units.get(entry);
   const form = unit?.methods.has('delta') ? 'delta' : 'forward';
   const params = opts.params ?? (opts.objective ? 'init' : 'random');
-  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params, given: opts.given, attach: opts.attach, record: opts.record, inputs: opts.inputs, trainable: opts.trainable, mode: { training: opts.training ?? opts.objective !== undefined, step: opts.step ?? 0 } }), log: [], stage: 'lower', dimLabel, extraRules, objective: opts.objective, form, shapesOnly: params === 'shapes' };
+  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params, given: opts.given, attach: opts.attach, record: opts.record, inputs: opts.inputs, trainable: opts.trainable, mode: { training: opts.training ?? opts.objective !== undefined, step: opts.step ?? 0 } }), log: [], stage: 'lower', dimLabel, extraRules, objective: opts.objective, form, shapesOnly: params === 'shapes', gradInputs: opts.gradInputs };
   for (const s of STAGES) {
     if (opts.forwardOnly && s.name === 'autodiff') break;
     if (!opts.skip?.includes(s.name)) p = s.run(p);

@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { checkSource } from './frontend.ts';
-import { verifyAdapter } from './verify.ts';
+import { compile } from './pipeline.ts';
+import { verifiableEntries, verifyAdapter } from './verify.ts';
 
 const dir = new URL('../stdlib/adapters/', import.meta.url);
 const files = readdirSync(dir).filter((f) => f.endsWith('.lily'));
@@ -39,5 +40,33 @@ describe('mutation check: a deliberately wrong rewrite is caught, with a shrunk 
 
   it('the same adapters pass without the fault', () => {
     expect(verifyAdapter(lily, 'LilyToken', { runs: 5, seed: 42 }).ok).toBe(true);
+  });
+});
+
+describe('verify on a file of models and functions', () => {
+  const src = `model Two(D: Dim = 3) {
+  layer fc: Linear[D, D]
+  forward(x: [N, D]) -> [N, D] = fc(tanh(x))
+}
+fn affine(x: [N, I], w: [I, O], b: [O]) -> [N, O] = x @ w + b
+fn scaled(x: [N], a: Float) -> [N] = a * x * x
+`;
+  const checked = checkSource(src, 'mixed.lily');
+
+  it('verifies a function, with gradients in every argument (not only x)', () => {
+    const p = compile(checked, 'affine', { settings: { N: 2, I: 3, O: 4 }, gradInputs: true });
+    expect([...p.graph.outputs.keys()].sort()).toEqual(['grad:b', 'grad:w', 'grad:x', 'y']);
+    expect(verifyAdapter(checked, 'affine', { runs: 4, seed: 1 }).ok).toBe(true);
+  });
+
+  it('lists what it can verify and says why it cannot verify the rest', () => {
+    expect(verifiableEntries(checked)).toEqual([
+      { name: 'Two', kind: 'model' },
+      { name: 'affine', kind: 'function' },
+      { name: 'scaled', kind: 'function', skip: "its scalar argument 'a' needs a value: give a=… with --dims" },
+    ]);
+    expect(verifiableEntries(checked, { a: 0.5 })[2].skip).toBeUndefined();
+    expect(() => verifyAdapter(checked, 'scaled')).toThrow(/cannot verify scaled: its scalar argument 'a'/);
+    expect(verifyAdapter(checked, 'scaled', { runs: 3, seed: 1, fixed: { a: 0.5 } }).ok).toBe(true);
   });
 });

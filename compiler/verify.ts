@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import type { CheckedProgram, UnitInfo } from './check/check.ts';
 import { dimSymbols } from './check/dims.ts';
 import { dimOfLoose } from './check/expr.ts';
+import type * as A from './syntax/ast.ts';
 import { LilyError } from './diagnostics.ts';
 import { evaluateGraph, evaluateOutputs } from './ir/evaluate.ts';
 import { runEntry } from './interp/run.ts';
@@ -51,9 +52,41 @@ export function dimNames(unit: UnitInfo): string[] {
   const names = new Set<string>();
   for (const h of unit.decl.hypers) if (h.hyper === 'Dim') names.add(h.name);
   if (unit.decl.kind === 'adapter') for (const d of unit.decl.on.dims) for (const s of dimSymbols(dimOfLoose(d))) names.add(s);
-  for (const m of unit.methods.values())
-    for (const p of m.params) if (p.type.kind === 'tensorType') for (const d of p.type.dims) for (const s of dimSymbols(dimOfLoose(d))) names.add(s);
+  for (const m of unit.methods.values()) for (const s of paramDims(m.params)) names.add(s);
   return [...names];
+}
+
+function paramDims(params: readonly A.ValueParam[]): string[] {
+  return params.flatMap((p) => (p.type.kind === 'tensorType' ? p.type.dims.flatMap((d) => dimSymbols(dimOfLoose(d))) : []));
+}
+
+/** The dimension names of an entry point: an adapter's or model's (above), or a function's arguments'. */
+export function entryDimNames(checked: CheckedProgram, name: string): string[] {
+  const unit = checked.units.get(name);
+  return unit ? dimNames(unit) : [...new Set(paramDims(checked.fns.get(name)?.params ?? []))];
+}
+
+/**
+ * What verify can check in a file: every adapter, model and function, each with its own random
+ * sizes — except an entry with a scalar argument not fixed by --dims (verify draws sizes, not
+ * arbitrary numbers), which is reported with the reason instead.
+ */
+export function verifiableEntries(checked: CheckedProgram, fixed: Record<string, number | boolean> = {}): { name: string; kind: string; skip?: string }[] {
+  const entries = [...[...checked.units.values()].map((u) => ({ name: u.decl.name, kind: u.decl.kind as string })), ...[...checked.fns.keys()].map((name) => ({ name, kind: 'function' }))];
+  return entries.map((e) => {
+    const why = unverifiable(checked, e.name, fixed);
+    return why ? { ...e, skip: why } : e;
+  });
+}
+
+/** Why an entry cannot be verified as it stands (undefined: it can be). */
+export function unverifiable(checked: CheckedProgram, name: string, fixed: Record<string, number | boolean> = {}): string | undefined {
+  const unit = checked.units.get(name);
+  const params = unit ? unit.methods.get(unit.methods.has('delta') ? 'delta' : 'forward')?.params : checked.fns.get(name)?.params;
+  if (!params) return unit ? `${unit.decl.kind} ${name} has neither delta nor forward` : undefined;
+  const scalars = params.filter((p) => p.type.kind !== 'tensorType' && !(p.name in fixed)).map((p) => p.name);
+  if (scalars.length) return `its scalar argument${scalars.length > 1 ? 's' : ''} ${scalars.map((s) => `'${s}'`).join(', ')} need${scalars.length > 1 ? '' : 's'} a value: give ${scalars.map((s) => `${s}=…`).join(',')} with --dims`;
+  return undefined;
 }
 
 class PropertyFailure extends Error {
@@ -80,19 +113,18 @@ function requireFinite(name: string, t: T.Tensor) {
 /** One check of all three properties at given sizes and value seed. */
 export function checkOnce(checked: CheckedProgram, adapter: string, settings: Record<string, number | boolean>, valueSeed: number, rtol = 1e-7, faults?: string[], training = false): void {
   // In training, random draws are inputs fixed by (seed, step): the same numbers in every program.
-  const naive = compile(checked, adapter, { settings, seed: valueSeed, skip: ['contract'], training });
-  const opt = compile(checked, adapter, { settings, seed: valueSeed, faults, training });
+  // Gradients in every argument: a function's are all inputs, an adapter's or model's just x.
+  const naive = compile(checked, adapter, { settings, seed: valueSeed, skip: ['contract'], training, gradInputs: true });
+  const opt = compile(checked, adapter, { settings, seed: valueSeed, faults, training, gradInputs: true });
   const leaves = naive.leaves;
   const outNaive = evaluateOutputs(naive.graph, leaves);
   const outOpt = evaluateOutputs(opt.graph, opt.leaves);
-  const params = new Map([...leaves].filter(([k]) => k !== 'x' && k !== 'dy' && k !== 'step' && !k.startsWith('rand:')));
-  const interp = (given: Map<string, T.Tensor>, x: T.Tensor) => {
-    const out = runEntry(checked, adapter, { settings, inputs: new Map([['x', x]]), given, seed: valueSeed, mode: { training } }).output;
-    if (out.kind !== 'tensor') throw new Error('internal: adapter output is not a tensor');
-    return out.t as T.Tensor;
-  };
-  const x = leaves.get('x')!;
-  const want = interp(params, x);
+  const argNames = new Set(naive.inputs.filter((k) => k !== 'dy'));
+  const params = new Map([...leaves].filter(([k]) => !argNames.has(k) && k !== 'dy' && k !== 'step' && !k.startsWith('rand:')));
+  const args = new Map([...leaves].filter(([k]) => argNames.has(k)));
+  const out = runEntry(checked, adapter, { settings, inputs: args, given: params, seed: valueSeed, mode: { training } }).output;
+  if (out.kind !== 'tensor') throw new Error(`internal: ${adapter}'s output is not a tensor`);
+  const want = out.t as T.Tensor;
   // NaN equals NaN to the comparison below; an adapter computing NaN or ±∞ is still wrong.
   requireFinite('y', want);
   for (const [k, v] of outNaive) if (k !== 'y') requireFinite(k, v);
@@ -156,12 +188,14 @@ function gradientCheck(naive: Program, out: Map<string, T.Tensor>, seed: number)
  */
 export function verifyAdapter(checked: CheckedProgram, adapter: string, opts: VerifyOptions = {}): VerifyResult {
   const unit = checked.units.get(adapter);
-  if (!unit) throw new LilyError([{ code: 'E-name', message: `no adapter or model named '${adapter}'` }]);
+  if (!unit && !checked.fns.has(adapter)) throw new LilyError([{ code: 'E-name', message: `no adapter, model or function named '${adapter}'` }]);
+  const why = unverifiable(checked, adapter, opts.fixed);
+  if (why) throw new LilyError([{ code: 'E-usage', message: `cannot verify ${adapter}: ${why}` }]);
   const runs = opts.runs ?? 20;
   const seed = opts.seed ?? 42;
   // Int hyper-parameters that `where` conditions relate to sizes (k <= r) are explored with them.
-  const related = unit.decl.hypers.filter((h) => h.hyper === 'Int' && unit.decl.constraints.some((c) => mentions(c, h.name))).map((h) => h.name);
-  const names = [...dimNames(unit), ...related].filter((n) => !(n in (opts.fixed ?? {})));
+  const related = unit ? unit.decl.hypers.filter((h) => h.hyper === 'Int' && unit.decl.constraints.some((c) => mentions(c, h.name))).map((h) => h.name) : [];
+  const names = [...entryDimNames(checked, adapter), ...related].filter((n) => !(n in (opts.fixed ?? {})));
   const modes = opts.training !== undefined ? [opts.training] : checked.readsMode ? [false, true] : [false];
   const dimArb = fc.record(Object.fromEntries(names.map((n) => [n, fc.integer({ min: 1, max: opts.maxDim ?? 4 })])));
   let failure: VerifyFailure | undefined;

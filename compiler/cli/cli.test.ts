@@ -101,6 +101,17 @@ describe('lily CLI', () => {
     expect(bad.err).toMatch(/counterexample \(shrunk\): --dims .*N=\d/);
   });
 
+  it('verify on a file of models and functions verifies each, and names what it cannot verify', async () => {
+    const mlp = await lily('verify', 'stdlib/layers/mlp.lily', '--runs', '2');
+    expect(mlp.code, mlp.err).toBe(0);
+    for (const name of ['MLP', 'linear', 'gelu_mlp']) expect(mlp.out).toContain(`✓ ${name}: 2 random cases`);
+    const one = await lily('verify', 'stdlib/layers/mlp.lily', '--adapter', 'linear', '--runs', '2', '--json');
+    expect(JSON.parse(one.out).adapters.map((r: { adapter: string }) => r.adapter)).toEqual(['linear']);
+    const none = await lily('verify', 'stdlib/layers/mlp.lily', '--adapter', 'nope');
+    expect(none.code).toBe(1);
+    expect(none.err).toMatch(/no adapter, model or function named 'nope'.*\n.*expected: MLP, linear, gelu_mlp/s);
+  });
+
   it('merge: LoRA yields ΔW; Lily is refused because its router depends on x', async () => {
     const lora = await lily('merge', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--dims', 'In=4,Out=3,r=2', '--json');
     expect(lora.code).toBe(0);
