@@ -4,6 +4,7 @@
 // then confirmed numerically against the reference interpreter.
 import { guardMemory, INTERPRETER_FACTOR } from '../budget.ts';
 import type { CheckedProgram } from '../check/check.ts';
+import { evalDim, type Dim } from '../check/dims.ts';
 import { fail } from '../diagnostics.ts';
 import type { Graph, Id } from '../ir/graph.ts';
 import { evaluateGraph } from '../ir/evaluate.ts';
@@ -79,8 +80,13 @@ function decide(checked: CheckedProgram, adapter: string, settings: Record<strin
   const unit = checked.units.get(adapter);
   if (!unit || unit.decl.kind !== 'adapter') fail('E-name', `no adapter named '${adapter}'`);
   const form = unit.methods.has('delta') ? 'delta' : 'forward';
-  guardMemory(`merging ${adapter}`, checked, adapter, { N: 3, ...settings }, INTERPRETER_FACTOR);
-  const p = compile(checked, adapter, { settings: { N: 3, ...settings }, seed, forwardOnly: true, params, given, step: step ?? 0 });
+  // Two row counts: ΔW is built at N = In (from the identity) and confirmed at another N, so an
+  // adapter whose map depends on the batch size (a 1/N scale) cannot pass. The user's N is not one
+  // of them: a merged weight serves every batch size.
+  const In0 = unit.base ? evalDimOr(unit.base.inDim, settings) : undefined;
+  const rows = In0 === 3 ? 4 : 3;
+  guardMemory(`merging ${adapter}`, checked, adapter, { ...settings, N: rows }, INTERPRETER_FACTOR);
+  const p = compile(checked, adapter, { settings: { ...settings, N: rows }, seed, forwardOnly: true, params, given, step: step ?? 0 });
   // ΔW of an adapter that reads the step counter depends on it: merging needs to know which step.
   if (step === undefined && p.graph.live().some((id) => p.graph.node(id).op === 'input' && p.graph.node(id).attrs.name === 'step'))
     fail('E-usage', `${adapter} reads \`step\` (its ΔW changes with the optimiser step): give the step to merge at with --step K`);
@@ -110,7 +116,7 @@ function decide(checked: CheckedProgram, adapter: string, settings: Record<strin
   const wPrime = T.sub(fIn(eye), zero);
   const x3 = p.leaves.get('x')!;
   const close = T.allClose(T.add(T.matmul(x3, wPrime), bPrime), f(x3), { rtol: 1e-9, atol: 1e-9 });
-  if (!close.ok) return { mergeable: false, reason: `${form} is linear in x but mixes tokens (its rows are not computed independently)`, form };
+  if (!close.ok) return { mergeable: false, reason: notPerToken(form, f, x3, In), form };
   const deltaW = form === 'forward' ? T.sub(wPrime, p.leaves.get('base.W')!) : wPrime;
   const deltaB = form === 'forward' ? T.sub(bPrime, p.leaves.get('base.b')!) : bPrime;
   const bias = deltaB.data.some((v) => Math.abs(v) > 1e-12);
@@ -123,8 +129,33 @@ function decide(checked: CheckedProgram, adapter: string, settings: Record<strin
   };
 }
 
+/**
+ * Why a map linear in x is still not one weight: it mixes tokens (a row of the output changes when
+ * only the other rows of x do), or each row is computed alone but by a map that depends on the
+ * number of rows (ΔW from N = In rows does not reproduce the output at N = 3).
+ */
+function notPerToken(form: string, f: (x: T.Tensor) => T.Tensor, x: T.Tensor, In: number): string {
+  const [rows, cols] = x.shape;
+  const others = T.tensor(x.shape, x.data.map((v, i) => (i < cols ? v : 2 * v + 1)));
+  const a = f(x);
+  const b = f(others);
+  const Out = a.shape[a.shape.length - 1];
+  const row0Moves = a.data.slice(0, Out).some((v, j) => Math.abs(v - b.data[j]) > 1e-9 * Math.max(1, Math.abs(v)));
+  if (row0Moves) return `${form} is linear in x but mixes tokens: the first row of its output changes when only the other rows of x change`;
+  return `${form} acts on each token alone, but its map depends on the number of tokens N: ΔW taken with N = ${In} rows does not give the output at N = ${rows} (N used as a number, e.g. a 1/N scale), so no single ΔW serves every batch size`;
+}
+
 function constantMerge(g: Graph, leaves: Map<string, T.Tensor>, y: Id) {
   const v = evaluateGraph(g, leaves, [y]).get(y)!;
   const Out = v.shape[v.shape.length - 1];
   return { deltaB: T.tensor([Out], v.data.slice(0, Out)) };
+}
+
+/** A dimension's size at the given settings, or undefined where they do not fix it. */
+function evalDimOr(d: Dim, settings: Record<string, number | boolean>): number | undefined {
+  try {
+    return evalDim(d, Object.fromEntries(Object.entries(settings).filter((e): e is [string, number] => typeof e[1] === 'number')));
+  } catch {
+    return undefined;
+  }
 }
