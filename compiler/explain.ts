@@ -5,6 +5,7 @@ import type { CheckedProgram } from './check/check.ts';
 import { mergeVerdict } from './analysis/mergeable.ts';
 import { countParams } from './params.ts';
 import { LilyError } from './diagnostics.ts';
+import { CONSTRAINT_NOTE } from './interp/instance.ts';
 import { compile, flopsSplit, STAGE_NAMES } from './pipeline.ts';
 import type { RewriteLog } from './rewrite/engine.ts';
 import type { FoldReport } from './rewrite/explain-net.ts';
@@ -134,7 +135,8 @@ function smallMergeVerdict(checked: CheckedProgram, adapter: string, dims: Recor
     try {
       return mergeVerdict(checked, adapter, small, seed);
     } catch (e) {
-      if (!(e instanceof LilyError) || !e.diagnostics.some((d) => d.code === 'E-size')) throw e;
+      // A size that does not divide, or a `where r <= In` the cap broke: try the next cap.
+      if (!(e instanceof LilyError) || !e.diagnostics.some((d) => d.code === 'E-size' || d.notes?.includes(CONSTRAINT_NOTE))) throw e;
       last = e;
     }
   }

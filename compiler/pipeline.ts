@@ -65,7 +65,7 @@ export const STAGES: Stage[] = [
     name: 'hoist',
     doc: 'values that depend only on frozen parameters (‖W0‖, an SVD of W0, W0 − A0 B0) computed once, at load, and kept as frozen buffers',
     run(p) {
-      const h = hoistFrozen(p.graph, p.leaves);
+      const h = hoistFrozen(p.graph, p.leaves, p.shapesOnly);
       if (!h.hoisted.length) return { ...p, stage: 'hoist' };
       return { ...withGraph(p, rebuild(h.graph, SIMPLIFY_RULES).graph, 'hoist'), leaves: h.leaves, hoisted: [...(p.hoisted ?? []), ...h.hoisted] };
     },

@@ -55,7 +55,7 @@ describe('mergeability of the stdlib', () => {
     const src = 'adapter NS(r: Dim = 2) on Linear[In, Out] {\n  param A: [In, r] = normal\n  param B: [r, Out] = normal\n  delta(x: [N, In]) -> [N, Out] = (x @ A @ B) / N\n}';
     const c = checkSource(src, 'ns.lily');
     // In = 3 and In = 4 exercise both choices of the second row count; N = In once made it pass.
-    for (const dims of [{ In: 4, Out: 2 }, { In: 3, Out: 2 }, { N: 4, In: 4, Out: 2 }]) {
+    for (const dims of [{ In: 4, Out: 2 }, { In: 3, Out: 2 }, { N: 4, In: 4, Out: 2 }] as Record<string, number>[]) {
       const v = mergeVerdict(c, 'NS', dims, 0);
       expect(v.mergeable, JSON.stringify(dims)).toBe(false);
       expect(v.reason).toMatch(/acts on each token alone, but its map depends on the number of tokens N/);

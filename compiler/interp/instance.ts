@@ -217,7 +217,9 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
   return { unit, env, tensors, leaves };
 
   function drawFrom(path: string, shape: number[], from: A.Expr, initEnv: Env): T.Tensor {
-    if (opts.given?.has(path) || opts.params === 'random') return draw(path, shape, 'zeros', {});
+    // Shape-only lowering (FLOPs, plans, memory estimates) never runs the initialiser: the checker
+    // has proved its shape, and an SVD of a 16384² weight is what the estimate is there to refuse.
+    if (opts.given?.has(path) || opts.params === 'random' || opts.params === 'shapes') return draw(path, shape, 'zeros', {});
     const v = evaluate(from, initEnv);
     const t = v.kind === 'tensor' ? (v.t as T.Tensor) : T.full(shape, asNumber(v));
     if (!T.shapeEq(t.shape, shape)) fail('E-shape', `the initial value of '${path}' has shape [${t.shape}] but the parameter is [${shape}]`, from.span);

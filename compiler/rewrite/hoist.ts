@@ -7,6 +7,7 @@ import { Graph, type Id } from '../ir/graph.ts';
 import { evaluateGraph } from '../ir/evaluate.ts';
 import { primitive } from '../ir/prim.ts';
 import type { Tensor } from '../../runtime/tensor/index.ts';
+import { shapeOnly } from '../interp/instance.ts';
 
 export interface Hoisted {
   /** The frozen leaf that replaces the value. */
@@ -20,7 +21,8 @@ export interface Hoisted {
 /** Cheap views are not worth a buffer of their own: a broadcast's input is hoisted instead. */
 const NOT_HOISTED = new Set(['broadcast']);
 
-export function hoistFrozen(src: Graph, leaves: Map<string, Tensor>): { graph: Graph; leaves: Map<string, Tensor>; hoisted: Hoisted[] } {
+/** `shapesOnly`: the leaves have no values (FLOP counts, plans): the hoisted values get none either. */
+export function hoistFrozen(src: Graph, leaves: Map<string, Tensor>, shapesOnly = false): { graph: Graph; leaves: Map<string, Tensor>; hoisted: Hoisted[] } {
   const order = src.live();
   const fixed = new Map<Id, boolean>(); // the value never changes during training
   const cost = new Map<Id, number>(); // FLOPs of the fixed cone ending here
@@ -42,7 +44,7 @@ export function hoistFrozen(src: Graph, leaves: Map<string, Tensor>): { graph: G
       fail('E-grad', `${src.node(id).attrs.part} runs once, at load, on values fixed during training (base weights, frozen parameters); this one depends on the data or on trainable parameters`, src.node(id).loc);
   if (!frontier.length) return { graph: src, leaves, hoisted: [] };
 
-  const values = evaluateGraph(src, leaves, frontier);
+  const values = shapesOnly ? new Map(frontier.map((id) => [id, shapeOnly(src.node(id).shape)])) : evaluateGraph(src, leaves, frontier);
   const g = new Graph();
   const map = new Map<Id, Id>();
   const out = new Map(leaves);
