@@ -112,6 +112,12 @@ describe('lily CLI', () => {
     expect(none.err).toMatch(/no adapter, model or function named 'nope'.*\n.*expected: MLP, linear, gelu_mlp/s);
   });
 
+  it('merge prints the largest |ΔW| of a 2 × 200000 weight (a spread of its entries overflowed the stack)', async () => {
+    const r = await lily('merge', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--dims', 'In=2,Out=200000,r=1', '--params', 'random');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/ΔW: \[2, 200000\], max \|ΔW\| = \d/);
+  });
+
   it('merge: LoRA yields ΔW; Lily is refused because its router depends on x', async () => {
     const lora = await lily('merge', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--dims', 'In=4,Out=3,r=2', '--json');
     expect(lora.code).toBe(0);

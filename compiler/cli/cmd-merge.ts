@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { mergeVerdict } from '../analysis/mergeable.ts';
 import { loadFile } from '../frontend.ts';
 import { fail } from '../diagnostics.ts';
-import { toNested } from '../../runtime/tensor/index.ts';
+import { largest, toNested } from '../../runtime/tensor/index.ts';
 import type { Action, Io, Wrapped } from './main.ts';
 import { applyMemoryBudget, intFlag, MAX_MEMORY_HELP, parseSettings } from './options.ts';
 import { addModelFlags, setupModel, type ModelFlags } from './model-setup.ts';
@@ -40,7 +40,7 @@ export function registerMerge(program: Command, io: Io, wrap: (fn: Action) => Wr
           return v.mergeable ? 0 : 1;
         }
         io.out(`${opts.adapter}: ${v.mergeable ? 'mergeable' : 'not mergeable'} — ${v.reason}`);
-        if (v.deltaW) io.out(`ΔW: [${v.deltaW.shape.join(', ')}], max |ΔW| = ${Math.max(...v.deltaW.data.map(Math.abs)).toPrecision(4)}`);
+        if (v.deltaW) io.out(`ΔW: [${v.deltaW.shape.join(', ')}], max |ΔW| = ${largest(v.deltaW.data, true).toPrecision(4)}`);
         if (v.deltaB && v.deltaB.data.some((x) => x !== 0)) io.out(`Δb: [${v.deltaB.shape.join(', ')}]`);
         return v.mergeable ? 0 : 1;
       }),
@@ -66,7 +66,7 @@ function mergeModel(file: string, opts: ModelFlags & { seed: string; json?: bool
     if (!v.mergeable) fail('E-merge', `${l.layer}: ${l.adapter} does not merge into the layer's weight: ${v.reason}`);
     merged.set(`${l.layer}.W`, add(W, v.deltaW!));
     merged.set(`${l.layer}.b`, add(b, v.deltaB!));
-    layers.push({ layer: l.layer, adapter: l.adapter, maxDeltaW: Math.max(...v.deltaW!.data.map(Math.abs)) });
+    layers.push({ layer: l.layer, adapter: l.adapter, maxDeltaW: largest(v.deltaW!.data, true) });
   }
   const written = opts.out ? writeStateDict(opts.out, setup.record.weights, (leaf) => merged.get(leaf) ?? setup.value(leaf)) : 0;
   if (opts.json) io.out(JSON.stringify({ model: setup.entry, mergeable: true, layers, ...(opts.out ? { written: opts.out, tensors: written } : {}) }));

@@ -2,6 +2,7 @@
 // train/validation split and shuffled batches. Batch i is a pure function of (seed, i), so the data
 // position of a run is its step count and a resumed run sees exactly the batches it would have.
 import { rng } from '../init/rng.ts';
+import { largest } from '../tensor/reduce.ts';
 
 export class DataError extends Error {}
 
@@ -83,7 +84,7 @@ export function classesOf(raw: string[], where: (i: number) => string): { labels
   const integers = raw.every((v) => /^\d+$/.test(v));
   if (integers) {
     const labels = Int32Array.from(raw, Number);
-    return { labels, classes: Math.max(...labels) + 1 };
+    return { labels, classes: largest(labels) + 1 };
   }
   const names = [...new Set(raw)].sort();
   const index = new Map(names.map((n, i) => [n, i]));

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { batches, DataError, splitValidation } from './dataset.ts';
+import { batches, classesOf, DataError, splitValidation } from './dataset.ts';
 import { readDataset } from './read-dataset.ts';
 import { encodeSafetensors } from '../checkpoint/safetensors.ts';
 import { EMBEDDED_DIR } from './fashion-mnist.ts';
@@ -99,5 +99,12 @@ describe('reading data sets', () => {
     expect([t2.n, val.n]).toEqual([8, 2]);
     expect([...t2.x, ...val.x].sort((p, q) => p - q)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(() => splitValidation(train, 1.5, 3)).toThrow(/between 0 and 1/);
+  });
+});
+
+describe('class numbers of large data sets', () => {
+  it('counts the classes of 300,000 integer labels (Math.max(...labels) overflowed the stack)', () => {
+    const raw = Array.from({ length: 300_000 }, (_, i) => String(i % 7));
+    expect(classesOf(raw, (i) => `row ${i}`).classes).toBe(7);
   });
 });

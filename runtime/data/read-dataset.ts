@@ -11,6 +11,7 @@ import { IdxError, loadIdx } from './idx.ts';
 import { unzipSync } from 'fflate';
 import { loadSafetensors, SafetensorsError } from '../checkpoint/safetensors.ts';
 import { decodeNpy, NpyError } from '../tensor/npy.ts';
+import { largest } from '../tensor/reduce.ts';
 
 export interface ReadOptions {
   /** CSV: the label column, by header name or 0-based index (default: a column named label/y/class/target, else the last). */
@@ -115,7 +116,7 @@ function fromArrays(path: string, x: { shape: number[]; data: ArrayLike<number> 
   const xs = Float32Array.from(x.data);
   const badX = xs.findIndex((v) => !Number.isFinite(v));
   if (badX >= 0) throw new DataError(`${path}: x holds ${xs[badX]} at index ${badX}`);
-  return { train: { x: xs, features: xs.length / Math.max(1, n), labels, classes: Math.max(...labels) + 1, n, source: path } };
+  return { train: { x: xs, features: xs.length / Math.max(1, n), labels, classes: largest(labels) + 1, n, source: path } };
 }
 
 function readSafetensorsData(path: string): DataFiles {
@@ -151,7 +152,7 @@ function readIdxFolder(dir: string): DataFiles {
     const n = images.shape[0];
     if (labels.shape.length !== 1 || labels.shape[0] !== n) throw new DataError(`${dir}: ${n} ${name} images but labels of shape [${labels.shape}]`);
     const features = images.data.length / n;
-    return { x: Float32Array.from(images.data, (p) => p / 255), features, labels: Int32Array.from(labels.data), classes: Math.max(...labels.data) + 1, n, source: join(dir, img) };
+    return { x: Float32Array.from(images.data, (p) => p / 255), features, labels: Int32Array.from(labels.data), classes: largest(labels.data) + 1, n, source: join(dir, img) };
   };
   const train = load(/^train/, 'training');
   if (!train) throw new DataError(`${dir}: no train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] here`);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { logSoftmax, logsumexp, max, mean, min, norm, normAxes, prod, softmax, sum, variance } from './reduce.ts';
+import { largest, logSoftmax, logsumexp, max, mean, min, norm, normAxes, prod, softmax, sum, variance } from './reduce.ts';
 import { fromNested, numel, scalar, tensor } from './tensor.ts';
 import { transpose } from './linalg.ts';
 import { FC, arange, arbShape, arbTensor, expectClose, expectTensor } from './test-util.ts';
@@ -119,5 +119,18 @@ describe('norm / variance', () => {
       }),
       FC,
     );
+  });
+});
+
+describe('largest', () => {
+  it('is the largest value (|value| with abs) of arrays far past what Math.max(...xs) can take', () => {
+    const xs = new Float64Array(300_000).map((_, i) => Math.sin(i));
+    xs[123_456] = -7;
+    xs[200_001] = 5;
+    expect(largest(xs)).toBe(5);
+    expect(largest(xs, true)).toBe(7);
+    expect(largest([])).toBe(Number.NEGATIVE_INFINITY);
+    expect(largest([1, Number.NaN, 3])).toBeNaN();
+    expect(largest(Int32Array.from([2, 9, 4]))).toBe(9);
   });
 });

@@ -132,3 +132,17 @@ export function variance(t: Tensor, axes?: Axes, keepdims = false, correction = 
   const sq = zipWith(t, mu, (x, m) => (x - m) * (x - m));
   return map(sum(sq, axes, keepdims), (s) => s / (n - correction));
 }
+
+/**
+ * The largest value of an array (−∞ when empty), |value| with `abs`. A loop: `Math.max(...xs)`
+ * passes every element as an argument and overflows the stack past ~10⁵ of them.
+ */
+export function largest(xs: ArrayLike<number>, abs = false): number {
+  let m = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < xs.length; i++) {
+    const v = abs ? Math.abs(xs[i]) : xs[i];
+    if (v > m || Number.isNaN(v)) m = v;
+    if (Number.isNaN(m)) return m;
+  }
+  return m;
+}
