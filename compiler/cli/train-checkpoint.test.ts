@@ -31,6 +31,25 @@ describe('lily train checkpoints', () => {
     expect(bytes(straight, 'adapter_model.safetensors').equals(bytes(straight, 'checkpoint-200', 'adapter_model.safetensors'))).toBe(true);
   });
 
+  // Programs that read `step`: SingLoRA's ramp, DyLoRA's per-step rank draw, LoRA's dropout masks.
+  // Restarting `step` at 0 on resume would change all three trajectories.
+  for (const [file, adapter, dims] of [
+    ['singlora.lily', 'SingLoRA', 'In=16,Out=12,r=4,T=12'],
+    ['dylora.lily', 'DyLoRA', 'In=16,Out=12,r=4'],
+    ['lora.lily', 'LoRA', 'In=16,Out=12,r=4,drop=0.3'],
+  ])
+    it(`${adapter}: 16 steps = 8 + resumed 8, bit-identical (the step counter continues)`, async () => {
+      const run = (...extra: string[]) => lily('train', `stdlib/adapters/${file}`, '--adapter', adapter, '--backend', 'cpu', '--dims', dims, '--batch', '8', ...extra);
+      const [straight, half, resumed] = ['straight', 'half', 'resumed'].map((d) => join(dir, `${adapter}-${d}`));
+      expect((await run('--steps', '16', '--save', straight)).code).toBe(0);
+      expect((await run('--steps', '8', '--save', half)).code).toBe(0);
+      const r = await run('--steps', '16', '--resume', half, '--save', resumed);
+      expect(r.code, r.err).toBe(0);
+      expect(r.err).toContain('resuming at step 8');
+      for (const f of ['adapter_model.safetensors', 'trainer_state.safetensors'])
+        expect(bytes(resumed, 'checkpoint-16', f).equals(bytes(straight, 'checkpoint-16', f)), f).toBe(true);
+    });
+
   it('resuming into another program or other settings is an error; --keep keeps the newest', async () => {
     const root = join(dir, 'keep');
     expect((await lily(...LILY, '--steps', '40', '--save-every', '10', '--keep', '2', '--save', root)).code).toBe(0);
