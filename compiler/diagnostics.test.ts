@@ -2,7 +2,7 @@
 // files), the caret under the exact characters, and parse errors located through the squeezed
 // text the parser sees.
 import { describe, expect, it } from 'vitest';
-import { formatDiagnostic, LilyError, lineCol, makeSpan } from './diagnostics.ts';
+import { fail, formatDiagnostic, LilyError, LineIndex, lineCol, makeSpan } from './diagnostics.ts';
 import { checkSource } from './frontend.ts';
 import { parse, squeeze } from './syntax/to-ast.ts';
 
@@ -72,5 +72,65 @@ describe('diagnostics', () => {
     }
     // Generous for a loaded 2-core machine: the old quadratic positions took minutes here.
     expect(performance.now() - t0).toBeLessThan(20_000);
+  });
+});
+
+describe('positions and the printed diagnostic, exactly', () => {
+  it('finds every offset’s line and column in a many-line source (the binary search at each line start)', () => {
+    const lines = Array.from({ length: 97 }, (_, i) => 'x'.repeat(i % 5));
+    const src = lines.join('\n');
+    const index = new LineIndex(src);
+    let offset = 0;
+    lines.forEach((text, i) => {
+      for (let col = 1; col <= text.length + 1; col++) expect(index.lineCol(offset + col - 1)).toEqual({ line: i + 1, col });
+      offset += text.length + 1;
+    });
+  });
+
+  it('clamps an offset outside the source to its first or last line', () => {
+    const src = 'ab\ncde\n\nf';
+    expect(lineCol(src, src.length)).toEqual({ line: 4, col: 2 });
+    expect(lineCol(src, src.length + 5)).toEqual({ line: 4, col: 7 });
+    expect(lineCol(src, -1)).toEqual({ line: 1, col: 0 });
+    expect(lineCol('a\n', 2)).toEqual({ line: 2, col: 1 });
+    expect(lineCol('', 0)).toEqual({ line: 1, col: 1 });
+    expect(makeSpan('f.lily', src, 4, 6)).toEqual({ file: 'f.lily', start: 4, end: 6, line: 2, col: 2 });
+  });
+
+  it('a diagnostic without a place: the header, expected, found and notes', () => {
+    expect(formatDiagnostic({ code: 'E-usage', message: 'no', expected: 'a, b', found: 'c', notes: ['one', 'two'] })).toBe(
+      'error[E-usage]: no\n  expected: a, b\n  found:    c\n  note: one\n  note: two',
+    );
+    expect(formatDiagnostic({ code: 'E-usage', message: 'empty', expected: '', found: '' })).toBe('error[E-usage]: empty\n  expected: \n  found:    ');
+  });
+
+  it('a located diagnostic: gutter as wide as the line number, the caret clamped to the line', () => {
+    const src = `${'\n'.repeat(11)}let abc = 1\nnext\n`;
+    const at = src.indexOf('abc');
+    const span = makeSpan('f.lily', src, at, at + 3);
+    expect(formatDiagnostic({ code: 'E-name', message: 'm', span }, src)).toBe('f.lily:12:5: error[E-name]: m\n   |\n12 | let abc = 1\n   |     ^^^');
+    // A span running past the end of its line is underlined to the line's end; an empty one gets one caret.
+    const long = makeSpan('f.lily', src, at, at + 40);
+    expect(formatDiagnostic({ code: 'E-x', message: 'm', span: long }, new Map([['f.lily', src]]))).toBe('f.lily:12:5: error[E-x]: m\n   |\n12 | let abc = 1\n   |     ^^^^^^^');
+    const empty = makeSpan('f.lily', src, at, at);
+    expect(formatDiagnostic({ code: 'E-x', message: 'm', span: empty }, src).split('\n').at(-1)).toBe('   |     ^');
+    // The source of another file is not shown; the place still is.
+    expect(formatDiagnostic({ code: 'E-x', message: 'm', span, notes: ['n'] }, new Map([['g.lily', src]]))).toBe('f.lily:12:5: error[E-x]: m\n  note: n');
+    expect(formatDiagnostic({ code: 'E-x', message: 'm', span: { file: 'f.lily', start: 0, end: 2, line: 40, col: 1 } }, 'ab')).toBe('f.lily:40:1: error[E-x]: m\n   |\n40 | \n   | ^');
+  });
+
+  it('LilyError carries its diagnostics, joins their messages, and fail() throws one with the extras', () => {
+    const e = new LilyError([{ code: 'E-a', message: 'first' }, { code: 'E-b', message: 'second' }]);
+    expect(e.message).toBe('first\nsecond');
+    expect(e.name).toBe('LilyError');
+    expect(e).toBeInstanceOf(Error);
+    let thrown: unknown;
+    try {
+      fail('E-shape', 'bad', undefined, { expected: 'x', notes: ['y'] });
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(LilyError);
+    expect((thrown as LilyError).diagnostics).toEqual([{ code: 'E-shape', message: 'bad', span: undefined, expected: 'x', notes: ['y'] }]);
   });
 });

@@ -43,7 +43,8 @@ export class LineIndex {
   }
 }
 
-// The parser makes thousands of spans over one source: keep the index of the last one.
+// The parser makes a span for every node of one source: keep the index of the last source seen
+// (positions by binary search over its line starts, not by rescanning the text: linear, not quadratic).
 let lastIndex: LineIndex | undefined;
 const indexOf = (source: string) => (lastIndex?.source === source ? lastIndex : (lastIndex = new LineIndex(source)));
 
@@ -52,25 +53,9 @@ export function lineCol(source: string, offset: number): { line: number; col: nu
   return indexOf(source).lineCol(offset);
 }
 
-// The parser makes a span for every node: find lines by binary search over the line starts of the
-// last source seen, instead of rescanning the text from the start each time (quadratic).
-let lineIndex: { source: string; starts: number[] } | undefined;
-
+/** A span of a source; its line and column by the source's line index (kept for the last source). */
 export function makeSpan(file: string, source: string, start: number, end: number): Span {
-  if (lineIndex?.source !== source) {
-    const starts = [0];
-    for (let i = 0; i < source.length; i++) if (source.charCodeAt(i) === 10) starts.push(i + 1);
-    lineIndex = { source, starts };
-  }
-  const { starts } = lineIndex;
-  let lo = 0;
-  let hi = starts.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (starts[mid] <= start) lo = mid;
-    else hi = mid - 1;
-  }
-  return { file, start, end, line: lo + 1, col: start - starts[lo] + 1 };
+  return { file, start, end, ...indexOf(source).lineCol(start) };
 }
 
 /** file:line:col: error[code]: message, the source line, a caret, expected/found and notes. */
