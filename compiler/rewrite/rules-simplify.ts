@@ -15,8 +15,11 @@ export const SIMPLIFY_RULES: Rule[] = [
     op: 'einsum',
     apply(node, ctx) {
       const s = parseSpec(node.attrs.spec as string);
-      const consts = node.inputs.map((id, k) => (s.ins[k] === '' && isConst(ctx, id) ? k : -1)).filter((k) => k >= 0);
-      if (consts.length < 2 && !(consts.length === 1 && constValue(ctx, node.inputs[consts[0]]) === 1 && node.inputs.length > 1)) return undefined;
+      // A const is a scalar: its subscript is ''.
+      const consts = node.inputs.map((id, k) => (isConst(ctx, id) ? k : -1)).filter((k) => k >= 0);
+      // Two or more factors fold into one; a lone factor 1 is dropped (an einsum of a lone
+      // constant cannot exist: it is the identity, which the graph builder returns as its input).
+      if (consts.length < 2 && !(consts.length === 1 && constValue(ctx, node.inputs[consts[0]]) === 1)) return undefined;
       const value = consts.reduce((p, k) => p * constValue(ctx, node.inputs[k]), 1);
       const keep = node.inputs.map((_, k) => k).filter((k) => !consts.includes(k));
       const inputs = keep.map((k) => node.inputs[k]);
@@ -46,7 +49,8 @@ export const SIMPLIFY_RULES: Rule[] = [
     op: '*',
     apply(node: Node, ctx) {
       const p = primitive(node.op);
-      if (p.leaf || node.op === 'const' || node.shape.length !== 0 || node.inputs.length === 0) return undefined;
+      // Leaves, constants and fills have no inputs: nothing to fold.
+      if (node.shape.length !== 0 || node.inputs.length === 0) return undefined;
       if (!node.inputs.every((id) => isConst(ctx, id))) return undefined;
       const v = p.eval(node.inputs.map((id) => ({ shape: [], data: Float64Array.of(constValue(ctx, id)) })), node.attrs, node);
       return ctx.g.add('const', [], { value: v.data[0] });

@@ -131,3 +131,26 @@ describe('each simplify rule, by the graph it leaves', () => {
     expect(p.y.op).toBe('stopgrad');
   });
 });
+
+describe('the simplify rules table', () => {
+  it('names each rule once and says what it does (merge.ts picks fold-scalar-constants by name)', () => {
+    expect(SIMPLIFY_RULES.map((r) => [r.name, r.op])).toEqual([
+      ['fold-scalar-constants', 'einsum'],
+      ['einsum-zero', 'einsum'],
+      ['constant-fold', '*'],
+      ['stopgrad-of-constant', 'stopgrad'],
+    ]);
+    for (const r of SIMPLIFY_RULES) expect(r.doc.length, r.name).toBeGreaterThan(20);
+  });
+
+  it('forming sums of products folds their constant factors too', () => {
+    const g = new Graph();
+    const p = g.add('param', [], { name: 'x', shape: [2, 3], trainable: true });
+    const scaled = g.add('einsum', [p, g.add('const', [], { value: 3 })], { spec: 'ab,->ab' });
+    g.outputs.set('y', g.add('einsum', [scaled, g.add('const', [], { value: 0.5 })], { spec: 'ab,->ab' }));
+    const out = mergeSumsOfProducts(g).graph;
+    sameOutputs(g, out);
+    const y = out.node(out.outputs.get('y')!);
+    expect(y.inputs.map((i) => out.node(i)).filter((n) => n.op === 'const').map((n) => n.attrs.value)).toEqual([1.5]);
+  });
+});
