@@ -28,6 +28,8 @@ export interface FuzzReport {
   failures: { mutant: number; seed: string; applied: string[]; file: string; result: RunResult }[];
   maxMs: number;
   peakMiB: number;
+  /** The runs that took the most CPU time: how close the run came to the timeout. */
+  slowest: { argv: string[]; cpuMs: number; ms: number; outcome: Outcome }[];
 }
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -52,13 +54,14 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzReport> {
       owner.push(i);
     }
   }
-  const report: FuzzReport = { programs: o.programs, runs: commands.length, counts: zero(), byCommand: {}, failures: [], maxMs: 0, peakMiB: 0 };
+  const report: FuzzReport = { programs: o.programs, runs: commands.length, counts: zero(), byCommand: {}, failures: [], maxMs: 0, peakMiB: 0, slowest: [] };
   let done = 0;
   await runAll(commands, o.jobs, { timeoutMs: o.timeoutMs, memoryCapMiB: o.memoryCapMiB }, (res, i) => {
     report.counts[res.outcome]++;
     (report.byCommand[res.argv[0]] ??= zero())[res.outcome]++;
     report.maxMs = Math.max(report.maxMs, res.ms);
     report.peakMiB = Math.max(report.peakMiB, res.peakMiB);
+    report.slowest = [...report.slowest, { argv: res.argv, cpuMs: res.cpuMs, ms: res.ms, outcome: res.outcome }].sort((a, b) => b.cpuMs - a.cpuMs).slice(0, 5);
     const m = mutants[owner[i]];
     if (BAD.includes(res.outcome)) {
       report.failures.push({ mutant: m.id, seed: m.seed, applied: m.applied, file: res.argv[1], result: res });
@@ -108,6 +111,8 @@ async function cli(argv: string[]) {
   console.log(`outcomes: ${Object.entries(rep.counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   for (const [cmd, c] of Object.entries(rep.byCommand)) console.log(`  ${cmd.padEnd(8)} ${Object.entries(c).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   console.log(`slowest run ${rep.maxMs} ms, peak resident memory ${rep.peakMiB} MiB; report: ${join(o.outDir, 'report.json')}`);
+  console.log('most CPU time:');
+  for (const s of rep.slowest) console.log(`  ${(s.cpuMs / 1000).toFixed(1)} s CPU (${(s.ms / 1000).toFixed(1)} s wall, ${s.outcome}): lily ${s.argv.join(' ')}`);
   const bad = rep.counts['internal-error'] + rep.counts.hang + rep.counts.memory + rep.counts.crash;
   process.exitCode = bad ? 1 : 0;
 }

@@ -12,6 +12,8 @@ export interface RunResult {
   outcome: Outcome;
   code?: number;
   ms: number;
+  /** CPU time the run took (what the timeout limits). */
+  cpuMs: number;
   peakMiB: number;
   out: string;
   err: string;
@@ -85,9 +87,10 @@ export class Worker {
     let peak = 0;
     return new Promise<RunResult>((resolve) => {
       let done = false;
-      const finish = (r: Omit<RunResult, 'argv' | 'ms' | 'peakMiB'>, kill: boolean) => {
+      const finish = (r: Omit<RunResult, 'argv' | 'ms' | 'cpuMs' | 'peakMiB'>, kill: boolean) => {
         if (done) return;
         done = true;
+        const cpu = cpuMs(child.pid!) - cpu0;
         clearInterval(poll);
         clearTimeout(timer);
         child.removeAllListeners('message');
@@ -96,7 +99,7 @@ export class Worker {
           child.kill('SIGKILL');
           this.child = undefined;
         }
-        resolve({ argv, ms: Date.now() - t0, peakMiB: Math.round(peak), ...r });
+        resolve({ argv, ms: Date.now() - t0, cpuMs: cpu, peakMiB: Math.round(peak), ...r });
       };
       const poll = setInterval(() => {
         peak = Math.max(peak, rssMiB(child.pid!));
