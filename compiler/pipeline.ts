@@ -67,7 +67,10 @@ export const STAGES: Stage[] = [
     run(p) {
       const h = hoistFrozen(p.graph, p.leaves, p.shapesOnly);
       if (!h.hoisted.length) return { ...p, stage: 'hoist' };
-      return { ...withGraph(p, rebuild(h.graph, SIMPLIFY_RULES).graph, 'hoist'), leaves: h.leaves, hoisted: [...(p.hoisted ?? []), ...h.hoisted] };
+      // A hoisted value keeps the dimension names of the value it replaces.
+      const leafAxes = new Map(p.leafAxes);
+      for (const v of h.hoisted) leafAxes.set(v.name, axisNames(p.graph, v.source, p.leafAxes));
+      return { ...withGraph(p, rebuild(h.graph, SIMPLIFY_RULES).graph, 'hoist'), leaves: h.leaves, leafAxes, hoisted: [...(p.hoisted ?? []), ...h.hoisted] };
     },
   },
   {
@@ -159,7 +162,8 @@ export function compile(checked: CheckedProgram, entry: string, opts: CompileOpt
   if (opts.until && !STAGE_NAMES.includes(opts.until)) fail('E-usage', `unknown stage '${opts.until}'`, undefined, { expected: STAGE_NAMES.join(', ') });
   const bySize = new Map<number, string[]>();
   for (const [k, v] of Object.entries(opts.settings)) if (typeof v === 'number') bySize.set(v, [...(bySize.get(v) ?? []), k]);
-  const dimLabel = (size: number) => bySize.get(size)?.join('|');
+  // For an axis no declaration names (after a reshape): the one dimension of that size, else the size.
+  const dimLabel = (size: number) => (bySize.get(size)?.length === 1 ? bySize.get(size)![0] : String(size));
   const extraRules = { simplify: [] as Rule[], contract: [] as Rule[] };
   for (const f of opts.faults ?? []) {
     const fault = FAULTS[f] ?? fail('E-usage', `unknown fault '${f}'`, undefined, { expected: Object.keys(FAULTS).join(', ') });

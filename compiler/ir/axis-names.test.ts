@@ -45,3 +45,22 @@ describe('explain names indices by the program’s dimensions, not by their size
     expect(axisNames(p.graph, W1.id, p.leafAxes)).toEqual(['D', '2*D']);
   });
 });
+
+describe('axes no declaration reaches', () => {
+  it('a hoisted value keeps the names of the value it replaces (DoRA’s column norm of W0 + A B)', () => {
+    const dora = checkSource(readFileSync(new URL('../../stdlib/adapters/dora.lily', import.meta.url), 'utf8'), 'dora.lily');
+    const p = compile(dora, 'DoRA', { settings: { N: 4, In: 6, Out: 6, r: 2 }, params: 'shapes' });
+    expect(p.hoisted!.length).toBeGreaterThan(0);
+    for (const h of p.hoisted!) expect(p.leafAxes.get(h.name)!.every((n) => n === 'In' || n === 'Out')).toBe(true);
+  });
+
+  it('are named by size only where one dimension has that size, else by the size itself', () => {
+    const c3a = checkSource(readFileSync(new URL('../../stdlib/adapters/c3a.lily', import.meta.url), 'utf8'), 'c3a.lily');
+    // C3A's DFT matrices are built from range[b]: no declared shape names their axes.
+    const named = explain(c3a, 'C3A', { N: 8, In: 16, Out: 16, b: 4 });
+    expect(named.rewrites.some((r) => r.net.includes('[b, b]'))).toBe(true);
+    const ambiguous = explain(c3a, 'C3A', { N: 4, In: 16, Out: 16, b: 4 });
+    expect(ambiguous.rewrites.some((r) => r.net.includes('[4, 4]'))).toBe(true);
+    expect(ambiguous.rewrites.some((r) => /\|/.test(r.net))).toBe(false);
+  });
+});

@@ -16,6 +16,8 @@ export interface Hoisted {
   /** FLOPs no longer computed per step. */
   flops: number;
   loc?: Graph['loc'];
+  /** The node it replaces, in the graph given to hoistFrozen. */
+  source: Id;
 }
 
 /** Cheap views are not worth a buffer of their own: a broadcast's input is hoisted instead. */
@@ -57,7 +59,7 @@ export function hoistFrozen(src: Graph, leaves: Map<string, Tensor>, shapesOnly 
       const at = n.loc ? `@${n.loc.line}:${n.loc.col}` : '';
       const name = `hoisted:${src.names.get(id) ?? ''}${at}#${hoisted.length}`;
       out.set(name, values.get(id)!);
-      hoisted.push({ name, shape: n.shape, flops: cost.get(id)!, loc: n.loc });
+      hoisted.push({ name, shape: n.shape, flops: cost.get(id)!, loc: n.loc, source: id });
       map.set(id, g.add('param', [], { name, shape: n.shape, trainable: false }));
     } else map.set(id, g.add(n.op, n.inputs.map((i) => map.get(i)!), n.attrs));
     const name = src.names.get(id);
