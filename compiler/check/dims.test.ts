@@ -32,6 +32,13 @@ describe('dimension algebra', () => {
     expect(terms(c(0))).toEqual([]);
   });
 
+  it('keeps terms in key order whatever order they arrive in', () => {
+    const names = ['e', 'd', 'c', 'b', 'a', 'f'];
+    const sum = names.reduce((acc, n) => dimAdd(acc, s(n)), c(1));
+    expect([...sum.keys()]).toEqual(['', 'a', 'b', 'c', 'd', 'e', 'f']);
+    expect(showDim(sum)).toBe('1 + a + b + c + d + e + f');
+  });
+
   it('multiplies monomials: exponents add, cancel to the constant, keys in symbol order', () => {
     expect(terms(dimMul(s('b'), s('a')))).toEqual([['a*b', 1]]);
     expect(terms(dimMul(s('a'), s('a')))).toEqual([['a^2', 1]]);
@@ -94,6 +101,9 @@ describe('derived dimensions', () => {
   it('max/min of constants is computed; of symbols, one opaque symbol named canonically', () => {
     expect(terms(dimDerived('max', [c(3), c(5)]))).toEqual([['', 5]]);
     expect(terms(dimDerived('min', [c(3), c(5)]))).toEqual([['', 3]]);
+    // One constant argument is not enough to compute it.
+    expect(terms(dimDerived('max', [c(3), s('In')]))).toEqual([['max(3, In)', 1]]);
+    expect(evalDim(dimDerived('max', [c(3), s('In')]), { In: 2 })).toBe(3);
     const m = dimDerived('max', [s('Out'), s('In')]);
     expect(terms(m)).toEqual([['max(In, Out)', 1]]);
     expect(dimEq(m, dimDerived('max', [s('In'), s('Out')]))).toBe(true);

@@ -25,7 +25,8 @@ function parseKey(key: string): Monomial {
 
 function normalize(terms: Map<string, number>): Dim {
   const out = new Map<string, number>();
-  for (const [k, c] of [...terms].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) if (c !== 0) out.set(k, c);
+  // A map's keys are distinct: never equal in the comparison.
+  for (const [k, c] of [...terms].sort(([a], [b]) => (a < b ? -1 : 1))) if (c !== 0) out.set(k, c);
   return out;
 }
 
