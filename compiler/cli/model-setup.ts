@@ -18,6 +18,7 @@ import { loadLegacyCheckpoint } from '../../runtime/checkpoint/adapter-checkpoin
 import { SafetensorsError } from '../../runtime/checkpoint/safetensors-codec.ts';
 import { mapBaseWeights, parseRename, type Rename } from '../../runtime/peft/base-weights.ts';
 import { decodeAdapterTensors, PeftFormatError, type FolderSpec } from '../../runtime/peft/folder.ts';
+import type { AdaptedModel } from '../../runtime/peft/adapted.ts';
 import { identifyMethod, methodOfLayers } from '../../runtime/peft/identify.ts';
 import { LILY_PROGRAM_TYPE, methodByName, methodForConfig, PEFT_HAS_BUT_UNMAPPED, PEFT_METHODS, unsupportedFields, type PeftMethod } from '../../runtime/peft/methods.ts';
 import { readAdapterFolder, readWeights, stdlibPath } from '../../runtime/peft/node.ts';
@@ -43,26 +44,15 @@ export interface ModelFlags {
   defaults?: Record<string, number | boolean>;
 }
 
-export interface ModelSetup {
-  checked: CheckedProgram;
-  entry: string;
+/** A loaded model (runtime/peft/adapted.ts's AdaptedModel), and what the CLI reports about it. */
+export interface ModelSetup extends AdaptedModel {
   kind: 'adapter' | 'model';
-  settings: Record<string, number | boolean>;
-  attach?: TargetAttachment;
-  /** Base weights and adapter values by leaf path. */
-  given: Map<string, Tensor>;
-  record: ModuleRecord;
-  shapes: Map<string, number[]>;
   /** How --save writes the adapters (PEFT's method, or a Lily program). */
   spec?: FolderSpec;
   /** What was loaded, for the user (one line each). */
   notes: string[];
   /** Leaf paths given by --peft (adapter values). */
   fromPeft: Set<string>;
-  /** Base modules trained whole (PEFT's modules_to_save), as named by --trainable or the --peft config. */
-  trainable?: string[];
-  /** Every leaf's value: given, else as initialised. */
-  value(leaf: string): Tensor;
 }
 
 type Source = { file: string; source: string };
