@@ -37,6 +37,8 @@ export interface MethodResult {
   method: string;
   adapter?: string;
   chosen: Record<string, number | boolean>;
+  /** The sizes the budget search chose among, with the defaults whose proportions it preferred. */
+  searched: { name: string; default: number }[];
   trainable: number;
   withinBudget: boolean;
   sweep: { lr: number; valAccuracy: number }[];
@@ -105,7 +107,8 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
     for (const spec of o.methods) {
       const p = prepareMethod(spec, o, o.budget);
       const sizes = Object.entries(p.chosen).map(([k, v]) => `${k}=${v}`).join(', ');
-      o.log(`${task.name} · ${spec.name}: ${p.trainableParams.toLocaleString('en-US')} trainable parameters${sizes ? ` (${sizes})` : ''}${p.withinBudget ? '' : ` — not within 5% of the budget ${o.budget}`}`);
+      const searched = p.searched.length ? `; searched ${p.searched.map((k) => k.name).join(', ')} near the defaults' proportions ${p.searched.map((k) => `${k.name}=${k.default}`).join(', ')}` : '';
+      o.log(`${task.name} · ${spec.name}: ${p.trainableParams.toLocaleString('en-US')} trainable parameters${sizes ? ` (${sizes}${searched})` : ''}${p.withinBudget ? '' : ` — not within 5% of the budget ${o.budget}`}`);
       const schedule = (lr: number, seed: number) => ({ steps: o.steps, batch: o.batch, lr, seed, backend: o.backend });
       const sweep: MethodResult['sweep'] = [];
       if (o.lrs.length > 1)
@@ -128,6 +131,7 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
         method: spec.name,
         adapter: spec.adapter,
         chosen: p.chosen,
+        searched: p.searched,
         trainable: p.trainableParams,
         withinBudget: p.withinBudget,
         sweep,
