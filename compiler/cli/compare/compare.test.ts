@@ -98,3 +98,31 @@ describe('lily compare', () => {
     expect(b.err).toMatch(/--task no-such-task: no such task/);
   });
 });
+
+describe('a method compiled once serves every learning rate and seed', () => {
+  it('a reused runner gives the losses, accuracy and parameters of a freshly compiled trainer', { timeout: 240_000 }, async () => {
+    const { prepareMethod, parseMethod } = await import('./methods.ts');
+    const { prepareRunner, trainAndEvaluate } = await import('./train-run.ts');
+    const { loadTask } = await import('./tasks.ts');
+    const { cpuBackend } = await import('../../../runtime/backends/cpu-exec.ts');
+    const task = loadTask(TASK);
+    const p = prepareMethod(parseMethod('lily'), { file: 'stdlib/models/vit.lily', model: 'ViT', base: BASE, targets: 'q,v', head: 'head' }, 4800);
+    const backend = cpuBackend();
+    const runner = await prepareRunner(p, 25, backend);
+    try {
+      // A first run leaves trained parameters and moments behind; the second must not see them.
+      await runner.run(task.train, task.test, { steps: 3, batch: 25, lr: 0.003, seed: 0, backend });
+      const reused = await runner.run(task.train, task.test, { steps: 4, batch: 25, lr: 0.01, seed: 1, backend });
+      const fresh = await trainAndEvaluate(p, task.train, task.test, { steps: 4, batch: 25, lr: 0.01, seed: 1, backend });
+      expect(reused.losses).toEqual(fresh.losses);
+      expect(reused.accuracy).toBe(fresh.accuracy);
+      expect([...reused.params.keys()]).toEqual([...fresh.params.keys()]);
+      for (const [k, v] of fresh.params) expect(reused.params.get(k)!.data, k).toEqual(v.data);
+      // The starting values the ΔW analysis reads: every parameter and every base weight, as the fresh trainer had them.
+      const needed = [...fresh.params.keys(), ...fresh.record.weights.map((w) => w.leaf)];
+      for (const k of needed) expect(reused.initial.get(k)?.data, k).toEqual(fresh.initial.get(k)!.data);
+    } finally {
+      runner.dispose();
+    }
+  });
+});

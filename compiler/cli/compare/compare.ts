@@ -7,7 +7,7 @@ import type { Backend } from '../../../runtime/executable.ts';
 import { adapterDeltaW, effectiveRank, singularValues, weightDeltaW } from './delta-rank.ts';
 import { prepareMethod, type CompareModel, type MethodSpec, type PreparedMethod } from './methods.ts';
 import { loadTask, validationSplit } from './tasks.ts';
-import { trainAndEvaluate, type RunResult } from './train-run.ts';
+import { prepareRunner, type MethodRunner, type RunResult } from './train-run.ts';
 
 export interface CompareOptions extends CompareModel {
   tasks: string[];
@@ -101,11 +101,22 @@ function mergeableOf(p: PreparedMethod, run: RunResult): MethodResult['mergeable
 export async function runCompare(o: CompareOptions): Promise<CompareResult> {
   const start = performance.now();
   const results: MethodResult[] = [];
+  // Each method is sized and compiled once, for every task, learning rate and seed: runs differ only in values.
+  const prepared = new Map<MethodSpec, { p: PreparedMethod; runner: MethodRunner }>();
+  const methodOf = async (spec: MethodSpec) => {
+    let m = prepared.get(spec);
+    if (!m) {
+      const p = prepareMethod(spec, o, o.budget);
+      prepared.set(spec, (m = { p, runner: await prepareRunner(p, o.batch, o.backend) }));
+    }
+    return m;
+  };
+  try {
   for (const taskName of o.tasks) {
     const task = loadTask(taskName);
     const split = validationSplit(task.train, o.valFraction, 0);
     for (const spec of o.methods) {
-      const p = prepareMethod(spec, o, o.budget);
+      const { p, runner } = await methodOf(spec);
       const sizes = Object.entries(p.chosen).map(([k, v]) => `${k}=${v}`).join(', ');
       const searched = p.searched.length ? `; searched ${p.searched.map((k) => k.name).join(', ')} near the defaults' proportions ${p.searched.map((k) => `${k.name}=${k.default}`).join(', ')}` : '';
       o.log(`${task.name} · ${spec.name}: ${p.trainableParams.toLocaleString('en-US')} trainable parameters${sizes ? ` (${sizes}${searched})` : ''}${p.withinBudget ? '' : ` — not within 5% of the budget ${o.budget}`}`);
@@ -113,7 +124,7 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
       const sweep: MethodResult['sweep'] = [];
       if (o.lrs.length > 1)
         for (const lr of o.lrs) {
-          const r = await trainAndEvaluate(p, split.train, split.val, schedule(lr, 0));
+          const r = await runner.run(split.train, split.val, schedule(lr, 0));
           sweep.push({ lr, valAccuracy: r.accuracy });
           o.log(`  lr ${lr}: validation accuracy ${(100 * r.accuracy).toFixed(1)}%`);
         }
@@ -121,7 +132,7 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
       const runs: MethodResult['runs'] = [];
       let first: RunResult | undefined;
       for (let seed = 0; seed < o.seeds; seed++) {
-        const r = await trainAndEvaluate(p, task.train, task.test, schedule(lr, seed));
+        const r = await runner.run(task.train, task.test, schedule(lr, seed));
         first ??= r;
         runs.push({ seed, accuracy: r.accuracy, msPerStep: r.msPerStep, losses: r.losses });
         o.log(`  lr ${lr}, seed ${seed}: test accuracy ${(100 * r.accuracy).toFixed(1)}%, ${r.msPerStep.toFixed(0)} ms/step`);
@@ -143,6 +154,9 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
         mergeable: mergeableOf(p, first!),
       });
     }
+  }
+  } finally {
+    for (const { runner } of prepared.values()) runner.dispose();
   }
   return {
     model: o.model,

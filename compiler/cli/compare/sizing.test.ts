@@ -15,8 +15,8 @@ describe('chooseSizes', () => {
     fc.assert(
       fc.property(fc.integer({ min: 700, max: 400_000 }), (budget) => {
         const got = chooseSizes([{ name: 'r', default: 8 }], loraCount, budget);
-        let best = 1;
-        for (let r = 1; r <= 4096; r++) if (Math.abs(loraCount({ r }) - budget) < Math.abs(loraCount({ r: best }) - budget)) best = r;
+        let best = 2;
+        for (let r = 2; r <= 4096; r++) if (Math.abs(loraCount({ r }) - budget) < Math.abs(loraCount({ r: best }) - budget)) best = r;
         expect(Math.abs(got.count - budget)).toBe(Math.abs(loraCount({ r: best }) - budget));
       }),
       { seed: 14, numRuns: 200 },
@@ -29,8 +29,8 @@ describe('chooseSizes', () => {
         const got = chooseSizes(LILY, lilyCount, budget);
         let feasible = false;
         let bestDistance = Infinity;
-        for (let r = 1; r <= 512; r++)
-          for (let E = 1; E <= 64; E++)
+        for (let r = 2; r <= 512; r++)
+          for (let E = 2; E <= 64; E++)
             if (Math.abs(lilyCount({ r, E }) - budget) <= BUDGET_TOLERANCE * budget) {
               feasible = true;
               bestDistance = Math.min(bestDistance, proportionDistance({ r, E }, LILY));
@@ -51,13 +51,17 @@ describe('chooseSizes', () => {
     expect(big.within).toBe(true);
     expect(big.values.r / big.values.E).toBeGreaterThan(10);
     expect(big.values.r / big.values.E).toBeLessThan(24);
-    // A small budget: r = 1, 2 at E = 1 give 974 and 1298, both outside 1100 ± 5%; three experts land in it.
-    const small = chooseSizes(LILY, lilyCount, 1100);
-    expect(small).toMatchObject({ values: { r: 1, E: 3 }, count: 1110, within: true });
+    // A small budget: r = 6, 7 at E = 2 give 3002 and 3394, both outside 3200 ± 5% (as r = 5, 6 at E = 3); more experts land in it.
+    expect([lilyCount({ r: 6, E: 2 }), lilyCount({ r: 7, E: 2 })]).toEqual([3002, 3394]);
+    const small = chooseSizes(LILY, lilyCount, 3200);
+    expect(small.within).toBe(true);
+    expect(small.values.E).toBeGreaterThan(3);
+    expect(Math.abs(small.count - 3200)).toBeLessThanOrEqual(160);
   });
 
-  it('a budget below the smallest sizes: the smallest, reported as not within', () => {
+  it('a budget below the smallest sizes: the smallest, reported as not within; no knob with a default of 2 or more below 2 (E = 1 is no mixture)', () => {
     const s = chooseSizes(LILY, lilyCount, 100);
-    expect(s).toMatchObject({ values: { r: 1, E: 1 }, within: false });
+    expect(s).toMatchObject({ values: { r: 2, E: 2 }, within: false });
+    expect(chooseSizes([{ name: 'r', default: 1 }], loraCount, 100).values).toEqual({ r: 1 });
   });
 });

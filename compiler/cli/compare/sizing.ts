@@ -7,7 +7,8 @@
 //      more), hold one knob at each value from half to twice its value there and scale the others
 //      together again.
 // Of the candidates within 5%, the one nearest the defaults' proportions wins (then the nearest
-// count); with none within 5%, the nearest count.
+// count); with none within 5%, the nearest count. A knob whose default is 2 or more stays at 2 or
+// more: scaled down to 1, Lily's experts would be no mixture at all (E = 1).
 
 export interface Knob {
   name: string;
@@ -25,6 +26,8 @@ export interface Sizing {
 export const BUDGET_TOLERANCE = 0.05;
 /** No knob goes above this (a guard against a count that never reaches the budget). */
 const MAX_VALUE = 4096;
+/** The smallest value a knob takes. */
+export const floorOf = (k: Knob) => Math.min(2, Math.max(1, k.default));
 
 /** How far values are from the defaults' proportions: the spread of log(value / default), 0 when proportional. */
 export function proportionDistance(values: Record<string, number>, knobs: Knob[]): number {
@@ -49,7 +52,7 @@ export function chooseSizes(knobs: Knob[], count: (values: Record<string, number
     return s;
   };
   /** Values at scale s for the knobs not held; the held ones as given. */
-  const scaled = (s: number, held: Record<string, number>) => at(Object.fromEntries(knobs.map((k) => [k.name, held[k.name] ?? Math.min(MAX_VALUE, Math.max(1, Math.round(k.default * s)))])));
+  const scaled = (s: number, held: Record<string, number>) => at(Object.fromEntries(knobs.map((k) => [k.name, held[k.name] ?? Math.min(MAX_VALUE, Math.max(floorOf(k), Math.round(k.default * s)))])));
   /** Bisect the common scale of the free knobs towards the budget (in log space); the bracket's two ends. */
   const fit = (held: Record<string, number>): [Sizing, Sizing] => {
     const top = Math.max(...knobs.filter((k) => !(k.name in held)).map((k) => k.default));
@@ -72,7 +75,7 @@ export function chooseSizes(knobs: Knob[], count: (values: Record<string, number
     for (const centre of ends)
       for (const k of knobs) {
         const v = centre.values[k.name];
-        for (let x = Math.max(1, Math.floor(v / 2)); x <= Math.min(MAX_VALUE, 2 * v + 1); x++) {
+        for (let x = Math.max(floorOf(k), Math.floor(v / 2)); x <= Math.min(MAX_VALUE, 2 * v + 1); x++) {
           if (knobs.length === 1) at({ [k.name]: x });
           else fit({ [k.name]: x });
         }

@@ -1,7 +1,8 @@
 // One training run of `lily compare`: a method on a task at one learning rate and seed — the same
 // schedule for every method (AdamW at a constant rate, the same batches in the same order for a
 // seed) — then accuracy on held-out images, and the trained values for the ΔW analysis.
-import { compileTraining } from '../../../runtime/train.ts';
+import { compileTraining, type Trainer } from '../../../runtime/train.ts';
+import { compile } from '../../pipeline.ts';
 import type { Backend } from '../../../runtime/executable.ts';
 import type { ImageSet } from '../../../runtime/data/fashion-mnist.ts';
 import type { PreparedMethod } from './methods.ts';
@@ -29,12 +30,67 @@ export interface RunResult {
   record: ModuleRecord;
 }
 
+/** One method's compiled training step, reused for every learning rate, seed and task (only values change between runs). */
+export interface MethodRunner {
+  run(train: ImageSet, heldOut: ImageSet, s: RunSchedule): Promise<RunResult>;
+  dispose(): void;
+}
+
+/**
+ * Compile a method's training step once (a batch of `batch` images). The learning rate is a runtime
+ * input of the step (the schedule's factor times a base rate of 1); a seed's initial parameters come
+ * from lowering the program alone, and the optimiser's moments and step count start from zero, so a
+ * run equals one on a freshly compiled trainer (a test holds them to the same losses).
+ */
+export async function prepareRunner(p: PreparedMethod, batch: number, backend: Backend): Promise<MethodRunner> {
+  const { checked, entry, settings, given } = p.setup;
+  const dims = { ...settings, N: batch };
+  const record = emptyRecord();
+  let lr = 1;
+  const trainer = await compileTraining(checked, entry, {
+    dims,
+    backend,
+    optimizer: { kind: 'adamw', lr: 1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 },
+    schedule: () => lr,
+    seed: 0,
+    given,
+    attach: p.attach,
+    trainable: p.trainable,
+    loss: 'xent',
+    keep: ['y'],
+    record,
+  });
+  const names = [...(await trainer.trainState())].map(([name, v]) => [name, v.shape] as const);
+  /** The leaves as initialised for a seed. */
+  const leavesOf = (seed: number) => (seed === 0 ? trainer.program.leaves : compile(checked, entry, { settings: dims, seed, until: 'lower', params: 'init', given, attach: p.attach, trainable: p.trainable }).leaves);
+  /** Parameters as initialised, moments zero. */
+  const startOf = (leaves: Leaves) =>
+    new Map(
+      names.map(([name, shape]) => {
+        const moment = /^[mv]:/.test(name);
+        const v = moment ? undefined : leaves.get(name);
+        if (!moment && !v) throw new Error(`internal: no initial value for '${name}' in the lowered program`);
+        return [name, { data: v ? Float32Array.from(v.data) : new Float32Array(shape.reduce((a, b) => a * b, 1)) }];
+      }),
+    );
+  return {
+    async run(train, heldOut, s) {
+      if (s.batch !== batch) throw new Error(`internal: runner compiled for batch ${batch}, asked for ${s.batch}`);
+      const leaves = leavesOf(s.seed);
+      await trainer.restore(startOf(leaves), 0);
+      lr = s.lr;
+      return runSteps(trainer, record, leaves, train, heldOut, s);
+    },
+    dispose: () => trainer.dispose(),
+  };
+}
+
+/** One run on a freshly compiled trainer (the reference the reused runner is held to). */
 export async function trainAndEvaluate(p: PreparedMethod, train: ImageSet, heldOut: ImageSet, s: RunSchedule): Promise<RunResult> {
   const { checked, entry, settings } = p.setup;
-  const N = s.batch;
   const record = emptyRecord();
   const trainer = await compileTraining(checked, entry, {
-    dims: { ...settings, N },
+    dims: { ...settings, N: s.batch },
     backend: s.backend,
     optimizer: { kind: 'adamw', lr: s.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 },
     seed: s.seed,
@@ -46,6 +102,18 @@ export async function trainAndEvaluate(p: PreparedMethod, train: ImageSet, heldO
     record,
   });
   try {
+    return await runSteps(trainer, record, trainer.program.leaves, train, heldOut, s);
+  } finally {
+    trainer.dispose();
+  }
+}
+
+type Leaves = Map<string, { shape: number[]; data: ArrayLike<number> }>;
+
+/** Train from the trainer's current state, then score the held-out images; `start`: the values the run started from. */
+async function runSteps(trainer: Trainer, record: ModuleRecord, start: Leaves, train: ImageSet, heldOut: ImageSet, s: RunSchedule): Promise<RunResult> {
+  const N = s.batch;
+  {
     const K = trainer.program.graph.shape(trainer.program.graph.outputs.get('y')!)[1];
     // Batches: epochs over a seeded shuffle of the training images, the same for every method.
     let order: number[] = [];
@@ -86,9 +154,7 @@ export async function trainAndEvaluate(p: PreparedMethod, train: ImageSet, heldO
       }
     }
     const params = await trainer.namedParameters();
-    const initial = new Map([...trainer.program.leaves].map(([k, v]) => [k, { shape: v.shape, data: v.data as Float64Array }]));
+    const initial = new Map([...start].map(([k, v]) => [k, { shape: v.shape, data: Float64Array.from(v.data) }]));
     return { losses, msPerStep, accuracy: right / Math.max(1, batches * N), params, initial, record };
-  } finally {
-    trainer.dispose();
   }
 }
