@@ -78,6 +78,35 @@ describe('lily compare', () => {
     }
   });
 
+  it('dora and a stdlib adapter by file (HydraLoRA: r and E sized together), fixed hyper-parameters by METHOD:NAME=VALUE', { timeout: 240_000 }, async () => {
+    const out = mkdtempSync(join(tmpdir(), 'lily-compare-'));
+    const budget = 6000;
+    const r = await lily('compare', 'stdlib/models/vit.lily', '--model', 'ViT', '--base', BASE, '--task', TASK, '--methods', 'dora,stdlib/adapters/hydralora.lily:HydraLoRA,lily:E=3', '--budget', String(budget), '--steps', '2', '--batch', '25', '--out', out);
+    expect(r.err).not.toMatch(/internal|    at /);
+    expect(r.code).toBe(0);
+    const c = JSON.parse(readFileSync(join(out, 'compare.json'), 'utf8')) as CompareResult;
+    const [dora, hydra, lily3] = c.results;
+    for (const m of c.results) {
+      expect(Math.abs(m.trainable - budget) / budget).toBeLessThanOrEqual(0.05);
+      expect(m.runs[0].losses).toHaveLength(2);
+      expect(m.ranks).toHaveLength(4);
+      for (const l of m.ranks) expect(l.rank).toBeGreaterThan(0);
+    }
+    // DoRA: r and alpha = r, the magnitude vectors counted; it merges into W.
+    expect(dora.adapter).toBe('DoRA');
+    expect(dora.chosen.alpha).toBe(dora.chosen.r);
+    expect(dora.searched.map((k) => k.name)).toEqual(['r']);
+    expect(dora.mergeable.mergeable).toBe(true);
+    // HydraLoRA's Dim hyper-parameters are r and E: both searched, from its defaults r = 8, E = 3.
+    expect(hydra.adapter).toBe('HydraLoRA');
+    expect(hydra.searched).toEqual([{ name: 'r', default: 8 }, { name: 'E', default: 3 }]);
+    expect(hydra.chosen).toHaveProperty('E');
+    expect(r.err).toMatch(/HydraLoRA: [\d,]+ trainable parameters \(r=\d+, E=\d+; searched r, E near the defaults' proportions r=8, E=3\)/);
+    // lily:E=3 fixes E; only r is searched.
+    expect(lily3.chosen.E).toBe(3);
+    expect(lily3.searched.map((k) => k.name)).toEqual(['r']);
+  });
+
   it('--lr-sweep: each method trains at the rate that scored best on the validation split', { timeout: 240_000 }, async () => {
     const out = mkdtempSync(join(tmpdir(), 'lily-compare-'));
     const r = await lily('compare', 'stdlib/models/vit.lily', '--model', 'ViT', '--base', BASE, '--task', TASK, '--methods', 'linear-probe', '--steps', '4', '--batch', '25', '--lr-sweep', '0.0001,0.03', '--val-fraction', '0.5', '--json', '--out', out);
@@ -96,6 +125,12 @@ describe('lily compare', () => {
     const b = await lily('compare', 'stdlib/models/vit.lily', '--model', 'ViT', '--task', 'no-such-task');
     expect(b.code).toBe(1);
     expect(b.err).toMatch(/--task no-such-task: no such task/);
+    const c = await lily('compare', 'stdlib/models/vit.lily', '--model', 'ViT', '--base', BASE, '--task', TASK, '--methods', 'lily:Q=3', '--budget', '5000');
+    expect(c.code).toBe(1);
+    expect(c.err).toMatch(/--methods lily:Q=3: Lily has no hyper-parameter Q/);
+    const d = await lily('compare', 'stdlib/models/vit.lily', '--model', 'ViT', '--methods', 'lily:E');
+    expect(d.code).toBe(1);
+    expect(d.err).toMatch(/unknown method 'lily:E'/);
   });
 });
 
