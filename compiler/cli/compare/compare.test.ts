@@ -97,6 +97,7 @@ describe('lily compare', () => {
     expect(dora.chosen.alpha).toBe(dora.chosen.r);
     expect(dora.searched.map((k) => k.name)).toEqual(['r']);
     expect(dora.mergeable.mergeable).toBe(true);
+    expect(r.err).toMatch(/ · dora: [\d,]+ trainable parameters \(r=(\d+), alpha=\1; r sized to the budget \(default 8\)\)/);
     // HydraLoRA's Dim hyper-parameters are r and E: both searched, from its defaults r = 8, E = 3.
     expect(hydra.adapter).toBe('HydraLoRA');
     expect(hydra.searched).toEqual([{ name: 'r', default: 8 }, { name: 'E', default: 3 }]);

@@ -118,7 +118,8 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
     for (const spec of o.methods) {
       const { p, runner } = await methodOf(spec);
       const sizes = Object.entries(p.chosen).map(([k, v]) => `${k}=${v}`).join(', ');
-      const searched = p.searched.length ? `; searched ${p.searched.map((k) => k.name).join(', ')} near the defaults' proportions ${p.searched.map((k) => `${k.name}=${k.default}`).join(', ')}` : '';
+      const k = p.searched;
+      const searched = k.length > 1 ? `; searched ${k.map((x) => x.name).join(', ')} near the defaults' proportions ${k.map((x) => `${x.name}=${x.default}`).join(', ')}` : k.length ? `; ${k[0].name} sized to the budget (default ${k[0].default})` : '';
       o.log(`${task.name} · ${spec.name}: ${p.trainableParams.toLocaleString('en-US')} trainable parameters${sizes ? ` (${sizes}${searched})` : ''}${p.withinBudget ? '' : ` — not within 5% of the budget ${o.budget}`}`);
       const schedule = (lr: number, seed: number) => ({ steps: o.steps, batch: o.batch, lr, seed, backend: o.backend });
       const sweep: MethodResult['sweep'] = [];
