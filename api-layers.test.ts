@@ -67,7 +67,7 @@ describe('public API layers', () => {
   });
 
   it('the entry points export what docs/api.md documents', () => {
-    for (const name of ['checkSource', 'checkSources', 'encodeSafetensors', 'decodeSafetensors', 'PEFT_METHODS', 'encodeAdapterFolder', 'decodeAdapterTensors', 'compile', 'explain', 'verifyAdapter', 'mergeVerdict', 'countParams', 'runEntry', 'compileTraining', 'referenceBackend', 'LilyError', 'encodePeft', 'decodePeft', 'trainingOptions'])
+    for (const name of ['checkSource', 'checkSources', 'encodeSafetensors', 'decodeSafetensors', 'PEFT_METHODS', 'encodeAdapterFolder', 'decodeAdapterTensors', 'compile', 'explain', 'verifyAdapter', 'mergeVerdict', 'countParams', 'runEntry', 'compileTraining', 'referenceBackend', 'LilyError', 'encodePeft', 'decodePeft', 'trainingOptions', 'adaptModel'])
       expect(typeof (api as Record<string, unknown>)[name], name).not.toBe('undefined');
     for (const name of ['loadFile', 'cpuBackend', 'resolveBackend', 'saveSafetensors', 'loadSafetensors', 'readAdapterFolder', 'writeAdapterFolder', 'runCli', 'loadModel', 'loadPeft', 'savePeft'])
       expect(typeof (nodeApi as Record<string, unknown>)[name], name).toBe('function');

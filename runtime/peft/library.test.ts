@@ -14,6 +14,9 @@ import { compileTraining } from '../train.ts';
 import { referenceBackend } from '../backends/reference-exec.ts';
 import type { Tensor } from '../tensor/index.ts';
 import { decodePeft, encodePeft, trainingOptions } from './adapted.ts';
+import { adaptModel } from './adapt.ts';
+import { checkSources } from '../../compiler/frontend-source.ts';
+import { PEFT_METHODS } from './methods.ts';
 import { PeftFormatError } from './folder.ts';
 import { loadModel, loadPeft, savePeft } from './library.ts';
 import { readAdapterFolder } from './node.ts';
@@ -116,5 +119,27 @@ describe.skipIf(!have)('loadPeft / encodePeft / decodePeft / savePeft on PEFT go
     const plain = loadModel(example('mlp.lily'), { model: 'MLP' });
     expect(() => encodePeft(plain)).toThrow(/no adapters attached/);
     await expect(savePeft(join(tmp, 'none'), plain, new Map())).rejects.toThrow(/no adapters attached/);
+  });
+
+  it('adaptModel (browser-safe, no files) describes the model as the Node loader does: the same PEFT files, the same decoding', () => {
+    const stdlib = (rel: string) => ({ file: rel, source: readFileSync(join(import.meta.dirname, '../../stdlib', rel), 'utf8') });
+    const references = new Map(PEFT_METHODS.map((m) => [m.name, checkSources([stdlib(m.stdlib)])]));
+    for (const c of ['lora-mlp', 'dora-mlp']) {
+      const loaded = loadPeft(fx(c, 'adapter'), example('mlp.lily'), { model: 'MLP', base: fx(c, 'base.safetensors') });
+      const model = adaptModel(loaded.checked, 'MLP', { settings: loaded.settings, attach: loaded.attach, given: loaded.given, model: { name: 'MLP', library: 'mlp' }, reference: (m) => references.get(m.name)! });
+      expect(model.spec!.method!.name).toBe(c.split('-')[0]);
+      const [a, b] = [encodePeft(model), encodePeft(loaded)];
+      expect(a.config).toBe(b.config);
+      expect(a.weights).toEqual(b.weights);
+      const decoded = decodePeft(model, readAdapterFolder(fx(c, 'adapter')), c);
+      for (const [leaf, v] of decoded) expect(v.data, leaf).toEqual(loaded.given.get(leaf)!.data);
+    }
+    // An adapter PEFT lacks is saved as a Lily program: the source given is embedded.
+    const moslora = loadModel(example('mlp.lily'), { model: 'MLP', adapter: 'MoSLoRA', targetModules: ['fc1'], hparams: { r: 2 } });
+    const program = { file: 'moslora.lily', source: 'adapter MoSLoRA …', sha256: '00' };
+    const mos = adaptModel(moslora.checked, 'MLP', { settings: moslora.settings, attach: moslora.attach, program, reference: (m) => references.get(m.name)! });
+    expect(mos.spec!.method).toBeUndefined();
+    expect(mos.spec).toMatchObject({ program, targets: ['fc1'], modelClass: 'Linear' });
+    expect(JSON.parse(encodePeft(mos).config)).toMatchObject({ peft_type: 'LILY_PROGRAM', lily_program: program });
   });
 });
