@@ -105,7 +105,11 @@ export const initializers = {
   },
   normal: {
     params: [{ name: 'mean', default: 0 }, { name: 'std', default: 1 }],
-    init: (shape, { mean, std }, r) => fill(shape, () => r.normal(mean, std)),
+    init: (shape, { mean, std }, r) => {
+      const t = tensor(shape);
+      r.normalInto(t.data, mean, std);
+      return t;
+    },
     doc: 'I.i.d. Normal(mean, std^2), drawn in row-major order.',
   },
   sparse_normal: {

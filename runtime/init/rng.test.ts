@@ -47,6 +47,21 @@ describe('rng', () => {
       FC,
     );
   });
+  it('normalInto draws the same numbers as normal() one by one, from any point of a pair (property)', () => {
+    fc.assert(
+      fc.property(fc.integer(), fc.nat(3), fc.nat(40), (seed, before, n) => {
+        const one = rng(seed);
+        const bulk = rng(seed);
+        for (let i = 0; i < before; i++) expect(bulk.normal()).toBe(one.normal());
+        const want = Array.from({ length: n }, () => one.normal(0.5, 2));
+        const got = new Float64Array(n);
+        bulk.normalInto(got, 0.5, 2);
+        expect([...got]).toEqual(want);
+        expect(bulk.normal()).toBe(one.normal());
+      }),
+      FC,
+    );
+  });
   it('is deterministic per seed and differs across seeds (property)', () => {
     fc.assert(
       fc.property(fc.integer(), fc.integer(), (s, t) => {

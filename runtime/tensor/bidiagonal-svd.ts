@@ -6,6 +6,17 @@
 // MiLoRA need r ≪ n columns, so an SVD costs little more than the bidiagonalisation.
 
 const EPS = 2 ** -52;
+
+/** √(a² + b²) without overflow (Math.hypot takes any number of arguments and is several times slower) */
+function hypot(a: number, b: number): number {
+  const x = Math.abs(a);
+  const y = Math.abs(b);
+  const big = x > y ? x : y;
+  if (big === 0) return 0;
+  const small = x > y ? y : x;
+  const r = small / big;
+  return big * Math.sqrt(1 + r * r);
+}
 const TINY = 2 ** -966;
 
 /** B's singular values, non-negative and largest first. */
@@ -52,7 +63,7 @@ export function bidiagonalValues(d: Float64Array, e: Float64Array): Float64Array
       let f = ee[p - 2];
       ee[p - 2] = 0;
       for (let j = p - 2; j >= k; j--) {
-        const t = Math.hypot(s[j], f);
+        const t = hypot(s[j], f);
         const cs = s[j] / t;
         const sn = f / t;
         s[j] = t;
@@ -66,7 +77,7 @@ export function bidiagonalValues(d: Float64Array, e: Float64Array): Float64Array
       let f = ee[k - 1];
       ee[k - 1] = 0;
       for (let j = k; j < p; j++) {
-        const t = Math.hypot(s[j], f);
+        const t = hypot(s[j], f);
         const cs = s[j] / t;
         const sn = f / t;
         s[j] = t;
@@ -92,7 +103,7 @@ export function bidiagonalValues(d: Float64Array, e: Float64Array): Float64Array
       let f = (sk + sp) * (sk - sp) + shift;
       let g = sk * ek;
       for (let j = k; j < p - 1; j++) {
-        let t = Math.hypot(f, g);
+        let t = hypot(f, g);
         let cs = f / t;
         let sn = g / t;
         if (j !== k) ee[j - 1] = t;
@@ -100,7 +111,7 @@ export function bidiagonalValues(d: Float64Array, e: Float64Array): Float64Array
         ee[j] = cs * ee[j] - sn * s[j];
         g = sn * s[j + 1];
         s[j + 1] = cs * s[j + 1];
-        t = Math.hypot(f, g);
+        t = hypot(f, g);
         cs = f / t;
         sn = g / t;
         s[j] = t;

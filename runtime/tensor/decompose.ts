@@ -61,8 +61,10 @@ export function svdColumns(W: Tensor): SvdColumns {
     applyLeft(b, XU, c);
     applyRight(b, XV, c);
     todo.forEach((k, j) => {
-      const u = Float64Array.from({ length: m }, (_, i) => XU[i * c + j]);
-      const v = Float64Array.from({ length: n }, (_, i) => XV[i * c + j]);
+      const u = new Float64Array(m);
+      const v = new Float64Array(n);
+      for (let i = 0; i < m; i++) u[i] = XU[i * c + j];
+      for (let i = 0; i < n; i++) v[i] = XV[i * c + j];
       let big = 0;
       for (let i = 0; i < m; i++) if (Math.abs(u[i]) > Math.abs(big)) big = u[i];
       if (big < 0) {
