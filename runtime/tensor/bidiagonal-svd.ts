@@ -253,7 +253,10 @@ function normalise(x: Float64Array, k: number): void {
     return;
   }
   let s = 0;
-  for (let i = 0; i < x.length; i++) s += (x[i] / big) ** 2;
+  for (let i = 0; i < x.length; i++) {
+    const t = x[i] / big;
+    s += t * t;
+  }
   const inv = 1 / (big * Math.sqrt(s));
   for (let i = 0; i < x.length; i++) x[i] *= inv;
 }

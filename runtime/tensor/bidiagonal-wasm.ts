@@ -54,17 +54,15 @@ function rowPass(c: Code): void {
   const vs = c.local(V128); // splat of tv, then td
   const cv = c.local(V128);
   const acc = c.local(V128);
+  const acc2 = c.local(V128);
   const x = c.local(V128);
   const addr = (l: Local, base: Local, idx: Local) => c.get(base).get(idx).i32(3).i32Shl().i32Add().set(l);
-  const advance = () => {
-    for (const l of [p, q, up]) c.get(l).i32(16).i32Add().set(l);
-  };
-  /** while (p + 16 <= pe) { body; p, q, up += 16 } */
-  const simdLoop = (body: () => void) => {
+  /** while (p + bytes <= pe) { body; p, q, up += bytes } */
+  const simdLoop = (bytes: number, body: () => void) => {
     c.block().loop();
-    c.get(p).i32(16).i32Add().get(pe).i32GtS().brIf(1);
+    c.get(p).i32(bytes).i32Add().get(pe).i32GtS().brIf(1);
     body();
-    advance();
+    for (const l of [p, q, up]) c.get(l).i32(bytes).i32Add().set(l);
     c.br(0).end().end();
   };
 
@@ -83,12 +81,20 @@ function rowPass(c: Code): void {
   addr(pe, r, n);
   addr(q, w, k1);
   addr(up, u, k1);
-  // x = a − tv·w; a = x; acc += x·u
-  simdLoop(() => {
-    c.get(p).v128Load(0, 3).get(vs).get(q).v128Load(0, 3).f64x2Mul().f64x2Sub().set(x);
-    c.get(p).get(x).v128Store(0, 3);
-    c.get(acc).get(x).get(up).v128Load(0, 3).f64x2Mul().f64x2Add().set(acc);
+  // x = a − tv·w; a = x; acc += x·u — four doubles a turn into two accumulators (one would wait
+  // on the addition's latency every turn), then two, then one
+  const leftUpdateDot = (off: number, into: Local) => {
+    c.get(p).v128Load(off, 3).get(vs).get(q).v128Load(off, 3).f64x2Mul().f64x2Sub().set(x);
+    c.get(p).get(x).v128Store(off, 3);
+    c.get(into).get(x).get(up).v128Load(off, 3).f64x2Mul().f64x2Add().set(into);
+  };
+  c.v128Zero().set(acc2);
+  simdLoop(32, () => {
+    leftUpdateDot(0, acc);
+    leftUpdateDot(16, acc2);
   });
+  simdLoop(16, () => leftUpdateDot(0, acc));
+  c.get(acc).get(acc2).f64x2Add().set(acc);
   c.get(acc).f64x2ExtractLane(0).get(acc).f64x2ExtractLane(1).f64Add().set(dot);
   c.get(p).get(pe).i32LtS().if_();
   c.get(p).f64Load().get(tv).get(q).f64Load().f64Mul().f64Sub().set(xs);
@@ -105,11 +111,16 @@ function rowPass(c: Code): void {
   addr(q, wn, k1);
   addr(up, u, k1);
   // x = a − td·u; a = x; wn += cc·x
-  simdLoop(() => {
-    c.get(p).v128Load(0, 3).get(vs).get(up).v128Load(0, 3).f64x2Mul().f64x2Sub().set(x);
-    c.get(p).get(x).v128Store(0, 3);
-    c.get(q).get(q).v128Load(0, 3).get(cv).get(x).f64x2Mul().f64x2Add().v128Store(0, 3);
+  const rightUpdate = (off: number) => {
+    c.get(p).v128Load(off, 3).get(vs).get(up).v128Load(off, 3).f64x2Mul().f64x2Sub().set(x);
+    c.get(p).get(x).v128Store(off, 3);
+    c.get(q).get(q).v128Load(off, 3).get(cv).get(x).f64x2Mul().f64x2Add().v128Store(off, 3);
+  };
+  simdLoop(32, () => {
+    rightUpdate(0);
+    rightUpdate(16);
   });
+  simdLoop(16, () => rightUpdate(0));
   c.get(p).get(pe).i32LtS().if_();
   c.get(p).f64Load().get(td).get(up).f64Load().f64Mul().f64Sub().set(xs);
   c.get(p).get(xs).f64Store();
