@@ -53,6 +53,9 @@ export const TORCH_UNARY: Record<string, (a: string) => string> = {
   // Exact log(1 + e^x): F.softplus linearises above 20, which our reference does not.
   softplus: (a) => `torch.logaddexp(${a}, torch.zeros_like(${a}))`,
   recip: (a) => `torch.reciprocal(${a})`,
+  // Masks (a > b is heaviside(a − b)) and floor: piecewise constant, no gradient, as in unary.ts.
+  heaviside: (a) => `(${a} > 0).to(${a}.dtype)`,
+  floor: (a) => `torch.floor(${a})`,
 };
 
 /** Their derivatives (the backward program's map_grad), as unary.ts defines them (kinks included). */
@@ -75,6 +78,8 @@ export const TORCH_UNARY_GRAD: Record<string, (a: string) => string> = {
   cos: (a) => `-torch.sin(${a})`,
   softplus: (a) => `torch.sigmoid(${a})`,
   recip: (a) => `-torch.reciprocal(${a} * ${a})`,
+  heaviside: (a) => `torch.zeros_like(${a})`,
+  floor: (a) => `torch.zeros_like(${a})`,
 };
 
 function einsum(c: TorchCtx): string {
@@ -97,6 +102,7 @@ function broadcast(c: TorchCtx): string {
   const shape = c.attrs.shape as unknown[];
   const order = map.map((m, i) => ({ m, i })).sort((a, b) => a.m - b.m);
   let x = c.args[0];
+  if (c.scalar[0]) return `torch.full(${py(shape)}, ${x}, ${c.like})`;
   if (order.some((o, k) => o.i !== k)) x = `${x}.permute(${order.map((o) => o.i).join(', ')})`;
   const view = shape.map((_, j) => (map.includes(j) ? `${x}.shape[${order.findIndex((o) => o.m === j)}]` : '1'));
   return `${x}.reshape(${py(view.map((v) => new Py(v)))}).expand(${py(shape)})`;
@@ -132,6 +138,13 @@ export const TORCH_PRIMS: Record<string, TorchPrim> = {
   log_softmax: { render: (c) => `torch.log_softmax(${c.args[0]}, ${py(c.attrs.axis)})` },
   reduce_max: { render: (c) => `torch.amax(${c.args[0]}, dim=${py(c.attrs.axes)})` },
   reduce_min: { render: (c) => `torch.amin(${c.args[0]}, dim=${py(c.attrs.axes)})` },
+  iota: { render: (c) => `torch.arange(${py(c.attrs.n)}, ${c.like})` },
+  // 1 at the k largest entries along the axis, ties to the lower index (a stable sort), as topkMask
+  topk_mask: { render: (c) => `_topk_mask(${c.args[0]}, ${py(c.attrs.axis)}, ${py(c.attrs.k)})` },
+  slice: { render: (c) => `${c.args[0]}.narrow(${py(c.attrs.axis)}, ${py(c.attrs.lo)}, ${py(c.attrs.hi)} - ${py(c.attrs.lo)})` },
+  shift_matrix: { render: (c) => `_shift_matrix(${py(c.attrs.rows)}, ${py(c.attrs.cols)}, ${py(c.attrs.offset)}, ${c.like})` },
+  // SVD / QR parts with runtime/tensor/decompose.ts's sign conventions (computed at construction)
+  decompose: { render: (c) => `_decompose(${c.args[0]}, ${JSON.stringify(c.attrs.part)})` },
   // A model's layer, called as its module (M is the model's get_submodule)
   module_call: { render: (c) => `M(${py(c.attrs.path)})(${c.args[0]})` },
 };
