@@ -31,7 +31,7 @@ export interface ForwardProgram {
  * The nodes of a compiled graph needed for y (and, with `backward`, for every gradient), with
  * inputs as positions in the list; `out` names the outputs a node is, `fwd` marks y's part.
  */
-function forwardNodes(g: Graph, backward = false, results = ['y']): FwdNode[] {
+function forwardNodes(g: Graph, backward = false, results = ['y'], keepShape: (op: string) => boolean = () => true): FwdNode[] {
   const outputs = [...g.outputs].filter(([k]) => results.includes(k) || (backward && k.startsWith('grad:'))).sort(([a], [b]) => (a < b ? -1 : 1));
   const order = g.live(outputs.map(([, id]) => id));
   const fwd = new Set(g.live(results.map((k) => g.outputs.get(k)!)));
@@ -39,7 +39,7 @@ function forwardNodes(g: Graph, backward = false, results = ['y']): FwdNode[] {
   return order.map((id) => {
     const n = g.node(id);
     const out = outputs.filter(([, o]) => o === id).map(([k]) => k).join(',');
-    return { op: n.op, in: n.inputs.map((i) => pos.get(i)!).join(','), attrs: { ...n.attrs, shape: n.shape }, fwd: fwd.has(id), out };
+    return { op: n.op, in: n.inputs.map((i) => pos.get(i)!).join(','), attrs: keepShape(n.op) ? { ...n.attrs, shape: n.shape } : { ...n.attrs }, fwd: fwd.has(id), out };
   });
 }
 
@@ -70,6 +70,11 @@ export interface ForwardOptions {
   results?: string[];
   /** `dtype=…, device=…` for tensors made from nothing (default: x's). */
   like?: string;
+  /**
+   * Operations whose result shape the rendering reads (default: all). Only those shapes are fitted:
+   * an SVD's min(In, Out) columns that only a slice [:r] reads does not tie the export to In ≥ Out.
+   */
+  keepShape?: (op: string) => boolean;
   /** The name a parameter leaf has in P where it differs (model-wide `Adapter.A` is the adapter's `A`). */
   paramName?: (leaf: string) => string;
 }
@@ -100,14 +105,14 @@ export interface FittedNodes {
 export function fitNodes(build: (settings: Record<string, number | boolean>) => Graph, opts: Omit<ForwardOptions, 'fnName'>): FittedNodes {
   const probe = (sizes: Record<string, number>) => {
     const settings = { ...opts.settings, ...sizes };
-    const nodes = forwardNodes(build(settings), opts.backward, opts.results);
+    const nodes = forwardNodes(build(settings), opts.backward, opts.results, opts.keepShape);
     const extra = opts.extraNumbers?.(settings) ?? [];
     return splitNumbers({ n: nodes, x: extra });
   };
   const base: Record<string, number> = {};
   for (const d of opts.dims) base[d] = opts.settings[d] as number;
   const fit = fitDimensions(base, probe);
-  const nodes = forwardNodes(build(opts.settings), opts.backward, opts.results);
+  const nodes = forwardNodes(build(opts.settings), opts.backward, opts.results, opts.keepShape);
   const extraCount = opts.extraNumbers?.(opts.settings).length ?? 0;
   let k = 0;
   const attrs = nodes.map((n) => substitute(n.attrs, (float) => new Sym(fit.numbers[k++], float)) as Record<string, unknown>);
@@ -124,7 +129,7 @@ export function mapSyms(v: unknown, f: (s: Sym) => unknown): unknown {
 
 export function renderForward(build: (settings: Record<string, number | boolean>) => Graph, opts: ForwardOptions): ForwardProgram {
   const what = opts.what ?? 'the program';
-  const { nodes, attrs: symAttrs, fit, extra } = fitNodes(build, opts);
+  const { nodes, attrs: symAttrs, fit, extra } = fitNodes(build, { keepShape: (op) => TORCH_PRIMS[op]?.shape !== false, ...opts });
   const attrs = symAttrs.map((a) => mapSyms(a, (s) => new Py(pyMonomial(s.m, (d) => `D['${d}']`, !s.float))) as Record<string, unknown>);
 
   const params: ForwardProgram['params'] = [];

@@ -25,6 +25,8 @@ export interface TorchPrim {
   render(c: TorchCtx): string;
   /** The value is a Python float, not a tensor. */
   scalar?: boolean;
+  /** false: render() does not read the node's own shape (so the export need not fit it). */
+  shape?: false;
 }
 
 const py = (v: unknown): string => {
@@ -109,12 +111,13 @@ function broadcast(c: TorchCtx): string {
 }
 
 export const TORCH_PRIMS: Record<string, TorchPrim> = {
-  const: { render: (c) => py(c.attrs.value), scalar: true },
+  const: { shape: false, render: (c) => py(c.attrs.value), scalar: true },
   fill: { render: (c) => `torch.full(${py(c.attrs.shape)}, ${py(c.attrs.value)}, ${c.like})` },
-  eye: { render: (c) => `torch.eye(${py(c.attrs.n)}, ${c.like})` },
-  einsum: { render: einsum },
-  add: { render: (c) => `${c.args[0]} + ${c.args[1]}` },
+  eye: { shape: false, render: (c) => `torch.eye(${py(c.attrs.n)}, ${c.like})` },
+  einsum: { shape: false, render: einsum },
+  add: { shape: false, render: (c) => `${c.args[0]} + ${c.args[1]}` },
   map: {
+    shape: false,
     render(c) {
       const f = TORCH_UNARY[c.attrs.fn as string];
       if (!f) throw new Error(`internal: no PyTorch spelling for unary '${c.attrs.fn}'`);
@@ -122,31 +125,32 @@ export const TORCH_PRIMS: Record<string, TorchPrim> = {
     },
   },
   map_grad: {
+    shape: false,
     render(c) {
       const f = TORCH_UNARY_GRAD[c.attrs.fn as string];
       if (!f) throw new Error(`internal: no PyTorch derivative for unary '${c.attrs.fn}'`);
       return f(c.args[0]);
     },
   },
-  pow: { render: (c) => `torch.pow(${c.args[0]}, ${c.args[1]})` },
-  stopgrad: { render: (c) => `${c.args[0]}.detach()` },
+  pow: { shape: false, render: (c) => `torch.pow(${c.args[0]}, ${c.args[1]})` },
+  stopgrad: { shape: false, render: (c) => `${c.args[0]}.detach()` },
   broadcast: { render: broadcast },
   reshape: { render: (c) => `${c.args[0]}.reshape(${py(c.attrs.shape)})` },
-  take: { render: (c) => `${c.args[0]}.select(${py(c.attrs.axis)}, ${py(c.attrs.index)})` },
-  untake: { render: (c) => `_untake(${c.args[0]}, ${py(c.attrs.axis)}, ${py(c.attrs.index)}, ${py(c.attrs.size)})` },
-  softmax: { render: (c) => `torch.softmax(${c.args[0]}, ${py(c.attrs.axis)})` },
-  log_softmax: { render: (c) => `torch.log_softmax(${c.args[0]}, ${py(c.attrs.axis)})` },
-  reduce_max: { render: (c) => `torch.amax(${c.args[0]}, dim=${py(c.attrs.axes)})` },
-  reduce_min: { render: (c) => `torch.amin(${c.args[0]}, dim=${py(c.attrs.axes)})` },
-  iota: { render: (c) => `torch.arange(${py(c.attrs.n)}, ${c.like})` },
+  take: { shape: false, render: (c) => `${c.args[0]}.select(${py(c.attrs.axis)}, ${py(c.attrs.index)})` },
+  untake: { shape: false, render: (c) => `_untake(${c.args[0]}, ${py(c.attrs.axis)}, ${py(c.attrs.index)}, ${py(c.attrs.size)})` },
+  softmax: { shape: false, render: (c) => `torch.softmax(${c.args[0]}, ${py(c.attrs.axis)})` },
+  log_softmax: { shape: false, render: (c) => `torch.log_softmax(${c.args[0]}, ${py(c.attrs.axis)})` },
+  reduce_max: { shape: false, render: (c) => `torch.amax(${c.args[0]}, dim=${py(c.attrs.axes)})` },
+  reduce_min: { shape: false, render: (c) => `torch.amin(${c.args[0]}, dim=${py(c.attrs.axes)})` },
+  iota: { shape: false, render: (c) => `torch.arange(${py(c.attrs.n)}, ${c.like})` },
   // 1 at the k largest entries along the axis, ties to the lower index (a stable sort), as topkMask
-  topk_mask: { render: (c) => `_topk_mask(${c.args[0]}, ${py(c.attrs.axis)}, ${py(c.attrs.k)})` },
-  slice: { render: (c) => `${c.args[0]}.narrow(${py(c.attrs.axis)}, ${py(c.attrs.lo)}, ${py(c.attrs.hi)} - ${py(c.attrs.lo)})` },
-  shift_matrix: { render: (c) => `_shift_matrix(${py(c.attrs.rows)}, ${py(c.attrs.cols)}, ${py(c.attrs.offset)}, ${c.like})` },
+  topk_mask: { shape: false, render: (c) => `_topk_mask(${c.args[0]}, ${py(c.attrs.axis)}, ${py(c.attrs.k)})` },
+  slice: { shape: false, render: (c) => `${c.args[0]}.narrow(${py(c.attrs.axis)}, ${py(c.attrs.lo)}, ${py(c.attrs.hi)} - ${py(c.attrs.lo)})` },
+  shift_matrix: { shape: false, render: (c) => `_shift_matrix(${py(c.attrs.rows)}, ${py(c.attrs.cols)}, ${py(c.attrs.offset)}, ${c.like})` },
   // SVD / QR parts with runtime/tensor/decompose.ts's sign conventions (computed at construction)
-  decompose: { render: (c) => `_decompose(${c.args[0]}, ${JSON.stringify(c.attrs.part)})` },
+  decompose: { shape: false, render: (c) => `_decompose(${c.args[0]}, ${JSON.stringify(c.attrs.part)})` },
   // A model's layer, called as its module (M is the model's get_submodule)
-  module_call: { render: (c) => `M(${py(c.attrs.path)})(${c.args[0]})` },
+  module_call: { shape: false, render: (c) => `M(${py(c.attrs.path)})(${c.args[0]})` },
 };
 
 /** Attribute keys whose numbers are real values; every other number is a size, axis or index. */
