@@ -5,7 +5,7 @@ and the tests. Reads a JSON job from stdin, writes JSON results to stdout; all n
 
 Job: {"cases": [{"module": path, "adapter": name, "hypers": {...}, "In": n, "Out": n,
         "W": [In, Out] (ours), "b": [Out], "x": [N, In], "dy": [N, Out], "params": {name: ours},
-        "step": the optimiser step to run at, "train": {"draws": {name: values}} | null (also check training mode),
+        "step": the optimiser step to run at, "draws": {name: values} (evaluation-mode draws), "train": {"draws": {name: values}} | null (also check training mode),
         "init_from": {"W", "b", "params": {name: ours}} | null (recompute the "from" parameters),
         "adamw": {"lr", "betas", "eps", "weight_decay", "t": [[N, Out]] per step, "draws": [{name: values}] per step} | null}]}
 Result per case: {"y", "grads": {name: ours}, "grad_x", "init_ok", "train": {"y", "grads", "grad_x"} | null,
@@ -148,6 +148,7 @@ def run(case):
     mod = load(case["module"])
     layer = make_layer(mod, case, torch.float64).eval()
     layer.lily_step.fill_(case["step"])
+    feed(layer, case["draws"], torch.float64)  # random numbers an evaluation may draw too (rare)
     x, y, out = forward_and_grads(layer, case)
     out.update({"init_ok": init_ok(mod, case), "merge": merge_check(layer, x.detach(), y.detach()), "train": None, "init_from": None, "adamw": None})
     if case.get("train"):

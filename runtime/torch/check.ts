@@ -95,7 +95,7 @@ async function prepare(c: CheckCase) {
     const draws = Object.fromEntries([...p.leaves].filter(([k]) => isStepRandomLeaf(k)).map(([k, v]) => [k, plain(v)]));
     return { p, x, W, b, dy, y, gx, grads, draws };
   };
-  const { p, x, W, b, dy, y, gx, grads } = reference(false);
+  const { p, x, W, b, dy, y, gx, grads, draws: evalDraws } = reference(false);
   const params: Record<string, Plain> = {};
   for (const [name, leaf] of leafOf) params[name] = plain(p.leaves.get(leaf)!);
   const trained = c.training ? reference(true) : undefined;
@@ -114,7 +114,7 @@ async function prepare(c: CheckCase) {
     const r = rng(seed).fork('targets');
     const targets = Array.from({ length: c.adamwSteps }, () => T.tensor(y.shape, Float64Array.from({ length: y.data.length }, () => r.normal())));
     // The trainer's forward-pass draws at each step (runtime/train.ts: stepRandom(seed, step, name)), fed to torch alike
-    const drawShapes = Object.entries(trained?.draws ?? {}).map(([k, v]) => [k, v.shape] as const);
+    const drawShapes = Object.entries(trained?.draws ?? evalDraws).map(([k, v]) => [k, v.shape] as const);
     const draws = targets.map((_, step) => Object.fromEntries(drawShapes.map(([k, shape]) => [k, plain(stepRandom(seed, step, k, shape))])));
     try {
       for (const t of targets) await trainer.step({ x: Float32Array.from(x.data), t: Float32Array.from(t.data) });
@@ -124,7 +124,7 @@ async function prepare(c: CheckCase) {
     }
   }
   const train = trained && { y: trained.y, gx: trained.gx, grads: trained.grads };
-  const job = { module: c.module, adapter: c.adapter, hypers: c.hypers, In: W.shape[0], Out: W.shape[1], W: plain(W), b: plain(b), x: plain(x), dy: plain(dy), params, step: CHECK_STEP, train: trained ? { draws: trained.draws } : null, init_from: initFrom?.job ?? null, adamw: adamw?.job ?? null };
+  const job = { module: c.module, adapter: c.adapter, hypers: c.hypers, In: W.shape[0], Out: W.shape[1], W: plain(W), b: plain(b), x: plain(x), dy: plain(dy), params, step: CHECK_STEP, draws: evalDraws, train: trained ? { draws: trained.draws } : null, init_from: initFrom?.job ?? null, adamw: adamw?.job ?? null };
   return { job, y, gx, grads, train, initFrom: initFrom?.want, adamw: adamw?.ours };
 }
 
