@@ -1,7 +1,7 @@
 // What a PyTorch user of the exported modules gets from inject() and the wrapper (inject_check.py
 // measures, this test judges): PiSSA computed in torch from the model's own weights, VB-LoRA's bank
 // one nn.Parameter across targets, dropout switched by train()/eval(), SingLoRA's ramp following
-// advance_step(), LoRA+'s ratio in param_groups().
+// advance_step(), LoRA+'s ratio in param_groups(), DoRA's magnitude vector as PEFT keeps it.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +21,7 @@ const EXPORTS: [string, string, Record<string, number>][] = [
   ['stdlib/adapters/lora.lily', 'LoRA', { r: 2, drop: 0.5 }],
   ['stdlib/adapters/singlora.lily', 'SingLoRA', { In: 16, Out: 16, r: 2 }],
   ['stdlib/adapters/lora.lily', 'LoRAPlus', { r: 2 }],
+  ['stdlib/adapters/dora.lily', 'DoRA', { r: 2 }],
 ];
 
 describe.skipIf(missing)(`exported modules in a PyTorch model${missing ? ` (skipped: ${missing})` : ''}`, () => {
@@ -66,5 +67,11 @@ describe.skipIf(missing)(`exported modules in a PyTorch model${missing ? ` (skip
   it("LoRA+: param_groups gives B the learning rate times the adapter's ratio", () => {
     expect(m.loraplus_lr_of_B).toEqual([0.016]);
     expect(m.loraplus_lr_of_rest).toEqual([0.001]);
+  });
+
+  it("DoRA: PEFT's parameters (lora_magnitude_vector is m itself, starting at ‖W0‖ per row), the layer starting at W0", () => {
+    expect(m.dora_trainable).toEqual(['lora_A.weight', 'lora_B.weight', 'lora_magnitude_vector']);
+    expect(m.dora_m_is_row_norm).toBeLessThan(1e-12);
+    expect(m.dora_y_at_init).toBeLessThan(1e-12);
   });
 });

@@ -124,4 +124,15 @@ bs = {id(w._get(key_b)) for w in m.modules() if isinstance(w, plus.LilyAdapter)}
 out["loraplus_lr_of_B"] = sorted({g["lr"] for g in groups if all(id(p) in bs for p in g["params"])})
 out["loraplus_lr_of_rest"] = sorted({g["lr"] for g in groups if not any(id(p) in bs for p in g["params"])})
 
+# DoRA: PEFT's parameterisation, the magnitude vector m itself (starting at ‖W0‖ per output row) is the
+# trainable parameter, so torch's weight decay acts on m as in PEFT
+dora = load(modules["DoRA"], "dora")
+m = model()
+w0 = m.blocks[0].v.weight.detach().clone()
+dora.inject(m, ["v"], r=2)
+layer = m.blocks[0].v
+out["dora_trainable"] = sorted(n for n, p in layer.named_parameters() if p.requires_grad)
+out["dora_m_is_row_norm"] = rel(layer.lora_magnitude_vector.detach(), torch.linalg.vector_norm(w0, dim=1))
+out["dora_y_at_init"] = rel(layer(x).detach(), x @ w0.t() + layer.base_layer.bias)
+
 json.dump(out, sys.stdout)
