@@ -88,7 +88,7 @@ def merge_check(layer, x, y):
 def run_model(case):
     # A whole model: our weights by leaf name into its PyTorch-named parameters, then y and every gradient
     mod = load(case["module"])
-    model = mod.MODELS[case["model"]]().double()
+    model = mod.MODELS[case["model"]]().double().eval()  # the reference is the evaluation program (dropout off)
     def adapter_param(leaf):
         layer, n = model.adapter_leaves[leaf]
         w = model.get_submodule(layer)
