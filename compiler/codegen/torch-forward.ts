@@ -3,7 +3,7 @@
 // rewrites and contraction orders `lily compile --explain` reports), restricted to what y needs.
 import type { CheckedProgram } from '../check/check.ts';
 import { fail } from '../diagnostics.ts';
-import type { Graph, Id } from '../ir/graph.ts';
+import type { Graph, Id, Node } from '../ir/graph.ts';
 import { compile } from '../pipeline.ts';
 import { FLOAT_ATTRS, Py, TORCH_PRIMS } from './torch-prims.ts';
 import { isStepRandomLeaf } from '../../runtime/init/step-random.ts';
@@ -31,7 +31,11 @@ export interface ForwardProgram {
  * The nodes of a compiled graph needed for y (and, with `backward`, for every gradient), with
  * inputs as positions in the list; `out` names the outputs a node is, `fwd` marks y's part.
  */
-function forwardNodes(g: Graph, backward = false, results = ['y'], keepShape: (op: string) => boolean = () => true): FwdNode[] {
+/** What a node's rendering reads: its attributes and, by default, its shape. */
+export type AttrsOf = (n: Node, g: Graph) => Record<string, unknown>;
+const ALL_ATTRS: AttrsOf = (n) => ({ ...n.attrs, shape: n.shape });
+
+function forwardNodes(g: Graph, backward = false, results = ['y'], attrsOf: AttrsOf = ALL_ATTRS): FwdNode[] {
   const outputs = [...g.outputs].filter(([k]) => results.includes(k) || (backward && k.startsWith('grad:'))).sort(([a], [b]) => (a < b ? -1 : 1));
   const order = g.live(outputs.map(([, id]) => id));
   const fwd = new Set(g.live(results.map((k) => g.outputs.get(k)!)));
@@ -39,7 +43,7 @@ function forwardNodes(g: Graph, backward = false, results = ['y'], keepShape: (o
   return order.map((id) => {
     const n = g.node(id);
     const out = outputs.filter(([, o]) => o === id).map(([k]) => k).join(',');
-    return { op: n.op, in: n.inputs.map((i) => pos.get(i)!).join(','), attrs: keepShape(n.op) ? { ...n.attrs, shape: n.shape } : { ...n.attrs }, fwd: fwd.has(id), out };
+    return { op: n.op, in: n.inputs.map((i) => pos.get(i)!).join(','), attrs: attrsOf(n, g), fwd: fwd.has(id), out };
   });
 }
 
@@ -71,10 +75,12 @@ export interface ForwardOptions {
   /** `dtype=…, device=…` for tensors made from nothing (default: x's). */
   like?: string;
   /**
-   * Operations whose result shape the rendering reads (default: all). Only those shapes are fitted:
-   * an SVD's min(In, Out) columns that only a slice [:r] reads does not tie the export to In ≥ Out.
+   * What each node's rendering reads (default: its attributes and shape). Only those numbers are
+   * fitted: an SVD's min(In, Out) columns that only a slice [:r] reads do not tie the export to In ≥ Out.
    */
-  keepShape?: (op: string) => boolean;
+  attrsOf?: AttrsOf;
+  /** Parameter shapes come from the declarations (declaredShape), not from the fit. */
+  declaredParamShapes?: boolean;
   /** The name a parameter leaf has in P where it differs (model-wide `Adapter.A` is the adapter's `A`). */
   paramName?: (leaf: string) => string;
 }
@@ -105,14 +111,14 @@ export interface FittedNodes {
 export function fitNodes(build: (settings: Record<string, number | boolean>) => Graph, opts: Omit<ForwardOptions, 'fnName'>): FittedNodes {
   const probe = (sizes: Record<string, number>) => {
     const settings = { ...opts.settings, ...sizes };
-    const nodes = forwardNodes(build(settings), opts.backward, opts.results, opts.keepShape);
+    const nodes = forwardNodes(build(settings), opts.backward, opts.results, opts.attrsOf);
     const extra = opts.extraNumbers?.(settings) ?? [];
     return splitNumbers({ n: nodes, x: extra });
   };
   const base: Record<string, number> = {};
   for (const d of opts.dims) base[d] = opts.settings[d] as number;
   const fit = fitDimensions(base, probe);
-  const nodes = forwardNodes(build(opts.settings), opts.backward, opts.results, opts.keepShape);
+  const nodes = forwardNodes(build(opts.settings), opts.backward, opts.results, opts.attrsOf);
   const extraCount = opts.extraNumbers?.(opts.settings).length ?? 0;
   let k = 0;
   const attrs = nodes.map((n) => substitute(n.attrs, (float) => new Sym(fit.numbers[k++], float)) as Record<string, unknown>);
@@ -129,7 +135,13 @@ export function mapSyms(v: unknown, f: (s: Sym) => unknown): unknown {
 
 export function renderForward(build: (settings: Record<string, number | boolean>) => Graph, opts: ForwardOptions): ForwardProgram {
   const what = opts.what ?? 'the program';
-  const { nodes, attrs: symAttrs, fit, extra } = fitNodes(build, { keepShape: (op) => TORCH_PRIMS[op]?.shape !== false, ...opts });
+  const torchAttrs: AttrsOf = (n, g) => {
+    if (n.op === 'param' && opts.declaredParamShapes) return { ...n.attrs, shape: undefined };
+    const prim = TORCH_PRIMS[n.op];
+    if (prim?.attrs) return prim.attrs(n, g);
+    return prim?.shape === false ? { ...n.attrs } : ALL_ATTRS(n, g);
+  };
+  const { nodes, attrs: symAttrs, fit, extra } = fitNodes(build, { attrsOf: torchAttrs, ...opts });
   const attrs = symAttrs.map((a) => mapSyms(a, (s) => new Py(pyMonomial(s.m, (d) => `D['${d}']`, !s.float))) as Record<string, unknown>);
 
   const params: ForwardProgram['params'] = [];
@@ -155,7 +167,7 @@ export function renderForward(build: (settings: Record<string, number | boolean>
     if (n.op === 'param') {
       const name = opts.paramName?.(n.attrs.name as string) ?? (n.attrs.name as string);
       vars[i] = `P[${JSON.stringify(name)}]`;
-      params.push({ name, shape: pyTuple(a.shape as Py[]), trainable: !!n.attrs.trainable });
+      params.push({ name, shape: opts.declaredParamShapes ? '' : pyTuple(a.shape as Py[]), trainable: !!n.attrs.trainable });
       scalar.push(false);
       return undefined;
     }

@@ -17,7 +17,7 @@ import { TORCH_LAYOUTS } from './torch-layouts.ts';
 import { compiledGraph, renderForward, pyTuple } from './torch-forward.ts';
 import { fromParams, initGraph } from './torch-init.ts';
 import { Py } from './torch-prims.ts';
-import { pyFloat, pyMonomial } from './torch-symbolic.ts';
+import { pyDim, pyFloat, pyMonomial } from './torch-symbolic.ts';
 import { PY_RUNTIME } from './torch-runtime-py.ts';
 
 export interface TorchExportOptions {
@@ -89,18 +89,22 @@ export function exportAdapterToTorch(checked: CheckedProgram, adapter: string, o
   const compiledBackward = opts.backward === 'compiled';
   // A parameter shared across the model is the leaf `Adapter.name` (compiler/interp/instance.ts)
   const paramName = (leaf: string) => (leaf.startsWith(`${adapter}.`) && paramDecls.some((p) => p.sharing.kind === 'acrossModel' && `${adapter}.${p.name}` === leaf) ? leaf.slice(adapter.length + 1) : leaf);
-  const fwd = renderForward(compiledGraph(checked, adapter), { what: `adapter ${adapter}`, backward: compiledBackward, settings: full, dims, fnName: `_${adapter}_forward`, paramName, extraNumbers: (s) => initArgs(s).flatMap((xs) => xs.map((x) => x.v)) });
+  // Parameter shapes as declared ([max(In, Out), r] for SingLoRA), where they can be spelled in
+  // Python; else fitted with the program.
+  const dimPy = (d: string) => `D['${d}']`;
+  const declared = paramDecls.map((p) => unit.params.find((x) => x.decl === p)!.shape.map((d) => pyDim(d, dimPy)));
+  const declaredParamShapes = declared.every((xs) => xs.every((x) => x !== undefined));
+  const fwd = renderForward(compiledGraph(checked, adapter), { what: `adapter ${adapter}`, backward: compiledBackward, settings: full, dims, fnName: `_${adapter}_forward`, paramName, declaredParamShapes, extraNumbers: (s) => initArgs(s).flatMap((xs) => xs.map((x) => x.v)) });
   // Training mode (dropout draws, `training` read by the program): its own forward where it differs.
-  const train = renderForward(compiledGraph(checked, adapter, true), { what: `adapter ${adapter}`, backward: compiledBackward, settings: full, dims, fnName: `_${adapter}_forward_train`, paramName });
+  const train = renderForward(compiledGraph(checked, adapter, true), { what: `adapter ${adapter}`, backward: compiledBackward, settings: full, dims, fnName: `_${adapter}_forward_train`, paramName, declaredParamShapes });
   const trainDiffers = train.code.replace(/_forward_train/g, '_forward') !== fwd.code;
   // `from` initialisers: computed in torch from the wrapped layer (torch-init.ts).
   const froms = fromParams(decl);
   const init = froms.length
-    ? renderForward((s) => initGraph(checked, unit, s), { what: `the initialisers of ${adapter}`, settings: full, dims: dims.filter((d) => d !== 'N'), fnName: `_${adapter}_init`, results: froms.map((p) => `init:${p.name}`), like: `dtype=P["base.W"].dtype, device=P["base.W"].device` })
+    ? renderForward((s) => initGraph(checked, unit, s), { what: `the initialisers of ${adapter}`, settings: full, dims: dims.filter((d) => d !== 'N'), declaredParamShapes: true, fnName: `_${adapter}_init`, results: froms.map((p) => `init:${p.name}`), like: `dtype=P["base.W"].dtype, device=P["base.W"].device` })
     : undefined;
   const fixedAll: Record<string, string> = { ...fwd.fit.fixed, ...(trainDiffers ? train.fit.fixed : {}), ...(init?.fit.fixed ?? {}) };
   const freeAll = fwd.fit.free.filter((d) => !(d in fixedAll));
-  const dimPy = (d: string) => `D['${d}']`;
   let e = 0;
   const initPy = argNames.map((ns) => `{${ns.map((n) => `'${n}': ${pyMonomial(fwd.extra[e++], dimPy, false)}`).join(', ')}}`);
 
@@ -119,7 +123,8 @@ export function exportAdapterToTorch(checked: CheckedProgram, adapter: string, o
   const byName = new Map(fwd.params.map((p) => [p.name, p]));
   const specs = paramDecls.map((p, i) => {
     const leaf = byName.get(p.name);
-    const shape = leaf?.shape ?? fail('E-export', `parameter '${p.name}' of ${adapter} is not used by its forward`, p.span);
+    if (!leaf) fail('E-export', `parameter '${p.name}' of ${adapter} is not used by its forward`, p.span);
+    const shape = declaredParamShapes ? `(${declared[i].join(', ')}${declared[i].length === 1 ? ',' : ''})` : leaf.shape;
     const sharing = p.sharing.kind === 'perLayer' ? `('layer',)` : p.sharing.kind === 'acrossLayers' ? `('across',)` : p.sharing.kind === 'acrossModel' ? `('model',)` : `('every', ${sharingCount(p.sharing.count, full)})`;
     const k = keys[p.name];
     const layout = TORCH_LAYOUTS[k.layout];

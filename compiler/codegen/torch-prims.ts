@@ -2,6 +2,7 @@
 // its operands' variables. Numbers in attributes arrive already as Python expressions (sizes may
 // be symbolic: `N`, `In * r`), see torch-symbolic.ts. Only forward primitives are here: the backward
 // is torch autograd's (see README "Scaling out" for why).
+import type { Graph, Node } from '../ir/graph.ts';
 
 /** A Python expression standing for a number of the program (a size, an index, a constant). */
 export class Py {
@@ -27,6 +28,8 @@ export interface TorchPrim {
   scalar?: boolean;
   /** false: render() does not read the node's own shape (so the export need not fit it). */
   shape?: false;
+  /** The attributes render() reads, where they are not the node's own (fitted instead of them). */
+  attrs?(n: Node, g: Graph): Record<string, unknown>;
 }
 
 const py = (v: unknown): string => {
@@ -145,7 +148,15 @@ export const TORCH_PRIMS: Record<string, TorchPrim> = {
   iota: { shape: false, render: (c) => `torch.arange(${py(c.attrs.n)}, ${c.like})` },
   // 1 at the k largest entries along the axis, ties to the lower index (a stable sort), as topkMask
   topk_mask: { shape: false, render: (c) => `_topk_mask(${c.args[0]}, ${py(c.attrs.axis)}, ${py(c.attrs.k)})` },
-  slice: { shape: false, render: (c) => `${c.args[0]}.narrow(${py(c.attrs.axis)}, ${py(c.attrs.lo)}, ${py(c.attrs.hi)} - ${py(c.attrs.lo)})` },
+  slice: {
+    // A slice to the end of the axis counts from the end (MiLoRA's minor components [K − r:], K =
+    // min(In, Out)): its only number is then r, whatever K is.
+    attrs(n, g) {
+      const { axis, lo, hi } = n.attrs as { axis: number; lo: number; hi: number };
+      return lo > 0 && hi === g.shape(n.inputs[0])[axis] ? { axis, last: hi - lo } : { axis, lo, hi };
+    },
+    render: (c) => (c.attrs.last !== undefined ? `${c.args[0]}.narrow(${py(c.attrs.axis)}, ${c.args[0]}.shape[${py(c.attrs.axis)}] - ${py(c.attrs.last)}, ${py(c.attrs.last)})` : `${c.args[0]}.narrow(${py(c.attrs.axis)}, ${py(c.attrs.lo)}, ${py(c.attrs.hi)} - ${py(c.attrs.lo)})`),
+  },
   shift_matrix: { shape: false, render: (c) => `_shift_matrix(${py(c.attrs.rows)}, ${py(c.attrs.cols)}, ${py(c.attrs.offset)}, ${c.like})` },
   // SVD / QR parts with runtime/tensor/decompose.ts's sign conventions (computed at construction)
   decompose: { shape: false, render: (c) => `_decompose(${c.args[0]}, ${JSON.stringify(c.attrs.part)})` },

@@ -6,6 +6,8 @@
 // dimension whose change alters the program (another contraction order, a divisibility failure) is
 // fixed at its export value, and the module refuses other sizes.
 
+import type { Dim } from '../check/dims.ts';
+
 /** A program at some sizes, reduced to its structure and the numbers in it. */
 export interface Probe {
   structure: string;
@@ -120,7 +122,8 @@ export function fitDimensions(base: Record<string, number>, probe: (sizes: Recor
   };
   if (!confirms(free)) {
     // One dimension may be the culprit (min(In, Out) in a slice): fix it and keep the others free.
-    const culprit = free.find((d) => confirms(free.filter((x) => x !== d)));
+    // (the batch N, first in the list, is tried last)
+    const culprit = [...free].reverse().find((d) => confirms(free.filter((x) => x !== d)));
     const fixedNow = culprit ? [culprit] : [...free];
     for (const d of fixedNow) fixed[d] = 'the compiled program is not a monomial in the sizes';
     const rest = free.filter((d) => !fixedNow.includes(d));
@@ -148,4 +151,43 @@ export function pyMonomial(m: Monomial, dim: (d: string) => string, integer: boo
     return `int(round(${pyFloat(m.k)} * ${factor}))`;
   }
   return `${pyFloat(m.k)} * ${factor}`;
+}
+
+/**
+ * A declared dimension (compiler/check/dims.ts: a Laurent polynomial whose symbols may be derived,
+ * max(In, Out)) as Python over the sizes, integer arithmetic throughout; undefined for a form this
+ * does not spell (derived dimensions of compound arguments).
+ */
+export function pyDim(d: Dim, dim: (name: string) => string): string | undefined {
+  const terms: string[] = [];
+  for (const [key, c] of d) {
+    const num: string[] = [];
+    const den: string[] = [];
+    for (const part of key ? key.split('*') : []) {
+      const [sym, e = '1'] = part.split('^');
+      const p = pySymbol(sym, dim);
+      const n = Number(e);
+      if (!p || !Number.isInteger(n)) return undefined;
+      for (let i = 0; i < Math.abs(n); i++) (n > 0 ? num : den).push(p);
+    }
+    let top = c;
+    let bottom = 1;
+    if (!Number.isInteger(c)) {
+      bottom = Math.round(1 / Math.abs(c));
+      if (Math.abs(bottom * Math.abs(c) - 1) > 1e-9) return undefined;
+      top = Math.sign(c);
+    }
+    const numerator = [`${top}`, ...num].join(' * ');
+    const divisor = [...(bottom !== 1 ? [`${bottom}`] : []), ...den];
+    terms.push(divisor.length ? `(${numerator}) // (${divisor.join(' * ')})` : `(${numerator})`);
+  }
+  return terms.length ? terms.join(' + ') : '0';
+}
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+function pySymbol(s: string, dim: (name: string) => string): string | undefined {
+  const derived = /^(max|min)\((.*)\)$/.exec(s);
+  if (!derived) return NAME.test(s) ? dim(s) : undefined;
+  const args = derived[2].split(', ');
+  return args.every((a) => NAME.test(a)) ? `${derived[1]}(${args.map(dim).join(', ')})` : undefined;
 }

@@ -19,7 +19,8 @@ const EXPORTS: [string, string, Record<string, number>][] = [
   ['stdlib/adapters/pissa.lily', 'PiSSA', { r: 3 }],
   ['stdlib/adapters/vblora.lily', 'VBLoRA', { r: 2, h: 6, b: 4, k: 2 }],
   ['stdlib/adapters/lora.lily', 'LoRA', { r: 2, drop: 0.5 }],
-  ['stdlib/adapters/singlora.lily', 'SingLoRA', { In: 16, Out: 16, r: 2 }],
+  ['stdlib/adapters/singlora.lily', 'SingLoRA', { r: 2 }],
+  ['stdlib/adapters/pissa.lily', 'MiLoRA', { r: 3 }],
   ['stdlib/adapters/lora.lily', 'LoRAPlus', { r: 2 }],
   ['stdlib/adapters/dora.lily', 'DoRA', { r: 2 }],
 ];
@@ -43,6 +44,13 @@ describe.skipIf(missing)(`exported modules in a PyTorch model${missing ? ` (skip
     expect(m.pissa_rank_r_part).toBeLessThan(1e-12); // s·A B = the best rank-r part of W0
     expect(m.pissa_residual).toBeLessThan(1e-12);
     expect(m.pissa_trainable).toEqual(['PiSSA.A', 'PiSSA.B']); // the residual is frozen
+  });
+
+  it('MiLoRA and SingLoRA: one export serves layers of every shape (min(In, Out) − r, max(In, Out))', () => {
+    expect(m.milora_y_at_init).toBeLessThan(1e-12);
+    expect(m.milora_minor_part).toBeLessThan(1e-12); // s·A B = the r minor components of W0
+    expect(m.singlora_shapes).toEqual([[16, 2], [16, 2], [9, 2]]);
+    expect(m.singlora_shapes_error).toBeLessThan(1e-12);
   });
 
   it('VB-LoRA: one vector bank (one nn.Parameter) for the four layers of two targets, trained by all', () => {

@@ -71,6 +71,33 @@ out["pissa_rank_r_part"] = rel(s * P["A"] @ P["B"], best)
 out["pissa_residual"] = rel(P["Wres"] + s * P["A"] @ P["B"], w0.t())
 out["pissa_trainable"] = sorted(n for n, p in layer.named_parameters() if p.requires_grad)
 
+# MiLoRA (the r minor components, [min(In, Out) − r:]) and SingLoRA ([max(In, Out), r]): one export
+# serves layers of every shape, wide and tall
+milora = load(modules["MiLoRA"], "milora")
+m = model()
+m.blocks.append(nn.Module())
+m.blocks[2].q, m.blocks[2].v = nn.Linear(16, 20), nn.Linear(16, 7)
+m.forward = lambda x: torch.cat([b.q(x) for b in m.blocks] + [b.v(x) for b in m.blocks], -1)
+y0 = m(x).detach()
+w0 = m.blocks[2].q.weight.detach().clone()
+milora.inject(m, ["q", "v"], r=3)
+P = m.blocks[2].q.lily_params()
+u, sv, vh = torch.linalg.svd(w0.t(), full_matrices=False)
+minor = (u[:, -3:] * sv[-3:]) @ vh[-3:]
+out["milora_y_at_init"] = rel(m(x).detach(), y0)
+out["milora_minor_part"] = rel((8.0 / 3) * P["A"] @ P["B"], minor)
+sing = load(modules["SingLoRA"], "singlora")
+shapes = []
+for In, Out in ((16, 12), (12, 16), (9, 9)):
+    layer = sing.SingLoRA(nn.Linear(In, Out))
+    sing.advance_step(layer, 40)
+    A = layer.lily_params()["A"]
+    shapes.append(list(A.shape))
+    want = layer.base_layer(x[:, :In]) + (8.0 / 2) * 0.4 * (x[:, :In] @ A[:In]) @ A[:Out].t()
+    out.setdefault("singlora_shapes_error", 0.0)
+    out["singlora_shapes_error"] = max(out["singlora_shapes_error"], rel(layer(x[:, :In]).detach(), want.detach()))
+out["singlora_shapes"] = shapes
+
 # VB-LoRA: one vector bank for every adapted layer of the model, whatever its target
 vb = load(modules["VBLoRA"], "vblora")
 m = model()
