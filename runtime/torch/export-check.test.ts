@@ -77,3 +77,31 @@ describe.skipIf(missing)(`torch export of every stdlib adapter${missing ? ` (ski
     expect(exports.get('LoRA:autograd')!.info.free).toEqual(expect.arrayContaining(['N', 'In', 'Out']));
   });
 });
+
+// QR (no stdlib adapter uses it) and the SVD of a wide weight (In < Out: Lily fixes V's signs
+// then), computed in torch at construction, against ours.
+const DECOMPOSITIONS = `adapter QRInit(r: Dim = 2) on Linear[In, Out] where r <= In, r <= Out {
+  buffer Q: [In, r] = from qr_q(base.W)[:, :r]
+  param R: [r, Out] = from qr_r(base.W)[:r, :] * 0.1
+  param S: [Out, r] = from svd_v(base.W)[:, :r]
+  delta(x: [N, In]) -> [N, Out] = x @ Q @ R + (x @ Q @ transpose(S)) @ S @ transpose(S)
+}
+`;
+describe.skipIf(missing)(`torch export of QR and wide-SVD initialisers${missing ? ` (skipped: ${missing})` : ''}`, () => {
+  it.each([
+    ['tall', { N: 4, In: 12, Out: 9, r: 3 }],
+    ['wide', { N: 4, In: 7, Out: 12, r: 3 }],
+  ])('%s weight: Q, R and V as torch computes them equal ours (1e-9), and the layer checks', async (_, settings) => {
+    const dir = mkdtempSync(join(tmpdir(), 'lily-torch-qr-'));
+    const file = join(dir, 'qr.lily');
+    writeFileSync(file, DECOMPOSITIONS);
+    const checked = loadFile(file);
+    const ex = exportAdapterToTorch(checked, 'QRInit', { settings: { N: 8, In: 10, Out: 6, r: 2 }, file, sha256: 'test' });
+    expect(ex.info.free).toEqual(expect.arrayContaining(['In', 'Out', 'r']));
+    const module = join(dir, 'qr.py');
+    writeFileSync(module, ex.code);
+    const [r] = await checkExports([{ module, checked, adapter: 'QRInit', settings, hypers: { r: settings.r }, adamwSteps: 1 }]);
+    expect(r.problems).toEqual([]);
+    for (const k of ['from:Q', 'from:R', 'from:S']) expect(r.errors[k]).toBeLessThanOrEqual(1e-9);
+  }, 60_000);
+});
