@@ -2,7 +2,7 @@
 // anything else (min/max of sizes, affine terms) fixes the dimensions it depends on — never a fit
 // that matches the probes by luck and is wrong elsewhere.
 import { describe, expect, it } from 'vitest';
-import { evalMonomial, fitDimensions, type Probe } from './torch-symbolic.ts';
+import { evalMonomial, fitDimensions, pyDim, type Probe } from './torch-symbolic.ts';
 
 const probeOf =
   (f: (s: Record<string, number>) => number[], structure = 'p') =>
@@ -39,5 +39,17 @@ describe('fitDimensions', () => {
   it('treats a point with another program structure as saying nothing (a constant that became 1)', () => {
     const fit = fitDimensions({ N: 8, r: 4 }, (s) => (s.r === 8 ? { structure: 'other', numbers: [] } : { structure: 'p', numbers: [s.N * s.r, 8 / s.r] }));
     expect(fit.free).toEqual(['N', 'r']);
+  });
+});
+
+describe('pyDim', () => {
+  const D = (d: string) => `D['${d}']`;
+  it('spells declared dimensions in integer Python', async () => {
+    const { dimSym, dimMul, dimAdd, dimConst, dimDiv, dimDerived } = await import('../check/dims.ts');
+    expect(pyDim(dimSym('In'), D)).toBe("D['In']");
+    expect(pyDim(dimDiv(dimSym('In'), dimSym('n'))!, D)).toBe("D['In'] // D['n']");
+    expect(pyDim(dimMul(dimConst(2), dimSym('r')), D)).toBe("(2 * D['r'])");
+    expect(pyDim(dimDerived('max', [dimSym('In'), dimSym('Out')]), D)).toBe("max(D['In'], D['Out'])");
+    expect(pyDim(dimAdd(dimDerived('min', [dimSym('In'), dimSym('Out')]), dimSym('r'), -1), D)).toMatch(/^\(min\(D\['In'\], D\['Out'\]\) \+ \(-1 \* D\['r'\]\)\)$|^\(\(-1 \* D\['r'\]\) \+ min\(D\['In'\], D\['Out'\]\)\)$/);
   });
 });

@@ -177,11 +177,12 @@ export function pyDim(d: Dim, dim: (name: string) => string): string | undefined
       if (Math.abs(bottom * Math.abs(c) - 1) > 1e-9) return undefined;
       top = Math.sign(c);
     }
-    const numerator = [`${top}`, ...num].join(' * ');
+    const factors = top === 1 && num.length ? num : [`${top}`, ...num];
+    const numerator = factors.length === 1 ? factors[0] : `(${factors.join(' * ')})`;
     const divisor = [...(bottom !== 1 ? [`${bottom}`] : []), ...den];
-    terms.push(divisor.length ? `(${numerator}) // (${divisor.join(' * ')})` : `(${numerator})`);
+    terms.push(divisor.length ? `${numerator} // ${divisor.length === 1 ? divisor[0] : `(${divisor.join(' * ')})`}` : numerator);
   }
-  return terms.length ? terms.join(' + ') : '0';
+  return terms.length === 1 ? terms[0] : terms.length ? `(${terms.join(' + ')})` : '0';
 }
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
