@@ -182,9 +182,7 @@ export function exportAdapterToTorch(checked: CheckedProgram, adapter: string, o
 
 /** Each parameter's initialiser arguments (defaults filled in), evaluated at the given settings. */
 export function initArgsOf(checked: CheckedProgram, unit: UnitInfo, s: Record<string, number | boolean>, decls: A.ParamDecl[]): { n: string; v: number }[][] {
-  const r = resolveSettings(checked, unit, s);
-  const env: Env = { ops: Float64Ops, info: checked.info, sizes: r.sizes, vars: new Map(r.hypers), layers: new Map(), fns: checked.fns };
-  for (const [k, v] of r.sizes) if (!env.vars.has(k)) env.vars.set(k, { kind: 'num', v });
+  const env = envOf(checked, unit, s);
   return decls.map((p) => {
     if (p.init.from) return [];
     const names = getInitializer(p.init.name).params.map((x) => x.name);
@@ -196,7 +194,7 @@ export function initArgsOf(checked: CheckedProgram, unit: UnitInfo, s: Record<st
   });
 }
 
-/** The adapter's hyper-parameters and sizes as variables (for `lr * ratio`). */
+/** The unit's hyper-parameters and sizes as variables (initialiser arguments, `lr * ratio`). */
 function envOf(checked: CheckedProgram, unit: UnitInfo, s: Record<string, number | boolean>): Env {
   const r = resolveSettings(checked, unit, s);
   const env: Env = { ops: Float64Ops, info: checked.info, sizes: r.sizes, vars: new Map(r.hypers), layers: new Map(), fns: checked.fns };
