@@ -27,14 +27,14 @@ export interface ForwardProgram {
   extra: Monomial[];
 }
 
-/**
- * The nodes of a compiled graph needed for y (and, with `backward`, for every gradient), with
- * inputs as positions in the list; `out` names the outputs a node is, `fwd` marks y's part.
- */
 /** What a node's rendering reads: its attributes and, by default, its shape. */
 export type AttrsOf = (n: Node, g: Graph) => Record<string, unknown>;
 const ALL_ATTRS: AttrsOf = (n) => ({ ...n.attrs, shape: n.shape });
 
+/**
+ * The nodes of a compiled graph needed for the results (y; and, with `backward`, every gradient),
+ * with inputs as positions in the list; `out` names the outputs a node is, `fwd` marks the results' part.
+ */
 function forwardNodes(g: Graph, backward = false, results = ['y'], attrsOf: AttrsOf = ALL_ATTRS): FwdNode[] {
   const outputs = [...g.outputs].filter(([k]) => results.includes(k) || (backward && k.startsWith('grad:'))).sort(([a], [b]) => (a < b ? -1 : 1));
   const order = g.live(outputs.map(([, id]) => id));
@@ -79,7 +79,7 @@ export interface ForwardOptions {
    * fitted: an SVD's min(In, Out) columns that only a slice [:r] reads do not tie the export to In ≥ Out.
    */
   attrsOf?: AttrsOf;
-  /** Parameter shapes come from the declarations (declaredShape), not from the fit. */
+  /** The caller spells parameter shapes from their declarations: they are not fitted (params[].shape is empty). */
   declaredParamShapes?: boolean;
   /** The name a parameter leaf has in P where it differs (model-wide `Adapter.A` is the adapter's `A`). */
   paramName?: (leaf: string) => string;
