@@ -15,6 +15,7 @@ import { getInitializer } from '../../runtime/init/initializers.ts';
 import { PEFT_METHODS, type Layout, type PeftMethod } from '../../runtime/peft/methods.ts';
 import { TORCH_LAYOUTS } from './torch-layouts.ts';
 import { compiledGraph, renderForward, pyTuple } from './torch-forward.ts';
+import { printGraph } from '../ir/print.ts';
 import { fromParams, initGraph } from './torch-init.ts';
 import { Py } from './torch-prims.ts';
 import { pyDim, pyFloat, pyMonomial } from './torch-symbolic.ts';
@@ -95,15 +96,17 @@ export function exportAdapterToTorch(checked: CheckedProgram, adapter: string, o
   const declared = paramDecls.map((p) => unit.params.find((x) => x.decl === p)!.shape.map((d) => pyDim(d, dimPy)));
   const declaredParamShapes = declared.every((xs) => xs.every((x) => x !== undefined));
   const fwd = renderForward(compiledGraph(checked, adapter), { what: `adapter ${adapter}`, backward: compiledBackward, settings: full, dims, fnName: `_${adapter}_forward`, paramName, declaredParamShapes, extraNumbers: (s) => initArgs(s).flatMap((xs) => xs.map((x) => x.v)) });
-  // Training mode (dropout draws, `training` read by the program): its own forward where it differs.
-  const train = renderForward(compiledGraph(checked, adapter, true), { what: `adapter ${adapter}`, backward: compiledBackward, settings: full, dims, fnName: `_${adapter}_forward_train`, paramName, declaredParamShapes });
-  const trainDiffers = train.code.replace(/_forward_train/g, '_forward') !== fwd.code;
+  // Training mode (dropout draws, `training` read by the program): its own forward where it differs
+  // (rendered, and fitted, only then).
+  const sameInTraining = printGraph(compiledGraph(checked, adapter, true)(full)) === printGraph(compiledGraph(checked, adapter)(full));
+  const train = sameInTraining ? undefined : renderForward(compiledGraph(checked, adapter, true), { what: `adapter ${adapter}`, backward: compiledBackward, settings: full, dims, fnName: `_${adapter}_forward_train`, paramName, declaredParamShapes });
+  const trainDiffers = !!train && train.code.replace(/_forward_train/g, '_forward') !== fwd.code;
   // `from` initialisers: computed in torch from the wrapped layer (torch-init.ts).
   const froms = fromParams(decl);
   const init = froms.length
     ? renderForward((s) => initGraph(checked, unit, s), { what: `the initialisers of ${adapter}`, settings: full, dims: dims.filter((d) => d !== 'N'), declaredParamShapes: true, fnName: `_${adapter}_init`, results: froms.map((p) => `init:${p.name}`), like: `dtype=P["base.W"].dtype, device=P["base.W"].device` })
     : undefined;
-  const fixedAll: Record<string, string> = { ...fwd.fit.fixed, ...(trainDiffers ? train.fit.fixed : {}), ...(init?.fit.fixed ?? {}) };
+  const fixedAll: Record<string, string> = { ...fwd.fit.fixed, ...(trainDiffers ? train!.fit.fixed : {}), ...(init?.fit.fixed ?? {}) };
   const freeAll = fwd.fit.free.filter((d) => !(d in fixedAll));
   let e = 0;
   const initPy = argNames.map((ns) => `{${ns.map((n) => `'${n}': ${pyMonomial(fwd.extra[e++], dimPy, false)}`).join(', ')}}`);
@@ -146,7 +149,7 @@ export function exportAdapterToTorch(checked: CheckedProgram, adapter: string, o
     fwd.code,
     '',
     '',
-    ...(trainDiffers ? [train.code, '', ''] : []),
+    ...(trainDiffers ? [train!.code, '', ''] : []),
     ...(init ? [init.code, '', ''] : []),
     `class ${adapter}(LilyAdapter):`,
     `    """${adapter} from ${opts.file}, wrapping an nn.Linear (y = base(x) ${unit.methods.has('delta') ? '+ delta(x)' : 'replaced by forward(x)'})."""`,
