@@ -58,6 +58,7 @@ describe('lily export --to torch', () => {
     ['a name clash with the generated module', ['export', '@CLASH', '--adapter', 'LilyAdapter', '-o', '@OUT'], /:1:9: error\[E-export\]: adapter name 'LilyAdapter' clashes/],
     ['a construct the export cannot express', ['export', '@COMPUTED', '--adapter', 'Odd', '-o', '@OUT'], /:2:42: error\[E-export\]: 'shared every … layers' with a computed count cannot be exported/],
     ['to ONNX, a program drawing random numbers in evaluation', ['export', '@NOISY', '--adapter', 'Noisy', '--to', 'onnx', '-o', '@OUT'], /noisy\.lily:1:9: error\[E-export\]: Noisy uses an input 'rand:0' besides x, which the ONNX export cannot express/],
+    ['sizes that do not fit the adapter (VB-LoRA at In = 64 with b = 256)', ['export', 'stdlib/adapters/vblora.lily', '--adapter', 'VBLoRA', '-o', '@OUT'], /vblora\.lily:\d+:9: error\[E-size\]: dimension In\/b is not a whole number/],
     ['an unknown target', ['export', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--to', 'tflite', '-o', '@OUT'], /--to must be one of torch, onnx/],
     ['--adapter and --model together', ['export', 'examples/fashion.lily', '--adapter', 'Lily', '--model', 'Base', '-o', '@OUT'], /takes --adapter or --model, not both/],
     ['an unwritable output', ['export', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '-o', join(dir, 'no/such/dir/x.py')], /cannot write .*x\.py: ENOENT/],

@@ -7,7 +7,7 @@ import type { Graph, Id, Node } from '../ir/graph.ts';
 import { compile } from '../pipeline.ts';
 import { FLOAT_ATTRS, Py, TORCH_PRIMS } from './torch-prims.ts';
 import { isStepRandomLeaf } from '../../runtime/init/step-random.ts';
-import { fitDimensions, pyMonomial, splitNumbers, type Fit, type Monomial } from './torch-symbolic.ts';
+import { CHANGES, fitDimensions, pyMonomial, splitNumbers, type Fit, type Monomial } from './torch-symbolic.ts';
 
 export interface FwdNode {
   op: string;
@@ -117,9 +117,27 @@ export function fitNodes(build: (settings: Record<string, number | boolean>) => 
   };
   const base: Record<string, number> = {};
   for (const d of opts.dims) base[d] = opts.settings[d] as number;
-  const fit = fitDimensions(base, probe);
-  const nodes = forwardNodes(build(opts.settings), opts.backward, opts.results, opts.attrsOf);
-  const extraCount = opts.extraNumbers?.(opts.settings).length ?? 0;
+  let fit = fitDimensions(base, probe);
+  let settings = opts.settings;
+  // The export sizes may be a special point (r = alpha makes alpha / r = 1, which simplifies away,
+  // so every move of r changes the program): then fit, and render, the program one step away,
+  // which also holds at the export sizes, if that frees those dimensions and fixes no other.
+  const special = Object.keys(fit.fixed).filter((d) => fit.fixed[d] === CHANGES);
+  if (special.length) {
+    const moved = { ...base };
+    for (const d of special) moved[d] = base[d] + 1;
+    try {
+      const other = fitDimensions(moved, probe);
+      if (Object.keys(other.fixed).every((d) => d in fit.fixed && !special.includes(d))) {
+        fit = other;
+        settings = { ...opts.settings, ...moved };
+      }
+    } catch {
+      /* no program there: keep the fit at the export sizes */
+    }
+  }
+  const nodes = forwardNodes(build(settings), opts.backward, opts.results, opts.attrsOf);
+  const extraCount = opts.extraNumbers?.(settings).length ?? 0;
   let k = 0;
   const attrs = nodes.map((n) => substitute(n.attrs, (float) => new Sym(fit.numbers[k++], float)) as Record<string, unknown>);
   return { nodes, attrs, fit, extra: fit.numbers.slice(k, k + extraCount) };

@@ -29,6 +29,8 @@ export interface Fit {
 }
 
 const EXPONENTS = [0, 1, -1, 0.5, -0.5, 2, -2];
+/** Why a dimension is fixed when every move changes the program's structure. */
+export const CHANGES = 'the compiled program changes with it';
 const close = (a: number, b: number) => Math.abs(a - b) <= 1e-11 * Math.max(1, Math.abs(a), Math.abs(b));
 
 /** Split a JSON-able value into its structure (numbers replaced by #) and the numbers in order. */
@@ -62,7 +64,7 @@ export function fitDimensions(base: Record<string, number>, probe: (sizes: Recor
       return undefined;
     }
   };
-  const p0 = at(base);
+  const p0 = probe(base); // sizes that do not fit the program are the user's error, reported as is
   if (!p0) throw new Error('internal: the program does not compile at its export sizes');
   const exps: Record<string, number>[] = p0.numbers.map(() => ({}));
   const free: string[] = [];
@@ -93,7 +95,7 @@ export function fitDimensions(base: Record<string, number>, probe: (sizes: Recor
       break;
     }
     if (found) free.push(d);
-    else fixed[d] = 'the compiled program changes with it';
+    else fixed[d] = CHANGES;
   }
   const monomials = (dims: string[]) =>
     p0.numbers.map((v, i) => {

@@ -105,3 +105,18 @@ describe.skipIf(missing)(`torch export of QR and wide-SVD initialisers${missing 
     for (const k of ['from:Q', 'from:R', 'from:S']) expect(r.errors[k]).toBeLessThanOrEqual(1e-9);
   }, 60_000);
 });
+
+// At r = alpha (LoRA's defaults) alpha / r = 1 simplifies away, and every other r gives another
+// program: the export renders the program one step away, which holds at r = alpha too.
+describe.skipIf(missing)(`torch export at a special point${missing ? ` (skipped: ${missing})` : ''}`, () => {
+  it('LoRA at r = alpha = 8 stays generic in r, and checks at r = 8 and r = 5', async () => {
+    const file = 'stdlib/adapters/lora.lily';
+    const checked = loadFile(join(root, file));
+    const ex = exportAdapterToTorch(checked, 'LoRA', { settings: { N: 8, In: 16, Out: 12 }, file, sha256: 'test' });
+    expect(ex.info.free).toEqual(expect.arrayContaining(['N', 'In', 'Out', 'r']));
+    const module = join(mkdtempSync(join(tmpdir(), 'lily-torch-special-')), 'lora.py');
+    writeFileSync(module, ex.code);
+    const reports = await checkExports([8, 5].map((r) => ({ module, checked, adapter: 'LoRA', settings: { N: 4, In: 16, Out: 12, r }, hypers: { r }, adamwSteps: 1 })));
+    for (const r of reports) expect(r.problems).toEqual([]);
+  }, 60_000);
+});
