@@ -28,7 +28,7 @@ export interface OnnxCheck {
 export async function checkOnnx(ort: Ort, bytes: Uint8Array, checked: CheckedProgram, adapter: string, settings: Record<string, number | boolean>, opts: { seed: number; params: 'init' | 'random'; rows: number }): Promise<OnnxCheck> {
   // A graph that takes the optimiser step is run part-way along (a ramp at 0 would check nothing).
   const step = 37;
-  const p = compile(checked, adapter, { settings: { ...settings, N: opts.rows }, seed: opts.seed, params: opts.params, forwardOnly: true, skip: ['simplify'], step });
+  const p = compile(checked, adapter, { settings: { ...settings, N: opts.rows }, seed: opts.seed, params: opts.params, forwardOnly: true, until: 'hoist', skip: ['simplify'], step });
   let y = evaluateOutputs(p.graph, p.leaves).get('y')!;
   const x = p.leaves.get('x')!;
   if (checked.units.get(adapter)!.methods.has('delta')) {
