@@ -61,17 +61,16 @@ describe('diagnostics', () => {
     for (let i = 0; i < text.length; i++) if (!/\s/.test(text[i])) expect(src[toSource(i)]).toBe(text[i]);
   });
 
-  it('a 1 MB file of comments and one error is located, not slow', () => {
+  // No timing here (speed is for benchmarks): the old quadratic positions took minutes on this file,
+  // which the suite's test timeout catches.
+  it('a 1 MB file of comments and one error is located', () => {
     const src = `${'-- '.padEnd(79, 'x')}\n`.repeat(13000) + 'fn f(x: [N]) -> [N] = x + q\n';
-    const t0 = performance.now();
     try {
       checkSource(src, 'big.lily');
       expect.unreachable();
     } catch (e) {
       expect((e as LilyError).diagnostics[0].span!.line).toBe(13001);
     }
-    // Generous for a loaded 2-core machine: the old quadratic positions took minutes here.
-    expect(performance.now() - t0).toBeLessThan(20_000);
   });
 });
 
