@@ -471,3 +471,45 @@ describe('cpu codegen', () => {
     agree(ones, 3, { s: 2 });
   });
 });
+
+describe('fast tanh / GELU helpers of the generated loops', () => {
+  // a grid over [-20, 20], the clamp edges, and the special values
+  const xs = Float32Array.from([...Array.from({ length: 4001 }, (_, i) => (i - 2000) / 100), 8.999, 9.001, -8.999, -9.001, 1e-30, -0, 0, 1e30, -1e30, Infinity, -Infinity, NaN]);
+  const run = (body: KExpr) => {
+    const p = plan({ leaves: [['x', [xs.length]]], temps: [[xs.length]], kernels: [kernel('f', 1, { i: xs.length }, body, [0])], outputs: [['y', 1]] });
+    const k = compileCpuKernel(p.kernels[0]!);
+    const B = [xs.slice(), new Float32Array(xs.length)];
+    k.run(B);
+    return { y: B[1]!, source: k.source };
+  };
+  const x = ld(0, { i: 1 });
+  // [name, expression, float64 formula, helper, absolute tolerance (GELU′ amplifies tanh's 3e-8 by up to ~5)]
+  const cases: [string, KExpr, (v: number) => number, string, number][] = [
+    ['tanh', un('tanh', x), Math.tanh, 'tanh_(', 1e-7],
+    ['tanh′', { k: 'unaryGrad', fn: 'tanh', a: x }, (v) => 1 - Math.tanh(v) ** 2, 'dtanh_(', 1e-7],
+    ['gelu', un('gelu', x), (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3))), 'gelu_(', 1e-7],
+    ['gelu′', { k: 'unaryGrad', fn: 'gelu', a: x }, (v) => {
+      const t = Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3));
+      return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * Math.sqrt(2 / Math.PI) * (1 + 3 * 0.044715 * v * v);
+    }, 'dgelu_(', 2e-7],
+  ];
+  for (const [name, body, exact, helper, atol] of cases)
+    it(`${name} is within ${atol} absolute (+ float32 rounding) of the Math.tanh formula, special values included`, () => {
+      const { y, source } = run(body);
+      expect(source).toContain(helper); // the fast helper, not Math.tanh
+      expect(source).not.toContain('Math.tanh');
+      for (let i = 0; i < xs.length; i++) {
+        const want = Math.fround(exact(xs[i]!));
+        if (Number.isNaN(want)) {
+          expect(y[i], `${name}(${xs[i]})`).toBeNaN();
+          continue;
+        }
+        if (!Number.isFinite(want)) {
+          expect(y[i], `${name}(${xs[i]})`).toBe(want);
+          continue;
+        }
+        if (want === 0) expect(Object.is(y[i], want) || Math.abs(y[i]!) < 1e-30, `${name}(${xs[i]}) = ${y[i]}, want ${want}`).toBe(true);
+        expect(Math.abs(y[i]! - want), `${name}(${xs[i]}) = ${y[i]}, want ${want}`).toBeLessThanOrEqual(1.2e-7 * Math.abs(want) + atol);
+      }
+    });
+});
