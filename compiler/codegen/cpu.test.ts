@@ -4,6 +4,7 @@ import type { KernelPlan, KExpr } from '../fuse/kernel-ir.ts';
 import { cpuGemmReady, gemm } from '../../runtime/backends/cpu-gemm.ts';
 import type * as T from '../../runtime/tensor/index.ts';
 import { compileCpuKernel, type CpuKernelOptions, type GemmFn, matchGemm, strategyOf } from './cpu.ts';
+import { exprKey } from './cpu-kexpr.ts';
 import { arg, bin, closeness, cst, kernel, ld, max, plan, rand, referenceRun, strides, sum, un } from './cpu-testkit.ts';
 
 const STRATEGIES = ['auto', 'loops', 'gemm'] as const;
@@ -382,6 +383,33 @@ describe('cpu codegen', () => {
     expect(src.match(/Math\.max/g)?.length).toBe(1); // one max per row (shared by numerator and sum)
     expect(src.match(/Math\.exp/g)?.length).toBe(5); // exp in the sum loop (unrolled ×4) and in the output loop
     expect(src).not.toMatch(/\[[^\]]*\*[^\]]*\]/); // no multiplications in any index
+  });
+
+  it('a reduce written twice with different bound variables is computed once (softmax as fusion writes it)', () => {
+    // the max in the numerator binds k, the one inside the sum binds k3 (separate IR nodes)
+    const R = 8, C = 16;
+    const x = (i: string, j: string) => ld(0, { [i]: C, [j]: 1 });
+    const e = (v: string, mv: string) => un('exp', bin('-', x('i', v), max({ [mv]: C }, x('i', mv))));
+    const body = bin('/', e('j', 'k'), sum({ k2: C }, e('k2', 'k3')));
+    const p = plan({ leaves: [['X', [R * C]]], temps: [[R * C]], kernels: [kernel('softmax', 1, { i: R, j: C }, body, [0])], outputs: [['y', 1]] });
+    agree(p, 5, {}, { rtol: 1e-5, atol: 1e-7 });
+    expect(compileCpuKernel(p.kernels[0]!).source.match(/Math\.max/g)?.length).toBe(1);
+  });
+
+  it('reduce keys: equal up to renaming bound variables, different when the renaming changes the meaning', () => {
+    const k = (e: KExpr) => exprKey(e);
+    // Σ_k x[i, k] and Σ_m x[i, m]: the same
+    expect(k(sum({ k: 4 }, ld(0, { i: 4, k: 1 })))).toBe(k(sum({ m: 4 }, ld(0, { i: 4, m: 1 }))));
+    // ... but not Σ_k x[k, k] against Σ_k x[i, k]
+    expect(k(sum({ k: 4 }, ld(0, { k: 5 })))).not.toBe(k(sum({ k: 4 }, ld(0, { i: 4, k: 1 }))));
+    // nested: Σ_a Σ_b x[a, b] ≠ Σ_a Σ_b x[b, b]; Σ_a Σ_b x[a, b] = Σ_c Σ_d x[c, d]
+    const nest = (o: string, n: string, at: Record<string, number>) => sum({ [o]: 3 }, sum({ [n]: 3 }, ld(0, at)));
+    expect(k(nest('a', 'b', { a: 3, b: 1 }))).toBe(k(nest('c', 'd', { c: 3, d: 1 })));
+    expect(k(nest('a', 'b', { a: 3, b: 1 }))).not.toBe(k(nest('a', 'b', { b: 4 })));
+    // a free variable keeps its name: Σ_k x[i, k] ≠ Σ_k x[j, k]
+    expect(k(sum({ k: 4 }, ld(0, { i: 4, k: 1 })))).not.toBe(k(sum({ k: 4 }, ld(0, { j: 4, k: 1 }))));
+    // an argument that shares a bound variable's name is not renamed with it
+    expect(k(sum({ k: 4 }, bin('*', ld(0, { k: 1 }), arg('k'))))).not.toBe(k(sum({ m: 4 }, bin('*', ld(0, { m: 1 }), arg('m')))));
   });
 
   it('a reduce broadcast along an outer loop is computed once per value (DoRA column norms)', () => {
