@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { KernelPlan, KExpr } from '../fuse/kernel-ir.ts';
 import { cpuGemmReady, gemm } from '../../runtime/backends/cpu-gemm.ts';
+import { loadNativeBlas } from '../../runtime/backends/native-blas.ts';
 import type * as T from '../../runtime/tensor/index.ts';
 import { compileCpuKernel, type CpuKernelOptions, type GemmFn, matchGemm, strategyOf } from './cpu.ts';
 import { exprKey } from './cpu-kexpr.ts';
@@ -19,11 +20,11 @@ function runCompiled(p: KernelPlan, feeds: Map<string, Float32Array>, args: Reco
 }
 
 /** every strategy equals the float64 reference within tolerance */
-function agree(p: KernelPlan, seed: number, args: Record<string, number> = {}, tol = { rtol: 1e-4, atol: 1e-4 }): string[] {
+function agree(p: KernelPlan, seed: number, args: Record<string, number> = {}, tol = { rtol: 1e-4, atol: 1e-4 }, extra: CpuKernelOptions = {}): string[] {
   const { feeds, ref } = referenceRun(p, seed, args);
   const used: string[] = [];
   for (const strategy of STRATEGIES) {
-    const { out, compiled } = runCompiled(p, feeds, args, { strategy });
+    const { out, compiled } = runCompiled(p, feeds, args, { ...extra, strategy });
     used.push(...compiled.map((c) => c.strategy));
     for (const [name, want] of ref) {
       const got = out.get(name)!;
@@ -360,6 +361,21 @@ describe('cpu codegen', () => {
       { seed: 424242, numRuns: 150 },
     );
     expect(gemms).toBeGreaterThan(100); // forced 'gemm' runs on every matmul case
+  });
+
+  const native = loadNativeBlas();
+  it.skipIf(!native.ok)(`the same on OpenBLAS, a kernel's whole batch in one sgemmBatch call${native.ok ? '' : ` (skipped: ${native.reason})`}`, () => {
+    if (!native.ok) return;
+    const { gemm: g, gemmBatch } = native.blas;
+    let batched = 0;
+    fc.assert(
+      fc.property(arbMM, (c) => {
+        agree(mmPlan(c), c.seed, { s: 0.75 }, { rtol: 1e-4, atol: 1e-4 * (1 + c.K / 8) }, { gemm: g, gemmBatch });
+        if (c.nb > 1 && !c.fold) batched++;
+      }),
+      { seed: 424243, numRuns: 120 },
+    );
+    expect(batched).toBeGreaterThan(20);
   });
 
   it('random elementwise kernels with broadcast loads equal the reference', () => {
