@@ -3,6 +3,7 @@
 // seed) — then accuracy on held-out images, and the trained values for the ΔW analysis.
 import { compileTraining, type Trainer } from '../../../runtime/train.ts';
 import { compile } from '../../pipeline.ts';
+import { planKernels } from '../../fuse/fuse.ts';
 import type { Backend } from '../../../runtime/executable.ts';
 import type { ImageSet } from '../../../runtime/data/fashion-mnist.ts';
 import type { PreparedMethod } from './methods.ts';
@@ -60,6 +61,7 @@ export async function prepareRunner(p: PreparedMethod, batch: number, backend: B
     keep: ['y'],
     record,
   });
+  const forward = await forwardScorer(p, dims, backend);
   const names = [...(await trainer.trainState())].map(([name, v]) => [name, v.shape] as const);
   /** The leaves as initialised for a seed. */
   const leavesOf = (seed: number) => (seed === 0 ? trainer.program.leaves : compile(checked, entry, { settings: dims, seed, until: 'lower', params: 'init', given, attach: p.attach, trainable: p.trainable }).leaves);
@@ -79,13 +81,16 @@ export async function prepareRunner(p: PreparedMethod, batch: number, backend: B
       const leaves = leavesOf(s.seed);
       await trainer.restore(startOf(leaves), 0);
       lr = s.lr;
-      return runSteps(trainer, record, leaves, train, heldOut, s);
+      return runSteps(trainer, record, leaves, train, heldOut, s, forward.score);
     },
-    dispose: () => trainer.dispose(),
+    dispose: () => {
+      trainer.dispose();
+      forward.dispose();
+    },
   };
 }
 
-/** One run on a freshly compiled trainer (the reference the reused runner is held to). */
+/** One run on a freshly compiled trainer, scored with the training plan (the reference the reused runner is held to). */
 export async function trainAndEvaluate(p: PreparedMethod, train: ImageSet, heldOut: ImageSet, s: RunSchedule): Promise<RunResult> {
   const { checked, entry, settings } = p.setup;
   const record = emptyRecord();
@@ -102,7 +107,7 @@ export async function trainAndEvaluate(p: PreparedMethod, train: ImageSet, heldO
     record,
   });
   try {
-    return await runSteps(trainer, record, trainer.program.leaves, train, heldOut, s);
+    return await runSteps(trainer, record, trainer.program.leaves, train, heldOut, s, trainingPlanScorer(trainer));
   } finally {
     trainer.dispose();
   }
@@ -110,8 +115,47 @@ export async function trainAndEvaluate(p: PreparedMethod, train: ImageSet, heldO
 
 type Leaves = Map<string, { shape: number[]; data: ArrayLike<number> }>;
 
+/** Given the trained parameters, a function from a batch of images to the model's outputs y. */
+type Scorer = (params: Map<string, Float32Array>) => Promise<(x: Float32Array) => Promise<Float32Array>>;
+
+/** Scoring with the training plan itself: x in, a whole step's work (forward, backward, updates computed but not applied), y out. */
+const trainingPlanScorer =
+  (trainer: Trainer): Scorer =>
+  async () =>
+  async (x) => {
+    await trainer.exec.set('x', x);
+    await trainer.exec.run();
+    return trainer.exec.read('y');
+  };
+
+/**
+ * Scoring with the forward pass alone, compiled once for evaluation (the same batch size, so Lily's
+ * router averages over the same rows): a held-out batch costs a forward, not a training step.
+ */
+async function forwardScorer(p: PreparedMethod, dims: Record<string, number | boolean>, backend: Backend): Promise<{ score: Scorer; dispose(): void }> {
+  const { checked, entry, given } = p.setup;
+  const program = compile(checked, entry, { settings: dims, seed: 0, forwardOnly: true, training: false, params: 'init', given, attach: p.attach, trainable: p.trainable });
+  const plan = planKernels(program.graph, { outputs: ['y'] });
+  const exec = await backend.prepare(plan);
+  for (const [name] of plan.leaves) {
+    const v = program.leaves.get(name) ?? (plan.constants.has(name) ? { data: plan.constants.get(name)! } : undefined);
+    if (v) await exec.set(name, Float32Array.from(v.data));
+  }
+  return {
+    score: async (params) => {
+      for (const [name, v] of params) if (plan.leaves.has(name)) await exec.set(name, v);
+      return async (x) => {
+        await exec.set('x', x);
+        await exec.run();
+        return exec.read('y');
+      };
+    },
+    dispose: () => exec.dispose(),
+  };
+}
+
 /** Train from the trainer's current state, then score the held-out images; `start`: the values the run started from. */
-async function runSteps(trainer: Trainer, record: ModuleRecord, start: Leaves, train: ImageSet, heldOut: ImageSet, s: RunSchedule): Promise<RunResult> {
+async function runSteps(trainer: Trainer, record: ModuleRecord, start: Leaves, train: ImageSet, heldOut: ImageSet, s: RunSchedule, scorer: Scorer): Promise<RunResult> {
   const N = s.batch;
   {
     const K = trainer.program.graph.shape(trainer.program.graph.outputs.get('y')!)[1];
@@ -144,10 +188,9 @@ async function runSteps(trainer: Trainer, record: ModuleRecord, start: Leaves, t
     // router averages over each batch's rows, as it does in training).
     let right = 0;
     const batches = Math.floor(heldOut.n / N);
+    const scoreBatch = await scorer(await trainer.parameters());
     for (let b = 0; b < batches; b++) {
-      await trainer.exec.set('x', heldOut.images.subarray(b * N * 784, (b + 1) * N * 784));
-      await trainer.exec.run();
-      const y = await trainer.exec.read('y');
+      const y = await scoreBatch(heldOut.images.subarray(b * N * 784, (b + 1) * N * 784));
       for (let n = 0; n < N; n++) {
         const row = y.subarray(n * K, n * K + K);
         if (row.indexOf(Math.max(...row)) === heldOut.labels[b * N + n]) right++;
