@@ -40,3 +40,5 @@ export { fromNested, toNested, type Tensor, type Nested } from './runtime/tensor
 export { encodeSafetensors, decodeSafetensors, SafetensorsError, type NamedTensor } from './runtime/checkpoint/safetensors-codec.ts';
 export { PEFT_METHODS, type PeftMethod } from './runtime/peft/methods.ts';
 export { encodeAdapterFolder, decodeAdapterTensors, PeftFormatError, type FolderSpec } from './runtime/peft/folder.ts';
+export { encodePeft, decodePeft, trainingOptions, type AdaptedModel, type PeftFiles, type TrainedValues } from './runtime/peft/adapted.ts';
+export { adaptModel, type AdaptOptions } from './runtime/peft/adapt.ts';

@@ -25,4 +25,6 @@ export { resolveBackend, BACKEND_NAMES } from './runtime/backends/select.ts';
 export { loadSafetensors, saveSafetensors } from './runtime/checkpoint/safetensors.ts';
 // PEFT adapter folders (adapter_config.json + adapter_model.safetensors) on disk.
 export { readAdapterFolder, writeAdapterFolder } from './runtime/peft/node.ts';
+// A model with an adapter attached, PEFT folders loaded onto it and trained adapters saved as one.
+export { loadModel, loadPeft, savePeft, type ModelOptions, type LoadedModel } from './runtime/peft/library.ts';
 export { main as runCli, type Io } from './compiler/cli/main.ts';

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = new URL('.', import.meta.url).pathname;
+const FIXTURES = join(root, '../shared/peft-fixtures'); // PEFT's golden files, beside the checkout
 const dir = mkdtempSync(join(tmpdir(), 'lily-pack-'));
 const consumer = join(dir, 'consumer');
 const npm = (args: string[], cwd: string) => execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' } });
@@ -44,7 +45,7 @@ const bytesUnder = (d: string): number =>
 describe('the packed package', () => {
   it('ships the compiled code, the stdlib, a LICENSE and no tests, benchmarks or CI files', () => {
     const files = packed.files.map((f) => f.path);
-    for (const f of ['LICENSE', 'README.md', 'bin/lily.js', 'dist/index.js', 'dist/index.d.ts', 'dist/node.js', 'dist/node.d.ts', 'dist/compiler/cli/main.js', 'stdlib/adapters/lily.lily', 'docs/api.md'])
+    for (const f of ['LICENSE', 'README.md', 'bin/lily.js', 'dist/index.js', 'dist/index.d.ts', 'dist/node.js', 'dist/node.d.ts', 'dist/compiler/cli/main.js', 'stdlib/adapters/lily.lily', 'docs/api.md', 'examples/peft/mlp.lily'])
       expect(files, f).toContain(f);
     expect(files.filter((f) => /\.test\.|^bench\/|^\.ci\/|^spec\/|^compiler\/|^runtime\/|\.ts$/.test(f) && !f.endsWith('.d.ts'))).toEqual([]);
   });
@@ -101,11 +102,50 @@ trainer.dispose();
     expect(r.stdout).toContain('saved my-lora.safetensors: A, B');
   });
 
+  it("docs/api.md's PEFT example runs against the installed package: train, savePeft, loadPeft", () => {
+    const doc = readFileSync(join(root, 'docs/api.md'), 'utf8');
+    const code = /## PEFT adapter folders[\s\S]*?```js\n([\s\S]*?)```/.exec(doc)![1];
+    writeFileSync(join(consumer, 'peft-example.mjs'), code);
+    const r = spawnSync(process.execPath, ['peft-example.mjs'], { cwd: consumer, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('fc1: LoRA, fc2: LoRA');
+    expect(r.stdout).toContain('loaded 4 tensors back, max |Δ| = 0');
+    expect(JSON.parse(readFileSync(join(consumer, 'mlp-lora/adapter_config.json'), 'utf8'))).toMatchObject({ peft_type: 'LORA', r: 4, lora_alpha: 8 });
+  });
+
+  it.skipIf(!existsSync(join(FIXTURES, 'README.md')))("the installed package loads PEFT's own lily-stack folder (a golden file) and reproduces PEFT's output", () => {
+    // ../shared/peft-fixtures: written by PEFT's code; y_adapted_f64 is PEFT's output in float64.
+    writeFileSync(
+      join(consumer, 'peft-golden.mjs'),
+      `import { runEntry, decodeSafetensors, encodePeft } from 'lily-lang';
+import { loadPeft, readAdapterFolder } from 'lily-lang/node';
+import { readFileSync } from 'node:fs';
+const fx = ${JSON.stringify(join(FIXTURES, 'lily-stack'))};
+const model = loadPeft(fx + '/adapter', ${JSON.stringify(join(root, 'examples/peft/stack.lily'))}, { model: 'LilyStack', base: fx + '/base.safetensors' });
+const read = (f) => decodeSafetensors(readFileSync(f), f).tensors;
+const x = read(fx + '/inputs.safetensors').get('x');
+const y = runEntry(model.checked, model.entry, { settings: { ...model.settings, N: x.shape[0] }, inputs: new Map([['x', { shape: x.shape, data: Float64Array.from(x.data) }]]), given: model.given, attach: model.attach }).output.t.data;
+const want = read(fx + '/expected.safetensors').get('y_adapted_f64').data;
+let err = 0, scale = 0;
+for (let i = 0; i < want.length; i++) { err = Math.max(err, Math.abs(y[i] - want[i])); scale = Math.max(scale, Math.abs(want[i])); }
+const again = read(fx + '/adapter/adapter_model.safetensors');
+const ours = decodeSafetensors(encodePeft(model).weights, 'ours').tensors;
+const same = [...again].every(([k, t]) => ours.get(k)?.data.every((v, i) => v === t.data[i]));
+console.log(JSON.stringify({ rel: err / scale, n: want.length, keys: ours.size === again.size, same, type: readAdapterFolder(fx + '/adapter').config.peft_type }));
+`,
+    );
+    const r = spawnSync(process.execPath, ['peft-golden.mjs'], { cwd: consumer, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ n: 6 * 4, keys: true, same: true, type: 'LILY' });
+    expect(out.rel).toBeLessThan(1e-10);
+  });
+
   it('a TypeScript consumer type-checks against the shipped declarations (strict, no skipLibCheck)', () => {
     writeFileSync(
       join(consumer, 'consumer.ts'),
-      `import { checkSource, compileTraining, explain, LilyError, type Trainer, type Explanation } from 'lily-lang';
-import { loadFile, cpuBackend, saveSafetensors } from 'lily-lang/node';
+      `import { checkSource, compileTraining, explain, LilyError, encodePeft, trainingOptions, type AdaptedModel, type Trainer, type Explanation } from 'lily-lang';
+import { loadFile, cpuBackend, saveSafetensors, loadModel, loadPeft, savePeft, type LoadedModel } from 'lily-lang/node';
 const program = checkSource('fn f(x: [N, D]) -> [N] = sum[D](x * x)', 'f.lily');
 const lora = loadFile('node_modules/lily-lang/stdlib/adapters/lora.lily');
 const e: Explanation = explain(lora, 'LoRA', { N: 8, In: 4, Out: 4, r: 2 });
@@ -113,6 +153,13 @@ const trainer: Trainer = await compileTraining(lora, 'LoRA', { dims: { N: 8, In:
 const loss: number = await trainer.step({ x: new Float32Array(32), t: new Float32Array(32) });
 saveSafetensors('out.safetensors', await trainer.namedParameters());
 try { checkSource('fn'); } catch (err) { if (err instanceof LilyError) console.log(err.diagnostics[0].code, program.fns.size, e.params, loss); }
+const m: LoadedModel = loadModel('node_modules/lily-lang/examples/peft/mlp.lily', { model: 'MLP', adapter: 'lora', targetModules: ['fc1'], hparams: { r: 2 } });
+const adapted: AdaptedModel = m;
+const t2: Trainer = await compileTraining(m.checked, m.entry, { ...trainingOptions(m, 4), backend: cpuBackend() });
+const dir: string = await savePeft('out-peft', m, t2);
+const back: LoadedModel = loadPeft(dir, 'node_modules/lily-lang/examples/peft/mlp.lily', { model: 'MLP' });
+const bytes: Uint8Array = encodePeft(adapted, await t2.namedParameters()).weights;
+console.log(back.fromPeft.size, bytes.length);
 `,
     );
     // A deliberately wrong use must fail, or this check could not fail at all.

@@ -17,7 +17,7 @@
 import { compileCpuKernel, type CompiledCpuKernel } from '../compiler/codegen/cpu.ts';
 import { arg, bin, kernel, ld, rand, sum, un } from '../compiler/codegen/cpu-testkit.ts';
 import type { Kernel } from '../compiler/fuse/kernel-ir.ts';
-import { cpuGemmEngine, cpuGemmReady } from '../runtime/backends/cpu-gemm.ts';
+import { cpuGemmEngine, cpuGemmReady, gemm } from '../runtime/backends/cpu-gemm.ts';
 import { benchFlags, GEMM_SHAPES, median } from './common.ts';
 
 const { quick: QUICK, json: JSON_OUT, log, has } = benchFlags();
@@ -80,8 +80,8 @@ function bench(shapes: Shape[], samples: number): Record<string, Record<string, 
     const args = { scale: 0.5 };
     const variants: Variant[] = [
       { name: 'loops', compiled: compileCpuKernel(k, { strategy: 'loops' }), B: buffers(s, false) },
-      { name: 'gemm (copies)', compiled: compileCpuKernel(k, { strategy: 'gemm' }), B: buffers(s, false) },
-      { name: 'gemm (wasm mem)', compiled: compileCpuKernel(k, { strategy: 'gemm' }), B: buffers(s, true) },
+      { name: 'gemm (copies)', compiled: compileCpuKernel(k, { strategy: 'gemm', gemm }), B: buffers(s, false) },
+      { name: 'gemm (wasm mem)', compiled: compileCpuKernel(k, { strategy: 'gemm', gemm }), B: buffers(s, true) },
     ];
     const times = new Map<string, number[]>(variants.map((v) => [v.name, []]));
     for (const v of variants) {
@@ -111,7 +111,7 @@ function crossover(samples: number) {
     const s: Shape = { name: `${n}x${n}@${n}x${n}`, M: n, K: n, N: n };
     const k = matmulKernel(s);
     const loops = compileCpuKernel(k, { strategy: 'loops' });
-    const g = compileCpuKernel(k, { strategy: 'gemm' });
+    const g = compileCpuKernel(k, { strategy: 'gemm', gemm });
     const Bl = buffers(s, true), Bg = buffers(s, true);
     time(() => loops.run(Bl), 100);
     time(() => g.run(Bg), 100);
@@ -120,7 +120,7 @@ function crossover(samples: number) {
       tl.push(time(() => loops.run(Bl), 10));
       tg.push(time(() => g.run(Bg), 10));
     }
-    out[s.name] = { flops: 2 * n * n * n, loops_us: median(tl) * 1e3, gemm_us: median(tg) * 1e3, auto: compileCpuKernel(k).strategy === 'loops' ? 0 : 1 };
+    out[s.name] = { flops: 2 * n * n * n, loops_us: median(tl) * 1e3, gemm_us: median(tg) * 1e3, auto: compileCpuKernel(k, { gemm }).strategy === 'loops' ? 0 : 1 };
   }
   return out;
 }

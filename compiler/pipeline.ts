@@ -120,7 +120,8 @@ export interface CompileOptions {
   until?: string;
   /** Skip these stages (e.g. 'contract' for the naive program). */
   skip?: string[];
-  /** Stop before autodiff: the forward program only. */
+  /** The forward program only: no autodiff, but still simplified and contracted (the fold applies);
+   *  `until: 'hoist'` stops before the optimising stages. */
   forwardOnly?: boolean;
   /** Deliberately wrong rules to inject (compiler/rewrite/faults.ts), for testing the verifier. */
   faults?: string[];
@@ -164,8 +165,7 @@ export function compile(checked: CheckedProgram, entry: string, opts: CompileOpt
   const params = opts.params ?? (opts.objective ? 'init' : 'random');
   let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params, given: opts.given, attach: opts.attach, record: opts.record, inputs: opts.inputs, trainable: opts.trainable, mode: { training: opts.training ?? opts.objective !== undefined, step: opts.step ?? 0 } }), log: [], stage: 'lower', dimLabel, extraRules, objective: opts.objective, form, shapesOnly: params === 'shapes' };
   for (const s of STAGES) {
-    if (opts.forwardOnly && s.name === 'autodiff') break;
-    if (!opts.skip?.includes(s.name)) p = s.run(p);
+    if (!opts.skip?.includes(s.name) && !(opts.forwardOnly && s.name === 'autodiff')) p = s.run(p);
     if (s.name === opts.until) break;
   }
   return p;

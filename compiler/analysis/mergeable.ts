@@ -80,7 +80,7 @@ function decide(checked: CheckedProgram, adapter: string, settings: Record<strin
   if (!unit || unit.decl.kind !== 'adapter') fail('E-name', `no adapter named '${adapter}'`);
   const form = unit.methods.has('delta') ? 'delta' : 'forward';
   guardMemory(`merging ${adapter}`, checked, adapter, { N: 3, ...settings }, INTERPRETER_FACTOR);
-  const p = compile(checked, adapter, { settings: { N: 3, ...settings }, seed, forwardOnly: true, params, given, step: step ?? 0 });
+  const p = compile(checked, adapter, { settings: { N: 3, ...settings }, seed, forwardOnly: true, until: 'hoist', params, given, step: step ?? 0 });
   // ΔW of an adapter that reads the step counter depends on it: merging needs to know which step.
   if (step === undefined && p.graph.live().some((id) => p.graph.node(id).op === 'input' && p.graph.node(id).attrs.name === 'step'))
     fail('E-usage', `${adapter} reads \`step\` (its ΔW changes with the optimiser step): give the step to merge at with --step K`);
@@ -101,7 +101,7 @@ function decide(checked: CheckedProgram, adapter: string, settings: Record<strin
   for (let i = 0; i < In; i++) eye.data[i * In + i] = 1;
   // f is evaluated on In rows; the graph was built for N = 3 rows, so re-lower at N = In.
   guardMemory(`merging ${adapter} (ΔW: the adapter on ${In} rows)`, checked, adapter, { ...settings, N: In }, 2 * INTERPRETER_FACTOR);
-  const atIn = compile(checked, adapter, { settings: { ...settings, N: In }, seed, forwardOnly: true, params, given, step: step ?? 0 });
+  const atIn = compile(checked, adapter, { settings: { ...settings, N: In }, seed, forwardOnly: true, until: 'hoist', params, given, step: step ?? 0 });
   const yIn = atIn.graph.outputs.get('y')!;
   const fIn = (input: T.Tensor) => evaluateGraph(atIn.graph, new Map(atIn.leaves).set('x', input), [yIn]).get(yIn)!;
   // W' = f(I) − f(0), b' = f(0): the whole affine map; a forward adapter's delta is W' − W0, b' − b0.

@@ -11,15 +11,17 @@ import type { CheckedProgram } from '../check/check.ts';
 import { fail, LilyError } from '../diagnostics.ts';
 import { checkSources, importClosure, readSource, sourceClosure } from '../frontend.ts';
 import { hasAdapters, instantiate } from '../interp/instance.ts';
-import { emptyRecord, parseTargets, targetsForConfig, type AdaptedLayer, type ModuleRecord, type TargetAttachment } from '../interp/targets.ts';
+import { emptyRecord, parseTargets, type ModuleRecord, type TargetAttachment } from '../interp/targets.ts';
 import { Graph } from '../ir/graph.ts';
 import { GraphOps } from '../ir/graph-ops.ts';
 import { loadLegacyCheckpoint } from '../../runtime/checkpoint/adapter-checkpoint.ts';
 import { SafetensorsError } from '../../runtime/checkpoint/safetensors-codec.ts';
 import { mapBaseWeights, parseRename, type Rename } from '../../runtime/peft/base-weights.ts';
 import { decodeAdapterTensors, PeftFormatError, type FolderSpec } from '../../runtime/peft/folder.ts';
-import { identifyMethod, methodOfLayers } from '../../runtime/peft/identify.ts';
-import { LILY_PROGRAM_TYPE, methodByName, methodForConfig, PEFT_HAS_BUT_UNMAPPED, PEFT_METHODS, unsupportedFields, type PeftMethod } from '../../runtime/peft/methods.ts';
+import type { AdaptedModel } from '../../runtime/peft/adapted.ts';
+import { identifyMethod } from '../../runtime/peft/identify.ts';
+import { folderSpec } from '../../runtime/peft/adapt.ts';
+import { LILY_PROGRAM_TYPE, methodByName, methodForConfig, PEFT_HAS_BUT_UNMAPPED, unsupportedFields, type PeftMethod } from '../../runtime/peft/methods.ts';
 import { readAdapterFolder, readWeights, stdlibPath } from '../../runtime/peft/node.ts';
 import type { Tensor } from '../../runtime/tensor/index.ts';
 import { parseSettings } from './options.ts';
@@ -43,26 +45,15 @@ export interface ModelFlags {
   defaults?: Record<string, number | boolean>;
 }
 
-export interface ModelSetup {
-  checked: CheckedProgram;
-  entry: string;
+/** A loaded model (runtime/peft/adapted.ts's AdaptedModel), and what the CLI reports about it. */
+export interface ModelSetup extends AdaptedModel {
   kind: 'adapter' | 'model';
-  settings: Record<string, number | boolean>;
-  attach?: TargetAttachment;
-  /** Base weights and adapter values by leaf path. */
-  given: Map<string, Tensor>;
-  record: ModuleRecord;
-  shapes: Map<string, number[]>;
   /** How --save writes the adapters (PEFT's method, or a Lily program). */
   spec?: FolderSpec;
   /** What was loaded, for the user (one line each). */
   notes: string[];
   /** Leaf paths given by --peft (adapter values). */
   fromPeft: Set<string>;
-  /** Base modules trained whole (PEFT's modules_to_save), as named by --trainable or the --peft config. */
-  trainable?: string[];
-  /** Every leaf's value: given, else as initialised. */
-  value(leaf: string): Tensor;
 }
 
 type Source = { file: string; source: string };
@@ -238,11 +229,19 @@ export function setupModel(file: string, f: ModelFlags): ModelSetup {
     }
     notes.push(`loaded ${peftMethod ? `PEFT ${peftMethod.name}` : 'Lily program'} adapter from ${f.peft}: ${values.size} tensors onto ${record.adapted.length} layer(s)`);
   }
-  const spec = record.adapted.length ? { ...folderSpec(checked, sources, entry!, unit.decl.kind, record, attach), modulesToSave } : undefined;
+  const spec = record.adapted.length ? { ...folderSpec(checked, record, { program: adapterSource(checked, sources, record), model: unit.decl.kind === 'model' ? { name: entry!, library: basename(sources[0].file).replace(/\.lily$/, '') } : undefined, reference: methodReference, attach }), modulesToSave } : undefined;
   const peftHas = spec && !spec.method ? PEFT_HAS_BUT_UNMAPPED[record.adapted[0].adapter] : undefined;
   if (peftHas) notes.push(`PEFT has ${record.adapted[0].adapter} (peft_type ${peftHas}), but its layout is not mapped here yet: --save writes a ${LILY_PROGRAM_TYPE} folder, which PEFT refuses rather than misreads`);
   const value = (leaf: string) => given.get(leaf) ?? ops.values.get(leaf) ?? fail('E-name', `no tensor '${leaf}' in ${entry}`);
   return { checked, entry: entry!, kind: unit.decl.kind, settings, attach, given, record, shapes, spec, notes, fromPeft, value, trainable };
+}
+
+/** The source file that declares the adapted layers' adapter, embedded when it is saved as a Lily program. */
+function adapterSource(checked: CheckedProgram, sources: Source[], record: ModuleRecord): { file: string; source: string; sha256: string } | undefined {
+  if (!record.adapted.length) return undefined;
+  const decl = checked.units.get(record.adapted[0].adapter)!.decl;
+  const src = sources.find((s) => s.file === decl.span.file) ?? sources[0];
+  return { file: basename(src.file), source: src.source, sha256: createHash('sha256').update(src.source).digest('hex') };
 }
 
 /** --trainable, or a --peft config's modules_to_save (the same list if both are given). */
@@ -287,44 +286,4 @@ function loadBase(f: ModelFlags, record: ModuleRecord, shapes: Map<string, numbe
   for (const [k, v] of load.given) given.set(k, v);
   if (load.unused.length && f.strict) fail('E-file', `${f.base}: ${load.unused.length} tensor(s) the model does not use (--strict)`, undefined, { notes: [load.unused.slice(0, 20).join(', ')] });
   notes.push(`loaded ${load.given.size} base tensors from ${f.base}${load.unused.length ? `; ${load.unused.length} unused: ${load.unused.slice(0, 8).join(', ')}${load.unused.length > 8 ? ', …' : ''}` : ''}`);
-}
-
-/** How --save writes these adapters: PEFT's own format where the adapter is a PEFT method, else a Lily program. */
-function folderSpec(checked: CheckedProgram, sources: Source[], entry: string, kind: 'adapter' | 'model', record: ModuleRecord, attach?: TargetAttachment): FolderSpec {
-  const adapted = record.adapted;
-  const method = methodOfLayers(checked, adapted, methodReference);
-  const derived = attach ? { targets: targetsForConfig(attach.targets), faithful: true } : derivedTargets(record);
-  const modelClass = kind === 'model' ? entry : 'Linear';
-  const library = kind === 'model' ? basename(sources[0].file).replace(/\.lily$/, '') : 'torch.nn';
-  if (method && derived.faithful) return { method, targets: derived.targets, modelClass, library };
-  const decl = checked.units.get(adapted[0].adapter)!.decl;
-  const src = sources.find((s) => s.file === decl.span.file) ?? sources[0];
-  return { targets: derived.targets, modelClass, library, program: { file: basename(src.file), source: src.source, sha256: createHash('sha256').update(src.source).digest('hex') } };
-}
-
-/**
- * PEFT's target_modules for adapters attached in the source: each adapted layer's last path
- * component, where every Linear layer with that name is adapted and forms one sharing group;
- * otherwise the full paths (then PEFT's Lily would not share across them: not faithful for Lily).
- */
-function derivedTargets(record: ModuleRecord): { targets: string[]; faithful: boolean } {
-  const linears = record.weights.filter((w) => w.transpose).map((w) => w.torch.replace(/\.weight$/, ''));
-  const byName = new Map<string, AdaptedLayer[]>();
-  for (const l of record.adapted) {
-    const name = l.layer.split('.').at(-1)!;
-    byName.set(name, [...(byName.get(name) ?? []), l]);
-  }
-  const targets: string[] = [];
-  let faithful = true;
-  for (const [name, layers] of byName) {
-    const all = linears.filter((p) => p === name || p.endsWith(`.${name}`));
-    const groups = new Set(layers.map((l) => l.group));
-    const shapes = new Set(layers.map((l) => `${l.In}x${l.Out}`));
-    if (all.length === layers.length && groups.size === shapes.size) targets.push(name);
-    else {
-      targets.push(...layers.map((l) => l.layer));
-      if (layers.length > 1 && PEFT_METHODS.some((m) => m.adapter === layers[0].adapter && m.name === 'lily')) faithful = false;
-    }
-  }
-  return { targets, faithful };
 }

@@ -1,9 +1,10 @@
 // lily train's real data: --data FILE|DIR (or the embedded fashion-mnist), --val FILE or
 // --val-split, --label, --swap-classes; shuffled batches per epoch; evaluation over every example.
+import { existsSync } from 'node:fs';
 import { fail } from '../diagnostics.ts';
 import { batches, DataError, encode, splitValidation, type Dataset } from '../../runtime/data/dataset.ts';
 import { readDataset } from '../../runtime/data/read-dataset.ts';
-import { EMBEDDED_DIR } from '../../runtime/data/fashion-mnist.ts';
+import { DEBIAN_DIR, EMBEDDED_DIR } from '../../runtime/data/fashion-mnist.ts';
 import { evaluateAll, type SizedTrainer } from '../../runtime/trainer/sized.ts';
 import type { Trainer } from '../../runtime/train.ts';
 
@@ -15,8 +16,25 @@ export interface DataFlags {
   swapClasses?: string;
 }
 
-/** Names of data sets that ship with Lily (besides the synthetic `teacher`). */
-export const BUILTIN_DATA: Record<string, string> = { 'fashion-mnist': EMBEDDED_DIR };
+/** Names of data sets that ship with Lily (besides the synthetic `teacher`), and Debian's full Fashion-MNIST. */
+export const BUILTIN_DATA: Record<string, string> = { 'fashion-mnist': EMBEDDED_DIR, 'fashion-mnist-full': DEBIAN_DIR };
+
+/** Where a --data name or path is read from; a missing Debian set says which package holds it. */
+function dataPath(name: string): string {
+  const path = BUILTIN_DATA[name] ?? name;
+  if (path === DEBIAN_DIR && !existsSync(path)) fail('E-data', `--data ${name}: ${path} not found (apt-get install dataset-fashion-mnist)`);
+  return path;
+}
+
+/**
+ * One split of a labelled data set, read as lily train reads it (readDataset: CSV/TSV, JSON Lines,
+ * safetensors, .npz, npy and IDX folders): 'test' is the source's own test split where it has one
+ * (IDX t10k/test files), else every row; 'train' its training rows.
+ */
+export function readSplit(name: string, split: 'train' | 'test', label?: string): Dataset {
+  const files = userError(() => readDataset(dataPath(name), { label }));
+  return split === 'test' ? (files.test ?? files.train) : files.train;
+}
 
 export interface RealData {
   train: Dataset;
@@ -38,7 +56,7 @@ const userError = <T>(what: () => T): T => {
 
 export function loadData(o: DataFlags, size: number, seed: number): RealData {
   if (o.val && o.valSplit) fail('E-usage', 'give --val FILE or --val-split FRACTION, not both');
-  const files = userError(() => readDataset(BUILTIN_DATA[o.data] ?? o.data, { label: o.label }));
+  const files = userError(() => readDataset(dataPath(o.data), { label: o.label }));
   let train = files.train;
   let val = files.test;
   if (o.val) {

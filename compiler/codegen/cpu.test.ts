@@ -14,7 +14,7 @@ const STRATEGIES = ['auto', 'loops', 'gemm'] as const;
 function runCompiled(p: KernelPlan, feeds: Map<string, Float32Array>, args: Record<string, number>, opts: CpuKernelOptions) {
   const B: Float32Array[] = p.buffers.map((b) => new Float32Array(b.size).fill(NaN)); // NaN: unwritten cells show
   for (const [name, id] of p.leaves) B[id] = feeds.get(name)!.slice();
-  const compiled = p.kernels.map((k) => compileCpuKernel(k, opts));
+  const compiled = p.kernels.map((k) => compileCpuKernel(k, { gemm, ...opts }));
   for (const c of compiled) c.run(B, args);
   return { out: new Map([...p.outputs].map(([n, id]) => [n, B[id]!])), compiled };
 }
@@ -248,6 +248,9 @@ describe('cpu codegen', () => {
       calls++;
       gemm(...a);
     };
+    // The gemm is injected (the codegen stays browser-safe): a GEMM kernel without one is refused.
+    expect(() => compileCpuKernel(k)).toThrow(/pass opts\.gemm/);
+    expect(compileCpuKernel(k, { strategy: 'loops' }).strategy).toBe('loops');
     const c = compileCpuKernel(k, { gemm: spy });
     expect(c.strategy).toBe('gemm');
     const A = rand(64 * 40, 1), Bm = rand(40 * 48, 2), out = new Float32Array(64 * 48);
@@ -395,7 +398,7 @@ describe('cpu codegen', () => {
       }),
       { seed: 99, numRuns: 60 },
     );
-    const src = compileCpuKernel(softmaxPlan(8, 16, false, 1).kernels[0]!).source;
+    const src = compileCpuKernel(softmaxPlan(8, 16, false, 1).kernels[0]!, { gemm }).source;
     expect(src.match(/Math\.max/g)?.length).toBe(1); // one max per row (shared by numerator and sum)
     expect(src.match(/Math\.exp/g)?.length).toBe(5); // exp in the sum loop (unrolled ×4) and in the output loop
     expect(src).not.toMatch(/\[[^\]]*\*[^\]]*\]/); // no multiplications in any index
@@ -439,7 +442,7 @@ describe('cpu codegen', () => {
       outputs: [['y', 3]],
     });
     agree(p, 8);
-    const src = compileCpuKernel(p.kernels[0]!).source;
+    const src = compileCpuKernel(p.kernels[0]!, { gemm }).source;
     expect(src).toContain('new Float64Array(24)');
     // the reduce loop (stepping over r) is emitted once, before the output loops
     expect(src.indexOf('+= 96')).toBeLessThan(src.indexOf('< 40;'));
@@ -450,7 +453,7 @@ describe('cpu codegen', () => {
     const x = ld(0, { n: 37, j: 1 });
     const p = plan({ leaves: [['x', [29 * 37]]], temps: [[37]], kernels: [kernel('delete', 1, { j: 37 }, sum({ n: 29 }, bin('*', x, x)), [0])], outputs: [['y', 1]] });
     agree(p, 4, {}, { rtol: 1e-6, atol: 1e-6 });
-    const src = compileCpuKernel(p.kernels[0]!).source;
+    const src = compileCpuKernel(p.kernels[0]!, { gemm }).source;
     expect(src).toContain('.fill(0, 0, 0 + 37)');
     expect(src.indexOf('< 29;')).toBeLessThan(src.indexOf('< 37;')); // n loop outside the j loop
   });

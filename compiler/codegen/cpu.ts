@@ -4,7 +4,10 @@
 //
 // GEMM recognition and lowering: cpu-gemm-match.ts (its header says how); the measured cost model
 // that picks the orientation and gemm vs loops: cpu-cost.ts.
-import { gemm as defaultGemm, type GemmOptions } from '../../runtime/backends/cpu-gemm.ts';
+//
+// Browser-safe: the gemm itself is passed in (`opts.gemm`: the WebAssembly engine of
+// runtime/backends/cpu-gemm.ts, which runs worker threads, or OpenBLAS), so nothing here reaches Node.
+import type { GemmOptions } from '../../runtime/backends/cpu-gemm.ts';
 import type { Kernel } from '../fuse/kernel-ir.ts';
 import { type GemmMatch, matchGemm } from './cpu-gemm-match.ts';
 import { compileLoops, compileScalar, type KernelFn, type ScalarFn } from './cpu-loops.ts';
@@ -44,7 +47,10 @@ export interface CpuKernelOptions {
    * gemm beats the generated loops; 'loops' / 'gemm': force (gemm only where there is a core).
    */
   strategy?: 'auto' | 'loops' | 'gemm';
-  /** the gemm to call (default: cpu-gemm's process-wide engine) */
+  /**
+   * The gemm to call; required when a kernel runs as a GEMM (else compileCpuKernel throws): e.g.
+   * runtime/backends/cpu-gemm.ts's `gemm`, or native-blas.ts's. Without one, pass strategy 'loops'.
+   */
   gemm?: GemmFn;
   /** a batched gemm (OpenBLAS): a kernel's batch of products in one call, instead of gemm per batch */
   gemmBatch?: GemmBatchFn;
@@ -96,7 +102,8 @@ export function compileCpuKernel(k: Kernel, opts: CpuKernelOptions = {}): Compil
     const scratch = [0, 0, 0] as const;
     return { kernel: k, strategy: 'loops', gemm: null, source, scratch, run: (B, args = NO_ARGS, S) => fn(B, args, S ?? []) };
   }
-  const g = opts.gemm ?? defaultGemm;
+  const g = opts.gemm;
+  if (!g) throw new Error(`compileCpuKernel: kernel ${k.name} runs as a GEMM (${strategy}); pass opts.gemm, or strategy 'loops'`);
   const sources: string[] = [];
   const compile = (x: Kernel | null): KernelFn | null => {
     if (!x) return null;

@@ -145,3 +145,16 @@ describe('greedy contraction order (used above 10 operands)', () => {
     );
   });
 });
+
+describe('the forward-only program (evaluation, predict) is optimised too', () => {
+  it('folds the experts exactly as the forward of the full program does', async () => {
+    const { compile, flopsSplit } = await import('../pipeline.ts');
+    const forward = compile(lily, 'Lily', { settings: PAPER, seed: 0, forwardOnly: true });
+    const full = compile(lily, 'Lily', { settings: PAPER, seed: 0 });
+    const naive = compile(lily, 'Lily', { settings: PAPER, seed: 0, forwardOnly: true, until: 'hoist' });
+    expect(forward.graph.outputs.has('grad:A'), 'no backward program').toBe(false);
+    expect(flopsSplit(forward.graph).forward).toBe(flopsSplit(full.graph).forward);
+    // the unfolded forward costs N·Out·E·r multiply-adds more; the folded one stays near 2·N·r·(In + Out)
+    expect(flopsSplit(forward.graph).forward).toBeLessThan(flopsSplit(naive.graph).forward / 2);
+  });
+});

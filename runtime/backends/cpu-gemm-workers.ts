@@ -18,7 +18,11 @@
  *    the caller then re-runs that share itself so the trap surfaces as an
  *    exception on the caller's thread.
  */
+import os from 'node:os';
 import { Worker } from 'node:worker_threads';
+
+/** Threads worth running on this host (its cores), at most `cap`. */
+export const hostThreads = (cap: number): number => Math.max(1, Math.min(cap, os.availableParallelism?.() ?? os.cpus().length));
 
 /** page 0 of the shared memory (one 64 KiB wasm page): worker control slots */
 export const CTRL_BYTES = 65536;

@@ -52,8 +52,7 @@
  *    takes a smaller share of rows). Arrays obtained from `allocF32()` live
  *    inside the wasm memory and are used in place: no copies at all.
  */
-import os from 'node:os';
-import { CTRL_BYTES, GemmWorkerPool, type WorkerHandle } from './cpu-gemm-workers.ts';
+import { CTRL_BYTES, GemmWorkerPool, hostThreads, type WorkerHandle } from './cpu-gemm-workers.ts';
 import { buildGemmWasm, DEFAULT_KERNEL, type GemmKernelConfig } from './wasm-gemm-kernel.ts';
 
 export interface GemmOptions {
@@ -85,7 +84,7 @@ export const DEFAULT_CPU_GEMM_CONFIG: CpuGemmConfig = {
   kernel: DEFAULT_KERNEL,
   kc: 256,
   mc: 128,
-  threads: Math.max(1, Math.min(8, os.availableParallelism?.() ?? os.cpus().length)),
+  threads: hostThreads(8), // from the worker module: the Node-only part (threads, cores) lives there
   minFlopsForThreads: 4_000_000, // measured break-even ≈ 3–6 MFLOP (a sleeping worker takes tens of µs to wake)
   spin: 2000,
 };

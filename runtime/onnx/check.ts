@@ -26,7 +26,7 @@ export interface OnnxCheck {
 
 /** The exported layer on random x with `rows` rows against the reference layer (same parameters). */
 export async function checkOnnx(ort: Ort, bytes: Uint8Array, checked: CheckedProgram, adapter: string, settings: Record<string, number | boolean>, opts: { seed: number; params: 'init' | 'random'; rows: number }): Promise<OnnxCheck> {
-  const p = compile(checked, adapter, { settings: { ...settings, N: opts.rows }, seed: opts.seed, params: opts.params, forwardOnly: true, skip: ['simplify'] });
+  const p = compile(checked, adapter, { settings: { ...settings, N: opts.rows }, seed: opts.seed, params: opts.params, forwardOnly: true, until: 'hoist', skip: ['simplify'] });
   let y = evaluateOutputs(p.graph, p.leaves).get('y')!;
   const x = p.leaves.get('x')!;
   if (checked.units.get(adapter)!.methods.has('delta')) {

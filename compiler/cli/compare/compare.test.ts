@@ -78,6 +78,36 @@ describe('lily compare', () => {
     }
   });
 
+  it('dora and a stdlib adapter by file (HydraLoRA: r and E sized together), fixed hyper-parameters by METHOD:NAME=VALUE', { timeout: 240_000 }, async () => {
+    const out = mkdtempSync(join(tmpdir(), 'lily-compare-'));
+    const budget = 6000;
+    const r = await lily('compare', 'stdlib/models/vit.lily', '--model', 'ViT', '--base', BASE, '--task', TASK, '--methods', 'dora,stdlib/adapters/hydralora.lily:HydraLoRA,lily:E=3', '--budget', String(budget), '--steps', '2', '--batch', '25', '--out', out);
+    expect(r.err).not.toMatch(/internal|    at /);
+    expect(r.code).toBe(0);
+    const c = JSON.parse(readFileSync(join(out, 'compare.json'), 'utf8')) as CompareResult;
+    const [dora, hydra, lily3] = c.results;
+    for (const m of c.results) {
+      expect(Math.abs(m.trainable - budget) / budget).toBeLessThanOrEqual(0.05);
+      expect(m.runs[0].losses).toHaveLength(2);
+      expect(m.ranks).toHaveLength(4);
+      for (const l of m.ranks) expect(l.rank).toBeGreaterThan(0);
+    }
+    // DoRA: r and alpha = r, the magnitude vectors counted; it merges into W.
+    expect(dora.adapter).toBe('DoRA');
+    expect(dora.chosen.alpha).toBe(dora.chosen.r);
+    expect(dora.searched.map((k) => k.name)).toEqual(['r']);
+    expect(dora.mergeable.mergeable).toBe(true);
+    expect(r.err).toMatch(/ · dora: [\d,]+ trainable parameters \(r=(\d+), alpha=\1; r sized to the budget \(default 8\)\)/);
+    // HydraLoRA's Dim hyper-parameters are r and E: both searched, from its defaults r = 8, E = 3.
+    expect(hydra.adapter).toBe('HydraLoRA');
+    expect(hydra.searched).toEqual([{ name: 'r', default: 8 }, { name: 'E', default: 3 }]);
+    expect(hydra.chosen).toHaveProperty('E');
+    expect(r.err).toMatch(/HydraLoRA: [\d,]+ trainable parameters \(r=\d+, E=\d+; searched r, E near the defaults' proportions r=8, E=3\)/);
+    // lily:E=3 fixes E; only r is searched.
+    expect(lily3.chosen.E).toBe(3);
+    expect(lily3.searched.map((k) => k.name)).toEqual(['r']);
+  });
+
   it('--lr-sweep: each method trains at the rate that scored best on the validation split', { timeout: 240_000 }, async () => {
     const out = mkdtempSync(join(tmpdir(), 'lily-compare-'));
     const r = await lily('compare', 'stdlib/models/vit.lily', '--model', 'ViT', '--base', BASE, '--task', TASK, '--methods', 'linear-probe', '--steps', '4', '--batch', '25', '--lr-sweep', '0.0001,0.03', '--val-fraction', '0.5', '--json', '--out', out);
@@ -96,5 +126,39 @@ describe('lily compare', () => {
     const b = await lily('compare', 'stdlib/models/vit.lily', '--model', 'ViT', '--task', 'no-such-task');
     expect(b.code).toBe(1);
     expect(b.err).toMatch(/--task no-such-task: no such task/);
+    const c = await lily('compare', 'stdlib/models/vit.lily', '--model', 'ViT', '--base', BASE, '--task', TASK, '--methods', 'lily:Q=3', '--budget', '5000');
+    expect(c.code).toBe(1);
+    expect(c.err).toMatch(/--methods lily:Q=3: Lily has no hyper-parameter Q/);
+    const d = await lily('compare', 'stdlib/models/vit.lily', '--model', 'ViT', '--methods', 'lily:E');
+    expect(d.code).toBe(1);
+    expect(d.err).toMatch(/unknown method 'lily:E'/);
+  });
+});
+
+describe('a method compiled once serves every learning rate and seed', () => {
+  it('a reused runner gives the losses, accuracy and parameters of a freshly compiled trainer', { timeout: 240_000 }, async () => {
+    const { prepareMethod, parseMethod } = await import('./methods.ts');
+    const { prepareRunner, trainAndEvaluate } = await import('./train-run.ts');
+    const { loadTask } = await import('./tasks.ts');
+    const { cpuBackend } = await import('../../../runtime/backends/cpu-exec.ts');
+    const task = loadTask(TASK);
+    const p = prepareMethod(parseMethod('lily'), { file: 'stdlib/models/vit.lily', model: 'ViT', base: BASE, targets: 'q,v', head: 'head' }, 4800);
+    const backend = cpuBackend();
+    const runner = await prepareRunner(p, 25, backend);
+    try {
+      // A first run leaves trained parameters and moments behind; the second must not see them.
+      await runner.run(task.train, task.test, { steps: 3, batch: 25, lr: 0.003, seed: 0, backend });
+      const reused = await runner.run(task.train, task.test, { steps: 4, batch: 25, lr: 0.01, seed: 1, backend });
+      const fresh = await trainAndEvaluate(p, task.train, task.test, { steps: 4, batch: 25, lr: 0.01, seed: 1, backend });
+      expect(reused.losses).toEqual(fresh.losses);
+      expect(reused.accuracy).toBe(fresh.accuracy);
+      expect([...reused.params.keys()]).toEqual([...fresh.params.keys()]);
+      for (const [k, v] of fresh.params) expect(reused.params.get(k)!.data, k).toEqual(v.data);
+      // The starting values the ΔW analysis reads: every parameter and every base weight, as the fresh trainer had them.
+      const needed = [...fresh.params.keys(), ...fresh.record.weights.map((w) => w.leaf)];
+      for (const k of needed) expect(reused.initial.get(k)?.data, k).toEqual(fresh.initial.get(k)!.data);
+    } finally {
+      runner.dispose();
+    }
   });
 });

@@ -7,7 +7,7 @@ import type { Backend } from '../../../runtime/executable.ts';
 import { adapterDeltaW, effectiveRank, singularValues, weightDeltaW } from './delta-rank.ts';
 import { prepareMethod, type CompareModel, type MethodSpec, type PreparedMethod } from './methods.ts';
 import { loadTask, validationSplit } from './tasks.ts';
-import { trainAndEvaluate, type RunResult } from './train-run.ts';
+import { prepareRunner, type MethodRunner, type RunResult } from './train-run.ts';
 
 export interface CompareOptions extends CompareModel {
   tasks: string[];
@@ -37,6 +37,8 @@ export interface MethodResult {
   method: string;
   adapter?: string;
   chosen: Record<string, number | boolean>;
+  /** The sizes the budget search chose among, with the defaults whose proportions it preferred. */
+  searched: { name: string; default: number }[];
   trainable: number;
   withinBudget: boolean;
   sweep: { lr: number; valAccuracy: number }[];
@@ -99,18 +101,31 @@ function mergeableOf(p: PreparedMethod, run: RunResult): MethodResult['mergeable
 export async function runCompare(o: CompareOptions): Promise<CompareResult> {
   const start = performance.now();
   const results: MethodResult[] = [];
+  // Each method is sized and compiled once, for every task, learning rate and seed: runs differ only in values.
+  const prepared = new Map<MethodSpec, { p: PreparedMethod; runner: MethodRunner }>();
+  const methodOf = async (spec: MethodSpec) => {
+    let m = prepared.get(spec);
+    if (!m) {
+      const p = prepareMethod(spec, o, o.budget);
+      prepared.set(spec, (m = { p, runner: await prepareRunner(p, o.batch, o.backend) }));
+    }
+    return m;
+  };
+  try {
   for (const taskName of o.tasks) {
     const task = loadTask(taskName);
     const split = validationSplit(task.train, o.valFraction, 0);
     for (const spec of o.methods) {
-      const p = prepareMethod(spec, o, o.budget);
+      const { p, runner } = await methodOf(spec);
       const sizes = Object.entries(p.chosen).map(([k, v]) => `${k}=${v}`).join(', ');
-      o.log(`${task.name} · ${spec.name}: ${p.trainableParams.toLocaleString('en-US')} trainable parameters${sizes ? ` (${sizes})` : ''}${p.withinBudget ? '' : ` — not within 5% of the budget ${o.budget}`}`);
+      const k = p.searched;
+      const searched = k.length > 1 ? `; searched ${k.map((x) => x.name).join(', ')} near the defaults' proportions ${k.map((x) => `${x.name}=${x.default}`).join(', ')}` : k.length ? `; ${k[0].name} sized to the budget (default ${k[0].default})` : '';
+      o.log(`${task.name} · ${spec.name}: ${p.trainableParams.toLocaleString('en-US')} trainable parameters${sizes ? ` (${sizes}${searched})` : ''}${p.withinBudget ? '' : ` — not within 5% of the budget ${o.budget}`}`);
       const schedule = (lr: number, seed: number) => ({ steps: o.steps, batch: o.batch, lr, seed, backend: o.backend });
       const sweep: MethodResult['sweep'] = [];
       if (o.lrs.length > 1)
         for (const lr of o.lrs) {
-          const r = await trainAndEvaluate(p, split.train, split.val, schedule(lr, 0));
+          const r = await runner.run(split.train, split.val, schedule(lr, 0));
           sweep.push({ lr, valAccuracy: r.accuracy });
           o.log(`  lr ${lr}: validation accuracy ${(100 * r.accuracy).toFixed(1)}%`);
         }
@@ -118,7 +133,7 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
       const runs: MethodResult['runs'] = [];
       let first: RunResult | undefined;
       for (let seed = 0; seed < o.seeds; seed++) {
-        const r = await trainAndEvaluate(p, task.train, task.test, schedule(lr, seed));
+        const r = await runner.run(task.train, task.test, schedule(lr, seed));
         first ??= r;
         runs.push({ seed, accuracy: r.accuracy, msPerStep: r.msPerStep, losses: r.losses });
         o.log(`  lr ${lr}, seed ${seed}: test accuracy ${(100 * r.accuracy).toFixed(1)}%, ${r.msPerStep.toFixed(0)} ms/step`);
@@ -128,6 +143,7 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
         method: spec.name,
         adapter: spec.adapter,
         chosen: p.chosen,
+        searched: p.searched,
         trainable: p.trainableParams,
         withinBudget: p.withinBudget,
         sweep,
@@ -139,6 +155,9 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
         mergeable: mergeableOf(p, first!),
       });
     }
+  }
+  } finally {
+    for (const { runner } of prepared.values()) runner.dispose();
   }
   return {
     model: o.model,
