@@ -217,6 +217,10 @@ async function main() {
     if (tm && 'trainable' in tm && tm.trainable !== m.trainable) log(`   note: PyTorch trains ${tm.trainable} values, ours ${m.trainable}`);
     const mf: Record<string, () => unknown> = { ours: stepFn(m.trainer, m.batch) };
     if (peer && tm && 'trainable' in tm) mf.torch = async () => ({ selfMs: await peer.step(kind) });
+    // Each of the model's ~600 kernels runs once a step, so V8 takes several steps to settle on
+    // optimised code for all of them; its compiler threads would meanwhile take cores from
+    // PyTorch's samples too. Warm ours alone first.
+    for (let i = 0; i < (quick ? 2 : 8); i++) stepFn(m.trainer, m.batch)();
     const t = await timeTogether(mf, MODEL_REPS, 1);
     const alone = t.torch ? await torchAlone(kind, MODEL_REPS) : null;
     model[adapter] = {
@@ -235,10 +239,8 @@ async function main() {
     };
     log(`   ${adapter.padEnd(4)} (${m.trainable.toLocaleString('en-US')} trainable, ${m.gflop.toFixed(1)} GFLOP): ours ${ms(t.ours!)} = ${((m.gflop * 1e3) / t.ours!.median).toFixed(0)} GFLOP/s${t.torch ? `; PyTorch eager ${ms(t.torch)} → ours / PyTorch = ${(t.ours!.median / t.torch.median).toFixed(2)} (alone ${alone!.toFixed(1)} ms)` : ''}`);
     if (adapter === 'Lily') {
-      // Each of the ~600 kernels runs once per step, so V8 needs several steps to settle on optimised
-      // code for all of them (optimised, deoptimised where a path had no feedback yet, optimised
-      // again); its compiled code lives on the heap that is measured. Warm up before measuring.
-      for (let i = 0; i < (quick ? 4 : 12); i++) stepFn(m.trainer, m.batch)();
+      // V8's late optimising work (code on the measured heap) settles over the first ~15 steps
+      for (let i = 0; i < (quick ? 2 : 4); i++) stepFn(m.trainer, m.batch)();
       memory.model_step_bytes_per_step = await perStep(stepFn(m.trainer, m.batch), 1);
       memory.model_step_buffers_bytes = blockBytes(m.trainer);
     }
