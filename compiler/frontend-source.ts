@@ -3,18 +3,20 @@
 import { checkProgram, type CheckedProgram } from './check/check.ts';
 import { LilyError, type Diagnostic } from './diagnostics.ts';
 import { parse } from './syntax/to-ast.ts';
+import type { Program } from './syntax/ast.ts';
 
 /**
  * Parse and type-check Lily source text.
  * @param source the program text
  * @param file the name used in diagnostics (`file:line:col`)
+ * @param parsed the source's parse, where the caller has it already (loadFile parses to find imports)
  * @returns the checked program: its adapters, models and functions with inferred shapes
  * @throws {LilyError} with every diagnostic (each with a span) when the program is malformed
  */
-export function checkSource(source: string, file = '<input>'): CheckedProgram {
+export function checkSource(source: string, file = '<input>', parsed?: Program): CheckedProgram {
   // A UTF-8 byte-order mark (some Windows editors write one) is not part of the program.
   if (source.charCodeAt(0) === 0xfeff) source = source.slice(1);
-  const program = parse(source, file);
+  const program = parsed ?? parse(source, file);
   // Imports name files: loadFile (frontend.ts, Node) resolves them.
   if (program.imports.length)
     throw new LilyError(program.imports.map((i) => ({ code: 'E-file', message: `import "${i.path}" needs files: load the program from its file (lily check FILE)`, span: i.span })));
@@ -28,8 +30,8 @@ export function checkSource(source: string, file = '<input>'): CheckedProgram {
  * repeated with the same text is taken once; the same name declared differently is an error naming
  * both places.
  */
-export function checkSources(sources: { file: string; source: string }[]): CheckedProgram {
-  const programs = sources.map((s) => parse(s.source, s.file));
+export function checkSources(sources: { file: string; source: string; program?: Program }[]): CheckedProgram {
+  const programs = sources.map((s) => s.program ?? parse(s.source, s.file));
   const first = programs[0];
   const decls = new Map<string, { decl: (typeof first.decls)[number]; text: string }>();
   const clashes: Diagnostic[] = [];

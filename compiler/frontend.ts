@@ -6,6 +6,7 @@ import type { CheckedProgram } from './check/check.ts';
 import { LilyError } from './diagnostics.ts';
 import { checkSource, checkSources } from './frontend-source.ts';
 import { parse } from './syntax/to-ast.ts';
+import type { Program } from './syntax/ast.ts';
 
 export { checkSource, checkSources };
 
@@ -17,8 +18,9 @@ export const MAX_SOURCE_BYTES = 4 * 1024 * 1024;
  * @throws {LilyError} `E-file` when a file cannot be read, or the program's diagnostics
  */
 export function loadFile(file: string): CheckedProgram {
-  const sources = importClosure(file);
-  return sources.length === 1 ? checkSource(sources[0].source, file) : checkSources(sources);
+  // each file parsed once: the closure's parses (made to find imports) are the ones checked
+  const sources = parsedClosure(readSource(file));
+  return sources.length === 1 ? checkSource(sources[0].source, file, sources[0].program) : checkSources(sources);
 }
 
 /** The standard library's folder: `import "adapters/lily.lily"` names a file in it. */
@@ -34,12 +36,18 @@ export function importClosure(file: string): { file: string; source: string }[] 
 
 /** A source (from a file, or embedded in a saved adapter) with everything it imports. */
 export function sourceClosure(first: { file: string; source: string }): { file: string; source: string }[] {
-  const out: { file: string; source: string }[] = [];
+  return parsedClosure(first).map(({ file, source }) => ({ file, source }));
+}
+
+/** sourceClosure with each source's parse. */
+function parsedClosure(first: { file: string; source: string }): { file: string; source: string; program: Program }[] {
+  const out: { file: string; source: string; program: Program }[] = [];
   const seen = new Set<string>();
   const visit = (src: { file: string; source: string }) => {
     seen.add(resolve(src.file));
-    out.push(src);
-    for (const i of parse(src.source, src.file).imports) {
+    const program = parse(src.source, src.file);
+    out.push({ ...src, program });
+    for (const i of program.imports) {
       const f = /^\.\.?\//.test(i.path) ? join(dirname(src.file), i.path) : join(stdlibDir(), i.path);
       if (seen.has(resolve(f))) continue;
       let source: string;

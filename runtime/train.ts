@@ -106,7 +106,7 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
   for (const [name] of plan.leaves) {
     const v = program.leaves.get(name) ?? (plan.constants.has(name) ? { data: plan.constants.get(name)! } : undefined);
     if (!v) throw new Error(`internal: no initial value for '${name}'`);
-    await exec.set(name, Float32Array.from(v.data));
+    await exec.set(name, new Float32Array(v.data)); // the typed-array constructor converts in bulk (Float32Array.from iterates)
   }
   const trainable = train.assignments.map(([, to]) => to).filter((n) => !/^[mv]:/.test(n));
   const updated = train.assignments.map(([, to]) => to).filter((n) => plan.leaves.has(n));

@@ -66,11 +66,11 @@ export function registerExport(program: Command, io: Io, wrap: (fn: Action) => W
           const full = { ...EXPORT_DEFAULTS, ...settings };
           const hypers = Object.fromEntries(Object.entries(settings).filter(([k]) => checked.units.get(adapter)!.decl.hypers.some((h) => h.name === k)));
           const magnitude = Object.values(ex.info.keys).some((k) => k.layout === 'magnitude');
-          const [report] = await checkExports([{ module: tmp, checked, adapter, settings: full, hypers, adamwSteps: 3, weightDecay: magnitude ? 0 : 0.01 }]);
+          const [report] = await checkExports([{ module: tmp, checked, adapter, settings: full, hypers, adamwSteps: 3, weightDecay: magnitude ? 0 : 0.01, training: ex.info.trainDiffers }]);
           errors = report.errors;
           for (const [k, e] of Object.entries(report.errors)) say(`  ${k.padEnd(16)} max error ${e.toExponential(2)}`);
           if (!report.ok) fail('E-check', `the exported ${adapter} does not match the reference:\n${report.problems.join('\n')}`);
-          say(`check: forward and every gradient match the float64 reference (≤ 1e-9); 3 AdamW steps match our float32 runtime (≤ 1e-4)`);
+          say(`check: forward and every gradient match the float64 reference (≤ 1e-9)${ex.info.trainDiffers ? ' in evaluation and in training mode (the same random draws fed)' : ''}; 3 AdamW steps match our float32 runtime (≤ 1e-4)`);
         });
         const fixed = Object.keys(ex.info.fixed);
         say(`wrote ${o.out}: ${adapter} (${ex.info.peftType ? `PEFT ${ex.info.peftType} names` : 'Lily names'}; generic in ${ex.info.free.join(', ')}${fixed.length ? `; fixed ${fixed.join(', ')}` : ''}; ${ex.info.mergeable ? 'mergeable' : 'not mergeable'})`);

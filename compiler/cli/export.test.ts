@@ -19,6 +19,13 @@ const LOW_RANK = (name: string, sharing = '') => `adapter ${name}(r: Dim = 2, k:
 }
 `;
 
+// Noise in the forward, also in evaluation: torch draws it (torch.rand), an ONNX graph cannot.
+const NOISY = `adapter Noisy on Linear[In, Out] {
+  param A: [In, Out] = zeros
+  delta(x: [N, In]) -> [N, Out] = x @ A + 0.01 * uniform[N, Out]()
+}
+`;
+
 describe('lily export --to torch', () => {
   it('writes a module with the source and its hash in the header, PEFT names for a PEFT method', async () => {
     const out = join(dir, 'lily.py');
@@ -50,6 +57,8 @@ describe('lily export --to torch', () => {
     ['an unknown adapter', ['export', 'stdlib/adapters/lora.lily', '--adapter', 'Nope', '-o', '@OUT'], /no adapter named 'Nope'.*\n.*expected: LoRA/],
     ['a name clash with the generated module', ['export', '@CLASH', '--adapter', 'LilyAdapter', '-o', '@OUT'], /:1:9: error\[E-export\]: adapter name 'LilyAdapter' clashes/],
     ['a construct the export cannot express', ['export', '@COMPUTED', '--adapter', 'Odd', '-o', '@OUT'], /:2:42: error\[E-export\]: 'shared every … layers' with a computed count cannot be exported/],
+    ['to ONNX, a program drawing random numbers in evaluation', ['export', '@NOISY', '--adapter', 'Noisy', '--to', 'onnx', '-o', '@OUT'], /noisy\.lily:1:9: error\[E-export\]: Noisy uses an input 'rand:0' besides x, which the ONNX export cannot express/],
+    ['sizes that do not fit the adapter (VB-LoRA at In = 64 with b = 256)', ['export', 'stdlib/adapters/vblora.lily', '--adapter', 'VBLoRA', '-o', '@OUT'], /vblora\.lily:\d+:9: error\[E-size\]: dimension In\/b is not a whole number/],
     ['an unknown target', ['export', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--to', 'tflite', '-o', '@OUT'], /--to must be one of torch, onnx/],
     ['--adapter and --model together', ['export', 'examples/fashion.lily', '--adapter', 'Lily', '--model', 'Base', '-o', '@OUT'], /takes --adapter or --model, not both/],
     ['an unwritable output', ['export', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '-o', join(dir, 'no/such/dir/x.py')], /cannot write .*x\.py: ENOENT/],
@@ -57,7 +66,7 @@ describe('lily export --to torch', () => {
   for (const [what, args, message] of refusals)
     it(`refuses ${what}: exit 1, a clear message, nothing written`, async () => {
       const out = join(dir, `refused-${what.replace(/\W+/g, '-')}.py`);
-      const files = { '@OUT': out, '@CLASH': src('clash.lily', LOW_RANK('LilyAdapter')), '@COMPUTED': src('odd.lily', LOW_RANK('Odd', 'shared every (k + 1) layers')) } as Record<string, string>;
+      const files = { '@OUT': out, '@CLASH': src('clash.lily', LOW_RANK('LilyAdapter')), '@COMPUTED': src('odd.lily', LOW_RANK('Odd', 'shared every (k + 1) layers')), '@NOISY': src('noisy.lily', NOISY) } as Record<string, string>;
       const before = readdirSync(dir).length;
       const r = await lily(...args.map((a) => files[a] ?? a));
       expect(r.code).toBe(1);

@@ -19,7 +19,7 @@ export interface OnnxExportOptions {
   sha256: string;
 }
 
-export function exportAdapterToOnnx(checked: CheckedProgram, adapter: string, opts: OnnxExportOptions): { bytes: Uint8Array; merged: boolean; reason: string } {
+export function exportAdapterToOnnx(checked: CheckedProgram, adapter: string, opts: OnnxExportOptions): { bytes: Uint8Array; merged: boolean; reason: string; inputs: string[] } {
   const unit = checked.units.get(adapter);
   if (!unit || unit.decl.kind !== 'adapter') fail('E-name', `no adapter named '${adapter}' in ${opts.file}`);
   const settings = { ...EXPORT_DEFAULTS, ...opts.settings };
@@ -29,7 +29,11 @@ export function exportAdapterToOnnx(checked: CheckedProgram, adapter: string, op
   const b = p.leaves.get('base.b')!;
   const [In, Out] = W.shape;
   const g = new OnnxGraph('x');
-  const verdict = mergeVerdict(checked, adapter, settings, seed, opts.params);
+  // A program reading `step` (SingLoRA's ramp) takes it as a second graph input, and is not merged
+  // (a merged weight would hold one step's update).
+  const readsStep = p.graph.live().some((id) => p.graph.node(id).op === 'input' && p.graph.node(id).attrs.name === 'step');
+  const merge = mergeVerdict(checked, adapter, settings, seed, opts.params);
+  const verdict = readsStep && merge.mergeable ? { ...merge, mergeable: false, reason: 'it reads the optimiser step, a graph input' } : merge;
   const doc = `lily export --to onnx: ${adapter} from ${opts.file} (sha256 ${opts.sha256}); ${verdict.mergeable ? 'merged into the base weight' : 'base + adapter'}: ${verdict.reason}`;
   let y: string;
   if (verdict.mergeable) {
@@ -46,7 +50,7 @@ export function exportAdapterToOnnx(checked: CheckedProgram, adapter: string, op
     }
     if (unit.methods.has('delta')) y = g.node('Add', [g.node('Add', [g.node('MatMul', ['x', leafName(g, 'base.W', p.leaves)]), leafName(g, 'base.b', p.leaves)]), y]);
   }
-  return { bytes: g.model(y, ['N', In], ['N', Out], doc), merged: verdict.mergeable, reason: verdict.reason };
+  return { bytes: g.model(y, ['N', In], ['N', Out], doc), merged: verdict.mergeable, reason: verdict.reason, inputs: ['x', ...g.extraInputs.map((i) => i.name)] };
 }
 
 const leafNames = new WeakMap<OnnxGraph, Map<string, string>>();
@@ -69,8 +73,9 @@ function renderGraph(g: OnnxGraph, checked: CheckedProgram, adapter: string, set
     const a = attrs[i];
     const ins = n.in ? n.in.split(',').map(Number) : [];
     if (n.op === 'input') {
-      if (n.attrs.name !== 'x') throw new OnnxUnsupported(`an input '${n.attrs.name}' besides x`);
-      names.push('x');
+      if (n.attrs.name === 'step') names.push(g.input('step', []));
+      else if (n.attrs.name !== 'x') throw new OnnxUnsupported(`an input '${n.attrs.name}' besides x`);
+      else names.push('x');
     } else if (n.op === 'param') names.push(leafName(g, n.attrs.name as string, leaves));
     else {
       const prim = ONNX_PRIMS[n.op] ?? (() => {

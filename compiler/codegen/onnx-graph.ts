@@ -7,7 +7,7 @@ import type { Monomial } from './torch-symbolic.ts';
 
 export const { onnx } = onnxProto;
 export const OPSET = 17;
-const FLOAT = onnx.TensorProto.DataType.FLOAT;
+export const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const INT64 = onnx.TensorProto.DataType.INT64;
 
 type AttrValue = number | number[] | string | { float: number };
@@ -35,9 +35,15 @@ export class OnnxGraph {
   }
 
   node(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}): string {
-    const out = this.fresh(op.toLowerCase());
-    this.nodes.push({ opType: op, input: inputs, output: [out], name: out, attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)) });
-    return out;
+    return this.nodeOutputs(op, inputs, attrs, 1)[0];
+  }
+
+  /** A node with several outputs (TopK: values, indices). */
+  nodeOutputs(op: string, inputs: string[], attrs: Record<string, AttrValue>, count: number): string[] {
+    const first = this.fresh(op.toLowerCase());
+    const outs = [first, ...Array.from({ length: count - 1 }, (_, i) => `${first}_${i + 1}`)];
+    this.nodes.push({ opType: op, input: inputs, output: outs, name: first, attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)) });
+    return outs;
   }
 
   floats(data: ArrayLike<number>, dims: number[], name = this.fresh('c')): string {
@@ -81,6 +87,13 @@ export class OnnxGraph {
     return this.node('Mul', [this.floats([m.k], []), power]);
   }
 
+  /** Graph inputs besides x (a program's `step`: a float scalar the caller feeds). */
+  readonly extraInputs: { name: string; shape: number[] }[] = [];
+  input(name: string, shape: number[]): string {
+    if (!this.extraInputs.some((i) => i.name === name)) this.extraInputs.push({ name, shape });
+    return name;
+  }
+
   model(output: string, inputShape: (string | number)[], outputShape: (string | number)[], doc: string): Uint8Array {
     const dim = (d: string | number) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d });
     const type = (dims: (string | number)[]) => ({ tensorType: { elemType: FLOAT, shape: { dim: dims.map(dim) } } });
@@ -88,7 +101,7 @@ export class OnnxGraph {
       name: 'lily',
       node: this.nodes,
       initializer: this.initializers,
-      input: [{ name: this.x, type: type(inputShape) }],
+      input: [{ name: this.x, type: type(inputShape) }, ...this.extraInputs.map((i) => ({ name: i.name, type: type(i.shape) }))],
       output: [{ name: output, type: type(outputShape) }],
     };
     const model = onnx.ModelProto.create({ irVersion: 8, producerName: 'lily', docString: doc, opsetImport: [{ domain: '', version: OPSET }], graph });

@@ -1,7 +1,7 @@
 // The ONNX renderer: one record per IR primitive, emitting ONNX nodes (opset 17) for a node whose
 // operands are already graph values. Numbers in attributes arrive as fitted monomials in N (Sym):
 // sizes and constants that grow with the batch are computed in the graph.
-import { OnnxUnsupported, type OnnxGraph } from './onnx-graph.ts';
+import { FLOAT, OnnxUnsupported, type OnnxGraph } from './onnx-graph.ts';
 import { Sym } from './torch-forward.ts';
 
 export interface OnnxCtx {
@@ -50,6 +50,9 @@ export const ONNX_UNARY: Record<string, (g: OnnxGraph, x: string) => string> = {
   cos: (g, x) => g.node('Cos', [x]),
   softplus: (g, x) => g.node('Softplus', [x]),
   recip: (g, x) => g.node('Reciprocal', [x]),
+  // Masks: heaviside(x) = [x > 0] (a > b is heaviside(a − b)), as runtime/tensor/unary.ts
+  heaviside: (g, x) => g.node('Cast', [g.node('Greater', [x, g.floats([0], [])])], { to: FLOAT }),
+  floor: (g, x) => g.node('Floor', [x]),
 };
 
 function einsum(c: OnnxCtx): string {
@@ -116,4 +119,23 @@ export const ONNX_PRIMS: Record<string, OnnxPrim> = {
   log_softmax: { render: (c) => c.g.node('LogSoftmax', c.args, { axis: int(c.attrs.axis) }) },
   reduce_max: { render: (c) => c.g.node('ReduceMax', c.args, { axes: ints(c.attrs.axes), keepdims: 0 }) },
   reduce_min: { render: (c) => c.g.node('ReduceMin', c.args, { axes: ints(c.attrs.axes), keepdims: 0 }) },
+  iota: { render: (c) => c.g.floats(Array.from({ length: int(c.attrs.n) }, (_, i) => i), [int(c.attrs.n)]) },
+  // 1 at the k largest along the axis: TopK breaks ties to the lower index, as topkMask does
+  topk_mask: {
+    render(c) {
+      const axis = int(c.attrs.axis);
+      const k = int(c.attrs.k);
+      const top = c.g.nodeOutputs('TopK', [c.args[0], c.g.ints([k])], { axis, largest: 1, sorted: 1 }, 2)[1];
+      const zeros = c.g.node('Expand', [c.g.floats([0], []), c.g.node('Shape', [c.args[0]])]);
+      const ones = c.g.node('Expand', [c.g.floats([1], []), c.g.node('Shape', [top])]);
+      return c.g.node('ScatterElements', [zeros, top, ones], { axis });
+    },
+  },
+  slice: { render: (c) => c.g.node('Slice', [c.args[0], c.g.ints([int(c.attrs.lo)]), c.g.ints([int(c.attrs.hi)]), c.g.ints([int(c.attrs.axis)])]) },
+  shift_matrix: {
+    render(c) {
+      const [rows, cols, offset] = [int(c.attrs.rows), int(c.attrs.cols), int(c.attrs.offset)];
+      return c.g.floats(Array.from({ length: rows * cols }, (_, i) => (Math.floor(i / cols) === (i % cols) + offset ? 1 : 0)), [rows, cols]);
+    },
+  },
 };

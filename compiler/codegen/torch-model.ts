@@ -16,6 +16,7 @@ import { renderForward } from './torch-forward.ts';
 import { PY_RUNTIME } from './torch-runtime-py.ts';
 import { exportAdapterToTorch, initArgsOf, type TorchExport, type TorchExportOptions } from './torch-module.ts';
 import type * as A from '../syntax/ast.ts';
+import type { ModuleRecord } from '../interp/targets.ts';
 
 /** GraphOps that keep a model's plain layers as module calls. */
 class ModuleGraphOps extends GraphOps {
@@ -49,8 +50,7 @@ export function exportModelToTorch(checked: CheckedProgram, model: string, opts:
   // Adapters attached in the source (`with`): their classes go in the file, and the model wraps
   // those layers at construction; a shared parameter (one IR leaf) is one nn.Parameter.
   const adapterBodies = new Map<string, TorchExport>();
-  for (const a of base.record.adapted)
-    if (!adapterBodies.has(a.adapter)) adapterBodies.set(a.adapter, exportAdapterToTorch(checked, a.adapter, { ...opts, settings: { ...a.settings, In: a.In, Out: a.Out } }));
+  for (const a of base.record.adapted) if (!adapterBodies.has(a.adapter)) adapterBodies.set(a.adapter, exportForLayers(checked, a.adapter, base.record.adapted.filter((b) => b.adapter === a.adapter), opts, unit.decl.span));
   const attached = base.record.adapted.map((a) => {
     const hypers = Object.entries(a.settings).map(([k, v]) => `${JSON.stringify(k)}: ${typeof v === 'boolean' ? (v ? 'True' : 'False') : v}`);
     const leaves = [...a.params].map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`);
@@ -111,4 +111,22 @@ export function exportModelToTorch(checked: CheckedProgram, model: string, opts:
     '',
   ].join('\n');
   return { code, info: { free: fwd.fit.free, layers: layers.length ? base.record.weights.filter((w) => w.transpose).map((w) => w.torch.slice(0, -7)) : [] } };
+}
+
+/**
+ * One class for every layer an adapter is attached to: exported at one layer's sizes (a non-square
+ * one first: equal sizes tie contraction orders, which fixes them) such that what the export fixes
+ * fits every layer; else a located error, rather than a module that refuses to build.
+ */
+function exportForLayers(checked: CheckedProgram, adapter: string, layers: ModuleRecord['adapted'], opts: TorchExportOptions, span: A.Span): TorchExport {
+  const sizes = (a: ModuleRecord['adapted'][number]): Record<string, number | boolean> => ({ ...a.settings, In: a.In, Out: a.Out });
+  const candidates = [...layers].sort((a, b) => Number(a.In === a.Out) - Number(b.In === b.Out));
+  let last: TorchExport | undefined;
+  for (const c of candidates) {
+    const ex = exportAdapterToTorch(checked, adapter, { ...opts, settings: sizes(c) });
+    if (layers.every((l) => Object.keys(ex.info.fixed).every((d) => d === 'N' || sizes(l)[d] === sizes(c)[d]))) return ex;
+    last = ex;
+  }
+  const fixed = Object.keys(last!.info.fixed).filter((d) => d !== 'N');
+  return fail('E-export', `${adapter} is attached to layers of different sizes (${layers.map((l) => `${l.layer} ${l.In}×${l.Out}`).join(', ')}), but its compiled program is fixed in ${fixed.join(', ')}: one class cannot serve them all (attach it to layers of one size, or export the adapter alone with --dims)`, span);
 }

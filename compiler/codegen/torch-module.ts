@@ -15,8 +15,10 @@ import { getInitializer } from '../../runtime/init/initializers.ts';
 import { PEFT_METHODS, type Layout, type PeftMethod } from '../../runtime/peft/methods.ts';
 import { TORCH_LAYOUTS } from './torch-layouts.ts';
 import { compiledGraph, renderForward, pyTuple } from './torch-forward.ts';
+import { printGraph } from '../ir/print.ts';
+import { fromParams, initGraph } from './torch-init.ts';
 import { Py } from './torch-prims.ts';
-import { pyFloat, pyMonomial } from './torch-symbolic.ts';
+import { pyDim, pyFloat, pyMonomial } from './torch-symbolic.ts';
 import { PY_RUNTIME } from './torch-runtime-py.ts';
 
 export interface TorchExportOptions {
@@ -42,14 +44,14 @@ export interface TorchExport {
   /** The adapter's forward function and class alone (for a model file that holds it). */
   body: string;
   /** What the export decided, for messages and the check. */
-  info: { adapter: string; peftType?: string; free: string[]; fixed: Record<string, string>; mergeable: boolean; mergeReason: string; keys: Record<string, { key: string; layout: Layout }> };
+  info: { adapter: string; peftType?: string; free: string[]; fixed: Record<string, string>; trainDiffers: boolean; mergeable: boolean; mergeReason: string; keys: Record<string, { key: string; layout: Layout }> };
 }
 
 /** Names a wrapper already uses: a parameter key must not shadow them. */
-const RESERVED = new Set(['base_layer', 'forward', 'training', 'merged', 'hypers', 'dims', 'merge', 'unmerge', 'lily_params', 'extra_repr', 'state_dict', 'parameters', 'to', 'double', 'float', 'train', 'eval', 'weight', 'bias']);
+const RESERVED = new Set(['base_layer', 'lily_step', 'draws', 'init_from_base', 'forward', 'training', 'merged', 'hypers', 'dims', 'merge', 'unmerge', 'lily_params', 'extra_repr', 'state_dict', 'parameters', 'to', 'double', 'float', 'train', 'eval', 'weight', 'bias']);
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Module-level names of the generated file (torch-runtime-py.ts): an adapter class must not shadow them. */
-const MODULE_NAMES = new Set(['LilyAdapter', 'ADAPTERS', 'LILY_SOURCE', 'LILY_SHA256', 'inject', 'peft_state_dict', 'load_peft_state_dict', 'torch', 'nn', 'F', 'math', 're', 'None', 'True', 'False']);
+const MODULE_NAMES = new Set(['LilyAdapter', 'advance_step', 'param_groups', 'ADAPTERS', 'LILY_SOURCE', 'LILY_SHA256', 'inject', 'peft_state_dict', 'load_peft_state_dict', 'torch', 'nn', 'F', 'math', 're', 'None', 'True', 'False']);
 /** Sizes the program is compiled at unless --dims says otherwise (unequal: no ties between orders). */
 export const EXPORT_DEFAULTS = { N: 32, In: 64, Out: 48 };
 
@@ -68,8 +70,6 @@ export function exportAdapterToTorch(checked: CheckedProgram, adapter: string, o
 
   const method = opts.identify ? opts.identify(checked, adapter, full) : PEFT_METHODS.find((m) => m.adapter === adapter && opts.file.replace(/\\/g, '/').endsWith(m.stdlib));
   const paramDecls = decl.members.filter((m): m is A.ParamDecl => m.kind === 'param');
-  for (const p of paramDecls)
-    if (p.init.from) fail('E-export', `'${p.name}' of ${adapter} is initialised from an expression (from …); the PyTorch export does not render those yet`, p.init.span);
   const keys: TorchExport['info']['keys'] = {};
   for (const p of paramDecls) {
     const t = method?.tensors.find((x) => x.param === p.name);
@@ -88,14 +88,32 @@ export function exportAdapterToTorch(checked: CheckedProgram, adapter: string, o
   const argNames = initArgs(full).map((xs) => xs.map((x) => x.n));
   const dims = ['N', 'In', 'Out', ...dimHypers];
   const compiledBackward = opts.backward === 'compiled';
-  const fwd = renderForward(compiledGraph(checked, adapter), { what: `adapter ${adapter}`, backward: compiledBackward, settings: full, dims, fnName: `_${adapter}_forward`, extraNumbers: (s) => initArgs(s).flatMap((xs) => xs.map((x) => x.v)) });
+  // A parameter shared across the model is the leaf `Adapter.name` (compiler/interp/instance.ts)
+  const paramName = (leaf: string) => (leaf.startsWith(`${adapter}.`) && paramDecls.some((p) => p.sharing.kind === 'acrossModel' && `${adapter}.${p.name}` === leaf) ? leaf.slice(adapter.length + 1) : leaf);
+  // Parameter shapes as declared ([max(In, Out), r] for SingLoRA), where they can be spelled in
+  // Python; else fitted with the program.
   const dimPy = (d: string) => `D['${d}']`;
+  const declared = paramDecls.map((p) => unit.params.find((x) => x.decl === p)!.shape.map((d) => pyDim(d, dimPy)));
+  const declaredParamShapes = declared.every((xs) => xs.every((x) => x !== undefined));
+  const fwd = renderForward(compiledGraph(checked, adapter), { what: `adapter ${adapter}`, backward: compiledBackward, settings: full, dims, fnName: `_${adapter}_forward`, paramName, declaredParamShapes, extraNumbers: (s) => initArgs(s).flatMap((xs) => xs.map((x) => x.v)) });
+  // Training mode (dropout draws, `training` read by the program): its own forward where it differs
+  // (rendered, and fitted, only then).
+  const sameInTraining = printGraph(compiledGraph(checked, adapter, true)(full)) === printGraph(compiledGraph(checked, adapter)(full));
+  const train = sameInTraining ? undefined : renderForward(compiledGraph(checked, adapter, true), { what: `adapter ${adapter}`, backward: compiledBackward, settings: full, dims, fnName: `_${adapter}_forward_train`, paramName, declaredParamShapes });
+  const trainDiffers = !!train && train.code.replace(/_forward_train/g, '_forward') !== fwd.code;
+  // `from` initialisers: computed in torch from the wrapped layer (torch-init.ts).
+  const froms = fromParams(decl);
+  const init = froms.length
+    ? renderForward((s) => initGraph(checked, unit, s), { what: `the initialisers of ${adapter}`, settings: full, dims: dims.filter((d) => d !== 'N'), declaredParamShapes: true, fnName: `_${adapter}_init`, results: froms.map((p) => `init:${p.name}`), like: `dtype=P["base.W"].dtype, device=P["base.W"].device` })
+    : undefined;
+  const fixedAll: Record<string, string> = { ...fwd.fit.fixed, ...(trainDiffers ? train!.fit.fixed : {}), ...(init?.fit.fixed ?? {}) };
+  const freeAll = fwd.fit.free.filter((d) => !(d in fixedAll));
   let e = 0;
   const initPy = argNames.map((ns) => `{${ns.map((n) => `'${n}': ${pyMonomial(fwd.extra[e++], dimPy, false)}`).join(', ')}}`);
 
   // Hyper-parameters: Dims the fit keeps free, Ints that do not change the program (sharing
   // counts), may change in inject; the others are fixed at their export values.
-  const freeHypers = new Set(dimHypers.filter((d) => fwd.fit.free.includes(d)));
+  const freeHypers = new Set(dimHypers.filter((d) => freeAll.includes(d)));
   for (const h of decl.hypers.filter((h) => h.hyper === 'Int')) {
     const probe = (v: number) => JSON.stringify(renderForward(compiledGraph(checked, adapter), { settings: { ...full, [h.name]: v }, dims: [], fnName: 'f' }).code);
     try {
@@ -108,28 +126,31 @@ export function exportAdapterToTorch(checked: CheckedProgram, adapter: string, o
   const byName = new Map(fwd.params.map((p) => [p.name, p]));
   const specs = paramDecls.map((p, i) => {
     const leaf = byName.get(p.name);
-    const shape = leaf?.shape ?? fail('E-export', `parameter '${p.name}' of ${adapter} is not used by its forward`, p.span);
-    if (p.sharing.kind === 'acrossModel') fail('E-export', `'${p.name}' of ${adapter} is shared across the model; the PyTorch export shares within a target only (not yet across targets)`, p.span);
-    const sharing = p.sharing.kind === 'perLayer' ? `('layer',)` : p.sharing.kind === 'acrossLayers' ? `('across',)` : `('every', ${sharingCount(p.sharing.count, full)})`;
+    if (!leaf) fail('E-export', `parameter '${p.name}' of ${adapter} is not used by its forward`, p.span);
+    const shape = declaredParamShapes ? `(${declared[i].join(', ')}${declared[i].length === 1 ? ',' : ''})` : leaf.shape;
+    const sharing = p.sharing.kind === 'perLayer' ? `('layer',)` : p.sharing.kind === 'acrossLayers' ? `('across',)` : p.sharing.kind === 'acrossModel' ? `('model',)` : `('every', ${sharingCount(p.sharing.count, full)})`;
     const k = keys[p.name];
     const layout = TORCH_LAYOUTS[k.layout];
     return {
-      py: `        ${JSON.stringify(p.name)}: dict(key=${JSON.stringify(k.key)}, shape=lambda D: ${shape}, init=${JSON.stringify(p.init.name)}, args=lambda D: ${initPy[i]}, sharing=${sharing}, trainable=${p.trainable ? 'True' : 'False'},\n            to_ours=lambda self, v, s: ${layout.toOurs('v', 's')}, from_ours=lambda self, v, s: ${layout.fromOurs('v', 's')}, grad_to_ours=lambda g, s: ${layout.gradToOurs('g', 's')}),`,
+      py: `        ${JSON.stringify(p.name)}: dict(key=${JSON.stringify(k.key)}, shape=lambda D: ${shape}, init=${p.init.from ? 'None' : JSON.stringify(p.init.name)}, args=lambda D: ${initPy[i]}, sharing=${sharing}, trainable=${p.trainable ? 'True' : 'False'},\n            to_ours=lambda self, v, s: ${layout.toOurs('v', 's')}, from_ours=lambda self, v, s: ${layout.fromOurs('v', 's')}, grad_to_ours=lambda g, s: ${layout.gradToOurs('g', 's')}),`,
     };
   });
   const hyperValues = decl.hypers.map((h) => `${JSON.stringify(h.name)}: ${h.hyper === 'Float' ? pyFloat(full[h.name] as number) : pyValue(full[h.name])}`).join(', ');
-  const fixedDims = Object.entries(fwd.fit.fixed).map(([d, why]) => `${JSON.stringify(d)}: (${full[d]}, ${JSON.stringify(why)})`).join(', ');
+  const lrRatios = paramDecls.filter((p) => p.lrScale).map((p) => `${JSON.stringify(p.name)}: ${pyFloat(asNumber(evaluate(p.lrScale!, envOf(checked, unit, full))))}`);
+  const fixedDims = Object.entries(fixedAll).map(([d, why]) => `${JSON.stringify(d)}: (${full[d]}, ${JSON.stringify(why)})`).join(', ');
   const header = [
     `# Generated by \`lily export --to torch\` from ${opts.file} (sha256 ${opts.sha256}), adapter ${adapter}.`,
     `# Do not edit: export again. Needs only torch.`,
     `# Forward: Lily's compiled program after the \`contract\` stage (its rewrites and contraction orders, as`,
-    `# \`lily compile --explain\` reports them), generic in ${fwd.fit.free.join(', ') || 'nothing'}${Object.keys(fwd.fit.fixed).length ? `; fixed at export: ${Object.keys(fwd.fit.fixed).map((d) => `${d}=${full[d]}`).join(', ')}` : ''}.`,
+    `# \`lily compile --explain\` reports them), generic in ${freeAll.join(', ') || 'nothing'}${Object.keys(fixedAll).length ? `; fixed at export: ${Object.keys(fixedAll).map((d) => `${d}=${full[d]}`).join(', ')}` : ''}.`,
     `# Backward: ${compiledBackward ? "the compiler's backward program, in a torch.autograd.Function" : 'torch autograd'}. Parameters: ${method ? `PEFT's names and layouts (peft_type ${method.peftType})` : `Lily's names and layouts under '${adapter}.' (PEFT has no such method)`}.`,
   ];
   const body = [
     fwd.code,
     '',
     '',
+    ...(trainDiffers ? [train!.code, '', ''] : []),
+    ...(init ? [init.code, '', ''] : []),
     `class ${adapter}(LilyAdapter):`,
     `    """${adapter} from ${opts.file}, wrapping an nn.Linear (y = base(x) ${unit.methods.has('delta') ? '+ delta(x)' : 'replaced by forward(x)'})."""`,
     `    ADAPTER = ${JSON.stringify(adapter)}`,
@@ -147,23 +168,26 @@ export function exportAdapterToTorch(checked: CheckedProgram, adapter: string, o
     // PEFT's adapter_config.json for this method (runtime/peft/methods.ts): fields, defaults, names
     `    PEFT_CONFIG = ${method ? pyJson({ peft_type: method.peftType, ...method.defaults, ...method.variant }) : 'None'}`,
     `    PEFT_HYPERS = {${(method?.hypers ?? []).map((h) => `${JSON.stringify(h.ours)}: ${JSON.stringify(h.peft)}`).join(', ')}}`,
+    `    LR_RATIOS = {${lrRatios.join(', ')}}`,
     `    _forward = staticmethod(_${adapter}_forward)`,
     `    _backward = ${compiledBackward ? `staticmethod(_${adapter}_forward_backward)` : 'None'}`,
+    `    _forward_train = ${trainDiffers ? `staticmethod(_${adapter}_forward_train)` : '_forward'}`,
+    `    _backward_train = ${!compiledBackward ? 'None' : trainDiffers ? `staticmethod(_${adapter}_forward_train_backward)` : '_backward'}`,
+    `    _init = ${init ? `staticmethod(_${adapter}_init)` : 'None'}`,
   ].join('\n');
   const code = [...header, `LILY_SOURCE = ${JSON.stringify(opts.file)}`, `LILY_SHA256 = ${JSON.stringify(opts.sha256)}`, PY_RUNTIME, '', body, '', '', `ADAPTERS = {${JSON.stringify(adapter)}: ${adapter}}`, ''].join('\n');
   return {
     code,
     body,
-    info: { adapter, peftType: method?.peftType, free: fwd.fit.free, fixed: fwd.fit.fixed, mergeable: verdict.mergeable, mergeReason: verdict.reason, keys },
+    info: { adapter, peftType: method?.peftType, free: freeAll, fixed: fixedAll, trainDiffers, mergeable: verdict.mergeable, mergeReason: verdict.reason, keys },
   };
 }
 
 /** Each parameter's initialiser arguments (defaults filled in), evaluated at the given settings. */
 export function initArgsOf(checked: CheckedProgram, unit: UnitInfo, s: Record<string, number | boolean>, decls: A.ParamDecl[]): { n: string; v: number }[][] {
-  const r = resolveSettings(checked, unit, s);
-  const env: Env = { ops: Float64Ops, info: checked.info, sizes: r.sizes, vars: new Map(r.hypers), layers: new Map(), fns: checked.fns };
-  for (const [k, v] of r.sizes) if (!env.vars.has(k)) env.vars.set(k, { kind: 'num', v });
+  const env = envOf(checked, unit, s);
   return decls.map((p) => {
+    if (p.init.from) return [];
     const names = getInitializer(p.init.name).params.map((x) => x.name);
     const args: Record<string, number> = {};
     p.init.args.filter((a) => !a.name).forEach((a, i) => (args[names[i]] = asNumber(evaluate(a.value, env))));
@@ -171,6 +195,14 @@ export function initArgsOf(checked: CheckedProgram, unit: UnitInfo, s: Record<st
     for (const x of getInitializer(p.init.name).params) if (args[x.name] === undefined && x.default !== undefined) args[x.name] = x.default;
     return names.filter((n) => args[n] !== undefined).map((n) => ({ n, v: args[n] }));
   });
+}
+
+/** The unit's hyper-parameters and sizes as variables (initialiser arguments, `lr * ratio`). */
+function envOf(checked: CheckedProgram, unit: UnitInfo, s: Record<string, number | boolean>): Env {
+  const r = resolveSettings(checked, unit, s);
+  const env: Env = { ops: Float64Ops, info: checked.info, sizes: r.sizes, vars: new Map(r.hypers), layers: new Map(), fns: checked.fns };
+  for (const [k, v] of r.sizes) if (!env.vars.has(k)) env.vars.set(k, { kind: 'num', v });
+  return env;
 }
 
 /** JSON as a Python literal (None/True/False). */

@@ -20,6 +20,32 @@ def _untake(v, axis, index, size):
     return torch.stack([v if i == index else torch.zeros_like(v) for i in range(size)], axis)
 
 
+def _topk_mask(x, axis, k):
+    # 1 at the k largest entries along axis; among equal values the lower index wins (stable sort)
+    idx = torch.sort(x.detach(), dim=axis, descending=True, stable=True).indices.narrow(axis, 0, k)
+    return torch.zeros_like(x).scatter(axis, idx, 1.0)
+
+
+def _shift_matrix(rows, cols, offset, dtype=None, device=None):
+    # S[i, j] = [i = j + offset]: S x places x at offset along an axis (a slice's transpose)
+    return torch.eye(rows, cols + offset, dtype=dtype, device=device)[:, offset:]
+
+
+def _decompose(w, part):
+    # Thin SVD / QR with Lily's signs (runtime/tensor/decompose.ts): SVD columns signed so that the
+    # largest-magnitude entry of each column of U (of V when W is wide) is positive; R's diagonal >= 0
+    if part.startswith("qr"):
+        q, r = torch.linalg.qr(w, mode="reduced")
+        d = torch.where(torch.diagonal(r) < 0, -1.0, 1.0).to(w.dtype)
+        return q * d if part == "qr_q" else r * d[:, None]
+    u, s, vh = torch.linalg.svd(w, full_matrices=False)
+    v = vh.mT
+    ref = u if w.shape[0] >= w.shape[1] else v
+    big = ref.gather(0, ref.abs().argmax(0, keepdim=True))[0]
+    d = torch.where(big < 0, -1.0, 1.0).to(w.dtype)
+    return {"svd_u": u * d, "svd_s": s, "svd_v": v * d}[part]
+
+
 def _fans(shape):
     # Our layout: weights [..., In, Out], so fan_in = shape[-2] (PyTorch's [out, in] transposed)
     if len(shape) < 2:
@@ -56,6 +82,7 @@ _INIT = {
     "ones": lambda s, a: torch.ones(s, dtype=torch.float64),
     "constant": lambda s, a: torch.full(s, float(a["value"]), dtype=torch.float64),
     "normal": lambda s, a: torch.randn(s, dtype=torch.float64) * a["std"] + a["mean"],
+    "sparse_normal": lambda s, a: (torch.rand(s, dtype=torch.float64) < a["density"]) * torch.randn(s, dtype=torch.float64) * a["std"],
     "uniform": lambda s, a: _uniform(s, a["low"], a["high"]),
     "kaiming_uniform": lambda s, a: (lambda b: _uniform(s, -b, b))(math.sqrt(2 / (1 + a["a"] ** 2)) * math.sqrt(3 / _fans(s)[0])),
     "xavier_uniform": lambda s, a: (lambda b: _uniform(s, -b, b))(a["gain"] * math.sqrt(6 / sum(_fans(s)))),
@@ -70,9 +97,9 @@ class _Compiled(torch.autograd.Function):
     """The adapter's compiled forward, with the compiler's backward program as its gradient."""
 
     @staticmethod
-    def forward(ctx, cls, D, names, x, *tensors):
-        y, saved = cls._forward(x, dict(zip(names, tensors)), D)
-        ctx.cls, ctx.D, ctx.names = cls, D, names
+    def forward(ctx, cls, fns, D, I, names, x, *tensors):
+        y, saved = fns[0](x, dict(zip(names, tensors)), D, None, I)
+        ctx.cls, ctx.backward_fn, ctx.D, ctx.names = cls, fns[1], D, names
         ctx.save_for_backward(x, *tensors, *saved)
         return y
 
@@ -80,11 +107,11 @@ class _Compiled(torch.autograd.Function):
     def backward(ctx, dy):
         x, *rest = ctx.saved_tensors
         n = len(ctx.names)
-        g = ctx.cls._backward(x, dy, dict(zip(ctx.names, rest[:n])), ctx.D, rest[n:])
-        for name, need in zip(ctx.names, ctx.needs_input_grad[4:]):
+        g = ctx.backward_fn(x, dy, dict(zip(ctx.names, rest[:n])), ctx.D, rest[n:])
+        for name, need in zip(ctx.names, ctx.needs_input_grad[6:]):
             if need and name not in g:
                 raise RuntimeError(f"{ctx.cls.ADAPTER}: the compiled program has no gradient for {name} (frozen there); export with --backward autograd to train it")
-        return (None, None, None, g.get("x")) + tuple(g.get(name) for name in ctx.names)
+        return (None, None, None, None, None, g.get("x")) + tuple(g.get(name) for name in ctx.names)
 
 
 class LilyAdapter(nn.Module):
@@ -109,15 +136,41 @@ class LilyAdapter(nn.Module):
                 raise ValueError(f"{self.ADAPTER} was exported for {k}={v} only ({why}); this layer has {k}={D[k]}: export again with --dims {k}={D[k]}")
         self.dims = D
         self.merged = False
+        # The optimiser steps taken so far (programs reading "step"; advance_step(model) counts them),
+        # and an optional draws(name, shape) feeding the forward's random numbers (else torch.rand).
+        self.register_buffer("lily_step", torch.zeros((), dtype=torch.float64), persistent=False)
+        self.draws = None
         w = base_layer.weight
+        shared = shared or {}
         for name, spec in self.PARAMS.items():
-            p = (shared or {}).get(name)
+            p = shared.get(name)
             if p is None:
                 shape = tuple(spec["shape"](D))
-                ours = _INIT[spec["init"]](shape, spec["args"](D)).to(dtype=w.dtype, device=w.device)
+                # "from" parameters start as zeros here and are computed from the base layer below
+                ours = (torch.zeros(shape, dtype=torch.float64) if spec["init"] is None else _INIT[spec["init"]](shape, spec["args"](D))).to(dtype=w.dtype, device=w.device)
                 with torch.no_grad():
                     p = nn.Parameter(spec["from_ours"](self, ours, shape).detach().clone(), requires_grad=spec["trainable"])
             self._put(spec["key"], p)
+        if self._init is not None:
+            self.init_from_base(skip=shared)
+
+    def init_from_base(self, skip=()):
+        """Compute every parameter initialised "from" the base layer (an SVD or QR of its weight, …)
+        afresh from the current base weight and the other parameters, in float64 as Lily does; call it
+        again after loading other base weights. Parameters named in skip (shared ones) are kept."""
+        w, b = self.base_layer.weight, self.base_layer.bias
+        P = {n: v.detach().double() for n, v in self.lily_params().items()}
+        P["base.W"] = w.detach().double().t()
+        P["base.b"] = b.detach().double() if b is not None else torch.zeros(w.shape[0], dtype=torch.float64, device=w.device)
+        with torch.no_grad():
+            values = self._init(None, P, self.dims)
+            for key, v in values.items():
+                name = key[len("init:"):]
+                if name in skip:
+                    continue
+                spec = self.PARAMS[name]
+                p = self._get(spec["key"])
+                p.copy_(spec["from_ours"](self, v.to(p.dtype), tuple(spec["shape"](self.dims))))
 
     def _put(self, key, p):
         head, _, tail = key.partition(".")
@@ -136,7 +189,19 @@ class LilyAdapter(nn.Module):
         """Every parameter in Lily's layout ([In, r], [E, r, Out], DoRA's offset dm), by Lily's name."""
         return {n: s["to_ours"](self, self._get(s["key"]), tuple(s["shape"](self.dims))) for n, s in self.PARAMS.items()}
 
-    def _adapted(self, x2):
+    def _inputs(self, like):
+        # The program's run-time inputs besides x: the step counter and the forward's random draws
+        def I(name, shape):
+            if name == "step":
+                return self.lily_step.to(dtype=like.dtype, device=like.device)
+            if self.draws is not None:
+                return self.draws(name, shape).to(dtype=like.dtype, device=like.device)
+            return torch.rand(shape, dtype=like.dtype, device=like.device)
+        return I
+
+    def _adapted(self, x2, train=None):
+        """The layer's output for rows x2; train: the training program (dropout on), default self.training."""
+        train = self.training if train is None else train
         D = dict(self.dims, N=x2.shape[0])
         if "N" in self.FIXED_DIMS and D["N"] != self.FIXED_DIMS["N"][0]:
             raise ValueError(f"{self.ADAPTER} was exported for N={self.FIXED_DIMS['N'][0]} rows only ({self.FIXED_DIMS['N'][1]}); got {D['N']}")
@@ -144,11 +209,13 @@ class LilyAdapter(nn.Module):
         P = self.lily_params()
         P["base.W"] = w.t()
         P["base.b"] = b if b is not None else torch.zeros(w.shape[0], dtype=w.dtype, device=w.device)
+        I = self._inputs(x2)
         if self._backward is None:
-            out = self._forward(x2, P, D)
+            out = (self._forward_train if train else self._forward)(x2, P, D, None, I)
         else:
             names = tuple(P)
-            out = _Compiled.apply(type(self), D, names, x2, *(P[n] for n in names))
+            fns = (self._forward_train, self._backward_train) if train else (self._forward, self._backward)
+            out = _Compiled.apply(type(self), fns, D, I, names, x2, *(P[n] for n in names))
         return F.linear(x2, w, b) + out if self.FORM == "delta" else out
 
     def forward(self, x):
@@ -165,8 +232,9 @@ class LilyAdapter(nn.Module):
             return
         w, b = self.base_layer.weight, self.base_layer.bias
         with torch.no_grad():
-            b0 = self._adapted(torch.zeros(1, w.shape[1], dtype=w.dtype, device=w.device))[0]
-            W1 = self._adapted(torch.eye(w.shape[1], dtype=w.dtype, device=w.device)) - b0
+            # the evaluation program (dropout off), at the current step
+            b0 = self._adapted(torch.zeros(1, w.shape[1], dtype=w.dtype, device=w.device), train=False)[0]
+            W1 = self._adapted(torch.eye(w.shape[1], dtype=w.dtype, device=w.device), train=False) - b0
             if b is None and bool((b0 != 0).any()):
                 raise RuntimeError(f"{self.ADAPTER} adds a bias, and the base layer has none to merge it into")
             self._unmerged = (w.detach().clone(), None if b is None else b.detach().clone())
@@ -185,6 +253,30 @@ class LilyAdapter(nn.Module):
                 self.base_layer.bias.copy_(self._unmerged[1])
         self._unmerged = None
         self.merged = False
+
+
+def advance_step(model, n=1):
+    """Count n optimiser steps on every adapter of model (programs that read "step": SingLoRA's ramp);
+    call it after each optimizer.step()."""
+    for m in model.modules():
+        if isinstance(m, LilyAdapter):
+            m.lily_step += n
+
+
+def param_groups(model, lr):
+    """Optimiser parameter groups with each adapter's declared learning-rate ratios ("lr * ratio", LoRA+):
+    torch.optim.AdamW(param_groups(model, 1e-4))."""
+    ratio, seen = {}, set()
+    for m in model.modules():
+        if isinstance(m, LilyAdapter):
+            for name, spec in m.PARAMS.items():
+                ratio[id(m._get(spec["key"]))] = m.LR_RATIOS.get(name, 1.0)
+    groups = {}
+    for p in model.parameters():
+        if p.requires_grad and id(p) not in seen:
+            seen.add(id(p))
+            groups.setdefault(ratio.get(id(p), 1.0), []).append(p)
+    return [{"params": ps, "lr": lr * r} for r, ps in groups.items()]
 
 
 def _add(root, path, thing):
@@ -268,6 +360,8 @@ def inject(model, target_modules, adapter=None, exclude_modules=None, **hypers):
     every k layers is layer k*(i//k)'s (one nn.Parameter). The base model is frozen."""
     cls = ADAPTERS[adapter] if isinstance(adapter, str) else adapter or next(iter(ADAPTERS.values()))
     groups, wrapped = {}, []
+    # already wrapped layers of this adapter (an earlier inject): model-wide parameters join theirs
+    wrapped_before = [m for m in model.modules() if type(m) is cls]
     for path, module in list(model.named_modules()):
         if not isinstance(module, nn.Linear) or not path or _match(target_modules, path) is None:
             continue
@@ -279,6 +373,8 @@ def inject(model, target_modules, adapter=None, exclude_modules=None, **hypers):
             kind = spec["sharing"]
             if kind[0] == "across" and group:
                 shared[name] = group[0]._get(spec["key"])
+            elif kind[0] == "model" and (wrapped_before or wrapped):
+                shared[name] = (wrapped_before or wrapped)[0]._get(spec["key"])
             elif kind[0] == "every":
                 k = kind[1] if isinstance(kind[1], int) else int({**cls.HYPERS, **hypers}[kind[1]])
                 if k < 1:

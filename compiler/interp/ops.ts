@@ -4,7 +4,7 @@
 // language's semantics (index variables, broadcasting by name, layers), two meanings of the ops.
 import type { Span } from '../syntax/ast.ts';
 import * as T from '../../runtime/tensor/index.ts';
-import { decomposePart, type DecomposePart } from '../ir/prims/decompose.ts';
+import { decomposePart, sliceColumns, type DecomposePart } from '../ir/prims/decompose.ts';
 
 /** A tensor handle: a float64 Tensor, or an IR node id. */
 export type TT = T.Tensor | number;
@@ -76,7 +76,7 @@ export const Float64Ops: Ops = {
   reshape: (x, shape) => T.reshape(t(x), shape),
   transpose: (x, perm) => T.transpose(t(x), perm),
   take: (x, axis, i) => T.take(t(x), axis, i),
-  slice: (x, axis, lo, hi) => T.slice(t(x), axis, lo, hi),
+  slice: (x, axis, lo, hi) => sliceColumns(t(x), axis, lo, hi),
   pad: (x, axis, lo, size) => T.pad(t(x), axis, lo, size),
   matmul: (a, b) => T.matmul(t(a), t(b)),
   reduce: (kind, x, axes) => T[kind](t(x), axes),

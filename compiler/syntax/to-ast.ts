@@ -109,6 +109,25 @@ export function parse(source: string, file = '<input>'): A.Program {
     opSpan: span(op),
     span: span(node),
   });
+  /** The span from the start of `first` to the end of `last`. */
+  const spanOver = (first: ohm.Node, last: ohm.Node): A.Span => makeSpan(file, source, toSource(first.source.startIdx), toSource(last.source.endIdx));
+  /** first (op rest)*: left-associated binary nodes, each spanning from `first` to its right operand */
+  const foldBin = (first: ohm.Node, ops: ohm.Node, rest: ohm.Node): A.Expr => {
+    let acc = first.ast() as A.Expr;
+    ops.children.forEach((op, i) => {
+      const r = rest.children[i];
+      acc = { kind: 'binary', op: op.sourceString as A.BinOp, left: acc, right: r.ast(), opSpan: span(op), span: spanOver(first, r) };
+    });
+    return acc;
+  };
+  const foldDim = (first: ohm.Node, ops: ohm.Node, rest: ohm.Node): A.DimExpr => {
+    let acc = first.ast() as A.DimExpr;
+    ops.children.forEach((op, i) => {
+      const r = rest.children[i];
+      acc = { kind: 'dimBin', op: op.sourceString as '+' | '-' | '*' | '/', left: acc, right: r.ast(), span: spanOver(first, r) };
+    });
+    return acc;
+  };
 
   sem.addOperation('ast', {
     Program(imports, decls) {
@@ -246,17 +265,11 @@ export function parse(source: string, file = '<input>'): A.Program {
     TensorType(_o, dims, _c) {
       return { kind: 'tensorType', dims: list(dims).map((d) => d.ast()), span: span(this) } satisfies A.TensorTypeAst;
     },
-    DimExpr_add(l, _op, r) {
-      return { kind: 'dimBin', op: '+', left: l.ast(), right: r.ast(), span: span(this) };
+    DimExpr(first, ops, rest) {
+      return foldDim(first, ops, rest);
     },
-    DimExpr_sub(l, _op, r) {
-      return { kind: 'dimBin', op: '-', left: l.ast(), right: r.ast(), span: span(this) };
-    },
-    DimTerm_mul(l, _op, r) {
-      return { kind: 'dimBin', op: '*', left: l.ast(), right: r.ast(), span: span(this) };
-    },
-    DimTerm_div(l, _op, r) {
-      return { kind: 'dimBin', op: '/', left: l.ast(), right: r.ast(), span: span(this) };
+    DimTerm(first, ops, rest) {
+      return foldDim(first, ops, rest);
     },
     DimAtom_paren(_o, e, _c) {
       return e.ast();
@@ -280,11 +293,11 @@ export function parse(source: string, file = '<input>'): A.Program {
     Expr_if(_i, c, _t, a, _e, b) {
       return { kind: 'if', cond: c.ast(), then: a.ast(), else: b.ast(), span: span(this) };
     },
-    OrExpr_or(l, op, r) {
-      return bin(op, l, r, this);
+    OrExpr(first, ops, rest) {
+      return foldBin(first, ops, rest);
     },
-    AndExpr_and(l, op, r) {
-      return bin(op, l, r, this);
+    AndExpr(first, ops, rest) {
+      return foldBin(first, ops, rest);
     },
     NotExpr_not(_n, e) {
       return { kind: 'unary', op: 'not', operand: e.ast(), span: span(this) };
@@ -292,14 +305,14 @@ export function parse(source: string, file = '<input>'): A.Program {
     CmpExpr_cmp(l, op, r) {
       return bin(op, l, r, this);
     },
-    AddExpr_bin(l, op, r) {
-      return bin(op, l, r, this);
+    AddExpr(first, ops, rest) {
+      return foldBin(first, ops, rest);
     },
-    MulExpr_bin(l, op, r) {
-      return bin(op, l, r, this);
+    MulExpr(first, ops, rest) {
+      return foldBin(first, ops, rest);
     },
-    MatExpr_bin(l, op, r) {
-      return bin(op, l, r, this);
+    MatExpr(first, ops, rest) {
+      return foldBin(first, ops, rest);
     },
     Unary_neg(_m, e) {
       return { kind: 'unary', op: '-', operand: e.ast(), span: span(this) };
@@ -307,14 +320,17 @@ export function parse(source: string, file = '<input>'): A.Program {
     PowExpr_pow(l, op, r) {
       return bin(op, l, r, this);
     },
-    Postfix_index(target, _o, items, _c) {
-      return { kind: 'index', target: target.ast(), items: list(items).map((i) => i.ast()), span: span(this) };
-    },
-    Postfix_member(target, _dot, name) {
-      return { kind: 'member', target: target.ast(), name: name.sourceString, span: span(this) };
-    },
-    Postfix_call(callee, _o, args, _c) {
-      return { kind: 'call', callee: callee.ast(), args: list(args).map((a) => a.ast()), span: span(this) };
+    Postfix(primary, ops) {
+      // x[i].f(a): each operator applies to everything before it
+      let acc = primary.ast() as A.Expr;
+      for (const op of ops.children) {
+        const c = op.children[0];
+        const at = spanOver(primary, op);
+        if (c.ctorName === 'PostfixOp_index') acc = { kind: 'index', target: acc, items: list(c.children[1]).map((i) => i.ast()), span: at };
+        else if (c.ctorName === 'PostfixOp_member') acc = { kind: 'member', target: acc, name: c.children[1].sourceString, span: at };
+        else acc = { kind: 'call', callee: acc, args: list(c.children[1]).map((a) => a.ast()), span: at };
+      }
+      return acc;
     },
     Primary_axisCall(name, _o, axes, _c, _o2, args, _c2) {
       return {

@@ -111,8 +111,8 @@ def worker(rank, world, args, port):
     device = torch.device(f"cuda:{rank % torch.cuda.device_count()}") if args.backend == "nccl" else torch.device("cpu")
     model.to(device=device, dtype=dtype)
     ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
+    # the trainable parameters, with the adapter's declared learning-rate ratios (LoRA+'s lr * ratio)
+    opt = torch.optim.AdamW(adapter_mod.param_groups(model, args.lr), weight_decay=args.weight_decay)
     x_all, y_all = fashion("train")
     if args.batch % (world * args.micro_batches):
         raise SystemExit(f"--batch {args.batch} must split evenly over {world} processes × {args.micro_batches} micro-batches")
@@ -129,10 +129,12 @@ def worker(rank, world, args, port):
                 loss = F.cross_entropy(ddp(x[k * micro : (k + 1) * micro]), y[k * micro : (k + 1) * micro]) / args.micro_batches
                 loss.backward()
         opt.step()
+        adapter_mod.advance_step(model)  # programs that read the step (SingLoRA's ramp)
         if rank == 0 and (step + 1) % max(1, args.steps // 10) == 0:
             print(f"step {step + 1}: loss {loss.item() * args.micro_batches:.4f}", flush=True)
     if rank == 0:
         xt, yt = fashion("t10k")
+        model.eval()  # dropout off
         with torch.no_grad():
             logits = model.double()(xt.to(device)).cpu()
         acc = (logits.argmax(1) == yt).double().mean().item()

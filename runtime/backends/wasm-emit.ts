@@ -125,7 +125,23 @@ export class Code {
   f32Add(): this { return this.op(0x92); }
   f32Mul(): this { return this.op(0x94); }
 
+  // f64
+  f64(x: number): this {
+    const b = new Uint8Array(new Float64Array([x]).buffer);
+    return this.op(0x44, ...b);
+  }
+  f64Load(offset = 0): this { return this.op(0x2b, ...this.memarg(3, offset)); }
+  f64Store(offset = 0): this { return this.op(0x39, ...this.memarg(3, offset)); }
+  f64Add(): this { return this.op(0xa0); }
+  f64Sub(): this { return this.op(0xa1); }
+  f64Mul(): this { return this.op(0xa2); }
+
   // SIMD (opcodes from the SIMD proposal, merged in core 2.0)
+  f64x2Splat(): this { return this.simd(0x14); }
+  f64x2ExtractLane(lane: number): this { return this.simd(0x21, lane); }
+  f64x2Add(): this { return this.simd(0xf0); }
+  f64x2Sub(): this { return this.simd(0xf1); }
+  f64x2Mul(): this { return this.simd(0xf2); }
   v128Load(offset = 0, alignLog2 = 4): this { return this.simd(0x00, ...this.memarg(alignLog2, offset)); }
   v128Load32Splat(offset = 0): this { return this.simd(0x09, ...this.memarg(2, offset)); }
   v128Store(offset = 0, alignLog2 = 4): this { return this.simd(0x0b, ...this.memarg(alignLog2, offset)); }

@@ -31,6 +31,12 @@ export function fans(shape: readonly number[]): { fanIn: number; fanOut: number 
   return { fanIn: shape[shape.length - 2], fanOut: shape[shape.length - 1] };
 }
 
+function uniformFill(shape: number[], r: Rng, low: number, high: number): Tensor {
+  const t = tensor(shape);
+  r.uniformInto(t.data, low, high);
+  return t;
+}
+
 function fill(shape: number[], f: () => number): Tensor {
   const t = tensor(shape);
   for (let i = 0; i < t.data.length; i++) t.data[i] = f();
@@ -99,7 +105,11 @@ export const initializers = {
   },
   normal: {
     params: [{ name: 'mean', default: 0 }, { name: 'std', default: 1 }],
-    init: (shape, { mean, std }, r) => fill(shape, () => r.normal(mean, std)),
+    init: (shape, { mean, std }, r) => {
+      const t = tensor(shape);
+      r.normalInto(t.data, mean, std);
+      return t;
+    },
     doc: 'I.i.d. Normal(mean, std^2), drawn in row-major order.',
   },
   sparse_normal: {
@@ -117,7 +127,7 @@ export const initializers = {
   },
   uniform: {
     params: [{ name: 'low', default: -1 }, { name: 'high', default: 1 }],
-    init: (shape, { low, high }, r) => fill(shape, () => r.uniform(low, high)),
+    init: (shape, { low, high }, r) => uniformFill(shape, r, low, high),
     doc: 'I.i.d. Uniform[low, high), drawn in row-major order.',
   },
   kaiming_uniform: {
@@ -126,7 +136,7 @@ export const initializers = {
       // PyTorch kaiming_uniform_(mode='fan_in', nonlinearity='leaky_relu'); the
       // default a = sqrt(5) is nn.Linear's, giving bound = 1/sqrt(fan_in).
       const bound = kaimingBound(shape, a);
-      return fill(shape, () => r.uniform(-bound, bound));
+      return uniformFill(shape, r, -bound, bound);
     },
     doc:
       'Uniform(-b, b) with b = gain * sqrt(3 / fan_in), gain = sqrt(2 / (1 + a^2)) (PyTorch kaiming_uniform_, ' +
@@ -137,7 +147,7 @@ export const initializers = {
     init: (shape, { gain }, r) => {
       const { fanIn, fanOut } = fans(shape);
       const bound = gain * Math.sqrt(6 / (fanIn + fanOut));
-      return fill(shape, () => r.uniform(-bound, bound));
+      return uniformFill(shape, r, -bound, bound);
     },
     doc: 'Uniform(-b, b) with b = gain * sqrt(6 / (fan_in + fan_out)) (PyTorch xavier_uniform_).',
   },

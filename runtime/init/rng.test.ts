@@ -33,6 +33,35 @@ describe('rng', () => {
     const f = rng(42).fork('layer3.lily_A');
     expect([f.uint32(), f.uint32(), f.uint32()]).toEqual([2669020885, 1957950483, 61407387]);
   });
+  it('uniformInto draws the same numbers as uniform() one by one, and continues the stream (property)', () => {
+    fc.assert(
+      fc.property(fc.integer(), fc.nat(40), fc.double({ min: -3, max: 0, noNaN: true }), fc.double({ min: 0.1, max: 3, noNaN: true }), (seed, n, low, width) => {
+        const one = rng(seed);
+        const bulk = rng(seed);
+        const want = Array.from({ length: n }, () => one.uniform(low, low + width));
+        const got = new Float64Array(n);
+        bulk.uniformInto(got, low, low + width);
+        expect([...got]).toEqual(want);
+        expect(bulk.uint32()).toBe(one.uint32());
+      }),
+      FC,
+    );
+  });
+  it('normalInto draws the same numbers as normal() one by one, from any point of a pair (property)', () => {
+    fc.assert(
+      fc.property(fc.integer(), fc.nat(3), fc.nat(40), (seed, before, n) => {
+        const one = rng(seed);
+        const bulk = rng(seed);
+        for (let i = 0; i < before; i++) expect(bulk.normal()).toBe(one.normal());
+        const want = Array.from({ length: n }, () => one.normal(0.5, 2));
+        const got = new Float64Array(n);
+        bulk.normalInto(got, 0.5, 2);
+        expect([...got]).toEqual(want);
+        expect(bulk.normal()).toBe(one.normal());
+      }),
+      FC,
+    );
+  });
   it('is deterministic per seed and differs across seeds (property)', () => {
     fc.assert(
       fc.property(fc.integer(), fc.integer(), (s, t) => {

@@ -26,7 +26,9 @@ export interface OnnxCheck {
 
 /** The exported layer on random x with `rows` rows against the reference layer (same parameters). */
 export async function checkOnnx(ort: Ort, bytes: Uint8Array, checked: CheckedProgram, adapter: string, settings: Record<string, number | boolean>, opts: { seed: number; params: 'init' | 'random'; rows: number }): Promise<OnnxCheck> {
-  const p = compile(checked, adapter, { settings: { ...settings, N: opts.rows }, seed: opts.seed, params: opts.params, forwardOnly: true, until: 'hoist', skip: ['simplify'] });
+  // A graph that takes the optimiser step is run part-way along (a ramp at 0 would check nothing).
+  const step = 37;
+  const p = compile(checked, adapter, { settings: { ...settings, N: opts.rows }, seed: opts.seed, params: opts.params, forwardOnly: true, until: 'hoist', skip: ['simplify'], step });
   let y = evaluateOutputs(p.graph, p.leaves).get('y')!;
   const x = p.leaves.get('x')!;
   if (checked.units.get(adapter)!.methods.has('delta')) {
@@ -35,7 +37,9 @@ export async function checkOnnx(ort: Ort, bytes: Uint8Array, checked: CheckedPro
     y = T.add(T.add(T.einsum('ab,bc->ac', x, W), T.broadcastAxes(b, y.shape, [1])), y);
   }
   const session = await ort.InferenceSession.create(bytes);
-  const out = await session.run({ x: new ort.Tensor('float32', Float32Array.from(x.data), x.shape) });
+  const feeds: Record<string, InstanceType<Ort['Tensor']>> = { x: new ort.Tensor('float32', Float32Array.from(x.data), x.shape) };
+  if (session.inputNames.includes('step')) feeds.step = new ort.Tensor('float32', Float32Array.of(step), []);
+  const out = await session.run(feeds);
   const got = Object.values(out)[0];
   if (got.dims.join() !== y.shape.join()) return { error: Infinity, rows: opts.rows };
   let error = 0;

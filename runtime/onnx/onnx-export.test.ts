@@ -13,25 +13,24 @@ import { checkOnnx, loadOrt } from './check.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const ort = await loadOrt();
-const SIZES = { In: 16, Out: 12, r: 3, E: 3, m: 4, n: 5, rh: 4, f: 2, P: 2 };
+const SIZES = { In: 16, Out: 12, r: 3, E: 3, m: 4, n: 4, rh: 4, f: 2, P: 2, b: 4, h: 6, k: 2 };
 
-// Adapters written with language features the ONNX export does not render yet (masks and top-k,
-// slices, model-wide sharing, kron in comprehensions, random draws, the step counter): to-dos below.
-const NOT_EXPORTED_YET = ['Compacter', 'FlyLoRA', 'LilyTopK', 'MELoRA', 'SingLoRA', 'VBLoRA'];
+// Every stdlib adapter, in evaluation mode (dropout off; LoRA with dropout exports as LoRA).
 const adapters = readdirSync(join(root, 'stdlib/adapters'))
   .filter((n) => n.endsWith('.lily'))
   .sort()
   .flatMap((f) => {
     const file = `stdlib/adapters/${f}`;
     const checked = loadFile(join(root, file));
-    return [...checked.units.values()].filter((u) => u.decl.kind === 'adapter' && !NOT_EXPORTED_YET.includes(u.decl.name)).map((u) => ({ file, checked, name: u.decl.name, settings: Object.fromEntries(Object.entries(SIZES).filter(([k]) => k === 'In' || k === 'Out' || u.decl.hypers.some((h) => h.name === k))) }));
+    return [...checked.units.values()].filter((u) => u.decl.kind === 'adapter').map((u) => ({ file, checked, name: u.decl.name, settings: Object.fromEntries(Object.entries(SIZES).filter(([k]) => k === 'In' || k === 'Out' || u.decl.hypers.some((h) => h.name === k))) }));
   });
 
 describe.skipIf(typeof ort === 'string')(`ONNX export of every stdlib adapter${typeof ort === 'string' ? ` (skipped: ${ort})` : ''}`, () => {
   for (const { file, checked, name, settings } of adapters)
     it(`${name}: onnxruntime = reference (float32, 1e-4), N dynamic`, async () => {
       const ex = exportAdapterToOnnx(checked, name, { settings: { ...settings, N: 8 }, params: 'random', seed: 2, file, sha256: 'test' });
-      expect(ex.merged).toBe(mergeVerdict(checked, name, settings).mergeable);
+      // merged where the compiler can merge, except a program reading the step (a graph input then)
+      expect(ex.merged).toBe(mergeVerdict(checked, name, settings).mergeable && !ex.inputs.includes('step'));
       const model = onnxProto.onnx.ModelProto.decode(ex.bytes);
       expect(Number(model.opsetImport?.[0]?.version)).toBeGreaterThanOrEqual(17);
       if (ex.merged) expect((model.graph?.node ?? []).map((n) => n.opType)).toEqual(['MatMul', 'Add']);
@@ -40,6 +39,23 @@ describe.skipIf(typeof ort === 'string')(`ONNX export of every stdlib adapter${t
     });
 });
 
-describe('ONNX export: not yet', () => {
-  for (const name of NOT_EXPORTED_YET) it.todo(`${name}: export its language features to ONNX`);
+describe.skipIf(typeof ort === 'string')(`ONNX export of the optimiser step${typeof ort === 'string' ? ` (skipped: ${ort})` : ''}`, () => {
+  it('SingLoRA takes the step as a graph input and follows its ramp', async () => {
+    const file = 'stdlib/adapters/singlora.lily';
+    const checked = loadFile(join(root, file));
+    const ex = exportAdapterToOnnx(checked, 'SingLoRA', { settings: { In: 8, Out: 6, r: 2, N: 4 }, params: 'random', seed: 3, file, sha256: 'test' });
+    expect(ex.inputs).toEqual(['x', 'step']);
+    const o = ort as Exclude<typeof ort, string>;
+    const session = await o.InferenceSession.create(ex.bytes);
+    const x = new o.Tensor('float32', Float32Array.from({ length: 16 }, (_, i) => Math.sin(i)), [2, 8]);
+    const at = async (step: number) => Object.values(await session.run({ x, step: new o.Tensor('float32', Float32Array.of(step), []) }))[0].data as Float32Array;
+    const [y0, y50, y100, y200] = await Promise.all([0, 50, 100, 200].map(at));
+    // u = min(step / T, 1): linear up to T = 100, then flat
+    const delta = (y: Float32Array) => y.map((v, i) => v - y0[i]);
+    const d50 = delta(y50);
+    const d100 = delta(y100);
+    expect(Math.max(...d100.map(Math.abs))).toBeGreaterThan(1e-3);
+    d100.forEach((v, i) => expect(v).toBeCloseTo(2 * d50[i], 5));
+    y200.forEach((v, i) => expect(v).toBeCloseTo(y100[i], 6));
+  });
 });

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { qr, svd } from './decompose.ts';
+import { readFileSync } from 'node:fs';
+import { qr, svd, svdColumns } from './decompose.ts';
 import { matmul, transpose } from './linalg.ts';
 import { tensor, type Tensor } from './tensor.ts';
 
@@ -36,6 +37,67 @@ describe('svd', () => {
     const s = Math.sin(0.3);
     const W = matmul(tensor([2, 2], Float64Array.of(c, -s, s, c)), tensor([2, 2], Float64Array.of(3, 0, 0, 1)));
     expect([...svd(W).S.data].map((x) => +x.toFixed(12))).toEqual([3, 1]);
+  });
+});
+
+const checkSvd = (W: Tensor) => {
+  const { U, S, V } = svd(W);
+  const K = Math.min(...W.shape);
+  close(matmul(diagTimes(U, S), transpose(V)), W);
+  close(matmul(transpose(U), U), identity(K));
+  close(matmul(transpose(V), V), identity(K));
+  for (let k = 1; k < K; k++) expect(S.data[k]).toBeLessThanOrEqual(S.data[k - 1]);
+};
+
+describe('svd: degenerate spectra (zero, repeated and exactly equal singular values)', () => {
+  const rows = (r: number[][]) => tensor([r.length, r[0].length], Float64Array.from(r.flat()));
+  it.each([
+    ['the zero matrix', rows([[0, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]])],
+    ['the identity', identity(5)],
+    ['a rank-1 outer product', rows([[1, 2, 3, 4], [2, 4, 6, 8], [-1, -2, -3, -4], [0.5, 1, 1.5, 2], [3, 6, 9, 12], [0, 0, 0, 0]])],
+    ['a permuted diagonal with repeats and a zero', rows([[0, 2, 0, 0, 0], [0, 0, 0, 1, 0], [2, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 2, 0, 0]])],
+    ['a wide rank-2 matrix', rows([[1, 0, 1, 0, 1, 0, 1], [0, 1, 0, 1, 0, 1, 0], [1, 1, 1, 1, 1, 1, 1]])],
+  ])('%s', (_, W) => checkSvd(W));
+});
+
+describe('svd against PyTorch float64 (spec/fixtures/svd-parts.json: a near-double value, a spread of 1e13)', () => {
+  const fx = JSON.parse(readFileSync(new URL('../../spec/fixtures/svd-parts.json', import.meta.url), 'utf8'));
+  const rows = (r: number[][]) => tensor([r.length, r[0].length], Float64Array.from(r.flat()));
+  // σ_k u_k v_kᵀ summed over the columns lo..hi−1: what PiSSA, MiLoRA and LoRA-XS read, free of sign choices
+  const part = (W: Tensor, lo: number, hi: number) => {
+    const c = svdColumns(W);
+    const S = tensor([hi - lo], c.S.data.slice(lo, hi));
+    return matmul(diagTimes(c.U(lo, hi), S), transpose(c.V(lo, hi)));
+  };
+  for (const shape of ['tall', 'wide'])
+    it(`${shape}: singular values, and the 3 principal and 3 minor triples`, () => {
+      const W = rows(fx[shape].W);
+      const K = Math.min(...W.shape);
+      close(svd(W).S, tensor([K], Float64Array.from(fx[shape].S)));
+      close(part(W, 0, 3), rows(fx[shape].principal3));
+      close(part(W, K - 3, K), rows(fx[shape].minor3));
+    });
+});
+
+describe('svdColumns', () => {
+  it('a column is the same whichever columns were asked for before, and the same as in the full SVD (property)', () => {
+    fc.assert(
+      fc.property(matrix, fc.nat(), fc.nat(), (W, a, b) => {
+        const K = Math.min(...W.shape);
+        const lo = a % K;
+        const hi = lo + 1 + (b % (K - lo));
+        const full = svd(W);
+        const c = svdColumns(W);
+        const minor = c.V(K - 1, K); // something else first
+        const U = c.U(lo, hi);
+        const V = c.V(lo, hi);
+        const cols = (X: Tensor) => Array.from({ length: X.shape[0] }, (_, i) => [...X.data.slice(i * K + lo, i * K + hi)]).flat();
+        expect([...U.data]).toEqual(cols(full.U));
+        expect([...V.data]).toEqual(cols(full.V));
+        expect([...minor.data]).toEqual(Array.from({ length: W.shape[1] }, (_, i) => full.V.data[i * K + K - 1]));
+      }),
+      { seed: 11, numRuns: 40 },
+    );
   });
 });
 

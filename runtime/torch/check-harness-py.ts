@@ -5,8 +5,12 @@ and the tests. Reads a JSON job from stdin, writes JSON results to stdout; all n
 
 Job: {"cases": [{"module": path, "adapter": name, "hypers": {...}, "In": n, "Out": n,
         "W": [In, Out] (ours), "b": [Out], "x": [N, In], "dy": [N, Out], "params": {name: ours},
-        "adamw": {"lr", "betas", "eps", "weight_decay", "steps", "t": [[N, Out]] per step} | null}]}
-Result per case: {"y", "grads": {name: ours}, "grad_x", "init_ok", "adamw": {name: ours} | null} or {"error"}.
+        "step": the optimiser step to run at, "draws": {name: values} (evaluation-mode draws), "train": {"draws": {name: values}} | null (also check training mode),
+        "init_from": {"W", "b", "params": {name: ours}} | null (recompute the "from" parameters),
+        "adamw": {"lr", "betas", "eps", "weight_decay", "t": [[N, Out]] per step, "draws": [{name: values}] per step} | null}]}
+Result per case: {"y", "grads": {name: ours}, "grad_x", "init_ok", "train": {"y", "grads", "grad_x"} | null,
+        "init_from": {name: ours} | null, "adamw": {name: ours} | null} or {"error"}.
+The forward checks run in evaluation mode (layer.eval()); "train" in training mode with the random draws fed.
 Tensors travel as {"shape": [...], "data": [...]} (row-major)."""
 import importlib.util
 import json
@@ -84,7 +88,7 @@ def merge_check(layer, x, y):
 def run_model(case):
     # A whole model: our weights by leaf name into its PyTorch-named parameters, then y and every gradient
     mod = load(case["module"])
-    model = mod.MODELS[case["model"]]().double()
+    model = mod.MODELS[case["model"]]().double().eval()  # the reference is the evaluation program (dropout off)
     def adapter_param(leaf):
         layer, n = model.adapter_leaves[leaf]
         w = model.get_submodule(layer)
@@ -113,11 +117,12 @@ def run_model(case):
     return {"y": plain(y), "grads": grads, "grad_x": plain(x.grad), "state_dict": names}
 
 
-def run(case):
-    if case.get("model"):
-        return run_model(case)
-    mod = load(case["module"])
-    layer = make_layer(mod, case, torch.float64)
+def feed(layer, draws, dtype):
+    # The forward's random numbers as given (our reference's), by draw name
+    layer.draws = lambda name, shape: tensor(draws[name], dtype)
+
+
+def forward_and_grads(layer, case):
     x = tensor(case["x"]).requires_grad_(True)
     y = layer(x)
     (y * tensor(case["dy"])).sum().backward()
@@ -126,18 +131,46 @@ def run(case):
         p = layer._get(spec["key"])
         if spec["trainable"]:
             grads[name] = plain(spec["grad_to_ours"](p.grad, tuple(spec["shape"](layer.dims))))
-    out = {"y": plain(y), "grads": grads, "grad_x": plain(x.grad), "init_ok": init_ok(mod, case), "merge": merge_check(layer, x.detach(), y.detach()), "adamw": None}
+    return x, y, {"y": plain(y), "grads": grads, "grad_x": plain(x.grad)}
+
+
+def init_from(mod, case):
+    # The "from" parameters recomputed in torch from our base weight and our other initial values
+    layer = make_layer(mod, dict(case, W=case["init_from"]["W"], b=case["init_from"]["b"], params={**case["params"], **case["init_from"]["params"]}), torch.float64)
+    layer.init_from_base()
+    ours = layer.lily_params()
+    return {name: plain(ours[name]) for name, spec in layer.PARAMS.items() if spec["init"] is None}
+
+
+def run(case):
+    if case.get("model"):
+        return run_model(case)
+    mod = load(case["module"])
+    layer = make_layer(mod, case, torch.float64).eval()
+    layer.lily_step.fill_(case["step"])
+    feed(layer, case["draws"], torch.float64)  # random numbers an evaluation may draw too (rare)
+    x, y, out = forward_and_grads(layer, case)
+    out.update({"init_ok": init_ok(mod, case), "merge": merge_check(layer, x.detach(), y.detach()), "train": None, "init_from": None, "adamw": None})
+    if case.get("train"):
+        layer = make_layer(mod, case, torch.float64).train()
+        layer.lily_step.fill_(case["step"])
+        feed(layer, case["train"]["draws"], torch.float64)
+        out["train"] = forward_and_grads(layer, case)[2]
+    if case.get("init_from"):
+        out["init_from"] = init_from(mod, case)
     a = case.get("adamw")
     if a:
-        layer = make_layer(mod, case, torch.float32)
-        params = [layer._get(s["key"]) for s in layer.PARAMS.values() if s["trainable"]]
-        opt = torch.optim.AdamW(params, lr=a["lr"], betas=tuple(a["betas"]), eps=a["eps"], weight_decay=a["weight_decay"])
+        layer = make_layer(mod, case, torch.float32).train()
+        # lr · ratio where the adapter declares one (LoRA+), as our optimiser does
+        opt = torch.optim.AdamW(mod.param_groups(layer, a["lr"]), betas=tuple(a["betas"]), eps=a["eps"], weight_decay=a["weight_decay"])
         xf = tensor(case["x"], torch.float32)
-        for t in a["t"]:
+        for t, draws in zip(a["t"], a["draws"]):
+            feed(layer, draws, torch.float32)
             opt.zero_grad()
             loss = ((layer(xf) - tensor(t, torch.float32)) ** 2).mean()
             loss.backward()
             opt.step()
+            mod.advance_step(layer)
         with torch.no_grad():
             ours = layer.lily_params()
         out["adamw"] = {n: plain(ours[n]) for n, s in layer.PARAMS.items() if s["trainable"]}

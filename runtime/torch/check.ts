@@ -11,6 +11,7 @@ import { evaluateOutputs } from '../../compiler/ir/evaluate.ts';
 import { compile } from '../../compiler/pipeline.ts';
 import { cpuBackend } from '../backends/cpu-exec.ts';
 import { rng } from '../init/rng.ts';
+import { isStepRandomLeaf, stepRandom } from '../init/step-random.ts';
 import * as T from '../tensor/index.ts';
 import { compileTraining } from '../train.ts';
 
@@ -37,7 +38,12 @@ export interface CheckCase {
   adamwSteps?: number;
   /** Weight decay for that comparison (DoRA: 0, PEFT decays m where we decay the offset dm). */
   weightDecay?: number;
+  /** Also compare the training program (dropout, `training`), with the random draws fed identically. */
+  training?: boolean;
 }
+
+/** The optimiser step the forward checks run at (programs reading `step`: a ramp part-way). */
+const CHECK_STEP = 37;
 
 export interface CheckReport {
   adapter: string;
@@ -67,40 +73,59 @@ function maxRelErr(want: ArrayLike<number>, got: ArrayLike<number>): number {
 /** The reference values of one case, and what goes to Python. */
 async function prepare(c: CheckCase) {
   const seed = c.seed ?? 1;
-  const p = compile(c.checked, c.adapter, { settings: c.settings, seed, params: 'random', skip: ['simplify', 'simplify-2', 'contract'] });
-  const out = evaluateOutputs(p.graph, p.leaves);
   const unit = c.checked.units.get(c.adapter)!;
   const delta = unit.methods.has('delta');
-  const x = p.leaves.get('x')!;
-  const W = p.leaves.get('base.W')!;
-  const b = p.leaves.get('base.b')!;
-  const dy = p.leaves.get('dy')!;
-  let y = out.get('y')!;
-  let gx = out.get('grad:x')!;
-  if (delta) {
-    // The layer is x W + b + delta(x): add the base's share of y and of dx.
-    y = T.add(T.add(T.einsum('ab,bc->ac', x, W), T.broadcastAxes(b, y.shape, [1])), y);
-    gx = T.add(T.einsum('ac,bc->ab', dy, W), gx);
-  }
+  // A parameter's IR leaf: `Adapter.name` when shared across the model (compiler/interp/instance.ts)
+  const leafOf = new Map(unit.decl.members.flatMap((m) => (m.kind === 'param' ? [[m.name, m.sharing.kind === 'acrossModel' ? `${c.adapter}.${m.name}` : m.name] as const] : [])));
+  const nameOf = new Map([...leafOf].map(([n, l]) => [l, n]));
+  // y, dx and the parameter gradients of the naive program (evaluation or training mode)
+  const reference = (training: boolean) => {
+    const p = compile(c.checked, c.adapter, { settings: c.settings, seed, params: 'random', skip: ['simplify', 'simplify-2', 'contract'], training, step: CHECK_STEP });
+    const out = evaluateOutputs(p.graph, p.leaves);
+    const [x, W, b, dy] = ['x', 'base.W', 'base.b', 'dy'].map((k) => p.leaves.get(k)!);
+    let y = out.get('y')!;
+    let gx = out.get('grad:x')!;
+    if (delta) {
+      // The layer is x W + b + delta(x): add the base's share of y and of dx.
+      y = T.add(T.add(T.einsum('ab,bc->ac', x, W), T.broadcastAxes(b, y.shape, [1])), y);
+      gx = T.add(T.einsum('ac,bc->ab', dy, W), gx);
+    }
+    const grads = new Map<string, T.Tensor>();
+    for (const [k, v] of out) if (k.startsWith('grad:') && k !== 'grad:x') grads.set(nameOf.get(k.slice(5)) ?? k.slice(5), v);
+    const draws = Object.fromEntries([...p.leaves].filter(([k]) => isStepRandomLeaf(k)).map(([k, v]) => [k, plain(v)]));
+    return { p, x, W, b, dy, y, gx, grads, draws };
+  };
+  const { p, x, W, b, dy, y, gx, grads, draws: evalDraws } = reference(false);
   const params: Record<string, Plain> = {};
-  const grads = new Map<string, T.Tensor>();
-  for (const m of unit.decl.members) if (m.kind === 'param') params[m.name] = plain(p.leaves.get(m.name)!);
-  for (const [k, v] of out) if (k.startsWith('grad:') && k !== 'grad:x') grads.set(k.slice(5), v);
+  for (const [name, leaf] of leafOf) params[name] = plain(p.leaves.get(leaf)!);
+  const trained = c.training ? reference(true) : undefined;
+  // `from` initialisers: ours (float64, at instantiation) from a base weight and the other parameters' initial values
+  const froms = unit.decl.members.filter((m) => m.kind === 'param' && m.init.from).map((m) => m.name);
+  let initFrom: { job: unknown; want: Map<string, T.Tensor> } | undefined;
+  if (froms.length) {
+    const q = compile(c.checked, c.adapter, { settings: c.settings, seed, params: 'init', until: 'lower' });
+    const others = Object.fromEntries(unit.decl.members.filter((m) => m.kind === 'param' && !m.init.from).map((m) => [m.name, plain(q.leaves.get(leafOf.get(m.name)!)!)]));
+    initFrom = { job: { W: plain(q.leaves.get('base.W')!), b: plain(q.leaves.get('base.b')!), params: others }, want: new Map(froms.map((n) => [n, q.leaves.get(leafOf.get(n)!)!])) };
+  }
   let adamw: { job: unknown; ours: Map<string, Float32Array> } | undefined;
   if (c.adamwSteps) {
     const wd = c.weightDecay ?? 0.01;
     const trainer = await compileTraining(c.checked, c.adapter, { dims: c.settings, seed, params: 'random', backend: cpuBackend(), optimizer: { kind: 'adamw', ...ADAMW, weightDecay: wd } });
     const r = rng(seed).fork('targets');
     const targets = Array.from({ length: c.adamwSteps }, () => T.tensor(y.shape, Float64Array.from({ length: y.data.length }, () => r.normal())));
+    // The trainer's forward-pass draws at each step (runtime/train.ts: stepRandom(seed, step, name)), fed to torch alike
+    const drawShapes = Object.entries(trained?.draws ?? evalDraws).map(([k, v]) => [k, v.shape] as const);
+    const draws = targets.map((_, step) => Object.fromEntries(drawShapes.map(([k, shape]) => [k, plain(stepRandom(seed, step, k, shape))])));
     try {
       for (const t of targets) await trainer.step({ x: Float32Array.from(x.data), t: Float32Array.from(t.data) });
-      adamw = { job: { lr: ADAMW.lr, betas: [ADAMW.beta1, ADAMW.beta2], eps: ADAMW.eps, weight_decay: wd, t: targets.map(plain) }, ours: await trainer.parameters() };
+      adamw = { job: { lr: ADAMW.lr, betas: [ADAMW.beta1, ADAMW.beta2], eps: ADAMW.eps, weight_decay: wd, t: targets.map(plain), draws }, ours: new Map([...(await trainer.parameters())].map(([k, v]) => [nameOf.get(k) ?? k, v])) };
     } finally {
       trainer.dispose();
     }
   }
-  const job = { module: c.module, adapter: c.adapter, hypers: c.hypers, In: W.shape[0], Out: W.shape[1], W: plain(W), b: plain(b), x: plain(x), dy: plain(dy), params, adamw: adamw?.job ?? null };
-  return { job, y, gx, grads, adamw: adamw?.ours };
+  const train = trained && { y: trained.y, gx: trained.gx, grads: trained.grads };
+  const job = { module: c.module, adapter: c.adapter, hypers: c.hypers, In: W.shape[0], Out: W.shape[1], W: plain(W), b: plain(b), x: plain(x), dy: plain(dy), params, step: CHECK_STEP, draws: evalDraws, train: trained ? { draws: trained.draws } : null, init_from: initFrom?.job ?? null, adamw: adamw?.job ?? null };
+  return { job, y, gx, grads, train, initFrom: initFrom?.want, adamw: adamw?.ours };
 }
 
 export interface ModelCase {
@@ -142,13 +167,14 @@ function compareForward(
   errors: Record<string, number>,
   problems: string[],
   extra: (name: string) => string,
+  label = '',
 ) {
   const grads = res.grads as Record<string, Plain>;
   errors.y = maxRelErr(want.y.data, (res.y as Plain).data);
   errors['grad:x'] = maxRelErr(want.gx.data, (res.grad_x as Plain).data);
   for (const [name, g] of want.grads) errors[`grad:${name}`] = grads[name] ? maxRelErr(g.data, grads[name].data) : Infinity;
   for (const name of Object.keys(grads)) if (!want.grads.has(name)) problems.push(extra(name));
-  for (const [k, e] of Object.entries(errors)) if (!(e <= F64_TOL)) problems.push(`${k}: error ${e.toExponential(2)} > ${F64_TOL}`);
+  for (const [k, e] of Object.entries(errors)) if (!(e <= F64_TOL)) problems.push(`${label}${k}: error ${e.toExponential(2)} > ${F64_TOL}`);
 }
 
 function runHarness(jobs: unknown[]): Record<string, unknown>[] {
@@ -169,6 +195,21 @@ export async function checkExports(cases: CheckCase[]): Promise<CheckReport[]> {
     const problems: string[] = [];
     if (res.error) return { adapter: c.adapter, ok: false, errors, problems: [`Python: ${res.error}\n${res.trace}`] };
     compareForward(want, res, errors, problems, (name) => `torch has a gradient for ${name}, our reference does not`);
+    if (want.train) {
+      // Training mode (dropout on, `training` true), the draws fed identically: prefixed train:
+      const t: Record<string, number> = {};
+      if (!res.train) problems.push('the training-mode run is missing');
+      else compareForward(want.train, res.train as Record<string, unknown>, t, problems, (name) => `torch has a training-mode gradient for ${name}, our reference does not`, 'train:');
+      for (const [k, e] of Object.entries(t)) errors[`train:${k}`] = e;
+    }
+    if (want.initFrom) {
+      const got = (res.init_from ?? {}) as Record<string, Plain>;
+      for (const [name, v] of want.initFrom) {
+        const e = got[name] ? maxRelErr(v.data, got[name].data) : Infinity;
+        errors[`from:${name}`] = e;
+        if (!(e <= F64_TOL)) problems.push(`the initial value of ${name} (from …) computed in torch differs from ours by ${e.toExponential(2)}`);
+      }
+    }
     if (res.init_ok !== true) problems.push(`initialisation: ${res.init_ok}`);
     const merge = res.merge as { mergeable: boolean; error?: number; restored?: boolean; refused?: string | null };
     if (merge.mergeable) {

@@ -24,6 +24,8 @@ const MODELS: { file: string; model: string; dims: Record<string, number>; train
   { file: 'stdlib/layers/transformer.lily', model: 'EncoderBlock', dims: { B: 2, T: 3, D: 8, heads: 2, F: 16 }, trains: /^ln1\.g$/ },
   { file: 'stdlib/layers/transformer.lily', model: 'TransformerEncoder', dims: { B: 2, T: 3, D: 8, heads: 2, F: 16 }, trains: /^blocks\.1\.up\.W$/ },
   { file: 'stdlib/layers/transformer.lily', model: 'ViT28', dims: { B: 2, D: 8, heads: 2, F: 16 }, trains: /^pos$/ },
+  // model-wide sharing: one bank for two layers of different sizes
+  { file: 'examples/torch/model-wide.lily', model: 'Shared', dims: { N: 5 }, trains: /^VBLoRA\.bank$/ },
 ];
 
 describe.skipIf(missing)(`torch export of the example and stdlib models${missing ? ` (skipped: ${missing})` : ''}`, () => {
@@ -54,5 +56,12 @@ describe.skipIf(missing)(`torch export of the example and stdlib models${missing
     expect(reports[0].stateDict).toEqual(['fc1.bias', 'fc1.weight', 'fc2.bias', 'fc2.weight']);
     expect(reports[1].stateDict).toContain('fc1.base_layer.weight');
     expect(reports[1].stateDict).toContain('fc1.Lily.A');
+  });
+
+  it('shares a model-wide parameter as one tensor across layers of different sizes', () => {
+    const r = reports[MODELS.findIndex((m) => m.model === 'Shared')];
+    expect(Object.keys(r.errors)).toEqual(expect.arrayContaining(['grad:VBLoRA.bank', 'grad:Compacter.A', 'grad:fc2.VBLoRA.LA']));
+    // one entry per layer in the state dict, the same tensor behind them
+    expect(r.stateDict.filter((k) => k.endsWith('VBLoRA.bank'))).toEqual(['fc1.VBLoRA.bank', 'fc2.VBLoRA.bank']);
   });
 });

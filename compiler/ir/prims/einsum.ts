@@ -11,9 +11,18 @@ export interface EinsumSpec {
   out: string;
 }
 
+// Specs repeat across a graph and its rebuilds (every shape, FLOP count and rule reads them), so
+// each is split once; the result is frozen, as it is shared.
+const parsedSpecs = new Map<string, EinsumSpec>();
 export const parseSpec = (spec: string): EinsumSpec => {
-  const [lhs, out] = spec.split('->');
-  return { ins: lhs.split(','), out };
+  let s = parsedSpecs.get(spec);
+  if (!s) {
+    const [lhs, out] = spec.split('->');
+    s = Object.freeze({ ins: Object.freeze(lhs.split(',')) as string[], out });
+    if (parsedSpecs.size > 100_000) parsedSpecs.clear();
+    parsedSpecs.set(spec, s);
+  }
+  return s;
 };
 export const formatSpec = (s: EinsumSpec) => `${s.ins.join(',')}->${s.out}`;
 
@@ -66,6 +75,30 @@ export function freshLetters(used: string, n: number): string[] {
 
 export const einsum = (g: Graph, spec: string, ...inputs: Id[]): Id => g.add('einsum', inputs, { spec });
 
+// The canonical form depends on the operand ids and the spec only, and every rebuild of a graph
+// asks again for the same pairs (a whole model: ~10⁴ times per compile), so it is remembered.
+const canonicalMemo = new Map<string, { inputs: Id[]; spec: string } | 'identity' | null>();
+
+/** 'identity' for a no-op einsum, null when already canonical, else the canonical operands and spec. */
+function canonicalForm(inputs: Id[], spec: string): { inputs: Id[]; spec: string } | 'identity' | null {
+  const key = `${spec}|${inputs.join(',')}`;
+  let c = canonicalMemo.get(key);
+  if (c !== undefined) return c;
+  const s = parseSpec(spec);
+  if (inputs.length === 1 && s.ins[0] === s.out) c = 'identity';
+  else {
+    let f = canonical(inputs, s);
+    // One operand repeated under different index strings can make sorting by index string and
+    // renaming chase each other forever; then operands keep their order (a fixed point at once).
+    const again = canonical(f.inputs, parseSpec(f.spec));
+    if (again.spec !== f.spec) f = canonical(inputs, s, false);
+    c = f.spec !== spec || f.inputs.some((id, k) => id !== inputs[k]) ? f : null;
+  }
+  if (canonicalMemo.size > 100_000) canonicalMemo.clear();
+  canonicalMemo.set(key, c);
+  return c;
+}
+
 definePrim({
   name: 'einsum',
   doc: 'sum of products over named indices (matmul, scaling, reductions, transposes)',
@@ -80,14 +113,9 @@ definePrim({
   },
   eval: (ins, attrs) => T.einsum(attrs.spec as string, ...ins),
   normalize(g, inputs, attrs) {
-    const s = parseSpec(attrs.spec as string);
-    if (inputs.length === 1 && s.ins[0] === s.out) return inputs[0]; // identity
-    let c = canonical(inputs, s);
-    // One operand repeated under different index strings can make sorting by index string and
-    // renaming chase each other forever; then operands keep their order (a fixed point at once).
-    const again = canonical(c.inputs, parseSpec(c.spec));
-    if (again.spec !== c.spec) c = canonical(inputs, s, false);
-    if (c.spec !== attrs.spec || c.inputs.some((id, k) => id !== inputs[k])) return g.add('einsum', c.inputs, { spec: c.spec });
+    const c = canonicalForm(inputs, attrs.spec as string);
+    if (c === 'identity') return inputs[0];
+    if (c) return g.add('einsum', c.inputs, { spec: c.spec });
     return undefined;
   },
   vjp({ g, node, ct }) {

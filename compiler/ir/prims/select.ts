@@ -5,6 +5,7 @@
 import * as T from '../../../runtime/tensor/index.ts';
 import type { Graph, Id } from '../graph.ts';
 import { definePrim, numelOf } from '../prim.ts';
+import { sliceColumns } from './decompose.ts';
 
 definePrim({
   name: 'iota',
@@ -55,7 +56,7 @@ definePrim({
   name: 'slice',
   doc: 'entries lo..hi−1 along an axis',
   shape: ([s], a) => s.map((d, k) => (k === a.axis ? (a.hi as number) - (a.lo as number) : d)),
-  eval: ([x], a) => T.slice(x, a.axis as number, a.lo as number, a.hi as number),
+  eval: ([x], a) => sliceColumns(x, a.axis as number, a.lo as number, a.hi as number),
   vjp: ({ g, node, ct }) => [padAlong(g, ct, node.attrs.axis as number, node.attrs.lo as number, g.shape(node.inputs[0])[node.attrs.axis as number])],
   flops: () => 0,
   print: (a) => `slice axis ${a.axis} [${a.lo}, ${a.hi})`,
