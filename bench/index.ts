@@ -9,7 +9,8 @@
 //      OpenBLAS's sgemm rate in this run (the fraction of it each step reaches);
 //   5. the fused forward+backward on each gpu.js mode available here (skipped with --quick).
 // Flags: --json, --quick (fewer samples), --threads N (OpenBLAS's and PyTorch's threads), --steps-only
-// (sections 1, 2 and the memory of the paper step).
+// (sections 1, 2 and the memory of the paper step), --settle MS (the pause before each sample that lets
+// both sides' thread pools go idle, bench/timing.ts; default SETTLE_MS, 0 = back to back).
 // bin/bench.js runs this with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed (for PyTorch's child too).
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -28,7 +29,7 @@ import { createTfjsLilyStep } from '../runtime/tfjs-oracle/lily-step.ts';
 import { benchFlags, median } from './common.ts';
 import { compileTimes } from './compile.ts';
 import { MODEL, ourModelStep } from './model.ts';
-import { ms, timeTogether } from './timing.ts';
+import { ms, SETTLE_MS, timeTogether as timeWith } from './timing.ts';
 import { TorchPeer } from './torch-peer.ts';
 
 const { json, quick, has } = benchFlags();
@@ -37,6 +38,8 @@ const argAfter = (flag: string) => (process.argv.includes(flag) ? process.argv[p
 const THREADS = argAfter('--threads') ? Number(argAfter('--threads')) : os.availableParallelism?.() ?? os.cpus().length;
 /** --steps-only: the paper-shape steps (and sgemm) alone, without the whole model, compile times and gpu.js */
 const STEPS_ONLY = has('--steps-only');
+const SETTLE = argAfter('--settle') !== undefined ? Number(argAfter('--settle')) : SETTLE_MS;
+const timeTogether = (fns: Record<string, () => unknown>, reps: number, warmup = 2) => timeWith(fns, reps, warmup, SETTLE);
 // Progress goes to stderr with --json (stdout is then only the JSON), to stdout otherwise.
 const log = (s: string) => (json ? process.stderr.write(`${s}\n`) : process.stdout.write(`${s}\n`));
 const SHAPE = { N: 1024, In: 768, Out: 768, r: 16, E: 4 };
@@ -77,6 +80,7 @@ const stepFn = (tr: Trainer, batch: { x: Float32Array; t: Float32Array }) => (tr
 async function main() {
   const results: Record<string, unknown> = {
     shape: SHAPE,
+    settle_ms: SETTLE,
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, load: os.loadavg() },
   };
   const native = loadNativeBlas();
@@ -136,6 +140,8 @@ async function main() {
   fns.tfjs_wasm = () => tfWasm.step();
   fns.tfjs_wasm_folded = () => tfWasmFolded.step();
   const t2 = await timeTogether(fns, REPS);
+  const torchAlone = async (name: string, n: number) => (peer ? await peer.alone(name, n) : null);
+  const paperAlone = t2.torch ? await torchAlone('paper-lily', REPS) : null;
   tfWasm.dispose();
   tfWasmFolded.dispose();
   oursWasm.dispose();
@@ -155,6 +161,7 @@ async function main() {
     ours_wasm_gemm_ms: T('ours_wasm_gemm'),
     torch_cpu_ms: T('torch') ?? null,
     torch_range_ms: t2.torch ? [t2.torch.min, t2.torch.max] : null,
+    torch_alone_ms: paperAlone,
     ours_over_torch: t2.torch ? T('ours')! / T('torch')! : null,
     tfjs_wasm_ms: T('tfjs_wasm'),
     tfjs_wasm_folded_ms: T('tfjs_wasm_folded'),
@@ -169,7 +176,7 @@ async function main() {
   log(`\n2. Training step at the paper's shape (frozen W0 ${SHAPE.In}×${SHAPE.Out}, Lily r=16 E=4, N=${SHAPE.N}, MSE, AdamW), ${(stepFlops / 1e9).toFixed(2)} GFLOP/step`);
   log(`   ours (CPU, ${native.ok ? 'OpenBLAS' : 'wasm'} gemm)   ${ms(t2.ours!)}  ${(stepFlops / T('ours')! / 1e6).toFixed(0)} GFLOP/s${peak ? ` = ${((100 * stepFlops) / T('ours')! / 1e6 / peak).toFixed(0)}% of sgemm's ${peak.toFixed(0)} GFLOP/s in this run` : ''}`);
   log(`   ours (CPU, wasm gemm)        ${ms(t2.ours_wasm_gemm!)}`);
-  log(t2.torch ? `   PyTorch eager                ${ms(t2.torch)}  → ours / PyTorch = ${(T('ours')! / T('torch')!).toFixed(2)}` : `   PyTorch: ${'error' in torchPaper ? torchPaper.error : ''}`);
+  log(t2.torch ? `   PyTorch eager                ${ms(t2.torch)}  → ours / PyTorch = ${(T('ours')! / T('torch')!).toFixed(2)}  (PyTorch alone, back to back: ${paperAlone!.toFixed(1)} ms)` : `   PyTorch: ${'error' in torchPaper ? torchPaper.error : ''}`);
   log(`   tfjs-backend-wasm            ${ms(t2.tfjs_wasm!)}  → ours is ${(T('tfjs_wasm')! / T('ours')!).toFixed(1)}× faster`);
   log(`   tfjs-backend-wasm (folded)   ${ms(t2.tfjs_wasm_folded!)}`);
   if (tfCpuMs) log(`   tfjs-backend-cpu             ${tfCpuMs.toFixed(0)} ms`);
@@ -180,8 +187,9 @@ async function main() {
   const loraFns: Record<string, () => unknown> = { ours: stepFn(oursLora, batch) };
   if (peer && torchLora && 'trainable' in torchLora) loraFns.torch = async () => ({ selfMs: await peer.step('paper-lora') });
   const t3 = await timeTogether(loraFns, REPS);
-  results.step_lora = { ours_ms: t3.ours!.median, torch_cpu_ms: t3.torch?.median ?? null, ours_over_torch: t3.torch ? t3.ours!.median / t3.torch.median : null, ours_range_ms: [t3.ours!.min, t3.ours!.max], torch_range_ms: t3.torch ? [t3.torch.min, t3.torch.max] : null };
-  log(`   LoRA r=16: ours ${ms(t3.ours!)}${t3.torch ? `, PyTorch ${ms(t3.torch)} → ours / PyTorch = ${(t3.ours!.median / t3.torch.median).toFixed(2)}` : ''}`);
+  const loraAlone = t3.torch ? await torchAlone('paper-lora', REPS) : null;
+  results.step_lora = { ours_ms: t3.ours!.median, torch_cpu_ms: t3.torch?.median ?? null, torch_alone_ms: loraAlone, ours_over_torch: t3.torch ? t3.ours!.median / t3.torch.median : null, ours_range_ms: [t3.ours!.min, t3.ours!.max], torch_range_ms: t3.torch ? [t3.torch.min, t3.torch.max] : null };
+  log(`   LoRA r=16: ours ${ms(t3.ours!)}${t3.torch ? `, PyTorch ${ms(t3.torch)} → ours / PyTorch = ${(t3.ours!.median / t3.torch.median).toFixed(2)} (alone ${loraAlone!.toFixed(1)} ms)` : ''}`);
 
   const memory: Record<string, unknown> = {};
   // three windows, the median (one window can be skewed by memory freed outside the step)
@@ -209,12 +217,18 @@ async function main() {
     if (tm && 'trainable' in tm && tm.trainable !== m.trainable) log(`   note: PyTorch trains ${tm.trainable} values, ours ${m.trainable}`);
     const mf: Record<string, () => unknown> = { ours: stepFn(m.trainer, m.batch) };
     if (peer && tm && 'trainable' in tm) mf.torch = async () => ({ selfMs: await peer.step(kind) });
+    // Each of the model's ~600 kernels runs once a step, so V8 takes several steps to settle on
+    // optimised code for all of them; its compiler threads would meanwhile take cores from
+    // PyTorch's samples too. Warm ours alone first.
+    for (let i = 0; i < (quick ? 2 : 8); i++) stepFn(m.trainer, m.batch)();
     const t = await timeTogether(mf, MODEL_REPS, 1);
+    const alone = t.torch ? await torchAlone(kind, MODEL_REPS) : null;
     model[adapter] = {
       ours_ms: t.ours!.median,
       ours_range_ms: [t.ours!.min, t.ours!.max],
       torch_cpu_ms: t.torch?.median ?? null,
       torch_range_ms: t.torch ? [t.torch.min, t.torch.max] : null,
+      torch_alone_ms: alone,
       ours_over_torch: t.torch ? t.ours!.median / t.torch.median : null,
       torch_compile: (results.torch as { compile_note?: string }).compile_note ?? null,
       trainable: m.trainable,
@@ -223,8 +237,10 @@ async function main() {
       fraction_of_sgemm_peak: peak ? (m.gflop * 1e3) / t.ours!.median / peak : null,
       kernels: m.trainer.plan.kernels.length,
     };
-    log(`   ${adapter.padEnd(4)} (${m.trainable.toLocaleString('en-US')} trainable, ${m.gflop.toFixed(1)} GFLOP): ours ${ms(t.ours!)} = ${((m.gflop * 1e3) / t.ours!.median).toFixed(0)} GFLOP/s${t.torch ? `; PyTorch eager ${ms(t.torch)} → ours / PyTorch = ${(t.ours!.median / t.torch.median).toFixed(2)}` : ''}`);
+    log(`   ${adapter.padEnd(4)} (${m.trainable.toLocaleString('en-US')} trainable, ${m.gflop.toFixed(1)} GFLOP): ours ${ms(t.ours!)} = ${((m.gflop * 1e3) / t.ours!.median).toFixed(0)} GFLOP/s${t.torch ? `; PyTorch eager ${ms(t.torch)} → ours / PyTorch = ${(t.ours!.median / t.torch.median).toFixed(2)} (alone ${alone!.toFixed(1)} ms)` : ''}`);
     if (adapter === 'Lily') {
+      // V8's late optimising work (code on the measured heap) settles over the first ~15 steps
+      for (let i = 0; i < (quick ? 2 : 4); i++) stepFn(m.trainer, m.batch)();
       memory.model_step_bytes_per_step = await perStep(stepFn(m.trainer, m.batch), 1);
       memory.model_step_buffers_bytes = blockBytes(m.trainer);
     }

@@ -80,6 +80,13 @@ export class TorchPeer {
     return Number(r.ms);
   }
 
+  /** the median of n steps run back to back inside the peer (no interleave), in ms */
+  async alone(name: string, n: number): Promise<number> {
+    const r = await this.request({ cmd: 'alone', name, n });
+    if (!r.ok) throw new Error(`torch peer: ${r.error}`);
+    return Number(r.ms);
+  }
+
   /** the peer's peak resident set in bytes */
   async peakRss(): Promise<number | null> {
     const r = await this.request({ cmd: 'rss' });

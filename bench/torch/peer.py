@@ -3,9 +3,12 @@ ours, in PyTorch eager (and torch.compile where this torch has it), timed one st
 benchmark can interleave ours and PyTorch's samples in one run.
 
 Protocol (one JSON object per line): the driver writes {"cmd": "setup", "name": ..., "kind": ...,
-"dims": {...}}, {"cmd": "step", "name": ...} or {"cmd": "info"}; we answer one line each:
+"dims": {...}}, {"cmd": "step", "name": ...}, {"cmd": "alone", "name": ..., "n": ...} or {"cmd": "info"};
+we answer one line each:
 {"ok": true, ...} or {"ok": false, "error": ...}. A step answer carries "ms" (the step's wall time,
-measured here, so the pipe is not counted) and "loss".
+measured here, so the pipe is not counted) and "loss"; an "alone" answer carries "ms", the median of
+n steps run back to back here (PyTorch undisturbed: the figure the interleaved samples are checked
+against).
 
 Steps (float32, 2 threads by default, AdamW on the trainable tensors only, MSE loss):
   paper-lily  frozen Linear(In, Out) + Lily(r, E) on x: [N, In]  (the Lily paper's shape)
@@ -18,6 +21,7 @@ experts summed by them into one matrix, then one matmul (the fold our compiler f
 """
 import json
 import math
+import statistics
 import sys
 import time
 
@@ -162,6 +166,9 @@ def main():
                 s = Step(req["kind"], req["dims"], compiled, device)
                 steps[req["name"]] = s
                 out({"ok": True, "trainable": s.trainable})
+            elif cmd == "alone":
+                s = steps[req["name"]]
+                out({"ok": True, "ms": statistics.median(s.step()[0] for _ in range(int(req.get("n", 9))))})
             elif cmd == "step":
                 ms, loss = steps[req["name"]].step()
                 out({"ok": True, "ms": ms, "loss": loss})

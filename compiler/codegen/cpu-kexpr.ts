@@ -62,12 +62,46 @@ export function exprKey(e: KExpr): string {
     case 'bin':
       k = `B${e.op}(${exprKey(e.a)},${exprKey(e.b)})`;
       break;
-    case 'reduce':
-      k = `R${e.op}[${e.vars.map((v) => `${JSON.stringify(v.v)}<${v.extent}`).join(',')}](${exprKey(e.body)})`;
+    case 'reduce': {
+      // Bound variables get canonical names (#height.index), so the same reduce written with other
+      // variable names has the same key: softmax's max, once in the numerator and once inside the
+      // sum, is computed once. A variable occurs in a key as `c*"v"` (loads) or `"v"<` (reduces).
+      const h = reduceHeight(e);
+      let body = exprKey(e.body);
+      const vars = e.vars.map((v, i) => {
+        const from = JSON.stringify(v.v), to = JSON.stringify(`#${h}.${i}`);
+        body = body.split(`*${from}`).join(`*${to}`).split(`${from}<`).join(`${to}<`);
+        return `${to}<${v.extent}`;
+      });
+      k = `R${e.op}[${vars.join(',')}](${body})`;
       break;
+    }
   }
   keyCache.set(e, k);
   return k;
+}
+
+const heightCache = new WeakMap<KExpr, number>();
+/** How deeply reduces nest in e (0: none), so nested reduces' canonical names differ. */
+function reduceHeight(e: KExpr): number {
+  let h = heightCache.get(e);
+  if (h !== undefined) return h;
+  switch (e.k) {
+    case 'unary':
+    case 'unaryGrad':
+      h = reduceHeight(e.a);
+      break;
+    case 'bin':
+      h = Math.max(reduceHeight(e.a), reduceHeight(e.b));
+      break;
+    case 'reduce':
+      h = 1 + reduceHeight(e.body);
+      break;
+    default:
+      h = 0;
+  }
+  heightCache.set(e, h);
+  return h;
 }
 
 /** Row-major affine of an output with these loops. */

@@ -2,8 +2,10 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { KernelPlan, KExpr } from '../fuse/kernel-ir.ts';
 import { cpuGemmReady, gemm } from '../../runtime/backends/cpu-gemm.ts';
+import { loadNativeBlas } from '../../runtime/backends/native-blas.ts';
 import type * as T from '../../runtime/tensor/index.ts';
 import { compileCpuKernel, type CpuKernelOptions, type GemmFn, matchGemm, strategyOf } from './cpu.ts';
+import { exprKey } from './cpu-kexpr.ts';
 import { arg, bin, closeness, cst, kernel, ld, max, plan, rand, referenceRun, strides, sum, un } from './cpu-testkit.ts';
 
 const STRATEGIES = ['auto', 'loops', 'gemm'] as const;
@@ -18,11 +20,11 @@ function runCompiled(p: KernelPlan, feeds: Map<string, Float32Array>, args: Reco
 }
 
 /** every strategy equals the float64 reference within tolerance */
-function agree(p: KernelPlan, seed: number, args: Record<string, number> = {}, tol = { rtol: 1e-4, atol: 1e-4 }): string[] {
+function agree(p: KernelPlan, seed: number, args: Record<string, number> = {}, tol = { rtol: 1e-4, atol: 1e-4 }, extra: CpuKernelOptions = {}): string[] {
   const { feeds, ref } = referenceRun(p, seed, args);
   const used: string[] = [];
   for (const strategy of STRATEGIES) {
-    const { out, compiled } = runCompiled(p, feeds, args, { strategy });
+    const { out, compiled } = runCompiled(p, feeds, args, { ...extra, strategy });
     used.push(...compiled.map((c) => c.strategy));
     for (const [name, want] of ref) {
       const got = out.get(name)!;
@@ -364,6 +366,21 @@ describe('cpu codegen', () => {
     expect(gemms).toBeGreaterThan(100); // forced 'gemm' runs on every matmul case
   });
 
+  const native = loadNativeBlas();
+  it.skipIf(!native.ok)(`the same on OpenBLAS, a kernel's whole batch in one sgemmBatch call${native.ok ? '' : ` (skipped: ${native.reason})`}`, () => {
+    if (!native.ok) return;
+    const { gemm: g, gemmBatch } = native.blas;
+    let batched = 0;
+    fc.assert(
+      fc.property(arbMM, (c) => {
+        agree(mmPlan(c), c.seed, { s: 0.75 }, { rtol: 1e-4, atol: 1e-4 * (1 + c.K / 8) }, { gemm: g, gemmBatch });
+        if (c.nb > 1 && !c.fold) batched++;
+      }),
+      { seed: 424243, numRuns: 120 },
+    );
+    expect(batched).toBeGreaterThan(20);
+  });
+
   it('random elementwise kernels with broadcast loads equal the reference', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 0, maxLength: 3 }), fc.integer({ min: 1, max: 1 << 30 }), (shape, seed) => {
@@ -385,6 +402,33 @@ describe('cpu codegen', () => {
     expect(src.match(/Math\.max/g)?.length).toBe(1); // one max per row (shared by numerator and sum)
     expect(src.match(/Math\.exp/g)?.length).toBe(5); // exp in the sum loop (unrolled ×4) and in the output loop
     expect(src).not.toMatch(/\[[^\]]*\*[^\]]*\]/); // no multiplications in any index
+  });
+
+  it('a reduce written twice with different bound variables is computed once (softmax as fusion writes it)', () => {
+    // the max in the numerator binds k, the one inside the sum binds k3 (separate IR nodes)
+    const R = 8, C = 16;
+    const x = (i: string, j: string) => ld(0, { [i]: C, [j]: 1 });
+    const e = (v: string, mv: string) => un('exp', bin('-', x('i', v), max({ [mv]: C }, x('i', mv))));
+    const body = bin('/', e('j', 'k'), sum({ k2: C }, e('k2', 'k3')));
+    const p = plan({ leaves: [['X', [R * C]]], temps: [[R * C]], kernels: [kernel('softmax', 1, { i: R, j: C }, body, [0])], outputs: [['y', 1]] });
+    agree(p, 5, {}, { rtol: 1e-5, atol: 1e-7 });
+    expect(compileCpuKernel(p.kernels[0]!).source.match(/Math\.max/g)?.length).toBe(1);
+  });
+
+  it('reduce keys: equal up to renaming bound variables, different when the renaming changes the meaning', () => {
+    const k = (e: KExpr) => exprKey(e);
+    // Σ_k x[i, k] and Σ_m x[i, m]: the same
+    expect(k(sum({ k: 4 }, ld(0, { i: 4, k: 1 })))).toBe(k(sum({ m: 4 }, ld(0, { i: 4, m: 1 }))));
+    // ... but not Σ_k x[k, k] against Σ_k x[i, k]
+    expect(k(sum({ k: 4 }, ld(0, { k: 5 })))).not.toBe(k(sum({ k: 4 }, ld(0, { i: 4, k: 1 }))));
+    // nested: Σ_a Σ_b x[a, b] ≠ Σ_a Σ_b x[b, b]; Σ_a Σ_b x[a, b] = Σ_c Σ_d x[c, d]
+    const nest = (o: string, n: string, at: Record<string, number>) => sum({ [o]: 3 }, sum({ [n]: 3 }, ld(0, at)));
+    expect(k(nest('a', 'b', { a: 3, b: 1 }))).toBe(k(nest('c', 'd', { c: 3, d: 1 })));
+    expect(k(nest('a', 'b', { a: 3, b: 1 }))).not.toBe(k(nest('a', 'b', { b: 4 })));
+    // a free variable keeps its name: Σ_k x[i, k] ≠ Σ_k x[j, k]
+    expect(k(sum({ k: 4 }, ld(0, { i: 4, k: 1 })))).not.toBe(k(sum({ k: 4 }, ld(0, { j: 4, k: 1 }))));
+    // an argument that shares a bound variable's name is not renamed with it
+    expect(k(sum({ k: 4 }, bin('*', ld(0, { k: 1 }), arg('k'))))).not.toBe(k(sum({ m: 4 }, bin('*', ld(0, { m: 1 }), arg('m')))));
   });
 
   it('a reduce broadcast along an outer loop is computed once per value (DoRA column norms)', () => {
@@ -473,4 +517,46 @@ describe('cpu codegen', () => {
     const ones = mmPlan({ M: 1, K: 1, N: 1, nb: 1, fold: false, aOrder: ['i', 'k'], bOrder: ['k', 'j'], oOrder: ['i', 'j'], padA: 0, splitK: false, scale: 'arg', epi: 'reluBias' });
     agree(ones, 3, { s: 2 });
   });
+});
+
+describe('fast tanh / GELU helpers of the generated loops', () => {
+  // a grid over [-20, 20], the clamp edges, and the special values
+  const xs = Float32Array.from([...Array.from({ length: 4001 }, (_, i) => (i - 2000) / 100), 8.999, 9.001, -8.999, -9.001, 1e-30, -0, 0, 1e30, -1e30, Infinity, -Infinity, NaN]);
+  const run = (body: KExpr) => {
+    const p = plan({ leaves: [['x', [xs.length]]], temps: [[xs.length]], kernels: [kernel('f', 1, { i: xs.length }, body, [0])], outputs: [['y', 1]] });
+    const k = compileCpuKernel(p.kernels[0]!);
+    const B = [xs.slice(), new Float32Array(xs.length)];
+    k.run(B);
+    return { y: B[1]!, source: k.source };
+  };
+  const x = ld(0, { i: 1 });
+  // [name, expression, float64 formula, helper, absolute tolerance (GELU′ amplifies tanh's 3e-8 by up to ~5)]
+  const cases: [string, KExpr, (v: number) => number, string, number][] = [
+    ['tanh', un('tanh', x), Math.tanh, 'tanh_(', 1e-7],
+    ['tanh′', { k: 'unaryGrad', fn: 'tanh', a: x }, (v) => 1 - Math.tanh(v) ** 2, 'dtanh_(', 1e-7],
+    ['gelu', un('gelu', x), (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3))), 'gelu_(', 1e-7],
+    ['gelu′', { k: 'unaryGrad', fn: 'gelu', a: x }, (v) => {
+      const t = Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3));
+      return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * Math.sqrt(2 / Math.PI) * (1 + 3 * 0.044715 * v * v);
+    }, 'dgelu_(', 2e-7],
+  ];
+  for (const [name, body, exact, helper, atol] of cases)
+    it(`${name} is within ${atol} absolute (+ float32 rounding) of the Math.tanh formula, special values included`, () => {
+      const { y, source } = run(body);
+      expect(source).toContain(helper); // the fast helper, not Math.tanh
+      expect(source).not.toContain('Math.tanh');
+      for (let i = 0; i < xs.length; i++) {
+        const want = Math.fround(exact(xs[i]!));
+        if (Number.isNaN(want)) {
+          expect(y[i], `${name}(${xs[i]})`).toBeNaN();
+          continue;
+        }
+        if (!Number.isFinite(want)) {
+          expect(y[i], `${name}(${xs[i]})`).toBe(want);
+          continue;
+        }
+        if (want === 0) expect(Object.is(y[i], want) || Math.abs(y[i]!) < 1e-30, `${name}(${xs[i]}) = ${y[i]}, want ${want}`).toBe(true);
+        expect(Math.abs(y[i]! - want), `${name}(${xs[i]}) = ${y[i]}, want ${want}`).toBeLessThanOrEqual(1.2e-7 * Math.abs(want) + atol);
+      }
+    });
 });

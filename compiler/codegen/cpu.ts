@@ -19,6 +19,27 @@ export { renderKernelSource, renderScalarSource, compileLoops, type KernelFn } f
 export type CpuStrategy = 'gemm' | 'gemm-packed' | 'loops';
 
 export type GemmFn = (a: Float32Array, b: Float32Array, out: Float32Array, M: number, K: number, N: number, opts?: GemmOptions) => void;
+/**
+ * GemmFn over a batch: one product per (a, b, c) element-offset triple in `offsets`, with every
+ * scalar in `params` (gemmParams), so a call reads no object fields and boxes no numbers.
+ */
+export type GemmBatchFn = (a: Float32Array, b: Float32Array, out: Float32Array, params: Float64Array, offsets: Int32Array) => void;
+
+/** The scalars of a row-major gemm as a GemmBatchFn takes them: [transA, transB, M, N, K, alpha, lda, ldb, beta, ldc]. */
+export function gemmParams(M: number, K: number, N: number, o: GemmOptions = {}, into = new Float64Array(10)): Float64Array {
+  into[0] = o.transA ? 1 : 0;
+  into[1] = o.transB ? 1 : 0;
+  into[2] = M;
+  into[3] = N;
+  into[4] = K;
+  into[5] = o.alpha ?? 1;
+  // leading dimensions are at least 1 even for empty matrices (BLAS rejects 0)
+  into[6] = Math.max(1, o.transA ? M : K);
+  into[7] = Math.max(1, o.transB ? K : N);
+  into[8] = o.accumulate ? 1 : 0;
+  into[9] = Math.max(1, N);
+  return into;
+}
 
 export interface CpuKernelOptions {
   /**
@@ -31,6 +52,8 @@ export interface CpuKernelOptions {
    * runtime/backends/cpu-gemm.ts's `gemm`, or native-blas.ts's. Without one, pass strategy 'loops'.
    */
   gemm?: GemmFn;
+  /** a batched gemm (OpenBLAS): a kernel's batch of products in one call, instead of gemm per batch */
+  gemmBatch?: GemmBatchFn;
 }
 
 export interface CompiledCpuKernel {
@@ -114,6 +137,9 @@ export function compileCpuKernel(k: Kernel, opts: CpuKernelOptions = {}): Compil
   };
   const cOut = m.cDirect ? k.out : null;
   const needScratch = m.scratch.some((n) => n > 0);
+  const gb = opts.gemmBatch;
+  const offsets = Int32Array.from(lOff.flatMap((o, i) => [o, rOff[i]!, cOff[i]!]));
+  const params = gemmParams(M, K, N, gopts);
   const run = (B: readonly Float32Array[], args: Readonly<Record<string, number>> = NO_ARGS, S0?: readonly Float32Array[]) => {
     const S = needScratch ? scratchOf(m.scratch, S0) : (S0 ?? []);
     if (packL) packL(B, args, S);
@@ -121,8 +147,9 @@ export function compileCpuKernel(k: Kernel, opts: CpuKernelOptions = {}): Compil
     const a = L.direct ? B[L.buf]! : S[0]!;
     const b = R.direct ? B[R.buf]! : S[1]!;
     const c = cOut !== null ? B[cOut]! : S[2]!;
-    if (alphaFn) gopts.alpha = alphaFn(B, args, S);
-    for (let i = 0; i < nb; i++) g(viewIn(lViews, a, lOff, i), viewIn(rViews, b, rOff, i), viewIn(cViews, c, cOff, i), M, K, N, gopts);
+    if (alphaFn) gopts.alpha = params[5] = alphaFn(B, args, S);
+    if (gb) gb(a, b, c, params, offsets);
+    else for (let i = 0; i < nb; i++) g(viewIn(lViews, a, lOff, i), viewIn(rViews, b, rOff, i), viewIn(cViews, c, cOff, i), M, K, N, gopts);
     if (epi) epi(B, args, S);
   };
   return { kernel: k, strategy, gemm: m, source: sources.join('\n'), scratch: m.scratch, run };

@@ -73,6 +73,67 @@ static napi_value sgemm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// sgemmBatch(p, A, B, C, offsets): for each batch i, C[c_i…] = alpha·op(A[a_i…])·op(B[b_i…]) + beta·C[c_i…],
+// row-major, with p = Float64Array [transA, transB, M, N, K, alpha, lda, ldb, beta, ldc] and
+// offsets = Int32Array [a_0, b_0, c_0, a_1, b_1, c_1, …] (elements). One call per kernel instead of
+// one per batch, and no number crosses N-API as a JS value: a warm call allocates nothing on the JS
+// heap (a double argument such as alpha = 0.125 is a fresh heap number at every call).
+static napi_value sgemm_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value a[5];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc != 5) {
+    napi_throw_type_error(env, NULL, "sgemmBatch: expects (p, A, B, C, offsets)");
+    return NULL;
+  }
+  bool is_ta = false;
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t np, noffs, off;
+  void *pp, *po;
+  if (napi_is_typedarray(env, a[0], &is_ta) != napi_ok || !is_ta || napi_get_typedarray_info(env, a[0], &type, &np, &pp, &ab, &off) != napi_ok ||
+      type != napi_float64_array || np < 10) {
+    napi_throw_type_error(env, NULL, "sgemmBatch: p must be a Float64Array of 10 numbers");
+    return NULL;
+  }
+  if (napi_is_typedarray(env, a[4], &is_ta) != napi_ok || !is_ta || napi_get_typedarray_info(env, a[4], &type, &noffs, &po, &ab, &off) != napi_ok ||
+      type != napi_int32_array || noffs % 3 != 0) {
+    napi_throw_type_error(env, NULL, "sgemmBatch: offsets must be an Int32Array of (a, b, c) triples");
+    return NULL;
+  }
+  const double* p = (const double*)pp;
+  const int32_t* offs = (const int32_t*)po;
+  float *A, *B, *C;
+  size_t nA, nB, nC;
+  if (!f32_view(env, a[1], &A, &nA) || !f32_view(env, a[2], &B, &nB) || !f32_view(env, a[3], &C, &nC)) {
+    napi_throw_type_error(env, NULL, "sgemmBatch: A, B and C must be Float32Arrays");
+    return NULL;
+  }
+  const bool ta = p[0] != 0, tb = p[1] != 0;
+  const double M = p[2], N = p[3], K = p[4], lda = p[6], ldb = p[7], ldc = p[9];
+  const double dims[6] = {M, N, K, lda, ldb, ldc};
+  for (int i = 0; i < 6; i++)
+    if (!(dims[i] >= 0 && dims[i] <= INT32_MAX && dims[i] == (double)(int64_t)dims[i])) {
+      napi_throw_range_error(env, NULL, "sgemmBatch: M, N, K and the leading dimensions must be non-negative 32-bit integers");
+      return NULL;
+    }
+  const int64_t m = (int64_t)M, n = (int64_t)N, k = (int64_t)K;
+  for (size_t b = 0; b < noffs; b += 3) {
+    const int64_t oa = offs[b], ob = offs[b + 1], oc = offs[b + 2];
+    if (oa < 0 || ob < 0 || oc < 0 || (size_t)oa > nA || (size_t)ob > nB || (size_t)oc > nC ||
+        !fits(nA - oa, ta ? k : m, ta ? m : k, (int64_t)lda) || !fits(nB - ob, tb ? n : k, tb ? k : n, (int64_t)ldb) ||
+        !fits(nC - oc, m, n, (int64_t)ldc)) {
+      napi_throw_range_error(env, NULL, "sgemmBatch: an operand is shorter than its offset, sizes and leading dimension need");
+      return NULL;
+    }
+  }
+  if (m == 0 || n == 0) return NULL;
+  for (size_t b = 0; b < noffs; b += 3)
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n, (blasint)k,
+                (float)p[5], A + offs[b], (blasint)lda, B + offs[b + 1], (blasint)ldb, (float)p[8], C + offs[b + 2], (blasint)ldc);
+  return NULL;
+}
+
 // info(): { config, threads, cores }
 static napi_value info(napi_env env, napi_callback_info cbinfo) {
   napi_value o, s, t, c;
@@ -103,6 +164,7 @@ static napi_value set_threads(napi_env env, napi_callback_info cbinfo) {
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"sgemm", NULL, sgemm, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sgemmBatch", NULL, sgemm_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"info", NULL, info, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -15,13 +15,13 @@
 //  - scratch for packed GEMM operands / results (S[0..2]) is one set per executable, sized for the
 //    largest kernel: kernels run one at a time.
 import type { BufferId, KernelPlan } from '../../compiler/fuse/kernel-ir.ts';
-import { compileCpuKernel, type CompiledCpuKernel, type CpuKernelOptions, type GemmFn } from '../../compiler/codegen/cpu.ts';
+import { compileCpuKernel, type CompiledCpuKernel, type CpuKernelOptions, type GemmBatchFn, type GemmFn } from '../../compiler/codegen/cpu.ts';
 import type { Backend, Executable, HostAccess } from '../executable.ts';
 import { arenaOf, type CpuArena } from './cpu-arena.ts';
 import { cpuGemmEngine, type WasmGemm } from './cpu-gemm.ts';
 import { loadNativeBlas } from './native-blas.ts';
 
-export interface CpuBackendOptions extends Omit<CpuKernelOptions, 'gemm'> {
+export interface CpuBackendOptions extends Omit<CpuKernelOptions, 'gemm' | 'gemmBatch'> {
   /** use the wasm gemm (default true; false: generated loops only, plain Float32Arrays) */
   gemm?: boolean;
   /** the wasm gemm engine (default: the process-wide one) */
@@ -58,7 +58,7 @@ export function cpuBackend(options: CpuBackendOptions = {}): Backend {
       const blas = options.blas ?? 'auto';
       if (options.gemm !== false && blas !== 'wasm') {
         const native = loadNativeBlas();
-        if (native.ok) return new CpuExecutable(plan, null, options, native.blas.gemm);
+        if (native.ok) return new CpuExecutable(plan, null, options, native.blas.gemm, native.blas.gemmBatch);
         if (blas === 'native') throw new Error(`cpu backend: native BLAS unavailable: ${native.reason}`);
       }
       if (options.gemm !== false) {
@@ -97,11 +97,14 @@ export class CpuExecutable implements Executable {
   readonly bytes: number;
 
   /** `nativeGemm`: OpenBLAS (buffers are plain arrays then); else `engine`'s wasm gemm, or loops only */
-  constructor(plan: KernelPlan, engine: WasmGemm | null, options: CpuBackendOptions, nativeGemm?: GemmFn) {
+  constructor(plan: KernelPlan, engine: WasmGemm | null, options: CpuBackendOptions, nativeGemm?: GemmFn, nativeBatch?: GemmBatchFn) {
     this.plan = plan;
     const { gemm: _useGemm, engine: _engine, blas: _blas, ...rest } = options;
     const kopts: CpuKernelOptions = { ...rest };
-    if (nativeGemm) kopts.gemm = nativeGemm;
+    if (nativeGemm) {
+      kopts.gemm = nativeGemm;
+      kopts.gemmBatch = nativeBatch;
+    }
     else if (engine) kopts.gemm = (a, b, out, M, K, N, o) => engine.gemm(a, b, out, M, K, N, o);
     else kopts.strategy = 'loops';
     this.gemmKind = nativeGemm ? 'openblas' : engine ? 'wasm' : 'loops';

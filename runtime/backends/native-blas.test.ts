@@ -3,6 +3,7 @@
 // binding was not built; in CI (which installs libopenblas-dev) it must be built.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { gemmParams } from '../../compiler/codegen/cpu.ts';
 import { loadNativeBlas } from './native-blas.ts';
 
 const native = loadNativeBlas();
@@ -54,5 +55,56 @@ describe('native BLAS (OpenBLAS sgemm through N-API)', () => {
     const { gemm } = native.blas;
     expect(() => gemm(new Float32Array(5), new Float32Array(6), new Float32Array(4), 2, 3, 2)).toThrow(/shorter/);
     expect(() => gemm(new Float32Array(6), new Float32Array(6), new Float32Array(3), 2, 3, 2)).toThrow(RangeError);
+  });
+});
+
+describe('native BLAS batched sgemm (one call per kernel)', () => {
+  it.skipIf(!native.ok)(`equals per-batch gemm at every offset, transpose, alpha and accumulate${why ? ` (skipped: ${why})` : ''}`, () => {
+    if (!native.ok) return;
+    const { gemmBatch } = native.blas;
+    fc.assert(
+      fc.property(
+        fc.record({ M: fc.integer({ min: 0, max: 12 }), K: fc.integer({ min: 0, max: 12 }), N: fc.integer({ min: 0, max: 12 }), nb: fc.integer({ min: 1, max: 4 }), tA: fc.boolean(), tB: fc.boolean(), acc: fc.boolean(), alpha: fc.constantFrom(1, -0.5, 0.125), gap: fc.integer({ min: 0, max: 3 }) }),
+        ({ M, K, N, nb, tA, tB, acc, alpha, gap }) => {
+          // batch i of each operand starts at i·(size + gap)
+          const [sa, sb, sc] = [M * K + gap, K * N + gap, M * N + gap];
+          const a = fill(nb * sa, 1), b = fill(nb * sb, 2), c = fill(nb * sc, 3);
+          const want = Array.from({ length: nb }, (_, i) => refGemm(a.subarray(i * sa), b.subarray(i * sb), c.subarray(i * sc), M, K, N, tA, tB, alpha, acc));
+          const offsets = Int32Array.from({ length: 3 * nb }, (_, j) => Math.floor(j / 3) * [sa, sb, sc][j % 3]!);
+          const before = c.slice();
+          gemmBatch(a, b, c, gemmParams(M, K, N, { transA: tA, transB: tB, alpha, accumulate: acc }), offsets);
+          for (let i = 0; i < nb; i++) {
+            want[i]!.forEach((w, j) => expect(Math.abs(c[i * sc + j]! - w), `batch ${i} [${j}]`).toBeLessThan(1e-4 * (1 + K)));
+            for (let j = M * N; j < sc; j++) expect(c[i * sc + j]).toBe(before[i * sc + j]); // the gaps are untouched
+          }
+        },
+      ),
+      { seed: 4243, numRuns: 120 },
+    );
+  });
+
+  it.skipIf(!native.ok)(`rejects a batch offset past its operand, with a RangeError${why ? ` (skipped: ${why})` : ''}`, () => {
+    if (!native.ok) return;
+    const { gemmBatch } = native.blas;
+    const p = gemmParams(2, 3, 2);
+    const call = (offsets: number[]) => () => gemmBatch(new Float32Array(12), new Float32Array(12), new Float32Array(8), p, Int32Array.from(offsets));
+    expect(call([0, 0, 0, 6, 6, 4])).not.toThrow();
+    expect(call([0, 0, 0, 6, 6, 5])).toThrow(RangeError);
+    expect(call([0, 0, -1])).toThrow(RangeError);
+    expect(call([0, 7, 0])).toThrow(RangeError);
+  });
+
+  it.skipIf(!native.ok)(`allocates nothing on the JS heap once warm (alpha is not a small integer)${why ? ` (skipped: ${why})` : ''}`, () => {
+    if (!native.ok) return;
+    const { gemmBatch } = native.blas;
+    const a = fill(8 * 16, 1), b = fill(8 * 16, 2), c = new Float32Array(8 * 16);
+    const offsets = Int32Array.from({ length: 24 }, (_, j) => Math.floor(j / 3) * 16);
+    const p = gemmParams(4, 4, 4, { transB: true, alpha: 0.125 });
+    const call = () => gemmBatch(a, b, c, p, offsets);
+    for (let i = 0; i < 20000; i++) call(); // optimised by V8
+    const h0 = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 5000; i++) call();
+    // process.memoryUsage() itself allocates a few hundred bytes; 5000 boxed alphas would be 80 KB
+    expect(process.memoryUsage().heapUsed - h0).toBeLessThan(8000);
   });
 });

@@ -6,13 +6,15 @@
 // says why and the CPU backend keeps the wasm gemm. Node-only (node:module).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { GemmFn } from '../../compiler/codegen/cpu.ts';
+import { gemmParams, type GemmBatchFn, type GemmFn } from '../../compiler/codegen/cpu.ts';
 
 interface Binding {
   sgemm(
     transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
     A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number, C: Float32Array, ldc: number,
   ): void;
+  /** p = [transA, transB, M, N, K, alpha, lda, ldb, beta, ldc]; offsets = (a, b, c) triples, one per batch */
+  sgemmBatch?(p: Float64Array, A: Float32Array, B: Float32Array, C: Float32Array, offsets: Int32Array): void;
   info(): { config: string; threads: number; cores: number };
   setThreads(n: number): void;
 }
@@ -20,6 +22,8 @@ interface Binding {
 export interface NativeBlas {
   /** the same contract as cpu-gemm's gemm(): out = alpha·op(A)·op(B) (+ out when accumulate), row-major */
   gemm: GemmFn;
+  /** the same over a batch at element offsets, scalars from gemmParams (one native call; nothing allocated per call) */
+  gemmBatch: GemmBatchFn;
   /** e.g. 'OpenBLAS 0.3.21 … Cooperlake MAX_THREADS=64' */
   config: string;
   threads: number;
@@ -47,13 +51,19 @@ export function loadNativeBlas(): { ok: true; blas: NativeBlas } | { ok: false; 
   if (!existsSync(file)) return (loaded = { ok: false, reason: `not built (${file} is missing: npm install builds it when libopenblas-dev and g++ are installed)` });
   try {
     const b = createRequire(import.meta.url)(file) as Binding;
-    const gemm: GemmFn = (a, bm, out, M, K, N, o = {}) => {
-      // leading dimensions are at least 1 even for empty matrices (BLAS rejects 0)
-      const lda = Math.max(1, o.transA ? M : K), ldb = Math.max(1, o.transB ? K : N);
-      b.sgemm(!!o.transA, !!o.transB, M, N, K, o.alpha ?? 1, a, lda, bm, ldb, o.accumulate ? 1 : 0, out, Math.max(1, N));
+    // The scalars travel in one Float64Array (gemmParams): numbers passed as JS arguments would
+    // allocate (a non-integer alpha is a heap number), and a warm training step allocates nothing.
+    const gemmBatch: GemmBatchFn = (a, bm, out, p, offsets) => {
+      if (b.sgemmBatch) return b.sgemmBatch(p, a, bm, out, offsets);
+      // a binding built before sgemmBatch existed: one call per batch
+      for (let i = 0; i < offsets.length; i += 3)
+        b.sgemm(!!p[0], !!p[1], p[2]!, p[3]!, p[4]!, p[5]!, a.subarray(offsets[i]!), p[6]!, bm.subarray(offsets[i + 1]!), p[7]!, p[8]!, out.subarray(offsets[i + 2]!), p[9]!);
     };
+    const single = new Int32Array(3);
+    const p = new Float64Array(10);
+    const gemm: GemmFn = (a, bm, out, M, K, N, o = {}) => gemmBatch(a, bm, out, gemmParams(M, K, N, o, p), single);
     const i = b.info();
-    return (loaded = { ok: true, blas: { gemm, config: i.config, threads: i.threads, setThreads: (n) => b.setThreads(n) } });
+    return (loaded = { ok: true, blas: { gemm, gemmBatch, config: i.config, threads: i.threads, setThreads: (n) => b.setThreads(n) } });
   } catch (e) {
     return (loaded = { ok: false, reason: `cannot load ${file}: ${(e as Error).message.split('\n')[0]}` });
   }
