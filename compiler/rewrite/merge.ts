@@ -119,8 +119,8 @@ export function planInlining(src: Graph, policy: InlinePolicy): Set<string> {
   return edges;
 }
 
-export function mergeSumsOfProducts(src: Graph, policy: InlinePolicy = 'aggressive') {
-  const edges = planInlining(src, policy);
+export function mergeSumsOfProducts(src: Graph, policy: InlinePolicy | Set<string> = 'aggressive') {
+  const edges = typeof policy === 'string' ? planInlining(src, policy) : policy;
   const byConsumer = new Map<Id, Id[]>();
   for (const k of edges) {
     const [c, e] = k.split(':').map(Number);
