@@ -16,6 +16,7 @@ import { rebuild, type RewriteLog, type Rule } from './rewrite/engine.ts';
 import { FAULTS } from './rewrite/faults.ts';
 import { attachObjective, type Objective, type ObjectiveResult } from './objective.ts';
 import { mergeSumsOfProducts } from './rewrite/merge.ts';
+import { planPerRegion } from './rewrite/regions.ts';
 import { SIMPLIFY_RULES } from './rewrite/rules-simplify.ts';
 import { hoistFrozen, type Hoisted } from './rewrite/hoist.ts';
 import type { ModuleRecord, TargetAttachment } from './interp/targets.ts';
@@ -101,9 +102,11 @@ export const STAGES: Stage[] = [
     name: 'contract',
     doc: 'form each maximal sum of products (einsum) and choose its contraction order by cost',
     run(p) {
-      // Each inlining policy yields a program; keep the cheapest, never worse than as written.
+      // Each inlining plan yields a program; keep the cheapest, never worse than as written. The
+      // plan chosen region by region (rewrite/regions.ts) is what lets one region's gain stand
+      // when another region's would be a loss; the whole-program policies stay as a floor.
       let best: { graph: Graph; log: RewriteLog[]; flops: number } = { graph: p.graph, log: [], flops: totalFlops(p.graph) };
-      for (const policy of ['aggressive', 'conservative'] as const) {
+      for (const policy of [planPerRegion(p.graph), 'aggressive', 'conservative'] as const) {
         const merged = mergeSumsOfProducts(p.graph, policy);
         // merged.facts carries each sum of products' FLOPs as written (naive) into the optimiser.
         const y = merged.graph.outputs.get('y');

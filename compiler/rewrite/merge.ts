@@ -98,7 +98,8 @@ export type InlinePolicy = 'aggressive' | 'conservative';
  *    consumer, a value with one use into that use);
  *  - aggressive: also inline into every backward consumer (recomputing there), so each gradient's
  *    net is optimised whole — what exposes the expert-sum fold in the backward program.
- * The contract stage tries both and keeps the cheaper program (no worse than the naive one).
+ * The contract stage chooses between them region by region (regions.ts), with both whole-program
+ * plans and the naive program as a floor.
  */
 export function planInlining(src: Graph, policy: InlinePolicy): Set<string> {
   const fwdUses = forwardUses(src);
@@ -119,8 +120,8 @@ export function planInlining(src: Graph, policy: InlinePolicy): Set<string> {
   return edges;
 }
 
-export function mergeSumsOfProducts(src: Graph, policy: InlinePolicy = 'aggressive') {
-  const edges = planInlining(src, policy);
+export function mergeSumsOfProducts(src: Graph, policy: InlinePolicy | Set<string> = 'aggressive') {
+  const edges = typeof policy === 'string' ? planInlining(src, policy) : policy;
   const byConsumer = new Map<Id, Id[]>();
   for (const k of edges) {
     const [c, e] = k.split(':').map(Number);

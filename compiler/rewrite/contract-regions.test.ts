@@ -1,0 +1,64 @@
+// Issue 13: the contract stage judged whole programs by total FLOPs, so one costly region (the MLP's
+// backward under aggressive inlining) vetoed the good ones (Lily's expert fold). At the whole-model
+// benchmark's sizes (one block, Bt = 32) nothing was reordered. The choice must be per region.
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { checkSource } from '../frontend.ts';
+import { compile, flopsSplit } from '../pipeline.ts';
+import { DEFAULT_ADAMW } from '../objective.ts';
+import { mergeSumsOfProducts } from './merge.ts';
+import { contractOrders } from './contract.ts';
+import { rebuild } from './engine.ts';
+import { SIMPLIFY_RULES } from './rules-simplify.ts';
+import { checkOnce } from '../verify.ts';
+import { regionsOf } from './regions.ts';
+
+const file = new URL('../../bench/model/vit-small.lily', import.meta.url).pathname;
+const checked = checkSource(readFileSync(file, 'utf8'), file);
+const opts = { settings: { Bt: 32, T: 65, L: 1 }, seed: 0, params: 'shapes' as const, objective: { loss: 'mse' as const, optimizer: DEFAULT_ADAMW } };
+const total = (g: Parameters<typeof flopsSplit>[0]) => {
+  const f = flopsSplit(g);
+  return f.forward + f.backward;
+};
+
+/** Total FLOPs of the program as written and under each whole-program inlining policy. */
+function wholeProgramCandidates(settings: Record<string, number>, extra: object) {
+  const before = compile(checked, 'ViTLily', { settings, seed: 0, params: 'shapes', until: 'simplify-2', ...extra });
+  const out = [total(before.graph)];
+  for (const policy of ['aggressive', 'conservative'] as const) {
+    const m = mergeSumsOfProducts(before.graph, policy);
+    out.push(total(rebuild(contractOrders(m.graph, m.facts).graph, SIMPLIFY_RULES).graph));
+  }
+  return out;
+}
+
+describe('contract stage: chosen per sum of products (whole-model block, Bt = 32)', () => {
+  it('folds the Lily expert sum in forward and backward, and is no worse than any whole-program candidate', () => {
+    const candidates = wholeProgramCandidates(opts.settings, { objective: opts.objective });
+    const p = compile(checked, 'ViTLily', opts);
+    const folds = p.log.filter((l) => l.rule === 'contraction-order' && l.applied && (l.folds as unknown[] | undefined)?.length);
+    expect(folds.filter((l) => l.forward).length).toBe(2); // q and v
+    expect(folds.filter((l) => !l.forward).length).toBeGreaterThanOrEqual(2);
+    expect(total(p.graph)).toBeLessThanOrEqual(Math.min(...candidates));
+  });
+});
+
+describe('contract stage: the per-region program computes what the program as written does', () => {
+  // A small encoder block where the per-region plan beats every whole-program one (so it is the
+  // program checked): optimised = naive = interpreter in float64, gradients = finite differences.
+  const small = { Bt: 4, T: 9, D: 24, heads: 2, F: 48, L: 1 };
+  it('is strictly cheaper than every whole-program candidate at these sizes', () => {
+    const p = compile(checked, 'ViTLily', { settings: small, seed: 0, params: 'shapes', gradInputs: true });
+    expect(total(p.graph)).toBeLessThan(Math.min(...wholeProgramCandidates(small, { gradInputs: true })));
+  });
+  it('optimised = naive = interpreter, autodiff = finite differences', () => {
+    expect(() => checkOnce(checked, 'ViTLily', small, 3)).not.toThrow();
+  });
+});
+
+describe('regionsOf', () => {
+  it('joins edges that share a node, and only those', () => {
+    const regions = regionsOf(new Set(['5:3', '7:3', '9:8', '8:6', '11:10']));
+    expect(regions.map((r) => [...r].sort()).sort()).toEqual([['11:10'], ['5:3', '7:3'], ['8:6', '9:8']]);
+  });
+});

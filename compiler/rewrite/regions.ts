@@ -1,0 +1,98 @@
+// Inlining chosen per region. A region is a connected set of inlining edges (consumer:operand) of
+// the aggressive plan: the sums of products that would share operands once merged (a forward net
+// and the gradient nets that recompute its values). Each region is judged on its own subgraph —
+// the region's nodes, with their other inputs as placeholders and every value still needed
+// outside the region kept as an output — so one costly region cannot veto a good one (issue 13:
+// the MLP backward under aggressive inlining hid Lily's expert fold at the whole-model sizes).
+import { Graph, type Id } from '../ir/graph.ts';
+import { contractOrders } from './contract.ts';
+import { graphFlops, rebuild } from './engine.ts';
+import { mergeSumsOfProducts, planInlining } from './merge.ts';
+import { SIMPLIFY_RULES } from './rules-simplify.ts';
+
+const endpoints = (edge: string) => edge.split(':').map(Number) as [Id, Id];
+
+/** The connected components of a set of 'consumer:operand' edges (joined by shared nodes). */
+export function regionsOf(edges: Set<string>): string[][] {
+  const parent = new Map<Id, Id>();
+  const find = (x: Id): Id => {
+    let r = x;
+    while (parent.get(r)! !== r) r = parent.get(r)!;
+    parent.set(x, r);
+    return r;
+  };
+  for (const e of edges) {
+    const [c, o] = endpoints(e);
+    if (!parent.has(c)) parent.set(c, c);
+    if (!parent.has(o)) parent.set(o, o);
+    parent.set(find(c), find(o));
+  }
+  const byRoot = new Map<Id, string[]>();
+  for (const e of edges) {
+    const r = find(endpoints(e)[0]);
+    byRoot.set(r, [...(byRoot.get(r) ?? []), e]);
+  }
+  return [...byRoot.values()];
+}
+
+/**
+ * The region's nodes as a graph of their own: inputs from outside become placeholder inputs
+ * (constants and broadcasts are copied, as merging absorbs them), and a node is an output when
+ * anything outside the region (or the program's outputs) uses it. `edges` maps an edge set of the
+ * source graph onto the subgraph's ids.
+ */
+export function regionSubgraph(src: Graph, region: string[], consumers: Map<Id, Id[]>, outputs: Set<Id>) {
+  const members = new Set(region.flatMap(endpoints));
+  const g = new Graph();
+  const map = new Map<Id, Id>();
+  const copy = (id: Id): Id => {
+    const hit = map.get(id);
+    if (hit !== undefined) return hit;
+    const n = src.node(id);
+    const absorbed = n.op === 'const' || n.op === 'broadcast';
+    const made = members.has(id) || absorbed ? g.add(n.op, n.inputs.map(copy), n.attrs) : g.add('input', [], { name: `#${id}`, shape: n.shape });
+    map.set(id, made);
+    return made;
+  };
+  for (const id of [...members].sort((a, b) => a - b)) copy(id);
+  for (const id of members) if (outputs.has(id) || (consumers.get(id) ?? []).some((c) => !members.has(c))) g.outputs.set(`#${id}`, map.get(id)!);
+  const edges = (plan: Iterable<string>) =>
+    new Set(
+      [...plan].map((e) => {
+        const [c, o] = endpoints(e);
+        return `${map.get(c)}:${map.get(o)}`;
+      }),
+    );
+  return { graph: g, edges };
+}
+
+/** FLOPs of a graph after merging along `edges`, ordering every sum of products, and simplifying. */
+export function contractedFlops(g: Graph, edges: Set<string>): number {
+  const merged = mergeSumsOfProducts(g, edges);
+  return graphFlops(rebuild(contractOrders(merged.graph, merged.facts).graph, SIMPLIFY_RULES).graph);
+}
+
+/**
+ * The inlining plan chosen region by region: for each region, its aggressive edges, its
+ * conservative edges or none, whichever makes the region's subgraph cheapest (ties: fewer edges).
+ */
+export function planPerRegion(src: Graph): Set<string> {
+  const aggressive = planInlining(src, 'aggressive');
+  const conservative = planInlining(src, 'conservative');
+  const consumers = new Map<Id, Id[]>();
+  for (const id of src.live()) for (const i of src.node(id).inputs) consumers.set(i, [...(consumers.get(i) ?? []), id]);
+  const outputs = new Set(src.outputs.values());
+  const plan = new Set<string>();
+  for (const region of regionsOf(aggressive)) {
+    const sub = regionSubgraph(src, region, consumers, outputs);
+    const options = [[], region.filter((e) => conservative.has(e)), region];
+    let best: { edges: string[]; flops: number } | undefined;
+    for (const edges of options) {
+      if (best && edges.length === best.edges.length) continue; // the same option again
+      const flops = contractedFlops(sub.graph, sub.edges(edges));
+      if (!best || flops < best.flops) best = { edges, flops };
+    }
+    for (const e of best!.edges) plan.add(e);
+  }
+  return plan;
+}
