@@ -102,24 +102,13 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
   const train = program.train!;
   const keep = [...(opts.keep === 'gradients' ? [...program.graph.outputs.keys()].filter((k) => k.startsWith('grad:')) : (opts.keep ?? [])), ...(program.graph.outputs.has('grad_norm') ? ['grad_norm'] : [])];
   const plan = planKernels(program.graph, { outputs: ['loss', ...train.assignments.map(([from]) => from), ...keep] });
-  const exec = await (opts.backend ?? referenceBackend).prepare(plan);
-  for (const [name] of plan.leaves) {
-    const v = program.leaves.get(name) ?? (plan.constants.has(name) ? { data: plan.constants.get(name)! } : undefined);
-    if (!v) throw new Error(`internal: no initial value for '${name}'`);
-    await exec.set(name, new Float32Array(v.data)); // the typed-array constructor converts in bulk (Float32Array.from iterates)
-  }
+  const exec = await prepareWithValues(program, plan, opts.backend ?? referenceBackend, 'every leaf');
   const trainable = train.assignments.map(([, to]) => to).filter((n) => !/^[mv]:/.test(n));
   const updated = train.assignments.map(([, to]) => to).filter((n) => plan.leaves.has(n));
   let evalExec: { exec: Executable; plan: KernelPlan; delta: boolean } | undefined;
   const prepareEval = async () => {
-    const p = compile(checked, adapter, { settings: opts.dims, seed: opts.seed ?? 0, forwardOnly: true, training: false, params: opts.params, given: opts.given, attach: opts.attach });
-    const evalPlan = planKernels(p.graph, { outputs: ['y'] });
-    const e = await (opts.backend ?? referenceBackend).prepare(evalPlan);
-    for (const [name] of evalPlan.leaves) {
-      const v = p.leaves.get(name) ?? (evalPlan.constants.has(name) ? { data: evalPlan.constants.get(name)! } : undefined);
-      if (v) await e.set(name, Float32Array.from(v.data));
-    }
-    return { exec: e, plan: evalPlan, delta: program.form === 'delta' };
+    const forward = await prepareForward(checked, adapter, { settings: opts.dims, seed: opts.seed ?? 0, params: opts.params, given: opts.given, attach: opts.attach }, opts.backend ?? referenceBackend);
+    return { ...forward, delta: program.form === 'delta' };
   };
   let steps = 0;
   const assignments = train.assignments.filter(([from]) => plan.outputs.has(from));
@@ -197,6 +186,36 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
       evalExec?.exec.dispose();
     },
   };
+}
+
+/**
+ * A plan prepared on a backend with the program's initial values (and the plan's folded constants) in
+ * its leaves. 'every leaf': a leaf without a value is a bug; 'known leaves': leaves the caller feeds
+ * later (x, the trained parameters) may lack one.
+ */
+export async function prepareWithValues(program: Program, plan: ReturnType<typeof planKernels>, backend: Backend, need: 'every leaf' | 'known leaves'): Promise<Executable> {
+  const exec = await backend.prepare(plan);
+  for (const [name] of plan.leaves) {
+    const v = program.leaves.get(name) ?? (plan.constants.has(name) ? { data: plan.constants.get(name)! } : undefined);
+    if (!v) {
+      if (need === 'every leaf') throw new Error(`internal: no initial value for '${name}'`);
+      continue;
+    }
+    await exec.set(name, new Float32Array(v.data)); // the typed-array constructor converts in bulk (Float32Array.from iterates)
+  }
+  return exec;
+}
+
+/** The evaluation-mode forward program (y only, optimised: the expert fold applies), prepared with its initial values. */
+export async function prepareForward(
+  checked: CheckedProgram,
+  entry: string,
+  opts: Omit<Parameters<typeof compile>[2], 'forwardOnly' | 'training'>,
+  backend: Backend,
+): Promise<{ exec: Executable; plan: KernelPlan; program: Program }> {
+  const program = compile(checked, entry, { ...opts, forwardOnly: true, training: false });
+  const plan = planKernels(program.graph, { outputs: ['y'] });
+  return { exec: await prepareWithValues(program, plan, backend, 'known leaves'), plan, program };
 }
 
 /** x W + b + delta, for a delta adapter's evaluation output (the training program adds the base itself). */

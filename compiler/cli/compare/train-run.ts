@@ -1,9 +1,8 @@
 // One training run of `lily compare`: a method on a task at one learning rate and seed — the same
 // schedule for every method (AdamW at a constant rate, the same batches in the same order for a
 // seed) — then accuracy on held-out images, and the trained values for the ΔW analysis.
-import { compileTraining, type Trainer } from '../../../runtime/train.ts';
+import { compileTraining, prepareForward, type Trainer } from '../../../runtime/train.ts';
 import { compile } from '../../pipeline.ts';
-import { planKernels } from '../../fuse/fuse.ts';
 import type { Backend } from '../../../runtime/executable.ts';
 import type { ImageSet } from '../../../runtime/data/fashion-mnist.ts';
 import type { PreparedMethod } from './methods.ts';
@@ -134,13 +133,7 @@ const trainingPlanScorer =
  */
 async function forwardScorer(p: PreparedMethod, dims: Record<string, number | boolean>, backend: Backend): Promise<{ score: Scorer; dispose(): void }> {
   const { checked, entry, given } = p.setup;
-  const program = compile(checked, entry, { settings: dims, seed: 0, forwardOnly: true, training: false, params: 'init', given, attach: p.attach, trainable: p.trainable });
-  const plan = planKernels(program.graph, { outputs: ['y'] });
-  const exec = await backend.prepare(plan);
-  for (const [name] of plan.leaves) {
-    const v = program.leaves.get(name) ?? (plan.constants.has(name) ? { data: plan.constants.get(name)! } : undefined);
-    if (v) await exec.set(name, Float32Array.from(v.data));
-  }
+  const { exec, plan } = await prepareForward(checked, entry, { settings: dims, seed: 0, params: 'init', given, attach: p.attach, trainable: p.trainable }, backend);
   return {
     score: async (params) => {
       for (const [name, v] of params) if (plan.leaves.has(name)) await exec.set(name, v);
