@@ -11,6 +11,7 @@ import type { ModuleRecord, TargetAttachment } from '../compiler/interp/targets.
 import type { Backend, Executable, HostAccess } from './executable.ts';
 import { referenceBackend } from './backends/reference-exec.ts';
 import type { Tensor } from './tensor/index.ts';
+import { largest } from './tensor/reduce.ts';
 import { isStepRandomLeaf, stepRandom } from './init/step-random.ts';
 
 export interface TrainOptions {
@@ -239,7 +240,7 @@ function hostLoss(kind: 'mse' | 'xent', y: Float32Array, t: Float32Array, classe
   let total = 0;
   for (let r = 0; r < rows; r++) {
     const row = y.subarray(r * classes, (r + 1) * classes);
-    const m = Math.max(...row);
+    const m = largest(row);
     const lse = m + Math.log(row.reduce((acc, v) => acc + Math.exp(v - m), 0));
     for (let k = 0; k < classes; k++) total -= t[r * classes + k] * (row[k] - lse);
   }

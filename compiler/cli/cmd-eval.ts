@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { fail } from '../diagnostics.ts';
 import { runEntry } from '../interp/run.ts';
 import type { Tensor } from '../../runtime/tensor/index.ts';
+import { largest } from '../../runtime/tensor/reduce.ts';
 import type { Action, Io, Wrapped } from './main.ts';
 import { addModelFlags, setupModel, type ModelFlags } from './model-setup.ts';
 import { readSplit } from './train-data.ts';
@@ -55,7 +56,7 @@ export function registerEval(program: Command, io: Io, wrap: (fn: Action) => Wra
             const label = data.labels[start + r];
             if (label >= k) fail('E-usage', `--data: label ${label} of example ${start + r} is outside the model's ${k} outputs`);
             // Cross-entropy of the logits, computed stably.
-            const m = Math.max(...row);
+            const m = largest(row);
             const lse = m + Math.log(row.reduce((s, v) => s + Math.exp(v - m), 0));
             loss += lse - row[label];
             if (row.indexOf(m) === label) right++;

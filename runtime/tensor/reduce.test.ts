@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { largest, logSoftmax, logsumexp, max, mean, min, norm, normAxes, prod, softmax, sum, variance } from './reduce.ts';
+import { countCorrect, largest, logSoftmax, logsumexp, max, mean, min, norm, normAxes, prod, softmax, sum, variance } from './reduce.ts';
 import { fromNested, numel, scalar, tensor } from './tensor.ts';
 import { transpose } from './linalg.ts';
 import { FC, arange, arbShape, arbTensor, expectClose, expectTensor } from './test-util.ts';
@@ -132,5 +132,28 @@ describe('largest', () => {
     expect(largest([])).toBe(Number.NEGATIVE_INFINITY);
     expect(largest([1, Number.NaN, 3])).toBeNaN();
     expect(largest(Int32Array.from([2, 9, 4]))).toBe(9);
+  });
+});
+
+describe('countCorrect', () => {
+  it('counts rows whose first largest entry is the label (ties to the first, NaN rows wrong), from an offset', () => {
+    const y = Float32Array.of(0.1, 0.9, 0.0, /**/ 2, 2, 1, /**/ 0, Number.NaN, 5, /**/ -1, -3, -2);
+    expect(countCorrect(y, 3, [1, 0, 2, 0])).toBe(3); // rows 0, 1 and 3 right; row 2 has NaN
+    expect(countCorrect(y, 3, [9, 1, 0, 2, 0], 1)).toBe(3);
+    expect(countCorrect(y, 3, [1, 1, 2, 2])).toBe(1);
+  });
+  it('agrees with indexOf(Math.max(...row)) on random rows', () => {
+    fc.assert(
+      fc.property(fc.array(fc.float({ noNaN: true, noDefaultInfinity: true }), { minLength: 12, maxLength: 12 }), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 3, maxLength: 3 }), (vals, labels) => {
+        const y = Float32Array.from(vals);
+        let right = 0;
+        for (let r = 0; r < 3; r++) {
+          const row = Array.from(y.subarray(r * 4, r * 4 + 4));
+          if (row.indexOf(Math.max(...row)) === labels[r]) right++;
+        }
+        expect(countCorrect(y, 4, labels)).toBe(right);
+      }),
+      { seed: 7 },
+    );
   });
 });

@@ -146,3 +146,21 @@ export function largest(xs: ArrayLike<number>, abs = false): number {
   }
   return m;
 }
+
+/**
+ * How many rows of `y` (rows × classes, row-major) have their first largest entry at `labels[from + row]`
+ * (a row holding NaN counts as wrong). A loop per row, never `Math.max(...row)`.
+ */
+export function countCorrect(y: ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> }, classes: number, labels: ArrayLike<number>, from = 0): number {
+  let right = 0;
+  for (let r = 0; r * classes < y.length; r++) {
+    const row = y.subarray(r * classes, (r + 1) * classes);
+    let best = Number.isNaN(row[0]) ? -1 : 0;
+    for (let k = 1; k < classes && best >= 0; k++) {
+      if (Number.isNaN(row[k])) best = -1;
+      else if (row[k] > row[best]) best = k;
+    }
+    if (best >= 0 && best === labels[from + r]) right++;
+  }
+  return right;
+}

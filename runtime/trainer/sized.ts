@@ -3,6 +3,7 @@
 // trainable state (parameters, optimiser moments, step count) moves to whichever plan runs next.
 // Frozen weights are the same in each: every plan is compiled from the same program and seed.
 import type { Trainer } from '../train.ts';
+import { countCorrect } from '../tensor/reduce.ts';
 
 export interface Batch {
   x: Float32Array;
@@ -71,11 +72,7 @@ export async function evaluateAll(trainer: SizedTrainer, set: { n: number; class
     const to = Math.min(set.n, from + size);
     const { y, loss } = await trainer.predict(rowsOf(from, to));
     lossSum += loss * (to - from);
-    const K = y.length / (to - from);
-    for (let r = 0; r < to - from; r++) {
-      const row = y.subarray(r * K, (r + 1) * K);
-      if (row.indexOf(Math.max(...row)) === set.labels[from + r]) right++;
-    }
+    right += countCorrect(y, y.length / (to - from), set.labels, from);
   }
   return { accuracy: right / set.n, loss: lossSum / set.n };
 }

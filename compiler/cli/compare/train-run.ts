@@ -8,6 +8,7 @@ import type { ImageSet } from '../../../runtime/data/fashion-mnist.ts';
 import type { PreparedMethod } from './methods.ts';
 import { shuffled } from './tasks.ts';
 import { emptyRecord, type ModuleRecord } from '../../interp/targets.ts';
+import { countCorrect } from '../../../runtime/tensor/reduce.ts';
 
 export interface RunSchedule {
   steps: number;
@@ -184,10 +185,7 @@ async function runSteps(trainer: Trainer, record: ModuleRecord, start: Leaves, t
     const scoreBatch = await scorer(await trainer.parameters());
     for (let b = 0; b < batches; b++) {
       const y = await scoreBatch(heldOut.images.subarray(b * N * 784, (b + 1) * N * 784));
-      for (let n = 0; n < N; n++) {
-        const row = y.subarray(n * K, n * K + K);
-        if (row.indexOf(Math.max(...row)) === heldOut.labels[b * N + n]) right++;
-      }
+      right += countCorrect(y, K, heldOut.labels, b * N);
     }
     const params = await trainer.namedParameters();
     const initial = new Map([...start].map(([k, v]) => [k, { shape: v.shape, data: Float64Array.from(v.data) }]));
