@@ -11,12 +11,13 @@
 //
 // Generated functions have the signature (B, args, S): B[id] is the Float32Array of buffer id,
 // S[-id-1] the scratch array of a negative id (packed GEMM operands, GEMM result), args the
-// run-time scalars. All arithmetic is in doubles; only stores round to float32.
+// run-time scalars. All arithmetic is in doubles; only stores round to float32. Buffer ids are not
+// in the source: a factory (U, ids) binds them, and factories are shared by source (instantiate).
 //
 // Here: the entry points. The emitter is cpu-loops-emitter.ts, the JS spelling of each scalar
 // operation cpu-loops-ops.ts, the structural helpers (shared with the GEMM matcher) cpu-kexpr.ts.
 import * as T from '../../runtime/tensor/index.ts';
-import type { Kernel, KExpr } from '../fuse/kernel-ir.ts';
+import type { BufferId, Kernel, KExpr } from '../fuse/kernel-ir.ts';
 import { coefMap, rowMajor } from './cpu-kexpr.ts';
 import { Emitter, renderNest } from './cpu-loops-emitter.ts';
 
@@ -26,13 +27,27 @@ export { num } from './cpu-loops-ops.ts';
 export type KernelFn = (B: readonly Float32Array[], args: Readonly<Record<string, number>>, S: readonly Float32Array[]) => void;
 export type ScalarFn = (B: readonly Float32Array[], args: Readonly<Record<string, number>>, S: readonly Float32Array[]) => number;
 
-/** a JS function name from a kernel name (prefixed: a kernel named `delete` must still parse) */
+/**
+ * A JS function name from a kernel name, without the kernel's number (`k560_add_L51` → `kernel_add_L51`):
+ * the name is part of the source, and kernels of the same form (the blocks of a model) must share it.
+ * Prefixed: a kernel named `delete` must still parse.
+ */
 function sanitize(name: string): string {
-  return `kernel_${name.replace(/[^A-Za-z0-9_$]/g, '_')}`;
+  return `kernel_${name.replace(/^k\d+_/, '').replace(/[^A-Za-z0-9_$]/g, '_')}`;
 }
 
-/** JS source of a function (B, args, S) computing kernel k with generated loops. */
-export function renderKernelSource(k: Kernel): string {
+/**
+ * A kernel's generated code: `source` is the body of a factory (U, ids) returning the function
+ * (B, args, S); buffer b<i> of the source is B[ids[i]]. The source holds no buffer ids, so kernels
+ * of the same form share it (and its compiled factory: compileLoops).
+ */
+export interface KernelForm {
+  source: string;
+  ids: readonly BufferId[];
+}
+
+/** The form of a function (B, args, S) computing kernel k with generated loops. */
+export function renderKernel(k: Kernel): KernelForm {
   const em = new Emitter();
   const loops = k.loops.map((l) => {
     const s = em.scope(l.v, l.extent);
@@ -49,28 +64,56 @@ export function renderKernelSource(k: Kernel): string {
   if (loops.length === 0) body = store;
   else body = renderNest(loops, store);
   const fn = `function ${sanitize(k.name)}(B, args, S) {\n${em.finish(body)}\n}`;
-  return em.factory(fn);
+  return { source: em.factory(fn), ids: em.ids };
 }
 
-/** JS source of a function (B, args, S) returning the value of a variable-free expression. */
-export function renderScalarSource(e: KExpr, name = 'scalar'): string {
+/** The form of a function (B, args, S) returning the value of a variable-free expression. */
+export function renderScalar(e: KExpr, name = 'scalar'): KernelForm {
   const em = new Emitter();
   const val = em.emit(e, [em.pre]);
   const fn = `function ${sanitize(name)}(B, args, S) {\n${em.finish(`return ${val};`)}\n}`;
-  return em.factory(fn);
+  return { source: em.factory(fn), ids: em.ids };
 }
 
-function instantiate<F>(src: string): F {
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  return new Function('U', src)(T.unary) as F;
+/** JS source of kernel k's factory (see KernelForm). */
+export const renderKernelSource = (k: Kernel): string => renderKernel(k).source;
+export const renderScalarSource = (e: KExpr, name?: string): string => renderScalar(e, name).source;
+
+type Factory = (U: typeof T.unary, ids: readonly BufferId[]) => unknown;
+
+/**
+ * Compiled factories by source. Kernels of one form then share one function literal, so V8 keeps
+ * one feedback vector and one optimised code for them all (a form run by six blocks warms up six
+ * times faster: an unoptimised kernel boxes every double it computes, i.e. allocates), and a plan
+ * makes one `new Function` per form. Bounded, oldest first out: a long-lived process (the language
+ * server, the playground) compiles many programs.
+ */
+const factories = new Map<string, Factory>();
+const MAX_FACTORIES = 4096;
+let compiledFactories = 0;
+
+/** how many distinct kernel factories this process has compiled (`new Function` calls) */
+export const kernelFactoriesCompiled = (): number => compiledFactories;
+
+function instantiate<F>(form: KernelForm): F {
+  let make = factories.get(form.source);
+  if (!make) {
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval
+    make = new Function('U', 'ids', form.source) as Factory;
+    compiledFactories++;
+    if (factories.size >= MAX_FACTORIES) factories.delete(factories.keys().next().value!);
+    factories.set(form.source, make);
+  }
+  return make(T.unary, form.ids) as F;
 }
 
-export function compileLoops(k: Kernel): { fn: KernelFn; source: string } {
-  const source = renderKernelSource(k);
-  return { fn: instantiate<KernelFn>(source), source };
+/** `source`: the factory body (shared by kernels of the same form); `ids`: this kernel's buffers */
+export function compileLoops(k: Kernel): { fn: KernelFn } & KernelForm {
+  const form = renderKernel(k);
+  return { fn: instantiate<KernelFn>(form), ...form };
 }
 
-export function compileScalar(e: KExpr, name?: string): { fn: ScalarFn; source: string } {
-  const source = renderScalarSource(e, name);
-  return { fn: instantiate<ScalarFn>(source), source };
+export function compileScalar(e: KExpr, name?: string): { fn: ScalarFn } & KernelForm {
+  const form = renderScalar(e, name);
+  return { fn: instantiate<ScalarFn>(form), ...form };
 }

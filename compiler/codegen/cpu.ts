@@ -10,11 +10,11 @@
 import type { GemmOptions } from '../../runtime/backends/cpu-gemm.ts';
 import type { Kernel } from '../fuse/kernel-ir.ts';
 import { type GemmMatch, matchGemm } from './cpu-gemm-match.ts';
-import { compileLoops, compileScalar, type KernelFn, type ScalarFn } from './cpu-loops.ts';
+import { compileLoops, compileScalar, type KernelFn, type KernelForm, type ScalarFn } from './cpu-loops.ts';
 
 export { GEMM_COST } from './cpu-cost.ts';
 export { type GemmMatch, type GemmOperand, type GemmVar, matchGemm, SCRATCH_C, SCRATCH_L, SCRATCH_R } from './cpu-gemm-match.ts';
-export { renderKernelSource, renderScalarSource, compileLoops, type KernelFn } from './cpu-loops.ts';
+export { renderKernel, renderKernelSource, renderScalarSource, compileLoops, kernelFactoriesCompiled, type KernelFn, type KernelForm } from './cpu-loops.ts';
 
 export type CpuStrategy = 'gemm' | 'gemm-packed' | 'loops';
 
@@ -61,7 +61,10 @@ export interface CompiledCpuKernel {
   readonly strategy: CpuStrategy;
   /** the GEMM lowering when strategy is gemm / gemm-packed */
   readonly gemm: GemmMatch | null;
-  /** generated JS (loops, or pack / alpha / epilogue passes around the gemm call) */
+  /**
+   * generated JS (loops, or pack / alpha / epilogue passes around the gemm call): each pass's
+   * factory source (shared by kernels of the same form) under a comment naming its buffers
+   */
   readonly source: string;
   /** scratch arrays run() needs, in elements: S[0] packed L, S[1] packed R, S[2] C */
   readonly scratch: readonly [number, number, number];
@@ -87,6 +90,9 @@ function pick(m: GemmMatch | null, opts: CpuKernelOptions): CpuStrategy {
 
 const NO_ARGS: Readonly<Record<string, number>> = Object.freeze({});
 
+/** a pass's source for reading: its name and buffers, then the shared factory source */
+const describe = (name: string, f: KernelForm) => `// ${name}${f.ids.length ? `: ${f.ids.map((id, i) => `b${i} = B[${id}]`).join(', ')}` : ''}\n${f.source}`;
+
 /** Render kernel k for the CPU: generated loops, or gemm + generated passes. */
 export function compileCpuKernel(k: Kernel, opts: CpuKernelOptions = {}): CompiledCpuKernel {
   const m = opts.strategy === 'loops' ? null : matchGemm(k);
@@ -98,9 +104,10 @@ export function compileCpuKernel(k: Kernel, opts: CpuKernelOptions = {}): Compil
     return own;
   };
   if (strategy === 'loops' || !m) {
-    const { fn, source } = compileLoops(k);
+    const c = compileLoops(k);
+    const fn = c.fn;
     const scratch = [0, 0, 0] as const;
-    return { kernel: k, strategy: 'loops', gemm: null, source, scratch, run: (B, args = NO_ARGS, S) => fn(B, args, S ?? []) };
+    return { kernel: k, strategy: 'loops', gemm: null, source: describe(k.name, c), scratch, run: (B, args = NO_ARGS, S) => fn(B, args, S ?? []) };
   }
   const g = opts.gemm;
   if (!g) throw new Error(`compileCpuKernel: kernel ${k.name} runs as a GEMM (${strategy}); pass opts.gemm, or strategy 'loops'`);
@@ -108,7 +115,7 @@ export function compileCpuKernel(k: Kernel, opts: CpuKernelOptions = {}): Compil
   const compile = (x: Kernel | null): KernelFn | null => {
     if (!x) return null;
     const c = compileLoops(x);
-    sources.push(`// ${x.name}\n${c.source}`);
+    sources.push(describe(x.name, c));
     return c.fn;
   };
   const packL = compile(m.packL), packR = compile(m.packR), epi = compile(m.epilogue);
@@ -117,7 +124,7 @@ export function compileCpuKernel(k: Kernel, opts: CpuKernelOptions = {}): Compil
   if (m.alpha?.k === 'const') alphaConst = m.alpha.v;
   else if (m.alpha) {
     const c = compileScalar(m.alpha, `${k.name}:alpha`);
-    sources.push(`// alpha\n${c.source}`);
+    sources.push(describe(`${k.name}:alpha`, c));
     alphaFn = c.fn;
   }
   const { M, N, K, L, R } = m;
