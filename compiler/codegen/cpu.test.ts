@@ -4,7 +4,7 @@ import type { KernelPlan, KExpr } from '../fuse/kernel-ir.ts';
 import { cpuGemmReady, gemm } from '../../runtime/backends/cpu-gemm.ts';
 import { loadNativeBlas } from '../../runtime/backends/native-blas.ts';
 import type * as T from '../../runtime/tensor/index.ts';
-import { compileCpuKernel, type CpuKernelOptions, type GemmFn, matchGemm, strategyOf } from './cpu.ts';
+import { compileCpuKernel, type CpuKernelOptions, type GemmFn, kernelFactoriesCompiled, matchGemm, renderKernel, strategyOf } from './cpu.ts';
 import { exprKey } from './cpu-kexpr.ts';
 import { arg, bin, closeness, cst, kernel, ld, max, plan, rand, referenceRun, strides, sum, un } from './cpu-testkit.ts';
 
@@ -559,4 +559,82 @@ describe('fast tanh / GELU helpers of the generated loops', () => {
         expect(Math.abs(y[i]! - want), `${name}(${xs[i]}) = ${y[i]}, want ${want}`).toBeLessThanOrEqual(1.2e-7 * Math.abs(want) + atol);
       }
     });
+});
+
+describe('kernels of the same form share one compiled function', () => {
+  // a constant no other test uses, so the forms here are new to this process's factory cache
+  const c = cst(0.123456789);
+  // y = relu(a·b + c) + (column sum of a)·c, over [6, 5]: loads, a helper, a materialised reduce
+  const body = (a: number, b: number) =>
+    bin('+', un('relu', bin('+', bin('*', ld(a, { i: 5, j: 1 }), ld(b, { i: 5, j: 1 })), c)), bin('*', sum({ r: 6 }, ld(a, { r: 5, j: 1 })), c));
+  const want = (a: Float32Array, b: Float32Array) =>
+    Array.from({ length: 30 }, (_, q) => {
+      let col = 0;
+      for (let r = 0; r < 6; r++) col += a[r * 5 + (q % 5)]!;
+      return Math.fround(Math.max(0, a[q]! * b[q]! + 0.123456789) + col * 0.123456789);
+    });
+
+  it('two kernels that differ only in buffer ids and kernel number: one factory, each computes its own buffers', () => {
+    const k1 = kernel('k3_add_L7', 2, { i: 6, j: 5 }, body(0, 1), [0, 1]);
+    const k2 = kernel('k41_add_L7', 5, { i: 6, j: 5 }, body(3, 4), [3, 4]);
+    const f1 = renderKernel(k1), f2 = renderKernel(k2);
+    expect(f2.source).toBe(f1.source);
+    expect(f1.ids).toEqual([0, 1, 2]);
+    expect(f2.ids).toEqual([3, 4, 5]);
+    expect(f1.source).not.toMatch(/B\[\d/); // no buffer id baked in
+    const before = kernelFactoriesCompiled();
+    const c1 = compileCpuKernel(k1), c2 = compileCpuKernel(k2);
+    expect(kernelFactoriesCompiled() - before).toBe(1);
+    const B = [rand(30, 1), rand(30, 2), new Float32Array(30), rand(30, 3), rand(30, 4), new Float32Array(30)];
+    c1.run(B);
+    c2.run(B);
+    expect(Array.from(B[2]!)).toEqual(want(B[0]!, B[1]!));
+    expect(Array.from(B[5]!)).toEqual(want(B[3]!, B[4]!));
+    // buffers are read at each call: swapped arrays are used (the executable's assign swaps them)
+    [B[0], B[3]] = [B[3]!, B[0]!];
+    c1.run(B);
+    expect(Array.from(B[2]!)).toEqual(want(B[0]!, B[1]!));
+    expect(c1.source).toContain('b0 = B[0], b1 = B[1], b2 = B[2]'); // the readable source names its buffers
+  });
+
+  it('a different shape, or one buffer read twice where another kernel reads two, is a different form', () => {
+    const base = renderKernel(kernel('k1_add', 2, { i: 6, j: 5 }, body(0, 1), [0, 1])).source;
+    expect(renderKernel(kernel('k1_add', 2, { i: 6, j: 4 }, body(0, 1), [0, 1])).source).not.toBe(base);
+    const same = kernel('k2_add', 2, { i: 6, j: 5 }, body(0, 0), [0]);
+    expect(renderKernel(same).source).not.toBe(base);
+    const B = [rand(30, 5), new Float32Array(30), new Float32Array(30)];
+    compileCpuKernel(same).run(B);
+    expect(Array.from(B[2]!)).toEqual(want(B[0]!, B[0]!));
+  });
+
+  it('x·c and c·x render alike (the rewrites leave both orders in different blocks)', () => {
+    const xc = kernel('k1_map', 1, { i: 7 }, bin('*', ld(0, { i: 1 }), c), [0]);
+    const cx = kernel('k2_map', 1, { i: 7 }, bin('*', c, ld(0, { i: 1 })), [0]);
+    expect(renderKernel(xc).source).toBe(renderKernel(cx).source);
+  });
+
+  it('GEMM kernels of the same form share their epilogue factories', async () => {
+    await cpuGemmReady();
+    // y[i, j] = relu(Σk A[i, k] B[k, j] + bias[j]) + c, on two sets of buffers
+    const mm = (a: number, b: number, bias: number, out: number) =>
+      kernel(`k${out}_einsum`, out, { i: 8, j: 12 }, bin('+', un('relu', bin('+', sum({ k: 16 }, bin('*', ld(a, { i: 16, k: 1 }), ld(b, { k: 12, j: 1 }))), ld(bias, { j: 1 }))), c), [a, b, bias]);
+    const k1 = mm(0, 1, 2, 3), k2 = mm(4, 5, 6, 7);
+    const before = kernelFactoriesCompiled();
+    const c1 = compileCpuKernel(k1, { gemm, strategy: 'gemm' });
+    const mid = kernelFactoriesCompiled();
+    const c2 = compileCpuKernel(k2, { gemm, strategy: 'gemm' });
+    expect(c1.strategy).not.toBe('loops');
+    expect(mid - before).toBeGreaterThan(0); // the epilogue
+    expect(kernelFactoriesCompiled()).toBe(mid); // shared by the second kernel
+    const B = [rand(128, 1), rand(192, 2), rand(12, 3), new Float32Array(96), rand(128, 4), rand(192, 5), rand(12, 6), new Float32Array(96)];
+    c1.run(B);
+    c2.run(B);
+    for (const [a, b, bias, out] of [[0, 1, 2, 3], [4, 5, 6, 7]] as const)
+      for (let i = 0; i < 8; i++)
+        for (let j = 0; j < 12; j++) {
+          let acc = 0;
+          for (let k = 0; k < 16; k++) acc += B[a]![i * 16 + k]! * B[b]![k * 12 + j]!;
+          expect(B[out]![i * 12 + j]).toBeCloseTo(Math.max(0, acc + B[bias]![j]!) + 0.123456789, 4);
+        }
+  });
 });
