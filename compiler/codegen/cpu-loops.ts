@@ -95,6 +95,11 @@ let compiledFactories = 0;
 /** how many distinct kernel factories this process has compiled (`new Function` calls) */
 export const kernelFactoriesCompiled = (): number => compiledFactories;
 
+/** forget the compiled factories (bench/compile.ts: each timed compile starts as a fresh process would) */
+export function clearKernelFactories(): void {
+  factories.clear();
+}
+
 function instantiate<F>(form: KernelForm): F {
   let make = factories.get(form.source);
   if (!make) {

@@ -14,7 +14,7 @@ import { compileLoops, compileScalar, type KernelFn, type KernelForm, type Scala
 
 export { GEMM_COST } from './cpu-cost.ts';
 export { type GemmMatch, type GemmOperand, type GemmVar, matchGemm, SCRATCH_C, SCRATCH_L, SCRATCH_R } from './cpu-gemm-match.ts';
-export { renderKernel, renderKernelSource, renderScalarSource, compileLoops, kernelFactoriesCompiled, type KernelFn, type KernelForm } from './cpu-loops.ts';
+export { clearKernelFactories, renderKernel, renderKernelSource, renderScalarSource, compileLoops, kernelFactoriesCompiled, type KernelFn, type KernelForm } from './cpu-loops.ts';
 
 export type CpuStrategy = 'gemm' | 'gemm-packed' | 'loops';
 

@@ -180,12 +180,14 @@ export class CpuExecutable implements Executable {
   /** Run every kernel once, synchronously (run() wraps this). */
   runSync(args: Readonly<Record<string, number>> = {}): void {
     this.check();
-    for (const a of this.plan.args) {
-      if (typeof args[a] !== 'number') throw new Error(`cpu executable: missing run-time argument ${a}`);
+    // indexed loops: run once per step, this may stay in V8's interpreter, where for-of allocates
+    const names = this.plan.args, kernels = this.kernels;
+    for (let i = 0; i < names.length; i++) {
+      if (typeof args[names[i]!] !== 'number') throw new Error(`cpu executable: missing run-time argument ${names[i]}`);
     }
     const { B, S } = this;
     this.readAlias.fill(-1);
-    for (const k of this.kernels) k.run(B, args, S);
+    for (let i = 0; i < kernels.length; i++) kernels[i]!.run(B, args, S);
     this.ran = true;
   }
 
@@ -254,7 +256,7 @@ export class CpuExecutable implements Executable {
       }
       swapped.fill(0);
       for (let i = 0; i < ids.length; i++) {
-        const [f, t] = ids[i]!;
+        const f = ids[i]![0], t = ids[i]![1]; // not destructured: in V8's interpreter that allocates an iterator
         if (f === t) continue;
         const swappable = !this.leafOf.has(f) && this.outputNames.get(f) === 1 && !swapped[f] && this.readAlias[f]! < 0;
         if (swappable) {
