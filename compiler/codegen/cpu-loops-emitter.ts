@@ -12,6 +12,8 @@ export interface Scope {
   /** the counter runs from, from + unroll, … while < end */
   from: number;
   end: number;
+  /** the bound as the source spells it, when not the literal `end` (a flat kernel's length `n`, bound by its factory) */
+  bound?: string;
   unroll: number;
   /** in an unrolled loop: which copy of the body this view emits (0 … unroll − 1) */
   lane: number;
@@ -308,7 +310,7 @@ export class Emitter {
     return name;
   }
 
-  /** The body of a factory (U, ids) returning the kernel function: ids bound, caches and helpers allocated per kernel. */
+  /** The body of a factory (U, ids, n) returning the kernel function: ids bound, caches and helpers allocated per kernel. */
   factory(fnSrc: string): string {
     const is = this.ids.length ? [`const ${this.ids.map((_, i) => `id${i} = ids[${i}]`).join(', ')};`] : [];
     const cs = [...this.caches].map(([name, n]) => `const ${name} = new Float64Array(${n});`);
@@ -321,7 +323,7 @@ function renderLoop(s: Scope, body: string): string {
   const inits = s.inits.map((x) => `, ${x}`).join('');
   const steps = s.steps.map((x) => `, ${x}`).join('');
   const inc = s.unroll === 1 ? `${s.id}++` : `${s.id} += ${s.unroll}`;
-  return `for (let ${s.id} = ${s.from}${inits}; ${s.id} < ${s.end}; ${inc}${steps}) {\n${body}\n}`;
+  return `for (let ${s.id} = ${s.from}${inits}; ${s.id} < ${s.bound ?? s.end}; ${inc}${steps}) {\n${body}\n}`;
 }
 
 /** Nested loops over scopes[0..], each with its statements, `innermost` appended to the last. */

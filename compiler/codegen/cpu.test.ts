@@ -607,6 +607,33 @@ describe('kernels of the same form share one compiled function', () => {
     expect(Array.from(B[2]!)).toEqual(want(B[0]!, B[0]!));
   });
 
+  it('elementwise kernels over the output layout (and scalars) hold no shape: sizes share one factory', () => {
+    // an AdamW-like update p·d + s·m over [6, 5] and over [64] (d, s: one-element step arguments)
+    const upd = (p: number, m: number, d: number, s: number, out: number, loops: Record<string, number>, st: Record<string, number>) =>
+      kernel(`k${out}_add`, out, loops, bin('+', bin('*', ld(p, st), ld(d, {})), bin('*', bin('*', ld(s, {}), ld(m, st)), c)), [p, m, d, s]);
+    const k1 = upd(0, 1, 2, 3, 4, { i: 6, j: 5 }, { i: 5, j: 1 });
+    const k2 = upd(5, 6, 2, 3, 7, { r: 64, one: 1 }, { r: 1, one: 7 }); // an extent-1 axis with any stride
+    expect(renderKernel(k2).source).toBe(renderKernel(k1).source);
+    expect(renderKernel(k1).n).toBe(30);
+    expect(renderKernel(k2).n).toBe(64);
+    const before = kernelFactoriesCompiled();
+    const c1 = compileCpuKernel(k1), c2 = compileCpuKernel(k2);
+    expect(kernelFactoriesCompiled() - before).toBe(1);
+    const B = [rand(30, 1), rand(30, 2), Float32Array.of(0.9), Float32Array.of(-0.5), new Float32Array(30), rand(64, 3), rand(64, 4), new Float32Array(64)];
+    c1.run(B);
+    c2.run(B);
+    const f = (p: number, m: number) => Math.fround(p * Math.fround(0.9) + Math.fround(-0.5) * m * 0.123456789);
+    expect(Array.from(B[4]!)).toEqual(Array.from(B[0]!, (p, q) => f(p, B[1]![q]!)));
+    expect(Array.from(B[7]!)).toEqual(Array.from(B[5]!, (p, q) => f(p, B[6]![q]!)));
+    // a broadcast (bias along rows) or a transposed read keeps its shape in the source
+    const bias = kernel('k1_add', 2, { i: 6, j: 5 }, bin('+', ld(0, { i: 5, j: 1 }), bin('*', ld(1, { j: 1 }), c)), [0, 1]);
+    const tr = kernel('k1_add', 2, { i: 6, j: 5 }, bin('*', ld(0, { i: 1, j: 6 }), c), [0]);
+    for (const k of [bias, tr]) {
+      expect(renderKernel(k).n).toBe(0);
+      expect(renderKernel(k).source).toMatch(/< 6;/);
+    }
+  });
+
   it('x·c and c·x render alike (the rewrites leave both orders in different blocks)', () => {
     const xc = kernel('k1_map', 1, { i: 7 }, bin('*', ld(0, { i: 1 }), c), [0]);
     const cx = kernel('k2_map', 1, { i: 7 }, bin('*', c, ld(0, { i: 1 })), [0]);

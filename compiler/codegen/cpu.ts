@@ -91,7 +91,10 @@ function pick(m: GemmMatch | null, opts: CpuKernelOptions): CpuStrategy {
 const NO_ARGS: Readonly<Record<string, number>> = Object.freeze({});
 
 /** a pass's source for reading: its name and buffers, then the shared factory source */
-const describe = (name: string, f: KernelForm) => `// ${name}${f.ids.length ? `: ${f.ids.map((id, i) => `b${i} = B[${id}]`).join(', ')}` : ''}\n${f.source}`;
+const describe = (name: string, f: KernelForm) => {
+  const binds = [...f.ids.map((id, i) => `b${i} = B[${id}]`), ...(f.n ? [`n = ${f.n}`] : [])];
+  return `// ${name}${binds.length ? `: ${binds.join(', ')}` : ''}\n${f.source}`;
+};
 
 /** Render kernel k for the CPU: generated loops, or gemm + generated passes. */
 export function compileCpuKernel(k: Kernel, opts: CpuKernelOptions = {}): CompiledCpuKernel {
