@@ -7,7 +7,7 @@
 // computes: the figures fall as the kernels warm up. `npm run bench` measures the whole model after
 // ~18 steps and the paper's shape after ~60.
 import { readFileSync } from 'node:fs';
-import { kernelFactoriesCompiled } from '../compiler/codegen/cpu.ts';
+import { clearKernelFactories, kernelFactoriesCompiled } from '../compiler/codegen/cpu.ts';
 import { checkSource } from '../compiler/frontend.ts';
 import { bytesPerStep } from '../runtime/alloc-probe.ts';
 import { cpuBackend } from '../runtime/backends/cpu-exec.ts';
@@ -36,6 +36,7 @@ const which = args.filter((a, i) => i !== atFlag && i !== atFlag + 1);
 for (const w of which) if (!known.includes(w)) throw new Error(`bench/step-alloc.ts: unknown program ${w} (one of ${known.join(', ')})`);
 
 for (const w of which.length ? which : known) {
+  clearKernelFactories(); // count this program's functions alone (the cache is per process)
   const f0 = kernelFactoriesCompiled();
   const { tr, batch } = await trainer(w);
   const functions = kernelFactoriesCompiled() - f0;
