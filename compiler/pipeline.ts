@@ -21,6 +21,7 @@ import { SIMPLIFY_RULES } from './rewrite/rules-simplify.ts';
 import { hoistFrozen, type Hoisted } from './rewrite/hoist.ts';
 import type { ModuleRecord, TargetAttachment } from './interp/targets.ts';
 import { rng } from '../runtime/init/rng.ts';
+import { timed, type Timings } from './timings.ts';
 import { tensor, type Tensor } from '../runtime/tensor/index.ts';
 
 export interface Program extends Lowered {
@@ -41,6 +42,8 @@ export interface Program extends Lowered {
   shapesOnly?: boolean;
   /** Differentiate with respect to every input of the entry, not only x (see CompileOptions). */
   gradInputs?: boolean;
+  /** Where compile time goes, when asked (CompileOptions.timings). */
+  timings?: Timings;
 }
 
 export interface Stage {
@@ -106,15 +109,19 @@ export const STAGES: Stage[] = [
       // plan chosen region by region (rewrite/regions.ts) is what lets one region's gain stand
       // when another region's would be a loss; the whole-program policies stay as a floor.
       let best: { graph: Graph; log: RewriteLog[]; flops: number } = { graph: p.graph, log: [], flops: totalFlops(p.graph) };
-      for (const policy of [planPerRegion(p.graph), 'aggressive', 'conservative'] as const) {
-        const merged = mergeSumsOfProducts(p.graph, policy);
-        // merged.facts carries each sum of products' FLOPs as written (naive) into the optimiser.
-        const y = merged.graph.outputs.get('y');
-        for (const id of y === undefined ? [] : merged.graph.live([y])) merged.facts.set(id, { ...merged.facts.get(id), forward: true });
-        const contracted = contractOrders(merged.graph, merged.facts, { dimLabel: p.dimLabel, leafAxes: p.leafAxes }, p.extraRules?.contract);
-        const graph = rebuild(contracted.graph, SIMPLIFY_RULES).graph;
-        const flops = totalFlops(graph);
-        if (flops < best.flops) best = { graph, log: contracted.log, flops };
+      const perRegion = timed(p.timings, 'contract/per-region plan', () => planPerRegion(p.graph));
+      for (const policy of [perRegion, 'aggressive', 'conservative'] as const) {
+        const candidate = typeof policy === 'string' ? policy : 'per-region';
+        const { graph, log, flops } = timed(p.timings, `contract/${candidate}`, () => {
+          const merged = mergeSumsOfProducts(p.graph, policy);
+          // merged.facts carries each sum of products' FLOPs as written (naive) into the optimiser.
+          const y = merged.graph.outputs.get('y');
+          for (const id of y === undefined ? [] : merged.graph.live([y])) merged.facts.set(id, { ...merged.facts.get(id), forward: true });
+          const contracted = contractOrders(merged.graph, merged.facts, { dimLabel: p.dimLabel, leafAxes: p.leafAxes }, p.extraRules?.contract);
+          const graph = rebuild(contracted.graph, SIMPLIFY_RULES).graph;
+          return { graph, log: contracted.log, flops: totalFlops(graph) };
+        });
+        if (flops < best.flops) best = { graph, log, flops };
       }
       return withGraph(p, best.graph, 'contract', best.log);
     },
@@ -155,6 +162,8 @@ export interface CompileOptions {
   record?: ModuleRecord;
   /** Base layers that train anyway (PEFT's modules_to_save). */
   trainable?: string[];
+  /** Record each stage's wall time here (`lily compile --timings`). */
+  timings?: Timings;
 }
 
 /**
@@ -176,9 +185,12 @@ export function compile(checked: CheckedProgram, entry: string, opts: CompileOpt
   const unit = checked.units.get(entry);
   const form = unit?.methods.has('delta') ? 'delta' : 'forward';
   const params = opts.params ?? (opts.objective ? 'init' : 'random');
-  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params, given: opts.given, attach: opts.attach, record: opts.record, inputs: opts.inputs, trainable: opts.trainable, mode: { training: opts.training ?? opts.objective !== undefined, step: opts.step ?? 0 } }), log: [], stage: 'lower', dimLabel, extraRules, objective: opts.objective, form, shapesOnly: params === 'shapes', gradInputs: opts.gradInputs };
+  const lowered = timed(opts.timings, 'lower', () =>
+    lower(checked, entry, { settings: opts.settings, seed: opts.seed, params, given: opts.given, attach: opts.attach, record: opts.record, inputs: opts.inputs, trainable: opts.trainable, mode: { training: opts.training ?? opts.objective !== undefined, step: opts.step ?? 0 }, timings: opts.timings }),
+  );
+  let p: Program = { ...lowered, log: [], stage: 'lower', dimLabel, extraRules, objective: opts.objective, form, shapesOnly: params === 'shapes', gradInputs: opts.gradInputs, timings: opts.timings };
   for (const s of STAGES) {
-    if (!opts.skip?.includes(s.name) && !(opts.forwardOnly && s.name === 'autodiff')) p = s.run(p);
+    if (!opts.skip?.includes(s.name) && !(opts.forwardOnly && s.name === 'autodiff')) p = s.name === 'lower' ? p : timed(opts.timings, s.name, () => s.run(p));
     if (s.name === opts.until) break;
   }
   return p;
