@@ -151,35 +151,57 @@ function emit(g: Graph, t: Tree, inputs: Id[], subs: string[], root = true): { i
   return { id: g.add('einsum', [a.id, b.id], { spec: `${a.letters},${b.letters}->${letters}` }), letters };
 }
 
-export const CONTRACT_RULES: Rule[] = [
-  {
+export interface ContractOptions {
+  /** Log each net's order with its explanation (for --explain); costing a plan alone (regions.ts) skips it. */
+  explain?: boolean;
+  /** Orders already found, by net (netKey): one compile meets the same net in every block and in each region plan it costs. */
+  orders?: Map<string, Tree>;
+}
+
+/** A net's identity for the order cache: its index strings and the sizes of its letters. */
+export const netKey = (net: Net): string => `${net.subs.join(',')}->${net.out}|${[...net.sizes].map(([c, n]) => `${c}${n}`).join(',')}`;
+
+/** The contraction-order rule; `opts` says whether to explain and where to remember orders. */
+export function contractionRule(opts: ContractOptions = {}): Rule {
+  const explain = opts.explain ?? true;
+  return {
     name: 'contraction-order',
     doc: 'split an n-ary einsum into the cheapest tree of pairwise contractions',
     op: 'einsum',
     apply(node, ctx: RuleContext) {
       if (node.inputs.length < 2) return undefined;
       const net = netOf(ctx.g, node);
-      const tree = optimalOrder(net);
-      const naive = naiveOf(ctx, node.id);
-      const tokens = tokenLetters(ctx.g, node);
-      // An index is named by the dimension its operands declare; by its size where none does.
-      const names = ctx.leafAxes ? letterNames(ctx.g, node, ctx.leafAxes) : new Map<string, string>();
-      const label: Label = (c) => names.get(c) ?? ctx.dimLabel?.(net.sizes.get(c)!) ?? c;
-      ctx.log.push({
-        rule: 'contraction-order',
-        loc: node.loc,
-        forward: ctx.facts.get(node.id)?.forward === true,
-        net: describeNet(ctx.g, node, net, label),
-        order: describeTree(ctx.g, node, tree, label),
-        flopsBefore: naive,
-        flopsAfter: tree.flops,
-        applied: tree.flops < naive,
-        folds: expertFolds(ctx.g, node, net, tree, tokens, label),
-      });
+      let tree: Tree;
+      if (opts.orders) {
+        const key = netKey(net);
+        const known = opts.orders.get(key);
+        tree = known ?? optimalOrder(net);
+        if (!known) opts.orders.set(key, tree);
+      } else tree = optimalOrder(net);
+      if (explain) {
+        const naive = naiveOf(ctx, node.id);
+        const tokens = tokenLetters(ctx.g, node);
+        // An index is named by the dimension its operands declare; by its size where none does.
+        const names = ctx.leafAxes ? letterNames(ctx.g, node, ctx.leafAxes) : new Map<string, string>();
+        const label: Label = (c) => names.get(c) ?? ctx.dimLabel?.(net.sizes.get(c)!) ?? c;
+        ctx.log.push({
+          rule: 'contraction-order',
+          loc: node.loc,
+          forward: ctx.facts.get(node.id)?.forward === true,
+          net: describeNet(ctx.g, node, net, label),
+          order: describeTree(ctx.g, node, tree, label),
+          flopsBefore: naive,
+          flopsAfter: tree.flops,
+          applied: tree.flops < naive,
+          folds: expertFolds(ctx.g, node, net, tree, tokens, label),
+        });
+      }
       return emit(ctx.g, tree, node.inputs, net.subs).id;
     },
-  },
-];
+  };
+}
+
+export const CONTRACT_RULES: Rule[] = [contractionRule()];
 
 export type Label = (letter: string) => string;
 export const showLetters = (letters: string, label: Label) => `[${[...letters].map(label).join(', ')}]`;
@@ -204,8 +226,8 @@ export function operandName(g: Graph, id: Id, node: Node, i: number, label: Labe
 }
 
 /** Run the optimiser; `carried` are facts of the source graph's nodes (e.g. naive FLOPs from merging). */
-export function contractOrders(src: Graph, carried?: Map<Id, Record<string, unknown>>, labels: Pick<RuleContext, 'dimLabel' | 'leafAxes'> = {}, extra: Rule[] = []) {
-  return rebuild(src, [...extra, ...CONTRACT_RULES], {
+export function contractOrders(src: Graph, carried?: Map<Id, Record<string, unknown>>, labels: Pick<RuleContext, 'dimLabel' | 'leafAxes'> = {}, extra: Rule[] = [], opts?: ContractOptions) {
+  return rebuild(src, [...extra, ...(opts ? [contractionRule(opts)] : CONTRACT_RULES)], {
     ctx: labels,
     facts(old, id, ctx) {
       const f = carried?.get(old);

@@ -4,8 +4,8 @@
 // the region's nodes, with their other inputs as placeholders and every value still needed
 // outside the region kept as an output — so one costly region cannot veto a good one (issue 13:
 // the MLP backward under aggressive inlining hid Lily's expert fold at the whole-model sizes).
-import { Graph, type Id } from '../ir/graph.ts';
-import { contractOrders } from './contract.ts';
+import { Graph, stableJson, type Id } from '../ir/graph.ts';
+import { contractOrders, type Tree } from './contract.ts';
 import { graphFlops, rebuild } from './engine.ts';
 import { mergeSumsOfProducts, planInlining } from './merge.ts';
 import { SIMPLIFY_RULES } from './rules-simplify.ts';
@@ -38,24 +38,27 @@ export function regionsOf(edges: Set<string>): string[][] {
 /**
  * The region's nodes as a graph of their own: inputs from outside become placeholder inputs
  * (constants and broadcasts are copied, as merging absorbs them), and a node is an output when
- * anything outside the region (or the program's outputs) uses it. `edges` maps an edge set of the
- * source graph onto the subgraph's ids.
+ * anything outside the region (or the program's outputs) uses it. Placeholders and outputs are
+ * named by their place in the subgraph, not by source ids, so the same block repeated (a model's
+ * layers) gives the same subgraph, and `key` says so. `edges` maps an edge set of the source graph
+ * onto the subgraph's ids.
  */
 export function regionSubgraph(src: Graph, region: string[], consumers: Map<Id, Id[]>, outputs: Set<Id>) {
   const members = new Set(region.flatMap(endpoints));
   const g = new Graph();
   const map = new Map<Id, Id>();
+  let placeholders = 0;
   const copy = (id: Id): Id => {
     const hit = map.get(id);
     if (hit !== undefined) return hit;
     const n = src.node(id);
     const absorbed = n.op === 'const' || n.op === 'broadcast';
-    const made = members.has(id) || absorbed ? g.add(n.op, n.inputs.map(copy), n.attrs) : g.add('input', [], { name: `#${id}`, shape: n.shape });
+    const made = members.has(id) || absorbed ? g.add(n.op, n.inputs.map(copy), n.attrs) : g.add('input', [], { name: `#${placeholders++}`, shape: n.shape });
     map.set(id, made);
     return made;
   };
   for (const id of [...members].sort((a, b) => a - b)) copy(id);
-  for (const id of members) if (outputs.has(id) || (consumers.get(id) ?? []).some((c) => !members.has(c))) g.outputs.set(`#${id}`, map.get(id)!);
+  for (const id of members) if (outputs.has(id) || (consumers.get(id) ?? []).some((c) => !members.has(c))) g.outputs.set(`#${map.get(id)}`, map.get(id)!);
   const edges = (plan: Iterable<string>) =>
     new Set(
       [...plan].map((e) => {
@@ -63,36 +66,51 @@ export function regionSubgraph(src: Graph, region: string[], consumers: Map<Id, 
         return `${map.get(c)}:${map.get(o)}`;
       }),
     );
-  return { graph: g, edges };
+  return { graph: g, edges, key: () => graphKey(g) };
+}
+
+/** The whole graph as a string: equal strings, the same graph (nodes in id order, outputs in order). */
+function graphKey(g: Graph): string {
+  const nodes = g.nodes.map((n) => `${n.op}|${n.inputs.join(',')}|${stableJson(n.attrs)}`);
+  return `${nodes.join(';')}=>${[...g.outputs].map(([name, id]) => `${name}:${id}`).join(',')}`;
 }
 
 /** FLOPs of a graph after merging along `edges`, ordering every sum of products, and simplifying. */
-export function contractedFlops(g: Graph, edges: Set<string>): number {
+export function contractedFlops(g: Graph, edges: Set<string>, orders?: Map<string, Tree>): number {
   const merged = mergeSumsOfProducts(g, edges);
-  return graphFlops(rebuild(contractOrders(merged.graph, merged.facts).graph, SIMPLIFY_RULES).graph);
+  return graphFlops(rebuild(contractOrders(merged.graph, merged.facts, {}, [], { explain: false, orders }).graph, SIMPLIFY_RULES).graph);
 }
 
 /**
  * The inlining plan chosen region by region: for each region, its aggressive edges, its
  * conservative edges or none, whichever makes the region's subgraph cheapest (ties: fewer edges).
+ * A region whose subgraph and options were costed already (the same block again) takes that
+ * choice without costing it again; `orders` remembers contraction orders across all of it.
  */
-export function planPerRegion(src: Graph): Set<string> {
+export function planPerRegion(src: Graph, orders: Map<string, Tree> = new Map()): Set<string> {
   const aggressive = planInlining(src, 'aggressive');
   const conservative = planInlining(src, 'conservative');
   const consumers = new Map<Id, Id[]>();
   for (const id of src.live()) for (const i of src.node(id).inputs) consumers.set(i, [...(consumers.get(i) ?? []), id]);
   const outputs = new Set(src.outputs.values());
   const plan = new Set<string>();
+  const chosen = new Map<string, number>();
   for (const region of regionsOf(aggressive)) {
     const sub = regionSubgraph(src, region, consumers, outputs);
     const options = [[], region.filter((e) => conservative.has(e)), region];
-    let best: { edges: string[]; flops: number } | undefined;
-    for (const edges of options) {
-      if (best && edges.length === best.edges.length) continue; // the same option again
-      const flops = contractedFlops(sub.graph, sub.edges(edges));
-      if (!best || flops < best.flops) best = { edges, flops };
+    const local = options.map((edges) => [...sub.edges(edges)]);
+    const key = `${sub.key()}#${local.map((edges) => [...edges].sort().join(' ')).join('|')}`;
+    let pick = chosen.get(key);
+    if (pick === undefined) {
+      let best: { option: number; flops: number } | undefined;
+      for (let option = 0; option < options.length; option++) {
+        if (best && options[option].length === options[best.option].length) continue; // the same option again
+        const flops = contractedFlops(sub.graph, new Set(local[option]), orders);
+        if (!best || flops < best.flops) best = { option, flops };
+      }
+      chosen.set(key, (pick = best!.option));
     }
-    for (const e of best!.edges) plan.add(e);
+    for (const e of options[pick]) plan.add(e);
   }
   return plan;
 }
