@@ -6,7 +6,7 @@
 import type { Graph, Id, Node } from '../ir/graph.ts';
 import { einsumFlops, indexSizes, parseSpec } from '../ir/prims/einsum.ts';
 import { letterNames } from '../ir/axis-names.ts';
-import { rebuild, type Rule, type RuleContext } from './engine.ts';
+import { rebuild, type RewriteLog, type Rule, type RuleContext } from './engine.ts';
 import { naiveOf } from './merge.ts';
 import { describeNet, expertFolds, tokenLetters } from './explain-net.ts';
 import { MAX_OPERANDS } from './limits.ts';
@@ -180,21 +180,29 @@ export function contractionRule(opts: ContractOptions = {}): Rule {
       } else tree = optimalOrder(net);
       if (explain) {
         const naive = naiveOf(ctx, node.id);
-        const tokens = tokenLetters(ctx.g, node);
-        // An index is named by the dimension its operands declare; by its size where none does.
-        const names = ctx.leafAxes ? letterNames(ctx.g, node, ctx.leafAxes) : new Map<string, string>();
-        const label: Label = (c) => names.get(c) ?? ctx.dimLabel?.(net.sizes.get(c)!) ?? c;
-        ctx.log.push({
-          rule: 'contraction-order',
-          loc: node.loc,
-          forward: ctx.facts.get(node.id)?.forward === true,
-          net: describeNet(ctx.g, node, net, label),
-          order: describeTree(ctx.g, node, tree, label),
-          flopsBefore: naive,
-          flopsAfter: tree.flops,
-          applied: tree.flops < naive,
-          folds: expertFolds(ctx.g, node, net, tree, tokens, label),
-        });
+        const { g, leafAxes, dimLabel } = ctx;
+        // The descriptions are written when first read: the contract stage logs every plan it
+        // costs and keeps one, and the graph they read only grows (its nodes never change).
+        let label: Label | undefined;
+        const labels = (): Label => {
+          if (label) return label;
+          // An index is named by the dimension its operands declare; by its size where none does.
+          const names = leafAxes ? letterNames(g, node, leafAxes) : new Map<string, string>();
+          return (label = (c) => names.get(c) ?? dimLabel?.(net.sizes.get(c)!) ?? c);
+        };
+        ctx.log.push(
+          logEntry({
+            rule: 'contraction-order',
+            loc: node.loc,
+            forward: ctx.facts.get(node.id)?.forward === true,
+            net: new Lazy(() => describeNet(g, node, net, labels())),
+            order: new Lazy(() => describeTree(g, node, tree, labels())),
+            flopsBefore: naive,
+            flopsAfter: tree.flops,
+            applied: tree.flops < naive,
+            folds: new Lazy(() => expertFolds(g, node, net, tree, tokenLetters(g, node), labels())),
+          }),
+        );
       }
       return emit(ctx.g, tree, node.inputs, net.subs).id;
     },
@@ -202,6 +210,26 @@ export function contractionRule(opts: ContractOptions = {}): Rule {
 }
 
 export const CONTRACT_RULES: Rule[] = [contractionRule()];
+
+/** A log field computed when first read. */
+class Lazy {
+  constructor(readonly compute: () => unknown) {}
+}
+
+/** The fields as a log entry; a Lazy one becomes a getter that computes once (enumerable, so JSON and spreads see a plain field). */
+function logEntry(fields: { rule: string } & Record<string, unknown>): RewriteLog {
+  const entry = {} as RewriteLog;
+  for (const [key, v] of Object.entries(fields)) {
+    if (!(v instanceof Lazy)) {
+      entry[key] = v;
+      continue;
+    }
+    let value: unknown;
+    let done = false;
+    Object.defineProperty(entry, key, { enumerable: true, configurable: true, get: () => (done ? value : ((done = true), (value = v.compute()))) });
+  }
+  return entry;
+}
 
 export type Label = (letter: string) => string;
 export const showLetters = (letters: string, label: Label) => `[${[...letters].map(label).join(', ')}]`;

@@ -87,7 +87,7 @@ export function contractedFlops(g: Graph, edges: Set<string>, orders?: Map<strin
  * A region whose subgraph and options were costed already (the same block again) takes that
  * choice without costing it again; `orders` remembers contraction orders across all of it.
  */
-export function planPerRegion(src: Graph, orders: Map<string, Tree> = new Map()): Set<string> {
+export function planPerRegion(src: Graph, orders: Map<string, Tree> = new Map(), stats?: { regions: number; costed: number }): Set<string> {
   const aggressive = planInlining(src, 'aggressive');
   const conservative = planInlining(src, 'conservative');
   const consumers = new Map<Id, Id[]>();
@@ -101,7 +101,9 @@ export function planPerRegion(src: Graph, orders: Map<string, Tree> = new Map())
     const local = options.map((edges) => [...sub.edges(edges)]);
     const key = `${sub.key()}#${local.map((edges) => [...edges].sort().join(' ')).join('|')}`;
     let pick = chosen.get(key);
+    if (stats) stats.regions++;
     if (pick === undefined) {
+      if (stats) stats.costed++;
       let best: { option: number; flops: number } | undefined;
       for (let option = 0; option < options.length; option++) {
         if (best && options[option].length === options[best.option].length) continue; // the same option again
