@@ -31,6 +31,8 @@ export interface Rng {
 }
 
 const GOLDEN = 0x9e3779b9;
+/** 2⁻⁵³: multiplying by it is dividing by 2⁵³, exactly (and faster) */
+const TWO_POW_M53 = 1 / 9007199254740992;
 
 /** MurmurHash3 32-bit finalizer: a bijection on uint32 with full avalanche. */
 function fmix32(h: number): number {
@@ -141,7 +143,7 @@ class Xoshiro128ss implements Rng {
       s2 ^= t;
       s3 = rotl(s3, 11);
       hi = hi * 67108864 + lo;
-      out[i] = low + span * (hi / 9007199254740992);
+      out[i] = low + span * (hi * TWO_POW_M53);
     }
     this.s[0] = s0;
     this.s[1] = s1;
