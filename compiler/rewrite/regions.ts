@@ -30,7 +30,9 @@ export function regionsOf(edges: Set<string>): string[][] {
   const byRoot = new Map<Id, string[]>();
   for (const e of edges) {
     const r = find(endpoints(e)[0]);
-    byRoot.set(r, [...(byRoot.get(r) ?? []), e]);
+    const list = byRoot.get(r);
+    if (list) list.push(e);
+    else byRoot.set(r, [e]);
   }
   return [...byRoot.values()];
 }
@@ -91,7 +93,12 @@ export function planPerRegion(src: Graph, orders: Map<string, Tree> = new Map(),
   const aggressive = planInlining(src, 'aggressive');
   const conservative = planInlining(src, 'conservative');
   const consumers = new Map<Id, Id[]>();
-  for (const id of src.live()) for (const i of src.node(id).inputs) consumers.set(i, [...(consumers.get(i) ?? []), id]);
+  for (const id of src.live())
+    for (const i of src.node(id).inputs) {
+      const list = consumers.get(i);
+      if (list) list.push(id);
+      else consumers.set(i, [id]);
+    }
   const outputs = new Set(src.outputs.values());
   const plan = new Set<string>();
   const chosen = new Map<string, number>();
