@@ -79,8 +79,39 @@ export const einsum = (g: Graph, spec: string, ...inputs: Id[]): Id => g.add('ei
 // asks again for the same pairs (a whole model: ~10⁴ times per compile), so it is remembered.
 const canonicalMemo = new Map<string, { inputs: Id[]; spec: string } | 'identity' | null>();
 
+// Marks for alreadyCanonical's letters: the letter with code c was seen in this call when seen[c] === stamp.
+const seen = new Int32Array(128);
+let stamp = 0;
+
+/**
+ * Whether canonical() would return the einsum unchanged: operands by id (ties by index string) and
+ * letters named in order of first appearance, output first. Rebuilding a graph adds nodes in
+ * topological order, so most einsums are canonical already; this answers without allocating.
+ */
+export function alreadyCanonical(inputs: Id[], s: EinsumSpec): boolean {
+  for (let k = 1; k < inputs.length; k++) if (inputs[k] < inputs[k - 1] || (inputs[k] === inputs[k - 1] && s.ins[k] < s.ins[k - 1])) return false;
+  if (++stamp === 0x7fffffff) seen.fill(0), (stamp = 1);
+  let next = 0;
+  const inOrder = (sub: string) => {
+    for (let i = 0; i < sub.length; i++) {
+      const c = sub.charCodeAt(i);
+      if (c >= 128) return false;
+      if (seen[c] === stamp) continue;
+      if (c !== LETTERS.charCodeAt(next)) return false;
+      seen[c] = stamp;
+      next++;
+    }
+    return true;
+  };
+  if (!inOrder(s.out)) return false;
+  for (const sub of s.ins) if (!inOrder(sub)) return false;
+  return true;
+}
+
 /** 'identity' for a no-op einsum, null when already canonical, else the canonical operands and spec. */
 function canonicalForm(inputs: Id[], spec: string): { inputs: Id[]; spec: string } | 'identity' | null {
+  const parsed = parseSpec(spec);
+  if (!(inputs.length === 1 && parsed.ins[0] === parsed.out) && alreadyCanonical(inputs, parsed)) return null;
   const key = `${spec}|${inputs.join(',')}`;
   let c = canonicalMemo.get(key);
   if (c !== undefined) return c;
