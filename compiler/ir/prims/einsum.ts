@@ -26,24 +26,35 @@ export const parseSpec = (spec: string): EinsumSpec => {
 };
 export const formatSpec = (s: EinsumSpec) => `${s.ins.join(',')}->${s.out}`;
 
+// (plain loops over the index strings: every node added and every FLOP count comes through here)
 export function indexSizes(s: EinsumSpec, shapes: number[][]): Map<string, number> {
   const sizes = new Map<string, number>();
-  s.ins.forEach((sub, o) =>
-    [...sub].forEach((c, i) => {
+  for (let o = 0; o < s.ins.length; o++) {
+    const sub = s.ins[o];
+    for (let i = 0; i < sub.length; i++) {
+      const c = sub[i];
       const prev = sizes.get(c);
       if (prev !== undefined && prev !== shapes[o][i]) throw new Error(`internal: einsum ${formatSpec(s)}: index ${c} is ${prev} and ${shapes[o][i]}`);
       sizes.set(c, shapes[o][i]);
-    }),
-  );
+    }
+  }
   return sizes;
 }
 
 /** FLOPs of one einsum: (multiplications + one addition when something is summed) per point of the index space. */
 export function einsumFlops(s: EinsumSpec, sizes: Map<string, number>): number {
-  const all = new Set(s.ins.join(''));
+  // every index of the operands once (the output's are among them), and whether one is summed
   let space = 1;
-  for (const c of all) space *= sizes.get(c)!;
-  const summed = [...all].some((c) => !s.out.includes(c));
+  let summed = false;
+  const counted = new Set<string>();
+  for (const sub of s.ins)
+    for (let i = 0; i < sub.length; i++) {
+      const c = sub[i];
+      if (counted.has(c)) continue;
+      counted.add(c);
+      space *= sizes.get(c)!;
+      if (!s.out.includes(c)) summed = true;
+    }
   const ops = s.ins.length - 1 + (summed ? 1 : 0);
   return space * ops;
 }
