@@ -68,12 +68,20 @@ export function regionSubgraph(src: Graph, region: string[], consumers: Map<Id, 
         return `${map.get(c)}:${map.get(o)}`;
       }),
     );
-  return { graph: g, edges, key: () => graphKey(g) };
+  return { graph: g, edges, key: (attrsText: Map<object, string>) => graphKey(g, attrsText) };
 }
 
-/** The whole graph as a string: equal strings, the same graph (nodes in id order, outputs in order). */
-function graphKey(g: Graph): string {
-  const nodes = g.nodes.map((n) => `${n.op}|${n.inputs.join(',')}|${stableJson(n.attrs)}`);
+/**
+ * The whole graph as a string: equal strings, the same graph (nodes in id order, outputs in
+ * order). `attrsText` remembers each attrs object's text (the regions' nodes share theirs).
+ */
+function graphKey(g: Graph, attrsText: Map<object, string>): string {
+  const text = (a: object) => {
+    let t = attrsText.get(a);
+    if (t === undefined) attrsText.set(a, (t = stableJson(a)));
+    return t;
+  };
+  const nodes = g.nodes.map((n) => `${n.op}|${n.inputs.join(',')}|${text(n.attrs)}`);
   return `${nodes.join(';')}=>${[...g.outputs].map(([name, id]) => `${name}:${id}`).join(',')}`;
 }
 
@@ -102,11 +110,12 @@ export function planPerRegion(src: Graph, orders: Map<string, Tree> = new Map(),
   const outputs = new Set(src.outputs.values());
   const plan = new Set<string>();
   const chosen = new Map<string, number>();
+  const attrsText = new Map<object, string>();
   for (const region of regionsOf(aggressive)) {
     const sub = regionSubgraph(src, region, consumers, outputs);
     const options = [[], region.filter((e) => conservative.has(e)), region];
     const local = options.map((edges) => [...sub.edges(edges)]);
-    const key = `${sub.key()}#${local.map((edges) => [...edges].sort().join(' ')).join('|')}`;
+    const key = `${sub.key(attrsText)}#${local.map((edges) => [...edges].sort().join(' ')).join('|')}`;
     let pick = chosen.get(key);
     if (stats) stats.regions++;
     if (pick === undefined) {
