@@ -42,8 +42,8 @@ export function regionsOf(edges: Set<string>): string[][] {
  * (constants and broadcasts are copied, as merging absorbs them), and a node is an output when
  * anything outside the region (or the program's outputs) uses it. Placeholders and outputs are
  * named by their place in the subgraph, not by source ids, so the same block repeated (a model's
- * layers) gives the same subgraph, and `key` says so. `edges` maps an edge set of the source graph
- * onto the subgraph's ids.
+ * layers) gives the same subgraph (regionKey says so without building it). `edges` maps an edge
+ * set of the source graph onto the subgraph's ids.
  */
 export function regionSubgraph(src: Graph, region: string[], consumers: Map<Id, Id[]>, outputs: Set<Id>) {
   const members = new Set(region.flatMap(endpoints));
@@ -54,13 +54,12 @@ export function regionSubgraph(src: Graph, region: string[], consumers: Map<Id, 
     const hit = map.get(id);
     if (hit !== undefined) return hit;
     const n = src.node(id);
-    const absorbed = n.op === 'const' || n.op === 'broadcast';
-    const made = members.has(id) || absorbed ? g.add(n.op, n.inputs.map(copy), n.attrs) : g.add('input', [], { name: `#${placeholders++}`, shape: n.shape });
+    const made = members.has(id) || absorbed(n.op) ? g.add(n.op, n.inputs.map(copy), n.attrs) : g.add('input', [], { name: `#${placeholders++}`, shape: n.shape });
     map.set(id, made);
     return made;
   };
   for (const id of [...members].sort((a, b) => a - b)) copy(id);
-  for (const id of members) if (outputs.has(id) || (consumers.get(id) ?? []).some((c) => !members.has(c))) g.outputs.set(`#${map.get(id)}`, map.get(id)!);
+  for (const id of members) if (isRegionOutput(id, members, consumers, outputs)) g.outputs.set(`#${map.get(id)}`, map.get(id)!);
   const edges = (plan: Iterable<string>) =>
     new Set(
       [...plan].map((e) => {
@@ -68,21 +67,45 @@ export function regionSubgraph(src: Graph, region: string[], consumers: Map<Id, 
         return `${map.get(c)}:${map.get(o)}`;
       }),
     );
-  return { graph: g, edges, key: (attrsText: Map<object, string>) => graphKey(g, attrsText) };
+  return { graph: g, edges };
 }
 
+const absorbed = (op: string) => op === 'const' || op === 'broadcast';
+const isRegionOutput = (id: Id, members: Set<Id>, consumers: Map<Id, Id[]>, outputs: Set<Id>) => outputs.has(id) || (consumers.get(id) ?? []).some((c) => !members.has(c));
+
 /**
- * The whole graph as a string: equal strings, the same graph (nodes in id order, outputs in
- * order). `attrsText` remembers each attrs object's text (the regions' nodes share theirs).
+ * The region and its inlining options as a string, read off the source graph in the order
+ * regionSubgraph copies it (nodes numbered as they are copied, placeholders by shape): equal
+ * strings, the same subgraph and options, so the same choice. `attrsText` remembers each attrs
+ * object's text.
  */
-function graphKey(g: Graph, attrsText: Map<object, string>): string {
+export function regionKey(src: Graph, region: string[], options: string[][], consumers: Map<Id, Id[]>, outputs: Set<Id>, attrsText: Map<object, string>): string {
+  const members = new Set(region.flatMap(endpoints));
   const text = (a: object) => {
     let t = attrsText.get(a);
     if (t === undefined) attrsText.set(a, (t = stableJson(a)));
     return t;
   };
-  const nodes = g.nodes.map((n) => `${n.op}|${n.inputs.join(',')}|${text(n.attrs)}`);
-  return `${nodes.join(';')}=>${[...g.outputs].map(([name, id]) => `${name}:${id}`).join(',')}`;
+  const local = new Map<Id, number>();
+  const parts: string[] = [];
+  const visit = (id: Id): number => {
+    const hit = local.get(id);
+    if (hit !== undefined) return hit;
+    const n = src.node(id);
+    const part = members.has(id) || absorbed(n.op) ? `${n.op}|${n.inputs.map(visit).join(',')}|${text(n.attrs)}` : `#|${n.shape.join(',')}`;
+    local.set(id, parts.length);
+    parts.push(part);
+    return parts.length - 1;
+  };
+  for (const id of [...members].sort((a, b) => a - b)) visit(id);
+  const outs = [...members].filter((id) => isRegionOutput(id, members, consumers, outputs)).map((id) => local.get(id));
+  const edges = options.map((option) =>
+    option
+      .map((e) => endpoints(e).map((id) => local.get(id)).join(':'))
+      .sort()
+      .join(' '),
+  );
+  return `${parts.join(';')}=>${outs.join(',')}#${edges.join('|')}`;
 }
 
 /** FLOPs of a graph after merging along `edges`, ordering every sum of products, and simplifying. */
@@ -112,18 +135,17 @@ export function planPerRegion(src: Graph, orders: Map<string, Tree> = new Map(),
   const chosen = new Map<string, number>();
   const attrsText = new Map<object, string>();
   for (const region of regionsOf(aggressive)) {
-    const sub = regionSubgraph(src, region, consumers, outputs);
     const options = [[], region.filter((e) => conservative.has(e)), region];
-    const local = options.map((edges) => [...sub.edges(edges)]);
-    const key = `${sub.key(attrsText)}#${local.map((edges) => [...edges].sort().join(' ')).join('|')}`;
+    const key = regionKey(src, region, options, consumers, outputs, attrsText);
     let pick = chosen.get(key);
     if (stats) stats.regions++;
     if (pick === undefined) {
       if (stats) stats.costed++;
+      const sub = regionSubgraph(src, region, consumers, outputs);
       let best: { option: number; flops: number } | undefined;
       for (let option = 0; option < options.length; option++) {
         if (best && options[option].length === options[best.option].length) continue; // the same option again
-        const flops = contractedFlops(sub.graph, new Set(local[option]), orders);
+        const flops = contractedFlops(sub.graph, sub.edges(options[option]), orders);
         if (!best || flops < best.flops) best = { option, flops };
       }
       chosen.set(key, (pick = best!.option));
