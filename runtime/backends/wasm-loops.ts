@@ -110,13 +110,13 @@ class KernelWriter {
   readonly hi = this.code.param(1);
   readonly tab = this.code.param(2);
   readonly argp = this.code.param(3);
-  readonly bufs: BufferId[] = [];
   private readonly bufLocals = new Map<BufferId, Local>();
   readonly pre: Scope;
   /** some loop or reduce runs on vectors (else the kernel is not worth rendering) */
   vectorised = false;
 
-  constructor(private readonly args: readonly string[]) {
+  /** bufs: the table order (canonicalBuffers) */
+  constructor(private readonly args: readonly string[], readonly bufs: readonly BufferId[]) {
     this.pre = this.scope(null, 1, 0, 1, false);
   }
 
@@ -139,7 +139,6 @@ class KernelWriter {
     if (l === undefined) {
       l = this.code.local(I32);
       this.bufLocals.set(id, l);
-      this.bufs.push(id);
     }
     return l;
   }
@@ -465,7 +464,10 @@ class KernelWriter {
   /** the function body: buffer pointers from the table, the prelude, the loop nest */
   finish(): Code {
     const c = this.code;
-    for (let i = 0; i < this.bufs.length; i++) c.get(this.tab).i32Load(4 * i).set(this.bufLocals.get(this.bufs[i]!)!);
+    for (let i = 0; i < this.bufs.length; i++) {
+      const l = this.bufLocals.get(this.bufs[i]!);
+      if (l !== undefined) c.get(this.tab).i32Load(4 * i).set(l);
+    }
     for (const x of this.pre.stmts) for (const b of x) c.bytes.push(b);
     return c;
   }
@@ -473,7 +475,8 @@ class KernelWriter {
 
 /** The kernel's wasm function (see the header), or why it is not rendered. */
 export function renderWasmKernel(k: Kernel, args: readonly string[]): { code: Code; bufs: BufferId[] } | { reason: string } {
-  const w = new KernelWriter(args);
+  const bufs = canonicalBuffers(k);
+  const w = new KernelWriter(args, bufs);
   try {
     const n = k.loops.length;
     const outAt = coefMap(rowMajor(k.loops));
@@ -523,11 +526,37 @@ export function renderWasmKernel(k: Kernel, args: readonly string[]): { code: Co
       if (n > 1) w.pre.stmts.push(w.renderNest(outs.slice(0, n - 1)));
     }
     if (!w.vectorised) return { reason: 'nothing to vectorise' };
-    return { code: w.finish(), bufs: w.bufs };
+    return { code: w.finish(), bufs };
   } catch (e) {
     if (e instanceof NotRendered) return { reason: e.message };
     throw e;
   }
+}
+
+/** the buffers of k in the order of first appearance (body in preorder, then the output): the table order */
+export function canonicalBuffers(k: Kernel): BufferId[] {
+  const seen: BufferId[] = [];
+  const walk = (e: KExpr): void => {
+    if (e.k === 'load') {
+      if (!seen.includes(e.buf)) seen.push(e.buf);
+    } else if (e.k === 'unary' || e.k === 'unaryGrad') walk(e.a);
+    else if (e.k === 'bin') {
+      walk(e.a);
+      walk(e.b);
+    } else if (e.k === 'reduce') walk(e.body);
+  };
+  walk(k.body);
+  if (!seen.includes(k.out)) seen.push(k.out);
+  return seen;
+}
+
+/**
+ * A key equal for kernels that render to the same function: loops and body with each buffer named by
+ * its table position (a transformer's blocks repeat the same kernels on other buffers: rendered once).
+ */
+function structureKey(k: Kernel, bufs: readonly BufferId[]): string {
+  const body = JSON.stringify(k.body, (key, v: unknown) => (key === 'buf' ? bufs.indexOf(v as number) : v));
+  return `${JSON.stringify(k.loops)}|${bufs.indexOf(k.out)}|${body}`;
 }
 
 export interface WasmLoopsModule {
@@ -540,19 +569,25 @@ export interface WasmLoopsModule {
 export function buildWasmLoops(kernels: readonly (Kernel | null)[], args: readonly string[], memory: MemoryImport): WasmLoopsModule {
   const mb = new ModuleBuilder(memory);
   const out: WasmLoopsModule['kernels'] = [];
+  const byKey = new Map<string, { name: string } | { reason: string }>();
   kernels.forEach((k, i) => {
     if (!k) {
       out.push({ reason: 'not a loops kernel' });
       return;
     }
-    const r = renderWasmKernel(k, args);
-    if ('reason' in r) {
-      out.push(r);
-      return;
+    const bufs = canonicalBuffers(k);
+    const key = structureKey(k, bufs);
+    let done = byKey.get(key);
+    if (!done) {
+      const r = renderWasmKernel(k, args);
+      if ('reason' in r) done = r;
+      else {
+        done = { name: `k${i}` };
+        mb.add(r.code, [], done.name);
+      }
+      byKey.set(key, done);
     }
-    const name = `k${i}`;
-    mb.add(r.code, [], name);
-    out.push({ name, bufs: r.bufs });
+    out.push('name' in done ? { name: done.name, bufs } : done);
   });
   return { bytes: mb.bytes(), kernels: out };
 }
