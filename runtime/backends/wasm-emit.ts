@@ -165,6 +165,8 @@ export class Code {
   f32x4Max(): this { return this.simd(0xe9); }
   /** pseudo-maximum: b > a ? b : a (NaN in b gives a) */
   f32x4Pmax(): this { return this.simd(0xeb); }
+  /** pseudo-minimum: b < a ? b : a (NaN in b gives a) */
+  f32x4Pmin(): this { return this.simd(0xea); }
   f32x4Abs(): this { return this.simd(0xe0); }
   f32x4Neg(): this { return this.simd(0xe1); }
   f32x4Sqrt(): this { return this.simd(0xe3); }

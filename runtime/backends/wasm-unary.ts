@@ -32,6 +32,8 @@ export interface WasmUnary {
 }
 
 const SIGN = 0x80000000 | 0;
+const MAGIC = 12582912; // 1.5·2^23
+const MAGIC_BITS = 0x4b400000;
 const K = 0.7978845608028654; // √(2/π)
 
 /** Horner: ((p0·x + p1)·x + p2)… for local x */
@@ -42,10 +44,15 @@ function horner(c: Code, x: Local, p: readonly number[]): void {
 
 /** e^x for local x, pushed (see the header for the method and bounds) */
 function expOf(c: Code, x: Local, tmp: () => Local): void {
-  const xc = tmp(), fx = tmp(), n = tmp(), r = tmp(), n1 = tmp();
-  c.get(x).f32x4Const(-104).f32x4Max().f32x4Const(89).f32x4Min().set(xc); // NaN propagates through both
-  c.get(xc).f32x4Const(1.4426950408889634).f32x4Mul().f32x4Nearest().set(fx);
-  c.get(fx).i32x4TruncSatF32x4S().set(n); // NaN → 0 (the polynomial carries the NaN)
+  const xc = tmp(), t = tmp(), fx = tmp(), n = tmp(), r = tmp(), n1 = tmp();
+  // clamp with pmax / pmin (one instruction each on x86; NaN passes through both, as x is operand a)
+  c.get(x).f32x4Const(-104).f32x4Pmax().f32x4Const(89).f32x4Pmin().set(xc);
+  // n = round(x·log2 e) by the 1.5·2^23 trick: the integer lands in the low mantissa bits (no
+  // f32x4.nearest + i32x4.trunc_sat, which V8 lowers to long sequences on x86); a NaN gives some n,
+  // and the polynomial carries the NaN
+  c.get(xc).f32x4Const(1.4426950408889634).f32x4Mul().f32x4Const(MAGIC).f32x4Add().set(t);
+  c.get(t).f32x4Const(MAGIC).f32x4Sub().set(fx);
+  c.get(t).i32x4Const(MAGIC_BITS).i32x4Sub().set(n);
   c.get(xc).get(fx).f32x4Const(0.693359375).f32x4Mul().f32x4Sub().get(fx).f32x4Const(-2.12194440e-4).f32x4Mul().f32x4Sub().set(r);
   // 2^n as 2^n1 · 2^n2 (n in [−150, 129]: each half a normal float, so the product rounds once)
   c.get(n).i32(1).i32x4ShrS().set(n1);
@@ -165,7 +172,7 @@ export const WASM_UNARY: Partial<Record<UnaryName, WasmUnary>> = {
     f: (c, x, tmp) => {
       const ax = tmp(), small = tmp(), e = tmp();
       c.get(x).f32x4Abs().set(ax);
-      c.get(x).f32x4Const(-4).f32x4Max().f32x4Const(4).f32x4Min().set(small);
+      c.get(x).f32x4Const(-4).f32x4Pmax().f32x4Const(4).f32x4Pmin().set(small);
       tanhRational(c, small, tmp);
       c.set(small);
       expScaled(c, ax, -2, tmp);
@@ -197,7 +204,7 @@ export const WASM_UNARY: Partial<Record<UnaryName, WasmUnary>> = {
       const e = logistic(c, u, tmp);
       const xc = tmp();
       // + 2K·x(1 + 0.134145x²)·e/(1 + e)², x clamped where e/(1 + e)² is 0 anyway (x² must not overflow)
-      c.get(x).f32x4Const(-1e4).f32x4Max().f32x4Const(1e4).f32x4Min().set(xc);
+      c.get(x).f32x4Const(-1e4).f32x4Pmax().f32x4Const(1e4).f32x4Pmin().set(xc);
       c.get(xc).get(xc).f32x4Mul().f32x4Const(0.134145).f32x4Mul().f32x4Const(1).f32x4Add().get(xc).f32x4Mul().f32x4Const(2 * K).f32x4Mul();
       logisticSlope(c, e);
       c.f32x4Mul().f32x4Add();
