@@ -44,8 +44,15 @@ function str(s: string): number[] {
   return [...uleb(b.length), ...b];
 }
 
+/** arrays joined by loops (spreading large arrays into literals or calls is slow, or overflows the stack) */
+function concat(parts: readonly ArrayLike<number>[]): number[] {
+  const out: number[] = [];
+  for (const p of parts) for (let i = 0; i < p.length; i++) out.push(p[i]!);
+  return out;
+}
+
 function vec(items: number[][]): number[] {
-  return [...uleb(items.length), ...items.flat()];
+  return concat([uleb(items.length), ...items]);
 }
 
 /** A local variable handle (index into params + declared locals). */
@@ -209,8 +216,8 @@ export class Code {
       groups.push([...uleb(j - i), this.localTypes[i]!]);
       i = j;
     }
-    const body = [...vec(groups), ...this.bytes, 0x0b];
-    return [...uleb(body.length), ...body];
+    const head = vec(groups);
+    return concat([uleb(head.length + this.bytes.length + 1), head, this.bytes, [0x0b]]);
   }
 }
 
@@ -255,7 +262,7 @@ export class ModuleBuilder {
   }
 
   bytes(): Uint8Array<ArrayBuffer> {
-    const section = (id: number, payload: number[]) => [id, ...uleb(payload.length), ...payload];
+    const section = (id: number, payload: number[]) => concat([[id], uleb(payload.length), payload]);
     const types = this.funcs.map((f) => [0x60, ...vec(f.params.map((p) => [p])), ...vec(f.results.map((r) => [r]))]);
     const m = this.memory;
     const limits =
@@ -264,13 +271,13 @@ export class ModuleBuilder {
     const funcsec = vec(this.funcs.map((_, i) => uleb(i)));
     const exps = this.funcs.flatMap((f, i) => (f.exportName ? [[...str(f.exportName), 0x00, ...uleb(i)]] : []));
     const code = vec(this.funcs.map((f) => f.code.encode()));
-    return new Uint8Array([
-      0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-      ...section(1, vec(types)),
-      ...section(2, imports),
-      ...section(3, funcsec),
-      ...section(7, vec(exps)),
-      ...section(10, code),
-    ]);
+    return new Uint8Array(concat([
+      [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+      section(1, vec(types)),
+      section(2, imports),
+      section(3, funcsec),
+      section(7, vec(exps)),
+      section(10, code),
+    ]));
   }
 }

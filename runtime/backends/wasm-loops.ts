@@ -555,8 +555,41 @@ export function canonicalBuffers(k: Kernel): BufferId[] {
  * its table position (a transformer's blocks repeat the same kernels on other buffers: rendered once).
  */
 function structureKey(k: Kernel, bufs: readonly BufferId[]): string {
-  const body = JSON.stringify(k.body, (key, v: unknown) => (key === 'buf' ? bufs.indexOf(v as number) : v));
-  return `${JSON.stringify(k.loops)}|${bufs.indexOf(k.out)}|${body}`;
+  const parts: string[] = [];
+  for (const l of k.loops) parts.push(`${l.v}:${l.extent}`);
+  parts.push(`>${bufs.indexOf(k.out)}`);
+  const walk = (e: KExpr): void => {
+    switch (e.k) {
+      case 'load':
+        parts.push(`L${bufs.indexOf(e.buf)}+${e.at.offset}`);
+        for (const t of e.at.terms) parts.push(`${t.v}*${t.c}`);
+        break;
+      case 'const':
+        parts.push(`C${Object.is(e.v, -0) ? '-0' : e.v}`);
+        break;
+      case 'arg':
+        parts.push(`A${e.name}`);
+        break;
+      case 'unary':
+      case 'unaryGrad':
+        parts.push(`${e.k}:${e.fn}`);
+        walk(e.a);
+        break;
+      case 'bin':
+        parts.push(`B${e.op}`);
+        walk(e.a);
+        walk(e.b);
+        break;
+      case 'reduce':
+        parts.push(`R${e.op}`);
+        for (const v of e.vars) parts.push(`${v.v}:${v.extent}`);
+        walk(e.body);
+        parts.push('/R');
+        break;
+    }
+  };
+  walk(k.body);
+  return parts.join(' ');
 }
 
 export interface WasmLoopsModule {
