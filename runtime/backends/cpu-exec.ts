@@ -26,7 +26,7 @@ import { compileCpuKernel, type CompiledCpuKernel, type CpuKernelOptions, type G
 import type { Backend, Executable, HostAccess } from '../executable.ts';
 import { arenaOf, type CpuArena } from './cpu-arena.ts';
 import { cpuGemmEngine, type WasmGemm } from './cpu-gemm.ts';
-import { attachWasmLoops, type CpuExecKernel, type LoopsEngine, loopsEngine, planWasmLoops, type WasmLoopsPlan } from './cpu-wasm-loops.ts';
+import { attachWasmLoops, type CpuExecKernel, type LoopsEngine, loopsEngine, passCollector, planWasmLoops, type WasmLoopsPlan, type WasmPass } from './cpu-wasm-loops.ts';
 import { loadNativeBlas } from './native-blas.ts';
 
 export interface CpuBackendOptions extends Omit<CpuKernelOptions, 'gemm' | 'gemmBatch'> {
@@ -112,6 +112,8 @@ export class CpuExecutable implements Executable {
   readonly bytes: number;
   /** kernels running as WebAssembly, and ms spent rendering + compiling their module (0 when none) */
   readonly wasmKernels: number = 0;
+  /** pack / epilogue passes of GEMM kernels running as WebAssembly */
+  readonly wasmPasses: number = 0;
   readonly wasmCompileMs: number = 0;
 
   /** `nativeGemm`: OpenBLAS (buffers are plain arrays then); else `engine`'s wasm gemm, or loops only */
@@ -126,15 +128,18 @@ export class CpuExecutable implements Executable {
     else if (engine) kopts.gemm = (a, b, out, M, K, N, o) => engine.gemm(a, b, out, M, K, N, o);
     else kopts.strategy = 'loops';
     this.gemmKind = nativeGemm ? 'openblas' : engine ? 'wasm' : 'loops';
+    const useWasm = loopsEngine(options.loops) === 'wasm' && typeof WebAssembly === 'object';
+    const passes: WasmPass[] = [];
+    if (useWasm) kopts.wrapPass = passCollector(passes);
     const compiled = plan.kernels.map((k) => compileCpuKernel(k, kopts));
     this.kernels = compiled;
     this.arena = engine ? arenaOf(engine) : null;
     // the wasm loops module is rendered before the layout: it sizes the buffer table
     let wasm: WasmLoopsPlan | null = null;
-    if (loopsEngine(options.loops) === 'wasm' && typeof WebAssembly === 'object') {
+    if (useWasm) {
       const shared = this.arena !== null;
-      wasm = planWasmLoops(plan, compiled, shared ? { module: 'env', name: 'mem', minPages: 0, maxPages: MAX_PAGES, shared: true } : { module: 'env', name: 'mem', minPages: 0 });
-      if (wasm.tableSlots === 0 && !wasm.module.kernels.some((k) => 'bufs' in k)) wasm = null;
+      wasm = planWasmLoops(plan, compiled, passes, shared ? { module: 'env', name: 'mem', minPages: 0, maxPages: MAX_PAGES, shared: true } : { module: 'env', name: 'mem', minPages: 0 });
+      if (!wasm.module.kernels.some((k) => 'bufs' in k)) wasm = null;
     }
 
     // ---- storage: which buffers share a region ----
@@ -199,8 +204,9 @@ export class CpuExecutable implements Executable {
     this.readAlias = new Int32Array(this.B.length).fill(-1);
     if (wasm && memory) {
       const t0 = performance.now();
-      this.kernels = attachWasmLoops(wasm, plan, compiled, memory, block, tableAt, argsAt);
+      this.kernels = attachWasmLoops(wasm, plan, compiled, passes, memory, block, tableAt, argsAt);
       this.wasmKernels = this.kernels.filter((k) => k.wasm).length;
+      this.wasmPasses = passes.filter((p) => p.fn !== p.js).length;
       this.wasmCompileMs = wasm.renderMs + performance.now() - t0;
     }
     // constant leaves of a fusion plan (eye, one-hot) are set here, once

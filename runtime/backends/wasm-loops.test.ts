@@ -148,6 +148,35 @@ describe('wasm loops kernels', () => {
     expect(rendered).toBeGreaterThan(runs * 0.6);
   });
 
+  it('GEMM kernels: their packs and epilogues run as wasm passes, equal to the reference', async () => {
+    // y = gelu(s·(x·Wᵀ) + b) (epilogue) and z = Σ_k xᵀ… with a packed (strided) operand, gemm forced
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 1, max: 20 }), fc.integer({ min: 4, max: 21 }), fc.integer({ min: 1, max: 1e6 }), async (M, K, N, seed) => {
+        const ld = (buf: number, terms: Record<string, number>): KExpr => ({ k: 'load', buf, at: { terms: Object.entries(terms).map(([v, c]) => ({ v, c })), offset: 0 } });
+        const p = plan({
+          leaves: [['x', [M, K]], ['W', [N, K], 'param'], ['b', [N], 'param']],
+          temps: [[M, N]],
+          kernels: [kernel('lin', 3, { i: M, j: N }, { k: 'unary', fn: 'gelu', a: bin('+', bin('*', arg('s'), { k: 'reduce', op: 'sum', vars: [{ v: 'k', extent: K }], body: bin('*', ld(0, { i: K, k: 1 }), ld(1, { j: K, k: 1 })) }), ld(2, { j: 1 })) }, [0, 1, 2])],
+          outputs: [['y', 3]],
+          args: ['s'],
+        });
+        const r = rng(seed);
+        const feeds = new Map([...p.leaves].map(([n, id]) => [n, Float32Array.from({ length: p.buffers[id]!.size }, () => r() * 2 - 1)]));
+        const f64 = new Map([...feeds].map(([n, x]) => [n, { shape: p.buffers[p.leaves.get(n)!]!.shape, data: Float64Array.from(x) }]));
+        const exe = (await cpuBackend({ strategy: 'gemm' }).prepare(p)) as CpuExecutable;
+        expect(exe.kernels[0]!.strategy).not.toBe('loops');
+        expect(exe.wasmPasses).toBeGreaterThan(0);
+        for (const [n, x] of feeds) await exe.set(n, x);
+        await exe.run({ s: 0.5 });
+        const want = runPlanReference(p, f64, { s: 0.5 }).get('y')!.data;
+        const c = closeness(await exe.read('y'), want, 1e-5, 1e-5 * (1 + K));
+        expect(c.worst).toBeLessThanOrEqual(1);
+        exe.dispose();
+      }),
+      { seed: 7, numRuns: 30 },
+    );
+  });
+
   it('vectorises the ViT shapes: GELU, its transposed-operand backward, softmax, layer norm moments, column sums', () => {
     const ld = (buf: number, terms: Record<string, number>): KExpr => ({ k: 'load', buf, at: { terms: Object.entries(terms).map(([v, c]) => ({ v, c })), offset: 0 } });
     const cases: Kernel[] = [

@@ -134,7 +134,6 @@ class KernelWriter {
   }
 
   private bufLocal(id: BufferId): Local {
-    if (id < 0) throw new NotRendered('scratch operand');
     let l = this.bufLocals.get(id);
     if (l === undefined) {
       l = this.code.local(I32);
