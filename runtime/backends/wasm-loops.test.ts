@@ -17,7 +17,7 @@ import { runPlanReference } from '../../compiler/fuse/reference.ts';
 import type * as T from '../tensor/index.ts';
 import { type CpuExecutable, cpuBackend } from './cpu-exec.ts';
 import { loopsEngine } from './cpu-wasm-loops.ts';
-import { renderWasmKernel } from './wasm-loops.ts';
+import { buildWasmLoops, renderWasmKernel } from './wasm-loops.ts';
 
 /** xorshift32 in [0, 1) */
 function rng(seed: number): () => number {
@@ -175,6 +175,33 @@ describe('wasm loops kernels', () => {
       }),
       { seed: 7, numRuns: 30 },
     );
+  });
+
+  it('a kernel run over output rows [lo, hi) in pieces equals the whole run (the range a thread would take)', () => {
+    const ld = (buf: number, terms: Record<string, number>): KExpr => ({ k: 'load', buf, at: { terms: Object.entries(terms).map(([v, c]) => ({ v, c })), offset: 0 } });
+    const cases: Kernel[] = [
+      kernel('rows', 0, { n: 13, c: 11 }, bin('/', { k: 'unary', fn: 'exp', a: ld(1, { n: 11, c: 1 }) }, { k: 'reduce', op: 'sum', vars: [{ v: 'k', extent: 11 }], body: { k: 'unary', fn: 'exp', a: ld(1, { n: 11, k: 1 }) } })),
+      kernel('flat', 0, { i: 37 }, { k: 'unary', fn: 'gelu', a: bin('*', ld(1, { i: 1 }), ld(2, { i: 1 })) }),
+    ];
+    const m = buildWasmLoops(cases, [], { module: 'env', name: 'mem', minPages: 0 });
+    const mem = new WebAssembly.Memory({ initial: 1 });
+    const ex = new WebAssembly.Instance(new WebAssembly.Module(m.bytes), { env: { mem } }).exports as Record<string, (lo: number, hi: number, tab: number, argp: number) => void>;
+    const f = new Float32Array(mem.buffer);
+    const tab = new Int32Array(mem.buffer, 0, 8);
+    const r = rng(3);
+    for (let i = 1024; i < 4096; i++) f[i] = r() * 4 - 2;
+    cases.forEach((k, i) => {
+      const e = m.kernels[i]!;
+      if (!('bufs' in e)) throw new Error(e.reason);
+      const addr: Record<number, number> = { 0: 4 * 8192, 1: 4 * 1024, 2: 4 * 2048 };
+      e.bufs.forEach((id, j) => (tab[j] = addr[id]!));
+      const n = k.loops[0]!.extent, size = k.loops.reduce((p, l) => p * l.extent, 1);
+      ex[e.name]!(0, n, 0, 64);
+      const whole = f.slice(8192, 8192 + size);
+      f.fill(0, 8192, 8192 + size);
+      for (const [lo, hi] of [[0, 5], [5, 6], [6, n]] as const) ex[e.name]!(lo, hi, 0, 64);
+      expect(f.slice(8192, 8192 + size), k.name).toEqual(whole);
+    });
   });
 
   it('vectorises the ViT shapes: GELU, its transposed-operand backward, softmax, layer norm moments, column sums', () => {
