@@ -163,15 +163,18 @@ describe('wasm loops kernels', () => {
         const r = rng(seed);
         const feeds = new Map([...p.leaves].map(([n, id]) => [n, Float32Array.from({ length: p.buffers[id]!.size }, () => r() * 2 - 1)]));
         const f64 = new Map([...feeds].map(([n, x]) => [n, { shape: p.buffers[p.leaves.get(n)!]!.shape, data: Float64Array.from(x) }]));
-        const exe = (await cpuBackend({ strategy: 'gemm' }).prepare(p)) as CpuExecutable;
-        expect(exe.kernels[0]!.strategy).not.toBe('loops');
-        expect(exe.wasmPasses).toBeGreaterThan(0);
-        for (const [n, x] of feeds) await exe.set(n, x);
-        await exe.run({ s: 0.5 });
         const want = runPlanReference(p, f64, { s: 0.5 }).get('y')!.data;
-        const c = closeness(await exe.read('y'), want, 1e-5, 1e-5 * (1 + K));
-        expect(c.worst).toBeLessThanOrEqual(1);
-        exe.dispose();
+        // OpenBLAS where built (a memory of the executable's own), and the wasm gemm (its engine's shared memory)
+        for (const blas of ['auto', 'wasm'] as const) {
+          const exe = (await cpuBackend({ strategy: 'gemm', blas }).prepare(p)) as CpuExecutable;
+          expect(exe.kernels[0]!.strategy).not.toBe('loops');
+          expect(exe.wasmPasses, blas).toBeGreaterThan(0);
+          for (const [n, x] of feeds) await exe.set(n, x);
+          await exe.run({ s: 0.5 });
+          const c = closeness(await exe.read('y'), want, 1e-5, 1e-5 * (1 + K));
+          expect(c.worst, blas).toBeLessThanOrEqual(1);
+          exe.dispose();
+        }
       }),
       { seed: 7, numRuns: 30 },
     );
