@@ -110,13 +110,17 @@ export class CpuExecutable implements Executable {
   readonly gemmKind: CpuGemmKind;
   /** bytes of the one block holding every buffer and scratch (allocated at prepare) */
   readonly bytes: number;
-  /** kernels running as WebAssembly, and ms spent rendering + compiling their module (0 when none) */
+  /** kernels running as WebAssembly */
   readonly wasmKernels: number = 0;
   /** pack / epilogue passes of GEMM kernels running as WebAssembly */
   readonly wasmPasses: number = 0;
+  /** ms spent rendering, compiling and instantiating the wasm loops module (0 when none) */
   readonly wasmCompileMs: number = 0;
 
-  /** `nativeGemm`: OpenBLAS (buffers are plain arrays then); else `engine`'s wasm gemm, or loops only */
+  /**
+   * `nativeGemm`: OpenBLAS (buffers in a WebAssembly.Memory of this executable's own, or a plain
+   * array with JS loops); else `engine`'s wasm gemm (buffers in its memory), or loops only
+   */
   constructor(plan: KernelPlan, engine: WasmGemm | null, options: CpuBackendOptions, nativeGemm?: GemmFn, nativeBatch?: GemmBatchFn) {
     this.plan = plan;
     const { gemm: _useGemm, engine: _engine, blas: _blas, loops: _loops, ...rest } = options;
