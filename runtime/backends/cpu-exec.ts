@@ -208,7 +208,12 @@ export class CpuExecutable implements Executable {
     this.readAlias = new Int32Array(this.B.length).fill(-1);
     if (wasm && memory) {
       const t0 = performance.now();
-      this.kernels = attachWasmLoops(wasm, plan, compiled, passes, memory, block, tableAt, argsAt);
+      try {
+        this.kernels = attachWasmLoops(wasm, plan, compiled, passes, memory, block, tableAt, argsAt);
+      } catch (e) {
+        // an engine without 128-bit SIMD rejects the module: the JS kernels run (nothing was swapped yet)
+        if (!(e instanceof WebAssembly.CompileError)) throw e;
+      }
       this.wasmKernels = this.kernels.filter((k) => k.wasm).length;
       this.wasmPasses = passes.filter((p) => p.fn !== p.js).length;
       this.wasmCompileMs = wasm.renderMs + performance.now() - t0;
