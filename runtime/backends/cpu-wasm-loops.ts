@@ -8,7 +8,7 @@
 import type { CompiledCpuKernel, KernelFn } from '../../compiler/codegen/cpu.ts';
 import type { Kernel, KernelPlan, KExpr } from '../../compiler/fuse/kernel-ir.ts';
 import type { MemoryImport } from './wasm-emit.ts';
-import { buildWasmLoops, type WasmLoopsModule } from './wasm-loops.ts';
+import { buildWasmLoops, type WasmLoopsModule } from './wasm-loops-module.ts';
 
 /** A compiled CPU kernel; `wasm` when run() calls its WebAssembly rendering. */
 export type CpuExecKernel = CompiledCpuKernel & { readonly wasm?: boolean };

@@ -17,7 +17,8 @@ import { runPlanReference } from '../../compiler/fuse/reference.ts';
 import type * as T from '../tensor/index.ts';
 import { type CpuExecutable, cpuBackend } from './cpu-exec.ts';
 import { loopsEngine } from './cpu-wasm-loops.ts';
-import { buildWasmLoops, renderWasmKernel } from './wasm-loops.ts';
+import { renderWasmKernel } from './wasm-loops.ts';
+import { buildWasmLoops } from './wasm-loops-module.ts';
 
 /** xorshift32 in [0, 1) */
 function rng(seed: number): () => number {
