@@ -38,14 +38,16 @@ describe('training step allocations', () => {
     tr.dispose();
   });
 
-  it('a many-block model (ViT-like encoder, 6 blocks) allocates under 1 KB a step after 80 steps', async () => {
+  // The generated JS kernels (loops: 'js'; the fallback where WebAssembly SIMD is missing) and the
+  // default, WebAssembly loops kernels around the same JS host code.
+  it.each(['js', 'wasm'] as const)('a many-block model (ViT-like encoder, 6 blocks) allocates under 1 KB a step after 80 steps (%s loops kernels)', async (loops) => {
     // tiny sizes: ~650 kernels, each a few dozen values, so nothing is hot enough for V8 on its own;
-    // with one function per kernel (buffer ids in the source) this allocated 40–180 KB a step here.
+    // with one JS function per kernel (buffer ids in the source) this allocated 40–180 KB a step here.
     const file = new URL('../bench/model/vit-small.lily', import.meta.url);
     const checked = checkSource(readFileSync(file, 'utf8'), file.pathname);
     const dims = { Bt: 1, T: 9, D: 32, heads: 2, F: 64, L: 6 };
     const blas = loadNativeBlas().ok ? 'native' : 'wasm';
-    const backend = blas === 'native' ? cpuBackend({ blas }) : cpuBackend({ gemm: false });
+    const backend = blas === 'native' ? cpuBackend({ blas, loops }) : cpuBackend({ gemm: false, loops });
     const tr = await compileTraining(checked, 'ViTLily', { dims, backend });
     const n = dims.Bt * dims.T * dims.D;
     const x = Float32Array.from({ length: n }, (_, i) => Math.sin(i)), t = Float32Array.from({ length: n }, (_, i) => Math.cos(i));
