@@ -42,7 +42,7 @@ describe('training step allocations', () => {
   // default, WebAssembly loops kernels around the same JS host code.
   it.each(['js', 'wasm'] as const)('a many-block model (ViT-like encoder, 6 blocks) allocates under 1 KB a step after 80 steps (%s loops kernels)', async (loops) => {
     // tiny sizes: ~650 kernels, each a few dozen values, so nothing is hot enough for V8 on its own;
-    // with one JS function per kernel (buffer ids in the source) this allocated 40–180 KB a step here.
+    // with one JS function per kernel (buffer ids in the source), the JS run allocated 40–310 KB a step here.
     const file = new URL('../bench/model/vit-small.lily', import.meta.url);
     const checked = checkSource(readFileSync(file, 'utf8'), file.pathname);
     const dims = { Bt: 1, T: 9, D: 32, heads: 2, F: 64, L: 6 };
