@@ -75,7 +75,7 @@ export interface CompiledCpuKernel {
 
 /** How compileCpuKernel would run k. */
 export function strategyOf(k: Kernel, opts: CpuKernelOptions = {}): CpuStrategy {
-  const m = opts.strategy === 'loops' ? null : matchGemm(k);
+  const m = opts.strategy === 'loops' ? null : matchGemm(k, { strided: !!opts.gemmBatch });
   return pick(m, opts);
 }
 
@@ -89,7 +89,8 @@ const NO_ARGS: Readonly<Record<string, number>> = Object.freeze({});
 
 /** Render kernel k for the CPU: generated loops, or gemm + generated passes. */
 export function compileCpuKernel(k: Kernel, opts: CpuKernelOptions = {}): CompiledCpuKernel {
-  const m = opts.strategy === 'loops' ? null : matchGemm(k);
+  // the batched gemm (OpenBLAS) takes leading dimensions: strided operands and results in place
+  const m = opts.strategy === 'loops' ? null : matchGemm(k, { strided: !!opts.gemmBatch });
   const strategy = pick(m, opts);
   let own: Float32Array[] | null = null;
   const scratchOf = (sizes: readonly number[], S?: readonly Float32Array[]) => {
@@ -140,6 +141,7 @@ export function compileCpuKernel(k: Kernel, opts: CpuKernelOptions = {}): Compil
   const gb = opts.gemmBatch;
   const offsets = Int32Array.from(lOff.flatMap((o, i) => [o, rOff[i]!, cOff[i]!]));
   const params = gemmParams(M, K, N, gopts);
+  [params[6], params[7], params[9]] = [L.ld, R.ld, m.ldc]; // lda, ldb, ldc (the gemm per batch below only runs contiguous ones)
   const run = (B: readonly Float32Array[], args: Readonly<Record<string, number>> = NO_ARGS, S0?: readonly Float32Array[]) => {
     const S = needScratch ? scratchOf(m.scratch, S0) : (S0 ?? []);
     if (packL) packL(B, args, S);
