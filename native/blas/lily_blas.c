@@ -4,6 +4,9 @@
 // out of bounds. Built at install by native/build.mjs; the WASM gemm is the fallback without it.
 #include <node_api.h>
 #include <cblas.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -73,6 +76,112 @@ static napi_value sgemm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// ---- a batch of products: small ones split over this thread and one helper, one BLAS thread each ----
+// OpenBLAS gives a product two threads above M·N·K = 262144, so each of attention's 192 per-head
+// 65×65×64 products woke the second thread and waited for it: more time in the hand-over than in the
+// arithmetic. Small products instead run whole on one thread each, the batch shared by the caller and a
+// helper thread through an atomic counter: the caller never waits for a helper that the scheduler has
+// not started yet (it just takes every product itself), only for the one product the helper is in.
+
+typedef struct {
+  bool ta, tb;
+  blasint m, n, k;
+  float alpha;
+  blasint lda, ldb;
+  float beta;
+  blasint ldc;
+  const float *A, *B;
+  float* C;
+  const int32_t* offs;
+  int count;
+} Batch;
+
+/** per-product M·N·K at or below which a batch runs one product per thread (OpenBLAS's own cut is 262144) */
+#define SMALL_MNK (1 << 20)
+
+static void product(const Batch* j, int i) {
+  const int32_t* o = j->offs + 3 * i;
+  cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, j->m, j->n, j->k, j->alpha, j->A + o[0],
+              j->lda, j->B + o[1], j->ldb, j->beta, j->C + o[2], j->ldc);
+}
+
+static struct {
+  pthread_mutex_t lock;  // guards the fields below
+  pthread_cond_t wake, left;
+  const Batch* job;
+  atomic_int next;  // the next product to take
+  unsigned gen;     // bumped per shared batch
+  bool open;        // the helper may still join the current batch
+  bool inside;      // the helper is taking products
+  int started;      // 0 not yet, 1 running, -1 could not start
+} helper = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .left = PTHREAD_COND_INITIALIZER};
+static pthread_mutex_t sharing = PTHREAD_MUTEX_INITIALIZER;  // one shared batch at a time (several Node threads)
+
+static void take_products(const Batch* j) {
+  for (int i; (i = atomic_fetch_add(&helper.next, 1)) < j->count;) product(j, i);
+}
+
+static void* helper_main(void* unused) {
+  (void)unused;
+  unsigned seen = 0;
+  pthread_mutex_lock(&helper.lock);
+  for (;;) {
+    while (helper.gen == seen) pthread_cond_wait(&helper.wake, &helper.lock);
+    seen = helper.gen;
+    if (!helper.open) continue;  // the caller already finished this batch alone
+    helper.inside = true;
+    const Batch* j = helper.job;
+    pthread_mutex_unlock(&helper.lock);
+    take_products(j);
+    pthread_mutex_lock(&helper.lock);
+    helper.inside = false;
+    pthread_cond_signal(&helper.left);
+  }
+  return NULL;
+}
+
+static bool helper_ready(void) {
+  if (helper.started == 0) {
+    pthread_t t;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    helper.started = pthread_create(&t, &at, helper_main, NULL) == 0 ? 1 : -1;
+    pthread_attr_destroy(&at);
+  }
+  return helper.started == 1;
+}
+
+static void run_batch(const Batch* j) {
+  const int threads = openblas_get_num_threads();
+  const bool small = (double)j->m * j->n * j->k <= SMALL_MNK;
+  if (!small || j->count < 2 || threads < 2) {
+    for (int i = 0; i < j->count; i++) product(j, i);
+    return;
+  }
+  openblas_set_num_threads(1);
+  if (pthread_mutex_trylock(&sharing) != 0) {  // another thread is sharing a batch: run this one alone
+    for (int i = 0; i < j->count; i++) product(j, i);
+    openblas_set_num_threads(threads);
+    return;
+  }
+  pthread_mutex_lock(&helper.lock);
+  const bool shared = helper_ready();
+  atomic_store(&helper.next, 0);
+  helper.job = j;
+  helper.open = shared;
+  helper.gen++;
+  if (shared) pthread_cond_signal(&helper.wake);
+  pthread_mutex_unlock(&helper.lock);
+  take_products(j);
+  pthread_mutex_lock(&helper.lock);
+  helper.open = false;
+  while (helper.inside) pthread_cond_wait(&helper.left, &helper.lock);
+  pthread_mutex_unlock(&helper.lock);
+  pthread_mutex_unlock(&sharing);
+  openblas_set_num_threads(threads);
+}
+
 // sgemmBatch(p, A, B, C, offsets): for each batch i, C[c_i…] = alpha·op(A[a_i…])·op(B[b_i…]) + beta·C[c_i…],
 // row-major, with p = Float64Array [transA, transB, M, N, K, alpha, lda, ldb, beta, ldc] and
 // offsets = Int32Array [a_0, b_0, c_0, a_1, b_1, c_1, …] (elements). One call per kernel instead of
@@ -128,9 +237,8 @@ static napi_value sgemm_batch(napi_env env, napi_callback_info info) {
     }
   }
   if (m == 0 || n == 0) return NULL;
-  for (size_t b = 0; b < noffs; b += 3)
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n, (blasint)k,
-                (float)p[5], A + offs[b], (blasint)lda, B + offs[b + 1], (blasint)ldb, (float)p[8], C + offs[b + 2], (blasint)ldc);
+  const Batch job = {ta, tb, (blasint)m, (blasint)n, (blasint)k, (float)p[5], (blasint)lda, (blasint)ldb, (float)p[8], (blasint)ldc, A, B, C, offs, (int)(noffs / 3)};
+  run_batch(&job);
   return NULL;
 }
 

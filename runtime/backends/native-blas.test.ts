@@ -83,6 +83,30 @@ describe('native BLAS batched sgemm (one call per kernel)', () => {
     );
   });
 
+  it.skipIf(!native.ok)(`a long batch of small products, shared by two threads, equals the reference product by product${why ? ` (skipped: ${why})` : ''}`, () => {
+    if (!native.ok) return;
+    const { gemmBatch } = native.blas;
+    // 400 products of 9×7·7×11 (one BLAS thread each, taken by the caller and a helper thread), C
+    // interleaved with a leading dimension, accumulate on: a product run twice or skipped shows
+    const [M, K, N, nb] = [9, 7, 11, 400];
+    const a = fill(nb * M * K, 4), b = fill(nb * K * N, 5), c = fill(nb * M * N, 6);
+    const ldc = nb * N; // C as [M][batch][N]
+    const offsets = Int32Array.from({ length: 3 * nb }, (_, j) => [M * K, K * N, N][j % 3]! * Math.floor(j / 3));
+    const want = Array.from({ length: nb }, (_, i) => {
+      const ci = new Float32Array(M * N);
+      for (let r = 0; r < M; r++) for (let q = 0; q < N; q++) ci[r * N + q] = c[r * ldc + i * N + q]!;
+      return refGemm(a.subarray(i * M * K), b.subarray(i * K * N), ci, M, K, N, false, false, 0.5, true);
+    });
+    const p = gemmParams(M, K, N, { alpha: 0.5, accumulate: true });
+    p[9] = ldc;
+    for (let rep = 0; rep < 3; rep++) {
+      const got = c.slice();
+      gemmBatch(a, b, got, p, offsets);
+      for (let i = 0; i < nb; i++)
+        for (let r = 0; r < M; r++) for (let q = 0; q < N; q++) expect(Math.abs(got[r * ldc + i * N + q]! - want[i]![r * N + q]!), `batch ${i} [${r}, ${q}]`).toBeLessThan(1e-4);
+    }
+  });
+
   it.skipIf(!native.ok)(`rejects a batch offset past its operand, with a RangeError${why ? ` (skipped: ${why})` : ''}`, () => {
     if (!native.ok) return;
     const { gemmBatch } = native.blas;
