@@ -23,6 +23,7 @@ import type { Affine, BufferId, Kernel, KExpr } from '../fuse/kernel-ir.ts';
 import { gemmCost, loopsCost } from './cpu-cost.ts';
 import { coefMap, exprKey, freeVars, rowMajor } from './cpu-kexpr.ts';
 import { type Candidate, candidates, countKey, factors, flattenSum, pathTo, product, replaceNode, substitute } from './cpu-gemm-tree.ts';
+import { type PrefillTerm, prefillOf } from './cpu-gemm-prefill.ts';
 
 /** Scratch ids used by GEMM lowering: S[0] packed L, S[1] packed R, S[2] the GEMM result C. */
 export const SCRATCH_L: BufferId = -1;
@@ -81,8 +82,13 @@ export interface GemmMatch {
   /** copy loops that pack L / R into S[0] / S[1] */
   packL: Kernel | null;
   packR: Kernel | null;
-  /** the pass after gemm (null: gemm's result is the kernel's output as is) */
+  /** the pass after gemm (null: gemm's result is the kernel's output as is, or `prefill` did its work) */
   epilogue: Kernel | null;
+  /**
+   * `strided` only: the additive epilogue C + t₁ + … done natively instead: the terms written into C
+   * before a gemm with beta = 1 (cpu-gemm-prefill.ts); null when there is none
+   */
+  prefill: PrefillTerm[] | null;
   /** scratch sizes in elements: [L, R, C] */
   scratch: [number, number, number];
   /** 2·batch·M·N·K */
@@ -306,9 +312,9 @@ function lowerAs(
     epiBody = substitute(k.body, exprKey(core), product([cLoad, ...epiFs])!);
   }
   const identity = cDirect && epiBody.k === 'load' && epiBody.buf === k.out && exprKey(epiBody) === exprKey(cLoad);
-  const epilogue: Kernel | null = identity
-    ? null
-    : { ...k, name: `${k.name}:epilogue`, body: epiBody, inputs: [...k.inputs, cDirect ? k.out : SCRATCH_C] };
+  const prefill = strided && cDirect && nb === 1 && !identity ? prefillOf(epiBody, cLoad, k.out, rows, cols) : null;
+  const epilogue: Kernel | null =
+    identity || prefill ? null : { ...k, name: `${k.name}:epilogue`, body: epiBody, inputs: [...k.inputs, cDirect ? k.out : SCRATCH_C] };
   let alpha = product(alphaFs);
   if (alpha && alphaFs.every((f) => f.k === 'const')) {
     const v = alphaFs.reduce((p, f) => p * (f as { v: number }).v, 1);
@@ -316,7 +322,8 @@ function lowerAs(
   }
   const scratch: [number, number, number] = [L.direct ? 0 : nb * M * K, R.direct ? 0 : nb * K * N, cDirect ? 0 : nb * M * N];
   // a C in scratch is one more pass: the epilogue then reads it in another order than the output's
-  const passElements = scratch[0] + scratch[1] + scratch[2] + (epilogue ? prod(k.loops) : 0);
+  // (a native prefill streams C about 3× faster than a generated pass)
+  const passElements = scratch[0] + scratch[1] + scratch[2] + (epilogue ? prod(k.loops) : 0) + (prefill ? prod(k.loops) / 3 : 0);
   const passes = (packL ? 1 : 0) + (packR ? 1 : 0) + (epilogue ? 1 : 0);
   const cost = gemmCost(nb, M, N, K, R.trans, passElements, passes);
   return {
@@ -339,6 +346,7 @@ function lowerAs(
     packL,
     packR,
     epilogue,
+    prefill,
     scratch,
     flops: 2 * nb * M * N * K,
   };

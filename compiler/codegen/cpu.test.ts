@@ -370,7 +370,7 @@ describe('cpu codegen', () => {
   it.skipIf(!native.ok)(`the same on OpenBLAS, a kernel's whole batch in one sgemmBatch call${native.ok ? '' : ` (skipped: ${native.reason})`}`, () => {
     if (!native.ok) return;
     const { gemm: g, gemmBatch } = native.blas;
-    let batched = 0, strided = 0;
+    let batched = 0, strided = 0, prefilled = 0;
     fc.assert(
       fc.property(arbMM, (c) => {
         const p = mmPlan(c);
@@ -378,11 +378,56 @@ describe('cpu codegen', () => {
         if (c.nb > 1 && !c.fold) batched++;
         const m = matchGemm(p.kernels[0]!, { strided: true })!;
         if ((m.L.direct && m.L.ld !== (m.L.trans ? m.M : m.K)) || (m.R.direct && m.R.ld !== (m.R.trans ? m.K : m.N)) || (m.cDirect && m.ldc !== m.N)) strided++;
+        if (m.prefill) prefilled++;
       }),
       { seed: 424243, numRuns: 120 },
     );
     expect(batched).toBeGreaterThan(20);
+    expect(prefilled).toBeGreaterThan(10); // bias epilogues done by the native call
     expect(strided).toBeGreaterThan(20); // operands or results read / written in place with a leading dimension
+  });
+
+  it.skipIf(!native.ok)(`on OpenBLAS, a linear layer's bias and residual are written into C before the product: no epilogue pass${native.ok ? '' : ` (skipped: ${native.reason})`}`, () => {
+    if (!native.ok) return;
+    const { gemm: g, gemmBatch } = native.blas;
+    const nat = { gemm: g, gemmBatch };
+    // y[b, t, j] = Σ_k x[b, t, k] · W[k, j] + bias[j] + res[b, t, j], and 0.5 · (…) + bias[j]
+    const x = ld(0, { b: 7 * 20, t: 20, k: 1 }), W = ld(1, { k: 24, j: 1 }), bias = ld(2, { j: 1 }), res = ld(3, { b: 7 * 24, t: 24, j: 1 });
+    const core = sum({ k: 20 }, bin('*', x, W));
+    const bodies: [KExpr, number[][]][] = [
+      [bin('+', bin('+', core, bias), res), [[2, 0, 0, 1], [3, 0, 24, 1]]],
+      [bin('+', res, bin('*', cst(0.5), core)), [[3, 0, 24, 1]]],
+      [bin('+', bias, core), [[2, 0, 0, 1]]],
+    ];
+    for (const [body, terms] of bodies) {
+      const p = plan({
+        leaves: [['x', [3 * 7 * 20]], ['W', [20 * 24]], ['bias', [24]], ['res', [3 * 7 * 24]]],
+        temps: [[3 * 7 * 24]],
+        kernels: [kernel('lin', 4, { b: 3, t: 7, j: 24 }, body, [0, 1, 2, 3])],
+        outputs: [['y', 4]],
+      });
+      const m = matchGemm(p.kernels[0]!, { strided: true })!;
+      expect(m.epilogue).toBeNull();
+      expect(m.prefill!.map((t) => [t.buf, t.offset, t.rowStride, t.colStride])).toEqual(terms);
+      expect(matchGemm(p.kernels[0]!)!.prefill).toBeNull(); // the wasm gemm keeps its epilogue pass
+      agree(p, 17, {}, undefined, nat);
+    }
+    // not additive, or a term C cannot index: the epilogue stays
+    const relu = plan({
+      leaves: [['x', [3 * 7 * 20]], ['W', [20 * 24]], ['bias', [24]], ['res', [3 * 7 * 24]]],
+      temps: [[3 * 7 * 24]],
+      kernels: [kernel('lin', 4, { b: 3, t: 7, j: 24 }, un('relu', bin('+', core, bias)), [0, 1, 2, 3])],
+      outputs: [['y', 4]],
+    });
+    expect(matchGemm(relu.kernels[0]!, { strided: true })!.prefill).toBeNull();
+    const diag = plan({
+      leaves: [['x', [3 * 7 * 20]], ['W', [20 * 24]], ['bias', [24]], ['res', [24 * 24]]],
+      temps: [[3 * 7 * 24]],
+      kernels: [kernel('lin', 4, { b: 3, t: 7, j: 24 }, bin('+', core, ld(3, { t: 25, j: 1 })), [0, 1, 2, 3])],
+      outputs: [['y', 4]],
+    });
+    expect(matchGemm(diag.kernels[0]!, { strided: true })!.prefill).toBeNull(); // rows (b, t) do not fuse in it
+    agree(diag, 18, {}, undefined, nat);
   });
 
   it.skipIf(!native.ok)(`on OpenBLAS, per-head slices and interleaved results need no packing: leading dimensions${native.ok ? '' : ` (skipped: ${native.reason})`}`, () => {

@@ -107,6 +107,23 @@ describe('native BLAS batched sgemm (one call per kernel)', () => {
     }
   });
 
+  it.skipIf(!native.ok)(`prefill: C = Σ terms (broadcast or strided) before the product with beta 1; terms past their arrays are refused${why ? ` (skipped: ${why})` : ''}`, () => {
+    if (!native.ok) return;
+    const { gemmBatch } = native.blas;
+    const [M, K, N] = [5, 4, 6];
+    const a = fill(M * K, 7), b = fill(K * N, 8), bias = fill(N, 9), res = fill(M * 10, 10); // res: rows of 10, C reads 6
+    const p = gemmParams(M, K, N, { alpha: 2, accumulate: true });
+    const c = new Float32Array(M * N).fill(NaN); // prefill overwrites whatever was in C
+    gemmBatch(a, b, c, p, new Int32Array(3), Float64Array.from([2, 0, 0, 1, 3, 10, 1]), bias, res);
+    const want = refGemm(a, b, Float32Array.from({ length: M * N }, (_, i) => bias[i % N]! + res[3 + Math.floor(i / N) * 10 + (i % N)]!), M, K, N, false, false, 2, true);
+    want.forEach((w, i) => expect(Math.abs(c[i]! - w), `[${i}]`).toBeLessThan(1e-4));
+    const call = (pre: number[], t: Float32Array) => () => gemmBatch(a, b, c, p, new Int32Array(3), Float64Array.from(pre), t);
+    expect(call([1, 0, 10, 1], res)).not.toThrow();
+    expect(call([1, 5, 10, 1], res)).toThrow(RangeError); // 5 + 4·10 + 5 = 50: one past the end
+    expect(call([5, 0, 0, 1], bias)).toThrow(RangeError); // more than 4 terms
+    expect(() => gemmBatch(a, b, c, p, new Int32Array(6), Float64Array.from([1, 0, 0, 1]), bias)).toThrow(RangeError); // two batches
+  });
+
   it.skipIf(!native.ok)(`rejects a batch offset past its operand, with a RangeError${why ? ` (skipped: ${why})` : ''}`, () => {
     if (!native.ok) return;
     const { gemmBatch } = native.blas;
