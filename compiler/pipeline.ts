@@ -12,6 +12,7 @@ import { shapeOnly } from './interp/instance.ts';
 import { primitive } from './ir/prim.ts';
 import { verifyGraph } from './ir/verify.ts';
 import { contractOrders } from './rewrite/contract.ts';
+import { chooseLayouts } from './rewrite/layout.ts';
 import { rebuild, type RewriteLog, type Rule } from './rewrite/engine.ts';
 import { FAULTS } from './rewrite/faults.ts';
 import { attachObjective, type Objective, type ObjectiveResult } from './objective.ts';
@@ -117,6 +118,14 @@ export const STAGES: Stage[] = [
         if (flops < best.flops) best = { graph, log: contracted.log, flops };
       }
       return withGraph(p, best.graph, 'contract', best.log);
+    },
+  },
+  {
+    name: 'layout',
+    doc: "lay out each intermediate contraction in the order its elementwise consumer reads it (a GEMM writes C or Cᵀ at the same cost)",
+    run(p) {
+      const laid = chooseLayouts(p.graph);
+      return laid.log.length ? withGraph(p, rebuild(laid.graph, []).graph, 'layout', laid.log) : { ...p, stage: 'layout' };
     },
   },
 ];
