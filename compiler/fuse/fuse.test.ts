@@ -78,18 +78,22 @@ describe('fusion: kernel plans compute what the graph computes', () => {
 });
 
 describe('fusion: reshapes are read in place', () => {
-  it("a multi-head encoder's reshapes and head permutes feed its products without copy kernels, and the plan equals the graph", () => {
+  it("a multi-head encoder's reshapes and scaled reads feed its products without copy kernels, and the plan equals the graph", () => {
     // the whole-model benchmark's encoder at a tiny size (training graph: forward and backward)
     const file = new URL('../../bench/model/vit-small.lily', import.meta.url);
     const checked = checkSource(readFileSync(file, 'utf8'), 'vit-small.lily');
     for (const model of ['ViTLily', 'ViTLoRA']) {
-      const p = compile(checked, model, { settings: { Bt: 2, T: 3, D: 8, heads: 2, F: 8, L: 1 }, seed: 5 });
+      const p = compile(checked, model, { settings: { Bt: 2, T: 6, D: 8, heads: 2, F: 8, L: 1 }, seed: 5 });
       const plan = planKernels(p.graph);
       // a kernel whose body loads another buffer at its own flat index is a copy of it: none is left
       // (a head permute is a real data movement and stays)
+      // (nor a copy times a constant: attention's q · rsqrt(K) becomes the scores GEMM's alpha)
       const identity = (k: (typeof plan.kernels)[number]) => {
-        if (k.body.k !== 'load' || k.body.at.offset !== 0) return false;
-        const coef = new Map(k.body.at.terms.map((t) => [t.v, t.c]));
+        let e = k.body;
+        if (e.k === 'bin' && e.op === '*' && e.a.k === 'const') e = e.b;
+        else if (e.k === 'bin' && e.op === '*' && e.b.k === 'const') e = e.a;
+        if (e.k !== 'load' || e.at.offset !== 0) return false;
+        const coef = new Map(e.at.terms.map((t) => [t.v, t.c]));
         let stride = 1;
         for (let i = k.loops.length - 1; i >= 0; i--) {
           if (k.loops[i]!.extent !== 1 && coef.get(k.loops[i]!.v) !== stride) return false;

@@ -100,6 +100,12 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
     return c === 'contraction' || c === 'rowwise' || c === 'reshape';
   };
   const materialized = new Set<Id>();
+  const readsBufferAsIs = (i: Id) => materialized.has(i) || ['leaf', 'reshape'].includes(classOf(g.node(i)));
+  const isScaledRead = (n: Node): boolean => {
+    if (n.op !== 'einsum' || classOf(n) !== 'elementwise') return false;
+    const nonConst = n.inputs.filter((i) => classOf(g.node(i)) !== 'const');
+    return nonConst.length === 1 && readsBufferAsIs(nonConst[0]!);
+  };
   for (const id of order) {
     const n = g.node(id);
     const cls = classOf(n);
@@ -119,6 +125,9 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
     )
       continue;
     const single = (uses.get(id) ?? 0) === 1 && cs.length === 1 && !isOutput.has(id);
+    // A buffer times constants (attention's q · rsqrt(K)) inlines into its one contraction: the
+    // product's constant factor becomes the GEMM's alpha instead of a scaling pass of its own.
+    if (single && classOf(g.node(cs[0]!)) === 'contraction' && isScaledRead(n)) continue;
     if (!single) {
       materialized.add(id);
       continue;
