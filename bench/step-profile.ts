@@ -1,8 +1,10 @@
 // Where a CPU training step spends its time, kernel by kernel: each kernel of the compiled step run
 // alone, its least time over the repetitions (the least is the figure least disturbed by other
 // load), grouped by strategy (gemm / loops) and by the source line it came from.
-//   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE npx tsx bench/step-profile.ts [paper-lily|paper-lora|vit-lily|vit-lora] [--reps N] [--top N]
+//   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE npx tsx bench/step-profile.ts [paper-lily|paper-lora|vit-lily|vit-lora] [--reps N] [--top N] [--loops-ab]
 // (those two variables, which some machines set, force an older and much slower OpenBLAS kernel)
+// --loops-ab: the step prepared twice, loops kernels as JavaScript (LILY_LOOPS=js) and as WebAssembly
+// (the default), timed side by side in one run: whole steps in alternation, then every kernel of both.
 import { readFileSync } from 'node:fs';
 import { checkSource } from '../compiler/frontend.ts';
 import { cpuBackend, type CpuExecutable } from '../runtime/backends/cpu-exec.ts';
@@ -31,6 +33,10 @@ const kinds: Record<string, () => Promise<{ trainer: Trainer; batch: { x: Float3
   'vit-lora': () => ourModelStep('LoRA'),
 };
 if (!kinds[what]) throw new Error(`unknown step ${what}: one of ${Object.keys(kinds).join(', ')}`);
+if (argv.includes('--loops-ab')) {
+  await loopsAB();
+  process.exit(0);
+}
 const { trainer, batch } = await kinds[what]!();
 if (!trainer.stepSync) throw new Error('this step has no synchronous host path');
 const ex = trainer.exec as CpuExecutable;
@@ -51,7 +57,7 @@ for (let r = 0; r < reps; r++)
   });
 const rows = ex.kernels.map((k, i) => ({
   name: k.kernel.name,
-  strategy: k.strategy,
+  strategy: k.wasm ? 'loops/wasm' : k.strategy,
   kind: k.kernel.kind,
   ms: least[i]!,
   shape: k.kernel.loops.map((l) => l.extent).join('×'),
@@ -72,3 +78,53 @@ console.log(`\nthe ${top} slowest kernels:`);
 for (const r of [...rows].sort((a, b) => b.ms - a.ms).slice(0, top))
   console.log(`${r.ms.toFixed(2).padStart(9)} ms  ${r.strategy.padEnd(11)} ${r.kind.padEnd(11)} ${r.shape.padEnd(14)} ${r.gemm.padEnd(18)} ${r.name}`);
 trainer.dispose();
+
+/** --loops-ab: JS vs WebAssembly loops kernels, side by side (see the header) */
+async function loopsAB(): Promise<void> {
+  const build = async (engine: 'js' | 'wasm') => {
+    process.env.LILY_LOOPS = engine;
+    const s = await kinds[what]!();
+    if (!s.trainer.stepSync) throw new Error('this step has no synchronous host path');
+    return { ...s, ex: s.trainer.exec as CpuExecutable };
+  };
+  const js = await build('js'), wasm = await build('wasm');
+  delete process.env.LILY_LOOPS;
+  const time = (s: typeof js) => {
+    const t0 = performance.now();
+    s.trainer.stepSync!(s.batch);
+    return performance.now() - t0;
+  };
+  for (let i = 0; i < 5; i++) time(js), time(wasm); // V8 optimises the JS kernels, tiers the wasm up
+  let tj = Infinity, tw = Infinity;
+  for (let r = 0; r < reps; r++) (tj = Math.min(tj, time(js))), (tw = Math.min(tw, time(wasm)));
+  const args = { lr: 1e-3, t: 1 };
+  const n = js.ex.kernels.length;
+  const lj = new Float64Array(n).fill(Infinity), lw = new Float64Array(n).fill(Infinity);
+  for (let r = 0; r < reps; r++)
+    for (let i = 0; i < n; i++) {
+      let t0 = performance.now();
+      js.ex.kernels[i]!.run(js.ex.B, args, js.ex.S);
+      lj[i] = Math.min(lj[i]!, performance.now() - t0);
+      t0 = performance.now();
+      wasm.ex.kernels[i]!.run(wasm.ex.B, args, wasm.ex.S);
+      lw[i] = Math.min(lw[i]!, performance.now() - t0);
+    }
+  console.log(`${what}: least step (of ${reps}, in alternation) loops as JS ${tj.toFixed(1)} ms, as wasm ${tw.toFixed(1)} ms (${wasm.ex.wasmKernels} of ${n} kernels wasm; module rendered + compiled in ${wasm.ex.wasmCompileMs.toFixed(1)} ms)`);
+  console.log('\nkernels alone (least of reps), by strategy and kind:      JS ms    wasm ms');
+  const g = new Map<string, [number, number, number]>();
+  wasm.ex.kernels.forEach((k, i) => {
+    const key = `${k.wasm ? 'loops/wasm' : k.strategy} ${k.kernel.kind}`;
+    const a = g.get(key) ?? [0, 0, 0];
+    g.set(key, [a[0] + lj[i]!, a[1] + lw[i]!, a[2] + 1]);
+  });
+  for (const [k, [a, b, c]] of [...g].sort((x, y) => y[1][0] - x[1][0])) console.log(`  ${`${k} (${c})`.padEnd(40)} ${a.toFixed(1).padStart(9)} ${b.toFixed(1).padStart(9)}`);
+  console.log(`  ${'all'.padEnd(40)} ${lj.reduce((p, x) => p + x, 0).toFixed(1).padStart(9)} ${lw.reduce((p, x) => p + x, 0).toFixed(1).padStart(9)}`);
+  console.log(`\nthe ${top} slowest wasm kernels:            JS ms    wasm ms   wasm GB/s`);
+  const idx = [...wasm.ex.kernels.keys()].filter((i) => wasm.ex.kernels[i]!.wasm).sort((a, b) => lw[b]! - lw[a]!).slice(0, top);
+  for (const i of idx) {
+    const k = wasm.ex.kernels[i]!.kernel;
+    console.log(`  ${`${k.loops.map((l) => l.extent).join('×')} ${k.name}`.padEnd(36)} ${lj[i]!.toFixed(2).padStart(7)} ${lw[i]!.toFixed(2).padStart(9)} ${(k.bytes / 1e6 / lw[i]!).toFixed(1).padStart(9)}`);
+  }
+  js.trainer.dispose();
+  wasm.trainer.dispose();
+}

@@ -58,6 +58,12 @@ export interface CpuKernelOptions {
   gemm?: GemmFn;
   /** a batched gemm (OpenBLAS): a kernel's batch of products in one call, instead of gemm per batch */
   gemmBatch?: GemmBatchFn;
+  /**
+   * Given each generated loops pass of a GEMM kernel (pack, epilogue) and its JS function, returns
+   * the function run() calls: the CPU executable passes a trampoline that it later points at the
+   * pass's WebAssembly rendering. Default: the JS function.
+   */
+  wrapPass?: (pass: Kernel, js: KernelFn) => KernelFn;
 }
 
 export interface CompiledCpuKernel {
@@ -114,7 +120,7 @@ export function compileCpuKernel(k: Kernel, opts: CpuKernelOptions = {}): Compil
     if (!x) return null;
     const c = compileLoops(x);
     sources.push(`// ${x.name}\n${c.source}`);
-    return c.fn;
+    return opts.wrapPass ? opts.wrapPass(x, c.fn) : c.fn;
   };
   const packL = compile(m.packL), packR = compile(m.packR), epi = compile(m.epilogue);
   let alphaFn: ScalarFn | null = null;

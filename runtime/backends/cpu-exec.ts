@@ -14,11 +14,19 @@
 //    and a reduce reading what it writes is wrong anyway;
 //  - scratch for packed GEMM operands / results (S[0..2]) is one set per executable, sized for the
 //    largest kernel: kernels run one at a time.
+//
+// Loops kernels (elementwise, reductions) run as WebAssembly SIMD where they have a rendering
+// (cpu-wasm-loops.ts, wasm-loops.ts), else as the generated JS. The block then lives in a
+// WebAssembly.Memory — the wasm gemm engine's (shared), or on the OpenBLAS path one of its own,
+// sized once and never grown (growing would detach the ArrayBuffer and every view of it): OpenBLAS
+// reads the same floats through the typed arrays' data pointers. `loops: 'js'` or LILY_LOOPS=js
+// keeps every kernel JavaScript (and the block a plain array).
 import type { BufferId, KernelPlan } from '../../compiler/fuse/kernel-ir.ts';
 import { compileCpuKernel, type CompiledCpuKernel, type CpuKernelOptions, type GemmBatchFn, type GemmFn } from '../../compiler/codegen/cpu.ts';
 import type { Backend, Executable, HostAccess } from '../executable.ts';
 import { arenaOf, type CpuArena } from './cpu-arena.ts';
 import { cpuGemmEngine, type WasmGemm } from './cpu-gemm.ts';
+import { attachWasmLoops, type CpuExecKernel, type LoopsEngine, loopsEngine, passCollector, planWasmLoops, type WasmLoopsPlan, type WasmPass } from './cpu-wasm-loops.ts';
 import { loadNativeBlas } from './native-blas.ts';
 
 export interface CpuBackendOptions extends Omit<CpuKernelOptions, 'gemm' | 'gemmBatch'> {
@@ -31,12 +39,19 @@ export interface CpuBackendOptions extends Omit<CpuKernelOptions, 'gemm' | 'gemm
    * wasm SIMD gemm; 'native' insists (prepare() throws with the reason when it is missing); 'wasm'.
    */
   blas?: 'auto' | 'native' | 'wasm';
+  /**
+   * elementwise and reduction kernels: 'wasm' (default) WebAssembly SIMD where a kernel has a
+   * rendering, 'js' the generated JavaScript only (also LILY_LOOPS=js when this is not given)
+   */
+  loops?: LoopsEngine;
 }
 
 /** What runs a CPU executable's GEMMs. */
 export type CpuGemmKind = 'openblas' | 'wasm' | 'loops';
 
 const ALIGN = 16; // floats: 64-byte aligned regions
+const PAGE = 65536;
+const MAX_PAGES = 65536; // wasm32: 4 GiB
 const NO_ARGS: Readonly<Record<string, number>> = Object.freeze({});
 
 /**
@@ -79,7 +94,7 @@ export class CpuExecutable implements Executable {
   /** B[id]: the array of buffer id (swapped by assign) */
   readonly B: Float32Array[];
   readonly S: Float32Array[];
-  readonly kernels: CompiledCpuKernel[];
+  readonly kernels: CpuExecKernel[];
   private readonly plan: KernelPlan;
   private readonly arena: CpuArena | null;
   private block: Float32Array | null = null;
@@ -95,11 +110,20 @@ export class CpuExecutable implements Executable {
   readonly gemmKind: CpuGemmKind;
   /** bytes of the one block holding every buffer and scratch (allocated at prepare) */
   readonly bytes: number;
+  /** kernels running as WebAssembly */
+  readonly wasmKernels: number = 0;
+  /** pack / epilogue passes of GEMM kernels running as WebAssembly */
+  readonly wasmPasses: number = 0;
+  /** ms spent rendering, compiling and instantiating the wasm loops module (0 when none) */
+  readonly wasmCompileMs: number = 0;
 
-  /** `nativeGemm`: OpenBLAS (buffers are plain arrays then); else `engine`'s wasm gemm, or loops only */
+  /**
+   * `nativeGemm`: OpenBLAS (buffers in a WebAssembly.Memory of this executable's own, or a plain
+   * array with JS loops); else `engine`'s wasm gemm (buffers in its memory), or loops only
+   */
   constructor(plan: KernelPlan, engine: WasmGemm | null, options: CpuBackendOptions, nativeGemm?: GemmFn, nativeBatch?: GemmBatchFn) {
     this.plan = plan;
-    const { gemm: _useGemm, engine: _engine, blas: _blas, ...rest } = options;
+    const { gemm: _useGemm, engine: _engine, blas: _blas, loops: _loops, ...rest } = options;
     const kopts: CpuKernelOptions = { ...rest };
     if (nativeGemm) {
       kopts.gemm = nativeGemm;
@@ -108,7 +132,19 @@ export class CpuExecutable implements Executable {
     else if (engine) kopts.gemm = (a, b, out, M, K, N, o) => engine.gemm(a, b, out, M, K, N, o);
     else kopts.strategy = 'loops';
     this.gemmKind = nativeGemm ? 'openblas' : engine ? 'wasm' : 'loops';
-    this.kernels = plan.kernels.map((k) => compileCpuKernel(k, kopts));
+    const useWasm = loopsEngine(options.loops) === 'wasm' && typeof WebAssembly === 'object';
+    const passes: WasmPass[] = [];
+    if (useWasm) kopts.wrapPass = passCollector(passes);
+    const compiled = plan.kernels.map((k) => compileCpuKernel(k, kopts));
+    this.kernels = compiled;
+    this.arena = engine ? arenaOf(engine) : null;
+    // the wasm loops module is rendered before the layout: it sizes the buffer table
+    let wasm: WasmLoopsPlan | null = null;
+    if (useWasm) {
+      const shared = this.arena !== null;
+      wasm = planWasmLoops(plan, compiled, passes, shared ? { module: 'env', name: 'mem', minPages: 0, maxPages: MAX_PAGES, shared: true } : { module: 'env', name: 'mem', minPages: 0 });
+      if (!wasm.module.kernels.some((k) => 'bufs' in k)) wasm = null;
+    }
 
     // ---- storage: which buffers share a region ----
     for (const id of plan.leaves.values()) this.leafOf.add(id);
@@ -140,16 +176,27 @@ export class CpuExecutable implements Executable {
     };
     for (const [key, n] of regionSize) offsets.set(key, place(n));
     const scratchAt = scratch.map((n) => place(n));
-    this.arena = engine ? arenaOf(engine) : null;
+    const tableAt = wasm ? place(wasm.tableSlots) : 0;
+    const argsAt = wasm ? place(plan.args.length) : 0;
     let block: Float32Array;
+    let memory: WebAssembly.Memory | null = null;
     try {
-      block = this.arena ? this.arena.acquire(total) : new Float32Array(total);
-      if (this.arena) this.block = block;
-      // A reused arena block holds an earlier plan's values; a new array is zero already (and
-      // filling it again would touch every page at prepare: ~0.3 s for a whole model's 0.8 GB).
-      if (this.arena) block.fill(0, 0, total);
+      if (this.arena) {
+        block = this.arena.acquire(total);
+        this.block = block;
+        memory = engine!.memory;
+        // A reused arena block holds an earlier plan's values; a new array is zero already (and
+        // filling it again would touch every page at prepare: ~0.3 s for a whole model's 0.8 GB).
+        block.fill(0, 0, total);
+      } else if (wasm) {
+        const pages = Math.max(1, Math.ceil((total * 4) / PAGE));
+        if (pages > MAX_PAGES) throw new RangeError('more than 4 GiB');
+        memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+        block = new Float32Array(memory.buffer, 0, total);
+      } else block = new Float32Array(total);
     } catch {
-      block = new Float32Array(total); // wasm memory exhausted: plain arrays (gemm copies operands)
+      block = new Float32Array(total); // wasm memory exhausted: plain arrays (gemm copies operands, JS loops)
+      memory = null;
     }
     this.bytes = total * 4;
     this.B = [];
@@ -159,6 +206,18 @@ export class CpuExecutable implements Executable {
     }
     this.S = scratch.map((n, i) => block.subarray(scratchAt[i]!, scratchAt[i]! + n));
     this.readAlias = new Int32Array(this.B.length).fill(-1);
+    if (wasm && memory) {
+      const t0 = performance.now();
+      try {
+        this.kernels = attachWasmLoops(wasm, plan, compiled, passes, memory, block, tableAt, argsAt);
+      } catch (e) {
+        // an engine without 128-bit SIMD rejects the module: the JS kernels run (nothing was swapped yet)
+        if (!(e instanceof WebAssembly.CompileError)) throw e;
+      }
+      this.wasmKernels = this.kernels.filter((k) => k.wasm).length;
+      this.wasmPasses = passes.filter((p) => p.fn !== p.js).length;
+      this.wasmCompileMs = wasm.renderMs + performance.now() - t0;
+    }
     // constant leaves of a fusion plan (eye, one-hot) are set here, once
     const consts = (plan as KernelPlan & { constants?: Map<string, ArrayLike<number>> }).constants;
     if (consts) for (const [name, data] of consts) if (plan.leaves.has(name)) this.B[plan.leaves.get(name)!]!.set(data);

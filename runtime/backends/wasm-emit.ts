@@ -44,8 +44,15 @@ function str(s: string): number[] {
   return [...uleb(b.length), ...b];
 }
 
+/** arrays joined by loops (spreading large arrays into literals or calls is slow, or overflows the stack) */
+function concat(parts: readonly ArrayLike<number>[]): number[] {
+  const out: number[] = [];
+  for (const p of parts) for (let i = 0; i < p.length; i++) out.push(p[i]!);
+  return out;
+}
+
 function vec(items: number[][]): number[] {
-  return [...uleb(items.length), ...items.flat()];
+  return concat([uleb(items.length), ...items]);
 }
 
 /** A local variable handle (index into params + declared locals). */
@@ -114,6 +121,7 @@ export class Code {
   i32Or(): this { return this.op(0x72); }
   i32And(): this { return this.op(0x71); }
   i32Load(offset = 0): this { return this.op(0x28, ...this.memarg(2, offset)); }
+  i32GtU(): this { return this.op(0x4b); }
 
   // f32
   f32(x: number): this {
@@ -123,7 +131,12 @@ export class Code {
   f32Load(offset = 0): this { return this.op(0x2a, ...this.memarg(2, offset)); }
   f32Store(offset = 0): this { return this.op(0x38, ...this.memarg(2, offset)); }
   f32Add(): this { return this.op(0x92); }
+  f32Sub(): this { return this.op(0x93); }
   f32Mul(): this { return this.op(0x94); }
+  f32Div(): this { return this.op(0x95); }
+  f32Min(): this { return this.op(0x96); }
+  f32Max(): this { return this.op(0x97); }
+  f32Gt(): this { return this.op(0x5e); }
 
   // f64
   f64(x: number): this {
@@ -144,12 +157,53 @@ export class Code {
   f64x2Mul(): this { return this.simd(0xf2); }
   v128Load(offset = 0, alignLog2 = 4): this { return this.simd(0x00, ...this.memarg(alignLog2, offset)); }
   v128Load32Splat(offset = 0): this { return this.simd(0x09, ...this.memarg(2, offset)); }
+  /** [address, v128] -> the v128 with lane `lane` loaded from address + offset */
+  v128Load32Lane(offset: number, lane: number): this { return this.simd(0x56, ...this.memarg(2, offset), lane); }
   v128Store(offset = 0, alignLog2 = 4): this { return this.simd(0x0b, ...this.memarg(alignLog2, offset)); }
   v128Zero(): this { return this.simd(0x0c, ...new Array<number>(16).fill(0)); }
   f32x4Splat(): this { return this.simd(0x13); }
   f32x4ExtractLane(lane: number): this { return this.simd(0x1f, lane); }
   f32x4Add(): this { return this.simd(0xe4); }
+  f32x4Sub(): this { return this.simd(0xe5); }
   f32x4Mul(): this { return this.simd(0xe6); }
+  f32x4Div(): this { return this.simd(0xe7); }
+  /** IEEE 754-2019 minimum / maximum: NaN propagates, −0 < +0 (Math.min / Math.max) */
+  f32x4Min(): this { return this.simd(0xe8); }
+  f32x4Max(): this { return this.simd(0xe9); }
+  /** pseudo-maximum: b > a ? b : a (NaN in b gives a) */
+  f32x4Pmax(): this { return this.simd(0xeb); }
+  /** pseudo-minimum: b < a ? b : a (NaN in b gives a) */
+  f32x4Pmin(): this { return this.simd(0xea); }
+  f32x4Abs(): this { return this.simd(0xe0); }
+  f32x4Neg(): this { return this.simd(0xe1); }
+  f32x4Sqrt(): this { return this.simd(0xe3); }
+  f32x4Floor(): this { return this.simd(0x68); }
+  f32x4Nearest(): this { return this.simd(0x6a); }
+  f32x4Eq(): this { return this.simd(0x41); }
+  f32x4Ne(): this { return this.simd(0x42); }
+  f32x4Lt(): this { return this.simd(0x43); }
+  f32x4Gt(): this { return this.simd(0x44); }
+  /** v128.const with four equal f32 lanes */
+  f32x4Const(x: number): this {
+    const b = new Uint8Array(new Float32Array([x, x, x, x]).buffer);
+    return this.simd(0x0c, ...b);
+  }
+  /** v128.const with four equal i32 lanes */
+  i32x4Const(n: number): this {
+    const b = new Uint8Array(new Int32Array([n, n, n, n]).buffer);
+    return this.simd(0x0c, ...b);
+  }
+  v128And(): this { return this.simd(0x4e); }
+  v128Or(): this { return this.simd(0x50); }
+  /** [a, b, mask] -> (a & mask) | (b & ~mask) */
+  v128Bitselect(): this { return this.simd(0x52); }
+  i32x4Add(): this { return this.simd(0xae); }
+  i32x4Sub(): this { return this.simd(0xb1); }
+  i32x4Shl(): this { return this.simd(0xab); }
+  i32x4ShrS(): this { return this.simd(0xac); }
+  i32x4ShrU(): this { return this.simd(0xad); }
+  i32x4TruncSatF32x4S(): this { return this.simd(0xf8); }
+  f32x4ConvertI32x4S(): this { return this.simd(0xfa); }
   /** relaxed-simd f32x4.relaxed_madd (a*b+c); only valid where relaxed SIMD is enabled */
   f32x4RelaxedMadd(): this { return this.simd(0x105); }
 
@@ -162,8 +216,8 @@ export class Code {
       groups.push([...uleb(j - i), this.localTypes[i]!]);
       i = j;
     }
-    const body = [...vec(groups), ...this.bytes, 0x0b];
-    return [...uleb(body.length), ...body];
+    const head = vec(groups);
+    return concat([uleb(head.length + this.bytes.length + 1), head, this.bytes, [0x0b]]);
   }
 }
 
@@ -194,6 +248,12 @@ export class ModuleBuilder {
     return this.funcs.length - 1;
   }
 
+  /** add a function whose body was built separately (a Code made with the same params) */
+  add(code: Code, results: ValType[], exportName?: string): number {
+    this.funcs.push({ params: [...code.params], results, code, ...(exportName ? { exportName } : {}) });
+    return this.funcs.length - 1;
+  }
+
   /** reserve an index now, fill the body later (for mutual references) */
   declare(params: ValType[], results: ValType[], exportName?: string): { index: number; code: Code } {
     const code = new Code(params);
@@ -202,7 +262,7 @@ export class ModuleBuilder {
   }
 
   bytes(): Uint8Array<ArrayBuffer> {
-    const section = (id: number, payload: number[]) => [id, ...uleb(payload.length), ...payload];
+    const section = (id: number, payload: number[]) => concat([[id], uleb(payload.length), payload]);
     const types = this.funcs.map((f) => [0x60, ...vec(f.params.map((p) => [p])), ...vec(f.results.map((r) => [r]))]);
     const m = this.memory;
     const limits =
@@ -211,13 +271,13 @@ export class ModuleBuilder {
     const funcsec = vec(this.funcs.map((_, i) => uleb(i)));
     const exps = this.funcs.flatMap((f, i) => (f.exportName ? [[...str(f.exportName), 0x00, ...uleb(i)]] : []));
     const code = vec(this.funcs.map((f) => f.code.encode()));
-    return new Uint8Array([
-      0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-      ...section(1, vec(types)),
-      ...section(2, imports),
-      ...section(3, funcsec),
-      ...section(7, vec(exps)),
-      ...section(10, code),
-    ]);
+    return new Uint8Array(concat([
+      [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+      section(1, vec(types)),
+      section(2, imports),
+      section(3, funcsec),
+      section(7, vec(exps)),
+      section(10, code),
+    ]));
   }
 }

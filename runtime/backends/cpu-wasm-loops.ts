@@ -1,0 +1,124 @@
+// The CPU executable's WebAssembly loops (wasm-loops.ts renders them): one module per plan holding
+// every 'loops' kernel and every GEMM pass (pack, epilogue) that has a wasm rendering, compiled once
+// at prepare, instantiated on the memory that holds the executable's block of buffers; each such
+// kernel's run() is replaced by a call of its export, each pass's trampoline pointed at its export. The kernel's buffers are looked up at every call (assign() swaps arrays) and
+// their byte addresses written into the kernel's slice of a small i32 table inside the memory; the
+// run-time scalars go to an f32 argument area beside it. A buffer found outside the block (never in
+// the executable's own use) makes that call run the JavaScript kernel instead.
+import type { CompiledCpuKernel, KernelFn } from '../../compiler/codegen/cpu.ts';
+import type { Kernel, KernelPlan, KExpr } from '../../compiler/fuse/kernel-ir.ts';
+import type { MemoryImport } from './wasm-emit.ts';
+import { buildWasmLoops, type WasmLoopsModule } from './wasm-loops-module.ts';
+
+/** A compiled CPU kernel; `wasm` when run() calls its WebAssembly rendering. */
+export type CpuExecKernel = CompiledCpuKernel & { readonly wasm?: boolean };
+
+export type LoopsEngine = 'wasm' | 'js';
+
+/** the loops engine asked for: the option, else LILY_LOOPS=js|wasm, else wasm */
+export function loopsEngine(option?: LoopsEngine): LoopsEngine {
+  if (option) return option;
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.LILY_LOOPS;
+  return env === 'js' ? 'js' : 'wasm';
+}
+
+function argNames(e: KExpr, out: Set<string>): Set<string> {
+  if (e.k === 'arg') out.add(e.name);
+  else if (e.k === 'unary' || e.k === 'unaryGrad') argNames(e.a, out);
+  else if (e.k === 'bin') {
+    argNames(e.a, out);
+    argNames(e.b, out);
+  } else if (e.k === 'reduce') argNames(e.body, out);
+  return out;
+}
+
+/** a pack or epilogue pass of a GEMM kernel, run through a trampoline (CpuKernelOptions.wrapPass) */
+export interface WasmPass {
+  kernel: Kernel;
+  js: KernelFn;
+  /** what the trampoline calls: js, until attachWasmLoops points it at the wasm rendering */
+  fn: KernelFn;
+}
+
+/** CpuKernelOptions.wrapPass collecting the passes into `passes` */
+export function passCollector(passes: WasmPass[]): (k: Kernel, js: KernelFn) => KernelFn {
+  return (kernel, js) => {
+    const p: WasmPass = { kernel, js, fn: js };
+    passes.push(p);
+    return (B, args, S) => p.fn(B, args, S);
+  };
+}
+
+export interface WasmLoopsPlan {
+  module: WasmLoopsModule;
+  /** i32 slots of the buffer table */
+  tableSlots: number;
+  /** ms spent rendering the module's bytes */
+  renderMs: number;
+}
+
+/**
+ * Render the wasm module of a plan's loops kernels and GEMM passes (before the memory is laid out:
+ * it sizes the table). Module entries: the kernels in order, then the passes.
+ */
+export function planWasmLoops(plan: KernelPlan, kernels: readonly CompiledCpuKernel[], passes: readonly WasmPass[], memory: MemoryImport): WasmLoopsPlan {
+  const t0 = performance.now();
+  const list = [...kernels.map((k) => (k.strategy === 'loops' ? k.kernel : null)), ...passes.map((p) => p.kernel)];
+  const module = buildWasmLoops(list, plan.args, memory);
+  let tableSlots = 0;
+  for (const k of module.kernels) if ('bufs' in k) tableSlots += k.bufs.length;
+  return { module, tableSlots, renderMs: performance.now() - t0 };
+}
+
+/**
+ * Instantiate on `memory` (holding `block`), point the passes at their wasm renderings and return
+ * the kernels with a wasm run() where rendered. tableAt / argsAt: float offsets in `block` of the
+ * table (tableSlots i32) and the argument area.
+ */
+export function attachWasmLoops(
+  p: WasmLoopsPlan, plan: KernelPlan, kernels: readonly CompiledCpuKernel[], passes: readonly WasmPass[],
+  memory: WebAssembly.Memory, block: Float32Array, tableAt: number, argsAt: number,
+): CpuExecKernel[] {
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(p.module.bytes), { env: { mem: memory } });
+  const ex = inst.exports as Record<string, (lo: number, hi: number, tab: number, argp: number) => void>;
+  const blockBuf = block.buffer;
+  const table = new Int32Array(blockBuf, block.byteOffset + 4 * tableAt, p.tableSlots);
+  const argArea = block.subarray(argsAt, argsAt + plan.args.length);
+  const argsByte = argArea.byteOffset;
+  let slot = 0;
+  /** the wasm runner of module entry i (js: the fallback for buffers outside the block), or null */
+  const runner = (i: number, k: Kernel, js: KernelFn): KernelFn | null => {
+    const r = p.module.kernels[i]!;
+    if (!('bufs' in r)) return null;
+    const fn = ex[r.name]!;
+    const ids = Int32Array.from(r.bufs);
+    const base = slot;
+    slot += ids.length;
+    const tabByte = table.byteOffset + 4 * base;
+    const names = [...argNames(k.body, new Set())];
+    const argIdx = Int32Array.from(names, (n) => plan.args.indexOf(n));
+    const hi = k.loops[0]?.extent ?? 1;
+    return (B, args, S) => {
+      for (let j = 0; j < ids.length; j++) {
+        const id = ids[j]!;
+        const a = id >= 0 ? B[id]! : S[-id - 1]!;
+        if (a.buffer !== blockBuf) return js(B, args, S);
+        table[base + j] = a.byteOffset;
+      }
+      for (let j = 0; j < argIdx.length; j++) argArea[argIdx[j]!] = args[names[j]!]!;
+      fn(0, hi, tabByte, argsByte);
+    };
+  };
+  const out = kernels.map((js, i): CpuExecKernel => {
+    const run = runner(i, js.kernel, (B, args, S) => js.run(B, args, S));
+    return run ? { ...js, run: (B, args = NO_ARGS, S = NO_SCRATCH) => run(B, args, S), wasm: true } : js;
+  });
+  passes.forEach((ps, j) => {
+    const run = runner(kernels.length + j, ps.kernel, ps.js);
+    if (run) ps.fn = run;
+  });
+  return out;
+}
+
+const NO_ARGS: Readonly<Record<string, number>> = Object.freeze({});
+const NO_SCRATCH: readonly Float32Array[] = Object.freeze([]) as readonly Float32Array[];
