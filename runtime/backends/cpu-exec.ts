@@ -155,6 +155,10 @@ export class CpuExecutable implements Executable {
   get loopsSplits(): number {
     return this.loopsWorker?.splits ?? 0;
   }
+  /** chunks of loops kernels the worker has run so far */
+  get loopsWorkerChunks(): number {
+    return this.loopsWorker?.workerChunks ?? 0;
+  }
   /** resolves when the loops worker has ended (after dispose(); at once when there is none) */
   get loopsWorkerExited(): Promise<void> {
     return this.loopsWorker?.exited ?? Promise.resolve();

@@ -42,30 +42,41 @@ function plans(): { name: string; p: KernelPlan; split: boolean }[] {
   ];
 }
 
-async function runOnce(p: KernelPlan, threads: number): Promise<{ out: Float32Array; exe: CpuExecutable }> {
+async function prepared(p: KernelPlan, threads: number): Promise<CpuExecutable> {
   const exe = (await cpuBackend({ threads, threadMinBytes: 0 }).prepare(p)) as CpuExecutable;
   let seed = 1;
   for (const [name, id] of p.leaves) await exe.set(name, rand(p.buffers[id]!.size, seed++));
-  await exe.run({ s: 0.75 });
-  await exe.run({ s: 0.75 }); // a second run: an in-place update reads what the first wrote
-  const out = await exe.read([...p.outputs.keys()][0]!);
-  return { out, exe };
+  return exe;
 }
+
+/** the output after two runs (an in-place update reads what the first wrote), leaves reset first */
+async function twoRuns(exe: CpuExecutable, p: KernelPlan): Promise<Float32Array> {
+  let seed = 1;
+  for (const [name, id] of p.leaves) await exe.set(name, rand(p.buffers[id]!.size, seed++));
+  await exe.run({ s: 0.75 });
+  await exe.run({ s: 0.75 });
+  return exe.read([...p.outputs.keys()][0]!);
+}
+
+const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 describe('wasm loops kernels on two threads', () => {
   it.skipIf(!!noBlas)(`split runs equal single-thread runs bit for bit, for every kernel form ${noBlas}`, async () => {
     for (const { name, p, split } of plans()) {
       expect(rowSeparable(p.kernels[0]!), name).toBe(split);
-      const one = await runOnce(p, 1);
-      const two = await runOnce(p, 2);
-      expect(one.exe.loopsThreads, name).toBe(1);
-      expect(two.exe.loopsThreads, name).toBe(2);
-      expect(two.exe.wasmKernels, name).toBe(1);
-      expect(two.exe.loopsSplits, name).toBe(split ? 2 : 0);
-      expect(Buffer.from(two.out.buffer).equals(Buffer.from(one.out.buffer)), name).toBe(true);
-      one.exe.dispose();
-      two.exe.dispose();
-      await two.exe.loopsWorkerExited;
+      const one = await prepared(p, 1);
+      const two = await prepared(p, 2);
+      expect(one.loopsThreads, name).toBe(1);
+      expect(two.loopsThreads, name).toBe(2);
+      expect(two.wasmKernels, name).toBe(1);
+      const want = await twoRuns(one, p);
+      // whether the worker takes chunks of a run depends on timing: run until it has (bounded)
+      for (let r = 0; r < 400 && (two.loopsWorkerChunks === 0 || r < 3); r++) expect(same(await twoRuns(two, p), want), `${name} run ${r}`).toBe(true);
+      if (split) expect(two.loopsWorkerChunks, name).toBeGreaterThan(0);
+      else expect(two.loopsSplits, name).toBe(0);
+      one.dispose();
+      two.dispose();
+      await two.loopsWorkerExited;
     }
   });
 
@@ -84,11 +95,16 @@ describe('wasm loops kernels on two threads', () => {
       let seed = 5;
       for (const [name, id] of p.leaves) await exe.set(name, rand(p.buffers[id]!.size, seed++));
       await exe.run();
-      expect(exe.loopsSplits > 0).toBe(threads === 2);
       outs.push(await exe.read('y'));
+      for (let r = 0; threads === 2 && r < 400 && exe.loopsWorkerChunks === 0; r++) {
+        await exe.run();
+        expect(same(await exe.read('y'), outs[0]!)).toBe(true);
+      }
+      expect(exe.loopsSplits > 0).toBe(threads === 2);
+      expect(exe.loopsWorkerChunks > 0).toBe(threads === 2);
       exe.dispose();
     }
-    expect(Buffer.from(outs[1]!.buffer).equals(Buffer.from(outs[0]!.buffer))).toBe(true);
+    expect(same(outs[1]!, outs[0]!)).toBe(true);
   });
 
   it.skipIf(!!noBlas)(`small kernels stay on one thread; dispose() ends the worker ${noBlas}`, async () => {
@@ -143,15 +159,27 @@ describe('wasm loops kernels on two threads', () => {
     return { module, fn };
   };
 
-  it('splits a job at a multiple of 4 and joins it; a worker that cannot start or traps leaves one thread, right results', async () => {
+  it('splits a job into chunks of 4k rows claimed by both threads; a worker that cannot start or traps leaves one thread, right results', async () => {
     const mem = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
     const { module, fn } = tinyModule(mem);
     const f = new Float32Array(mem.buffer);
     const expectRows = (n: number) => expect(Array.from(f.subarray(256, 256 + n))).toEqual(Array.from({ length: n }, (_, i) => i));
+    // the caller's chunks made slow (2 ms each): the worker surely takes some
+    let mine = 0;
+    const slow = (lo: number, hi: number, tab: number, argp: number) => {
+      mine++;
+      const t0 = performance.now();
+      while (performance.now() - t0 < 2);
+      fn(lo, hi, tab, argp);
+    };
     const t = new LoopsThreads(module, mem, ['f'], 0);
     expect(await t.ready).toBe(true);
-    t.run(0, fn, 103, 1024, 0);
+    t.run(0, slow, 103, 1024, 0); // 16 chunks of 8 rows, the last 7
     expectRows(103);
+    expect(t.splits).toBe(1);
+    expect(t.workerChunks).toBeGreaterThan(0);
+    expect(t.workerChunks + mine).toBe(13);
+    t.run(0, fn, 7, 1024, 0); // too few rows: whole here
     expect(t.splits).toBe(1);
     t.close();
     await t.exited;
@@ -164,7 +192,7 @@ describe('wasm loops kernels on two threads', () => {
     f.fill(0);
     const trap = new LoopsThreads(module, mem, ['missing'], 0);
     expect(await trap.ready).toBe(true);
-    trap.run(0, fn, 77, 1024, 0);
+    trap.run(0, slow, 77, 1024, 0);
     expectRows(77);
     expect(trap.threads).toBe(1);
     trap.close();

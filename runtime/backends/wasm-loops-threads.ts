@@ -6,19 +6,29 @@
 // vector loop of a one-loop kernel covers the same elements as in the whole run).
 //
 // Handoff: a small control area of i32 words inside the executable's block (no postMessage per
-// kernel): the caller writes the job, bumps SEQ and notifies; the worker runs it, stores DONE = SEQ
-// and notifies. Both spin a little before Atomics.wait (a futex sleep and wake-up costs tens of µs,
-// many kernels take less than a millisecond). The worker is unref()'d once ready (it never keeps the
+// kernel): the caller writes the job, bumps SEQ and notifies; both threads then claim chunks of rows
+// until none is left, and the caller waits only for a chunk the worker is still running (on a
+// loaded machine the worker may wake late or not at all: the caller then takes every chunk). The
+// worker polls a while before Atomics.wait (a sleep and wake-up costs tens of µs, or far more on a
+// loaded machine). The worker is unref()'d once ready (it never keeps the
 // process alive), is terminated by close(), and a worker that failed to start or trapped leaves the
 // caller running every kernel whole (a trap is re-run on the caller's thread, so it surfaces there).
 import { Worker } from 'node:worker_threads';
 
 /** i32 words of the control area */
 export const CTRL_WORDS = 32;
-// word indices (SEQ and DONE on separate 64-byte lines: the two threads write them)
-const SEQ = 0, FN = 1, LO = 2, HI = 3, TAB = 4, ARGP = 5;
-const DONE = 16, FAILED = 17, READY = 18;
+// word indices: the job (written by the caller while no worker is inside it), then the claim word and
+// the busy count on their own 64-byte line
+const SEQ = 0, FN = 1, N = 2, CHUNK = 3, TAB = 4, ARGP = 5;
+const NEXT = 16, BUSY = 17, FAILED = 18, FAILED_CHUNK = 19, READY = 20, WORKER_CHUNKS = 21;
+/** chunks a split kernel is cut into (threads claim them one at a time) */
+const CHUNKS = 16;
 
+// The claim word NEXT = tag << 16 | next chunk << 8 | chunks: a thread takes chunk i by a
+// compare-exchange from i to i + 1, and the job is over when i reaches the count — all read from the
+// one word, so a worker that wakes late sees either an exhausted job or the current one whole. The
+// job's other words are written before NEXT is stored, and only after the previous job was exhausted
+// with BUSY at 0 (a worker increments BUSY before it reads NEXT): they never change under a worker.
 const WORKER_SRC = `
 const { workerData } = require('node:worker_threads');
 const { module, memory, names, ctrl, spin } = workerData;
@@ -38,15 +48,24 @@ for (;;) {
   }
   if (seq < 0) break;
   last = seq;
-  let failed = 0;
-  try {
-    fns[c[${FN}]](c[${LO}], c[${HI}], c[${TAB}], c[${ARGP}]);
-  } catch {
-    failed = 1;
+  Atomics.add(c, ${BUSY}, 1);
+  for (;;) {
+    const cur = Atomics.load(c, ${NEXT});
+    const i = (cur >> 8) & 255;
+    if (i >= (cur & 255)) break;
+    if (Atomics.compareExchange(c, ${NEXT}, cur, cur + 256) !== cur) continue;
+    const lo = i * c[${CHUNK}];
+    try {
+      fns[c[${FN}]](lo, Math.min(c[${N}], lo + c[${CHUNK}]), c[${TAB}], c[${ARGP}]);
+      c[${WORKER_CHUNKS}]++;
+    } catch {
+      c[${FAILED_CHUNK}] = i;
+      Atomics.store(c, ${FAILED}, 1);
+      break;
+    }
   }
-  c[${FAILED}] = failed;
-  Atomics.store(c, ${DONE}, seq);
-  Atomics.notify(c, ${DONE});
+  Atomics.sub(c, ${BUSY}, 1);
+  Atomics.notify(c, ${BUSY});
 }
 `;
 
@@ -65,6 +84,7 @@ export class LoopsThreads {
   private readonly c: Int32Array;
   private worker: Worker | null = null;
   private seq = 0;
+  private tag = 0;
   private live = false;
   private readonly callerSpin: number;
   /** resolves once the worker takes jobs (true) or could not start (false) */
@@ -122,44 +142,63 @@ export class LoopsThreads {
     });
   }
 
+  /** chunks the worker has run so far */
+  get workerChunks(): number {
+    return Atomics.load(this.c, WORKER_CHUNKS);
+  }
+
   /** whether run() splits now */
   get threads(): number {
     return this.live ? 2 : 1;
   }
 
   /**
-   * Rows [0, n) of export `fnIdx` (fn: the same export on this thread): [mid, n) on the worker,
-   * [0, mid) here, mid a multiple of 4; whole here when the worker is not running.
+   * Rows [0, n) of export `fnIdx` (fn: the same export on this thread), cut into chunks of a multiple
+   * of 4 rows that this thread and the worker claim one at a time: a worker that is slow to wake (or
+   * not scheduled at all) leaves this thread taking every chunk, and this thread waits only for a
+   * chunk the worker is running. Whole here when the worker is not running.
    */
   run(fnIdx: number, fn: LoopsFn, n: number, tab: number, argp: number): void {
-    const mid = (n >> 3) << 2;
-    if (!this.live || mid === 0) {
+    if (!this.live || n < 8) {
       fn(0, n, tab, argp);
       return;
     }
     this.splits++;
     const c = this.c;
+    const chunk = 4 * Math.ceil(n / (4 * CHUNKS));
+    const count = Math.ceil(n / chunk);
     c[FN] = fnIdx;
-    c[LO] = mid;
-    c[HI] = n;
+    c[N] = n;
+    c[CHUNK] = chunk;
     c[TAB] = tab;
     c[ARGP] = argp;
-    const seq = (this.seq = (this.seq + 1) & 0x3fffffff || 1);
-    Atomics.store(c, SEQ, seq);
+    this.tag = (this.tag + 1) & 0x7fff;
+    Atomics.store(c, NEXT, (this.tag << 16) | count);
+    this.seq = (this.seq + 1) & 0x3fffffff || 1;
+    Atomics.store(c, SEQ, this.seq);
     Atomics.notify(c, SEQ);
     try {
-      fn(0, mid, tab, argp);
+      for (;;) {
+        const cur = Atomics.load(c, NEXT);
+        const i = (cur >> 8) & 255;
+        if (i >= count) break;
+        if (Atomics.compareExchange(c, NEXT, cur, cur + 256) !== cur) continue;
+        fn(i * chunk, Math.min(n, (i + 1) * chunk), tab, argp);
+      }
     } finally {
-      // never return (or throw) while the worker may still write this kernel's output
+      // never return (or throw) while the worker may still write this kernel's output; a trap here
+      // leaves chunks unclaimed: close the job so the worker takes no more of them
+      Atomics.store(c, NEXT, (this.tag << 16) | (count << 8) | count);
       let spins = 0;
-      while (Atomics.load(c, DONE) !== seq) {
+      while (Atomics.load(c, BUSY) !== 0) {
         if (spins++ < this.callerSpin) continue;
-        Atomics.wait(c, DONE, Atomics.load(c, DONE), 1000);
+        Atomics.wait(c, BUSY, Atomics.load(c, BUSY), 1000);
       }
     }
-    if (c[FAILED]) {
-      this.live = false; // a trap there: this thread takes every kernel from now on, and re-runs this half
-      fn(mid, n, tab, argp);
+    if (Atomics.load(c, FAILED)) {
+      this.live = false; // a trap there: this thread takes every kernel from now on, and re-runs that chunk
+      const i = c[FAILED_CHUNK]!;
+      fn(i * chunk, Math.min(n, (i + 1) * chunk), tab, argp);
     }
   }
 
