@@ -23,6 +23,7 @@ export type { Program as Ast, Span } from './compiler/syntax/ast.ts';
 
 // Compiler: the named stages, what the optimiser did, proofs by property test, merging, counting.
 export { compile, flopsSplit, STAGE_NAMES, type CompileOptions, type Program } from './compiler/pipeline.ts';
+export { Timings, formatTimings } from './compiler/timings.ts';
 export { explain, formatExplanation, type Explanation } from './compiler/explain.ts';
 export { verifyAdapter, type VerifyOptions, type VerifyResult, type VerifyFailure } from './compiler/verify.ts';
 export { mergeVerdict, type MergeVerdict } from './compiler/analysis/mergeable.ts';

@@ -8,6 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { checkSource } from '../compiler/frontend.ts';
 import { cpuBackend } from '../runtime/backends/cpu-exec.ts';
 import { compileTraining } from '../runtime/train.ts';
+import { formatTimings, Timings } from '../compiler/timings.ts';
 import { benchFlags, median } from './common.ts';
 import { MODEL_DIMS } from './model.ts';
 
@@ -21,21 +22,26 @@ const cpuMs = () => {
   return (u.user + u.system) / 1000;
 };
 
-async function timeCompile(file: string, unit: string, dims: Record<string, number>, reps: number): Promise<{ wall: number; cpu: number }> {
+async function timeCompile(file: string, unit: string, dims: Record<string, number>, reps: number): Promise<{ wall: number; cpu: number; phases: Timings }> {
   const src = readFileSync(file, 'utf8');
   const wall: number[] = [];
   const cpu: number[] = [];
+  const phases: Timings[] = [];
   for (let i = 0; i <= reps; i++) {
+    const timings = new Timings();
     const t0 = performance.now();
     const c0 = cpuMs();
-    const checked = checkSource(src, file);
-    const tr = await compileTraining(checked, unit, { dims, backend: cpuBackend() });
+    const checked = timings.time('check', () => checkSource(src, file));
+    const tr = await compileTraining(checked, unit, { dims, backend: cpuBackend(), timings });
     const dt = performance.now() - t0;
     const dc = cpuMs() - c0;
     tr.dispose();
-    if (i > 0) wall.push(dt), cpu.push(dc);
+    if (i > 0) wall.push(dt), cpu.push(dc), phases.push(timings);
   }
-  return { wall: median(wall), cpu: median(cpu) };
+  // each phase's median over the repetitions
+  const med = new Timings();
+  for (const phase of phases[0].ms.keys()) med.add(phase, median(phases.map((t) => t.ms.get(phase) ?? 0)));
+  return { wall: median(wall), cpu: median(cpu), phases: med };
 }
 
 export interface CompileTimes {
@@ -46,6 +52,9 @@ export interface CompileTimes {
   /** the same as CPU time (user + system, ms) */
   adapters_cpu_ms: Record<string, number>;
   model_cpu_ms: number;
+  /** wall ms by compile phase (lily compile --timings), each the median of the repetitions: the whole model and the slowest adapter */
+  model_phases_ms: Record<string, number>;
+  slowest_adapter_phases_ms: Record<string, number>;
   /** the 1-minute load average when the measurement ended */
   load_average: number;
 }
@@ -54,6 +63,7 @@ export async function compileTimes(reps = 3, log: (s: string) => void = () => {}
   const dir = new URL('../stdlib/adapters/', import.meta.url);
   const adapters: Record<string, number> = {};
   const adapters_cpu_ms: Record<string, number> = {};
+  const adapterPhases: Record<string, Timings> = {};
   for (const f of readdirSync(dir).filter((x) => x.endsWith('.lily')).sort()) {
     const file = new URL(f, dir).pathname;
     const checked = checkSource(readFileSync(file, 'utf8'), file);
@@ -63,6 +73,7 @@ export async function compileTimes(reps = 3, log: (s: string) => void = () => {}
         const t = await timeCompile(file, name, { ...PAPER, ...EXTRA }, reps);
         adapters[name] = t.wall;
         adapters_cpu_ms[name] = t.cpu;
+        adapterPhases[name] = t.phases;
       } catch (e) {
         log(`   ${name}: not compiled at the paper's shape (${(e as Error).message.split('\n')[0]})`);
       }
@@ -71,7 +82,19 @@ export async function compileTimes(reps = 3, log: (s: string) => void = () => {}
   const model = new URL('./model/vit-small.lily', import.meta.url).pathname;
   const m = await timeCompile(model, 'ViTLily', MODEL_DIMS, Math.max(1, reps - 1));
   const { loadavg } = await import('node:os');
-  return { adapters, adapters_max_ms: Math.max(...Object.values(adapters)), model_ms: m.wall, adapters_cpu_ms, model_cpu_ms: m.cpu, load_average: loadavg()[0] };
+  const slowest = Object.keys(adapters).reduce((a, b) => (adapters[b] > adapters[a] ? b : a));
+  log(`   whole model, by phase (median ms):\n${formatTimings(m.phases)}`);
+  log(`   slowest adapter (${slowest}), by phase (median ms):\n${formatTimings(adapterPhases[slowest])}`);
+  return {
+    adapters,
+    adapters_max_ms: Math.max(...Object.values(adapters)),
+    model_ms: m.wall,
+    adapters_cpu_ms,
+    model_cpu_ms: m.cpu,
+    model_phases_ms: Object.fromEntries(m.phases.ms),
+    slowest_adapter_phases_ms: Object.fromEntries(adapterPhases[slowest].ms),
+    load_average: loadavg()[0],
+  };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -11,17 +11,18 @@ import { axisNames } from './ir/axis-names.ts';
 import { shapeOnly } from './interp/instance.ts';
 import { primitive } from './ir/prim.ts';
 import { verifyGraph } from './ir/verify.ts';
-import { contractOrders } from './rewrite/contract.ts';
+import { contractOrders, type Tree } from './rewrite/contract.ts';
 import { chooseLayouts } from './rewrite/layout.ts';
 import { rebuild, type RewriteLog, type Rule } from './rewrite/engine.ts';
 import { FAULTS } from './rewrite/faults.ts';
 import { attachObjective, type Objective, type ObjectiveResult } from './objective.ts';
-import { mergeSumsOfProducts } from './rewrite/merge.ts';
+import { mergeSumsOfProducts, planInlining, type InlinePolicy } from './rewrite/merge.ts';
 import { planPerRegion } from './rewrite/regions.ts';
 import { SIMPLIFY_RULES } from './rewrite/rules-simplify.ts';
 import { hoistFrozen, type Hoisted } from './rewrite/hoist.ts';
 import type { ModuleRecord, TargetAttachment } from './interp/targets.ts';
 import { rng } from '../runtime/init/rng.ts';
+import { timed, type Timings } from './timings.ts';
 import { tensor, type Tensor } from '../runtime/tensor/index.ts';
 
 export interface Program extends Lowered {
@@ -42,6 +43,8 @@ export interface Program extends Lowered {
   shapesOnly?: boolean;
   /** Differentiate with respect to every input of the entry, not only x (see CompileOptions). */
   gradInputs?: boolean;
+  /** Where compile time goes, when asked (CompileOptions.timings). */
+  timings?: Timings;
 }
 
 export interface Stage {
@@ -105,17 +108,20 @@ export const STAGES: Stage[] = [
     run(p) {
       // Each inlining plan yields a program; keep the cheapest, never worse than as written. The
       // plan chosen region by region (rewrite/regions.ts) is what lets one region's gain stand
-      // when another region's would be a loss; the whole-program policies stay as a floor.
+      // when another region's would be a loss; the whole-program plans stay as candidates, because
+      // the same contraction in two regions is computed once (CSE across nets), which a region
+      // costed alone does not see. A plan equal to one already costed is not costed again, and
+      // contraction orders are found once per distinct net.
+      const orders = new Map<string, Tree>();
+      const perRegion = timed(p.timings, 'contract/per-region plan', () => planPerRegion(p.graph, orders));
+      const plans: { name: string; edges: Set<string> }[] = [];
+      for (const [name, edges] of [['per-region', perRegion], ['aggressive', planInlining(p.graph, 'aggressive')], ['conservative', planInlining(p.graph, 'conservative')]] as const)
+        if (!plans.some((q) => sameSet(q.edges, edges))) plans.push({ name, edges });
       let best: { graph: Graph; log: RewriteLog[]; flops: number } = { graph: p.graph, log: [], flops: totalFlops(p.graph) };
-      for (const policy of [planPerRegion(p.graph), 'aggressive', 'conservative'] as const) {
-        const merged = mergeSumsOfProducts(p.graph, policy);
-        // merged.facts carries each sum of products' FLOPs as written (naive) into the optimiser.
-        const y = merged.graph.outputs.get('y');
-        for (const id of y === undefined ? [] : merged.graph.live([y])) merged.facts.set(id, { ...merged.facts.get(id), forward: true });
-        const contracted = contractOrders(merged.graph, merged.facts, { dimLabel: p.dimLabel, leafAxes: p.leafAxes }, p.extraRules?.contract);
-        const graph = rebuild(contracted.graph, SIMPLIFY_RULES).graph;
+      for (const plan of plans) {
+        const { graph, log } = timed(p.timings, `contract/${plan.name}`, () => contractWith(p, plan.edges, orders));
         const flops = totalFlops(graph);
-        if (flops < best.flops) best = { graph, log: contracted.log, flops };
+        if (flops < best.flops) best = { graph, log, flops };
       }
       return withGraph(p, best.graph, 'contract', best.log);
     },
@@ -131,6 +137,19 @@ export const STAGES: Stage[] = [
 ];
 
 export const STAGE_NAMES = STAGES.map((s) => s.name);
+
+/**
+ * The program merged along an inlining plan (a policy or a set of edges), every sum of products
+ * ordered, and simplified; with the contraction log (for --explain).
+ */
+export function contractWith(p: Program, plan: InlinePolicy | Set<string>, orders?: Map<string, Tree>): { graph: Graph; log: RewriteLog[] } {
+  const merged = mergeSumsOfProducts(p.graph, plan);
+  // merged.facts carries each sum of products' FLOPs as written (naive) into the optimiser.
+  const y = merged.graph.outputs.get('y');
+  for (const id of y === undefined ? [] : merged.graph.live([y])) merged.facts.set(id, { ...merged.facts.get(id), forward: true });
+  const contracted = contractOrders(merged.graph, merged.facts, { dimLabel: p.dimLabel, leafAxes: p.leafAxes }, p.extraRules?.contract, { explain: true, orders });
+  return { graph: rebuild(contracted.graph, SIMPLIFY_RULES).graph, log: contracted.log };
+}
 
 export interface CompileOptions {
   settings: Record<string, number | boolean>;
@@ -164,6 +183,8 @@ export interface CompileOptions {
   record?: ModuleRecord;
   /** Base layers that train anyway (PEFT's modules_to_save). */
   trainable?: string[];
+  /** Record each stage's wall time here (`lily compile --timings`). */
+  timings?: Timings;
 }
 
 /**
@@ -185,9 +206,12 @@ export function compile(checked: CheckedProgram, entry: string, opts: CompileOpt
   const unit = checked.units.get(entry);
   const form = unit?.methods.has('delta') ? 'delta' : 'forward';
   const params = opts.params ?? (opts.objective ? 'init' : 'random');
-  let p: Program = { ...lower(checked, entry, { settings: opts.settings, seed: opts.seed, params, given: opts.given, attach: opts.attach, record: opts.record, inputs: opts.inputs, trainable: opts.trainable, mode: { training: opts.training ?? opts.objective !== undefined, step: opts.step ?? 0 } }), log: [], stage: 'lower', dimLabel, extraRules, objective: opts.objective, form, shapesOnly: params === 'shapes', gradInputs: opts.gradInputs };
+  const lowered = timed(opts.timings, 'lower', () =>
+    lower(checked, entry, { settings: opts.settings, seed: opts.seed, params, given: opts.given, attach: opts.attach, record: opts.record, inputs: opts.inputs, trainable: opts.trainable, mode: { training: opts.training ?? opts.objective !== undefined, step: opts.step ?? 0 }, timings: opts.timings }),
+  );
+  let p: Program = { ...lowered, log: [], stage: 'lower', dimLabel, extraRules, objective: opts.objective, form, shapesOnly: params === 'shapes', gradInputs: opts.gradInputs, timings: opts.timings };
   for (const s of STAGES) {
-    if (!opts.skip?.includes(s.name) && !(opts.forwardOnly && s.name === 'autodiff')) p = s.run(p);
+    if (!opts.skip?.includes(s.name) && !(opts.forwardOnly && s.name === 'autodiff')) p = s.name === 'lower' ? p : timed(opts.timings, s.name, () => s.run(p));
     if (s.name === opts.until) break;
   }
   return p;
@@ -211,6 +235,8 @@ function randomNormal(shape: number[], seed: number) {
   const r = rng(seed).fork('dy');
   return Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r.normal());
 }
+
+const sameSet = (a: Set<string>, b: Set<string>) => a.size === b.size && [...a].every((x) => b.has(x));
 
 const totalFlops = (g: Graph) => {
   const f = flopsSplit(g);

@@ -7,6 +7,7 @@ import { planKernels } from '../compiler/fuse/fuse.ts';
 import type { KernelPlan } from '../compiler/fuse/kernel-ir.ts';
 import { DEFAULT_ADAMW, type OptimizerConfig } from '../compiler/objective.ts';
 import { compile, flopsSplit, type Program } from '../compiler/pipeline.ts';
+import { timed, type Timings } from '../compiler/timings.ts';
 import type { ModuleRecord, TargetAttachment } from '../compiler/interp/targets.ts';
 import type { Backend, Executable, HostAccess } from './executable.ts';
 import { referenceBackend } from './backends/reference-exec.ts';
@@ -43,6 +44,8 @@ export interface TrainOptions {
   schedule?: (t: number) => number;
   /** Also keep these outputs readable after a step (e.g. 'grad:A', 'y'). */
   keep?: string[] | 'gradients';
+  /** Record where compile time goes: the compiler's stages, the kernel plan, the backend's prepare. */
+  timings?: Timings;
 }
 
 export interface Trainer {
@@ -99,11 +102,12 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
     attach: opts.attach,
     record: opts.record,
     trainable: opts.trainable,
+    timings: opts.timings,
   });
   const train = program.train!;
   const keep = [...(opts.keep === 'gradients' ? [...program.graph.outputs.keys()].filter((k) => k.startsWith('grad:')) : (opts.keep ?? [])), ...(program.graph.outputs.has('grad_norm') ? ['grad_norm'] : [])];
-  const plan = planKernels(program.graph, { outputs: ['loss', ...train.assignments.map(([from]) => from), ...keep] });
-  const exec = await prepareWithValues(program, plan, opts.backend ?? referenceBackend, 'every leaf');
+  const plan = timed(opts.timings, 'kernel plan', () => planKernels(program.graph, { outputs: ['loss', ...train.assignments.map(([from]) => from), ...keep] }));
+  const exec = await prepareWithValues(program, plan, opts.backend ?? referenceBackend, 'every leaf', opts.timings);
   const trainable = train.assignments.map(([, to]) => to).filter((n) => !/^[mv]:/.test(n));
   const updated = train.assignments.map(([, to]) => to).filter((n) => plan.leaves.has(n));
   let evalExec: { exec: Executable; plan: KernelPlan; delta: boolean } | undefined;
@@ -194,8 +198,9 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
  * its leaves. 'every leaf': a leaf without a value is a bug; 'known leaves': leaves the caller feeds
  * later (x, the trained parameters) may lack one.
  */
-export async function prepareWithValues(program: Program, plan: ReturnType<typeof planKernels>, backend: Backend, need: 'every leaf' | 'known leaves'): Promise<Executable> {
-  const exec = await backend.prepare(plan);
+export async function prepareWithValues(program: Program, plan: ReturnType<typeof planKernels>, backend: Backend, need: 'every leaf' | 'known leaves', timings?: Timings): Promise<Executable> {
+  const exec = timings ? await timings.timeAsync('prepare', () => backend.prepare(plan)) : await backend.prepare(plan);
+  const t0 = performance.now();
   for (const [name] of plan.leaves) {
     const v = program.leaves.get(name) ?? (plan.constants.has(name) ? { data: plan.constants.get(name)! } : undefined);
     if (!v) {
@@ -204,6 +209,7 @@ export async function prepareWithValues(program: Program, plan: ReturnType<typeo
     }
     await exec.set(name, new Float32Array(v.data)); // the typed-array constructor converts in bulk (Float32Array.from iterates)
   }
+  timings?.add('load values', performance.now() - t0);
   return exec;
 }
 

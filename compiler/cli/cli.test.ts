@@ -83,6 +83,20 @@ describe('lily CLI', () => {
     expect(r.out).toMatch(/refused expert sum over B\[E, r, Out\]: p'?\[[^\]]+\] varies per token/);
   });
 
+  it('compile --timings: every stage, the SVD initialiser, the kernel plan and the prepare, timed (JSON)', async () => {
+    const r = await lily('compile', 'stdlib/adapters/pissa.lily', '--adapter', 'PiSSA', '--dims', 'N=8,In=12,Out=10,r=2', '--timings', '--json');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out) as { total_ms: number; phases_ms: Record<string, number> };
+    const phases = ['check', 'lower', 'lower/initialise from', 'verify', 'simplify', 'hoist', 'autodiff', 'simplify-2', 'contract', 'contract/per-region plan', 'kernel plan', 'prepare', 'load values'];
+    for (const p of phases) expect(j.phases_ms[p], p).toBeGreaterThanOrEqual(0);
+    const top = Object.entries(j.phases_ms).filter(([p]) => !p.includes('/'));
+    expect(j.total_ms).toBeCloseTo(top.reduce((a, [, ms]) => a + ms, 0), 6);
+    const text = await lily('compile', 'stdlib/adapters/pissa.lily', '--adapter', 'PiSSA', '--dims', 'N=8,In=12,Out=10,r=2', '--timings');
+    expect(text.out).toMatch(/^ {2}initialise from\s+[\d.]+ ms/m);
+    expect(text.out).toMatch(/^total\s+[\d.]+ ms\s+100%$/m);
+  });
+
   it('compile --dump-after prints the IR after a stage; a bad stage name is a usage error', async () => {
     const ok = await lily('compile', 'stdlib/adapters/lora.lily', '--adapter', 'LoRA', '--dims', 'N=2,In=3,Out=3,r=1', '--dump-after', 'lower');
     expect(ok.out).toMatch(/param A \[3,1\]/);

@@ -1,10 +1,13 @@
-// lily compile FILE --adapter NAME --dims … [--explain] [--json] [--dump-after STAGE]
+// lily compile FILE --adapter NAME --dims … [--explain] [--json] [--dump-after STAGE] [--timings]
 import type { Command } from 'commander';
 import { fail } from '../diagnostics.ts';
 import { explain, formatExplanation } from '../explain.ts';
 import { loadFile } from '../frontend.ts';
 import { printGraph } from '../ir/print.ts';
 import { compile, flopsSplit, STAGE_NAMES } from '../pipeline.ts';
+import { formatTimings, Timings } from '../timings.ts';
+import { cpuBackend } from '../../runtime/backends/cpu-exec.ts';
+import { compileTraining } from '../../runtime/train.ts';
 import type { Action, Io, Wrapped } from './main.ts';
 import { intFlag, parseSettings } from './options.ts';
 
@@ -19,11 +22,19 @@ export function registerCompile(program: Command, io: Io, wrap: (fn: Action) => 
     .option('--json', 'machine-readable output (with --explain)')
     .option('--dump-after <stage>', `print the IR after a stage: ${STAGE_NAMES.join(', ')}`)
     .option('--seed <n>', 'seed for parameter values', '0')
+    .option('--timings', 'compile the training step as `lily train` does (initial values, CPU backend) and report the time of each stage (with --json: as JSON)')
     .action(
-      wrap((file: string, opts: { adapter: string; dims: string; explain?: boolean; json?: boolean; dumpAfter?: string; seed: string }) => {
-        const checked = loadFile(file);
+      wrap(async (file: string, opts: { adapter: string; dims: string; explain?: boolean; json?: boolean; dumpAfter?: string; seed: string; timings?: boolean }) => {
+        const timings = opts.timings ? new Timings() : undefined;
+        const checked = timings ? timings.time('check', () => loadFile(file)) : loadFile(file);
         if (!checked.units.has(opts.adapter) && !checked.fns.has(opts.adapter)) fail('E-name', `no adapter named '${opts.adapter}' in ${file}`, undefined, { expected: [...checked.units.keys()].join(', ') });
         const settings = parseSettings(opts.dims);
+        if (timings) {
+          const trainer = await compileTraining(checked, opts.adapter, { dims: settings, seed: intFlag('--seed', opts.seed), backend: cpuBackend(), timings });
+          trainer.dispose();
+          io.out(opts.json ? JSON.stringify({ adapter: opts.adapter, total_ms: timings.total(), phases_ms: Object.fromEntries(timings.ms) }, null, 2) : `${opts.adapter}: compile time by stage\n${formatTimings(timings)}`);
+          return 0;
+        }
         if (opts.dumpAfter) {
           if (!STAGE_NAMES.includes(opts.dumpAfter)) fail('E-usage', `unknown stage '${opts.dumpAfter}'`, undefined, { expected: STAGE_NAMES.join(', ') });
           io.out(printGraph(compile(checked, opts.adapter, { settings, seed: intFlag('--seed', opts.seed), until: opts.dumpAfter, params: 'shapes' }).graph));

@@ -91,7 +91,7 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
   const order = g.live(roots);
   const uses = g.uses(roots);
   const consumers = new Map<Id, Id[]>();
-  for (const id of order) for (const i of g.node(id).inputs) consumers.set(i, [...(consumers.get(i) ?? []), id]);
+  for (const id of order) for (const i of g.node(id).inputs) (consumers.get(i) ?? consumers.set(i, []).get(i)!).push(id);
   const isOutput = new Set(roots);
 
   // Which operands must be plain buffers (or views of buffers) for a consumer to read them.

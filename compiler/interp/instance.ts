@@ -8,6 +8,7 @@ import { getInitializer, initialize } from '../../runtime/init/initializers.ts';
 import { rng as makeRng, type Rng } from '../../runtime/init/rng.ts';
 import * as T from '../../runtime/tensor/index.ts';
 import { evaluate, type Env, type LayerRuntime } from './eval.ts';
+import { timed, type Timings } from '../timings.ts';
 import type { TT } from './ops.ts';
 import { asNumber, tv, type Value } from './values.ts';
 import { Float64Ops, type Ops } from './ops.ts';
@@ -40,6 +41,8 @@ export interface InstanceOptions {
   mode?: ModeState;
   /** Attach an adapter to the model's Linear layers that match (PEFT's target_modules). */
   attach?: TargetAttachment;
+  /** Time the initialisers here: 'lower/initialise' (named ones), 'lower/initialise from' (`from EXPR`). */
+  timings?: Timings;
   /** Layers of a frozen base that train anyway (PEFT's modules_to_save), matched as targets are. */
   trainable?: string[];
   /** Filled in: every base weight by PyTorch name, every adapted layer with its parameters' leaves. */
@@ -150,7 +153,7 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
     }
     if (opts.params === 'shapes') return shapeOnly(shape);
     const r = rng.fork(path);
-    return opts.params === 'random' ? initialize('normal', shape, { mean: 0, std: 0.5 }, r) : initialize(init, shape, args, r);
+    return timed(opts.timings, 'lower/initialise', () => (opts.params === 'random' ? initialize('normal', shape, { mean: 0, std: 0.5 }, r) : initialize(init, shape, args, r)));
   };
   if (unit.base && opts.base) {
     env.layers.set('base', { kind: 'Linear', W: opts.base.W, b: opts.base.b });
@@ -220,7 +223,7 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
     // Shape-only lowering (FLOPs, plans, memory estimates) never runs the initialiser: the checker
     // has proved its shape, and an SVD of a 16384² weight is what the estimate is there to refuse.
     if (opts.given?.has(path) || opts.params === 'random' || opts.params === 'shapes') return draw(path, shape, 'zeros', {});
-    const v = evaluate(from, initEnv);
+    const v = timed(opts.timings, 'lower/initialise from', () => evaluate(from, initEnv));
     const t = v.kind === 'tensor' ? (v.t as T.Tensor) : T.full(shape, asNumber(v));
     if (!T.shapeEq(t.shape, shape)) fail('E-shape', `the initial value of '${path}' has shape [${t.shape}] but the parameter is [${shape}]`, from.span);
     return t;

@@ -29,6 +29,8 @@ export interface RunOptions {
   record?: InstanceOptions['record'];
   /** Base layers that train anyway (PEFT's modules_to_save). */
   trainable?: string[];
+  /** Time the parameters' initialisers here (as parts of 'lower'). */
+  timings?: InstanceOptions['timings'];
 }
 
 /**
@@ -42,7 +44,7 @@ export function runEntry(checked: CheckedProgram, entry: string, opts: RunOption
   const unit = checked.units.get(name);
   if (!fn && !unit) fail('E-name', `no function, adapter or model named '${name}' (have: ${[...checked.fns.keys(), ...checked.units.keys()].join(', ') || 'none'})`);
   const mode = new ModeState({ ...EVAL_MODE, seed: opts.seed ?? 0, ...opts.mode });
-  const inst = unit ? instantiate(checked, name, { settings: opts.settings, seed: opts.seed, params: opts.params, ops: opts.ops, given: opts.given, attach: opts.attach, record: opts.record, trainable: opts.trainable, mode }) : undefined;
+  const inst = unit ? instantiate(checked, name, { settings: opts.settings, seed: opts.seed, params: opts.params, ops: opts.ops, given: opts.given, attach: opts.attach, record: opts.record, trainable: opts.trainable, mode, timings: opts.timings }) : undefined;
   const method = unit ? (methodName ?? (unit.methods.has('delta') ? 'delta' : 'forward')) : undefined;
   const decl: { params: A.ValueParam[] } | undefined = fn ?? unit?.methods.get(method!);
   if (!decl) fail('E-name', `${name} has no method '${method}'`);

@@ -4,14 +4,15 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { checkSource } from '../frontend.ts';
-import { compile, flopsSplit } from '../pipeline.ts';
+import { compile, contractWith, flopsSplit } from '../pipeline.ts';
 import { DEFAULT_ADAMW } from '../objective.ts';
 import { mergeSumsOfProducts } from './merge.ts';
 import { contractOrders } from './contract.ts';
 import { rebuild } from './engine.ts';
 import { SIMPLIFY_RULES } from './rules-simplify.ts';
 import { checkOnce } from '../verify.ts';
-import { regionsOf } from './regions.ts';
+import { planPerRegion, regionsOf } from './regions.ts';
+import { printGraph } from '../ir/print.ts';
 
 const file = new URL('../../bench/model/vit-small.lily', import.meta.url).pathname;
 const checked = checkSource(readFileSync(file, 'utf8'), file);
@@ -60,5 +61,28 @@ describe('regionsOf', () => {
   it('joins edges that share a node, and only those', () => {
     const regions = regionsOf(new Set(['5:3', '7:3', '9:8', '8:6', '11:10']));
     expect(regions.map((r) => [...r].sort()).sort()).toEqual([['11:10'], ['5:3', '7:3'], ['8:6', '9:8']]);
+  });
+});
+
+// Compile time (issue 13): the contract stage finds each distinct net's order once and costs each
+// distinct region once; neither may change the program or its explanation.
+describe('contract stage: remembered orders and regions change nothing', () => {
+  const two = { Bt: 4, T: 9, D: 24, heads: 2, F: 48, L: 2 };
+  const before = compile(checked, 'ViTLily', { settings: two, seed: 0, params: 'shapes', until: 'simplify-2', objective: opts.objective });
+  it('the same graph and log with and without the order cache; repeated blocks share orders', () => {
+    const orders = new Map();
+    const plan = planPerRegion(before.graph, orders);
+    const fresh = contractWith(before, plan);
+    const cached = contractWith(before, plan, orders);
+    expect(printGraph(cached.graph)).toBe(printGraph(fresh.graph));
+    expect(JSON.stringify(cached.log)).toBe(JSON.stringify(fresh.log));
+    const nets = fresh.log.filter((l) => l.rule === 'contraction-order').length;
+    expect(orders.size).toBeLessThan(nets); // two blocks: the same nets twice
+  });
+  it('a region repeated in another block takes the choice costed for the first', () => {
+    const stats = { regions: 0, costed: 0 };
+    planPerRegion(before.graph, new Map(), stats);
+    expect(stats.costed).toBeGreaterThan(0);
+    expect(stats.costed).toBeLessThan(stats.regions);
   });
 });

@@ -6,7 +6,7 @@
 import type { Graph, Id, Node } from '../ir/graph.ts';
 import { einsumFlops, indexSizes, parseSpec } from '../ir/prims/einsum.ts';
 import { letterNames } from '../ir/axis-names.ts';
-import { rebuild, type Rule, type RuleContext } from './engine.ts';
+import { rebuild, type RewriteLog, type Rule, type RuleContext } from './engine.ts';
 import { naiveOf } from './merge.ts';
 import { describeNet, expertFolds, tokenLetters } from './explain-net.ts';
 import { MAX_OPERANDS } from './limits.ts';
@@ -151,35 +151,85 @@ function emit(g: Graph, t: Tree, inputs: Id[], subs: string[], root = true): { i
   return { id: g.add('einsum', [a.id, b.id], { spec: `${a.letters},${b.letters}->${letters}` }), letters };
 }
 
-export const CONTRACT_RULES: Rule[] = [
-  {
+export interface ContractOptions {
+  /** Log each net's order with its explanation (for --explain); costing a plan alone (regions.ts) skips it. */
+  explain?: boolean;
+  /** Orders already found, by net (netKey): one compile meets the same net in every block and in each region plan it costs. */
+  orders?: Map<string, Tree>;
+}
+
+/** A net's identity for the order cache: its index strings and the sizes of its letters. */
+export const netKey = (net: Net): string => `${net.subs.join(',')}->${net.out}|${[...net.sizes].map(([c, n]) => `${c}${n}`).join(',')}`;
+
+/** The contraction-order rule; `opts` says whether to explain and where to remember orders. */
+export function contractionRule(opts: ContractOptions = {}): Rule {
+  const explain = opts.explain ?? true;
+  return {
     name: 'contraction-order',
     doc: 'split an n-ary einsum into the cheapest tree of pairwise contractions',
     op: 'einsum',
     apply(node, ctx: RuleContext) {
       if (node.inputs.length < 2) return undefined;
       const net = netOf(ctx.g, node);
-      const tree = optimalOrder(net);
-      const naive = naiveOf(ctx, node.id);
-      const tokens = tokenLetters(ctx.g, node);
-      // An index is named by the dimension its operands declare; by its size where none does.
-      const names = ctx.leafAxes ? letterNames(ctx.g, node, ctx.leafAxes) : new Map<string, string>();
-      const label: Label = (c) => names.get(c) ?? ctx.dimLabel?.(net.sizes.get(c)!) ?? c;
-      ctx.log.push({
-        rule: 'contraction-order',
-        loc: node.loc,
-        forward: ctx.facts.get(node.id)?.forward === true,
-        net: describeNet(ctx.g, node, net, label),
-        order: describeTree(ctx.g, node, tree, label),
-        flopsBefore: naive,
-        flopsAfter: tree.flops,
-        applied: tree.flops < naive,
-        folds: expertFolds(ctx.g, node, net, tree, tokens, label),
-      });
+      let tree: Tree;
+      if (opts.orders) {
+        const key = netKey(net);
+        const known = opts.orders.get(key);
+        tree = known ?? optimalOrder(net);
+        if (!known) opts.orders.set(key, tree);
+      } else tree = optimalOrder(net);
+      if (explain) {
+        const naive = naiveOf(ctx, node.id);
+        const { g, leafAxes, dimLabel } = ctx;
+        // The descriptions are written when first read: the contract stage logs every plan it
+        // costs and keeps one, and the graph they read only grows (its nodes never change).
+        let label: Label | undefined;
+        const labels = (): Label => {
+          if (label) return label;
+          // An index is named by the dimension its operands declare; by its size where none does.
+          const names = leafAxes ? letterNames(g, node, leafAxes) : new Map<string, string>();
+          return (label = (c) => names.get(c) ?? dimLabel?.(net.sizes.get(c)!) ?? c);
+        };
+        ctx.log.push(
+          logEntry({
+            rule: 'contraction-order',
+            loc: node.loc,
+            forward: ctx.facts.get(node.id)?.forward === true,
+            net: new Lazy(() => describeNet(g, node, net, labels())),
+            order: new Lazy(() => describeTree(g, node, tree, labels())),
+            flopsBefore: naive,
+            flopsAfter: tree.flops,
+            applied: tree.flops < naive,
+            folds: new Lazy(() => expertFolds(g, node, net, tree, tokenLetters(g, node), labels())),
+          }),
+        );
+      }
       return emit(ctx.g, tree, node.inputs, net.subs).id;
     },
-  },
-];
+  };
+}
+
+export const CONTRACT_RULES: Rule[] = [contractionRule()];
+
+/** A log field computed when first read. */
+class Lazy {
+  constructor(readonly compute: () => unknown) {}
+}
+
+/** The fields as a log entry; a Lazy one becomes a getter that computes once (enumerable, so JSON and spreads see a plain field). */
+function logEntry(fields: { rule: string } & Record<string, unknown>): RewriteLog {
+  const entry = {} as RewriteLog;
+  for (const [key, v] of Object.entries(fields)) {
+    if (!(v instanceof Lazy)) {
+      entry[key] = v;
+      continue;
+    }
+    let value: unknown;
+    let done = false;
+    Object.defineProperty(entry, key, { enumerable: true, configurable: true, get: () => (done ? value : ((done = true), (value = v.compute()))) });
+  }
+  return entry;
+}
 
 export type Label = (letter: string) => string;
 export const showLetters = (letters: string, label: Label) => `[${[...letters].map(label).join(', ')}]`;
@@ -204,8 +254,8 @@ export function operandName(g: Graph, id: Id, node: Node, i: number, label: Labe
 }
 
 /** Run the optimiser; `carried` are facts of the source graph's nodes (e.g. naive FLOPs from merging). */
-export function contractOrders(src: Graph, carried?: Map<Id, Record<string, unknown>>, labels: Pick<RuleContext, 'dimLabel' | 'leafAxes'> = {}, extra: Rule[] = []) {
-  return rebuild(src, [...extra, ...CONTRACT_RULES], {
+export function contractOrders(src: Graph, carried?: Map<Id, Record<string, unknown>>, labels: Pick<RuleContext, 'dimLabel' | 'leafAxes'> = {}, extra: Rule[] = [], opts?: ContractOptions) {
+  return rebuild(src, [...extra, ...(opts ? [contractionRule(opts)] : CONTRACT_RULES)], {
     ctx: labels,
     facts(old, id, ctx) {
       const f = carried?.get(old);

@@ -45,13 +45,20 @@ export function rebuild(
   ctx.g = g;
   const byOp = new Map<string, Rule[]>();
   for (const r of rules) byOp.set(r.op, [...(byOp.get(r.op) ?? []), r]);
+  // each op's rules, then the rules for any op: built once per op, not per node and step
+  const forOp = new Map<string, Rule[]>();
+  const rulesFor = (op: string) => {
+    let rs = forOp.get(op);
+    if (!rs) forOp.set(op, (rs = [...(byOp.get(op) ?? []), ...(byOp.get('*') ?? [])]));
+    return rs;
+  };
   const map = new Map<Id, Id>();
   opts.onMap?.(map);
   const simplify = (id: Id): Id => {
     for (let step = 0; step < MAX_STEPS; step++) {
       const node = g.node(id);
       let next: Id | undefined;
-      for (const r of [...(byOp.get(node.op) ?? []), ...(byOp.get('*') ?? [])]) {
+      for (const r of rulesFor(node.op)) {
         g.loc = node.loc;
         next = r.apply(node, ctx);
         if (next !== undefined && next !== id) break;

@@ -36,7 +36,7 @@ export function hoistFrozen(src: Graph, leaves: Map<string, Tensor>, shapesOnly 
     cost.set(id, prim.leaf ? 0 : prim.flops(n, src) + n.inputs.reduce((a, i) => a + (fixed.get(i) ? cost.get(i)! : 0), 0));
   }
   const consumers = new Map<Id, Id[]>();
-  for (const id of order) for (const i of src.node(id).inputs) consumers.set(i, [...(consumers.get(i) ?? []), id]);
+  for (const id of order) for (const i of src.node(id).inputs) (consumers.get(i) ?? consumers.set(i, []).get(i)!).push(id);
   const outputs = new Set(src.outputs.values());
   const hoistable = (id: Id) => fixed.get(id)! && !primitive(src.node(id).op).leaf && !NOT_HOISTED.has(src.node(id).op) && cost.get(id)! > 0;
   const frontier = order.filter((id) => hoistable(id) && (outputs.has(id) || (consumers.get(id) ?? []).some((c) => !hoistable(c))));

@@ -125,7 +125,7 @@ export function mergeSumsOfProducts(src: Graph, policy: InlinePolicy | Set<strin
   const byConsumer = new Map<Id, Id[]>();
   for (const k of edges) {
     const [c, e] = k.split(':').map(Number);
-    byConsumer.set(c, [...(byConsumer.get(c) ?? []), e]);
+    (byConsumer.get(c) ?? byConsumer.set(c, []).get(c)!).push(e);
   }
   let mapRef: Map<Id, Id> = new Map();
   const result = rebuild(src, MERGE_RULES, {

@@ -4,8 +4,8 @@
 // the region's nodes, with their other inputs as placeholders and every value still needed
 // outside the region kept as an output — so one costly region cannot veto a good one (issue 13:
 // the MLP backward under aggressive inlining hid Lily's expert fold at the whole-model sizes).
-import { Graph, type Id } from '../ir/graph.ts';
-import { contractOrders } from './contract.ts';
+import { Graph, stableJson, type Id } from '../ir/graph.ts';
+import { contractOrders, type Tree } from './contract.ts';
 import { graphFlops, rebuild } from './engine.ts';
 import { mergeSumsOfProducts, planInlining } from './merge.ts';
 import { SIMPLIFY_RULES } from './rules-simplify.ts';
@@ -30,7 +30,9 @@ export function regionsOf(edges: Set<string>): string[][] {
   const byRoot = new Map<Id, string[]>();
   for (const e of edges) {
     const r = find(endpoints(e)[0]);
-    byRoot.set(r, [...(byRoot.get(r) ?? []), e]);
+    const list = byRoot.get(r);
+    if (list) list.push(e);
+    else byRoot.set(r, [e]);
   }
   return [...byRoot.values()];
 }
@@ -38,24 +40,26 @@ export function regionsOf(edges: Set<string>): string[][] {
 /**
  * The region's nodes as a graph of their own: inputs from outside become placeholder inputs
  * (constants and broadcasts are copied, as merging absorbs them), and a node is an output when
- * anything outside the region (or the program's outputs) uses it. `edges` maps an edge set of the
- * source graph onto the subgraph's ids.
+ * anything outside the region (or the program's outputs) uses it. Placeholders and outputs are
+ * named by their place in the subgraph, not by source ids, so the same block repeated (a model's
+ * layers) gives the same subgraph (regionKey says so without building it). `edges` maps an edge
+ * set of the source graph onto the subgraph's ids.
  */
 export function regionSubgraph(src: Graph, region: string[], consumers: Map<Id, Id[]>, outputs: Set<Id>) {
   const members = new Set(region.flatMap(endpoints));
   const g = new Graph();
   const map = new Map<Id, Id>();
+  let placeholders = 0;
   const copy = (id: Id): Id => {
     const hit = map.get(id);
     if (hit !== undefined) return hit;
     const n = src.node(id);
-    const absorbed = n.op === 'const' || n.op === 'broadcast';
-    const made = members.has(id) || absorbed ? g.add(n.op, n.inputs.map(copy), n.attrs) : g.add('input', [], { name: `#${id}`, shape: n.shape });
+    const made = members.has(id) || absorbed(n.op) ? g.add(n.op, n.inputs.map(copy), n.attrs) : g.add('input', [], { name: `#${placeholders++}`, shape: n.shape });
     map.set(id, made);
     return made;
   };
   for (const id of [...members].sort((a, b) => a - b)) copy(id);
-  for (const id of members) if (outputs.has(id) || (consumers.get(id) ?? []).some((c) => !members.has(c))) g.outputs.set(`#${id}`, map.get(id)!);
+  for (const id of members) if (isRegionOutput(id, members, consumers, outputs)) g.outputs.set(`#${map.get(id)}`, map.get(id)!);
   const edges = (plan: Iterable<string>) =>
     new Set(
       [...plan].map((e) => {
@@ -66,33 +70,87 @@ export function regionSubgraph(src: Graph, region: string[], consumers: Map<Id, 
   return { graph: g, edges };
 }
 
+const absorbed = (op: string) => op === 'const' || op === 'broadcast';
+const isRegionOutput = (id: Id, members: Set<Id>, consumers: Map<Id, Id[]>, outputs: Set<Id>) => outputs.has(id) || (consumers.get(id) ?? []).some((c) => !members.has(c));
+
+/**
+ * The region and its inlining options as a string, read off the source graph in the order
+ * regionSubgraph copies it (nodes numbered as they are copied, placeholders by shape): equal
+ * strings, the same subgraph and options, so the same choice. `attrsText` remembers each attrs
+ * object's text.
+ */
+export function regionKey(src: Graph, region: string[], options: string[][], consumers: Map<Id, Id[]>, outputs: Set<Id>, attrsText: Map<object, string>): string {
+  const members = new Set(region.flatMap(endpoints));
+  const text = (a: object) => {
+    let t = attrsText.get(a);
+    if (t === undefined) attrsText.set(a, (t = stableJson(a)));
+    return t;
+  };
+  const local = new Map<Id, number>();
+  const parts: string[] = [];
+  const visit = (id: Id): number => {
+    const hit = local.get(id);
+    if (hit !== undefined) return hit;
+    const n = src.node(id);
+    const part = members.has(id) || absorbed(n.op) ? `${n.op}|${n.inputs.map(visit).join(',')}|${text(n.attrs)}` : `#|${n.shape.join(',')}`;
+    local.set(id, parts.length);
+    parts.push(part);
+    return parts.length - 1;
+  };
+  for (const id of [...members].sort((a, b) => a - b)) visit(id);
+  const outs = [...members].filter((id) => isRegionOutput(id, members, consumers, outputs)).map((id) => local.get(id));
+  const edges = options.map((option) =>
+    option
+      .map((e) => endpoints(e).map((id) => local.get(id)).join(':'))
+      .sort()
+      .join(' '),
+  );
+  return `${parts.join(';')}=>${outs.join(',')}#${edges.join('|')}`;
+}
+
 /** FLOPs of a graph after merging along `edges`, ordering every sum of products, and simplifying. */
-export function contractedFlops(g: Graph, edges: Set<string>): number {
+export function contractedFlops(g: Graph, edges: Set<string>, orders?: Map<string, Tree>): number {
   const merged = mergeSumsOfProducts(g, edges);
-  return graphFlops(rebuild(contractOrders(merged.graph, merged.facts).graph, SIMPLIFY_RULES).graph);
+  return graphFlops(rebuild(contractOrders(merged.graph, merged.facts, {}, [], { explain: false, orders }).graph, SIMPLIFY_RULES).graph);
 }
 
 /**
  * The inlining plan chosen region by region: for each region, its aggressive edges, its
  * conservative edges or none, whichever makes the region's subgraph cheapest (ties: fewer edges).
+ * A region whose subgraph and options were costed already (the same block again) takes that
+ * choice without costing it again; `orders` remembers contraction orders across all of it.
  */
-export function planPerRegion(src: Graph): Set<string> {
+export function planPerRegion(src: Graph, orders: Map<string, Tree> = new Map(), stats?: { regions: number; costed: number }): Set<string> {
   const aggressive = planInlining(src, 'aggressive');
   const conservative = planInlining(src, 'conservative');
   const consumers = new Map<Id, Id[]>();
-  for (const id of src.live()) for (const i of src.node(id).inputs) consumers.set(i, [...(consumers.get(i) ?? []), id]);
+  for (const id of src.live())
+    for (const i of src.node(id).inputs) {
+      const list = consumers.get(i);
+      if (list) list.push(id);
+      else consumers.set(i, [id]);
+    }
   const outputs = new Set(src.outputs.values());
   const plan = new Set<string>();
+  const chosen = new Map<string, number>();
+  const attrsText = new Map<object, string>();
   for (const region of regionsOf(aggressive)) {
-    const sub = regionSubgraph(src, region, consumers, outputs);
     const options = [[], region.filter((e) => conservative.has(e)), region];
-    let best: { edges: string[]; flops: number } | undefined;
-    for (const edges of options) {
-      if (best && edges.length === best.edges.length) continue; // the same option again
-      const flops = contractedFlops(sub.graph, sub.edges(edges));
-      if (!best || flops < best.flops) best = { edges, flops };
+    const key = regionKey(src, region, options, consumers, outputs, attrsText);
+    let pick = chosen.get(key);
+    if (stats) stats.regions++;
+    if (pick === undefined) {
+      if (stats) stats.costed++;
+      const sub = regionSubgraph(src, region, consumers, outputs);
+      let best: { option: number; flops: number } | undefined;
+      for (let option = 0; option < options.length; option++) {
+        if (best && options[option].length === options[best.option].length) continue; // the same option again
+        const flops = contractedFlops(sub.graph, sub.edges(options[option]), orders);
+        if (!best || flops < best.flops) best = { option, flops };
+      }
+      chosen.set(key, (pick = best!.option));
     }
-    for (const e of best!.edges) plan.add(e);
+    for (const e of options[pick]) plan.add(e);
   }
   return plan;
 }

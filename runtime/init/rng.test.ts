@@ -62,6 +62,19 @@ describe('rng', () => {
       FC,
     );
   });
+  it('normalInto across its chunks of uniforms (more than 4096 pairs) draws the same numbers as normal()', () => {
+    for (const before of [0, 1]) {
+      const one = rng(11);
+      const bulk = rng(11);
+      for (let i = 0; i < before; i++) expect(bulk.normal()).toBe(one.normal());
+      const n = 2 * 4096 * 2 + 3;
+      const want = Float64Array.from({ length: n }, () => one.normal(0.5, 2));
+      const got = new Float64Array(n);
+      bulk.normalInto(got, 0.5, 2);
+      expect(got).toEqual(want);
+      expect(bulk.normal()).toBe(one.normal());
+    }
+  });
   it('is deterministic per seed and differs across seeds (property)', () => {
     fc.assert(
       fc.property(fc.integer(), fc.integer(), (s, t) => {

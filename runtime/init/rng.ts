@@ -31,6 +31,8 @@ export interface Rng {
 }
 
 const GOLDEN = 0x9e3779b9;
+/** 2⁻⁵³: multiplying by it is dividing by 2⁵³, exactly (and faster) */
+const TWO_POW_M53 = 1 / 9007199254740992;
 
 /** MurmurHash3 32-bit finalizer: a bijection on uint32 with full avalanche. */
 function fmix32(h: number): number {
@@ -84,7 +86,9 @@ export function xoshiro128ssStep(s: Uint32Array): number {
   return result;
 }
 
-const FORK_TAG = 0x666f726b; // 'fork': separates fork keys from seed keys
+const FORK_TAG = 0x666f726b;
+/** pairs of uniforms normalInto draws at a time (64 KiB) */
+const NORMAL_CHUNK = 4096; // 'fork': separates fork keys from seed keys
 
 class Xoshiro128ss implements Rng {
   private s = new Uint32Array(4);
@@ -139,7 +143,7 @@ class Xoshiro128ss implements Rng {
       s2 ^= t;
       s3 = rotl(s3, 11);
       hi = hi * 67108864 + lo;
-      out[i] = low + span * (hi / 9007199254740992);
+      out[i] = low + span * (hi * TWO_POW_M53);
     }
     this.s[0] = s0;
     this.s[1] = s1;
@@ -173,17 +177,22 @@ class Xoshiro128ss implements Rng {
       out[i++] = mean + std * this.spare;
       this.hasSpare = false;
     }
-    // whole pairs in bulk (the cosine, then the sine, as normal() hands them out)
+    // whole pairs in bulk (the cosine, then the sine, as normal() hands them out), the uniforms drawn
+    // a chunk at a time: a whole-model weight's worth of them would be a second copy of the weight
     const pairs = (out.length - i) >> 1;
-    const u = new Float64Array(2 * pairs);
-    this.uniformInto(u, 0, 1);
-    for (let p = 0; p < pairs; p++) {
-      const u1 = 1 - u[2 * p];
-      const u2 = u[2 * p + 1];
-      const r = Math.sqrt(-2 * Math.log(u1));
-      const theta = 2 * Math.PI * u2;
-      out[i++] = mean + std * r * Math.cos(theta);
-      out[i++] = mean + std * (r * Math.sin(theta));
+    const u = new Float64Array(2 * Math.min(pairs, NORMAL_CHUNK));
+    for (let p0 = 0; p0 < pairs; p0 += NORMAL_CHUNK) {
+      const n = Math.min(NORMAL_CHUNK, pairs - p0);
+      const chunk = n === NORMAL_CHUNK ? u : u.subarray(0, 2 * n);
+      this.uniformInto(chunk, 0, 1);
+      for (let p = 0; p < n; p++) {
+        const u1 = 1 - chunk[2 * p];
+        const u2 = chunk[2 * p + 1];
+        const r = Math.sqrt(-2 * Math.log(u1));
+        const theta = 2 * Math.PI * u2;
+        out[i++] = mean + std * r * Math.cos(theta);
+        out[i++] = mean + std * (r * Math.sin(theta));
+      }
     }
     if (i < out.length) out[i] = this.normal(mean, std);
   }

@@ -26,24 +26,35 @@ export const parseSpec = (spec: string): EinsumSpec => {
 };
 export const formatSpec = (s: EinsumSpec) => `${s.ins.join(',')}->${s.out}`;
 
+// (plain loops over the index strings: every node added and every FLOP count comes through here)
 export function indexSizes(s: EinsumSpec, shapes: number[][]): Map<string, number> {
   const sizes = new Map<string, number>();
-  s.ins.forEach((sub, o) =>
-    [...sub].forEach((c, i) => {
+  for (let o = 0; o < s.ins.length; o++) {
+    const sub = s.ins[o];
+    for (let i = 0; i < sub.length; i++) {
+      const c = sub[i];
       const prev = sizes.get(c);
       if (prev !== undefined && prev !== shapes[o][i]) throw new Error(`internal: einsum ${formatSpec(s)}: index ${c} is ${prev} and ${shapes[o][i]}`);
       sizes.set(c, shapes[o][i]);
-    }),
-  );
+    }
+  }
   return sizes;
 }
 
 /** FLOPs of one einsum: (multiplications + one addition when something is summed) per point of the index space. */
 export function einsumFlops(s: EinsumSpec, sizes: Map<string, number>): number {
-  const all = new Set(s.ins.join(''));
+  // every index of the operands once (the output's are among them), and whether one is summed
   let space = 1;
-  for (const c of all) space *= sizes.get(c)!;
-  const summed = [...all].some((c) => !s.out.includes(c));
+  let summed = false;
+  const counted = new Set<string>();
+  for (const sub of s.ins)
+    for (let i = 0; i < sub.length; i++) {
+      const c = sub[i];
+      if (counted.has(c)) continue;
+      counted.add(c);
+      space *= sizes.get(c)!;
+      if (!s.out.includes(c)) summed = true;
+    }
   const ops = s.ins.length - 1 + (summed ? 1 : 0);
   return space * ops;
 }
@@ -79,8 +90,39 @@ export const einsum = (g: Graph, spec: string, ...inputs: Id[]): Id => g.add('ei
 // asks again for the same pairs (a whole model: ~10⁴ times per compile), so it is remembered.
 const canonicalMemo = new Map<string, { inputs: Id[]; spec: string } | 'identity' | null>();
 
+// Marks for alreadyCanonical's letters: the letter with code c was seen in this call when seen[c] === stamp.
+const seen = new Int32Array(128);
+let stamp = 0;
+
+/**
+ * Whether canonical() would return the einsum unchanged: operands by id (ties by index string) and
+ * letters named in order of first appearance, output first. Rebuilding a graph adds nodes in
+ * topological order, so most einsums are canonical already; this answers without allocating.
+ */
+export function alreadyCanonical(inputs: Id[], s: EinsumSpec): boolean {
+  for (let k = 1; k < inputs.length; k++) if (inputs[k] < inputs[k - 1] || (inputs[k] === inputs[k - 1] && s.ins[k] < s.ins[k - 1])) return false;
+  if (++stamp === 0x7fffffff) seen.fill(0), (stamp = 1);
+  let next = 0;
+  const inOrder = (sub: string) => {
+    for (let i = 0; i < sub.length; i++) {
+      const c = sub.charCodeAt(i);
+      if (c >= 128) return false;
+      if (seen[c] === stamp) continue;
+      if (c !== LETTERS.charCodeAt(next)) return false;
+      seen[c] = stamp;
+      next++;
+    }
+    return true;
+  };
+  if (!inOrder(s.out)) return false;
+  for (const sub of s.ins) if (!inOrder(sub)) return false;
+  return true;
+}
+
 /** 'identity' for a no-op einsum, null when already canonical, else the canonical operands and spec. */
 function canonicalForm(inputs: Id[], spec: string): { inputs: Id[]; spec: string } | 'identity' | null {
+  const parsed = parseSpec(spec);
+  if (!(inputs.length === 1 && parsed.ins[0] === parsed.out) && alreadyCanonical(inputs, parsed)) return null;
   const key = `${spec}|${inputs.join(',')}`;
   let c = canonicalMemo.get(key);
   if (c !== undefined) return c;
