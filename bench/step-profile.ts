@@ -5,8 +5,9 @@
 // (those two variables, which some machines set, force an older and much slower OpenBLAS kernel)
 // --loops-ab: the step prepared twice, loops kernels as JavaScript (LILY_LOOPS=js) and as WebAssembly
 // (the default), timed side by side in one run: whole steps in alternation, then every kernel of both.
-// --threads-ab (vit-lily / vit-lora): the step prepared three times, loops kernels on one thread, on two
-// above the default size threshold, on two for every kernel; whole steps in alternation, then every
+// --threads-ab (vit-lily / vit-lora): the step prepared four times, loops kernels on one thread, on two
+// above the default size threshold, on two for every kernel, on two with a worker that polls for the
+// next job a while (beside OpenBLAS's threads) instead of sleeping at once; whole steps in alternation, then every
 // wasm kernel alone on one and two threads, by size (Kernel.bytes): where a split pays.
 import { readFileSync } from 'node:fs';
 import { checkSource } from '../compiler/frontend.ts';
@@ -144,6 +145,7 @@ async function threadsAB(): Promise<void> {
     { name: 'one thread', cpu: { threads: 1 } },
     { name: 'two, default threshold', cpu: { threads: 2 } },
     { name: 'two, every kernel', cpu: { threads: 2, threadMinBytes: 0 } },
+    { name: 'two, worker polls 20000×', cpu: { threads: 2, threadSpin: { worker: 20000 } } },
   ];
   const built: ({ name: string; ex: CpuExecutable } & Awaited<ReturnType<typeof ourModelStep>>)[] = [];
   for (const v of variants) {

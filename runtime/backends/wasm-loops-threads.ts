@@ -106,7 +106,7 @@ export class LoopsThreads {
     try {
       // execArgv: []: the parent's flags (--input-type=module, --import tsx) would make the eval'd
       // source a module without require(), or load a TypeScript hook the worker does not need
-      worker = new Worker(WORKER_SRC, { eval: true, execArgv: [], workerData: { module, memory, names, ctrl: ctrlByte, spin: o.workerSpin ?? 20000 } });
+      worker = new Worker(WORKER_SRC, { eval: true, execArgv: [], workerData: { module, memory, names, ctrl: ctrlByte, spin: o.workerSpin ?? 0 } });
     } catch {
       this.ready = Promise.resolve(false);
       this.exited = Promise.resolve();
