@@ -19,8 +19,10 @@
 // (cpu-wasm-loops.ts, wasm-loops.ts), else as the generated JS. The block then lives in a
 // WebAssembly.Memory — the wasm gemm engine's (shared), or on the OpenBLAS path one of its own,
 // sized once and never grown (growing would detach the ArrayBuffer and every view of it): OpenBLAS
-// reads the same floats through the typed arrays' data pointers. `loops: 'js'` or LILY_LOOPS=js
-// keeps every kernel JavaScript (and the block a plain array).
+// reads the same floats through the typed arrays' data pointers (shared or not: N-API's typed array
+// info gives the data pointer of either). On that path the memory is shared and a worker takes chunks
+// of each big loops kernel (wasm-loops-threads.ts; `threads: 1` or LILY_THREADS=1 turns it off).
+// `loops: 'js'` or LILY_LOOPS=js keeps every kernel JavaScript (and the block a plain array).
 import type { BufferId, KernelPlan } from '../../compiler/fuse/kernel-ir.ts';
 import { compileCpuKernel, type CompiledCpuKernel, type CpuKernelOptions, type GemmBatchFn, type GemmFn } from '../../compiler/codegen/cpu.ts';
 import type { Backend, Executable, HostAccess } from '../executable.ts';

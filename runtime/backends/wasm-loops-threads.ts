@@ -1,9 +1,9 @@
 // The second core for the CPU executable's WebAssembly loops kernels (Node-only: node:worker_threads).
 // One worker instantiates the executable's loops module on the same shared WebAssembly.Memory; a
-// kernel big enough to pay for the handoff runs output rows [0, mid) on the calling thread and
-// [mid, n) on the worker. Every element is computed by the same function on the same inputs either
-// way, so a split run equals a single-thread run bit for bit (mid is a multiple of 4 so that the
-// vector loop of a one-loop kernel covers the same elements as in the whole run).
+// kernel big enough to pay for the handoff is cut into chunks of output rows that the calling thread
+// and the worker claim in turn. Every element is computed by the same function on the same inputs
+// either way, so a split run equals a single-thread run bit for bit (chunks are multiples of 4 rows
+// so that the vector loop of a one-loop kernel covers the same elements as in the whole run).
 //
 // Handoff: a small control area of i32 words inside the executable's block (no postMessage per
 // kernel): the caller writes the job, bumps SEQ and notifies; both threads then claim chunks of rows
