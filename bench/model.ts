@@ -4,7 +4,7 @@
 // eager (bench/torch/peer.py builds the same network), side by side.
 import { readFileSync } from 'node:fs';
 import { checkSource } from '../compiler/frontend.ts';
-import { cpuBackend } from '../runtime/backends/cpu-exec.ts';
+import { cpuBackend, type CpuBackendOptions } from '../runtime/backends/cpu-exec.ts';
 import { compileTraining, type Trainer } from '../runtime/train.ts';
 
 /** the sizes the program is compiled at (the rest are the model's defaults, listed in MODEL) */
@@ -19,10 +19,10 @@ export interface ModelStep {
   gflop: number;
 }
 
-/** Our compiled training step of the encoder with `adapter` ('Lily' or 'LoRA') on q and v. */
-export async function ourModelStep(adapter: 'Lily' | 'LoRA'): Promise<ModelStep> {
+/** Our compiled training step of the encoder with `adapter` ('Lily' or 'LoRA') on q and v (cpu backend options: for A/B runs). */
+export async function ourModelStep(adapter: 'Lily' | 'LoRA', cpu: CpuBackendOptions = {}): Promise<ModelStep> {
   const checked = checkSource(readFileSync(MODEL_FILE, 'utf8'), MODEL_FILE);
-  const trainer = await compileTraining(checked, adapter === 'Lily' ? 'ViTLily' : 'ViTLoRA', { dims: MODEL_DIMS, backend: cpuBackend() });
+  const trainer = await compileTraining(checked, adapter === 'Lily' ? 'ViTLily' : 'ViTLoRA', { dims: MODEL_DIMS, backend: cpuBackend(cpu) });
   const n = MODEL.Bt * MODEL.T * MODEL.D;
   const batch = { x: Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37)), t: Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.11)) };
   const names = trainer.program.train!.assignments.map(([, to]) => to).filter((k) => !/^[mv]:/.test(k));

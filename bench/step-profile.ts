@@ -5,6 +5,10 @@
 // (those two variables, which some machines set, force an older and much slower OpenBLAS kernel)
 // --loops-ab: the step prepared twice, loops kernels as JavaScript (LILY_LOOPS=js) and as WebAssembly
 // (the default), timed side by side in one run: whole steps in alternation, then every kernel of both.
+// --threads-ab (vit-lily / vit-lora): the step prepared four times, loops kernels on one thread, on two
+// above the default size threshold, on two for every kernel, on two with a worker that polls for the
+// next job a while (beside OpenBLAS's threads) instead of sleeping at once; whole steps in alternation, then every
+// wasm kernel alone on one and two threads, by size (Kernel.bytes): where a split pays.
 import { readFileSync } from 'node:fs';
 import { checkSource } from '../compiler/frontend.ts';
 import { cpuBackend, type CpuExecutable } from '../runtime/backends/cpu-exec.ts';
@@ -33,6 +37,10 @@ const kinds: Record<string, () => Promise<{ trainer: Trainer; batch: { x: Float3
   'vit-lora': () => ourModelStep('LoRA'),
 };
 if (!kinds[what]) throw new Error(`unknown step ${what}: one of ${Object.keys(kinds).join(', ')}`);
+if (argv.includes('--threads-ab')) {
+  await threadsAB();
+  process.exit(0);
+}
 if (argv.includes('--loops-ab')) {
   await loopsAB();
   process.exit(0);
@@ -127,4 +135,61 @@ async function loopsAB(): Promise<void> {
   }
   js.trainer.dispose();
   wasm.trainer.dispose();
+}
+
+/** --threads-ab: the loops kernels on one thread vs two, side by side (see the header) */
+async function threadsAB(): Promise<void> {
+  if (!what.startsWith('vit-')) throw new Error('--threads-ab: vit-lily or vit-lora');
+  const adapter = what === 'vit-lily' ? 'Lily' : 'LoRA';
+  const variants = [
+    { name: 'one thread', cpu: { threads: 1 } },
+    { name: 'two, default threshold', cpu: { threads: 2 } },
+    { name: 'two, every kernel', cpu: { threads: 2, threadMinBytes: 0 } },
+    { name: 'two, worker polls 20000×', cpu: { threads: 2, threadSpin: { worker: 20000 } } },
+  ];
+  const built: ({ name: string; ex: CpuExecutable } & Awaited<ReturnType<typeof ourModelStep>>)[] = [];
+  for (const v of variants) {
+    const s = await ourModelStep(adapter, v.cpu);
+    built.push({ name: v.name, ...s, ex: s.trainer.exec as CpuExecutable });
+  }
+  const time = (s: (typeof built)[number]) => {
+    const t0 = performance.now();
+    s.trainer.stepSync!(s.batch);
+    return performance.now() - t0;
+  };
+  for (let i = 0; i < 4; i++) for (const s of built) time(s);
+  const least = built.map(() => Infinity);
+  for (let r = 0; r < reps; r++) built.forEach((s, i) => (least[i] = Math.min(least[i]!, time(s))));
+  console.log(`${what}: least step of ${reps}, in alternation:`);
+  built.forEach((s, i) => console.log(`  ${s.name.padEnd(24)} ${least[i]!.toFixed(1).padStart(8)} ms  (${s.ex.loopsSplits} kernel runs split so far, threads ${s.ex.loopsThreads})`));
+  // every kernel alone: one thread (built[0]) vs two on every kernel (built[2])
+  const args = { lr: 1e-3, t: 1 };
+  const one = built[0]!.ex, two = built[2]!.ex;
+  const n = one.kernels.length;
+  const l1 = new Float64Array(n).fill(Infinity), l2 = new Float64Array(n).fill(Infinity);
+  for (let r = 0; r < reps; r++)
+    for (let i = 0; i < n; i++) {
+      if (!one.kernels[i]!.wasm && !one.kernels[i]!.gemm) continue;
+      let t0 = performance.now();
+      one.kernels[i]!.run(one.B, args, one.S);
+      l1[i] = Math.min(l1[i]!, performance.now() - t0);
+      t0 = performance.now();
+      two.kernels[i]!.run(two.B, args, two.S);
+      l2[i] = Math.min(l2[i]!, performance.now() - t0);
+    }
+  console.log('\nkernels alone (least of reps), by Kernel.bytes:   count   one ms   two ms   ratio');
+  const buckets = [0, 1 << 14, 1 << 16, 1 << 18, 1 << 20, 1 << 22, 1 << 24, Infinity];
+  for (const kind of ['loops/wasm', 'gemm (wasm passes)']) {
+    for (let b = 0; b + 1 < buckets.length; b++) {
+      let c = 0, a1 = 0, a2 = 0;
+      for (let i = 0; i < n; i++) {
+        const k = one.kernels[i]!;
+        if ((kind === 'loops/wasm') !== !!k.wasm || (!k.wasm && !k.gemm)) continue;
+        if (k.kernel.bytes < buckets[b]! || k.kernel.bytes >= buckets[b + 1]!) continue;
+        c++, (a1 += l1[i]!), (a2 += l2[i]!);
+      }
+      if (c) console.log(`  ${`${kind} ${buckets[b]! >> 10}–${buckets[b + 1]! === Infinity ? '∞' : buckets[b + 1]! >> 10} KiB`.padEnd(44)} ${String(c).padStart(5)} ${a1.toFixed(2).padStart(8)} ${a2.toFixed(2).padStart(8)} ${(a2 / a1).toFixed(2).padStart(7)}`);
+    }
+  }
+  for (const s of built) s.trainer.dispose();
 }

@@ -7,11 +7,15 @@
 //   batch — in both L and R        rows — only in L        cols — only in R
 // and every reduce variable must be in both. Each group is fused into one index when its strides
 // nest (row-major within the group); an operand is read in place when its layout is one gemm
-// takes (op(A) = A or Aᵀ with leading dimension exactly K or M; the same for B), else a generated
-// copy loop packs it into scratch first ('gemm-packed'). Batches are one gemm call each, on
+// takes (op(A) = A or Aᵀ with leading dimension exactly K or M; the same for B; with a gemm that
+// takes leading dimensions — OpenBLAS's batched call, `strided` — any row stride at least that, so a
+// head's 65×64 slice of a [batch, token, head·64] tensor is read in place), else a generated copy
+// loop packs it into scratch first ('gemm-packed'). Batches are one gemm call each, on
 // subarray views (a batch variable absent from R is a row variable: it folds into M). The result
-// goes straight into the output when the output is [batch…, rows…, cols…] row-major, else into a
-// scratch C that the epilogue reads. Which operand is L (C = L·R or Cᵀ = R·L) is decided by a
+// goes straight into the output when the output is [batch…, rows…, cols…] row-major (`strided`:
+// whenever the cols are contiguous in the output and the rows nest above them, batch variables
+// anywhere: attention's per-head result written into [batch, token, head·64] with ldc = 384), else
+// into a scratch C that the epilogue reads. Which operand is L (C = L·R or Cᵀ = R·L) is decided by a
 // measured cost model (GEMM_COST, cpu-cost.ts), and so is gemm vs loops in 'auto'. The epilogue is the kernel
 // body with the core replaced by a load of C (× the pulled-out factors), rendered like any other
 // kernel, in place; it is skipped when it would copy C onto itself.
@@ -19,6 +23,7 @@ import type { Affine, BufferId, Kernel, KExpr } from '../fuse/kernel-ir.ts';
 import { gemmCost, loopsCost } from './cpu-cost.ts';
 import { coefMap, exprKey, freeVars, rowMajor } from './cpu-kexpr.ts';
 import { type Candidate, candidates, countKey, factors, flattenSum, pathTo, product, replaceNode, substitute } from './cpu-gemm-tree.ts';
+import { type PrefillTerm, prefillOf } from './cpu-gemm-prefill.ts';
 
 /** Scratch ids used by GEMM lowering: S[0] packed L, S[1] packed R, S[2] the GEMM result C. */
 export const SCRATCH_L: BufferId = -1;
@@ -39,6 +44,16 @@ export interface GemmOperand {
   trans: boolean;
   /** element offset of each batch's matrix in the array gemm reads */
   offsets: number[];
+  /** leading dimension (row stride of the matrix as stored, or as packed) */
+  ld: number;
+}
+
+export interface GemmMatchOptions {
+  /**
+   * the gemm takes any leading dimensions (lda, ldb, ldc at least the row length): OpenBLAS's
+   * batched call. Without it (the wasm gemm) operands and C must be contiguous matrices.
+   */
+  strided?: boolean;
 }
 
 export interface GemmMatch {
@@ -60,13 +75,20 @@ export interface GemmMatch {
   /** C is the kernel's output buffer (true) or scratch S[2] */
   cDirect: boolean;
   cOffsets: number[];
+  /** C's leading dimension */
+  ldc: number;
   /** variable-free factor for gemm's alpha (null: 1) */
   alpha: KExpr | null;
   /** copy loops that pack L / R into S[0] / S[1] */
   packL: Kernel | null;
   packR: Kernel | null;
-  /** the pass after gemm (null: gemm's result is the kernel's output as is) */
+  /** the pass after gemm (null: gemm's result is the kernel's output as is, or `prefill` did its work) */
   epilogue: Kernel | null;
+  /**
+   * `strided` only: the additive epilogue C + t₁ + … done natively instead: the terms written into C
+   * before a gemm with beta = 1 (cpu-gemm-prefill.ts); null when there is none
+   */
+  prefill: PrefillTerm[] | null;
   /** scratch sizes in elements: [L, R, C] */
   scratch: [number, number, number];
   /** 2·batch·M·N·K */
@@ -91,13 +113,17 @@ function fusedStride(group: readonly Var[], coef: Map<string, number>): number |
 /** order a group by decreasing stride in an operand (the natural row-major order) */
 const byStride = (g: Var[], coef: Map<string, number>) => [...g].sort((a, b) => (coef.get(b.v) ?? 0) - (coef.get(a.v) ?? 0));
 
-/** which layout gemm can read an m×k operand (row var group, reduce group) in, or null */
-function layoutOf(rows: Var[], red: Var[], coef: Map<string, number>): boolean | null {
+/**
+ * How gemm can read an m×k operand (row var group, reduce group) in place: transposed or not, and its
+ * leading dimension; null when it cannot. `strided`: any leading dimension ≥ the row length.
+ */
+function layoutOf(rows: Var[], red: Var[], coef: Map<string, number>, strided: boolean): { trans: boolean; ld: number } | null {
   const m = prod(rows), k = prod(red);
   const sr = fusedStride(rows, coef), sk = fusedStride(red, coef);
   if (sr === null || sk === null) return null;
-  if ((m === 1 || sr === k) && (k === 1 || sk === 1)) return false; // as stored: m×k row-major
-  if ((m === 1 || sr === 1) && (k === 1 || sk === m)) return true; // stored k×m: transposed
+  const fits = (stride: number, len: number) => stride === len || (strided && stride > len);
+  if ((m === 1 || fits(sr, k)) && (k === 1 || sk === 1)) return { trans: false, ld: Math.max(1, m === 1 ? k : sr) }; // as stored: m×k row-major
+  if ((m === 1 || sr === 1) && (k === 1 || fits(sk, m))) return { trans: true, ld: Math.max(1, k === 1 ? m : sk) }; // stored k×m: transposed
   return null;
 }
 
@@ -124,7 +150,7 @@ const MAX_TINY_BATCH = 4096;
 const TINY_CORE = 4096;
 
 /** Try to lower kernel k onto gemm; null when it has no GEMM-shaped core. */
-export function matchGemm(k: Kernel): GemmMatch | null {
+export function matchGemm(k: Kernel, opts: GemmMatchOptions = {}): GemmMatch | null {
   const outExt = new Map<string, number>();
   for (const l of k.loops) {
     if (outExt.has(l.v)) return null; // repeated output variable: a diagonal, not a GEMM
@@ -132,13 +158,13 @@ export function matchGemm(k: Kernel): GemmMatch | null {
   }
   let best: GemmMatch | null = null;
   for (const cand of candidates(k.body, new Set(), [])) {
-    const m = matchCore(k, cand, outExt);
+    const m = matchCore(k, cand, outExt, opts.strided ?? false);
     if (m && (!best || m.flops > best.flops)) best = m;
   }
   return best;
 }
 
-function matchCore(k: Kernel, cand: Candidate, outExt: Map<string, number>): GemmMatch | null {
+function matchCore(k: Kernel, cand: Candidate, outExt: Map<string, number>, strided: boolean): GemmMatch | null {
   const { vars: redAll, body } = flattenSum(cand.node);
   const redExt = new Map<string, number>();
   for (const r of redAll) {
@@ -173,8 +199,8 @@ function matchCore(k: Kernel, cand: Candidate, outExt: Map<string, number>): Gem
   const nbAll = extOf([...free].filter((v) => cL.has(v) && cR.has(v)));
   if (nbAll > MAX_TINY_BATCH && extOf([...free].filter((v) => !(cL.has(v) && cR.has(v)))) * extOf(red.map((r) => r.v)) < TINY_CORE) return null;
   const X = { x: Lx, c: cL }, Y = { x: Rx, c: cR };
-  const a = lowerAs(k, cand, X, Y, free, red, indep, outExt);
-  const b = lowerAs(k, cand, Y, X, free, red, indep, outExt);
+  const a = lowerAs(k, cand, X, Y, free, red, indep, outExt, strided);
+  const b = lowerAs(k, cand, Y, X, free, red, indep, outExt, strided);
   const m = b.cost < a.cost ? b : a;
   // the generated loops run the reduce's last variable innermost
   const inner = [...redAll].reverse().find((r) => r.extent !== 1);
@@ -194,16 +220,23 @@ function lowerAs(
   red: Var[],
   indep: KExpr[],
   outExt: Map<string, number>,
+  strided: boolean,
 ): GemmMatch {
   const { x: Lx, c: cL } = Lo;
   const { x: Rx, c: cR } = Ro;
   const outVars = k.loops.filter((l) => l.extent !== 1);
   const cls = (v: string) => (cL.has(v) && cR.has(v) ? 'b' : cL.has(v) ? 'l' : 'r');
   // C straight into the output: every non-trivial output var in the core, in the order
-  // [batch…, rows…, cols…] (rows: L's own variables, cols: R's)
+  // [batch…, rows…, cols…] (rows: L's own variables, cols: R's); `strided`: any order where the cols
+  // are contiguous and the rows nest above them (ldc = the rows' stride)
   const rank = { b: 0, l: 1, r: 2 } as const;
+  const outAff = coefMap(rowMajor(k.loops));
   const seq = outVars.map((l) => (free.has(l.v) ? rank[cls(l.v)] : -1));
-  const cDirect = seq.every((r, i) => r >= 0 && (i === 0 || r >= seq[i - 1]!));
+  const allInCore = seq.every((r) => r >= 0);
+  const inOrder = seq.every((r, i) => i === 0 || r >= seq[i - 1]!);
+  const oRows = outVars.filter((l) => cls(l.v) === 'l'), oCols = outVars.filter((l) => cls(l.v) === 'r');
+  const sRow = fusedStride(oRows, outAff), sCol = fusedStride(oCols, outAff);
+  const cDirect = allInCore && (inOrder || (strided && sRow !== null && sCol !== null && (oCols.length === 0 || sCol === 1) && (oRows.length === 0 || sRow! >= prod(oCols))));
   const coreVars: Var[] = [...free].map((v) => ({ v, extent: outExt.get(v)! }));
   let batch: Var[], rows: Var[], cols: Var[];
   if (cDirect) {
@@ -220,20 +253,21 @@ function lowerAs(
   const M = prod(rows), N = prod(cols), K = prod(redOrd), nb = prod(batch);
 
   // operands: in place when gemm can read them, else packed by a generated copy
-  const lLayout = layoutOf(rows, redOrd, cL);
-  const rLayoutT = layoutOf(cols, redOrd, cR); // as an n×k operand: "not transposed" = stored n×k = transB
-  const mkOperand = (x: KExpr & { k: 'load' }, c: Map<string, number>, direct: boolean, trans: boolean, packedSize: number): GemmOperand => ({
+  const lLayout = layoutOf(rows, redOrd, cL, strided);
+  const rLayoutT = layoutOf(cols, redOrd, cR, strided); // as an n×k operand: "not transposed" = stored n×k = transB
+  const mkOperand = (x: KExpr & { k: 'load' }, c: Map<string, number>, direct: boolean, trans: boolean, packedSize: number, ld: number): GemmOperand => ({
     buf: x.buf,
     direct,
     trans,
     offsets: direct ? batchOffsets(batch, (v) => c.get(v)!, x.at.offset) : batchOffsets(batch, () => 0, 0).map((_, i) => i * packedSize),
+    ld,
   });
   const minStride = (g: Var[], c: Map<string, number>) => g.reduce((m, x) => Math.min(m, Math.abs(c.get(x.v)!)), Infinity);
   // L packed as [batch][M][K], or as [batch][K][M] when a row variable is its most contiguous axis
   const lPackT = lLayout === null && rows.length > 0 && minStride(rows, cL) < minStride(redOrd, cL);
-  const L = mkOperand(Lx, cL, lLayout !== null, lLayout ?? lPackT, M * K);
+  const L = lLayout ? mkOperand(Lx, cL, true, lLayout.trans, M * K, lLayout.ld) : mkOperand(Lx, cL, false, lPackT, M * K, Math.max(1, lPackT ? M : K));
   // R: gemm's B is k×n; as stored n×k it is transB. Packed always as [batch][K][N] (zero-copy in gemm).
-  const R = mkOperand(Rx, cR, rLayoutT !== null, rLayoutT === null ? false : !rLayoutT, K * N);
+  const R = rLayoutT ? mkOperand(Rx, cR, true, !rLayoutT.trans, K * N, rLayoutT.ld) : mkOperand(Rx, cR, false, false, K * N, Math.max(1, N));
   const pack = (x: KExpr & { k: 'load' }, c: Map<string, number>, loops: Var[], id: BufferId): Kernel => ({
     name: `${k.name}:pack${id === SCRATCH_L ? 'L' : 'R'}`,
     kind: 'elementwise',
@@ -249,7 +283,7 @@ function lowerAs(
   const packR = R.direct ? null : pack(Rx, cR, [...batch, ...redOrd, ...cols], SCRATCH_R);
 
   // C: in the output (offsets by the output's row-major strides) or scratch [batch][M][N]
-  const outAff = coefMap(rowMajor(k.loops));
+  const ldc = Math.max(1, cDirect && rows.length > 0 ? fusedStride(rows, outAff)! : N);
   const cOffsets = cDirect ? batchOffsets(batch, (v) => outAff.get(v)!, 0) : batchOffsets(batch, () => 0, 0).map((_, i) => i * M * N);
   const cAff: Affine = cDirect ? rowMajor(k.loops) : rowMajor([...batch, ...rows, ...cols]);
   const cLoad: KExpr = { k: 'load', buf: cDirect ? k.out : SCRATCH_C, at: cAff };
@@ -278,16 +312,18 @@ function lowerAs(
     epiBody = substitute(k.body, exprKey(core), product([cLoad, ...epiFs])!);
   }
   const identity = cDirect && epiBody.k === 'load' && epiBody.buf === k.out && exprKey(epiBody) === exprKey(cLoad);
-  const epilogue: Kernel | null = identity
-    ? null
-    : { ...k, name: `${k.name}:epilogue`, body: epiBody, inputs: [...k.inputs, cDirect ? k.out : SCRATCH_C] };
+  const prefill = strided && cDirect && nb === 1 && !identity ? prefillOf(epiBody, cLoad, k.out, rows, cols) : null;
+  const epilogue: Kernel | null =
+    identity || prefill ? null : { ...k, name: `${k.name}:epilogue`, body: epiBody, inputs: [...k.inputs, cDirect ? k.out : SCRATCH_C] };
   let alpha = product(alphaFs);
   if (alpha && alphaFs.every((f) => f.k === 'const')) {
     const v = alphaFs.reduce((p, f) => p * (f as { v: number }).v, 1);
     alpha = v === 1 ? null : { k: 'const', v };
   }
   const scratch: [number, number, number] = [L.direct ? 0 : nb * M * K, R.direct ? 0 : nb * K * N, cDirect ? 0 : nb * M * N];
-  const passElements = scratch[0] + scratch[1] + (epilogue ? prod(k.loops) : 0);
+  // a C in scratch is one more pass: the epilogue then reads it in another order than the output's
+  // (a native prefill streams C about 3× faster than a generated pass)
+  const passElements = scratch[0] + scratch[1] + scratch[2] + (epilogue ? prod(k.loops) : 0) + (prefill ? prod(k.loops) / 3 : 0);
   const passes = (packL ? 1 : 0) + (packR ? 1 : 0) + (epilogue ? 1 : 0);
   const cost = gemmCost(nb, M, N, K, R.trans, passElements, passes);
   return {
@@ -305,10 +341,12 @@ function lowerAs(
     R,
     cDirect,
     cOffsets,
+    ldc,
     alpha,
     packL,
     packR,
     epilogue,
+    prefill,
     scratch,
     flops: 2 * nb * M * N * K,
   };

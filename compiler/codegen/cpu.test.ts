@@ -370,15 +370,92 @@ describe('cpu codegen', () => {
   it.skipIf(!native.ok)(`the same on OpenBLAS, a kernel's whole batch in one sgemmBatch call${native.ok ? '' : ` (skipped: ${native.reason})`}`, () => {
     if (!native.ok) return;
     const { gemm: g, gemmBatch } = native.blas;
-    let batched = 0;
+    let batched = 0, strided = 0, prefilled = 0;
     fc.assert(
       fc.property(arbMM, (c) => {
-        agree(mmPlan(c), c.seed, { s: 0.75 }, { rtol: 1e-4, atol: 1e-4 * (1 + c.K / 8) }, { gemm: g, gemmBatch });
+        const p = mmPlan(c);
+        agree(p, c.seed, { s: 0.75 }, { rtol: 1e-4, atol: 1e-4 * (1 + c.K / 8) }, { gemm: g, gemmBatch });
         if (c.nb > 1 && !c.fold) batched++;
+        const m = matchGemm(p.kernels[0]!, { strided: true })!;
+        if ((m.L.direct && m.L.ld !== (m.L.trans ? m.M : m.K)) || (m.R.direct && m.R.ld !== (m.R.trans ? m.K : m.N)) || (m.cDirect && m.ldc !== m.N)) strided++;
+        if (m.prefill) prefilled++;
       }),
       { seed: 424243, numRuns: 120 },
     );
     expect(batched).toBeGreaterThan(20);
+    expect(prefilled).toBeGreaterThan(10); // bias epilogues done by the native call
+    expect(strided).toBeGreaterThan(20); // operands or results read / written in place with a leading dimension
+  });
+
+  it.skipIf(!native.ok)(`on OpenBLAS, a linear layer's bias and residual are written into C before the product: no epilogue pass${native.ok ? '' : ` (skipped: ${native.reason})`}`, () => {
+    if (!native.ok) return;
+    const { gemm: g, gemmBatch } = native.blas;
+    const nat = { gemm: g, gemmBatch };
+    // y[b, t, j] = Σ_k x[b, t, k] · W[k, j] + bias[j] + res[b, t, j], and 0.5 · (…) + bias[j]
+    const x = ld(0, { b: 7 * 20, t: 20, k: 1 }), W = ld(1, { k: 24, j: 1 }), bias = ld(2, { j: 1 }), res = ld(3, { b: 7 * 24, t: 24, j: 1 });
+    const core = sum({ k: 20 }, bin('*', x, W));
+    const bodies: [KExpr, number[][]][] = [
+      [bin('+', bin('+', core, bias), res), [[2, 0, 0, 1], [3, 0, 24, 1]]],
+      [bin('+', res, bin('*', cst(0.5), core)), [[3, 0, 24, 1]]],
+      [bin('+', bias, core), [[2, 0, 0, 1]]],
+    ];
+    for (const [body, terms] of bodies) {
+      const p = plan({
+        leaves: [['x', [3 * 7 * 20]], ['W', [20 * 24]], ['bias', [24]], ['res', [3 * 7 * 24]]],
+        temps: [[3 * 7 * 24]],
+        kernels: [kernel('lin', 4, { b: 3, t: 7, j: 24 }, body, [0, 1, 2, 3])],
+        outputs: [['y', 4]],
+      });
+      const m = matchGemm(p.kernels[0]!, { strided: true })!;
+      expect(m.epilogue).toBeNull();
+      expect(m.prefill!.map((t) => [t.buf, t.offset, t.rowStride, t.colStride])).toEqual(terms);
+      expect(matchGemm(p.kernels[0]!)!.prefill).toBeNull(); // the wasm gemm keeps its epilogue pass
+      agree(p, 17, {}, undefined, nat);
+    }
+    // not additive, or a term C cannot index: the epilogue stays
+    const relu = plan({
+      leaves: [['x', [3 * 7 * 20]], ['W', [20 * 24]], ['bias', [24]], ['res', [3 * 7 * 24]]],
+      temps: [[3 * 7 * 24]],
+      kernels: [kernel('lin', 4, { b: 3, t: 7, j: 24 }, un('relu', bin('+', core, bias)), [0, 1, 2, 3])],
+      outputs: [['y', 4]],
+    });
+    expect(matchGemm(relu.kernels[0]!, { strided: true })!.prefill).toBeNull();
+    const diag = plan({
+      leaves: [['x', [3 * 7 * 20]], ['W', [20 * 24]], ['bias', [24]], ['res', [24 * 24]]],
+      temps: [[3 * 7 * 24]],
+      kernels: [kernel('lin', 4, { b: 3, t: 7, j: 24 }, bin('+', core, ld(3, { t: 25, j: 1 })), [0, 1, 2, 3])],
+      outputs: [['y', 4]],
+    });
+    expect(matchGemm(diag.kernels[0]!, { strided: true })!.prefill).toBeNull(); // rows (b, t) do not fuse in it
+    agree(diag, 18, {}, undefined, nat);
+  });
+
+  it.skipIf(!native.ok)(`on OpenBLAS, per-head slices and interleaved results need no packing: leading dimensions${native.ok ? '' : ` (skipped: ${native.reason})`}`, () => {
+    if (!native.ok) return;
+    const { gemm: g, gemmBatch } = native.blas;
+    const nat = { gemm: g, gemmBatch };
+    // attention's heads: A [i, b, k] (a head is a 24×16 slice, row stride 3·16), out [i, b, j] (ldc 3·16)
+    const heads = mmPlan({ M: 24, K: 16, N: 16, nb: 3, fold: false, aOrder: ['i', 'b', 'k'], bOrder: ['b', 'k', 'j'], oOrder: ['i', 'b', 'j'], padA: 0, splitK: false, scale: 'none', epi: 'none' });
+    const m = matchGemm(heads.kernels[0]!, { strided: true })!;
+    expect([m.L.direct, m.L.ld, m.R.direct, m.cDirect, m.ldc, m.epilogue]).toEqual([true, 48, true, true, 48, null]);
+    expect(m.L.offsets).toEqual([1, 17, 33]); // (mmPlan stores A from element 1)
+    expect(m.cOffsets).toEqual([0, 16, 32]);
+    expect(strategyOf(heads.kernels[0]!, nat)).toBe('gemm');
+    expect(strategyOf(heads.kernels[0]!)).toBe('gemm-packed'); // the wasm gemm takes no leading dimensions
+    agree(heads, 11, {}, undefined, nat);
+    // B per head transposed in place ([j, b, k]: Kᵀ of attention's scores), with a bias epilogue
+    const scores = mmPlan({ M: 20, K: 16, N: 18, nb: 3, fold: false, aOrder: ['b', 'i', 'k'], bOrder: ['j', 'b', 'k'], oOrder: ['b', 'i', 'j'], padA: 0, splitK: false, scale: 'const', epi: 'biasCol' });
+    const ms = matchGemm(scores.kernels[0]!, { strided: true })!;
+    expect([ms.R.direct, ms.R.trans, ms.R.ld, ms.cDirect]).toEqual([true, true, 48, true]);
+    agree(scores, 14, {}, undefined, nat);
+    // a row slice of a wider A (row stride K + 3), transposed or not
+    for (const aOrder of [['i', 'k'], ['k', 'i']]) {
+      const slice = mmPlan({ M: 30, K: 20, N: 16, nb: 1, fold: false, aOrder, bOrder: ['k', 'j'], oOrder: ['i', 'j'], padA: 3, splitK: false, scale: 'none', epi: 'add' });
+      const ml = matchGemm(slice.kernels[0]!, { strided: true })!;
+      expect([ml.L.direct, ml.L.ld]).toEqual([true, aOrder[1] === 'k' ? 23 : 33]);
+      expect(strategyOf(slice.kernels[0]!, nat)).toBe('gemm');
+      agree(slice, 12, { s: 0.5 }, undefined, nat);
+    }
   });
 
   it('random elementwise kernels with broadcast loads equal the reference', () => {

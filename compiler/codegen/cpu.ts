@@ -23,7 +23,11 @@ export type GemmFn = (a: Float32Array, b: Float32Array, out: Float32Array, M: nu
  * GemmFn over a batch: one product per (a, b, c) element-offset triple in `offsets`, with every
  * scalar in `params` (gemmParams), so a call reads no object fields and boxes no numbers.
  */
-export type GemmBatchFn = (a: Float32Array, b: Float32Array, out: Float32Array, params: Float64Array, offsets: Int32Array) => void;
+export type GemmBatchFn = (
+  a: Float32Array, b: Float32Array, out: Float32Array, params: Float64Array, offsets: Int32Array,
+  /** [count, (offset, rowStride, colStride) per term]: C = t0 + t1 + … before the product (one batch; beta 1) */
+  prefill?: Float64Array, t0?: Float32Array, t1?: Float32Array, t2?: Float32Array, t3?: Float32Array,
+) => void;
 
 /** The scalars of a row-major gemm as a GemmBatchFn takes them: [transA, transB, M, N, K, alpha, lda, ldb, beta, ldc]. */
 export function gemmParams(M: number, K: number, N: number, o: GemmOptions = {}, into = new Float64Array(10)): Float64Array {
@@ -84,7 +88,7 @@ export interface CompiledCpuKernel {
 
 /** How compileCpuKernel would run k. */
 export function strategyOf(k: Kernel, opts: CpuKernelOptions = {}): CpuStrategy {
-  const m = opts.strategy === 'loops' ? null : matchGemm(k);
+  const m = opts.strategy === 'loops' ? null : matchGemm(k, { strided: !!opts.gemmBatch });
   return pick(m, opts);
 }
 
@@ -104,7 +108,8 @@ const describe = (name: string, f: KernelForm) => {
 
 /** Render kernel k for the CPU: generated loops, or gemm + generated passes. */
 export function compileCpuKernel(k: Kernel, opts: CpuKernelOptions = {}): CompiledCpuKernel {
-  const m = opts.strategy === 'loops' ? null : matchGemm(k);
+  // the batched gemm (OpenBLAS) takes leading dimensions: strided operands and results in place
+  const m = opts.strategy === 'loops' ? null : matchGemm(k, { strided: !!opts.gemmBatch });
   const strategy = pick(m, opts);
   let own: Float32Array[] | null = null;
   const scratchOf = (sizes: readonly number[], S?: readonly Float32Array[]) => {
@@ -156,6 +161,11 @@ export function compileCpuKernel(k: Kernel, opts: CpuKernelOptions = {}): Compil
   const gb = opts.gemmBatch;
   const offsets = Int32Array.from(lOff.flatMap((o, i) => [o, rOff[i]!, cOff[i]!]));
   const params = gemmParams(M, K, N, gopts);
+  [params[6], params[7], params[9]] = [L.ld, R.ld, m.ldc]; // lda, ldb, ldc (the gemm per batch below only runs contiguous ones)
+  // the additive epilogue done by the native call: C = t0 + … first, then gemm with beta = 1
+  const pre = m.prefill ? Float64Array.from([m.prefill.length, ...m.prefill.flatMap((t) => [t.offset, t.rowStride, t.colStride])]) : null;
+  const [p0, p1, p2, p3] = [0, 1, 2, 3].map((i) => m.prefill?.[i]?.buf ?? -1) as [number, number, number, number];
+  if (pre) params[8] = 1;
   const run = (B: readonly Float32Array[], args: Readonly<Record<string, number>> = NO_ARGS, S0?: readonly Float32Array[]) => {
     const S = needScratch ? scratchOf(m.scratch, S0) : (S0 ?? []);
     if (packL) packL(B, args, S);
@@ -164,7 +174,8 @@ export function compileCpuKernel(k: Kernel, opts: CpuKernelOptions = {}): Compil
     const b = R.direct ? B[R.buf]! : S[1]!;
     const c = cOut !== null ? B[cOut]! : S[2]!;
     if (alphaFn) gopts.alpha = params[5] = alphaFn(B, args, S);
-    if (gb) gb(a, b, c, params, offsets);
+    if (pre) gb!(a, b, c, params, offsets, pre, B[p0], p1 >= 0 ? B[p1] : undefined, p2 >= 0 ? B[p2] : undefined, p3 >= 0 ? B[p3] : undefined);
+    else if (gb) gb(a, b, c, params, offsets);
     else for (let i = 0; i < nb; i++) g(viewIn(lViews, a, lOff, i), viewIn(rViews, b, rOff, i), viewIn(cViews, c, cOff, i), M, K, N, gopts);
     if (epi) epi(B, args, S);
   };

@@ -76,3 +76,40 @@ describe('fusion: kernel plans compute what the graph computes', () => {
     }
   }
 });
+
+describe('fusion: reshapes are read in place', () => {
+  it("a multi-head encoder's reshapes and scaled reads feed its products without copy kernels, and the plan equals the graph", () => {
+    // the whole-model benchmark's encoder at a tiny size (training graph: forward and backward)
+    const file = new URL('../../bench/model/vit-small.lily', import.meta.url);
+    const checked = checkSource(readFileSync(file, 'utf8'), 'vit-small.lily');
+    for (const model of ['ViTLily', 'ViTLoRA']) {
+      const p = compile(checked, model, { settings: { Bt: 2, T: 6, D: 8, heads: 2, F: 8, L: 1 }, seed: 5 });
+      const plan = planKernels(p.graph);
+      // a kernel whose body loads another buffer at its own flat index is a copy of it: none is left
+      // (a head permute is a real data movement and stays)
+      // (nor a copy times a constant: attention's q · rsqrt(K) becomes the scores GEMM's alpha)
+      const identity = (k: (typeof plan.kernels)[number]) => {
+        let e = k.body;
+        if (e.k === 'bin' && e.op === '*' && e.a.k === 'const') e = e.b;
+        else if (e.k === 'bin' && e.op === '*' && e.b.k === 'const') e = e.a;
+        if (e.k !== 'load' || e.at.offset !== 0) return false;
+        const coef = new Map(e.at.terms.map((t) => [t.v, t.c]));
+        let stride = 1;
+        for (let i = k.loops.length - 1; i >= 0; i--) {
+          if (k.loops[i]!.extent !== 1 && coef.get(k.loops[i]!.v) !== stride) return false;
+          stride *= k.loops[i]!.extent;
+        }
+        return true;
+      };
+      const copies = plan.kernels.filter(identity).map((k) => k.name);
+      expect(copies, model).toEqual([]);
+      const feeds = new Map(p.leaves);
+      for (const [k, v] of plan.constants) feeds.set(k, { shape: plan.buffers[plan.leaves.get(k)!].shape, data: v });
+      const got = runPlanReference(plan, feeds);
+      for (const [k, v] of evaluateOutputs(p.graph, p.leaves)) {
+        const c = T.allClose(got.get(k)!, v, { rtol: 1e-9, atol: 1e-12 });
+        expect(c.ok, `${model} ${k} at [${c.index}]`).toBe(true);
+      }
+    }
+  });
+});

@@ -100,6 +100,12 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
     return c === 'contraction' || c === 'rowwise' || c === 'reshape';
   };
   const materialized = new Set<Id>();
+  const readsBufferAsIs = (i: Id) => materialized.has(i) || ['leaf', 'reshape'].includes(classOf(g.node(i)));
+  const isScaledRead = (n: Node): boolean => {
+    if (n.op !== 'einsum' || classOf(n) !== 'elementwise') return false;
+    const nonConst = n.inputs.filter((i) => classOf(g.node(i)) !== 'const');
+    return nonConst.length === 1 && readsBufferAsIs(nonConst[0]!);
+  };
   for (const id of order) {
     const n = g.node(id);
     const cls = classOf(n);
@@ -109,7 +115,19 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
       continue;
     }
     const cs = consumers.get(id) ?? [];
+    // A reshape of a buffer is an affine load of that buffer (the same flat offset): its consumers read
+    // the buffer in place instead of a copy — a GEMM reads it as a strided operand — unless they need
+    // the reshaped value as a buffer of its own (another reshape, a rowwise op).
+    const input = n.inputs[0]!;
+    if (
+      cls === 'reshape' && !isOutput.has(id) && (materialized.has(input) || classOf(g.node(input)) === 'leaf') &&
+      cs.every((c) => classOf(g.node(c)) !== 'reshape' && classOf(g.node(c)) !== 'rowwise')
+    )
+      continue;
     const single = (uses.get(id) ?? 0) === 1 && cs.length === 1 && !isOutput.has(id);
+    // A buffer times constants (attention's q · rsqrt(K)) inlines into its one contraction: the
+    // product's constant factor becomes the GEMM's alpha instead of a scaling pass of its own.
+    if (single && classOf(g.node(cs[0]!)) === 'contraction' && isScaledRead(n)) continue;
     if (!single) {
       materialized.add(id);
       continue;
@@ -124,15 +142,17 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
       if (!(ccls === 'elementwise' && sameShape && cls !== 'reshape')) materialized.add(id);
     }
   }
-  // Views of something that must be a buffer: their input must then be a buffer.
+  // Views of something that must be a buffer: their input must then be a buffer (a reshape left as
+  // a load of its buffer above already is one, read through the view's coordinates).
+  const readsBuffer = (i: Id) => ['leaf', 'view', 'reshape'].includes(classOf(g.node(i)));
   for (let changed = true; changed; ) {
     changed = false;
     for (const id of order) {
       const n = g.node(id);
       if (materialized.has(id) || classOf(n) !== 'view') continue;
       const cs = consumers.get(id) ?? [];
-      if (cs.some((c) => needsBuffer(g.node(c))) && n.inputs.some((i) => !materialized.has(i) && classOf(g.node(i)) !== 'leaf' && classOf(g.node(i)) !== 'view')) {
-        for (const i of n.inputs) if (!materialized.has(i) && classOf(g.node(i)) !== 'leaf') {
+      if (cs.some((c) => needsBuffer(g.node(c))) && n.inputs.some((i) => !materialized.has(i) && !readsBuffer(i))) {
+        for (const i of n.inputs) if (!materialized.has(i) && classOf(g.node(i)) !== 'leaf' && classOf(g.node(i)) !== 'reshape') {
           materialized.add(i);
           changed = true;
         }

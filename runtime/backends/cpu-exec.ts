@@ -19,15 +19,18 @@
 // (cpu-wasm-loops.ts, wasm-loops.ts), else as the generated JS. The block then lives in a
 // WebAssembly.Memory — the wasm gemm engine's (shared), or on the OpenBLAS path one of its own,
 // sized once and never grown (growing would detach the ArrayBuffer and every view of it): OpenBLAS
-// reads the same floats through the typed arrays' data pointers. `loops: 'js'` or LILY_LOOPS=js
-// keeps every kernel JavaScript (and the block a plain array).
+// reads the same floats through the typed arrays' data pointers (shared or not: N-API's typed array
+// info gives the data pointer of either). On that path the memory is shared and a worker takes chunks
+// of each big loops kernel (wasm-loops-threads.ts; `threads: 1` or LILY_THREADS=1 turns it off).
+// `loops: 'js'` or LILY_LOOPS=js keeps every kernel JavaScript (and the block a plain array).
 import type { BufferId, KernelPlan } from '../../compiler/fuse/kernel-ir.ts';
 import { compileCpuKernel, type CompiledCpuKernel, type CpuKernelOptions, type GemmBatchFn, type GemmFn } from '../../compiler/codegen/cpu.ts';
 import type { Backend, Executable, HostAccess } from '../executable.ts';
 import { arenaOf, type CpuArena } from './cpu-arena.ts';
 import { cpuGemmEngine, type WasmGemm } from './cpu-gemm.ts';
-import { attachWasmLoops, type CpuExecKernel, type LoopsEngine, loopsEngine, passCollector, planWasmLoops, type WasmLoopsPlan, type WasmPass } from './cpu-wasm-loops.ts';
+import { attachWasmLoops, type CpuExecKernel, type LoopsEngine, loopsEngine, type LoopsSplitting, passCollector, planWasmLoops, type WasmLoopsPlan, type WasmPass } from './cpu-wasm-loops.ts';
 import { loadNativeBlas } from './native-blas.ts';
+import { CTRL_WORDS, LoopsThreads } from './wasm-loops-threads.ts';
 
 export interface CpuBackendOptions extends Omit<CpuKernelOptions, 'gemm' | 'gemmBatch'> {
   /** use the wasm gemm (default true; false: generated loops only, plain Float32Arrays) */
@@ -44,6 +47,28 @@ export interface CpuBackendOptions extends Omit<CpuKernelOptions, 'gemm' | 'gemm
    * rendering, 'js' the generated JavaScript only (also LILY_LOOPS=js when this is not given)
    */
   loops?: LoopsEngine;
+  /**
+   * threads for the wasm loops kernels on the OpenBLAS path: 2 runs the big ones' rows half on a
+   * worker (wasm-loops-threads.ts; the block then lives in a shared memory), 1 keeps them on the
+   * calling thread; default LILY_THREADS=1|2, else DEFAULT_LOOPS_THREADS
+   */
+  threads?: number;
+  /** kernels moving fewer bytes than this run on one thread (default LOOPS_SPLIT_MIN_BYTES) */
+  threadMinBytes?: number;
+  /** worker / caller polls before sleeping (wasm-loops-threads.ts; for measurements) */
+  threadSpin?: { worker?: number; caller?: number };
+}
+
+/** threads for the loops kernels when neither the option nor LILY_THREADS says (measured: see README) */
+export const DEFAULT_LOOPS_THREADS = 2;
+/** the least Kernel.bytes worth a handoff to the worker (measured: bench/step-profile.ts --threads-ab) */
+export const LOOPS_SPLIT_MIN_BYTES = 1 << 18;
+
+/** the loops threads asked for: the option, else LILY_THREADS, else the default (1 or 2) */
+export function loopsThreads(option?: number): number {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.LILY_THREADS;
+  const n = option ?? (env ? Number(env) : DEFAULT_LOOPS_THREADS);
+  return n >= 2 ? 2 : 1;
 }
 
 /** What runs a CPU executable's GEMMs. */
@@ -73,7 +98,11 @@ export function cpuBackend(options: CpuBackendOptions = {}): Backend {
       const blas = options.blas ?? 'auto';
       if (options.gemm !== false && blas !== 'wasm') {
         const native = loadNativeBlas();
-        if (native.ok) return new CpuExecutable(plan, null, options, native.blas.gemm, native.blas.gemmBatch);
+        if (native.ok) {
+          const exe = new CpuExecutable(plan, null, options, native.blas.gemm, native.blas.gemmBatch);
+          await exe.threadsReady;
+          return exe;
+        }
         if (blas === 'native') throw new Error(`cpu backend: native BLAS unavailable: ${native.reason}`);
       }
       if (options.gemm !== false) {
@@ -116,6 +145,26 @@ export class CpuExecutable implements Executable {
   readonly wasmPasses: number = 0;
   /** ms spent rendering, compiling and instantiating the wasm loops module (0 when none) */
   readonly wasmCompileMs: number = 0;
+  /** the worker of the loops kernels (null: one thread) */
+  private loopsWorker: LoopsThreads | null = null;
+  /** resolves when the loops worker takes jobs, or could not start (prepare() awaits it) */
+  threadsReady: Promise<void> = Promise.resolve();
+  /** threads running the big loops kernels now (2 once the worker is up) */
+  get loopsThreads(): number {
+    return this.loopsWorker?.threads ?? 1;
+  }
+  /** loops kernels run on both threads so far */
+  get loopsSplits(): number {
+    return this.loopsWorker?.splits ?? 0;
+  }
+  /** chunks of loops kernels the worker has run so far */
+  get loopsWorkerChunks(): number {
+    return this.loopsWorker?.workerChunks ?? 0;
+  }
+  /** resolves when the loops worker has ended (after dispose(); at once when there is none) */
+  get loopsWorkerExited(): Promise<void> {
+    return this.loopsWorker?.exited ?? Promise.resolve();
+  }
 
   /**
    * `nativeGemm`: OpenBLAS (buffers in a WebAssembly.Memory of this executable's own, or a plain
@@ -123,7 +172,7 @@ export class CpuExecutable implements Executable {
    */
   constructor(plan: KernelPlan, engine: WasmGemm | null, options: CpuBackendOptions, nativeGemm?: GemmFn, nativeBatch?: GemmBatchFn) {
     this.plan = plan;
-    const { gemm: _useGemm, engine: _engine, blas: _blas, loops: _loops, ...rest } = options;
+    const { gemm: _useGemm, engine: _engine, blas: _blas, loops: _loops, threads: _threads, threadMinBytes: _tmb, threadSpin: _ts, ...rest } = options;
     const kopts: CpuKernelOptions = { ...rest };
     if (nativeGemm) {
       kopts.gemm = nativeGemm;
@@ -140,8 +189,10 @@ export class CpuExecutable implements Executable {
     this.arena = engine ? arenaOf(engine) : null;
     // the wasm loops module is rendered before the layout: it sizes the buffer table
     let wasm: WasmLoopsPlan | null = null;
+    // a worker for the loops kernels on the OpenBLAS path (the wasm gemm's memory has its own workers)
+    const threaded = useWasm && !!nativeGemm && loopsThreads(options.threads) === 2 && typeof SharedArrayBuffer === 'function';
     if (useWasm) {
-      const shared = this.arena !== null;
+      const shared = this.arena !== null || threaded;
       wasm = planWasmLoops(plan, compiled, passes, shared ? { module: 'env', name: 'mem', minPages: 0, maxPages: MAX_PAGES, shared: true } : { module: 'env', name: 'mem', minPages: 0 });
       if (!wasm.module.kernels.some((k) => 'bufs' in k)) wasm = null;
     }
@@ -178,6 +229,7 @@ export class CpuExecutable implements Executable {
     const scratchAt = scratch.map((n) => place(n));
     const tableAt = wasm ? place(wasm.tableSlots) : 0;
     const argsAt = wasm ? place(plan.args.length) : 0;
+    const ctrlAt = wasm && threaded ? place(CTRL_WORDS) : 0;
     let block: Float32Array;
     let memory: WebAssembly.Memory | null = null;
     try {
@@ -191,7 +243,7 @@ export class CpuExecutable implements Executable {
       } else if (wasm) {
         const pages = Math.max(1, Math.ceil((total * 4) / PAGE));
         if (pages > MAX_PAGES) throw new RangeError('more than 4 GiB');
-        memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+        memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: threaded });
         block = new Float32Array(memory.buffer, 0, total);
       } else block = new Float32Array(total);
     } catch {
@@ -209,7 +261,19 @@ export class CpuExecutable implements Executable {
     if (wasm && memory) {
       const t0 = performance.now();
       try {
-        this.kernels = attachWasmLoops(wasm, plan, compiled, passes, memory, block, tableAt, argsAt);
+        const mem = memory;
+        const splitting: LoopsSplitting | undefined = threaded
+          ? {
+              minBytes: options.threadMinBytes ?? LOOPS_SPLIT_MIN_BYTES,
+              start: (module, names) => {
+                const t = new LoopsThreads(module, mem, names, block.byteOffset + 4 * ctrlAt, { workerSpin: options.threadSpin?.worker, callerSpin: options.threadSpin?.caller });
+                this.loopsWorker = t;
+                this.threadsReady = t.ready.then(() => undefined);
+                return t;
+              },
+            }
+          : undefined;
+        this.kernels = attachWasmLoops(wasm, plan, compiled, passes, memory, block, tableAt, argsAt, splitting);
       } catch (e) {
         // an engine without 128-bit SIMD rejects the module: the JS kernels run (nothing was swapped yet)
         if (!(e instanceof WebAssembly.CompileError)) throw e;
@@ -332,6 +396,7 @@ export class CpuExecutable implements Executable {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.loopsWorker?.close();
     if (this.arena && this.block) this.arena.release(this.block);
     this.block = null;
   }

@@ -5,6 +5,7 @@
 // their byte addresses written into the kernel's slice of a small i32 table inside the memory; the
 // run-time scalars go to an f32 argument area beside it. A buffer found outside the block (never in
 // the executable's own use) makes that call run the JavaScript kernel instead.
+import { coefMap, rowMajor } from '../../compiler/codegen/cpu-kexpr.ts';
 import type { CompiledCpuKernel, KernelFn } from '../../compiler/codegen/cpu.ts';
 import type { Kernel, KernelPlan, KExpr } from '../../compiler/fuse/kernel-ir.ts';
 import type { MemoryImport } from './wasm-emit.ts';
@@ -49,6 +50,50 @@ export function passCollector(passes: WasmPass[]): (k: Kernel, js: KernelFn) => 
   };
 }
 
+/**
+ * Whether a kernel may run as row ranges on two threads at once: it writes each output element once
+ * at its row-major position (every rendering does), so the rows' outputs are disjoint; what remains is
+ * a kernel reading its own output buffer, safe only where it reads exactly the element it writes.
+ */
+export function rowSeparable(k: Kernel): boolean {
+  const store = coefMap(rowMajor(k.loops));
+  const sameAsStore = (at: Extract<KExpr, { k: 'load' }>) => {
+    const m = coefMap(at.at);
+    if (at.at.offset !== 0 || m.size !== store.size) return false;
+    for (const [v, c] of m) if (store.get(v) !== c) return false;
+    return true;
+  };
+  const ok = (e: KExpr): boolean => {
+    switch (e.k) {
+      case 'load':
+        return e.buf !== k.out || sameAsStore(e);
+      case 'unary':
+      case 'unaryGrad':
+        return ok(e.a);
+      case 'bin':
+        return ok(e.a) && ok(e.b);
+      case 'reduce':
+        return ok(e.body);
+      default:
+        return true;
+    }
+  };
+  return ok(k.body);
+}
+
+/** What splits a kernel's rows over two threads (wasm-loops-threads.ts, Node-only). */
+export interface LoopsSplitter {
+  /** rows [0, n) of export fnIdx (fn: that export on this thread), on both threads when it can */
+  run(fnIdx: number, fn: (lo: number, hi: number, tab: number, argp: number) => void, n: number, tab: number, argp: number): void;
+}
+
+export interface LoopsSplitting {
+  /** the splitter for this instance's module and export names (null: one thread) */
+  start(module: WebAssembly.Module, names: readonly string[]): LoopsSplitter | null;
+  /** kernels moving fewer bytes (Kernel.bytes) than this run whole on the calling thread */
+  minBytes: number;
+}
+
 export interface WasmLoopsPlan {
   module: WasmLoopsModule;
   /** i32 slots of the buffer table */
@@ -77,10 +122,13 @@ export function planWasmLoops(plan: KernelPlan, kernels: readonly CompiledCpuKer
  */
 export function attachWasmLoops(
   p: WasmLoopsPlan, plan: KernelPlan, kernels: readonly CompiledCpuKernel[], passes: readonly WasmPass[],
-  memory: WebAssembly.Memory, block: Float32Array, tableAt: number, argsAt: number,
+  memory: WebAssembly.Memory, block: Float32Array, tableAt: number, argsAt: number, splitting?: LoopsSplitting,
 ): CpuExecKernel[] {
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(p.module.bytes), { env: { mem: memory } });
+  const mod = new WebAssembly.Module(p.module.bytes);
+  const inst = new WebAssembly.Instance(mod, { env: { mem: memory } });
   const ex = inst.exports as Record<string, (lo: number, hi: number, tab: number, argp: number) => void>;
+  const exportNames = [...new Set(p.module.kernels.flatMap((k) => ('name' in k ? [k.name] : [])))];
+  const splitter = splitting?.start(mod, exportNames) ?? null;
   const blockBuf = block.buffer;
   const table = new Int32Array(blockBuf, block.byteOffset + 4 * tableAt, p.tableSlots);
   const argArea = block.subarray(argsAt, argsAt + plan.args.length);
@@ -98,6 +146,8 @@ export function attachWasmLoops(
     const names = [...argNames(k.body, new Set())];
     const argIdx = Int32Array.from(names, (n) => plan.args.indexOf(n));
     const hi = k.loops[0]?.extent ?? 1;
+    const split = splitter && hi >= 2 && k.bytes >= splitting!.minBytes && rowSeparable(k) ? splitter : null;
+    const fnIdx = exportNames.indexOf(r.name);
     return (B, args, S) => {
       for (let j = 0; j < ids.length; j++) {
         const id = ids[j]!;
@@ -106,7 +156,8 @@ export function attachWasmLoops(
         table[base + j] = a.byteOffset;
       }
       for (let j = 0; j < argIdx.length; j++) argArea[argIdx[j]!] = args[names[j]!]!;
-      fn(0, hi, tabByte, argsByte);
+      if (split) split.run(fnIdx, fn, hi, tabByte, argsByte);
+      else fn(0, hi, tabByte, argsByte);
     };
   };
   const out = kernels.map((js, i): CpuExecKernel => {

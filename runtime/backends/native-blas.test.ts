@@ -83,6 +83,47 @@ describe('native BLAS batched sgemm (one call per kernel)', () => {
     );
   });
 
+  it.skipIf(!native.ok)(`a long batch of small products, shared by two threads, equals the reference product by product${why ? ` (skipped: ${why})` : ''}`, () => {
+    if (!native.ok) return;
+    const { gemmBatch } = native.blas;
+    // 400 products of 9×7·7×11 (one BLAS thread each, taken by the caller and a helper thread), C
+    // interleaved with a leading dimension, accumulate on: a product run twice or skipped shows
+    const [M, K, N, nb] = [9, 7, 11, 400];
+    const a = fill(nb * M * K, 4), b = fill(nb * K * N, 5), c = fill(nb * M * N, 6);
+    const ldc = nb * N; // C as [M][batch][N]
+    const offsets = Int32Array.from({ length: 3 * nb }, (_, j) => [M * K, K * N, N][j % 3]! * Math.floor(j / 3));
+    const want = Array.from({ length: nb }, (_, i) => {
+      const ci = new Float32Array(M * N);
+      for (let r = 0; r < M; r++) for (let q = 0; q < N; q++) ci[r * N + q] = c[r * ldc + i * N + q]!;
+      return refGemm(a.subarray(i * M * K), b.subarray(i * K * N), ci, M, K, N, false, false, 0.5, true);
+    });
+    const p = gemmParams(M, K, N, { alpha: 0.5, accumulate: true });
+    p[9] = ldc;
+    for (let rep = 0; rep < 3; rep++) {
+      const got = c.slice();
+      gemmBatch(a, b, got, p, offsets);
+      for (let i = 0; i < nb; i++)
+        for (let r = 0; r < M; r++) for (let q = 0; q < N; q++) expect(Math.abs(got[r * ldc + i * N + q]! - want[i]![r * N + q]!), `batch ${i} [${r}, ${q}]`).toBeLessThan(1e-4);
+    }
+  });
+
+  it.skipIf(!native.ok)(`prefill: C = Σ terms (broadcast or strided) before the product with beta 1; terms past their arrays are refused${why ? ` (skipped: ${why})` : ''}`, () => {
+    if (!native.ok) return;
+    const { gemmBatch } = native.blas;
+    const [M, K, N] = [5, 4, 6];
+    const a = fill(M * K, 7), b = fill(K * N, 8), bias = fill(N, 9), res = fill(M * 10, 10); // res: rows of 10, C reads 6
+    const p = gemmParams(M, K, N, { alpha: 2, accumulate: true });
+    const c = new Float32Array(M * N).fill(NaN); // prefill overwrites whatever was in C
+    gemmBatch(a, b, c, p, new Int32Array(3), Float64Array.from([2, 0, 0, 1, 3, 10, 1]), bias, res);
+    const want = refGemm(a, b, Float32Array.from({ length: M * N }, (_, i) => bias[i % N]! + res[3 + Math.floor(i / N) * 10 + (i % N)]!), M, K, N, false, false, 2, true);
+    want.forEach((w, i) => expect(Math.abs(c[i]! - w), `[${i}]`).toBeLessThan(1e-4));
+    const call = (pre: number[], t: Float32Array) => () => gemmBatch(a, b, c, p, new Int32Array(3), Float64Array.from(pre), t);
+    expect(call([1, 0, 10, 1], res)).not.toThrow();
+    expect(call([1, 5, 10, 1], res)).toThrow(RangeError); // 5 + 4·10 + 5 = 50: one past the end
+    expect(call([5, 0, 0, 1], bias)).toThrow(RangeError); // more than 4 terms
+    expect(() => gemmBatch(a, b, c, p, new Int32Array(6), Float64Array.from([1, 0, 0, 1]), bias)).toThrow(RangeError); // two batches
+  });
+
   it.skipIf(!native.ok)(`rejects a batch offset past its operand, with a RangeError${why ? ` (skipped: ${why})` : ''}`, () => {
     if (!native.ok) return;
     const { gemmBatch } = native.blas;

@@ -13,8 +13,16 @@ interface Binding {
     transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
     A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number, C: Float32Array, ldc: number,
   ): void;
-  /** p = [transA, transB, M, N, K, alpha, lda, ldb, beta, ldc]; offsets = (a, b, c) triples, one per batch */
-  sgemmBatch?(p: Float64Array, A: Float32Array, B: Float32Array, C: Float32Array, offsets: Int32Array): void;
+  /**
+   * p = [transA, transB, M, N, K, alpha, lda, ldb, beta, ldc]; offsets = (a, b, c) triples, one per
+   * batch; prefill = [count, (offset, rowStride, colStride)…] with the terms t0…: C = Σ tᵢ first
+   */
+  sgemmBatch?(
+    p: Float64Array, A: Float32Array, B: Float32Array, C: Float32Array, offsets: Int32Array,
+    prefill?: Float64Array, t0?: Float32Array, t1?: Float32Array, t2?: Float32Array, t3?: Float32Array,
+  ): void;
+  /** 2: leading dimensions, prefill and shared small batches (absent in older builds) */
+  abi?: number;
   info(): { config: string; threads: number; cores: number };
   setThreads(n: number): void;
 }
@@ -53,12 +61,12 @@ export function loadNativeBlas(): { ok: true; blas: NativeBlas } | { ok: false; 
     const b = createRequire(import.meta.url)(file) as Binding;
     // The scalars travel in one Float64Array (gemmParams): numbers passed as JS arguments would
     // allocate (a non-integer alpha is a heap number), and a warm training step allocates nothing.
-    const gemmBatch: GemmBatchFn = (a, bm, out, p, offsets) => {
-      if (b.sgemmBatch) return b.sgemmBatch(p, a, bm, out, offsets);
-      // a binding built before sgemmBatch existed: one call per batch
-      for (let i = 0; i < offsets.length; i += 3)
-        b.sgemm(!!p[0], !!p[1], p[2]!, p[3]!, p[4]!, p[5]!, a.subarray(offsets[i]!), p[6]!, bm.subarray(offsets[i + 1]!), p[7]!, p[8]!, out.subarray(offsets[i + 2]!), p[9]!);
-    };
+    // the compiled kernels rely on leading dimensions and the prefill (abi 2): a binding built from an
+    // older source is not used (rebuild it: node native/build.mjs)
+    if (!b.sgemmBatch || (b.abi ?? 1) < 2) return (loaded = { ok: false, reason: `${file} was built from an older source (rebuild: node native/build.mjs)` });
+    const batch = b.sgemmBatch;
+    const gemmBatch: GemmBatchFn = (a, bm, out, p, offsets, pre, t0, t1, t2, t3) =>
+      pre ? batch(p, a, bm, out, offsets, pre, t0, t1, t2, t3) : batch(p, a, bm, out, offsets);
     const single = new Int32Array(3);
     const p = new Float64Array(10);
     const gemm: GemmFn = (a, bm, out, M, K, N, o = {}) => gemmBatch(a, bm, out, gemmParams(M, K, N, o, p), single);

@@ -20,8 +20,7 @@
 // the order and rounding of their terms, by a few ulp of Σ|terms| (wasm-loops.test.ts states the bound).
 //
 // Each kernel is one exported function (lo, hi, tab, argp): output rows lo ≤ i < hi of its outermost
-// loop (so a later change can split a kernel over threads on a shared memory; the executable passes
-// the whole range), tab → the byte addresses of its buffers (i32, in the order of `bufs`), argp → the
+// loop (wasm-loops-threads.ts runs a big kernel's rows in chunks on two threads over a shared memory), tab → the byte addresses of its buffers (i32, in the order of `bufs`), argp → the
 // run-time scalars (f32, in the order of the plan's args). Buffers are addressed through the table so
 // that the executable may swap them (assign) between calls.
 import { coefMap, exprKey, freeVars, rowMajor } from '../../compiler/codegen/cpu-kexpr.ts';
