@@ -114,3 +114,20 @@ export function rowMajor(loops: readonly { v: string; extent: number }[], offset
   }
   return { terms, offset };
 }
+
+/**
+ * The loop nest level (index into `chain`, whose entry 0 is the function prelude) that binds v.
+ * Both loop renderers (cpu-loops-emitter.ts: JavaScript; runtime/backends/wasm-loops.ts) place a
+ * value at the deepest level binding one of its variables.
+ */
+export function bindingLevel(chain: readonly { v: string | null }[], v: string, who: string): number {
+  for (let i = chain.length - 1; i > 0; i--) if (chain[i]!.v === v) return i;
+  throw new Error(`${who}: variable ${v} is not bound by any loop or reduce`);
+}
+
+/** The deepest level binding any of vars (0, the prelude, when none). */
+export function deepestBinding(chain: readonly { v: string | null }[], vars: Iterable<string>, who: string): number {
+  let t = 0;
+  for (const v of vars) t = Math.max(t, bindingLevel(chain, v, who));
+  return t;
+}

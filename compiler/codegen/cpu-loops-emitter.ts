@@ -1,7 +1,7 @@
 // The loop emitter behind cpu-loops.ts (see its header): scopes for the prelude, output loops and
 // reduce loops, induction pointers, per-loop CSE, unrolled sums and materialised reduces.
 import type { BufferId, KExpr } from '../fuse/kernel-ir.ts';
-import { coefMap, exprKey, freeVars, rowMajor } from './cpu-kexpr.ts';
+import { bindingLevel, coefMap, deepestBinding, exprKey, freeVars, rowMajor } from './cpu-kexpr.ts';
 import { binJs, helperDecl, num, unaryJs } from './cpu-loops-ops.ts';
 
 export interface Scope {
@@ -88,14 +88,11 @@ export class Emitter {
   }
 
   private bindIndex(chain: Scope[], v: string): number {
-    for (let i = chain.length - 1; i > 0; i--) if (chain[i]!.v === v) return i;
-    throw new Error(`cpu codegen: variable ${v} is not bound by any loop or reduce`);
+    return bindingLevel(chain, v, 'cpu codegen');
   }
 
   private target(chain: Scope[], vars: Iterable<string>): number {
-    let t = 0;
-    for (const v of vars) t = Math.max(t, this.bindIndex(chain, v));
-    return t;
+    return deepestBinding(chain, vars, 'cpu codegen');
   }
 
   /**

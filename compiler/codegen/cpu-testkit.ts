@@ -79,17 +79,8 @@ export function plan(spec: PlanSpec): KernelPlan {
 
 /** deterministic float32 values in [-1, 1) (xorshift32) */
 export function rand(n: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const x = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    x[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return x;
+  const r = prng(seed);
+  return Float32Array.from({ length: n }, () => r() * 2 - 1);
 }
 
 /** random values for every leaf, and the float64 reference outputs on exactly those values */
@@ -119,4 +110,17 @@ export function closeness(got: ArrayLike<number>, want: ArrayLike<number>, rtol:
     }
   }
   return { worst, at };
+}
+
+/** xorshift32 in [0, 1): a tiny, seedable source of test data for kernel tests. */
+export function prng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 2 ** 32;
+  };
 }

@@ -6,7 +6,7 @@ import { loadNativeBlas } from '../../runtime/backends/native-blas.ts';
 import type * as T from '../../runtime/tensor/index.ts';
 import { compileCpuKernel, type CpuKernelOptions, type GemmFn, kernelFactoriesCompiled, matchGemm, renderKernel, strategyOf } from './cpu.ts';
 import { exprKey } from './cpu-kexpr.ts';
-import { arg, bin, closeness, cst, kernel, ld, max, plan, rand, referenceRun, strides, sum, un } from './cpu-testkit.ts';
+import { arg, bin, closeness, cst, kernel, ld, max, plan, prng, rand, referenceRun, strides, sum, un } from './cpu-testkit.ts';
 
 const STRATEGIES = ['auto', 'loops', 'gemm'] as const;
 
@@ -139,17 +139,6 @@ const arbMM: fc.Arbitrary<MM & { seed: number }> = fc
 
 // ---- elementwise with broadcast loads ----
 
-function prng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
 
 const SAFE_UNARY: T.UnaryName[] = ['neg', 'exp', 'tanh', 'relu', 'sigmoid', 'gelu', 'gelu_erf', 'silu', 'abs', 'square', 'sin', 'cos', 'softplus'];
 const POS_UNARY: T.UnaryName[] = ['log', 'sqrt', 'rsqrt', 'recip'];

@@ -99,3 +99,14 @@ export function exprLoads(e: KExpr, out = new Set<BufferId>()): Set<BufferId> {
   } else if (e.k === 'reduce') exprLoads(e.body, out);
   return out;
 }
+
+/** Run-time arguments an expression reads. */
+export function exprArgs(e: KExpr, out = new Set<string>()): Set<string> {
+  if (e.k === 'arg') out.add(e.name);
+  else if (e.k === 'unary' || e.k === 'unaryGrad') exprArgs(e.a, out);
+  else if (e.k === 'bin') {
+    exprArgs(e.a, out);
+    exprArgs(e.b, out);
+  } else if (e.k === 'reduce') exprArgs(e.body, out);
+  return out;
+}

@@ -7,7 +7,7 @@
 // the executable's own use) makes that call run the JavaScript kernel instead.
 import { coefMap, rowMajor } from '../../compiler/codegen/cpu-kexpr.ts';
 import type { CompiledCpuKernel, KernelFn } from '../../compiler/codegen/cpu.ts';
-import type { Kernel, KernelPlan, KExpr } from '../../compiler/fuse/kernel-ir.ts';
+import { exprArgs, type Kernel, type KernelPlan, type KExpr } from '../../compiler/fuse/kernel-ir.ts';
 import type { MemoryImport } from './wasm-emit.ts';
 import { buildWasmLoops, type WasmLoopsModule } from './wasm-loops-module.ts';
 
@@ -21,16 +21,6 @@ export function loopsEngine(option?: LoopsEngine): LoopsEngine {
   if (option) return option;
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.LILY_LOOPS;
   return env === 'js' ? 'js' : 'wasm';
-}
-
-function argNames(e: KExpr, out: Set<string>): Set<string> {
-  if (e.k === 'arg') out.add(e.name);
-  else if (e.k === 'unary' || e.k === 'unaryGrad') argNames(e.a, out);
-  else if (e.k === 'bin') {
-    argNames(e.a, out);
-    argNames(e.b, out);
-  } else if (e.k === 'reduce') argNames(e.body, out);
-  return out;
 }
 
 /** a pack or epilogue pass of a GEMM kernel, run through a trampoline (CpuKernelOptions.wrapPass) */
@@ -143,7 +133,7 @@ export function attachWasmLoops(
     const base = slot;
     slot += ids.length;
     const tabByte = table.byteOffset + 4 * base;
-    const names = [...argNames(k.body, new Set())];
+    const names = [...exprArgs(k.body, new Set())];
     const argIdx = Int32Array.from(names, (n) => plan.args.indexOf(n));
     const hi = k.loops[0]?.extent ?? 1;
     const split = splitter && hi >= 2 && k.bytes >= splitting!.minBytes && rowSeparable(k) ? splitter : null;

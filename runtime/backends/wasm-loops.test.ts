@@ -11,7 +11,7 @@
 // |got − ref| ≤ 1e-5·|ref| + 1e-5·(1 + R)·max|ref| with R the largest reduce extent holds with margin.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { arg, bin, closeness, cst, kernel, plan } from '../../compiler/codegen/cpu-testkit.ts';
+import { arg, bin, closeness, cst, kernel, plan, prng } from '../../compiler/codegen/cpu-testkit.ts';
 import type { Kernel, KExpr } from '../../compiler/fuse/kernel-ir.ts';
 import { runPlanReference } from '../../compiler/fuse/reference.ts';
 import type * as T from '../tensor/index.ts';
@@ -20,18 +20,7 @@ import { loopsEngine } from './cpu-wasm-loops.ts';
 import { renderWasmKernel } from './wasm-loops.ts';
 import { buildWasmLoops } from './wasm-loops-module.ts';
 
-/** xorshift32 in [0, 1) */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
+const rng = prng;
 
 interface Built {
   kernel: Kernel;

@@ -23,7 +23,7 @@
 // loop (wasm-loops-threads.ts runs a big kernel's rows in chunks on two threads over a shared memory), tab → the byte addresses of its buffers (i32, in the order of `bufs`), argp → the
 // run-time scalars (f32, in the order of the plan's args). Buffers are addressed through the table so
 // that the executable may swap them (assign) between calls.
-import { coefMap, exprKey, freeVars, rowMajor } from '../../compiler/codegen/cpu-kexpr.ts';
+import { bindingLevel, coefMap, deepestBinding, exprKey, freeVars, rowMajor } from '../../compiler/codegen/cpu-kexpr.ts';
 import type { BufferId, Kernel, KExpr } from '../../compiler/fuse/kernel-ir.ts';
 import { Code, F32, I32, type Local, V128, type ValType } from './wasm-emit.ts';
 import { wasmUnary } from './wasm-unary.ts';
@@ -142,14 +142,11 @@ class KernelWriter {
   }
 
   private bindIndex(chain: Scope[], v: string): number {
-    for (let i = chain.length - 1; i > 0; i--) if (chain[i]!.v === v) return i;
-    throw new Error(`wasm loops: variable ${v} is not bound by any loop or reduce`);
+    return bindingLevel(chain, v, 'wasm loops');
   }
 
   private target(chain: Scope[], vars: Iterable<string>): number {
-    let t = 0;
-    for (const v of vars) t = Math.max(t, this.bindIndex(chain, v));
-    return t;
+    return deepestBinding(chain, vars, 'wasm loops');
   }
 
   /** the byte address of buffer `buf` at affine offset (at, base) with chain[0..level] bound: pointer + constant */
