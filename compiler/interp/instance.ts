@@ -4,7 +4,7 @@ import type { CheckedProgram, UnitInfo } from '../check/check.ts';
 import { evalDim, showDim, type Dim } from '../check/dims.ts';
 import { fail } from '../diagnostics.ts';
 import type * as A from '../syntax/ast.ts';
-import { getInitializer, initialize } from '../../runtime/init/initializers.ts';
+import { getInitializer, initializeLazily } from '../../runtime/init/initializers.ts';
 import { rng as makeRng, type Rng } from '../../runtime/init/rng.ts';
 import * as T from '../../runtime/tensor/index.ts';
 import { evaluate, type Env, type LayerRuntime } from './eval.ts';
@@ -152,8 +152,9 @@ export function instantiate(checked: CheckedProgram, unitName: string, opts: Ins
       return given;
     }
     if (opts.params === 'shapes') return shapeOnly(shape);
-    const r = rng.fork(path);
-    return timed(opts.timings, 'lower/initialise', () => (opts.params === 'random' ? initialize('normal', shape, { mean: 0, std: 0.5 }, r) : initialize(init, shape, args, r)));
+    // drawn when the values are first needed: by a backend, straight into its float32 buffer (drawn.ts)
+    const stream = () => rng.fork(path);
+    return timed(opts.timings, 'lower/initialise', () => (opts.params === 'random' ? initializeLazily('normal', shape, { mean: 0, std: 0.5 }, stream) : initializeLazily(init, shape, args, stream)));
   };
   if (unit.base && opts.base) {
     env.layers.set('base', { kind: 'Linear', W: opts.base.W, b: opts.base.b });

@@ -5,8 +5,9 @@ import { evalDim, showDim } from '../check/dims.ts';
 import { dimOfLoose } from '../check/expr.ts';
 import { fail } from '../diagnostics.ts';
 import type * as A from '../syntax/ast.ts';
+import { normalSequence } from '../../runtime/init/drawn.ts';
 import { rng } from '../../runtime/init/rng.ts';
-import { tensor, toNested, type Tensor } from '../../runtime/tensor/index.ts';
+import { toNested, type Tensor } from '../../runtime/tensor/index.ts';
 import { callFunction } from './eval.ts';
 import { callMethod, instantiate, shapeOnly, type InstanceOptions } from './instance.ts';
 import { tv, type Value } from './values.ts';
@@ -49,7 +50,7 @@ export function runEntry(checked: CheckedProgram, entry: string, opts: RunOption
   const decl: { params: A.ValueParam[] } | undefined = fn ?? unit?.methods.get(method!);
   if (!decl) fail('E-name', `${name} has no method '${method}'`);
   if (inst) for (const [k, v] of inst.env.sizes) if (!sizes.has(k)) sizes.set(k, v);
-  const r = rng(opts.seed ?? 0).fork('inputs');
+  const inputDraws = normalSequence(rng(opts.seed ?? 0).fork('inputs'));
   const inputs = new Map<string, Tensor>();
   const args: Value[] = decl.params.map((p) => {
     if (p.type.kind !== 'tensorType') {
@@ -69,12 +70,8 @@ export function runEntry(checked: CheckedProgram, entry: string, opts: RunOption
     if (t && (t.shape.length !== shape.length || t.shape.some((s, i) => s !== shape[i])))
       fail('E-shape', `input '${p.name}' has shape [${t.shape.join(', ')}] but needs [${shape.join(', ')}]`, p.span);
     if (!t && opts.params === 'shapes') t = shapeOnly(shape);
-    if (!t) {
-      // drawn in bulk: whole-model inputs are ~10⁶ values
-      const data = new Float64Array(shape.reduce((a, b) => a * b, 1));
-      r.normalInto(data);
-      t = tensor(shape, data);
-    }
+    // drawn in bulk when first needed (whole-model inputs are ~10⁶ values), each input from where the last one ended
+    if (!t) t = inputDraws.next(shape);
     inputs.set(p.name, t);
     return tv((opts.ops ?? Float64Ops).leaf('input', p.name, t, undefined, p.type.dims.map((d) => showDim(dimOfLoose(d)))));
   });

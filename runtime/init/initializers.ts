@@ -8,7 +8,8 @@
 // (Unlike PyTorch, leading axes are not a conv receptive field.)
 
 import { type Tensor, numel, tensor } from '../tensor/tensor.ts';
-import { type Rng, rng as makeRng } from './rng.ts';
+import { drawnTensor } from './drawn.ts';
+import { type FloatArray, type Rng, rng as makeRng } from './rng.ts';
 
 export interface ParamSpec {
   name: string;
@@ -20,8 +21,21 @@ export interface Initializer {
   params: ParamSpec[];
   /** `args` must already be resolved (see resolveArgs / initialize). */
   init(shape: number[], args: Record<string, number>, rng: Rng): Tensor;
+  /**
+   * Initialisers that write each value in order (the bulk draws, constants): the shape and arguments
+   * checked now, the values written later by the returned function into a float64 or float32 array
+   * (zeros on entry), from a fresh stream — what initializeLazily draws when the values are needed.
+   */
+  fill?(shape: number[], args: Record<string, number>): (out: FloatArray, rng: Rng) => void;
   doc: string;
 }
+
+/** An initialiser's init made from its fill: a float64 tensor filled now. */
+const fillNow = (fill: NonNullable<Initializer['fill']>): Initializer['init'] => (shape, args, r) => {
+  const t = tensor(shape);
+  fill(shape, args)(t.data, r);
+  return t;
+};
 
 const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
 
@@ -31,11 +45,7 @@ export function fans(shape: readonly number[]): { fanIn: number; fanOut: number 
   return { fanIn: shape[shape.length - 2], fanOut: shape[shape.length - 1] };
 }
 
-function uniformFill(shape: number[], r: Rng, low: number, high: number): Tensor {
-  const t = tensor(shape);
-  r.uniformInto(t.data, low, high);
-  return t;
-}
+const uniformFill = (low: number, high: number) => (out: FloatArray, r: Rng) => r.uniformInto(out, low, high);
 
 function fill(shape: number[], f: () => number): Tensor {
   const t = tensor(shape);
@@ -87,29 +97,46 @@ function fourierBasis(shape: number[], args: Record<string, number>, trig: (x: n
   return t;
 }
 
+const zerosFill: NonNullable<Initializer['fill']> = () => () => {};
+const onesFill: NonNullable<Initializer['fill']> = () => (out) => out.fill(1);
+const constantFill: NonNullable<Initializer['fill']> = (_shape, { value }) => (out) => out.fill(value);
+const normalFill: NonNullable<Initializer['fill']> = (_shape, { mean, std }) => (out, r) => r.normalInto(out, mean, std);
+const uniformArgsFill: NonNullable<Initializer['fill']> = (_shape, { low, high }) => uniformFill(low, high);
+// PyTorch kaiming_uniform_(mode='fan_in', nonlinearity='leaky_relu'); the default a = sqrt(5) is
+// nn.Linear's, giving bound = 1/sqrt(fan_in).
+const kaimingFill: NonNullable<Initializer['fill']> = (shape, { a }) => {
+  const bound = kaimingBound(shape, a);
+  return uniformFill(-bound, bound);
+};
+const xavierFill: NonNullable<Initializer['fill']> = (shape, { gain }) => {
+  const { fanIn, fanOut } = fans(shape);
+  const bound = gain * Math.sqrt(6 / (fanIn + fanOut));
+  return uniformFill(-bound, bound);
+};
+
 export const initializers = {
   zeros: {
     params: [],
     init: (shape) => tensor(shape),
+    fill: zerosFill,
     doc: 'All zeros.',
   },
   ones: {
     params: [],
-    init: (shape) => fill(shape, () => 1),
+    init: fillNow(onesFill),
+    fill: onesFill,
     doc: 'All ones.',
   },
   constant: {
     params: [{ name: 'value' }],
-    init: (shape, { value }) => fill(shape, () => value),
+    init: fillNow(constantFill),
+    fill: constantFill,
     doc: 'Every entry equals `value` (required).',
   },
   normal: {
     params: [{ name: 'mean', default: 0 }, { name: 'std', default: 1 }],
-    init: (shape, { mean, std }, r) => {
-      const t = tensor(shape);
-      r.normalInto(t.data, mean, std);
-      return t;
-    },
+    init: fillNow(normalFill),
+    fill: normalFill,
     doc: 'I.i.d. Normal(mean, std^2), drawn in row-major order.',
   },
   sparse_normal: {
@@ -127,28 +154,22 @@ export const initializers = {
   },
   uniform: {
     params: [{ name: 'low', default: -1 }, { name: 'high', default: 1 }],
-    init: (shape, { low, high }, r) => uniformFill(shape, r, low, high),
+    init: fillNow(uniformArgsFill),
+    fill: uniformArgsFill,
     doc: 'I.i.d. Uniform[low, high), drawn in row-major order.',
   },
   kaiming_uniform: {
     params: [{ name: 'a', default: Math.sqrt(5) }],
-    init: (shape, { a }, r) => {
-      // PyTorch kaiming_uniform_(mode='fan_in', nonlinearity='leaky_relu'); the
-      // default a = sqrt(5) is nn.Linear's, giving bound = 1/sqrt(fan_in).
-      const bound = kaimingBound(shape, a);
-      return uniformFill(shape, r, -bound, bound);
-    },
+    init: fillNow(kaimingFill),
+    fill: kaimingFill,
     doc:
       'Uniform(-b, b) with b = gain * sqrt(3 / fan_in), gain = sqrt(2 / (1 + a^2)) (PyTorch kaiming_uniform_, ' +
       'leaky_relu, fan_in mode). fan_in = shape[-2] since weights are stored [In, Out].',
   },
   xavier_uniform: {
     params: [{ name: 'gain', default: 1 }],
-    init: (shape, { gain }, r) => {
-      const { fanIn, fanOut } = fans(shape);
-      const bound = gain * Math.sqrt(6 / (fanIn + fanOut));
-      return uniformFill(shape, r, -bound, bound);
-    },
+    init: fillNow(xavierFill),
+    fill: xavierFill,
     doc: 'Uniform(-b, b) with b = gain * sqrt(6 / (fan_in + fan_out)) (PyTorch xavier_uniform_).',
   },
   orthogonal: {
@@ -237,4 +258,17 @@ export function getInitializer(name: string): Initializer {
 /** Look up, resolve arguments, and run an initializer. */
 export function initialize(name: string, shape: number[], args: Record<string, number>, r: Rng): Tensor {
   return getInitializer(name).init(shape, resolveArgs(name, args), r);
+}
+
+/**
+ * initialize, with the values drawn when first needed (drawn.ts: straight into a backend's float32
+ * buffer) where the initialiser has a fill; the shape and arguments are checked now either way.
+ * `stream()` must give the same fresh stream at every call (a fork: rng.fork(path)).
+ */
+export function initializeLazily(name: string, shape: number[], args: Record<string, number>, stream: () => Rng): Tensor {
+  const spec = getInitializer(name);
+  const resolved = resolveArgs(name, args);
+  if (!spec.fill) return spec.init(shape, resolved, stream());
+  const fill = spec.fill(shape, resolved);
+  return drawnTensor(shape, (out) => fill(out, stream()));
 }

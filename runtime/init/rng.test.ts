@@ -75,6 +75,35 @@ describe('rng', () => {
       expect(bulk.normal()).toBe(one.normal());
     }
   });
+  it('into a Float32Array: each number the float64 draw rounded once (property)', () => {
+    fc.assert(
+      fc.property(fc.integer(), fc.nat(3), fc.nat(40), (seed, before, n) => {
+        const one = rng(seed);
+        const bulk = rng(seed);
+        for (let i = 0; i < before; i++) expect(bulk.normal()).toBe(one.normal());
+        const want = new Float64Array(n);
+        const got = new Float32Array(n);
+        one.normalInto(want, 0.5, 2);
+        bulk.normalInto(got, 0.5, 2);
+        expect([...got]).toEqual([...want].map(Math.fround));
+        one.uniformInto(want, -1, 3);
+        bulk.uniformInto(got, -1, 3);
+        expect([...got]).toEqual([...want].map(Math.fround));
+        expect(bulk.normal()).toBe(one.normal());
+      }),
+      FC,
+    );
+  });
+  it('clone() continues from the same point (and the same cached normal) independently', () => {
+    for (const before of [0, 1, 2]) {
+      const a = rng(5);
+      for (let i = 0; i < before; i++) a.normal();
+      const b = a.clone();
+      const fromA = [a.normal(), a.next(), a.normal()];
+      expect([b.normal(), b.next(), b.normal()]).toEqual(fromA);
+      expect(b.fork('x').next()).toBe(a.fork('x').next());
+    }
+  });
   it('is deterministic per seed and differs across seeds (property)', () => {
     fc.assert(
       fc.property(fc.integer(), fc.integer(), (s, t) => {

@@ -11,6 +11,9 @@
 // numbers were drawn from the parent or its other forks, which is what makes
 // per-parameter initialization reproducible and order-independent.
 
+/** Where bulk draws go: float64, or float32 (each value the same double, rounded once on the store). */
+export type FloatArray = Float64Array | Float32Array;
+
 export interface Rng {
   /** Uniform in [0, 1), with 53 random bits. */
   next(): number;
@@ -21,13 +24,15 @@ export interface Rng {
   /** Uniform in [low, high). */
   uniform(low: number, high: number): number;
   /** out[i] = normal(mean, std) for i = 0, 1, …: the same numbers, drawn in bulk. */
-  normalInto(out: Float64Array, mean?: number, std?: number): void;
+  normalInto(out: FloatArray, mean?: number, std?: number): void;
   /** out[i] = uniform(low, high) for i = 0, 1, …: the same numbers, drawn in bulk (whole-model weights draw ~10⁷). */
-  uniformInto(out: Float64Array, low: number, high: number): void;
+  uniformInto(out: FloatArray, low: number, high: number): void;
   /** Uniform integer in [0, n). */
   int(n: number): number;
   /** An independent stream determined by this generator's key and the label. */
   fork(label: string): Rng;
+  /** A generator at this one's position (and cached normal): both then draw the same numbers. */
+  clone(): Rng;
 }
 
 const GOLDEN = 0x9e3779b9;
@@ -121,7 +126,7 @@ class Xoshiro128ss implements Rng {
     return low + (high - low) * this.next();
   }
 
-  uniformInto(out: Float64Array, low: number, high: number): void {
+  uniformInto(out: FloatArray, low: number, high: number): void {
     // next() inlined with the state in locals: V8 keeps them in registers instead of the Uint32Array.
     let s0 = this.s[0], s1 = this.s[1], s2 = this.s[2], s3 = this.s[3];
     const span = high - low;
@@ -171,7 +176,7 @@ class Xoshiro128ss implements Rng {
     return mean + std * r * Math.cos(theta);
   }
 
-  normalInto(out: Float64Array, mean = 0, std = 1): void {
+  normalInto(out: FloatArray, mean = 0, std = 1): void {
     let i = 0;
     if (out.length && this.hasSpare) {
       out[i++] = mean + std * this.spare;
@@ -201,6 +206,14 @@ class Xoshiro128ss implements Rng {
     const child = Uint32Array.from(this.key);
     absorb(child, [FORK_TAG, ...labelWords(label)]);
     return new Xoshiro128ss(child);
+  }
+
+  clone(): Rng {
+    const c = new Xoshiro128ss(this.key);
+    c.s.set(this.s);
+    c.spare = this.spare;
+    c.hasSpare = this.hasSpare;
+    return c;
   }
 }
 

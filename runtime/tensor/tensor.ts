@@ -27,7 +27,7 @@ export function stridesOf(shape: readonly number[]): number[] {
   return s;
 }
 
-function checkShape(shape: readonly number[]): void {
+export function checkShape(shape: readonly number[]): void {
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) throw new Error(`invalid shape [${shape.join(', ')}]`);
   }

@@ -1,0 +1,83 @@
+// Initial values drawn when they are first needed, and straight into the array that needs them.
+//
+// A drawn tensor is a Tensor whose float64 `data` is made on first read. A backend that holds float32
+// (every one) asks for the values with writeFloat32 instead: they are then drawn once, straight into
+// its buffer, each the same double rounded once on the store — the numbers `new Float32Array(data)`
+// would give, without the float64 copy (the whole model's frozen weights are ~85 MB of float64) or
+// the float32 temporary. Drawing twice gives the same numbers: `fill` starts its stream afresh.
+import { checkShape, numel, type Tensor } from '../tensor/tensor.ts';
+import type { FloatArray, Rng } from './rng.ts';
+
+/** Writes a tensor's values into `out` (zeros on entry), the same numbers at every call. */
+export type Fill = (out: FloatArray) => void;
+
+class DrawnTensor implements Tensor {
+  readonly shape: number[];
+  /** the float64 values, drawn on first read (an own enumerable property: a spread copy reads it) */
+  declare data: Float64Array;
+
+  constructor(shape: readonly number[], fill: Fill) {
+    checkShape(shape);
+    this.shape = [...shape];
+    let values: Float64Array | undefined;
+    Object.defineProperty(this, 'data', {
+      enumerable: true,
+      get: () => {
+        if (!values) fill((values = new Float64Array(numel(this.shape))));
+        return values;
+      },
+      set: (d: Float64Array) => (values = d),
+    });
+    this.writeFloat32 = (out) => (values ? out.set(values) : fill(out));
+  }
+
+  /** The values rounded to float32 into `out` (read from `data` once that exists, else drawn into `out`). */
+  readonly writeFloat32: (out: Float32Array) => void;
+}
+
+/** A tensor whose values `fill` writes when they are first needed. */
+export function drawnTensor(shape: readonly number[], fill: Fill): Tensor {
+  return new DrawnTensor(shape, fill);
+}
+
+/**
+ * A tensor's values rounded to float32 into `out` (its length): drawn straight into it where they
+ * have not been drawn yet, else converted in one pass (no temporary).
+ */
+export function writeFloat32(t: Tensor, out: Float32Array): void {
+  if (out.length !== numel(t.shape)) throw new Error(`writeFloat32: [${t.shape}] has ${numel(t.shape)} values, the array ${out.length}`);
+  if (t instanceof DrawnTensor) t.writeFloat32(out);
+  else out.set(t.data);
+}
+
+/** A tensor's values as a new float32 array (for backends without host access). */
+export function toFloat32(t: Tensor): Float32Array {
+  const out = new Float32Array(numel(t.shape));
+  writeFloat32(t, out);
+  return out;
+}
+
+/**
+ * Tensors of Normal(0, 1) values from one stream, one after another (each starts where the previous
+ * one ends, as if drawn in order), each drawn when first needed. A later tensor drawn first skips
+ * over the earlier ones' numbers (drawing them into a scratch array).
+ */
+export function normalSequence(r: Rng): { next(shape: readonly number[]): Tensor } {
+  const first = r.clone();
+  let start = () => first.clone();
+  return {
+    next(shape) {
+      const from = start;
+      const n = numel(shape);
+      let after: Rng | undefined;
+      start = () => (after ??= skipNormals(from(), n)).clone();
+      return drawnTensor(shape, (out) => from().normalInto(out));
+    },
+  };
+}
+
+function skipNormals(r: Rng, n: number): Rng {
+  const scratch = new Float64Array(Math.min(n, 8192));
+  for (let k = 0; k < n; k += scratch.length) r.normalInto(scratch.subarray(0, Math.min(scratch.length, n - k)));
+  return r;
+}
