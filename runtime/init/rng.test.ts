@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { rng, xoshiro128ssStep } from './rng.ts';
+import { UNIFORM_CHUNK, uniformWasm } from './uniform-wasm.ts';
 import { FC } from '../tensor/test-util.ts';
 
 const draw = (r: { next(): number }, n: number): number[] => Array.from({ length: n }, () => r.next());
@@ -102,6 +103,21 @@ describe('rng', () => {
       const fromA = [a.normal(), a.next(), a.normal()];
       expect([b.normal(), b.next(), b.normal()]).toEqual(fromA);
       expect(b.fork('x').next()).toBe(a.fork('x').next());
+    }
+  });
+  it('uniformInto in WebAssembly (≥ 64 values, chunks of 16384) draws the same numbers as uniform(), float64 and float32', () => {
+    expect(uniformWasm()).not.toBeNull(); // else the JS loop would be all this compares
+    for (const n of [64, 1000, 2 * UNIFORM_CHUNK + 77]) {
+      const one = rng(n);
+      const want = Float64Array.from({ length: n }, () => one.uniform(-0.7, 1.9));
+      const bulk = rng(n);
+      const got = new Float64Array(n);
+      bulk.uniformInto(got, -0.7, 1.9);
+      expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer)), `float64, ${n} values`).toBe(true);
+      expect(bulk.uint32()).toBe(one.uint32()); // and the stream goes on from the same point
+      const got32 = new Float32Array(n);
+      rng(n).uniformInto(got32, -0.7, 1.9);
+      expect(Buffer.from(got32.buffer).equals(Buffer.from(new Float32Array(want).buffer)), `float32, ${n} values`).toBe(true);
     }
   });
   it('is deterministic per seed and differs across seeds (property)', () => {

@@ -14,6 +14,8 @@
 /** Where bulk draws go: float64, or float32 (each value the same double, rounded once on the store). */
 export type FloatArray = Float64Array | Float32Array;
 
+import { UNIFORM_CHUNK, uniformWasm } from './uniform-wasm.ts';
+
 export interface Rng {
   /** Uniform in [0, 1), with 53 random bits. */
   next(): number;
@@ -92,6 +94,8 @@ export function xoshiro128ssStep(s: Uint32Array): number {
 }
 
 const FORK_TAG = 0x666f726b;
+/** uniformInto draws at least this many values in WebAssembly (below, the call costs more than it saves) */
+const WASM_MIN = 64;
 /** pairs of uniforms normalInto draws at a time (64 KiB) */
 const NORMAL_CHUNK = 4096; // 'fork': separates fork keys from seed keys
 
@@ -127,6 +131,21 @@ class Xoshiro128ss implements Rng {
   }
 
   uniformInto(out: FloatArray, low: number, high: number): void {
+    const wasm = out.length >= WASM_MIN ? uniformWasm() : null;
+    if (wasm) {
+      // the same loop in WebAssembly, a chunk at a time, copied out (uniform-wasm.ts)
+      const span = high - low;
+      const f32 = out instanceof Float32Array;
+      wasm.state.set(this.s);
+      for (let i = 0; i < out.length; i += UNIFORM_CHUNK) {
+        const n = Math.min(UNIFORM_CHUNK, out.length - i);
+        (f32 ? wasm.fill32 : wasm.fill64)(n, low, span);
+        const values = f32 ? wasm.f32 : wasm.f64;
+        out.set(n === UNIFORM_CHUNK ? values : values.subarray(0, n), i);
+      }
+      this.s.set(wasm.state);
+      return;
+    }
     // next() inlined with the state in locals: V8 keeps them in registers instead of the Uint32Array.
     let s0 = this.s[0], s1 = this.s[1], s2 = this.s[2], s3 = this.s[3];
     const span = high - low;
