@@ -92,13 +92,16 @@ export function squeeze(source: string): { text: string; toSource(offset: number
   return { text, toSource };
 }
 
-export function parse(source: string, file = '<input>'): A.Program {
-  checkNesting(source, file);
-  const { text, toSource } = squeeze(source);
-  const match = stackLimit(file, () => grammar.match(text));
-  if (match.failed()) throw new LilyError([parseDiagnostic(source, file, toSource((match as unknown as RightmostFailure).getRightmostFailurePosition()), match)]);
+/** The source being turned into an AST: the semantics' actions read it (parse sets it; one parse at a time). */
+const NO_SOURCE = { file: '', source: '', toSource: (offset: number) => offset };
+let at: { file: string; source: string; toSource(offset: number): number } = NO_SOURCE;
+let semantics: ohm.Semantics | undefined;
+
+/** The AST semantics, built once: building it (ohm checks every action against the grammar) costs more than a small parse. */
+function astSemantics(): ohm.Semantics {
+  if (semantics) return semantics;
   const sem = grammar.createSemantics();
-  const span = (node: ohm.Node): A.Span => makeSpan(file, source, toSource(node.source.startIdx), toSource(node.source.endIdx));
+  const span = (node: ohm.Node): A.Span => makeSpan(at.file, at.source, at.toSource(node.source.startIdx), at.toSource(node.source.endIdx));
   const list = (node: ohm.Node): ohm.Node[] => node.asIteration().children;
   const opt = (node: ohm.Node): ohm.Node | undefined => node.children[0];
   const bin = (op: ohm.Node, l: ohm.Node, r: ohm.Node, node: ohm.Node): A.Expr => ({
@@ -110,7 +113,7 @@ export function parse(source: string, file = '<input>'): A.Program {
     span: span(node),
   });
   /** The span from the start of `first` to the end of `last`. */
-  const spanOver = (first: ohm.Node, last: ohm.Node): A.Span => makeSpan(file, source, toSource(first.source.startIdx), toSource(last.source.endIdx));
+  const spanOver = (first: ohm.Node, last: ohm.Node): A.Span => makeSpan(at.file, at.source, at.toSource(first.source.startIdx), at.toSource(last.source.endIdx));
   /** first (op rest)*: left-associated binary nodes, each spanning from `first` to its right operand */
   const foldBin = (first: ohm.Node, ops: ohm.Node, rest: ohm.Node): A.Expr => {
     let acc = first.ast() as A.Expr;
@@ -380,8 +383,21 @@ export function parse(source: string, file = '<input>'): A.Program {
       return children.map((c) => c.ast());
     },
   });
-  const { imports, decls } = stackLimit(file, () => sem(match).ast() as { imports: A.Import[]; decls: A.Decl[] });
-  return { file, source, imports, decls };
+  return (semantics = sem);
+}
+
+export function parse(source: string, file = '<input>'): A.Program {
+  checkNesting(source, file);
+  const { text, toSource } = squeeze(source);
+  const match = stackLimit(file, () => grammar.match(text));
+  if (match.failed()) throw new LilyError([parseDiagnostic(source, file, toSource((match as unknown as RightmostFailure).getRightmostFailurePosition()), match)]);
+  at = { file, source, toSource };
+  try {
+    const { imports, decls } = stackLimit(file, () => astSemantics()(match).ast() as { imports: A.Import[]; decls: A.Decl[] });
+    return { file, source, imports, decls };
+  } finally {
+    at = NO_SOURCE; // not kept alive by the semantics
+  }
 }
 
 /** Turn ohm's rightmost failure into "expected X, found Y" with a span. */
