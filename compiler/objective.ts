@@ -5,6 +5,7 @@ import type { Graph, Id } from './ir/graph.ts';
 import { scale, mulSame } from './ir/prims/elementwise.ts';
 import { vjp } from './autodiff/vjp.ts';
 import * as T from '../runtime/tensor/index.ts';
+import { zerosWhenNeeded } from '../runtime/init/drawn.ts';
 
 export interface AdamWConfig {
   kind: 'adamw';
@@ -116,7 +117,7 @@ export function attachObjective(g: Graph, leaves: Map<string, T.Tensor>, form: '
     y = g.add('add', [g.add('add', [base, g.add('broadcast', [bias], { shape, map: [1] })]), y]);
   }
   const shape = g.shape(y);
-  const tVal = T.zeros(shape);
+  const tVal = zerosWhenNeeded(shape); // a batch's size: no float64 array unless something reads it
   out.set('t', tVal);
   const t = g.add('input', [], { name: 't', shape });
   const l = L.slice(0, shape.length);
@@ -165,7 +166,7 @@ export function attachObjective(g: Graph, leaves: Map<string, T.Tensor>, form: '
     const arg = (a: string) => g.add('input', [], { name: `arg:${a}@${ratioOf(p)}`, shape: [] });
     const state: Record<string, Id> = {};
     for (const s of rule.state) {
-      out.set(`${s}:${name}`, T.zeros(g.shape(p)));
+      out.set(`${s}:${name}`, zerosWhenNeeded(g.shape(p)));
       state[s] = g.add('param', [], { name: `${s}:${name}`, shape: g.shape(p), trainable: false });
     }
     const u = rule.update(g, p, grads.get(p)!, state, arg);

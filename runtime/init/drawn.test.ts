@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { drawnTensor, normalSequence, toFloat32, writeFloat32 } from './drawn.ts';
+import { drawnTensor, normalSequence, toFloat32, writeFloat32, zerosWhenNeeded } from './drawn.ts';
 import { initialize, initializeLazily, initializers } from './initializers.ts';
 import { rng } from './rng.ts';
 import { tensor } from '../tensor/tensor.ts';
@@ -35,7 +35,7 @@ describe('initial values drawn when needed', () => {
         for (const [name, args] of LAZY) {
           const eager = initialize(name, [rows, cols], args, rng(seed).fork('p'));
           const lazy = initializeLazily(name, [rows, cols], args, () => rng(seed).fork('p'));
-          const f32 = new Float32Array(rows * cols);
+          const f32 = new Float32Array(rows * cols).fill(NaN); // every value written
           if (f32First) writeFloat32(lazy, f32); // drawn straight into float32, then again as float64
           expect(bytes(lazy.data), name).toEqual(bytes(eager.data));
           if (!f32First) writeFloat32(lazy, f32); // converted from the float64 values
@@ -67,6 +67,13 @@ describe('initial values drawn when needed', () => {
     expect(calls).toBe(2);
     toFloat32(t); // from the float64 values now
     expect(calls).toBe(2);
+  });
+
+  it('zerosWhenNeeded writes zeros over whatever the array held', () => {
+    const out = new Float32Array(6).fill(NaN);
+    writeFloat32(zerosWhenNeeded([2, 3]), out);
+    expect(Array.from(out)).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(Array.from(zerosWhenNeeded([2]).data)).toEqual([0, 0]);
   });
 
   it('writeFloat32 refuses an array of the wrong length and converts a plain tensor', () => {

@@ -8,7 +8,7 @@
 import { checkShape, numel, type Tensor } from '../tensor/tensor.ts';
 import type { FloatArray, Rng } from './rng.ts';
 
-/** Writes a tensor's values into `out` (zeros on entry), the same numbers at every call. */
+/** Writes every one of a tensor's values into `out` (whatever it held), the same numbers at every call. */
 export type Fill = (out: FloatArray) => void;
 
 class DrawnTensor implements Tensor {
@@ -81,3 +81,6 @@ function skipNormals(r: Rng, n: number): Rng {
   for (let k = 0; k < n; k += scratch.length) r.normalInto(scratch.subarray(0, Math.min(scratch.length, n - k)));
   return r;
 }
+
+/** Zeros, made when first needed: a backend's fresh buffer is written with zeros, no float64 array is made. */
+export const zerosWhenNeeded = (shape: readonly number[]): Tensor => drawnTensor(shape, (out) => out.fill(0));

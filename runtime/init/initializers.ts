@@ -24,7 +24,7 @@ export interface Initializer {
   /**
    * Initialisers that write each value in order (the bulk draws, constants): the shape and arguments
    * checked now, the values written later by the returned function into a float64 or float32 array
-   * (zeros on entry), from a fresh stream — what initializeLazily draws when the values are needed.
+   * (every entry written, whatever it held), from a fresh stream — what initializeLazily draws when the values are needed.
    */
   fill?(shape: number[], args: Record<string, number>): (out: FloatArray, rng: Rng) => void;
   doc: string;
@@ -97,7 +97,7 @@ function fourierBasis(shape: number[], args: Record<string, number>, trig: (x: n
   return t;
 }
 
-const zerosFill: NonNullable<Initializer['fill']> = () => () => {};
+const zerosFill: NonNullable<Initializer['fill']> = () => (out) => out.fill(0);
 const onesFill: NonNullable<Initializer['fill']> = () => (out) => out.fill(1);
 const constantFill: NonNullable<Initializer['fill']> = (_shape, { value }) => (out) => out.fill(value);
 const normalFill: NonNullable<Initializer['fill']> = (_shape, { mean, std }) => (out, r) => r.normalInto(out, mean, std);
