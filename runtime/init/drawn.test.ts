@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { drawnTensor, normalSequence, toFloat32, writeFloat32, zerosWhenNeeded } from './drawn.ts';
+import { drawnTensor, normalSequence, pendingRecipe, toFloat32, writeFloat32, zerosWhenNeeded } from './drawn.ts';
 import { initialize, initializeLazily, initializers } from './initializers.ts';
 import { rng } from './rng.ts';
 import { tensor } from '../tensor/tensor.ts';
@@ -50,23 +50,25 @@ describe('initial values drawn when needed', () => {
   it('checks the shape and arguments when called, not when the values are drawn', () => {
     expect(() => initializeLazily('kaiming_uniform', [5], {}, () => rng(0))).toThrow(/rank >= 2/);
     expect(() => initializeLazily('normal', [2, 2], { sd: 1 }, () => rng(0))).toThrow(/unknown argument 'sd'/);
-    expect(() => drawnTensor([2, -1], () => {})).toThrow(/invalid shape/);
+    expect(() => drawnTensor([2, -1], { draw: { kind: 'constant', value: 0 } })).toThrow(/invalid shape/);
   });
 
   it('draws nothing until asked, and once per array asked for', () => {
     let calls = 0;
-    const t = drawnTensor([3], (out) => {
-      calls++;
-      out.set([1, 2, 3]);
-    });
+    const t = drawnTensor([3], { draw: { kind: 'uniform', low: 0, high: 1 }, stream: () => (calls++, rng(4)) });
+    const want = new Float64Array(3);
+    rng(4).uniformInto(want, 0, 1);
     expect(calls).toBe(0);
-    expect(Array.from(toFloat32(t))).toEqual([1, 2, 3]);
+    expect(pendingRecipe(t)?.draw.kind).toBe('uniform');
+    expect(Array.from(toFloat32(t))).toEqual(Array.from(want, Math.fround));
     expect(calls).toBe(1);
-    expect(Array.from(t.data)).toEqual([1, 2, 3]);
-    expect(Array.from({ ...t }.data)).toEqual([1, 2, 3]); // a spread copy carries the values
+    expect(Array.from(t.data)).toEqual(Array.from(want));
+    expect(pendingRecipe(t)).toBeUndefined(); // the float64 values exist now
+    expect(Array.from({ ...t }.data)).toEqual(Array.from(want)); // a spread copy carries the values
     expect(calls).toBe(2);
     toFloat32(t); // from the float64 values now
     expect(calls).toBe(2);
+    expect(pendingRecipe(tensor([2]))).toBeUndefined();
   });
 
   it('zerosWhenNeeded writes zeros over whatever the array held', () => {

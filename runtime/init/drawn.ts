@@ -4,20 +4,40 @@
 // (every one) asks for the values with writeFloat32 instead: they are then drawn once, straight into
 // its buffer, each the same double rounded once on the store — the numbers `new Float32Array(data)`
 // would give, without the float64 copy (the whole model's frozen weights are ~85 MB of float64) or
-// the float32 temporary. Drawing twice gives the same numbers: `fill` starts its stream afresh.
+// the float32 temporary. Drawing twice gives the same numbers: each draw starts its stream afresh.
+// What a tensor draws is a record (Draw) and where its stream starts (an Rng state): plain data, so
+// another thread can draw it too (draw-threads.ts).
 import { checkShape, numel, type Tensor } from '../tensor/tensor.ts';
 import type { FloatArray, Rng } from './rng.ts';
 
+/** What fills a tensor, value after value in row-major order. */
+export type Draw = { kind: 'uniform'; low: number; high: number } | { kind: 'normal'; mean: number; std: number } | { kind: 'constant'; value: number };
+
+/** Every value of `out` written (whatever it held): from `r` for the random kinds. */
+export function drawInto(d: Draw, out: FloatArray, r: Rng | undefined): void {
+  if (d.kind === 'constant') out.fill(d.value);
+  else if (!r) throw new Error(`drawInto: a ${d.kind} draw needs a stream`);
+  else if (d.kind === 'uniform') r.uniformInto(out, d.low, d.high);
+  else r.normalInto(out, d.mean, d.std);
+}
+
+/** A tensor's values as a draw and the start of its stream (a fresh generator at every call; none for constants). */
+export interface Recipe {
+  draw: Draw;
+  stream?: () => Rng;
+}
+
 /** Writes every one of a tensor's values into `out` (whatever it held), the same numbers at every call. */
-export type Fill = (out: FloatArray) => void;
+type Fill = (out: FloatArray) => void;
 
 class DrawnTensor implements Tensor {
   readonly shape: number[];
   /** the float64 values, drawn on first read (an own enumerable property: a spread copy reads it) */
   declare data: Float64Array;
 
-  constructor(shape: readonly number[], fill: Fill) {
+  constructor(shape: readonly number[], readonly recipe: Recipe) {
     checkShape(shape);
+    const fill: Fill = (out) => drawInto(recipe.draw, out, recipe.stream?.());
     this.shape = [...shape];
     let values: Float64Array | undefined;
     Object.defineProperty(this, 'data', {
@@ -29,15 +49,23 @@ class DrawnTensor implements Tensor {
       set: (d: Float64Array) => (values = d),
     });
     this.writeFloat32 = (out) => (values ? out.set(values) : fill(out));
+    this.hasData = () => values !== undefined;
   }
+
+  readonly hasData: () => boolean;
 
   /** The values rounded to float32 into `out` (read from `data` once that exists, else drawn into `out`). */
   readonly writeFloat32: (out: Float32Array) => void;
 }
 
-/** A tensor whose values `fill` writes when they are first needed. */
-export function drawnTensor(shape: readonly number[], fill: Fill): Tensor {
-  return new DrawnTensor(shape, fill);
+/** A tensor whose values are drawn when they are first needed. */
+export function drawnTensor(shape: readonly number[], recipe: Recipe): Tensor {
+  return new DrawnTensor(shape, recipe);
+}
+
+/** The recipe of a tensor whose values have not been drawn as float64 yet (else undefined: they exist). */
+export function pendingRecipe(t: Tensor): Recipe | undefined {
+  return t instanceof DrawnTensor && !t.hasData() ? t.recipe : undefined;
 }
 
 /**
@@ -71,7 +99,7 @@ export function normalSequence(r: Rng): { next(shape: readonly number[]): Tensor
       const n = numel(shape);
       let after: Rng | undefined;
       start = () => (after ??= skipNormals(from(), n)).clone();
-      return drawnTensor(shape, (out) => from().normalInto(out));
+      return drawnTensor(shape, { draw: { kind: 'normal', mean: 0, std: 1 }, stream: from });
     },
   };
 }
@@ -83,4 +111,4 @@ function skipNormals(r: Rng, n: number): Rng {
 }
 
 /** Zeros, made when first needed: a backend's fresh buffer is written with zeros, no float64 array is made. */
-export const zerosWhenNeeded = (shape: readonly number[]): Tensor => drawnTensor(shape, (out) => out.fill(0));
+export const zerosWhenNeeded = (shape: readonly number[]): Tensor => drawnTensor(shape, { draw: { kind: 'constant', value: 0 } });

@@ -8,8 +8,8 @@
 // (Unlike PyTorch, leading axes are not a conv receptive field.)
 
 import { type Tensor, numel, tensor } from '../tensor/tensor.ts';
-import { drawnTensor } from './drawn.ts';
-import { type FloatArray, type Rng, rng as makeRng } from './rng.ts';
+import { type Draw, drawInto, drawnTensor } from './drawn.ts';
+import { type Rng, rng as makeRng } from './rng.ts';
 
 export interface ParamSpec {
   name: string;
@@ -23,17 +23,17 @@ export interface Initializer {
   init(shape: number[], args: Record<string, number>, rng: Rng): Tensor;
   /**
    * Initialisers that write each value in order (the bulk draws, constants): the shape and arguments
-   * checked now, the values written later by the returned function into a float64 or float32 array
-   * (every entry written, whatever it held), from a fresh stream — what initializeLazily draws when the values are needed.
+   * checked now, the values described by the returned Draw (drawn.ts) — what initializeLazily draws
+   * when the values are needed, into a float64 or a float32 array.
    */
-  fill?(shape: number[], args: Record<string, number>): (out: FloatArray, rng: Rng) => void;
+  fill?(shape: number[], args: Record<string, number>): Draw;
   doc: string;
 }
 
 /** An initialiser's init made from its fill: a float64 tensor filled now. */
 const fillNow = (fill: NonNullable<Initializer['fill']>): Initializer['init'] => (shape, args, r) => {
   const t = tensor(shape);
-  fill(shape, args)(t.data, r);
+  drawInto(fill(shape, args), t.data, r);
   return t;
 };
 
@@ -45,7 +45,7 @@ export function fans(shape: readonly number[]): { fanIn: number; fanOut: number 
   return { fanIn: shape[shape.length - 2], fanOut: shape[shape.length - 1] };
 }
 
-const uniformFill = (low: number, high: number) => (out: FloatArray, r: Rng) => r.uniformInto(out, low, high);
+const uniformFill = (low: number, high: number): Draw => ({ kind: 'uniform', low, high });
 
 function fill(shape: number[], f: () => number): Tensor {
   const t = tensor(shape);
@@ -97,10 +97,10 @@ function fourierBasis(shape: number[], args: Record<string, number>, trig: (x: n
   return t;
 }
 
-const zerosFill: NonNullable<Initializer['fill']> = () => (out) => out.fill(0);
-const onesFill: NonNullable<Initializer['fill']> = () => (out) => out.fill(1);
-const constantFill: NonNullable<Initializer['fill']> = (_shape, { value }) => (out) => out.fill(value);
-const normalFill: NonNullable<Initializer['fill']> = (_shape, { mean, std }) => (out, r) => r.normalInto(out, mean, std);
+const zerosFill: NonNullable<Initializer['fill']> = () => ({ kind: 'constant', value: 0 });
+const onesFill: NonNullable<Initializer['fill']> = () => ({ kind: 'constant', value: 1 });
+const constantFill: NonNullable<Initializer['fill']> = (_shape, { value }) => ({ kind: 'constant', value });
+const normalFill: NonNullable<Initializer['fill']> = (_shape, { mean, std }) => ({ kind: 'normal', mean, std });
 const uniformArgsFill: NonNullable<Initializer['fill']> = (_shape, { low, high }) => uniformFill(low, high);
 // PyTorch kaiming_uniform_(mode='fan_in', nonlinearity='leaky_relu'); the default a = sqrt(5) is
 // nn.Linear's, giving bound = 1/sqrt(fan_in).
@@ -269,6 +269,6 @@ export function initializeLazily(name: string, shape: number[], args: Record<str
   const spec = getInitializer(name);
   const resolved = resolveArgs(name, args);
   if (!spec.fill) return spec.init(shape, resolved, stream());
-  const fill = spec.fill(shape, resolved);
-  return drawnTensor(shape, (out) => fill(out, stream()));
+  const draw = spec.fill(shape, resolved);
+  return drawnTensor(shape, draw.kind === 'constant' ? { draw } : { draw, stream });
 }
