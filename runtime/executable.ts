@@ -1,12 +1,18 @@
 // One interface for every backend that runs a kernel plan (compiler/fuse/kernel-ir.ts):
 // gpu.js modes (webgpu, webgl2, headlessgl, webasm, cpu), the fast CPU path, the reference.
 import type { KernelPlan } from '../compiler/fuse/kernel-ir.ts';
+import type { Tensor } from './tensor/tensor.ts';
 
 export interface Executable {
   /** e.g. 'cpu' (generated JS + WASM SIMD GEMM), 'gpujs-webgpu', 'gpujs-webasm', 'reference'. */
   readonly backend: string;
   /** Set a leaf (input or parameter) by name; shapes are fixed by the plan. */
   set(name: string, data: Float32Array): Promise<void>;
+  /**
+   * Set many leaves from tensors at once (initial values), where a backend does it better than set():
+   * the CPU backend draws values not drawn yet straight into its buffers (runtime/init/drawn.ts).
+   */
+  load?(values: [name: string, value: Tensor][]): Promise<void>;
   /** Run every kernel of the plan once, in order. `args`: the plan's scalar run-time arguments. */
   run(args?: Record<string, number>): Promise<void>;
   /** Read a plan output (or a leaf) back to the host. */

@@ -13,7 +13,7 @@ import type { Backend, Executable, HostAccess } from './executable.ts';
 import { referenceBackend } from './backends/reference-exec.ts';
 import type { Tensor } from './tensor/index.ts';
 import { largest } from './tensor/reduce.ts';
-import { toFloat32, writeFloat32 } from './init/drawn.ts';
+import { toFloat32 } from './init/drawn.ts';
 import { isStepRandomLeaf, stepRandom } from './init/step-random.ts';
 
 export interface TrainOptions {
@@ -202,17 +202,19 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
 export async function prepareWithValues(program: Program, plan: ReturnType<typeof planKernels>, backend: Backend, need: 'every leaf' | 'known leaves', timings?: Timings): Promise<Executable> {
   const exec = timings ? await timings.timeAsync('prepare', () => backend.prepare(plan)) : await backend.prepare(plan);
   const t0 = performance.now();
-  for (const [name] of plan.leaves) {
-    const v = program.leaves.get(name) ?? (plan.constants.has(name) ? { shape: plan.buffers[plan.leaves.get(name)!].shape, data: plan.constants.get(name)! } : undefined);
+  const values: [string, Tensor][] = [];
+  for (const [name, id] of plan.leaves) {
+    const v = program.leaves.get(name) ?? (plan.constants.has(name) ? { shape: plan.buffers[id].shape, data: plan.constants.get(name)! } : undefined);
     if (!v) {
       if (need === 'every leaf') throw new Error(`internal: no initial value for '${name}'`);
       continue;
     }
-    // where the backend's arrays are on the host, the values go straight in (drawn there, or converted
-    // in one pass): no float32 temporary, and a drawn initial value never exists as float64
-    if (exec.host) writeFloat32(v, exec.host.leaf(name));
-    else await exec.set(name, toFloat32(v));
+    values.push([name, v]);
   }
+  // a backend that loads values itself draws them straight into its buffers (the CPU backend: on two
+  // threads); else each converted to float32 here, a value not drawn yet drawn straight into float32
+  if (exec.load) await exec.load(values);
+  else for (const [name, v] of values) await exec.set(name, toFloat32(v));
   timings?.add('load values', performance.now() - t0);
   return exec;
 }

@@ -31,6 +31,8 @@ import { cpuGemmEngine, type WasmGemm } from './cpu-gemm.ts';
 import { attachWasmLoops, type CpuExecKernel, type LoopsEngine, loopsEngine, type LoopsSplitting, passCollector, planWasmLoops, type WasmLoopsPlan, type WasmPass } from './cpu-wasm-loops.ts';
 import { loadNativeBlas } from './native-blas.ts';
 import { CTRL_WORDS, LoopsThreads } from './wasm-loops-threads.ts';
+import { loadFloat32 } from '../init/draw-threads.ts';
+import type { Tensor } from '../tensor/tensor.ts';
 
 export interface CpuBackendOptions extends Omit<CpuKernelOptions, 'gemm' | 'gemmBatch'> {
   /** use the wasm gemm (default true; false: generated loops only, plain Float32Arrays) */
@@ -172,6 +174,7 @@ export class CpuExecutable implements Executable {
    */
   constructor(plan: KernelPlan, engine: WasmGemm | null, options: CpuBackendOptions, nativeGemm?: GemmFn, nativeBatch?: GemmBatchFn) {
     this.plan = plan;
+    this.drawThreads = loopsThreads(options.threads);
     const { gemm: _useGemm, engine: _engine, blas: _blas, loops: _loops, threads: _threads, threadMinBytes: _tmb, threadSpin: _ts, ...rest } = options;
     const kopts: CpuKernelOptions = { ...rest };
     if (nativeGemm) {
@@ -289,6 +292,15 @@ export class CpuExecutable implements Executable {
 
   private check(): void {
     if (this.disposed) throw new Error('cpu executable: used after dispose()');
+  }
+
+  /** threads drawing initial values into shared buffers (load): as many as the loops kernels may use */
+  private readonly drawThreads: number;
+
+  /** Initial values into their leaves, drawn straight in where not drawn yet, on two threads where the block is shared (draw-threads.ts). */
+  async load(values: [name: string, value: Tensor][]): Promise<void> {
+    this.check();
+    await loadFloat32(values.map(([name, t]) => [t, this.host.leaf(name)]), this.drawThreads);
   }
 
   async set(name: string, data: Float32Array): Promise<void> {

@@ -14,7 +14,7 @@
 /** Where bulk draws go: float64, or float32 (each value the same double, rounded once on the store). */
 export type FloatArray = Float64Array | Float32Array;
 
-import { UNIFORM_CHUNK, uniformWasm } from './uniform-wasm.ts';
+import { uniformWasm, uniformWasmInto } from './uniform-wasm.ts';
 
 export interface Rng {
   /** Uniform in [0, 1), with 53 random bits. */
@@ -35,6 +35,15 @@ export interface Rng {
   fork(label: string): Rng;
   /** A generator at this one's position (and cached normal): both then draw the same numbers. */
   clone(): Rng;
+  /** This generator's key and position as plain data (rngAt makes it again, e.g. on another thread). */
+  state(): RngState;
+}
+
+export interface RngState {
+  key: number[];
+  s: number[];
+  spare: number;
+  hasSpare: boolean;
 }
 
 const GOLDEN = 0x9e3779b9;
@@ -132,20 +141,7 @@ class Xoshiro128ss implements Rng {
 
   uniformInto(out: FloatArray, low: number, high: number): void {
     const wasm = out.length >= WASM_MIN ? uniformWasm() : null;
-    if (wasm) {
-      // the same loop in WebAssembly, a chunk at a time, copied out (uniform-wasm.ts)
-      const span = high - low;
-      const f32 = out instanceof Float32Array;
-      wasm.state.set(this.s);
-      for (let i = 0; i < out.length; i += UNIFORM_CHUNK) {
-        const n = Math.min(UNIFORM_CHUNK, out.length - i);
-        (f32 ? wasm.fill32 : wasm.fill64)(n, low, span);
-        const values = f32 ? wasm.f32 : wasm.f64;
-        out.set(n === UNIFORM_CHUNK ? values : values.subarray(0, n), i);
-      }
-      this.s.set(wasm.state);
-      return;
-    }
+    if (wasm) return uniformWasmInto(wasm, this.s, out, low, high);
     // next() inlined with the state in locals: V8 keeps them in registers instead of the Uint32Array.
     let s0 = this.s[0], s1 = this.s[1], s2 = this.s[2], s3 = this.s[3];
     const span = high - low;
@@ -228,11 +224,19 @@ class Xoshiro128ss implements Rng {
   }
 
   clone(): Rng {
-    const c = new Xoshiro128ss(this.key);
-    c.s.set(this.s);
-    c.spare = this.spare;
-    c.hasSpare = this.hasSpare;
-    return c;
+    return rngAt(this.state());
+  }
+
+  state(): RngState {
+    return { key: [...this.key], s: [...this.s], spare: this.spare, hasSpare: this.hasSpare };
+  }
+
+  static at(st: RngState): Xoshiro128ss {
+    const r = new Xoshiro128ss(Uint32Array.from(st.key));
+    r.s.set(st.s);
+    r.spare = st.spare;
+    r.hasSpare = st.hasSpare;
+    return r;
   }
 }
 
@@ -244,4 +248,9 @@ export function rng(seed: number): Rng {
   const key = new Uint32Array(4);
   absorb(key, [lo, hi]);
   return new Xoshiro128ss(key);
+}
+
+/** The generator a state() describes: it draws what the original would from there on. */
+export function rngAt(state: RngState): Rng {
+  return Xoshiro128ss.at(state);
 }

@@ -105,24 +105,51 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
   ]);
 }
 
+/**
+ * out[i] = the next uniform in [low, high) from xoshiro128** state s (advanced): the module a chunk at
+ * a time, copied out. Self-contained (its source also runs on the draw worker, draw-threads.ts).
+ */
+export function uniformWasmInto(wasm: UniformWasm, s: Uint32Array, out: Float64Array | Float32Array, low: number, high: number): void {
+  const span = high - low;
+  const f32 = out instanceof Float32Array;
+  const chunk = wasm.f64.length;
+  wasm.state.set(s);
+  for (let i = 0; i < out.length; i += chunk) {
+    const n = Math.min(chunk, out.length - i);
+    (f32 ? wasm.fill32 : wasm.fill64)(n, low, span);
+    const values = f32 ? wasm.f32 : wasm.f64;
+    out.set(n === chunk ? values : values.subarray(0, n), i);
+  }
+  s.set(wasm.state);
+}
+
+/** The views and functions of an instance of the module. Self-contained (it also runs on the draw worker). */
+export function uniformWasmOf(wasm: WebAssembly.Instance): UniformWasm {
+  const e = wasm.exports as unknown as { fill64: UniformWasm['fill64']; fill32: UniformWasm['fill32']; memory: WebAssembly.Memory };
+  const buf = e.memory.buffer; // never grown: the views stay valid
+  // the values start at byte 64, UNIFORM_CHUNK of them (literals: this source runs on its own elsewhere)
+  return { state: new Uint32Array(buf, 0, 4), f64: new Float64Array(buf, 64, 16384), f32: new Float32Array(buf, 64, 16384), fill64: e.fill64, fill32: e.fill32 };
+}
+
+let compiled: WebAssembly.Module | null | undefined;
+
+/** The compiled module (null where WebAssembly is missing): a worker instantiates it too. */
+export function uniformWasmModule(): WebAssembly.Module | null {
+  if (compiled !== undefined) return compiled;
+  try {
+    compiled = new WebAssembly.Module(moduleBytes());
+  } catch {
+    compiled = null;
+  }
+  return compiled;
+}
+
 let instance: UniformWasm | null | undefined;
 
 /** The module, instantiated on first use; null where WebAssembly is missing (the JS loop runs then). */
 export function uniformWasm(): UniformWasm | null {
   if (instance !== undefined) return instance;
-  try {
-    const wasm = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes()), {});
-    const e = wasm.exports as { fill64: UniformWasm['fill64']; fill32: UniformWasm['fill32']; memory: WebAssembly.Memory };
-    const buf = e.memory.buffer; // never grown: the views stay valid
-    instance = {
-      state: new Uint32Array(buf, 0, 4),
-      f64: new Float64Array(buf, OUT, UNIFORM_CHUNK),
-      f32: new Float32Array(buf, OUT, UNIFORM_CHUNK),
-      fill64: e.fill64,
-      fill32: e.fill32,
-    };
-  } catch {
-    instance = null;
-  }
+  const module = uniformWasmModule();
+  instance = module ? uniformWasmOf(new WebAssembly.Instance(module, {})) : null;
   return instance;
 }

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { drawWorkerStats, loadFloat32, THREAD_MIN_VALUES } from './draw-threads.ts';
+import { normalSequence, writeFloat32, zerosWhenNeeded } from './drawn.ts';
+import { initializeLazily } from './initializers.ts';
+import { rng } from './rng.ts';
+import { tensor, type Tensor } from '../tensor/tensor.ts';
+
+const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+/** tensors of every kind (big uniform draws, normal draws, constants, values that exist) and float32 arrays for them in one shared buffer */
+function batch(bigUniforms: number) {
+  const tensors: Tensor[] = [];
+  for (let k = 0; k < bigUniforms; k++) tensors.push(initializeLazily('kaiming_uniform', [256 + k, 256], {}, () => rng(9).fork(`w${k}`)));
+  tensors.push(initializeLazily('uniform', [10], { low: -2, high: 2 }, () => rng(9).fork('small')));
+  tensors.push(normalSequence(rng(9).fork('inputs')).next([THREAD_MIN_VALUES + 3]));
+  tensors.push(zerosWhenNeeded([7, 5]), initializeLazily('ones', [3], {}, () => rng(0)), tensor([2], [0.1, -7]));
+  const sizes = tensors.map((t) => t.shape.reduce((a, b) => a * b, 1));
+  const shared = new SharedArrayBuffer(4 * sizes.reduce((a, b) => a + b, 0));
+  let at = 0;
+  const outs = sizes.map((n) => {
+    const out = new Float32Array(shared, 4 * at, n).fill(NaN);
+    at += n;
+    return out;
+  });
+  return { tensors, outs };
+}
+
+describe('initial values loaded on two threads', () => {
+  it('writes the same numbers as writeFloat32 on one thread, the worker drawing some of the uniform tensors', async () => {
+    const stats = drawWorkerStats();
+    expect(await stats.ready, 'a worker thread starts here').toBe(true);
+    const { tensors, outs } = batch(48);
+    await loadFloat32(tensors.map((t, i) => [t, outs[i]!]), 2);
+    expect(drawWorkerStats().drew, 'the worker drew some tensors').toBeGreaterThan(stats.drew);
+    for (const [i, t] of tensors.entries()) {
+      const want = new Float32Array(outs[i]!.length);
+      writeFloat32(t, want);
+      expect(same(outs[i]!, want), `tensor ${i} [${t.shape}]`).toBe(true);
+    }
+  });
+
+  it('one thread, or arrays that are not shared memory: everything drawn here, the same numbers', async () => {
+    const { tensors, outs } = batch(3);
+    const before = drawWorkerStats().drew;
+    await loadFloat32(tensors.map((t, i) => [t, outs[i]!]), 1);
+    const plain = tensors.map((t) => new Float32Array(t.shape.reduce((a, b) => a * b, 1)));
+    await loadFloat32(tensors.map((t, i) => [t, plain[i]!]), 2);
+    expect(drawWorkerStats().drew).toBe(before);
+    for (const i of tensors.keys()) expect(same(outs[i]!, plain[i]!), `tensor ${i}`).toBe(true);
+  });
+});
