@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { rng, xoshiro128ssStep } from './rng.ts';
+import { rng, rngAt, xoshiro128ssStep } from './rng.ts';
 import { UNIFORM_CHUNK, uniformWasm } from './uniform-wasm.ts';
 import { FC } from '../tensor/test-util.ts';
 
@@ -103,10 +103,13 @@ describe('rng', () => {
       const fromA = [a.normal(), a.next(), a.normal()];
       expect([b.normal(), b.next(), b.normal()]).toEqual(fromA);
       expect(b.fork('x').next()).toBe(a.fork('x').next());
+      const c = rngAt(JSON.parse(JSON.stringify(a.state()))); // plain data, e.g. posted to a worker
+      expect([c.normal(), c.next()]).toEqual([a.normal(), a.next()]);
     }
   });
   it('uniformInto in WebAssembly (≥ 64 values, chunks of 16384) draws the same numbers as uniform(), float64 and float32', () => {
     expect(uniformWasm()).not.toBeNull(); // else the JS loop would be all this compares
+    expect([uniformWasm()!.f64.length, uniformWasm()!.f64.byteOffset]).toEqual([UNIFORM_CHUNK, 64]); // uniformWasmOf's literals
     for (const n of [64, 1000, 2 * UNIFORM_CHUNK + 77]) {
       const one = rng(n);
       const want = Float64Array.from({ length: n }, () => one.uniform(-0.7, 1.9));
