@@ -31,7 +31,7 @@ import { cpuGemmEngine, type WasmGemm } from './cpu-gemm.ts';
 import { attachWasmLoops, type CpuExecKernel, type LoopsEngine, loopsEngine, type LoopsSplitting, passCollector, planWasmLoops, type WasmLoopsPlan, type WasmPass } from './cpu-wasm-loops.ts';
 import { loadNativeBlas } from './native-blas.ts';
 import { CTRL_WORDS, LoopsThreads } from './wasm-loops-threads.ts';
-import { loadFloat32 } from '../init/draw-threads.ts';
+import { loadFloat32, startDrawWorker, THREAD_MIN_VALUES } from '../init/draw-threads.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 
 export interface CpuBackendOptions extends Omit<CpuKernelOptions, 'gemm' | 'gemmBatch'> {
@@ -175,6 +175,8 @@ export class CpuExecutable implements Executable {
   constructor(plan: KernelPlan, engine: WasmGemm | null, options: CpuBackendOptions, nativeGemm?: GemmFn, nativeBatch?: GemmBatchFn) {
     this.plan = plan;
     this.drawThreads = loopsThreads(options.threads);
+    // the worker that draws initial values with this thread starts now, ready by load() (after prepare)
+    startDrawWorker([...plan.leaves.values()].filter((id) => plan.buffers[id]!.size >= THREAD_MIN_VALUES).length, this.drawThreads);
     const { gemm: _useGemm, engine: _engine, blas: _blas, loops: _loops, threads: _threads, threadMinBytes: _tmb, threadSpin: _ts, ...rest } = options;
     const kopts: CpuKernelOptions = { ...rest };
     if (nativeGemm) {

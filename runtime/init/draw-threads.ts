@@ -105,6 +105,11 @@ function drawWorker(): DrawWorker | null {
   return shared;
 }
 
+/** Start the draw worker now (it takes ~20 ms to start), where a load of `bigTensors` tensors is coming that it could share. */
+export function startDrawWorker(bigTensors: number, threads: number): void {
+  if (threads >= 2 && bigTensors >= 2 && typeof SharedArrayBuffer === 'function') drawWorker();
+}
+
 /** The draw worker's state, for tests and measurements: started (resolves once it takes jobs, false if it cannot), tensors it drew. */
 export function drawWorkerStats(): { ready: Promise<boolean>; drew: number } {
   const w = drawWorker();
