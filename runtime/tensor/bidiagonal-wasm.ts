@@ -34,99 +34,132 @@ function build(): { module: WebAssembly.Module } | null {
   return { module: new WebAssembly.Module(bytes) };
 }
 
+/**
+ * Rows are worked on in pairs: the two rows share every load of w, u and wn (a third of the loads
+ * and stores of one row at a time) and their dot products are two independent chains. Each row's
+ * arithmetic is the same operations in the same order as alone (wn gets row i's term, then row
+ * i+1's), so the result does not depend on the pairing; an odd last row goes alone.
+ */
 function rowPass(c: Code): void {
   const [a, w, u, wn, n, m, k] = [0, 1, 2, 3, 4, 5, 6].map((i) => c.param(i));
   const [tau, tauR, scale] = [c.param(7), c.param(8), c.param(9)];
   const i = c.local(I32);
   const k1 = c.local(I32);
-  const r = c.local(I32);
-  const p = c.local(I32);
-  const pe = c.local(I32);
-  const q = c.local(I32); // w or wn, walking with p
-  const up = c.local(I32);
-  const tv = c.local(F64);
-  const td = c.local(F64);
-  const cc = c.local(F64);
-  const dot = c.local(F64);
-  const xs = c.local(F64);
+  const pe = c.local(I32); // end of row 0's run
+  const q = c.local(I32); // w or wn, walking with the rows
+  const up = c.local(I32); // u, walking with the rows
   const below2 = c.local(F64);
-  const vk = c.local(I32); // address of a[i, k]
-  const vs = c.local(V128); // splat of tv, then td
-  const cv = c.local(V128);
-  const acc = c.local(V128);
-  const acc2 = c.local(V128);
+  const xs = c.local(F64);
   const x = c.local(V128);
+  /** one row's state: its pointer, v_i's address, the splats of tv (then td) and cc, the dot's accumulators */
+  const row = () => ({
+    r: c.local(I32), p: c.local(I32), vk: c.local(I32),
+    tv: c.local(F64), td: c.local(F64), cc: c.local(F64), dot: c.local(F64),
+    vs: c.local(V128), cv: c.local(V128), acc: c.local(V128), acc2: c.local(V128),
+  });
+  const rows = [row(), row()];
   const addr = (l: Local, base: Local, idx: Local) => c.get(base).get(idx).i32(3).i32Shl().i32Add().set(l);
-  /** while (p + bytes <= pe) { body; p, q, up += bytes } */
-  const simdLoop = (bytes: number, body: () => void) => {
-    c.block().loop();
-    c.get(p).i32(bytes).i32Add().get(pe).i32GtS().brIf(1);
-    body();
-    for (const l of [p, q, up]) c.get(l).i32(bytes).i32Add().set(l);
-    c.br(0).end().end();
+
+  /** the work of rows i..i+R−1 (R = 1 or 2) */
+  const work = (R: number) => {
+    const rs = rows.slice(0, R);
+    /** while (p0 + bytes <= pe) { body; every pointer += bytes } */
+    const simdLoop = (bytes: number, body: () => void) => {
+      c.block().loop();
+      c.get(rs[0].p).i32(bytes).i32Add().get(pe).i32GtS().brIf(1);
+      body();
+      for (const l of [...rs.map((s) => s.p), q, up]) c.get(l).i32(bytes).i32Add().set(l);
+      c.br(0).end().end();
+    };
+    const start = (qBase: Local) => {
+      for (const s of rs) addr(s.p, s.r, k1);
+      addr(pe, rs[0].r, n);
+      addr(q, qBase, k1);
+      addr(up, u, k1);
+    };
+    rs.forEach((s, t) => {
+      // r = a + (i + t)·n·8; v = a[i+t, k]·scale, stored; tv = τ v
+      c.get(a).get(i).i32(t).i32Add().get(n).i32Mul().i32(3).i32Shl().i32Add().set(s.r);
+      addr(s.vk, s.r, k);
+      c.get(s.vk).get(s.vk).f64Load().get(scale).f64Mul().tee(xs).f64Store();
+      c.get(tau).get(xs).f64Mul().set(s.tv);
+      c.get(s.tv).f64x2Splat().set(s.vs);
+      c.v128Zero().set(s.acc);
+      c.v128Zero().set(s.acc2);
+    });
+    start(w);
+    // x = a − tv·w; a = x; acc += x·u — four doubles a turn into two accumulators (one would wait
+    // on the addition's latency every turn), then two, then one
+    const leftUpdateDot = (s: (typeof rows)[0], off: number, into: Local) => {
+      c.get(s.p).v128Load(off, 3).get(s.vs).get(q).v128Load(off, 3).f64x2Mul().f64x2Sub().set(x);
+      c.get(s.p).get(x).v128Store(off, 3);
+      c.get(into).get(x).get(up).v128Load(off, 3).f64x2Mul().f64x2Add().set(into);
+    };
+    simdLoop(32, () => {
+      for (const s of rs) leftUpdateDot(s, 0, s.acc), leftUpdateDot(s, 16, s.acc2);
+    });
+    simdLoop(16, () => {
+      for (const s of rs) leftUpdateDot(s, 0, s.acc);
+    });
+    for (const s of rs) {
+      c.get(s.acc).get(s.acc2).f64x2Add().set(s.acc);
+      c.get(s.acc).f64x2ExtractLane(0).get(s.acc).f64x2ExtractLane(1).f64Add().set(s.dot);
+    }
+    c.get(rs[0].p).get(pe).i32LtS().if_();
+    for (const s of rs) {
+      c.get(s.p).f64Load().get(s.tv).get(q).f64Load().f64Mul().f64Sub().set(xs);
+      c.get(s.p).get(xs).f64Store();
+      c.get(s.dot).get(xs).get(up).f64Load().f64Mul().f64Add().set(s.dot);
+    }
+    c.end();
+    rs.forEach((s, t) => {
+      // td = τR·dot; cc = the updated a[i+t, k+1] (u[k+1] = 1) where i+t > k+1, else 0
+      c.get(tauR).get(s.dot).f64Mul().set(s.td);
+      c.get(s.td).f64x2Splat().set(s.vs);
+      c.get(s.r).get(k1).i32(3).i32Shl().i32Add().f64Load().get(s.td).f64Sub().f64(0).get(i).i32(t).i32Add().get(k1).i32GtS().select().set(s.cc);
+      c.get(below2).get(s.cc).get(s.cc).f64Mul().f64Add().set(below2);
+      c.get(s.cc).f64x2Splat().set(s.cv);
+    });
+    start(wn);
+    // x = a − td·u; a = x; wn += cc·x, row by row
+    const rightUpdate = (off: number) => {
+      c.get(q);
+      c.get(q).v128Load(off, 3);
+      for (const s of rs) {
+        c.get(s.p).v128Load(off, 3).get(s.vs).get(up).v128Load(off, 3).f64x2Mul().f64x2Sub().set(x);
+        c.get(s.p).get(x).v128Store(off, 3);
+        c.get(s.cv).get(x).f64x2Mul().f64x2Add();
+      }
+      c.v128Store(off, 3);
+    };
+    simdLoop(32, () => {
+      rightUpdate(0);
+      rightUpdate(16);
+    });
+    simdLoop(16, () => rightUpdate(0));
+    c.get(rs[0].p).get(pe).i32LtS().if_();
+    c.get(q);
+    c.get(q).f64Load();
+    for (const s of rs) {
+      c.get(s.p).f64Load().get(s.td).get(up).f64Load().f64Mul().f64Sub().set(xs);
+      c.get(s.p).get(xs).f64Store();
+      c.get(s.cc).get(xs).f64Mul().f64Add();
+    }
+    c.f64Store();
+    c.end();
   };
 
   c.get(k).i32(1).i32Add().set(k1);
   c.get(k1).set(i);
+  // pairs while two rows are left
   c.block().loop();
-  c.get(i).get(m).i32GeS().brIf(1);
-  // r = a + i·n·8; v_i = a[i, k]·scale, stored; tv = τ v_i
-  c.get(a).get(i).get(n).i32Mul().i32(3).i32Shl().i32Add().set(r);
-  addr(vk, r, k);
-  c.get(vk).get(vk).f64Load().get(scale).f64Mul().tee(xs).f64Store();
-  c.get(tau).get(xs).f64Mul().set(tv);
-  c.get(tv).f64x2Splat().set(vs);
-  c.v128Zero().set(acc);
-  addr(p, r, k1);
-  addr(pe, r, n);
-  addr(q, w, k1);
-  addr(up, u, k1);
-  // x = a − tv·w; a = x; acc += x·u — four doubles a turn into two accumulators (one would wait
-  // on the addition's latency every turn), then two, then one
-  const leftUpdateDot = (off: number, into: Local) => {
-    c.get(p).v128Load(off, 3).get(vs).get(q).v128Load(off, 3).f64x2Mul().f64x2Sub().set(x);
-    c.get(p).get(x).v128Store(off, 3);
-    c.get(into).get(x).get(up).v128Load(off, 3).f64x2Mul().f64x2Add().set(into);
-  };
-  c.v128Zero().set(acc2);
-  simdLoop(32, () => {
-    leftUpdateDot(0, acc);
-    leftUpdateDot(16, acc2);
-  });
-  simdLoop(16, () => leftUpdateDot(0, acc));
-  c.get(acc).get(acc2).f64x2Add().set(acc);
-  c.get(acc).f64x2ExtractLane(0).get(acc).f64x2ExtractLane(1).f64Add().set(dot);
-  c.get(p).get(pe).i32LtS().if_();
-  c.get(p).f64Load().get(tv).get(q).f64Load().f64Mul().f64Sub().set(xs);
-  c.get(p).get(xs).f64Store();
-  c.get(dot).get(xs).get(up).f64Load().f64Mul().f64Add().set(dot);
-  c.end();
-  // td = τR·dot; cc = the updated a[i, k+1] (u[k+1] = 1) where i > k+1, else 0
-  c.get(tauR).get(dot).f64Mul().set(td);
-  c.get(td).f64x2Splat().set(vs);
-  c.get(r).get(k1).i32(3).i32Shl().i32Add().f64Load().get(td).f64Sub().f64(0).get(i).get(k1).i32GtS().select().set(cc);
-  c.get(below2).get(cc).get(cc).f64Mul().f64Add().set(below2);
-  c.get(cc).f64x2Splat().set(cv);
-  addr(p, r, k1);
-  addr(q, wn, k1);
-  addr(up, u, k1);
-  // x = a − td·u; a = x; wn += cc·x
-  const rightUpdate = (off: number) => {
-    c.get(p).v128Load(off, 3).get(vs).get(up).v128Load(off, 3).f64x2Mul().f64x2Sub().set(x);
-    c.get(p).get(x).v128Store(off, 3);
-    c.get(q).get(q).v128Load(off, 3).get(cv).get(x).f64x2Mul().f64x2Add().v128Store(off, 3);
-  };
-  simdLoop(32, () => {
-    rightUpdate(0);
-    rightUpdate(16);
-  });
-  simdLoop(16, () => rightUpdate(0));
-  c.get(p).get(pe).i32LtS().if_();
-  c.get(p).f64Load().get(td).get(up).f64Load().f64Mul().f64Sub().set(xs);
-  c.get(p).get(xs).f64Store();
-  c.get(q).get(q).f64Load().get(cc).get(xs).f64Mul().f64Add().f64Store();
-  c.end();
-  c.get(i).i32(1).i32Add().set(i);
+  c.get(i).i32(1).i32Add().get(m).i32GeS().brIf(1);
+  work(2);
+  c.get(i).i32(2).i32Add().set(i);
   c.br(0).end().end();
+  // an odd last row
+  c.get(i).get(m).i32LtS().if_();
+  work(1);
+  c.end();
   c.get(below2);
 }
