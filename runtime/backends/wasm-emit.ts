@@ -148,6 +148,7 @@ export class Code {
   f64Add(): this { return this.op(0xa0); }
   f64Sub(): this { return this.op(0xa1); }
   f64Mul(): this { return this.op(0xa2); }
+  f64Ne(): this { return this.op(0x62); }
 
   // SIMD (opcodes from the SIMD proposal, merged in core 2.0)
   f64x2Splat(): this { return this.simd(0x14); }

@@ -1,10 +1,11 @@
 // The bidiagonalisation's row pass (bidiagonal.ts) as a WebAssembly SIMD kernel in f64x2: the
-// 4mn²-flop part of an SVD, which V8 runs at about a fifth of this speed as a JavaScript loop.
-// Built at first use with the project's own emitter (no toolchain); where WebAssembly SIMD is
-// missing, bidiagonal.ts keeps its JavaScript loop.
+// 4mn²-flop part of an SVD, which V8 runs at about a fifth of this speed as a JavaScript loop; and
+// the application of one Householder reflector to a block of columns (turning B's singular vectors
+// into W's). Built at first use with the project's own emitter (no toolchain); where WebAssembly
+// SIMD is missing, bidiagonal.ts keeps its JavaScript loops.
 import { Code, F64, I32, ModuleBuilder, type Local, V128 } from '../backends/wasm-emit.ts';
 
-export interface RowPassKernel {
+export interface BidiagonalKernel {
   memory: WebAssembly.Memory;
   /**
    * bidiagonal.ts's rowPassLoop on the row-major [m, n] matrix at byte offset a (w, u, wn: byte
@@ -12,26 +13,105 @@ export interface RowPassKernel {
    * the next step's product wn; returns Σ_{i>k+1} a[i, k+1]².
    */
   pass(a: number, w: number, u: number, wn: number, n: number, m: number, k: number, tau: number, tauR: number, scale: number): number;
+  /**
+   * X ← (I − τ v vᵀ) X for the row-major [rows, c] block at byte offset x, where v[head] = 1 and
+   * v[i] (head < i < rows) is the double at byte v + i·stride (v[i] = 0 above head): bidiagonal.ts's
+   * reflectLoop, the same arithmetic column by column (f64x2 lanes are two columns).
+   */
+  reflect(x: number, c: number, rows: number, head: number, v: number, stride: number, tau: number): void;
 }
 
 let built: { module: WebAssembly.Module } | null | undefined;
 
 /** A fresh instance with memory for `bytes` bytes, or null without WebAssembly SIMD. */
-export function rowPassKernel(bytes: number): RowPassKernel | null {
+export function bidiagonalKernel(bytes: number): BidiagonalKernel | null {
   if (built === undefined) built = build();
   if (!built) return null;
   const memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / 65536) + 1 });
-  const ex = new WebAssembly.Instance(built.module, { env: { mem: memory } }).exports as { pass: RowPassKernel['pass'] };
-  return { memory, pass: ex.pass };
+  const ex = new WebAssembly.Instance(built.module, { env: { mem: memory } }).exports as unknown as Omit<BidiagonalKernel, 'memory'>;
+  return { memory, pass: ex.pass, reflect: ex.reflect };
 }
 
 function build(): { module: WebAssembly.Module } | null {
   if (typeof WebAssembly === 'undefined') return null;
   const mb = new ModuleBuilder({ module: 'env', name: 'mem', minPages: 1 });
   mb.func([I32, I32, I32, I32, I32, I32, I32, F64, F64, F64], [F64], rowPass, 'pass');
+  mb.func([I32, I32, I32, I32, I32, I32, F64], [], reflect, 'reflect');
   const bytes = mb.bytes();
   if (!WebAssembly.validate(bytes)) return null;
   return { module: new WebAssembly.Module(bytes) };
+}
+
+/**
+ * One reflector on a block of columns, a few columns at a time: 8 (four f64x2 accumulators held in
+ * registers while every row streams past), then 2, then a last odd one. Per column: s = X[head] +
+ * Σ v_i X[i] over i > head with v_i ≠ 0, in row order; s ← τ s; X[head] −= s; X[i] −= v_i s.
+ */
+function reflect(c: Code): void {
+  const [x, cols, rows, head, v, stride] = [0, 1, 2, 3, 4, 5].map((i) => c.param(i));
+  const tau = c.param(6);
+  const j = c.local(I32); // first column of the chunk
+  const i = c.local(I32);
+  const px = c.local(I32); // X[i, j]
+  const pv = c.local(I32); // v[i]
+  const rowBytes = c.local(I32);
+  const vi = c.local(F64);
+  const vs = c.local(V128);
+  const acc = [0, 1, 2, 3].map(() => c.local(V128));
+  const s1 = c.local(F64);
+  c.get(cols).i32(3).i32Shl().set(rowBytes);
+  /** for (i = head + 1; i < rows; i++) with px at X[i, j], pv at v[i]: if (v_i ≠ 0) body() */
+  const rowsBelow = (body: () => void) => {
+    c.get(head).i32(1).i32Add().set(i);
+    c.get(x).get(i).get(rowBytes).i32Mul().i32Add().get(j).i32(3).i32Shl().i32Add().set(px);
+    c.get(v).get(i).get(stride).i32Mul().i32Add().set(pv);
+    c.block().loop();
+    c.get(i).get(rows).i32GeS().brIf(1);
+    c.get(pv).f64Load().tee(vi).f64(0).f64Ne().if_();
+    body();
+    c.end();
+    c.get(i).i32(1).i32Add().set(i);
+    c.get(px).get(rowBytes).i32Add().set(px);
+    c.get(pv).get(stride).i32Add().set(pv);
+    c.br(0).end().end();
+  };
+  /** X[head, j..j+w) at px */
+  const headRow = () => c.get(x).get(head).get(rowBytes).i32Mul().i32Add().get(j).i32(3).i32Shl().i32Add().set(px);
+  /** columns j..j+2V (V vectors) while they fit, then j += 2V */
+  const vectorChunks = (V: number) => {
+    const a = acc.slice(0, V);
+    c.block().loop();
+    c.get(j).i32(2 * V).i32Add().get(cols).i32GtS().brIf(1);
+    headRow();
+    a.forEach((l, t) => c.get(px).v128Load(16 * t, 3).set(l));
+    rowsBelow(() => {
+      c.get(vi).f64x2Splat().set(vs);
+      a.forEach((l, t) => c.get(l).get(vs).get(px).v128Load(16 * t, 3).f64x2Mul().f64x2Add().set(l));
+    });
+    c.get(tau).f64x2Splat().set(vs);
+    a.forEach((l) => c.get(l).get(vs).f64x2Mul().set(l));
+    headRow();
+    a.forEach((l, t) => c.get(px).get(px).v128Load(16 * t, 3).get(l).f64x2Sub().v128Store(16 * t, 3));
+    rowsBelow(() => {
+      c.get(vi).f64x2Splat().set(vs);
+      a.forEach((l, t) => c.get(px).get(px).v128Load(16 * t, 3).get(vs).get(l).f64x2Mul().f64x2Sub().v128Store(16 * t, 3));
+    });
+    c.get(j).i32(2 * V).i32Add().set(j);
+    c.br(0).end().end();
+  };
+  c.i32(0).set(j);
+  vectorChunks(4);
+  vectorChunks(1);
+  // a last odd column
+  c.get(j).get(cols).i32LtS().if_();
+  headRow();
+  c.get(px).f64Load().set(s1);
+  rowsBelow(() => c.get(s1).get(vi).get(px).f64Load().f64Mul().f64Add().set(s1));
+  c.get(s1).get(tau).f64Mul().set(s1);
+  headRow();
+  c.get(px).get(px).f64Load().get(s1).f64Sub().f64Store();
+  rowsBelow(() => c.get(px).get(px).f64Load().get(vi).get(s1).f64Mul().f64Sub().f64Store());
+  c.end();
 }
 
 /**
