@@ -16,9 +16,9 @@ describe('bidiagonalize', () => {
     expect(bidiagonalKernel(1024)).not.toBeNull();
   });
 
-  it('the WebAssembly reflector kernel gives the JavaScript loop\'s columns bit for bit (property)', () => {
+  it('the WebAssembly reflector kernel gives the JavaScript loop\'s columns bit for bit, blocks wider than its room in slices (property)', () => {
     fc.assert(
-      fc.property(matrix, fc.integer({ min: 1, max: 12 }), fc.integer({ min: 0, max: 1e6 }), ({ m, n, data }, c, seed) => {
+      fc.property(matrix, fc.oneof(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 30, max: 70 })), fc.integer({ min: 0, max: 1e6 }), ({ m, n, data }, c, seed) => {
         const fast = bidiagonalize(data, m, n);
         expect(fast.kernel).not.toBeNull();
         const loop = { ...fast, kernel: null }; // the same reflectors, applied by reflectLoop

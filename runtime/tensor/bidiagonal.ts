@@ -15,7 +15,7 @@ export interface Bidiagonal {
    * The reflectors, stored in place (row-major [m, n], LAPACK's layout): left reflector k below the
    * diagonal in column k (v_k[k] = 1 implied), right reflector k right of the superdiagonal in row k
    * (u_k[k+1] = 1 implied). With the WebAssembly kernel this is a view of its memory, followed by
-   * 3n doubles of work space and room for an [m, n] block of columns for applyLeft / applyRight.
+   * 3n doubles of work space and room for an [m, COLUMNS] block of columns for applyLeft / applyRight.
    */
   a: Float64Array;
   kernel: BidiagonalKernel | null;
@@ -45,7 +45,7 @@ function leftReflector(alpha: number, below2: number, column: () => number[]): {
 export function bidiagonalize(data: ArrayLike<number>, m: number, n: number, opts: { wasm?: boolean } = {}): Bidiagonal {
   if (m < n) throw new Error(`bidiagonalize: needs m >= n, got [${m}, ${n}]`);
   // one block: the matrix, then w, u and wNext, each a run of doubles (then room for applyLeft's columns)
-  const kernel = opts.wasm === false ? null : bidiagonalKernel(8 * (2 * m * n + 3 * n));
+  const kernel = opts.wasm === false ? null : bidiagonalKernel(8 * (m * n + 3 * n + m * COLUMNS));
   const block = kernel ? new Float64Array(kernel.memory.buffer, 0, m * n + 3 * n) : new Float64Array(m * n + 3 * n);
   const a = block.subarray(0, m * n);
   a.set(data);
@@ -141,6 +141,9 @@ function rowPassLoop(a: Float64Array, w: Float64Array, u: Float64Array, wn: Floa
   return below2;
 }
 
+/** the most columns the kernel's memory takes at once (wider blocks go through it in slices) */
+const COLUMNS = 32;
+
 /** X ← Q_L X for a row-major [m, c] block of columns (B's row space in the first n rows). */
 export function applyLeft(b: Bidiagonal, X: Float64Array, c: number): void {
   const { m, n } = b;
@@ -157,26 +160,30 @@ export function applyRight(b: Bidiagonal, X: Float64Array, c: number): void {
 
 /**
  * X ← H_0 H_1 … H_last X: the reflectors applied last first, reflector k with v[head] = 1 and v[i]
- * = a[start + i·stride] below it. In the kernel's memory where the block fits, else as a loop.
+ * = a[start + i·stride] below it: by the WebAssembly kernel in its memory, else as a loop.
  */
 function applyReflectors(b: Bidiagonal, X: Float64Array, rows: number, c: number, last: number, taus: Float64Array, where: (k: number) => { head: number; start: number; stride: number }): void {
   const kernel = b.kernel;
-  const xAt = b.m * b.n + 3 * b.n; // the kernel memory's room for columns, in doubles
-  if (kernel && rows * c <= b.m * b.n) {
-    const block = new Float64Array(kernel.memory.buffer, 8 * xAt, rows * c);
-    block.set(X.subarray(0, rows * c));
+  if (!kernel) {
     for (let k = last; k >= 0; k--) {
       if (taus[k] === 0) continue;
       const { head, start, stride } = where(k);
-      kernel.reflect(8 * xAt, c, rows, head, 8 * start, 8 * stride, taus[k]);
+      reflectLoop(X, c, rows, head, b.a, start, stride, taus[k]);
     }
-    X.set(block);
     return;
   }
-  for (let k = last; k >= 0; k--) {
-    if (taus[k] === 0) continue;
-    const { head, start, stride } = where(k);
-    reflectLoop(X, c, rows, head, b.a, start, stride, taus[k]);
+  // columns are independent: up to COLUMNS at a time through the room after the matrix
+  const xAt = b.m * b.n + 3 * b.n;
+  for (let lo = 0; lo < c; lo += COLUMNS) {
+    const w = Math.min(COLUMNS, c - lo);
+    const block = new Float64Array(kernel.memory.buffer, 8 * xAt, rows * w);
+    for (let i = 0; i < rows; i++) block.set(X.subarray(i * c + lo, i * c + lo + w), i * w);
+    for (let k = last; k >= 0; k--) {
+      if (taus[k] === 0) continue;
+      const { head, start, stride } = where(k);
+      kernel.reflect(8 * xAt, w, rows, head, 8 * start, 8 * stride, taus[k]);
+    }
+    for (let i = 0; i < rows; i++) X.set(block.subarray(i * w, i * w + w), i * c + lo);
   }
 }
 
