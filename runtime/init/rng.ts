@@ -102,11 +102,9 @@ export function xoshiro128ssStep(s: Uint32Array): number {
   return result;
 }
 
-const FORK_TAG = 0x666f726b;
+const FORK_TAG = 0x666f726b; // 'fork': separates fork keys from seed keys
 /** uniformInto draws at least this many values in WebAssembly (below, the call costs more than it saves) */
 const WASM_MIN = 64;
-/** pairs of uniforms normalInto draws at a time (64 KiB) */
-const NORMAL_CHUNK = 4096; // 'fork': separates fork keys from seed keys
 
 class Xoshiro128ss implements Rng {
   private s = new Uint32Array(4);
@@ -192,29 +190,9 @@ class Xoshiro128ss implements Rng {
   }
 
   normalInto(out: FloatArray, mean = 0, std = 1): void {
-    let i = 0;
-    if (out.length && this.hasSpare) {
-      out[i++] = mean + std * this.spare;
-      this.hasSpare = false;
-    }
-    // whole pairs in bulk (the cosine, then the sine, as normal() hands them out), the uniforms drawn
-    // a chunk at a time: a whole-model weight's worth of them would be a second copy of the weight
-    const pairs = (out.length - i) >> 1;
-    const u = new Float64Array(2 * Math.min(pairs, NORMAL_CHUNK));
-    for (let p0 = 0; p0 < pairs; p0 += NORMAL_CHUNK) {
-      const n = Math.min(NORMAL_CHUNK, pairs - p0);
-      const chunk = n === NORMAL_CHUNK ? u : u.subarray(0, 2 * n);
-      this.uniformInto(chunk, 0, 1);
-      for (let p = 0; p < n; p++) {
-        const u1 = 1 - chunk[2 * p];
-        const u2 = chunk[2 * p + 1];
-        const r = Math.sqrt(-2 * Math.log(u1));
-        const theta = 2 * Math.PI * u2;
-        out[i++] = mean + std * r * Math.cos(theta);
-        out[i++] = mean + std * (r * Math.sin(theta));
-      }
-    }
-    if (i < out.length) out[i] = this.normal(mean, std);
+    const spare = normalPairsInto((u) => this.uniformInto(u, 0, 1), out, mean, std, this.hasSpare ? this.spare : NaN);
+    this.hasSpare = !Number.isNaN(spare);
+    this.spare = this.hasSpare ? spare : 0;
   }
 
   fork(label: string): Rng {
@@ -238,6 +216,46 @@ class Xoshiro128ss implements Rng {
     r.hasSpare = st.hasSpare;
     return r;
   }
+}
+
+/**
+ * out[i] = Normal(mean, std) by Box–Muller, the numbers normal() hands out one by one: first a pending
+ * sine (`spare`; NaN for none), then the cosine and the sine of each pair of uniforms, which
+ * `uniform01` draws (it fills its array with the stream's next uniforms in [0, 1)) a chunk at a time
+ * (a whole weight's worth would be a second copy of it). Returns the sine left pending (NaN for none).
+ * Self-contained: its source also runs on the draw worker (draw-threads.ts).
+ */
+export function normalPairsInto(uniform01: (u: Float64Array) => void, out: FloatArray, mean: number, std: number, spare: number): number {
+  let i = 0;
+  if (out.length && !Number.isNaN(spare)) {
+    out[i++] = mean + std * spare;
+    spare = NaN;
+  }
+  const pairs = (out.length - i) >> 1;
+  const u = new Float64Array(2 * Math.min(pairs, 4096)); // 4096 pairs a chunk (64 KiB)
+  for (let p0 = 0; p0 < pairs; p0 += 4096) {
+    const n = Math.min(4096, pairs - p0);
+    const chunk = n === 4096 ? u : u.subarray(0, 2 * n);
+    uniform01(chunk);
+    for (let p = 0; p < n; p++) {
+      const u1 = 1 - chunk[2 * p];
+      const u2 = chunk[2 * p + 1];
+      const r = Math.sqrt(-2 * Math.log(u1));
+      const theta = 2 * Math.PI * u2;
+      out[i++] = mean + std * r * Math.cos(theta);
+      out[i++] = mean + std * (r * Math.sin(theta));
+    }
+  }
+  if (i < out.length) {
+    // an odd one out: normal() of a fresh pair, its sine kept for later
+    const last = new Float64Array(2);
+    uniform01(last);
+    const r = Math.sqrt(-2 * Math.log(1 - last[0]));
+    const theta = 2 * Math.PI * last[1];
+    spare = r * Math.sin(theta);
+    out[i] = mean + std * r * Math.cos(theta);
+  }
+  return spare;
 }
 
 /** A generator for an integer seed (any safe integer, negative allowed). */
