@@ -12,7 +12,9 @@ function batch(bigUniforms: number) {
   const tensors: Tensor[] = [];
   for (let k = 0; k < bigUniforms; k++) tensors.push(initializeLazily('kaiming_uniform', [256 + k, 256], {}, () => rng(9).fork(`w${k}`)));
   tensors.push(initializeLazily('uniform', [10], { low: -2, high: 2 }, () => rng(9).fork('small')));
-  tensors.push(normalSequence(rng(9).fork('inputs')).next([THREAD_MIN_VALUES + 3]));
+  const inputs = normalSequence(rng(9).fork('inputs'));
+  tensors.push(inputs.next([THREAD_MIN_VALUES + 3]), inputs.next([THREAD_MIN_VALUES + 1, 2])); // the second starts mid-pair
+  tensors.push(initializeLazily('normal', [THREAD_MIN_VALUES + 5], { mean: 1, std: 3 }, () => rng(9).fork('n')));
   tensors.push(zerosWhenNeeded([7, 5]), initializeLazily('ones', [3], {}, () => rng(0)), tensor([2], [0.1, -7]));
   const sizes = tensors.map((t) => t.shape.reduce((a, b) => a * b, 1));
   const shared = new SharedArrayBuffer(4 * sizes.reduce((a, b) => a + b, 0));
@@ -26,12 +28,25 @@ function batch(bigUniforms: number) {
 }
 
 describe('initial values loaded on two threads', () => {
-  it('writes the same numbers as writeFloat32 on one thread, the worker drawing some of the uniform tensors', async () => {
+  it('writes the same numbers as writeFloat32 on one thread, the worker drawing some of the big uniform and normal tensors', async () => {
     const stats = drawWorkerStats();
     expect(await stats.ready, 'a worker thread starts here').toBe(true);
     const { tensors, outs } = batch(48);
     await loadFloat32(tensors.map((t, i) => [t, outs[i]!]), 2);
     expect(drawWorkerStats().drew, 'the worker drew some tensors').toBeGreaterThan(stats.drew);
+    for (const [i, t] of tensors.entries()) {
+      const want = new Float32Array(outs[i]!.length);
+      writeFloat32(t, want);
+      expect(same(outs[i]!, want), `tensor ${i} [${t.shape}]`).toBe(true);
+    }
+  });
+
+  it('the worker alone draws every big tensor (uniform, normal, a normal starting mid-pair) as this thread would', async () => {
+    expect(await drawWorkerStats().ready).toBe(true);
+    const { tensors, outs } = batch(2);
+    const before = drawWorkerStats().drew;
+    await loadFloat32(tensors.map((t, i) => [t, outs[i]!]), 2, false);
+    expect(drawWorkerStats().drew - before).toBe(5); // 2 uniform, 3 normal
     for (const [i, t] of tensors.entries()) {
       const want = new Float32Array(outs[i]!.length);
       writeFloat32(t, want);

@@ -1,22 +1,25 @@
-// Loading initial values on two threads (Node): the uniform draws (the whole model's ~10⁷ frozen
-// weights) shared between this thread and one worker, each claiming the next tensor from a shared
+// Loading initial values on two threads (Node): the big uniform and normal draws (the whole model's
+// ~10⁷ frozen weights, its sample input) shared between this thread and one worker, each claiming the next tensor from a shared
 // counter and drawing it straight into the backend's buffer, which must then be shared memory (the CPU
 // backend's block on its threaded path). The worker runs the very functions this thread runs (their
 // source, and the same WebAssembly module: uniform-wasm.ts), so the numbers are the same whoever draws
-// them. Everything else (normal draws, constants, values that exist) is written here meanwhile.
+// them. Everything else (small tensors, constants, values that exist) is written here meanwhile.
 import { Worker } from 'node:worker_threads';
 import { numel, type Tensor } from '../tensor/tensor.ts';
 import { drawInto, pendingRecipe, writeFloat32 } from './drawn.ts';
-import { rngAt } from './rng.ts';
+import { normalPairsInto, rngAt } from './rng.ts';
 import { uniformWasmInto, uniformWasmModule, uniformWasmOf } from './uniform-wasm.ts';
 
 /** tensors smaller than this are drawn here: a worker's share is worth a message only above it */
 export const THREAD_MIN_VALUES = 1 << 15;
 
-interface UniformJob {
+/** a uniform draw in [a, b), or a normal one of mean a and deviation b, from state s (and a pending normal, NaN for none) */
+interface DrawJob {
+  kind: 'uniform' | 'normal';
+  a: number;
+  b: number;
   s: number[];
-  low: number;
-  high: number;
+  spare: number;
   buffer: SharedArrayBuffer;
   byteOffset: number;
   length: number;
@@ -29,13 +32,17 @@ const { parentPort, workerData } = require('node:worker_threads');
 var __name = (f) => f;
 const uniformWasmOf = (${uniformWasmOf.toString()});
 const uniformWasmInto = (${uniformWasmInto.toString()});
+const normalPairsInto = (${normalPairsInto.toString()});
 const wasm = uniformWasmOf(new WebAssembly.Instance(workerData.module, {}));
 const drew = new Int32Array(workerData.drew);
 parentPort.on('message', ({ id, ctl, jobs }) => {
   const c = new Int32Array(ctl);
   for (let i; (i = Atomics.add(c, 0, 1)) < jobs.length; ) {
     const j = jobs[i];
-    uniformWasmInto(wasm, Uint32Array.from(j.s), new Float32Array(j.buffer, j.byteOffset, j.length), j.low, j.high);
+    const s = Uint32Array.from(j.s);
+    const out = new Float32Array(j.buffer, j.byteOffset, j.length);
+    if (j.kind === 'uniform') uniformWasmInto(wasm, s, out, j.a, j.b);
+    else normalPairsInto((u) => uniformWasmInto(wasm, s, u, 0, 1), out, j.a, j.b, j.spare);
     Atomics.store(c, 2 + i, 1);
     Atomics.add(c, 1, 1);
     Atomics.add(drew, 0, 1);
@@ -81,7 +88,7 @@ class DrawWorker {
   }
 
   /** Offer the jobs; resolves once the worker has finished every job it claimed (or died). */
-  offer(ctl: SharedArrayBuffer, jobs: UniformJob[]): Promise<void> {
+  offer(ctl: SharedArrayBuffer, jobs: DrawJob[]): Promise<void> {
     const id = this.nextId++;
     this.worker.ref(); // a process awaiting this must not exit under it
     const answered = new Promise<void>((resolve) => this.waiting.set(id, resolve));
@@ -117,17 +124,21 @@ export function drawWorkerStats(): { ready: Promise<boolean>; drew: number } {
 }
 
 /**
- * Write each tensor's values into its float32 array (writeFloat32's numbers), the big uniform draws
- * into shared memory on two threads when `threads` is 2.
+ * Write each tensor's values into its float32 array (writeFloat32's numbers), the big uniform and normal draws
+ * into shared memory on two threads when `threads` is 2. `shareDraws: false` leaves every big draw to
+ * the worker (for tests: what it draws is then known).
  */
-export async function loadFloat32(pairs: [Tensor, Float32Array][], threads: number): Promise<void> {
-  const jobs: UniformJob[] = [];
+export async function loadFloat32(pairs: [Tensor, Float32Array][], threads: number, shareDraws = true): Promise<void> {
+  const jobs: DrawJob[] = [];
   const here: [Tensor, Float32Array][] = [];
   for (const [t, out] of pairs) {
     const recipe = threads >= 2 ? pendingRecipe(t) : undefined;
-    if (recipe?.draw.kind === 'uniform' && recipe.stream && out.length >= THREAD_MIN_VALUES && out.length === numel(t.shape) && out.buffer instanceof SharedArrayBuffer)
-      jobs.push({ s: recipe.stream().state().s, low: recipe.draw.low, high: recipe.draw.high, buffer: out.buffer, byteOffset: out.byteOffset, length: out.length });
-    else here.push([t, out]);
+    const d = recipe?.draw;
+    if (d && d.kind !== 'constant' && recipe.stream && out.length >= THREAD_MIN_VALUES && out.length === numel(t.shape) && out.buffer instanceof SharedArrayBuffer) {
+      const st = recipe.stream().state();
+      const [a, b] = d.kind === 'uniform' ? [d.low, d.high] : [d.mean, d.std];
+      jobs.push({ kind: d.kind, a, b, s: st.s, spare: st.hasSpare ? st.spare : NaN, buffer: out.buffer, byteOffset: out.byteOffset, length: out.length });
+    } else here.push([t, out]);
   }
   const worker = jobs.length >= 2 ? drawWorker() : null;
   if (!worker) {
@@ -139,16 +150,18 @@ export async function loadFloat32(pairs: [Tensor, Float32Array][], threads: numb
   const c = new Int32Array(ctl);
   const workerDone = worker.offer(ctl, jobs);
   for (const [t, out] of here) writeFloat32(t, out);
-  for (let i; (i = Atomics.add(c, 0, 1)) < jobs.length; ) {
+  for (let i; shareDraws && (i = Atomics.add(c, 0, 1)) < jobs.length; ) {
     drawJob(jobs[i]!);
     Atomics.store(c, 2 + i, 1);
     Atomics.add(c, 1, 1);
   }
-  if (Atomics.load(c, 1) < jobs.length) await workerDone;
+  if (!shareDraws || Atomics.load(c, 1) < jobs.length) await workerDone;
   // a worker that died mid-job left it unmarked: drawn again here
   for (let i = 0; i < jobs.length; i++) if (Atomics.load(c, 2 + i) === 0) drawJob(jobs[i]!);
 }
 
-function drawJob(j: UniformJob): void {
-  drawInto({ kind: 'uniform', low: j.low, high: j.high }, new Float32Array(j.buffer, j.byteOffset, j.length), rngAt({ key: [0, 0, 0, 0], s: j.s, spare: 0, hasSpare: false }));
+function drawJob(j: DrawJob): void {
+  const draw = j.kind === 'uniform' ? { kind: j.kind, low: j.a, high: j.b } : { kind: j.kind, mean: j.a, std: j.b };
+  const hasSpare = !Number.isNaN(j.spare);
+  drawInto(draw, new Float32Array(j.buffer, j.byteOffset, j.length), rngAt({ key: [0, 0, 0, 0], s: j.s, spare: hasSpare ? j.spare : 0, hasSpare }));
 }
