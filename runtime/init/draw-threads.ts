@@ -1,7 +1,7 @@
 // Loading initial values on two threads (Node): the big uniform and normal draws (the whole model's
-// ~10⁷ frozen weights, its sample input) shared between this thread and one worker, each claiming the next tensor from a shared
-// counter and drawing it straight into the backend's buffer, which must then be shared memory (the CPU
-// backend's block on its threaded path). The worker runs the very functions this thread runs (their
+// ~10⁷ frozen weights, its sample input) shared between this thread and one worker, each claiming the
+// next tensor from a shared counter and drawing it straight into the backend's buffer, which must then
+// be shared memory (the CPU backend's block on its threaded path). The worker runs the very functions this thread runs (their
 // source, and the same WebAssembly module: uniform-wasm.ts), so the numbers are the same whoever draws
 // them. Everything else (small tensors, constants, values that exist) is written here meanwhile.
 import { Worker } from 'node:worker_threads';
@@ -124,9 +124,9 @@ export function drawWorkerStats(): { ready: Promise<boolean>; drew: number } {
 }
 
 /**
- * Write each tensor's values into its float32 array (writeFloat32's numbers), the big uniform and normal draws
- * into shared memory on two threads when `threads` is 2. `shareDraws: false` leaves every big draw to
- * the worker (for tests: what it draws is then known).
+ * Write each tensor's values into its float32 array (writeFloat32's numbers), the big uniform and
+ * normal draws into shared memory on two threads when `threads` is 2. `shareDraws` false leaves every
+ * big draw to the worker (for tests: what it draws is then known).
  */
 export async function loadFloat32(pairs: [Tensor, Float32Array][], threads: number, shareDraws = true): Promise<void> {
   const jobs: DrawJob[] = [];
