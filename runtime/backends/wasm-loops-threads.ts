@@ -13,6 +13,9 @@
 // loaded machine). The worker is unref()'d once ready (it never keeps the
 // process alive), is terminated by close(), and a worker that failed to start or trapped leaves the
 // caller running every kernel whole (a trap is re-run on the caller's thread, so it surfaces there).
+// A worker's thread takes tens of ms to boot: startLoopsWorker() starts one before its module exists
+// (the executable does while it generates its kernels), and LoopsThreads hands it the module in a
+// message, so that the boot overlaps the work on the calling thread instead of following it.
 import { Worker } from 'node:worker_threads';
 
 /** i32 words of the control area */
@@ -30,8 +33,8 @@ const CHUNKS = 16;
 // job's other words are written before NEXT is stored, and only after the previous job was exhausted
 // with BUSY at 0 (a worker increments BUSY before it reads NEXT): they never change under a worker.
 const WORKER_SRC = `
-const { workerData } = require('node:worker_threads');
-const { module, memory, names, ctrl, spin } = workerData;
+const { parentPort } = require('node:worker_threads');
+parentPort.once('message', ({ module, memory, names, ctrl, spin }) => {
 const ex = new WebAssembly.Instance(module, { env: { mem: memory } }).exports;
 const fns = names.map((n) => ex[n]);
 const c = new Int32Array(memory.buffer, ctrl, ${CTRL_WORDS});
@@ -67,7 +70,22 @@ for (;;) {
   Atomics.sub(c, ${BUSY}, 1);
   Atomics.notify(c, ${BUSY});
 }
+});
 `;
+
+/**
+ * A worker thread for a LoopsThreads, started ahead of its module (it waits for it in a message);
+ * null when no worker can start here. Whoever starts one hands it to LoopsThreads or terminates it.
+ */
+export function startLoopsWorker(): Worker | null {
+  try {
+    // execArgv: []: the parent's flags (--input-type=module, --import tsx) would make the eval'd
+    // source a module without require(), or load a TypeScript hook the worker does not need
+    return new Worker(WORKER_SRC, { eval: true, execArgv: [] });
+  } catch {
+    return null;
+  }
+}
 
 /** a loops export: rows [lo, hi) of its outermost loop, buffer table at tab, scalars at argp (bytes) */
 export type LoopsFn = (lo: number, hi: number, tab: number, argp: number) => void;
@@ -77,6 +95,8 @@ export interface LoopsThreadsOptions {
   workerSpin?: number;
   /** polls of the done word before the caller sleeps */
   callerSpin?: number;
+  /** a worker from startLoopsWorker() (default: one started here); null: none could start */
+  worker?: Worker | null;
 }
 
 /** The worker of one executable's loops module; run() splits a kernel over it and the caller. */
@@ -102,18 +122,23 @@ export class LoopsThreads {
     this.c = new Int32Array(memory.buffer, ctrlByte, CTRL_WORDS);
     this.c.fill(0);
     this.callerSpin = o.callerSpin ?? 20000;
-    let worker: Worker;
-    try {
-      // execArgv: []: the parent's flags (--input-type=module, --import tsx) would make the eval'd
-      // source a module without require(), or load a TypeScript hook the worker does not need
-      worker = new Worker(WORKER_SRC, { eval: true, execArgv: [], workerData: { module, memory, names, ctrl: ctrlByte, spin: o.workerSpin ?? 0 } });
-    } catch {
+    const worker = o.worker === undefined ? startLoopsWorker() : o.worker;
+    if (!worker) {
       this.ready = Promise.resolve(false);
       this.exited = Promise.resolve();
       return;
     }
     this.worker = worker;
     this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
+    try {
+      // a memory that is not shared cannot be posted (DataCloneError): no worker then
+      worker.postMessage({ module, memory, names, ctrl: ctrlByte, spin: o.workerSpin ?? 0 });
+    } catch {
+      this.worker = null;
+      void worker.terminate().catch(() => 0);
+      this.ready = Promise.resolve(false);
+      return;
+    }
     // ref'd while starting (an unref'd starting worker lets a process whose only pending work is
     // `await ready` exit with code 13), unref'd once it answers
     this.ready = new Promise<boolean>((resolve) => {
@@ -125,15 +150,13 @@ export class LoopsThreads {
         worker.unref();
         resolve(this.live);
       };
-      worker.once('online', () => {
-        const poll = () => {
-          if (settled) return;
-          if (!this.worker) settle(false);
-          else if (Atomics.load(this.c, READY) === 1) settle(true);
-          else setTimeout(poll, 1);
-        };
-        poll();
-      });
+      const poll = () => {
+        if (settled) return;
+        if (!this.worker) settle(false);
+        else if (Atomics.load(this.c, READY) === 1) settle(true);
+        else setTimeout(poll, 1);
+      };
+      poll();
       worker.once('error', () => settle(false));
       worker.once('exit', () => {
         this.live = false;
