@@ -24,7 +24,8 @@
 // of each big loops kernel (wasm-loops-threads.ts; `threads: 1` or LILY_THREADS=1 turns it off).
 // `loops: 'js'` or LILY_LOOPS=js keeps every kernel JavaScript (and the block a plain array).
 import type { BufferId, KernelPlan } from '../../compiler/fuse/kernel-ir.ts';
-import { compileCpuKernel, type CompiledCpuKernel, type CpuKernelOptions, type GemmBatchFn, type GemmFn } from '../../compiler/codegen/cpu.ts';
+import type { CompiledCpuKernel, CpuKernelOptions, GemmBatchFn, GemmFn } from '../../compiler/codegen/cpu.ts';
+import { compileCpuKernels } from '../../compiler/codegen/cpu-share.ts';
 import { timed, type Timings } from '../../compiler/timings.ts';
 import type { Backend, Executable, HostAccess } from '../executable.ts';
 import { arenaOf, type CpuArena } from './cpu-arena.ts';
@@ -191,7 +192,7 @@ export class CpuExecutable implements Executable {
     try {
       const passes: WasmPass[] = [];
       if (useWasm) kopts.wrapPass = passCollector(passes);
-      const compiled = timed(timings, 'prepare/kernels', () => plan.kernels.map((k) => compileCpuKernel(k, kopts)));
+      const compiled = timed(timings, 'prepare/kernels', () => compileCpuKernels(plan.kernels, kopts));
       this.kernels = compiled;
       this.arena = engine ? arenaOf(engine) : null;
       // the wasm loops module is rendered before the layout: it sizes the buffer table
