@@ -190,7 +190,13 @@ export function bindCpuKernel(k: Kernel, low: CpuLowering, opts: CpuKernelOption
   const cOut = m.cDirect ? k.out : null;
   const needScratch = m.scratch.some((n) => n > 0);
   const gb = opts.gemmBatch;
-  const offsets = Int32Array.from(lOff.flatMap((o, i) => [o, rOff[i]!, cOff[i]!]));
+  // (a, b, c) element offsets per batch: filled by a loop (a flatMap made an array per batch: 2080 of them for a per-token product)
+  const offsets = new Int32Array(3 * nb);
+  for (let i = 0; i < nb; i++) {
+    offsets[3 * i] = lOff[i]!;
+    offsets[3 * i + 1] = rOff[i]!;
+    offsets[3 * i + 2] = cOff[i]!;
+  }
   const params = gemmParams(M, K, N, gopts);
   [params[6], params[7], params[9]] = [L.ld, R.ld, m.ldc]; // lda, ldb, ldc (the gemm per batch below only runs contiguous ones)
   // the additive epilogue done by the native call: C = t0 + … first, then gemm with beta = 1
