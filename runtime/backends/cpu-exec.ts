@@ -32,7 +32,7 @@ import { arenaOf, type CpuArena } from './cpu-arena.ts';
 import { cpuGemmEngine, type WasmGemm } from './cpu-gemm.ts';
 import { attachWasmLoops, type CpuExecKernel, type LoopsEngine, loopsEngine, type LoopsSplitting, passCollector, planWasmLoops, type WasmLoopsPlan, type WasmPass } from './cpu-wasm-loops.ts';
 import { loadNativeBlas } from './native-blas.ts';
-import { CTRL_WORDS, LoopsThreads, startLoopsWorker } from './wasm-loops-threads.ts';
+import { CTRL_WORDS, type LoopsWorker, LoopsThreads, startLoopsWorker } from './wasm-loops-threads.ts';
 
 export interface CpuBackendOptions extends Omit<CpuKernelOptions, 'gemm' | 'gemmBatch'> {
   /** use the wasm gemm (default true; false: generated loops only, plain Float32Arrays) */
@@ -73,6 +73,12 @@ export function loopsThreads(option?: number): number {
   return n >= 2 ? 2 : 1;
 }
 
+/** Whether an executable runs its loops kernels on a worker too: wasm loops on the OpenBLAS path, two threads asked for. */
+function loopsWorkerWanted(options: CpuBackendOptions, nativeGemm: boolean): boolean {
+  const useWasm = loopsEngine(options.loops) === 'wasm' && typeof WebAssembly === 'object';
+  return useWasm && nativeGemm && loopsThreads(options.threads) === 2 && typeof SharedArrayBuffer === 'function';
+}
+
 /** What runs a CPU executable's GEMMs. */
 export type CpuGemmKind = 'openblas' | 'wasm' | 'loops';
 
@@ -101,7 +107,15 @@ export function cpuBackend(options: CpuBackendOptions = {}): Backend {
       if (options.gemm !== false && blas !== 'wasm') {
         const native = timed(timings, 'prepare/gemm setup', () => loadNativeBlas());
         if (native.ok) {
-          const exe = new CpuExecutable(plan, null, options, native.blas.gemm, native.blas.gemmBatch, timings);
+          // the loops worker's thread started first: it boots while the kernels are generated
+          const worker = loopsWorkerWanted(options, true) ? timed(timings, 'prepare/worker start', startLoopsWorker) : undefined;
+          let exe: CpuExecutable;
+          try {
+            exe = new CpuExecutable(plan, null, options, native.blas.gemm, native.blas.gemmBatch, timings, worker);
+          } catch (e) {
+            void worker?.terminate().catch(() => 0);
+            throw e;
+          }
           await (timings ? timings.timeAsync('prepare/worker wait', () => exe.threadsReady) : exe.threadsReady);
           return exe;
         }
@@ -171,9 +185,10 @@ export class CpuExecutable implements Executable {
   /**
    * `nativeGemm`: OpenBLAS (buffers in a WebAssembly.Memory of this executable's own, or a plain
    * array with JS loops); else `engine`'s wasm gemm (buffers in its memory), or loops only.
-   * `timings`: the parts of the work, as 'prepare/<part>'.
+   * `timings`: the parts of the work, as 'prepare/<part>'. `worker`: the loops worker, started
+   * ahead (startLoopsWorker; terminated here when no wasm kernel needs it); undefined: started here.
    */
-  constructor(plan: KernelPlan, engine: WasmGemm | null, options: CpuBackendOptions, nativeGemm?: GemmFn, nativeBatch?: GemmBatchFn, timings?: Timings) {
+  constructor(plan: KernelPlan, engine: WasmGemm | null, options: CpuBackendOptions, nativeGemm?: GemmFn, nativeBatch?: GemmBatchFn, timings?: Timings, worker?: LoopsWorker | null) {
     this.plan = plan;
     const { gemm: _useGemm, engine: _engine, blas: _blas, loops: _loops, threads: _threads, threadMinBytes: _tmb, threadSpin: _ts, ...rest } = options;
     const kopts: CpuKernelOptions = { ...rest };
@@ -185,116 +200,109 @@ export class CpuExecutable implements Executable {
     else kopts.strategy = 'loops';
     this.gemmKind = nativeGemm ? 'openblas' : engine ? 'wasm' : 'loops';
     const useWasm = loopsEngine(options.loops) === 'wasm' && typeof WebAssembly === 'object';
-    // a worker for the loops kernels on the OpenBLAS path (the wasm gemm's memory has its own workers),
-    // its thread started now: it boots while the kernels are generated, and gets its module at the end
-    const threaded = useWasm && !!nativeGemm && loopsThreads(options.threads) === 2 && typeof SharedArrayBuffer === 'function';
-    let worker = threaded ? timed(timings, 'prepare/worker start', startLoopsWorker) : null;
-    try {
-      const passes: WasmPass[] = [];
-      if (useWasm) kopts.wrapPass = passCollector(passes);
-      const compiled = timed(timings, 'prepare/kernels', () => compileCpuKernels(plan.kernels, kopts));
-      this.kernels = compiled;
-      this.arena = engine ? arenaOf(engine) : null;
-      // the wasm loops module is rendered before the layout: it sizes the buffer table
-      let wasm: WasmLoopsPlan | null = null;
-      if (useWasm) {
-        const shared = this.arena !== null || threaded;
-        const memImport = shared ? { module: 'env', name: 'mem', minPages: 0, maxPages: MAX_PAGES, shared: true } : { module: 'env', name: 'mem', minPages: 0 };
-        wasm = timed(timings, 'prepare/wasm render', () => planWasmLoops(plan, compiled, passes, memImport));
-        if (!wasm.module.kernels.some((k) => 'bufs' in k)) wasm = null;
-      }
-
-      // ---- storage: which buffers share a region ----
-      for (const id of plan.leaves.values()) this.leafOf.add(id);
-      for (const id of plan.outputs.values()) this.outputNames.set(id, (this.outputNames.get(id) ?? 0) + 1);
-      const region = new Map<BufferId, string>(); // buffer -> region key
-      const regionSize = new Map<string, number>();
-      const use = (id: BufferId, key: string, n: number) => {
-        region.set(id, key);
-        regionSize.set(key, Math.max(regionSize.get(key) ?? 0, n));
-      };
-      for (const b of plan.buffers) {
-        const slot = plan.slots.get(b.id);
-        const shared = b.kind === 'temp' && slot !== undefined && !this.outputNames.has(b.id) && !this.leafOf.has(b.id);
-        use(b.id, shared ? `slot${slot}` : `buf${b.id}`, shared ? Math.max(b.size, plan.slotSizes[slot!] ?? 0) : b.size);
-      }
-      for (const k of plan.kernels) {
-        const r = region.get(k.out);
-        if (r?.startsWith('slot') && k.inputs.some((i) => i !== k.out && region.get(i) === r)) use(k.out, `own${k.out}`, plan.buffers[k.out]!.size);
-      }
-      const scratch = [0, 1, 2].map((i) => Math.max(0, ...this.kernels.map((k) => k.scratch[i]!)));
-
-      // ---- one block: every region and the scratch, 64-byte aligned ----
-      const offsets = new Map<string, number>();
-      let total = 0;
-      const place = (n: number) => {
-        const at = total;
-        total += Math.ceil(n / ALIGN) * ALIGN;
-        return at;
-      };
-      for (const [key, n] of regionSize) offsets.set(key, place(n));
-      const scratchAt = scratch.map((n) => place(n));
-      const tableAt = wasm ? place(wasm.tableSlots) : 0;
-      const argsAt = wasm ? place(plan.args.length) : 0;
-      const ctrlAt = wasm && threaded ? place(CTRL_WORDS) : 0;
-      let block: Float32Array;
-      let memory: WebAssembly.Memory | null = null;
-      try {
-        if (this.arena) {
-          block = this.arena.acquire(total);
-          this.block = block;
-          memory = engine!.memory;
-          // A reused arena block holds an earlier plan's values; a new array is zero already (and
-          // filling it again would touch every page at prepare: ~0.3 s for a whole model's 0.8 GB).
-          block.fill(0, 0, total);
-        } else if (wasm) {
-          const pages = Math.max(1, Math.ceil((total * 4) / PAGE));
-          if (pages > MAX_PAGES) throw new RangeError('more than 4 GiB');
-          memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: threaded });
-          block = new Float32Array(memory.buffer, 0, total);
-        } else block = new Float32Array(total);
-      } catch {
-        block = new Float32Array(total); // wasm memory exhausted: plain arrays (gemm copies operands, JS loops)
-        memory = null;
-      }
-      this.bytes = total * 4;
-      this.B = [];
-      for (const b of plan.buffers) {
-        const at = offsets.get(region.get(b.id)!)!;
-        this.B[b.id] = block.subarray(at, at + b.size);
-      }
-      this.S = scratch.map((n, i) => block.subarray(scratchAt[i]!, scratchAt[i]! + n));
-      this.readAlias = new Int32Array(this.B.length).fill(-1);
-      if (wasm && memory) {
-        const t0 = performance.now();
-        try {
-          const mem = memory;
-          const splitting: LoopsSplitting | undefined = threaded
-            ? {
-                minBytes: options.threadMinBytes ?? LOOPS_SPLIT_MIN_BYTES,
-                start: (module, names) => {
-                  const t = new LoopsThreads(module, mem, names, block.byteOffset + 4 * ctrlAt, { workerSpin: options.threadSpin?.worker, callerSpin: options.threadSpin?.caller, worker });
-                  this.loopsWorker = t;
-                  this.threadsReady = t.ready.then(() => undefined);
-                  return t;
-                },
-              }
-            : undefined;
-          const w = wasm;
-          this.kernels = timed(timings, 'prepare/wasm compile', () => attachWasmLoops(w, plan, compiled, passes, mem, block, tableAt, argsAt, splitting));
-        } catch (e) {
-          // an engine without 128-bit SIMD rejects the module: the JS kernels run (nothing was swapped yet)
-          if (!(e instanceof WebAssembly.CompileError)) throw e;
-        }
-        this.wasmKernels = this.kernels.filter((k) => k.wasm).length;
-        this.wasmPasses = passes.filter((p) => p.fn !== p.js).length;
-        this.wasmCompileMs = wasm.renderMs + performance.now() - t0;
-      }
-      if (worker && !this.loopsWorker) void worker.terminate().catch(() => 0); // no wasm kernels: no worker
-    } catch (e) {
-      void worker?.terminate().catch(() => 0);
-      throw e;
+    const passes: WasmPass[] = [];
+    if (useWasm) kopts.wrapPass = passCollector(passes);
+    const compiled = timed(timings, 'prepare/kernels', () => compileCpuKernels(plan.kernels, kopts));
+    this.kernels = compiled;
+    this.arena = engine ? arenaOf(engine) : null;
+    // the wasm loops module is rendered before the layout: it sizes the buffer table
+    let wasm: WasmLoopsPlan | null = null;
+    // a worker for the loops kernels on the OpenBLAS path (the wasm gemm's memory has its own workers)
+    const threaded = loopsWorkerWanted(options, !!nativeGemm);
+    if (useWasm) {
+      const shared = this.arena !== null || threaded;
+      const memImport = shared ? { module: 'env', name: 'mem', minPages: 0, maxPages: MAX_PAGES, shared: true } : { module: 'env', name: 'mem', minPages: 0 };
+      wasm = timed(timings, 'prepare/wasm render', () => planWasmLoops(plan, compiled, passes, memImport));
+      if (!wasm.module.kernels.some((k) => 'bufs' in k)) wasm = null;
     }
+
+    // ---- storage: which buffers share a region ----
+    for (const id of plan.leaves.values()) this.leafOf.add(id);
+    for (const id of plan.outputs.values()) this.outputNames.set(id, (this.outputNames.get(id) ?? 0) + 1);
+    const region = new Map<BufferId, string>(); // buffer -> region key
+    const regionSize = new Map<string, number>();
+    const use = (id: BufferId, key: string, n: number) => {
+      region.set(id, key);
+      regionSize.set(key, Math.max(regionSize.get(key) ?? 0, n));
+    };
+    for (const b of plan.buffers) {
+      const slot = plan.slots.get(b.id);
+      const shared = b.kind === 'temp' && slot !== undefined && !this.outputNames.has(b.id) && !this.leafOf.has(b.id);
+      use(b.id, shared ? `slot${slot}` : `buf${b.id}`, shared ? Math.max(b.size, plan.slotSizes[slot!] ?? 0) : b.size);
+    }
+    for (const k of plan.kernels) {
+      const r = region.get(k.out);
+      if (r?.startsWith('slot') && k.inputs.some((i) => i !== k.out && region.get(i) === r)) use(k.out, `own${k.out}`, plan.buffers[k.out]!.size);
+    }
+    const scratch = [0, 1, 2].map((i) => Math.max(0, ...this.kernels.map((k) => k.scratch[i]!)));
+
+    // ---- one block: every region and the scratch, 64-byte aligned ----
+    const offsets = new Map<string, number>();
+    let total = 0;
+    const place = (n: number) => {
+      const at = total;
+      total += Math.ceil(n / ALIGN) * ALIGN;
+      return at;
+    };
+    for (const [key, n] of regionSize) offsets.set(key, place(n));
+    const scratchAt = scratch.map((n) => place(n));
+    const tableAt = wasm ? place(wasm.tableSlots) : 0;
+    const argsAt = wasm ? place(plan.args.length) : 0;
+    const ctrlAt = wasm && threaded ? place(CTRL_WORDS) : 0;
+    let block: Float32Array;
+    let memory: WebAssembly.Memory | null = null;
+    try {
+      if (this.arena) {
+        block = this.arena.acquire(total);
+        this.block = block;
+        memory = engine!.memory;
+        // A reused arena block holds an earlier plan's values; a new array is zero already (and
+        // filling it again would touch every page at prepare: ~0.3 s for a whole model's 0.8 GB).
+        block.fill(0, 0, total);
+      } else if (wasm) {
+        const pages = Math.max(1, Math.ceil((total * 4) / PAGE));
+        if (pages > MAX_PAGES) throw new RangeError('more than 4 GiB');
+        memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: threaded });
+        block = new Float32Array(memory.buffer, 0, total);
+      } else block = new Float32Array(total);
+    } catch {
+      block = new Float32Array(total); // wasm memory exhausted: plain arrays (gemm copies operands, JS loops)
+      memory = null;
+    }
+    this.bytes = total * 4;
+    this.B = [];
+    for (const b of plan.buffers) {
+      const at = offsets.get(region.get(b.id)!)!;
+      this.B[b.id] = block.subarray(at, at + b.size);
+    }
+    this.S = scratch.map((n, i) => block.subarray(scratchAt[i]!, scratchAt[i]! + n));
+    this.readAlias = new Int32Array(this.B.length).fill(-1);
+    if (wasm && memory) {
+      const t0 = performance.now();
+      try {
+        const mem = memory;
+        const splitting: LoopsSplitting | undefined = threaded
+          ? {
+              minBytes: options.threadMinBytes ?? LOOPS_SPLIT_MIN_BYTES,
+              start: (module, names) => {
+                const t = new LoopsThreads(module, mem, names, block.byteOffset + 4 * ctrlAt, { workerSpin: options.threadSpin?.worker, callerSpin: options.threadSpin?.caller, worker });
+                this.loopsWorker = t;
+                this.threadsReady = t.ready.then(() => undefined);
+                return t;
+              },
+            }
+          : undefined;
+        const w = wasm;
+        this.kernels = timed(timings, 'prepare/wasm compile', () => attachWasmLoops(w, plan, compiled, passes, mem, block, tableAt, argsAt, splitting));
+      } catch (e) {
+        // an engine without 128-bit SIMD rejects the module: the JS kernels run (nothing was swapped yet)
+        if (!(e instanceof WebAssembly.CompileError)) throw e;
+      }
+      this.wasmKernels = this.kernels.filter((k) => k.wasm).length;
+      this.wasmPasses = passes.filter((p) => p.fn !== p.js).length;
+      this.wasmCompileMs = wasm.renderMs + performance.now() - t0;
+    }
+    if (worker && !this.loopsWorker) void worker.terminate().catch(() => 0); // started ahead, not needed after all
     // constant leaves of a fusion plan (eye, one-hot) are set here, once
     const consts = (plan as KernelPlan & { constants?: Map<string, ArrayLike<number>> }).constants;
     if (consts) for (const [name, data] of consts) if (plan.leaves.has(name)) this.B[plan.leaves.get(name)!]!.set(data);

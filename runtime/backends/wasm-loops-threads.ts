@@ -73,11 +73,14 @@ for (;;) {
 });
 `;
 
+/** the thread of a LoopsThreads (node:worker_threads) */
+export type LoopsWorker = Worker;
+
 /**
  * A worker thread for a LoopsThreads, started ahead of its module (it waits for it in a message);
  * null when no worker can start here. Whoever starts one hands it to LoopsThreads or terminates it.
  */
-export function startLoopsWorker(): Worker | null {
+export function startLoopsWorker(): LoopsWorker | null {
   try {
     // execArgv: []: the parent's flags (--input-type=module, --import tsx) would make the eval'd
     // source a module without require(), or load a TypeScript hook the worker does not need
@@ -96,7 +99,7 @@ export interface LoopsThreadsOptions {
   /** polls of the done word before the caller sleeps */
   callerSpin?: number;
   /** a worker from startLoopsWorker() (default: one started here); null: none could start */
-  worker?: Worker | null;
+  worker?: LoopsWorker | null;
 }
 
 /** The worker of one executable's loops module; run() splits a kernel over it and the caller. */
