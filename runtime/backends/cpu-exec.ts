@@ -107,7 +107,9 @@ export function cpuBackend(options: CpuBackendOptions = {}): Backend {
       if (options.gemm !== false && blas !== 'wasm') {
         const native = timed(timings, 'prepare/gemm setup', () => loadNativeBlas());
         if (native.ok) {
-          // the loops worker's thread started first: it boots while the kernels are generated
+          // the loops worker's thread started first: it boots while the kernels are generated, and
+          // takes its share of the big loops kernels once it is up (prepare does not wait for it: until
+          // then they run whole on the calling thread, with the same results — wasm-loops-threads.ts)
           const worker = loopsWorkerWanted(options, true) ? timed(timings, 'prepare/worker start', startLoopsWorker) : undefined;
           let exe: CpuExecutable;
           try {
@@ -116,7 +118,6 @@ export function cpuBackend(options: CpuBackendOptions = {}): Backend {
             void worker?.terminate().catch(() => 0);
             throw e;
           }
-          await (timings ? timings.timeAsync('prepare/worker wait', () => exe.threadsReady) : exe.threadsReady);
           return exe;
         }
         if (blas === 'native') throw new Error(`cpu backend: native BLAS unavailable: ${native.reason}`);
@@ -163,7 +164,7 @@ export class CpuExecutable implements Executable {
   readonly wasmCompileMs: number = 0;
   /** the worker of the loops kernels (null: one thread) */
   private loopsWorker: LoopsThreads | null = null;
-  /** resolves when the loops worker takes jobs, or could not start (prepare() awaits it) */
+  /** resolves when the loops worker takes jobs, or could not start (prepare() does not wait for it) */
   threadsReady: Promise<void> = Promise.resolve();
   /** threads running the big loops kernels now (2 once the worker is up) */
   get loopsThreads(): number {

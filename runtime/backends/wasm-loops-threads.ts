@@ -109,6 +109,8 @@ export class LoopsThreads {
   private seq = 0;
   private tag = 0;
   private live = false;
+  /** failed, trapped or closed: never live again */
+  private dead = false;
   private readonly callerSpin: number;
   /** resolves once the worker takes jobs (true) or could not start (false) */
   readonly ready: Promise<boolean>;
@@ -150,6 +152,7 @@ export class LoopsThreads {
         if (settled) return;
         settled = true;
         this.live = ok && this.worker !== null;
+        if (!this.live) this.dead = true;
         worker.unref();
         resolve(this.live);
       };
@@ -163,9 +166,20 @@ export class LoopsThreads {
       worker.once('error', () => settle(false));
       worker.once('exit', () => {
         this.live = false;
+        this.dead = true;
         settle(false);
       });
     });
+  }
+
+  /**
+   * Whether the worker takes jobs: it says so in the control area, read here (not only by `ready`'s
+   * poll), so that a caller running step after step without yielding to the event loop gets the
+   * worker as soon as it is up. Never again once it failed, trapped or was closed.
+   */
+  private get running(): boolean {
+    if (!this.live && !this.dead && this.worker && Atomics.load(this.c, READY) === 1) this.live = true;
+    return this.live;
   }
 
   /** chunks the worker has run so far */
@@ -175,7 +189,7 @@ export class LoopsThreads {
 
   /** whether run() splits now */
   get threads(): number {
-    return this.live ? 2 : 1;
+    return this.running ? 2 : 1;
   }
 
   /**
@@ -185,7 +199,7 @@ export class LoopsThreads {
    * chunk the worker is running. Whole here when the worker is not running.
    */
   run(fnIdx: number, fn: LoopsFn, n: number, tab: number, argp: number): void {
-    if (!this.live || n < 8) {
+    if (!this.running || n < 8) {
       fn(0, n, tab, argp);
       return;
     }
@@ -223,6 +237,7 @@ export class LoopsThreads {
     }
     if (Atomics.load(c, FAILED)) {
       this.live = false; // a trap there: this thread takes every kernel from now on, and re-runs that chunk
+      this.dead = true;
       const i = c[FAILED_CHUNK]!;
       fn(i * chunk, Math.min(n, (i + 1) * chunk), tab, argp);
     }
@@ -234,6 +249,7 @@ export class LoopsThreads {
     if (!w) return;
     this.worker = null;
     this.live = false;
+    this.dead = true;
     Atomics.store(this.c, SEQ, -1);
     Atomics.notify(this.c, SEQ);
     void w.terminate().catch(() => 0);
