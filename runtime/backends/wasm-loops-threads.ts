@@ -195,6 +195,19 @@ export class LoopsThreads {
   }
 
   /**
+   * The chunking of n rows, worked out once: the executable asks for every split kernel's rows when
+   * it is made, so that run() allocates nothing also when the worker comes up between warm steps.
+   */
+  rows(n: number): { chunk: number; count: number } {
+    let job = this.chunking.get(n);
+    if (!job) {
+      const chunk = 4 * Math.ceil(n / (4 * CHUNKS));
+      this.chunking.set(n, (job = { chunk, count: Math.ceil(n / chunk) }));
+    }
+    return job;
+  }
+
+  /**
    * Rows [0, n) of export `fnIdx` (fn: the same export on this thread), cut into chunks of a multiple
    * of 4 rows that this thread and the worker claim one at a time: a worker that is slow to wake (or
    * not scheduled at all) leaves this thread taking every chunk, and this thread waits only for a
@@ -207,12 +220,7 @@ export class LoopsThreads {
     }
     this.splits++;
     const c = this.c;
-    let job = this.chunking.get(n);
-    if (!job) {
-      const chunk = 4 * Math.ceil(n / (4 * CHUNKS));
-      this.chunking.set(n, (job = { chunk, count: Math.ceil(n / chunk) }));
-    }
-    const { chunk, count } = job;
+    const { chunk, count } = this.rows(n);
     c[FN] = fnIdx;
     c[N] = n;
     c[CHUNK] = chunk;
