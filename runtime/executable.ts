@@ -2,6 +2,7 @@
 // gpu.js modes (webgpu, webgl2, headlessgl, webasm, cpu), the fast CPU path, the reference.
 import type { KernelPlan } from '../compiler/fuse/kernel-ir.ts';
 import type { Tensor } from './tensor/tensor.ts';
+import type { Timings } from '../compiler/timings.ts';
 
 export interface Executable {
   /** e.g. 'cpu' (generated JS + WASM SIMD GEMM), 'gpujs-webgpu', 'gpujs-webasm', 'reference'. */
@@ -42,5 +43,6 @@ export interface Backend {
   readonly name: string;
   /** Whether this backend can run here, and if not, why. */
   available(): Promise<{ ok: true } | { ok: false; reason: string }>;
-  prepare(plan: KernelPlan): Promise<Executable>;
+  /** `timings`: where a backend that reports its parts adds them (as 'prepare/<part>') */
+  prepare(plan: KernelPlan, timings?: Timings): Promise<Executable>;
 }
