@@ -35,7 +35,7 @@ export class Graph {
     const prim = primitive(op);
     const norm = prim.normalize ? prim.normalize(this, inputs, attrs) : undefined;
     if (norm !== undefined) return norm;
-    const key = `${op}|${inputs.join(',')}|${stableJson(attrs)}`;
+    const key = `${op}|${inputs.join(',')}|${attrsText(attrs)}`;
     const hit = this.memo.get(key);
     if (hit !== undefined) return hit;
     const shape = prim.shape(inputs.map((i) => this.nodes[i].shape), attrs);
@@ -85,6 +85,17 @@ export class Graph {
     for (const r of roots ?? this.outputs.values()) u.set(r, (u.get(r) ?? 0) + 1);
     return u;
   }
+}
+
+// Rebuilding a graph adds every node again with the same attrs object, so each object's text is
+// computed once. Attrs are never changed after a node is built (nodes are values).
+const attrsTexts = new WeakMap<object, string>();
+
+/** stableJson of a node's attrs, remembered by object. */
+export function attrsText(attrs: Attrs): string {
+  let t = attrsTexts.get(attrs);
+  if (t === undefined) attrsTexts.set(attrs, (t = stableJson(attrs)));
+  return t;
 }
 
 /** JSON-like text of a value with object keys sorted: equal values, equal text (the hash-consing key of attrs). */

@@ -127,13 +127,18 @@ export function mergeSumsOfProducts(src: Graph, policy: InlinePolicy | Set<strin
     const [c, e] = k.split(':').map(Number);
     (byConsumer.get(c) ?? byConsumer.set(c, []).get(c)!).push(e);
   }
-  let mapRef: Map<Id, Id> = new Map();
+  let mapped: (old: Id) => Id | undefined = () => undefined;
   const result = rebuild(src, MERGE_RULES, {
     facts(old, id, ctx) {
-      const inline = new Set((byConsumer.get(old) ?? []).map((e) => mapRef.get(e)!).filter((x) => x !== undefined));
-      ctx.facts.set(id, { ...ctx.facts.get(id), inline });
+      const planned = byConsumer.get(old);
+      const f = ctx.facts.get(id);
+      // Most nodes inline nothing: their empty plan is left unrecorded (inlineSet reads it as
+      // empty) unless it replaces a plan recorded for the same node (CSE: the last one stands).
+      if (!planned && !(f?.inline as Set<Id> | undefined)?.size) return;
+      const inline = new Set((planned ?? []).map((e) => mapped(e)!).filter((x) => x !== undefined));
+      ctx.facts.set(id, { ...f, inline });
     },
-    onMap: (m) => (mapRef = m),
+    onMap: (m) => (mapped = m),
   });
   return result;
 }

@@ -4,7 +4,7 @@
 // the region's nodes, with their other inputs as placeholders and every value still needed
 // outside the region kept as an output — so one costly region cannot veto a good one (issue 13:
 // the MLP backward under aggressive inlining hid Lily's expert fold at the whole-model sizes).
-import { Graph, stableJson, type Id } from '../ir/graph.ts';
+import { attrsText, Graph, type Id } from '../ir/graph.ts';
 import { contractOrders, type Tree } from './contract.ts';
 import { graphFlops, rebuild } from './engine.ts';
 import { mergeSumsOfProducts, planInlining } from './merge.ts';
@@ -76,23 +76,17 @@ const isRegionOutput = (id: Id, members: Set<Id>, consumers: Map<Id, Id[]>, outp
 /**
  * The region and its inlining options as a string, read off the source graph in the order
  * regionSubgraph copies it (nodes numbered as they are copied, placeholders by shape): equal
- * strings, the same subgraph and options, so the same choice. `attrsText` remembers each attrs
- * object's text.
+ * strings, the same subgraph and options, so the same choice.
  */
-export function regionKey(src: Graph, region: string[], options: string[][], consumers: Map<Id, Id[]>, outputs: Set<Id>, attrsText: Map<object, string>): string {
+export function regionKey(src: Graph, region: string[], options: string[][], consumers: Map<Id, Id[]>, outputs: Set<Id>): string {
   const members = new Set(region.flatMap(endpoints));
-  const text = (a: object) => {
-    let t = attrsText.get(a);
-    if (t === undefined) attrsText.set(a, (t = stableJson(a)));
-    return t;
-  };
   const local = new Map<Id, number>();
   const parts: string[] = [];
   const visit = (id: Id): number => {
     const hit = local.get(id);
     if (hit !== undefined) return hit;
     const n = src.node(id);
-    const part = members.has(id) || absorbed(n.op) ? `${n.op}|${n.inputs.map(visit).join(',')}|${text(n.attrs)}` : `#|${n.shape.join(',')}`;
+    const part = members.has(id) || absorbed(n.op) ? `${n.op}|${n.inputs.map(visit).join(',')}|${attrsText(n.attrs)}` : `#|${n.shape.join(',')}`;
     local.set(id, parts.length);
     parts.push(part);
     return parts.length - 1;
@@ -133,10 +127,9 @@ export function planPerRegion(src: Graph, orders: Map<string, Tree> = new Map(),
   const outputs = new Set(src.outputs.values());
   const plan = new Set<string>();
   const chosen = new Map<string, number>();
-  const attrsText = new Map<object, string>();
   for (const region of regionsOf(aggressive)) {
     const options = [[], region.filter((e) => conservative.has(e)), region];
-    const key = regionKey(src, region, options, consumers, outputs, attrsText);
+    const key = regionKey(src, region, options, consumers, outputs);
     let pick = chosen.get(key);
     if (stats) stats.regions++;
     if (pick === undefined) {

@@ -14,6 +14,10 @@ export const SIMPLIFY_RULES: Rule[] = [
     doc: 'an einsum with several constant scalar factors multiplies them into one',
     op: 'einsum',
     apply(node, ctx) {
+      // (most einsums have no constant operand: answered before anything is allocated)
+      let count = 0;
+      for (const id of node.inputs) if (isConst(ctx, id)) count++;
+      if (count === 0) return undefined;
       const s = parseSpec(node.attrs.spec as string);
       // A const is a scalar: its subscript is ''.
       const consts = node.inputs.map((id, k) => (isConst(ctx, id) ? k : -1)).filter((k) => k >= 0);
