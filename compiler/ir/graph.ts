@@ -51,30 +51,39 @@ export class Graph {
 
   /** Nodes reachable from the outputs, in topological order. */
   live(roots: Id[] = [...this.outputs.values()]): Id[] {
-    const seen = new Set<Id>();
+    // Iterative DFS (graphs of real models are deep enough to overflow recursion): a node is
+    // listed after all its inputs, inputs in order. The stack holds (node, next input) pairs in
+    // two typed arrays: this runs on every rebuild and every FLOP count.
+    const n = this.nodes.length;
+    const seen = new Uint8Array(n);
     const order: Id[] = [];
-    const visit = (id: Id) => {
-      // Iterative DFS: graphs of real models are deep enough to overflow recursion.
-      const stack: [Id, number][] = [[id, 0]];
-      while (stack.length) {
-        const top = stack[stack.length - 1];
-        const [n, i] = top;
-        if (i === 0 && seen.has(n)) {
-          stack.pop();
-          continue;
-        }
-        seen.add(n);
-        const ins = this.nodes[n].inputs;
+    const nodeStack = new Int32Array(n + 1);
+    const nextStack = new Int32Array(n + 1);
+    for (const r of roots) {
+      if (seen[r]) continue;
+      let top = 0;
+      nodeStack[0] = r;
+      nextStack[0] = 0;
+      seen[r] = 1;
+      while (top >= 0) {
+        const id = nodeStack[top];
+        const ins = this.nodes[id].inputs;
+        const i = nextStack[top];
         if (i < ins.length) {
-          top[1]++;
-          if (!seen.has(ins[i])) stack.push([ins[i], 0]);
+          nextStack[top] = i + 1;
+          const c = ins[i];
+          if (!seen[c]) {
+            seen[c] = 1;
+            top++;
+            nodeStack[top] = c;
+            nextStack[top] = 0;
+          }
         } else {
-          stack.pop();
-          order.push(n);
+          top--;
+          order.push(id);
         }
       }
-    };
-    for (const r of roots) visit(r);
+    }
     return order;
   }
 

@@ -9,7 +9,9 @@ import { rebuild, type Rule, type RuleContext } from './engine.ts';
 import { MAX_OPERANDS } from './limits.ts';
 import { SIMPLIFY_RULES } from './rules-simplify.ts';
 
-const inlineSet = (ctx: RuleContext, id: Id) => (ctx.facts.get(id)?.inline as Set<Id> | undefined) ?? new Set<Id>();
+// (read for every einsum; sets stored in facts are never changed, so the empty one is shared)
+const NO_INLINING: ReadonlySet<Id> = new Set<Id>();
+const inlineSet = (ctx: RuleContext, id: Id) => (ctx.facts.get(id)?.inline as ReadonlySet<Id> | undefined) ?? NO_INLINING;
 
 export const MERGE_RULES: Rule[] = [
   ...SIMPLIFY_RULES.filter((r) => r.name === 'fold-scalar-constants'),

@@ -41,9 +41,85 @@ export function indexSizes(s: EinsumSpec, shapes: number[][]): Map<string, numbe
   return sizes;
 }
 
+// Per-letter marks for the hot loops below (shapes and FLOP counts of every node): the letter with
+// code c was seen in the current call when letterMark[c] === mark. Letters are ASCII (LETTERS);
+// a spec with any other character takes the general path.
+const letterMark = new Int32Array(128);
+const letterSize = new Float64Array(128);
+let mark = 0;
+const nextMark = () => {
+  if (++mark === 0x7fffffff) letterMark.fill(0), (mark = 1);
+  return mark;
+};
+
+/** The output shape of an einsum: indexSizes' checks and answer, without building its map. */
+export function einsumShape(s: EinsumSpec, shapes: number[][]): number[] {
+  const m = nextMark();
+  for (let o = 0; o < s.ins.length; o++) {
+    const sub = s.ins[o];
+    const shape = shapes[o];
+    for (let i = 0; i < sub.length; i++) {
+      const c = sub.charCodeAt(i);
+      if (c >= 128) {
+        const sizes = indexSizes(s, shapes);
+        return [...s.out].map((l) => sizes.get(l)!);
+      }
+      if (letterMark[c] === m) {
+        if (letterSize[c] !== shape[i]) throw new Error(`internal: einsum ${formatSpec(s)}: index ${sub[i]} is ${letterSize[c]} and ${shape[i]}`);
+      } else {
+        letterMark[c] = m;
+        letterSize[c] = shape[i];
+      }
+    }
+  }
+  const out = new Array<number>(s.out.length);
+  for (let i = 0; i < s.out.length; i++) {
+    const c = s.out.charCodeAt(i);
+    out[i] = letterMark[c] === m ? letterSize[c] : (undefined as unknown as number);
+  }
+  return out;
+}
+
 /** FLOPs of one einsum: (multiplications + one addition when something is summed) per point of the index space. */
 export function einsumFlops(s: EinsumSpec, sizes: Map<string, number>): number {
   // every index of the operands once (the output's are among them), and whether one is summed
+  let space = 1;
+  let summed = false;
+  const m = nextMark();
+  for (const sub of s.ins)
+    for (let i = 0; i < sub.length; i++) {
+      const code = sub.charCodeAt(i);
+      if (code >= 128) return einsumFlopsGeneral(s, sizes);
+      if (letterMark[code] === m) continue;
+      letterMark[code] = m;
+      const c = sub[i];
+      space *= sizes.get(c)!;
+      if (!s.out.includes(c)) summed = true;
+    }
+  const ops = s.ins.length - 1 + (summed ? 1 : 0);
+  return space * ops;
+}
+
+/** einsumFlops of a node's operand shapes (checked when the node was built). */
+function einsumFlopsOfShapes(s: EinsumSpec, shapes: number[][]): number {
+  let space = 1;
+  let summed = false;
+  const m = nextMark();
+  for (let o = 0; o < s.ins.length; o++) {
+    const sub = s.ins[o];
+    for (let i = 0; i < sub.length; i++) {
+      const code = sub.charCodeAt(i);
+      if (code >= 128) return einsumFlopsGeneral(s, indexSizes(s, shapes));
+      if (letterMark[code] === m) continue;
+      letterMark[code] = m;
+      space *= shapes[o][i];
+      if (!s.out.includes(sub[i])) summed = true;
+    }
+  }
+  return space * (s.ins.length - 1 + (summed ? 1 : 0));
+}
+
+function einsumFlopsGeneral(s: EinsumSpec, sizes: Map<string, number>): number {
   let space = 1;
   let summed = false;
   const counted = new Set<string>();
@@ -150,8 +226,7 @@ definePrim({
     s.ins.forEach((sub, o) => {
       if (sub.length !== shapes[o].length) throw new Error(`internal: einsum ${attrs.spec}: operand ${o} has rank ${shapes[o].length}`);
     });
-    const sizes = indexSizes(s, shapes);
-    return [...s.out].map((c) => sizes.get(c)!);
+    return einsumShape(s, shapes);
   },
   axes(inputs, node) {
     const s = parseSpec(node.attrs.spec as string);
@@ -185,8 +260,10 @@ definePrim({
     });
   },
   flops(node, g) {
-    const s = parseSpec(node.attrs.spec as string);
-    return einsumFlops(s, indexSizes(s, node.inputs.map((i) => g.shape(i))));
+    const ins = node.inputs;
+    const shapes = new Array<number[]>(ins.length);
+    for (let k = 0; k < ins.length; k++) shapes[k] = g.shape(ins[k]);
+    return einsumFlopsOfShapes(parseSpec(node.attrs.spec as string), shapes);
   },
   print: (attrs) => `einsum "${attrs.spec}"`,
   linearIn: (node) => node.inputs.map((_, i) => i),
