@@ -19,7 +19,8 @@ export interface Node {
 
 export class Graph {
   readonly nodes: Node[] = [];
-  private readonly memo = new Map<string, Id>();
+  /** Hash-consing: nodes by a hash of (op, attrs, inputs); a bucket lists the ids that share one. */
+  private readonly memo = new Map<number, Id | Id[]>();
   /** Named results: 'y' (forward output), 'grad:A', ... */
   readonly outputs = new Map<string, Id>();
   /** Names the program gave to values (let-bound), for messages. */
@@ -35,14 +36,33 @@ export class Graph {
     const prim = primitive(op);
     const norm = prim.normalize ? prim.normalize(this, inputs, attrs) : undefined;
     if (norm !== undefined) return norm;
-    const key = `${op}|${inputs.join(',')}|${attrsText(attrs)}`;
-    const hit = this.memo.get(key);
-    if (hit !== undefined) return hit;
-    const shape = prim.shape(inputs.map((i) => this.nodes[i].shape), attrs);
+    // The key is (op, attrs text, inputs), compared field by field within a hash bucket: no key
+    // string is built (every node of every rebuild comes through here).
+    const a = attrsEntry(attrs);
+    const text = a.text;
+    let h = mix(hashOf(op), a.hash);
+    for (let k = 0; k < inputs.length; k++) h = mix(h, inputs[k]);
+    const bucket = this.memo.get(h);
+    if (bucket !== undefined) {
+      if (typeof bucket === 'number') {
+        if (this.same(bucket, op, inputs, text)) return bucket;
+      } else for (const id of bucket) if (this.same(id, op, inputs, text)) return id;
+    }
+    const shapes = new Array<number[]>(inputs.length);
+    for (let k = 0; k < inputs.length; k++) shapes[k] = this.nodes[inputs[k]].shape;
+    const shape = prim.shape(shapes, attrs);
     const id = this.nodes.length;
     this.nodes.push({ id, op, inputs, attrs, shape, loc: this.loc });
-    this.memo.set(key, id);
+    this.memo.set(h, bucket === undefined ? id : typeof bucket === 'number' ? [bucket, id] : [...bucket, id]);
     return id;
+  }
+
+  /** Whether node `id` is the application (op, inputs, attrs with this text). */
+  private same(id: Id, op: string, inputs: Id[], text: string): boolean {
+    const n = this.nodes[id];
+    if (n.op !== op || n.inputs.length !== inputs.length) return false;
+    for (let k = 0; k < inputs.length; k++) if (n.inputs[k] !== inputs[k]) return false;
+    return attrsText(n.attrs) === text;
   }
 
   shape(id: Id): number[] {
@@ -96,16 +116,34 @@ export class Graph {
   }
 }
 
+// 32-bit FNV-1a-style mixing for the hash-consing key (collisions only cost a comparison).
+const mix = (h: number, x: number) => Math.imul(h ^ x, 16777619) >>> 0;
+function mixString(h: number, s: string): number {
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+const opHashes = new Map<string, number>();
+function hashOf(op: string): number {
+  let h = opHashes.get(op);
+  if (h === undefined) opHashes.set(op, (h = mixString(2166136261, op)));
+  return h;
+}
+
 // Rebuilding a graph adds every node again with the same attrs object, so each object's text is
 // computed once. Attrs are never changed after a node is built (nodes are values).
-const attrsTexts = new WeakMap<object, string>();
+const attrsTexts = new WeakMap<object, { text: string; hash: number }>();
+
+function attrsEntry(attrs: Attrs): { text: string; hash: number } {
+  let e = attrsTexts.get(attrs);
+  if (e === undefined) {
+    const text = stableJson(attrs);
+    attrsTexts.set(attrs, (e = { text, hash: mixString(2166136261, text) }));
+  }
+  return e;
+}
 
 /** stableJson of a node's attrs, remembered by object. */
-export function attrsText(attrs: Attrs): string {
-  let t = attrsTexts.get(attrs);
-  if (t === undefined) attrsTexts.set(attrs, (t = stableJson(attrs)));
-  return t;
-}
+export const attrsText = (attrs: Attrs): string => attrsEntry(attrs).text;
 
 /** JSON-like text of a value with object keys sorted: equal values, equal text (the hash-consing key of attrs). */
 export function stableJson(v: unknown): string {
