@@ -17,6 +17,9 @@ export interface Node {
   loc?: Span;
 }
 
+/** The attrs of a node built without any (shared: attrs are never changed). */
+const NO_ATTRS: Attrs = Object.freeze({});
+
 export class Graph {
   readonly nodes: Node[] = [];
   /** Hash-consing: nodes by a hash of (op, attrs, inputs); a bucket lists the ids that share one. */
@@ -32,7 +35,7 @@ export class Graph {
     return this.nodes[id];
   }
 
-  add(op: string, inputs: Id[], attrs: Attrs = {}): Id {
+  add(op: string, inputs: Id[], attrs: Attrs = NO_ATTRS): Id {
     const prim = primitive(op);
     const norm = prim.normalize ? prim.normalize(this, inputs, attrs) : undefined;
     if (norm !== undefined) return norm;

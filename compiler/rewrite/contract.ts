@@ -178,32 +178,9 @@ export function contractionRule(opts: ContractOptions = {}): Rule {
         tree = known ?? optimalOrder(net);
         if (!known) opts.orders.set(key, tree);
       } else tree = optimalOrder(net);
-      if (explain) {
-        const naive = naiveOf(ctx, node.id);
-        const { g, leafAxes, dimLabel } = ctx;
-        // The descriptions are written when first read: the contract stage logs every plan it
-        // costs and keeps one, and the graph they read only grows (its nodes never change).
-        let label: Label | undefined;
-        const labels = (): Label => {
-          if (label) return label;
-          // An index is named by the dimension its operands declare; by its size where none does.
-          const names = leafAxes ? letterNames(g, node, leafAxes) : new Map<string, string>();
-          return (label = (c) => names.get(c) ?? dimLabel?.(net.sizes.get(c)!) ?? c);
-        };
-        ctx.log.push(
-          logEntry({
-            rule: 'contraction-order',
-            loc: node.loc,
-            forward: ctx.facts.get(node.id)?.forward === true,
-            net: new Lazy(() => describeNet(g, node, net, labels())),
-            order: new Lazy(() => describeTree(g, node, tree, labels())),
-            flopsBefore: naive,
-            flopsAfter: tree.flops,
-            applied: tree.flops < naive,
-            folds: new Lazy(() => expertFolds(g, node, net, tree, tokenLetters(g, node), labels())),
-          }),
-        );
-      }
+      if (explain) ctx.log.push(explainedEntry({ g: ctx.g, node, net, tree, leafAxes: ctx.leafAxes, dimLabel: ctx.dimLabel }, naiveOf(ctx, node.id), ctx.facts.get(node.id)?.forward === true));
+      // Two operands taken as they are: the pair is the node itself (it is canonical), nothing to build.
+      if (node.inputs.length === 2 && tree.left && !tree.left.left && tree.right && !tree.right.left) return node.id;
       return emit(ctx.g, tree, node.inputs, net.subs).id;
     },
   };
@@ -211,23 +188,57 @@ export function contractionRule(opts: ContractOptions = {}): Rule {
 
 export const CONTRACT_RULES: Rule[] = [contractionRule()];
 
-/** A log field computed when first read. */
-class Lazy {
-  constructor(readonly compute: () => unknown) {}
+/** What a log entry's descriptions are written from. */
+interface Explained {
+  g: Graph;
+  node: Node;
+  net: Net;
+  tree: Tree;
+  leafAxes: RuleContext['leafAxes'];
+  dimLabel: RuleContext['dimLabel'];
+  label?: Label;
 }
 
-/** The fields as a log entry; a Lazy one becomes a getter that computes once (enumerable, so JSON and spreads see a plain field). */
-function logEntry(fields: { rule: string } & Record<string, unknown>): RewriteLog {
-  const entry = {} as RewriteLog;
-  for (const [key, v] of Object.entries(fields)) {
-    if (!(v instanceof Lazy)) {
-      entry[key] = v;
-      continue;
-    }
-    let value: unknown;
-    let done = false;
-    Object.defineProperty(entry, key, { enumerable: true, configurable: true, get: () => (done ? value : ((done = true), (value = v.compute()))) });
-  }
+const explainedOf = new WeakMap<RewriteLog, Explained>();
+
+/** How the net's indices are named: by the dimension its operands declare; by size where none does. */
+function labelOf(x: Explained): Label {
+  if (x.label) return x.label;
+  const names = x.leafAxes ? letterNames(x.g, x.node, x.leafAxes) : new Map<string, string>();
+  return (x.label = (c) => names.get(c) ?? x.dimLabel?.(x.net.sizes.get(c)!) ?? c);
+}
+
+/**
+ * A field written when first read (then kept as a plain value): the contract stage logs every plan
+ * it costs and keeps one, and the graph the descriptions read only grows (its nodes never change).
+ * Enumerable, so JSON and spreads see a plain field. The getters are shared by all entries.
+ */
+function lazyField(key: string, compute: (x: Explained) => unknown): PropertyDescriptor {
+  return {
+    enumerable: true,
+    configurable: true,
+    get(this: RewriteLog) {
+      const value = compute(explainedOf.get(this)!);
+      Object.defineProperty(this, key, { value, enumerable: true, configurable: true, writable: true });
+      return value;
+    },
+  };
+}
+
+const NET_FIELD = lazyField('net', (x) => describeNet(x.g, x.node, x.net, labelOf(x)));
+const ORDER_FIELD = lazyField('order', (x) => describeTree(x.g, x.node, x.tree, labelOf(x)));
+const FOLDS_FIELD = lazyField('folds', (x) => expertFolds(x.g, x.node, x.net, x.tree, tokenLetters(x.g, x.node), labelOf(x)));
+
+/** The log entry of one net's order (fields in this order: the log's JSON is compared byte for byte). */
+function explainedEntry(x: Explained, naive: number, forward: boolean): RewriteLog {
+  const entry: RewriteLog = { rule: 'contraction-order', loc: x.node.loc, forward };
+  explainedOf.set(entry, x);
+  Object.defineProperty(entry, 'net', NET_FIELD);
+  Object.defineProperty(entry, 'order', ORDER_FIELD);
+  entry.flopsBefore = naive;
+  entry.flopsAfter = x.tree.flops;
+  entry.applied = x.tree.flops < naive;
+  Object.defineProperty(entry, 'folds', FOLDS_FIELD);
   return entry;
 }
 

@@ -178,21 +178,22 @@ let stamp = 0;
 export function alreadyCanonical(inputs: Id[], s: EinsumSpec): boolean {
   for (let k = 1; k < inputs.length; k++) if (inputs[k] < inputs[k - 1] || (inputs[k] === inputs[k - 1] && s.ins[k] < s.ins[k - 1])) return false;
   if (++stamp === 0x7fffffff) seen.fill(0), (stamp = 1);
-  let next = 0;
-  const inOrder = (sub: string) => {
-    for (let i = 0; i < sub.length; i++) {
-      const c = sub.charCodeAt(i);
-      if (c >= 128) return false;
-      if (seen[c] === stamp) continue;
-      if (c !== LETTERS.charCodeAt(next)) return false;
-      seen[c] = stamp;
-      next++;
-    }
-    return true;
-  };
-  if (!inOrder(s.out)) return false;
-  for (const sub of s.ins) if (!inOrder(sub)) return false;
-  return true;
+  let next = lettersInOrder(s.out, 0);
+  for (let k = 0; k < s.ins.length && next >= 0; k++) next = lettersInOrder(s.ins[k], next);
+  return next >= 0;
+}
+
+/** alreadyCanonical's walk over one index string: the next letter expected after it, -1 when out of order. */
+function lettersInOrder(sub: string, next: number): number {
+  for (let i = 0; i < sub.length; i++) {
+    const c = sub.charCodeAt(i);
+    if (c >= 128) return -1;
+    if (seen[c] === stamp) continue;
+    if (c !== LETTERS.charCodeAt(next)) return -1;
+    seen[c] = stamp;
+    next++;
+  }
+  return next;
 }
 
 /** 'identity' for a no-op einsum, null when already canonical, else the canonical operands and spec. */
