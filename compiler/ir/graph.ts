@@ -48,8 +48,8 @@ export class Graph {
     const bucket = this.memo.get(h);
     if (bucket !== undefined) {
       if (typeof bucket === 'number') {
-        if (this.same(bucket, op, inputs, text)) return bucket;
-      } else for (const id of bucket) if (this.same(id, op, inputs, text)) return id;
+        if (this.same(bucket, op, inputs, attrs, text)) return bucket;
+      } else for (const id of bucket) if (this.same(id, op, inputs, attrs, text)) return id;
     }
     const shapes = new Array<number[]>(inputs.length);
     for (let k = 0; k < inputs.length; k++) shapes[k] = this.nodes[inputs[k]].shape;
@@ -61,11 +61,11 @@ export class Graph {
   }
 
   /** Whether node `id` is the application (op, inputs, attrs with this text). */
-  private same(id: Id, op: string, inputs: Id[], text: string): boolean {
+  private same(id: Id, op: string, inputs: Id[], attrs: Attrs, text: string): boolean {
     const n = this.nodes[id];
     if (n.op !== op || n.inputs.length !== inputs.length) return false;
     for (let k = 0; k < inputs.length; k++) if (n.inputs[k] !== inputs[k]) return false;
-    return attrsText(n.attrs) === text;
+    return n.attrs === attrs || attrsText(n.attrs) === text;
   }
 
   shape(id: Id): number[] {

@@ -4,7 +4,7 @@
 // Σ_e p[e]·(h @ B[e]) → h @ (Σ_e p[e]·B[e]) is one outcome of this rule, not a rule of its own;
 // so is its refusal when p carries the token axis.
 import type { Graph, Id, Node } from '../ir/graph.ts';
-import { einsumFlops, indexSizes, parseSpec } from '../ir/prims/einsum.ts';
+import { einsumFlops, indexSizes, parseSpec, specAttrs } from '../ir/prims/einsum.ts';
 import { letterNames } from '../ir/axis-names.ts';
 import { rebuild, type RewriteLog, type Rule, type RuleContext } from './engine.ts';
 import { naiveOf } from './merge.ts';
@@ -141,14 +141,14 @@ function emit(g: Graph, t: Tree, inputs: Id[], subs: string[], root = true): { i
   if (!t.right) {
     // A unary contraction: sum an operand's private indices away.
     const a = emit(g, t.left, inputs, subs, false);
-    return { id: g.add('einsum', [a.id], { spec: `${a.letters}->${t.letters}` }), letters: t.letters };
+    return { id: g.add('einsum', [a.id], specAttrs(`${a.letters}->${t.letters}`)), letters: t.letters };
   }
   let a = emit(g, t.left, inputs, subs, false);
   let b = emit(g, t.right!, inputs, subs, false);
   if (b.id < a.id) [a, b] = [b, a];
   const keep = new Set(t.letters);
   const letters = root ? t.letters : [...new Set(a.letters + b.letters)].filter((c) => keep.has(c)).join('');
-  return { id: g.add('einsum', [a.id, b.id], { spec: `${a.letters},${b.letters}->${letters}` }), letters };
+  return { id: g.add('einsum', [a.id, b.id], specAttrs(`${a.letters},${b.letters}->${letters}`)), letters };
 }
 
 export interface ContractOptions {

@@ -4,7 +4,7 @@
 // Which edges to inline is planned before rebuilding (planInlining).
 import type { Graph, Id } from '../ir/graph.ts';
 import { primitive } from '../ir/prim.ts';
-import { freshLetters, parseSpec } from '../ir/prims/einsum.ts';
+import { freshLetters, parseSpec, specAttrs } from '../ir/prims/einsum.ts';
 import { rebuild, type Rule, type RuleContext } from './engine.ts';
 import { MAX_OPERANDS } from './limits.ts';
 import { SIMPLIFY_RULES } from './rules-simplify.ts';
@@ -20,9 +20,10 @@ export const MERGE_RULES: Rule[] = [
     doc: 'a broadcast operand of an einsum is the unbroadcast tensor with fewer indices',
     op: 'einsum',
     apply(node, ctx) {
+      let k = 0;
+      while (k < node.inputs.length && ctx.g.node(node.inputs[k]).op !== 'broadcast') k++;
+      if (k === node.inputs.length) return undefined;
       const s = parseSpec(node.attrs.spec as string);
-      const k = node.inputs.findIndex((id) => ctx.g.node(id).op === 'broadcast');
-      if (k < 0) return undefined;
       const b = ctx.g.node(node.inputs[k]);
       let x = b.inputs[0];
       const xs = ctx.g.shape(x);
@@ -40,7 +41,7 @@ export const MERGE_RULES: Rule[] = [
         inputs.push(ctx.g.add('const', [], { value: factor }));
         ins.push('');
       }
-      const merged = ctx.g.add('einsum', inputs, { spec: `${ins.join(',')}->${s.out}` });
+      const merged = ctx.g.add('einsum', inputs, specAttrs(`${ins.join(',')}->${s.out}`));
       ctx.facts.set(merged, { ...ctx.facts.get(merged), naive: naiveOf(ctx, node.id), inline: inlineSet(ctx, node.id) });
       return merged;
     },
@@ -50,12 +51,18 @@ export const MERGE_RULES: Rule[] = [
     doc: 'an einsum operand planned for inlining joins its consumer: one sum of products',
     op: 'einsum',
     apply(node, ctx) {
-      const s = parseSpec(node.attrs.spec as string);
       const plan = inlineSet(ctx, node.id);
+      if (plan.size === 0) return undefined;
       // A net stays within the optimiser's operand limit: an operand that would push it over is
       // kept as its own (already optimised) einsum.
-      const k = node.inputs.findIndex((id) => ctx.g.node(id).op === 'einsum' && plan.has(id) && node.inputs.length - 1 + ctx.g.node(id).inputs.length <= MAX_OPERANDS);
-      if (k < 0) return undefined;
+      let k = 0;
+      for (; k < node.inputs.length; k++) {
+        const id = node.inputs[k];
+        const operand = ctx.g.node(id);
+        if (operand.op === 'einsum' && plan.has(id) && node.inputs.length - 1 + operand.inputs.length <= MAX_OPERANDS) break;
+      }
+      if (k === node.inputs.length) return undefined;
+      const s = parseSpec(node.attrs.spec as string);
       const inner = ctx.g.node(node.inputs[k]);
       const si = parseSpec(inner.attrs.spec as string);
       // Inner output letters take the consumer's letters; inner summed letters get fresh ones.
@@ -68,7 +75,7 @@ export const MERGE_RULES: Rule[] = [
       const innerIns = si.ins.map((sub) => [...sub].map((c) => rename.get(c)!).join(''));
       const ins = [...s.ins.slice(0, k), ...innerIns, ...s.ins.slice(k + 1)];
       const inputs = [...node.inputs.slice(0, k), ...inner.inputs, ...node.inputs.slice(k + 1)];
-      const merged = ctx.g.add('einsum', inputs, { spec: `${ins.join(',')}->${s.out}` });
+      const merged = ctx.g.add('einsum', inputs, specAttrs(`${ins.join(',')}->${s.out}`));
       const rest = new Set([...plan, ...inlineSet(ctx, inner.id)]);
       if (!node.inputs.some((id, i) => i !== k && id === inner.id)) rest.delete(inner.id);
       ctx.facts.set(merged, { ...ctx.facts.get(merged), naive: naiveOf(ctx, node.id) + naiveOf(ctx, inner.id), inline: rest });

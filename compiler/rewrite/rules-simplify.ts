@@ -2,7 +2,7 @@
 // op it matches, and what it rewrites to. CSE and DCE come from rebuilding (engine.ts).
 import type { Id, Node } from '../ir/graph.ts';
 import { primitive } from '../ir/prim.ts';
-import { parseSpec } from '../ir/prims/einsum.ts';
+import { parseSpec, specAttrs } from '../ir/prims/einsum.ts';
 import type { Rule, RuleContext } from './engine.ts';
 
 const isConst = (ctx: RuleContext, id: Id) => ctx.g.node(id).op === 'const';
@@ -32,7 +32,7 @@ export const SIMPLIFY_RULES: Rule[] = [
         inputs.push(ctx.g.add('const', [], { value }));
         ins.push('');
       }
-      return ctx.g.add('einsum', inputs, { spec: `${ins.join(',')}->${s.out}` });
+      return ctx.g.add('einsum', inputs, specAttrs(`${ins.join(',')}->${s.out}`));
     },
   },
   {

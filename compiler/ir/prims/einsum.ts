@@ -3,7 +3,7 @@
 // sums of products, and so that its VJP is one rule: the gradient of an operand is the einsum of
 // the cotangent with the other operands.
 import * as T from '../../../runtime/tensor/index.ts';
-import type { Graph, Id } from '../graph.ts';
+import type { Attrs, Graph, Id } from '../graph.ts';
 import { definePrim, numelOf } from '../prim.ts';
 
 export interface EinsumSpec {
@@ -25,6 +25,18 @@ export const parseSpec = (spec: string): EinsumSpec => {
   return s;
 };
 export const formatSpec = (s: EinsumSpec) => `${s.ins.join(',')}->${s.out}`;
+
+// The attrs of an einsum node, one frozen object per spec: the hot rewrites build the same specs
+// again and again, and a shared object's text and hash are remembered by the graph (attrsText).
+const specAttrsMemo = new Map<string, Attrs>();
+export const specAttrs = (spec: string): Attrs => {
+  let a = specAttrsMemo.get(spec);
+  if (!a) {
+    if (specAttrsMemo.size > 100_000) specAttrsMemo.clear();
+    specAttrsMemo.set(spec, (a = Object.freeze({ spec })));
+  }
+  return a;
+};
 
 // (plain loops over the index strings: every node added and every FLOP count comes through here)
 export function indexSizes(s: EinsumSpec, shapes: number[][]): Map<string, number> {
@@ -239,7 +251,7 @@ definePrim({
   normalize(g, inputs, attrs) {
     const c = canonicalForm(inputs, attrs.spec as string);
     if (c === 'identity') return inputs[0];
-    if (c) return g.add('einsum', c.inputs, { spec: c.spec });
+    if (c) return g.add('einsum', c.inputs, specAttrs(c.spec));
     return undefined;
   },
   vjp({ g, node, ct }) {
