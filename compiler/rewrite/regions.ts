@@ -10,7 +10,27 @@ import { graphFlops, rebuild } from './engine.ts';
 import { mergeSumsOfProducts, planInlining } from './merge.ts';
 import { SIMPLIFY_RULES } from './rules-simplify.ts';
 
-const endpoints = (edge: string) => edge.split(':').map(Number) as [Id, Id];
+// An edge 'consumer:operand' as its two ids; every region walk reads these, so each is split once.
+const parsedEdges = new Map<string, [Id, Id]>();
+const endpoints = (edge: string): [Id, Id] => {
+  let e = parsedEdges.get(edge);
+  if (!e) {
+    const at = edge.indexOf(':');
+    e = [Number(edge.slice(0, at)), Number(edge.slice(at + 1))];
+    if (parsedEdges.size > 100_000) parsedEdges.clear();
+    parsedEdges.set(edge, e);
+  }
+  return e;
+};
+/** The nodes an edge set touches. */
+const membersOf = (region: string[]): Set<Id> => {
+  const members = new Set<Id>();
+  for (const e of region) {
+    const [c, o] = endpoints(e);
+    members.add(c).add(o);
+  }
+  return members;
+};
 
 /** The connected components of a set of 'consumer:operand' edges (joined by shared nodes). */
 export function regionsOf(edges: Set<string>): string[][] {
@@ -46,7 +66,7 @@ export function regionsOf(edges: Set<string>): string[][] {
  * set of the source graph onto the subgraph's ids.
  */
 export function regionSubgraph(src: Graph, region: string[], consumers: Map<Id, Id[]>, outputs: Set<Id>) {
-  const members = new Set(region.flatMap(endpoints));
+  const members = membersOf(region);
   const g = new Graph();
   const map = new Map<Id, Id>();
   let placeholders = 0;
@@ -71,7 +91,12 @@ export function regionSubgraph(src: Graph, region: string[], consumers: Map<Id, 
 }
 
 const absorbed = (op: string) => op === 'const' || op === 'broadcast';
-const isRegionOutput = (id: Id, members: Set<Id>, consumers: Map<Id, Id[]>, outputs: Set<Id>) => outputs.has(id) || (consumers.get(id) ?? []).some((c) => !members.has(c));
+function isRegionOutput(id: Id, members: Set<Id>, consumers: Map<Id, Id[]>, outputs: Set<Id>): boolean {
+  if (outputs.has(id)) return true;
+  const users = consumers.get(id);
+  if (users) for (const c of users) if (!members.has(c)) return true;
+  return false;
+}
 
 /**
  * The region and its inlining options as a string, read off the source graph in the order
@@ -79,7 +104,7 @@ const isRegionOutput = (id: Id, members: Set<Id>, consumers: Map<Id, Id[]>, outp
  * strings, the same subgraph and options, so the same choice.
  */
 export function regionKey(src: Graph, region: string[], options: string[][], consumers: Map<Id, Id[]>, outputs: Set<Id>): string {
-  const members = new Set(region.flatMap(endpoints));
+  const members = membersOf(region);
   const local = new Map<Id, number>();
   const parts: string[] = [];
   const visit = (id: Id): number => {

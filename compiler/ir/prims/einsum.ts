@@ -169,7 +169,9 @@ export const LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
 /** Letters not used in a spec, for building new specs; fewer than n when the alphabet runs out. */
 export function freshLetters(used: string, n: number): string[] {
-  return [...LETTERS].filter((ch) => !used.includes(ch)).slice(0, n);
+  const fresh: string[] = [];
+  for (let i = 0; i < LETTERS.length && fresh.length < n; i++) if (!used.includes(LETTERS[i])) fresh.push(LETTERS[i]);
+  return fresh;
 }
 
 export const einsum = (g: Graph, spec: string, ...inputs: Id[]): Id => g.add('einsum', inputs, { spec });
