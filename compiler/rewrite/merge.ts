@@ -4,7 +4,7 @@
 // Which edges to inline is planned before rebuilding (planInlining).
 import type { Graph, Id } from '../ir/graph.ts';
 import { primitive } from '../ir/prim.ts';
-import { freshLetters, parseSpec, specAttrs } from '../ir/prims/einsum.ts';
+import { freshLetters, LETTERS, parseSpec, specAttrs, type EinsumSpec } from '../ir/prims/einsum.ts';
 import { rebuild, type Rule, type RuleContext } from './engine.ts';
 import { MAX_OPERANDS } from './limits.ts';
 import { SIMPLIFY_RULES } from './rules-simplify.ts';
@@ -66,13 +66,8 @@ export const MERGE_RULES: Rule[] = [
       const inner = ctx.g.node(node.inputs[k]);
       const si = parseSpec(inner.attrs.spec as string);
       // Inner output letters take the consumer's letters; inner summed letters get fresh ones.
-      const rename = new Map<string, string>();
-      [...si.out].forEach((c, i) => rename.set(c, s.ins[k][i]));
-      const summed = [...new Set(si.ins.join(''))].filter((c) => !si.out.includes(c));
-      const fresh = freshLetters(node.attrs.spec as string, summed.length);
-      if (fresh.length < summed.length) return undefined; // the net would need more index letters than there are
-      summed.forEach((c, i) => rename.set(c, fresh[i]));
-      const innerIns = si.ins.map((sub) => [...sub].map((c) => rename.get(c)!).join(''));
+      const innerIns = renamedInner(si, s.ins[k], node.attrs.spec as string);
+      if (!innerIns) return undefined; // the net would need more index letters than there are
       const ins = [...s.ins.slice(0, k), ...innerIns, ...s.ins.slice(k + 1)];
       const inputs = [...node.inputs.slice(0, k), ...inner.inputs, ...node.inputs.slice(k + 1)];
       const merged = ctx.g.add('einsum', inputs, specAttrs(`${ins.join(',')}->${s.out}`));
@@ -83,6 +78,62 @@ export const MERGE_RULES: Rule[] = [
     },
   },
 ];
+
+// renamedInner's letter table (letters are ASCII: LETTERS), reset per call by marks.
+const renameTo = new Array<string>(128);
+const renameMark = new Int32Array(128);
+let renameStamp = 0;
+
+/**
+ * The inner einsum's index strings in the consumer's letters: its output letters become the
+ * consumer's letters for that operand (`as`), its summed letters fresh letters unused in the
+ * consumer's spec; undefined when the alphabet runs out.
+ */
+function renamedInner(si: EinsumSpec, as: string, consumerSpec: string): string[] | undefined {
+  if (!isAscii(si.out) || !si.ins.every(isAscii)) return renamedInnerGeneral(si, as, consumerSpec);
+  if (++renameStamp === 0x7fffffff) renameMark.fill(0), (renameStamp = 1);
+  const m = renameStamp;
+  for (let i = 0; i < si.out.length; i++) {
+    const c = si.out.charCodeAt(i);
+    renameMark[c] = m;
+    renameTo[c] = as[i];
+  }
+  // summed letters in order of first appearance, each the next letter the consumer does not use
+  let next = 0;
+  for (const sub of si.ins)
+    for (let i = 0; i < sub.length; i++) {
+      const c = sub.charCodeAt(i);
+      if (renameMark[c] === m) continue;
+      while (next < LETTERS.length && consumerSpec.includes(LETTERS[next])) next++;
+      if (next === LETTERS.length) return undefined;
+      renameMark[c] = m;
+      renameTo[c] = LETTERS[next++];
+    }
+  const out = new Array<string>(si.ins.length);
+  for (let o = 0; o < si.ins.length; o++) {
+    const sub = si.ins[o];
+    let t = '';
+    for (let i = 0; i < sub.length; i++) t += renameTo[sub.charCodeAt(i)];
+    out[o] = t;
+  }
+  return out;
+}
+
+const isAscii = (t: string) => {
+  for (let i = 0; i < t.length; i++) if (t.charCodeAt(i) >= 128) return false;
+  return true;
+};
+
+/** renamedInner for any letters (with maps). */
+function renamedInnerGeneral(si: EinsumSpec, as: string, consumerSpec: string): string[] | undefined {
+  const rename = new Map<string, string>();
+  [...si.out].forEach((c, i) => rename.set(c, as[i]));
+  const summed = [...new Set(si.ins.join(''))].filter((c) => !si.out.includes(c));
+  const fresh = freshLetters(consumerSpec, summed.length);
+  if (fresh.length < summed.length) return undefined;
+  summed.forEach((c, i) => rename.set(c, fresh[i]));
+  return si.ins.map((sub) => [...sub].map((c) => rename.get(c)!).join(''));
+}
 
 /** FLOPs of the sum of products as the program wrote it (before any reordering). */
 export function naiveOf(ctx: RuleContext, id: Id): number {
