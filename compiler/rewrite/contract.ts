@@ -36,21 +36,45 @@ const popcount = (m: number) => {
   return c;
 };
 
-/** Letters of the operands in `mask` that are still needed outside it (other operands or output). */
-function keptLetters(net: Net, mask: number, full: number): string {
-  const inside = new Set<string>();
-  const outside = new Set<string>(net.out);
-  net.subs.forEach((s, i) => {
-    for (const c of s) ((mask >> i) & 1 ? inside : outside).add(c);
+/** Each letter of a net (sorted by code unit) with the operands that carry it and whether the output does. */
+interface LetterUse {
+  letters: string[];
+  operands: number[];
+  inOut: boolean[];
+}
+const letterUses = new WeakMap<Net, LetterUse>();
+
+function letterUseOf(net: Net): LetterUse {
+  let u = letterUses.get(net);
+  if (u) return u;
+  const byLetter = new Map<string, number>();
+  net.subs.forEach((sub, i) => {
+    for (const c of sub) byLetter.set(c, (byLetter.get(c) ?? 0) | (1 << i));
   });
+  const letters = [...byLetter.keys()].sort();
+  u = { letters, operands: letters.map((c) => byLetter.get(c)!), inOut: letters.map((c) => net.out.includes(c)) };
+  letterUses.set(net, u);
+  return u;
+}
+
+/** Letters of the operands in `mask` that are still needed outside it (other operands or output), sorted. */
+function keptLetters(net: Net, mask: number, full: number): string {
   if (mask === full) return net.out;
-  return [...inside].filter((c) => outside.has(c)).sort().join('');
+  // (the DP asks this of every subset: read off per-letter operand masks, nothing built but the answer)
+  const u = letterUseOf(net);
+  let kept = '';
+  for (let k = 0; k < u.letters.length; k++) {
+    const ops = u.operands[k];
+    if (ops & mask && (ops & ~mask || u.inOut[k])) kept += u.letters[k];
+  }
+  return kept;
 }
 
 function pairCost(net: Net, a: Tree, b: Tree, letters: string) {
   const spec = { ins: [a.letters, b.letters], out: letters };
   const flops = einsumFlops(spec, net.sizes);
-  const size = [...letters].reduce((p, c) => p * net.sizes.get(c)!, 1);
+  let size = 1;
+  for (const c of letters) size *= net.sizes.get(c)!;
   return { flops, cost: flops + MEMORY_WEIGHT * size };
 }
 
