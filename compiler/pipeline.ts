@@ -16,7 +16,7 @@ import { chooseLayouts } from './rewrite/layout.ts';
 import { rebuild, type RewriteLog, type Rule } from './rewrite/engine.ts';
 import { FAULTS } from './rewrite/faults.ts';
 import { attachObjective, type Objective, type ObjectiveResult } from './objective.ts';
-import { mergeSumsOfProducts, planInlining, type InlinePolicy } from './rewrite/merge.ts';
+import { inliningPlans, mergeSumsOfProducts, type InlinePolicy } from './rewrite/merge.ts';
 import { planPerRegion } from './rewrite/regions.ts';
 import { SIMPLIFY_RULES } from './rewrite/rules-simplify.ts';
 import { hoistFrozen, type Hoisted } from './rewrite/hoist.ts';
@@ -113,9 +113,10 @@ export const STAGES: Stage[] = [
       // costed alone does not see. A plan equal to one already costed is not costed again, and
       // contraction orders are found once per distinct net.
       const orders = new Map<string, Tree>();
-      const perRegion = timed(p.timings, 'contract/per-region plan', () => planPerRegion(p.graph, orders));
+      const whole = inliningPlans(p.graph);
+      const perRegion = timed(p.timings, 'contract/per-region plan', () => planPerRegion(p.graph, orders, undefined, whole));
       const plans: { name: string; edges: Set<string> }[] = [];
-      for (const [name, edges] of [['per-region', perRegion], ['aggressive', planInlining(p.graph, 'aggressive')], ['conservative', planInlining(p.graph, 'conservative')]] as const)
+      for (const [name, edges] of [['per-region', perRegion], ['aggressive', whole.aggressive], ['conservative', whole.conservative]] as const)
         if (!plans.some((q) => sameSet(q.edges, edges))) plans.push({ name, edges });
       let best: { graph: Graph; log: RewriteLog[]; flops: number } = { graph: p.graph, log: [], flops: totalFlops(p.graph) };
       for (const plan of plans) {

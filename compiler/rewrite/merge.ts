@@ -162,22 +162,35 @@ export type InlinePolicy = 'aggressive' | 'conservative';
  * plans and the naive program as a floor.
  */
 export function planInlining(src: Graph, policy: InlinePolicy): Set<string> {
-  const fwdUses = forwardUses(src);
-  const allUses = src.uses();
+  return inliningPlans(src)[policy];
+}
+
+/** Both inlining plans (planInlining), from one pass over the graph's uses. */
+export function inliningPlans(src: Graph): Record<InlinePolicy, Set<string>> {
   const y = src.outputs.get('y');
-  const fwd = new Set(y === undefined ? [] : src.live([y]));
-  const edges = new Set<string>();
-  for (const c of src.live()) {
+  const fwdLive = y === undefined ? [] : src.live([y]);
+  // forwardUses, from the forward walk already made
+  const fwdUses = new Map<Id, number>();
+  for (const id of fwdLive) for (const i of src.node(id).inputs) fwdUses.set(i, (fwdUses.get(i) ?? 0) + 1);
+  if (y !== undefined) fwdUses.set(y, (fwdUses.get(y) ?? 0) + 1);
+  const live = src.live();
+  const allUses = new Map<Id, number>();
+  for (const id of live) for (const i of src.node(id).inputs) allUses.set(i, (allUses.get(i) ?? 0) + 1);
+  for (const r of src.outputs.values()) allUses.set(r, (allUses.get(r) ?? 0) + 1);
+  const fwd = new Set(fwdLive);
+  const aggressive = new Set<string>();
+  const conservative = new Set<string>();
+  for (const c of live) {
     const cn = src.node(c);
     if (cn.op !== 'einsum') continue;
     for (const e of cn.inputs) {
       if (src.node(e).op !== 'einsum' || (fwdUses.get(e) ?? 0) >= 2) continue;
-      const once = (allUses.get(e) ?? 0) <= 1;
-      const ok = policy === 'aggressive' || once || (fwd.has(c) && fwd.has(e));
-      if (ok) edges.add(`${c}:${e}`);
+      const edge = `${c}:${e}`;
+      aggressive.add(edge);
+      if ((allUses.get(e) ?? 0) <= 1 || (fwd.has(c) && fwd.has(e))) conservative.add(edge);
     }
   }
-  return edges;
+  return { aggressive, conservative };
 }
 
 export function mergeSumsOfProducts(src: Graph, policy: InlinePolicy | Set<string> = 'aggressive') {

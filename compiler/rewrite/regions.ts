@@ -7,7 +7,7 @@
 import { attrsText, Graph, type Id } from '../ir/graph.ts';
 import { contractOrders, type Tree } from './contract.ts';
 import { graphFlops, rebuild } from './engine.ts';
-import { mergeSumsOfProducts, planInlining } from './merge.ts';
+import { inliningPlans, mergeSumsOfProducts, type InlinePolicy } from './merge.ts';
 import { SIMPLIFY_RULES } from './rules-simplify.ts';
 
 // An edge 'consumer:operand' as its two ids; every region walk reads these, so each is split once.
@@ -139,9 +139,8 @@ export function contractedFlops(g: Graph, edges: Set<string>, orders?: Map<strin
  * A region whose subgraph and options were costed already (the same block again) takes that
  * choice without costing it again; `orders` remembers contraction orders across all of it.
  */
-export function planPerRegion(src: Graph, orders: Map<string, Tree> = new Map(), stats?: { regions: number; costed: number }): Set<string> {
-  const aggressive = planInlining(src, 'aggressive');
-  const conservative = planInlining(src, 'conservative');
+export function planPerRegion(src: Graph, orders: Map<string, Tree> = new Map(), stats?: { regions: number; costed: number }, plans: Record<InlinePolicy, Set<string>> = inliningPlans(src)): Set<string> {
+  const { aggressive, conservative } = plans;
   const consumers = new Map<Id, Id[]>();
   for (const id of src.live())
     for (const i of src.node(id).inputs) {

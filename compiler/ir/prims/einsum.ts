@@ -238,9 +238,7 @@ definePrim({
   shape(shapes, attrs) {
     const s = parseSpec(attrs.spec as string);
     if (s.ins.length !== shapes.length) throw new Error(`internal: einsum ${attrs.spec} with ${shapes.length} operands`);
-    s.ins.forEach((sub, o) => {
-      if (sub.length !== shapes[o].length) throw new Error(`internal: einsum ${attrs.spec}: operand ${o} has rank ${shapes[o].length}`);
-    });
+    for (let o = 0; o < s.ins.length; o++) if (s.ins[o].length !== shapes[o].length) throw new Error(`internal: einsum ${attrs.spec}: operand ${o} has rank ${shapes[o].length}`);
     return einsumShape(s, shapes);
   },
   axes(inputs, node) {
