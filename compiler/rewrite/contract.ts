@@ -176,8 +176,12 @@ function emit(g: Graph, t: Tree, inputs: Id[], subs: string[], root = true): { i
 }
 
 export interface ContractOptions {
-  /** Log each net's order with its explanation (for --explain); costing a plan alone (regions.ts) skips it. */
-  explain?: boolean;
+  /**
+   * Log each net's order with its explanation (for --explain); costing a plan alone (regions.ts)
+   * skips it; 'deferred' logs a placeholder that settleLog turns into the entry (the contract stage
+   * costs several plans and keeps one log).
+   */
+  explain?: boolean | 'deferred';
   /** Orders already found, by net (netKey): one compile meets the same net in every block and in each region plan it costs. */
   orders?: Map<string, Tree>;
 }
@@ -202,7 +206,10 @@ export function contractionRule(opts: ContractOptions = {}): Rule {
         tree = known ?? optimalOrder(net);
         if (!known) opts.orders.set(key, tree);
       } else tree = optimalOrder(net);
-      if (explain) ctx.log.push(explainedEntry({ g: ctx.g, node, net, tree, leafAxes: ctx.leafAxes, dimLabel: ctx.dimLabel }, naiveOf(ctx, node.id), ctx.facts.get(node.id)?.forward === true));
+      if (explain) {
+        const x: Explained = { g: ctx.g, node, net, tree, leafAxes: ctx.leafAxes, dimLabel: ctx.dimLabel, naive: naiveOf(ctx, node.id), forward: ctx.facts.get(node.id)?.forward === true };
+        ctx.log.push(explain === 'deferred' ? { rule: 'contraction-order', [DEFERRED]: x } : explainedEntry(x));
+      }
       // Two operands taken as they are: the pair is the node itself (it is canonical), nothing to build.
       if (node.inputs.length === 2 && tree.left && !tree.left.left && tree.right && !tree.right.left) return node.id;
       return emit(ctx.g, tree, node.inputs, net.subs).id;
@@ -220,8 +227,19 @@ interface Explained {
   tree: Tree;
   leafAxes: RuleContext['leafAxes'];
   dimLabel: RuleContext['dimLabel'];
+  naive: number;
+  forward: boolean;
   label?: Label;
 }
+
+const DEFERRED = Symbol('deferred contraction log entry');
+
+/** The log with each deferred entry (explain: 'deferred') written out. */
+export const settleLog = (log: RewriteLog[]): RewriteLog[] =>
+  log.map((e) => {
+    const x = (e as { [DEFERRED]?: Explained })[DEFERRED];
+    return x ? explainedEntry(x) : e;
+  });
 
 const explainedOf = new WeakMap<RewriteLog, Explained>();
 
@@ -254,8 +272,9 @@ const ORDER_FIELD = lazyField('order', (x) => describeTree(x.g, x.node, x.tree, 
 const FOLDS_FIELD = lazyField('folds', (x) => expertFolds(x.g, x.node, x.net, x.tree, tokenLetters(x.g, x.node), labelOf(x)));
 
 /** The log entry of one net's order (fields in this order: the log's JSON is compared byte for byte). */
-function explainedEntry(x: Explained, naive: number, forward: boolean): RewriteLog {
-  const entry: RewriteLog = { rule: 'contraction-order', loc: x.node.loc, forward };
+function explainedEntry(x: Explained): RewriteLog {
+  const { naive } = x;
+  const entry: RewriteLog = { rule: 'contraction-order', loc: x.node.loc, forward: x.forward };
   explainedOf.set(entry, x);
   Object.defineProperty(entry, 'net', NET_FIELD);
   Object.defineProperty(entry, 'order', ORDER_FIELD);
