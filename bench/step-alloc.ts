@@ -52,7 +52,7 @@ for (const w of which.length ? which : known) {
       if (b !== null) windows.push(b);
     }
     done += 3 * calls;
-    figures.push(`after ${m} steps ${windows.length ? `${(median(windows) / 1024).toFixed(1)} KB` : 'n/a (a GC in every window)'}`);
+    figures.push(`after ${m} steps ${windows.length ? `${median(windows).toFixed(0)} B` : 'n/a (a GC in every window)'}`);
   }
   console.log(`${w}: ${tr.plan.kernels.length} kernels, ${functions} generated functions; bytes per step: ${figures.join(', ')}`);
   tr.dispose();

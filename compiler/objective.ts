@@ -5,6 +5,7 @@ import type { Graph, Id } from './ir/graph.ts';
 import { scale, mulSame } from './ir/prims/elementwise.ts';
 import { vjp } from './autodiff/vjp.ts';
 import * as T from '../runtime/tensor/index.ts';
+import { evalStepScalar, type StepScalar } from './step-scalars.ts';
 
 export interface AdamWConfig {
   kind: 'adamw';
@@ -45,8 +46,8 @@ interface OptimizerRule {
   state: string[];
   /** Scalars fed each step for a group learning at lr = base lr × schedule × ratio, as inputs 'arg:NAME@ratio' of shape []. */
   args: string[];
-  /** Their values at step t for learning rate lr, written into out from index `at`, in that order (no allocation: the CPU step's fast path). */
-  argsInto(t: number, lr: number, out: Float64Array, at: number): void;
+  /** Their formulas over the step t, in that order, given the group's learning rate as a formula. */
+  scalars(lr: StepScalar): StepScalar[];
   /** Build the updates: returns new values of the parameter and each state. */
   update(g: Graph, p: Id, grad: Id, state: Record<string, Id>, arg: (name: string) => Id): { param: Id; state: Record<string, Id> };
 }
@@ -63,11 +64,11 @@ export const OPTIMIZERS: { adamw: (c: AdamWConfig) => OptimizerRule; sgd: (c: Sg
   adamw: (c) => ({
     state: ['m', 'v'],
     args: ['decay', 'lr_t', 'eps_t'],
-    argsInto(t, lr, out, at) {
-      out[at] = 1 - lr * c.weightDecay;
-      out[at + 1] = (lr * Math.sqrt(1 - c.beta2 ** t)) / (1 - c.beta1 ** t);
-      out[at + 2] = c.eps * Math.sqrt(1 - c.beta2 ** t);
-    },
+    scalars: (lr) => [
+      ['-', 1, ['*', lr, c.weightDecay]],
+      ['/', ['*', lr, ['sqrt', ['-', 1, ['pow', c.beta2, 't']]]], ['-', 1, ['pow', c.beta1, 't']]],
+      ['*', c.eps, ['sqrt', ['-', 1, ['pow', c.beta2, 't']]]],
+    ],
     update(g, p, grad, s, arg) {
       const m = g.add('add', [scale(g, c.beta1, s.m), scale(g, 1 - c.beta1, grad)]);
       const v = g.add('add', [scale(g, c.beta2, s.v), scale(g, 1 - c.beta2, mulSame(g, grad, grad))]);
@@ -80,9 +81,7 @@ export const OPTIMIZERS: { adamw: (c: AdamWConfig) => OptimizerRule; sgd: (c: Sg
   sgd: () => ({
     state: [],
     args: ['lr'],
-    argsInto(_t, lr, out, at) {
-      out[at] = lr;
-    },
+    scalars: (lr) => [lr],
     update: (g, p, grad, _s, arg) => ({ param: g.add('add', [p, scale(g, -1, mulSame(g, bscalar(g, arg('lr'), grad), grad))]), state: {} }),
   }),
 };
@@ -93,6 +92,8 @@ export interface ObjectiveResult {
   args: StepArgs;
   /** the names of args(step)'s entries, in the order argsInto writes their values */
   argNames: string[];
+  /** their formulas over the step t and the schedule's factor (compiled to wasm by the CPU step) */
+  argFormulas: StepScalar[];
   argsInto(step: number, lrScale: number, out: Float64Array): void;
   /** [output, leaf] pairs: after a step, each output becomes the leaf's new value. */
   assignments: [string, string][];
@@ -150,8 +151,10 @@ export function attachObjective(g: Graph, leaves: Map<string, T.Tensor>, form: '
   };
   const ratios = [...new Set(params.map(ratioOf))];
   const argNames = ratios.flatMap((ratio) => rule.args.map((k) => `arg:${k}@${ratio}`));
+  // the group's learning rate: base lr × schedule × ratio, in that order
+  const argFormulas = ratios.flatMap((ratio) => rule.scalars(['*', ['*', obj.optimizer.lr, 'scale'], ratio]));
   const argsInto = (t: number, lrScale: number, out: Float64Array) => {
-    for (let i = 0; i < ratios.length; i++) rule.argsInto(t, obj.optimizer.lr * lrScale * ratios[i]!, out, i * rule.args.length);
+    for (let i = 0; i < argFormulas.length; i++) out[i] = evalStepScalar(argFormulas[i]!, t, lrScale);
   };
   const args: StepArgs = (t, lrScale = 1) => {
     const v = new Float64Array(argNames.length);
@@ -177,7 +180,7 @@ export function attachObjective(g: Graph, leaves: Map<string, T.Tensor>, form: '
       assignments.push([`new:${s}:${name}`, `${s}:${name}`]);
     }
   }
-  return { leaves: out, inputs: ['x', 't', ...argNames], args, argNames, argsInto, assignments };
+  return { leaves: out, inputs: ['x', 't', ...argNames], args, argNames, argFormulas, argsInto, assignments };
 }
 
 /** ‖g‖: the L2 norm of all gradients together. */

@@ -1,12 +1,15 @@
-// After warm-up, a training step on the CPU backend (OpenBLAS gemm, or loops where the binding is not
-// built) allocates (almost) nothing: every buffer is allocated at prepare(), inputs are copied into
-// the leaves, the assigns are prepared once. What remains is V8 boxing a few double scalars in the
-// once-per-step host code (the optimizer's step arguments, the returned loss).
+// A training step on the CPU backend (OpenBLAS gemm, or loops where the binding is not built)
+// allocates nothing but the number it returns (the loss: a 16-byte heap number), from its first
+// steps: every buffer is allocated at prepare(), inputs are copied into the leaves, the assigns are
+// prepared once, and no double is computed in the once-a-step host code — V8 runs that code in its
+// interpreter, which boxes every double (an allocation each), for hundreds of steps before optimising
+// it. So the optimiser's scalars are a wasm function (runtime/backends/wasm-step-scalars.ts), every
+// loops kernel is wasm (a scalar rendering where nothing vectorises), and the two-thread split's
+// chunking is worked out once per kernel.
 //
-// "Warm" takes V8 optimising every kernel: until then a kernel runs in the interpreter, which boxes
-// every double it computes (allocates). A kernel run once per step on little data (an adapter's
-// parameter update) is optimised only after tens to hundreds of steps; kernels of the same form (the
-// blocks of a model) share one function (compiler/codegen/cpu-loops.ts), so they warm up together.
+// The generated JS kernels (loops: 'js', the fallback where WebAssembly SIMD is missing) are different:
+// until V8 optimises a kernel it boxes every double it computes; kernels of the same form (the blocks
+// of a model) share one function (compiler/codegen/cpu-loops.ts), so they warm up together.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/frontend.ts';
@@ -20,27 +23,29 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const lily = checkSource(readFileSync(new URL('../stdlib/adapters/lily.lily', import.meta.url), 'utf8'), 'lily.lily');
 
 describe('training step allocations', () => {
-  it(`a warm CPU step allocates under 1 KB (its buffers: ${(256 * 64 * 4 * 12) / 1024} KB and more)`, async () => {
+  // the bytes of a heap number: what returning the loss as a JS number costs
+  const LOSS_NUMBER = 16;
+
+  it('a CPU step allocates only the number it returns, from its third step', async () => {
     const blas = loadNativeBlas().ok ? 'native' : 'wasm';
     // without the native binding, the loops-only CPU path (the wasm gemm allocates its bookkeeping)
     const backend = blas === 'native' ? cpuBackend({ blas }) : cpuBackend({ gemm: false });
     const tr = await compileTraining(lily, 'Lily', { dims: { N: 256, In: 64, Out: 64, r: 4, E: 4 }, backend, params: 'random' });
-    const x = new Float32Array(256 * 64).fill(0.5), t = new Float32Array(256 * 64).fill(0.1);
-    for (let i = 0; i < 300; i++) tr.stepSync!({ x, t }); // warm: V8 has optimised every kernel
-    // the least of three windows: V8's own late work (optimising, feedback) lands in one window, not all
+    const batch = { x: new Float32Array(256 * 64).fill(0.5), t: new Float32Array(256 * 64).fill(0.1) };
+    for (let i = 0; i < 2; i++) tr.stepSync!(batch); // the first step prepares the assigns
     const windows: number[] = [];
     for (let i = 0; i < 3; i++) {
-      const b = await bytesPerStep(() => tr.stepSync!({ x, t }), 40);
+      const b = await bytesPerStep(() => tr.stepSync!(batch), 10);
       if (b !== null) windows.push(b);
     }
     expect(windows.length, 'every measuring window saw a GC').toBeGreaterThan(0);
-    expect(Math.min(...windows)).toBeLessThan(1024);
+    expect(median(windows), `bytes per step in each window: ${windows}`).toBeLessThanOrEqual(LOSS_NUMBER);
     tr.dispose();
   });
 
-  // The generated JS kernels (loops: 'js'; the fallback where WebAssembly SIMD is missing) and the
-  // default, WebAssembly loops kernels around the same JS host code.
-  it.each(['js', 'wasm'] as const)('a many-block model (ViT-like encoder, 6 blocks) allocates under 1 KB a step after 80 steps (%s loops kernels)', async (loops) => {
+  // The generated JS kernels (loops: 'js'), after V8 has optimised them, and the default, WebAssembly
+  // loops kernels from the third step, around the same JS host code.
+  it.each([['js', 80, 1024], ['wasm', 2, LOSS_NUMBER]] as const)('a many-block model (ViT-like encoder, 6 blocks), %s loops kernels: after %i steps, at most %i bytes a step', async (loops, warm, bound) => {
     // tiny sizes: ~650 kernels, each a few dozen values, so nothing is hot enough for V8 on its own;
     // with one JS function per kernel (buffer ids in the source), the JS run allocated 40–310 KB a step here.
     const file = new URL('../bench/model/vit-small.lily', import.meta.url);
@@ -50,17 +55,16 @@ describe('training step allocations', () => {
     const backend = blas === 'native' ? cpuBackend({ blas, loops }) : cpuBackend({ gemm: false, loops });
     const tr = await compileTraining(checked, 'ViTLily', { dims, backend });
     const n = dims.Bt * dims.T * dims.D;
-    const x = Float32Array.from({ length: n }, (_, i) => Math.sin(i)), t = Float32Array.from({ length: n }, (_, i) => Math.cos(i));
-    for (let i = 0; i < 80; i++) tr.stepSync!({ x, t });
-    // five windows; one freeing memory outside the step (negative) says nothing, one with V8's late work is the outlier
+    const batch = { x: Float32Array.from({ length: n }, (_, i) => Math.sin(i)), t: Float32Array.from({ length: n }, (_, i) => Math.cos(i)) };
+    for (let i = 0; i < warm; i++) tr.stepSync!(batch);
+    // five windows; one with V8's late work (optimising, feedback) is the outlier
     const windows: number[] = [];
     for (let i = 0; i < 5; i++) {
-      const b = await bytesPerStep(() => tr.stepSync!({ x, t }), 4);
-      if (b !== null && b >= 0) windows.push(b);
+      const b = await bytesPerStep(() => tr.stepSync!(batch), 4);
+      if (b !== null) windows.push(b);
     }
     expect(windows.length, `too few clean measuring windows: ${windows}`).toBeGreaterThanOrEqual(3);
-    expect(median(windows), `bytes per step in each window: ${windows.map((b) => b.toFixed(0))}`).toBeLessThan(1024);
+    expect(median(windows), `bytes per step in each window: ${windows.map((b) => b.toFixed(0))}`).toBeLessThanOrEqual(bound);
     tr.dispose();
   }, 60_000);
 });
-

@@ -11,6 +11,7 @@ import { timed, type Timings } from '../compiler/timings.ts';
 import type { ModuleRecord, TargetAttachment } from '../compiler/interp/targets.ts';
 import type { Backend, Executable, HostAccess } from './executable.ts';
 import { referenceBackend } from './backends/reference-exec.ts';
+import { compileStepScalars } from './backends/wasm-step-scalars.ts';
 import type { Tensor } from './tensor/index.ts';
 import { largest } from './tensor/reduce.ts';
 import { isStepRandomLeaf, stepRandom } from './init/step-random.ts';
@@ -256,8 +257,12 @@ function hostLoss(kind: 'mse' | 'xent', y: Float32Array, t: Float32Array, classe
 /** The step on a host executable: inputs written into the leaves' arrays, one run, the assigns prepared once. */
 function hostStep(host: HostAccess, plan: KernelPlan, train: NonNullable<Program['train']>, assignments: [string, string][], next: () => number, schedule?: (step: number) => number) {
   const argNames = train.argNames.filter((a) => plan.leaves.has(a));
-  const argAt = argNames.map((a) => train.argNames.indexOf(a));
-  const argValues = new Float64Array(train.argNames.length);
+  // the optimiser's scalars in wasm, each copied into its leaf as a one-float view (no double in JS: see wasm-step-scalars.ts)
+  const scalars = compileStepScalars(train.argFormulas);
+  const argViews = argNames.map((a) => {
+    const k = train.argNames.indexOf(a);
+    return scalars.out.subarray(k, k + 1);
+  });
   let assign: (() => void) | null = null;
   return (batch: { x: Float32Array; t: Float32Array }): number => {
     const step = next();
@@ -265,8 +270,8 @@ function hostStep(host: HostAccess, plan: KernelPlan, train: NonNullable<Program
     if (batch.x.length !== x.length || batch.t.length !== t.length) throw new Error(`step: x needs ${x.length} values and t ${t.length}; got ${batch.x.length} and ${batch.t.length}`);
     x.set(batch.x);
     t.set(batch.t);
-    train.argsInto(step, schedule?.(step) ?? 1, argValues);
-    for (let i = 0; i < argNames.length; i++) host.leaf(argNames[i]!)[0] = argValues[argAt[i]!]!;
+    scalars.run(step, schedule?.(step) ?? 1);
+    for (let i = 0; i < argNames.length; i++) host.leaf(argNames[i]!).set(argViews[i]!);
     host.run();
     const loss = host.output('loss')[0]!;
     (assign ??= host.assigner(assignments))();

@@ -148,6 +148,9 @@ export class Code {
   f64Add(): this { return this.op(0xa0); }
   f64Sub(): this { return this.op(0xa1); }
   f64Mul(): this { return this.op(0xa2); }
+  f64Div(): this { return this.op(0xa3); }
+  f64Sqrt(): this { return this.op(0x9f); }
+  f32DemoteF64(): this { return this.op(0xb6); }
 
   // SIMD (opcodes from the SIMD proposal, merged in core 2.0)
   f64x2Splat(): this { return this.simd(0x14); }
@@ -236,40 +239,52 @@ export interface MemoryImport {
   shared?: boolean;
 }
 
+/** A function the module imports (e.g. Math.pow, which V8 calls directly from wasm). */
+export interface FuncImport {
+  module: string;
+  name: string;
+  params: ValType[];
+  results: ValType[];
+}
+
 export class ModuleBuilder {
   private readonly funcs: FuncDef[] = [];
-  constructor(private readonly memory: MemoryImport) {}
+  /** imported functions take the first function indices, in this order */
+  constructor(private readonly memory: MemoryImport, private readonly funcImports: readonly FuncImport[] = []) {}
 
   /** add a function; returns its index (for `call`) */
   func(params: ValType[], results: ValType[], build: (c: Code) => void, exportName?: string): number {
     const code = new Code(params);
     build(code);
     this.funcs.push({ params, results, code, ...(exportName ? { exportName } : {}) });
-    return this.funcs.length - 1;
+    return this.funcImports.length + this.funcs.length - 1;
   }
 
   /** add a function whose body was built separately (a Code made with the same params) */
   add(code: Code, results: ValType[], exportName?: string): number {
     this.funcs.push({ params: [...code.params], results, code, ...(exportName ? { exportName } : {}) });
-    return this.funcs.length - 1;
+    return this.funcImports.length + this.funcs.length - 1;
   }
 
   /** reserve an index now, fill the body later (for mutual references) */
   declare(params: ValType[], results: ValType[], exportName?: string): { index: number; code: Code } {
     const code = new Code(params);
     this.funcs.push({ params, results, code, ...(exportName ? { exportName } : {}) });
-    return { index: this.funcs.length - 1, code };
+    return { index: this.funcImports.length + this.funcs.length - 1, code };
   }
 
   bytes(): Uint8Array<ArrayBuffer> {
     const section = (id: number, payload: number[]) => concat([[id], uleb(payload.length), payload]);
-    const types = this.funcs.map((f) => [0x60, ...vec(f.params.map((p) => [p])), ...vec(f.results.map((r) => [r]))]);
+    const fi = this.funcImports;
+    const sig = (f: { params: ValType[]; results: ValType[] }) => [0x60, ...vec(f.params.map((p) => [p])), ...vec(f.results.map((r) => [r]))];
+    // one type per function, imports first: type i belongs to function i
+    const types = [...fi.map(sig), ...this.funcs.map(sig)];
     const m = this.memory;
     const limits =
       m.maxPages === undefined ? [0x00, ...uleb(m.minPages)] : [m.shared ? 0x03 : 0x01, ...uleb(m.minPages), ...uleb(m.maxPages)];
-    const imports = vec([[...str(m.module), ...str(m.name), 0x02, ...limits]]);
-    const funcsec = vec(this.funcs.map((_, i) => uleb(i)));
-    const exps = this.funcs.flatMap((f, i) => (f.exportName ? [[...str(f.exportName), 0x00, ...uleb(i)]] : []));
+    const imports = vec([...fi.map((f, i) => [...str(f.module), ...str(f.name), 0x00, ...uleb(i)]), [...str(m.module), ...str(m.name), 0x02, ...limits]]);
+    const funcsec = vec(this.funcs.map((_, i) => uleb(fi.length + i)));
+    const exps = this.funcs.flatMap((f, i) => (f.exportName ? [[...str(f.exportName), 0x00, ...uleb(fi.length + i)]] : []));
     const code = vec(this.funcs.map((f) => f.code.encode()));
     return new Uint8Array(concat([
       [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],

@@ -87,6 +87,8 @@ export class LoopsThreads {
   private tag = 0;
   private live = false;
   private readonly callerSpin: number;
+  /** chunk size and count by row count, worked out once: a division in run() (once a step, in V8's interpreter) boxes a double */
+  private readonly chunking = new Map<number, { chunk: number; count: number }>();
   /** resolves once the worker takes jobs (true) or could not start (false) */
   readonly ready: Promise<boolean>;
   /** resolves when the worker thread has ended (at once when none started) */
@@ -165,8 +167,12 @@ export class LoopsThreads {
     }
     this.splits++;
     const c = this.c;
-    const chunk = 4 * Math.ceil(n / (4 * CHUNKS));
-    const count = Math.ceil(n / chunk);
+    let job = this.chunking.get(n);
+    if (!job) {
+      const chunk = 4 * Math.ceil(n / (4 * CHUNKS));
+      this.chunking.set(n, (job = { chunk, count: Math.ceil(n / chunk) }));
+    }
+    const { chunk, count } = job;
     c[FN] = fnIdx;
     c[N] = n;
     c[CHUNK] = chunk;

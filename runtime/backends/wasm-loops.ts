@@ -12,9 +12,12 @@
 //  - otherwise a reduce (softmax's max and sum, layer norm's moments, Σ over rows) is vectorised
 //    along its innermost variable when the body's loads are contiguous in it: 4 vector accumulators,
 //    a vector remainder loop, a scalar tail, a horizontal sum.
-// A kernel where neither applies, or that needs something without a wasm rendering (a unary function
-// missing from wasm-unary.ts, pow with a non-constant exponent, a reduce the JS emitter materialises
-// across an output loop), is not rendered: it stays JavaScript — never a wrong result.
+// A kernel where neither applies (a scalar, a short row, a strided reduce) is rendered as scalar wasm:
+// the JS rendering of a kernel run once a step stays in V8's interpreter, which boxes every double it
+// computes (an allocation per value, every step). A kernel that needs something without a wasm
+// rendering (a unary function missing from wasm-unary.ts, pow with a non-constant exponent, a reduce
+// the JS emitter materialises across an output loop) is not rendered: it stays JavaScript — never a
+// wrong result.
 //
 // Arithmetic is float32 (the JS kernels compute in doubles and round at the store): sums differ in
 // the order and rounding of their terms, by a few ulp of Σ|terms| (wasm-loops.test.ts states the bound).
@@ -111,8 +114,6 @@ class KernelWriter {
   readonly argp = this.code.param(3);
   private readonly bufLocals = new Map<BufferId, Local>();
   readonly pre: Scope;
-  /** some loop or reduce runs on vectors (else the kernel is not worth rendering) */
-  vectorised = false;
 
   /** bufs: the table order (canonicalBuffers) */
   constructor(private readonly args: readonly string[], readonly bufs: readonly BufferId[]) {
@@ -293,7 +294,6 @@ class KernelWriter {
         if (vec) {
           f.get(this.asVec(a)).get(this.asVec(b));
           BIN_VEC[e.op]!(f);
-          this.vectorised = true;
         } else {
           f.get(a.l).get(b.l);
           BIN_SCALAR[e.op]!(f);
@@ -356,7 +356,6 @@ class KernelWriter {
 
     if (last && last.extent >= W && freeVars(e.body).has(last.v) && contiguousIn(e.body, last.v)) {
       // vectorised along its own innermost variable
-      this.vectorised = true;
       const na = last.extent >= ACCS * W ? ACCS : 1;
       const accs = Array.from({ length: na }, () => this.code.local(V128));
       const sacc = this.code.local(F32);
@@ -504,7 +503,6 @@ export function renderWasmKernel(k: Kernel, args: readonly string[]): { code: Co
       const parent = n > 1 ? outs[n - 2]! : w.pre;
       // vector stores along the innermost output variable: loads along it contiguous, broadcast or gathered
       if (lastL.extent >= W) {
-        w.vectorised = true;
         const inner = outs[n - 1]!;
         const main = w.scope(lastL.v, inner.end, inner.from, W, true);
         main.isOut = true;
@@ -520,7 +518,6 @@ export function renderWasmKernel(k: Kernel, args: readonly string[]): { code: Co
       }
       if (n > 1) w.pre.stmts.push(w.renderNest(outs.slice(0, n - 1)));
     }
-    if (!w.vectorised) return { reason: 'nothing to vectorise' };
     return { code: w.finish(), bufs };
   } catch (e) {
     if (e instanceof NotRendered) return { reason: e.message };
