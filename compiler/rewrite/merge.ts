@@ -89,7 +89,7 @@ let renameStamp = 0;
  * consumer's letters for that operand (`as`), its summed letters fresh letters unused in the
  * consumer's spec; undefined when the alphabet runs out.
  */
-function renamedInner(si: EinsumSpec, as: string, consumerSpec: string): string[] | undefined {
+export function renamedInner(si: EinsumSpec, as: string, consumerSpec: string): string[] | undefined {
   if (!isAscii(si.out) || !si.ins.every(isAscii)) return renamedInnerGeneral(si, as, consumerSpec);
   if (++renameStamp === 0x7fffffff) renameMark.fill(0), (renameStamp = 1);
   const m = renameStamp;
@@ -125,7 +125,7 @@ const isAscii = (t: string) => {
 };
 
 /** renamedInner for any letters (with maps). */
-function renamedInnerGeneral(si: EinsumSpec, as: string, consumerSpec: string): string[] | undefined {
+export function renamedInnerGeneral(si: EinsumSpec, as: string, consumerSpec: string): string[] | undefined {
   const rename = new Map<string, string>();
   [...si.out].forEach((c, i) => rename.set(c, as[i]));
   const summed = [...new Set(si.ins.join(''))].filter((c) => !si.out.includes(c));
