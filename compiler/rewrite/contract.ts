@@ -187,7 +187,15 @@ export interface ContractOptions {
 }
 
 /** A net's identity for the order cache: its index strings and the sizes of its letters. */
-export const netKey = (net: Net): string => `${net.subs.join(',')}->${net.out}|${[...net.sizes].map(([c, n]) => `${c}${n}`).join(',')}`;
+export function netKey(net: Net): string {
+  let key = `${net.subs.join(',')}->${net.out}|`;
+  let first = true;
+  for (const [c, n] of net.sizes) {
+    key += `${first ? '' : ','}${c}${n}`;
+    first = false;
+  }
+  return key;
+}
 
 /** The contraction-order rule; `opts` says whether to explain and where to remember orders. */
 export function contractionRule(opts: ContractOptions = {}): Rule {

@@ -81,7 +81,10 @@ export function rebuild(
     opts.facts?.(old, raw, ctx);
     const id = simplify(raw);
     // The rewritten node stands for the same old node: it inherits facts it did not set itself.
-    if (id !== raw) ctx.facts.set(id, { ...ctx.facts.get(raw), ...ctx.facts.get(id) });
+    if (id !== raw) {
+      const inherited = ctx.facts.get(raw);
+      if (inherited) ctx.facts.set(id, { ...inherited, ...ctx.facts.get(id) });
+    }
     newId[old] = id;
     const name = src.names.get(old);
     if (name && !g.names.has(id)) g.names.set(id, name);
