@@ -134,13 +134,20 @@ function hashOf(op: string): number {
 
 // Rebuilding a graph adds every node again with the same attrs object, so each object's text is
 // computed once. Attrs are never changed after a node is built (nodes are values).
+// Kept on the attrs object itself (a non-enumerable symbol: invisible to JSON, spreads and
+// Object.keys), read back as a plain property; objects that cannot take it use the map.
+const ATTRS_KEY = Symbol('attrs text and hash');
 const attrsTexts = new WeakMap<object, { text: string; hash: number }>();
 
 function attrsEntry(attrs: Attrs): { text: string; hash: number } {
+  const own = (attrs as { [ATTRS_KEY]?: { text: string; hash: number } })[ATTRS_KEY];
+  if (own !== undefined) return own;
   let e = attrsTexts.get(attrs);
   if (e === undefined) {
     const text = stableJson(attrs);
-    attrsTexts.set(attrs, (e = { text, hash: mixString(2166136261, text) }));
+    e = { text, hash: mixString(2166136261, text) };
+    if (Object.isExtensible(attrs)) Object.defineProperty(attrs, ATTRS_KEY, { value: e });
+    else attrsTexts.set(attrs, e);
   }
   return e;
 }

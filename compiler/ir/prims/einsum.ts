@@ -3,7 +3,7 @@
 // sums of products, and so that its VJP is one rule: the gradient of an operand is the einsum of
 // the cotangent with the other operands.
 import * as T from '../../../runtime/tensor/index.ts';
-import type { Attrs, Graph, Id } from '../graph.ts';
+import { attrsText, type Attrs, type Graph, type Id } from '../graph.ts';
 import { definePrim, numelOf } from '../prim.ts';
 
 export interface EinsumSpec {
@@ -33,7 +33,9 @@ export const specAttrs = (spec: string): Attrs => {
   let a = specAttrsMemo.get(spec);
   if (!a) {
     if (specAttrsMemo.size > 100_000) specAttrsMemo.clear();
-    specAttrsMemo.set(spec, (a = Object.freeze({ spec })));
+    a = { spec };
+    attrsText(a); // remembered on the object before it is frozen
+    specAttrsMemo.set(spec, Object.freeze(a));
   }
   return a;
 };
