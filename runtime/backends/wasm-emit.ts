@@ -151,6 +151,7 @@ export class Code {
   f64Div(): this { return this.op(0xa3); }
   f64Sqrt(): this { return this.op(0x9f); }
   f32DemoteF64(): this { return this.op(0xb6); }
+  f64Ne(): this { return this.op(0x62); }
 
   // SIMD (opcodes from the SIMD proposal, merged in core 2.0)
   f64x2Splat(): this { return this.simd(0x14); }

@@ -1,10 +1,11 @@
 // The bidiagonalisation's row pass (bidiagonal.ts) as a WebAssembly SIMD kernel in f64x2: the
-// 4mn²-flop part of an SVD, which V8 runs at about a fifth of this speed as a JavaScript loop.
-// Built at first use with the project's own emitter (no toolchain); where WebAssembly SIMD is
-// missing, bidiagonal.ts keeps its JavaScript loop.
+// 4mn²-flop part of an SVD, which V8 runs at about a fifth of this speed as a JavaScript loop; and
+// the application of one Householder reflector to a block of columns (turning B's singular vectors
+// into W's). Built at first use with the project's own emitter (no toolchain); where WebAssembly
+// SIMD is missing, bidiagonal.ts keeps its JavaScript loops.
 import { Code, F64, I32, ModuleBuilder, type Local, V128 } from '../backends/wasm-emit.ts';
 
-export interface RowPassKernel {
+export interface BidiagonalKernel {
   memory: WebAssembly.Memory;
   /**
    * bidiagonal.ts's rowPassLoop on the row-major [m, n] matrix at byte offset a (w, u, wn: byte
@@ -12,121 +13,247 @@ export interface RowPassKernel {
    * the next step's product wn; returns Σ_{i>k+1} a[i, k+1]².
    */
   pass(a: number, w: number, u: number, wn: number, n: number, m: number, k: number, tau: number, tauR: number, scale: number): number;
+  /**
+   * X ← (I − τ v vᵀ) X for the row-major [rows, c] block at byte offset x, where v[head] = 1 and
+   * v[i] (head < i < rows) is the double at byte v + i·stride (v[i] = 0 above head): bidiagonal.ts's
+   * reflectLoop, the same arithmetic column by column (f64x2 lanes are two columns).
+   */
+  reflect(x: number, c: number, rows: number, head: number, v: number, stride: number, tau: number): void;
 }
 
 let built: { module: WebAssembly.Module } | null | undefined;
 
 /** A fresh instance with memory for `bytes` bytes, or null without WebAssembly SIMD. */
-export function rowPassKernel(bytes: number): RowPassKernel | null {
+export function bidiagonalKernel(bytes: number): BidiagonalKernel | null {
   if (built === undefined) built = build();
   if (!built) return null;
   const memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / 65536) + 1 });
-  const ex = new WebAssembly.Instance(built.module, { env: { mem: memory } }).exports as { pass: RowPassKernel['pass'] };
-  return { memory, pass: ex.pass };
+  const ex = new WebAssembly.Instance(built.module, { env: { mem: memory } }).exports as unknown as Omit<BidiagonalKernel, 'memory'>;
+  return { memory, pass: ex.pass, reflect: ex.reflect };
 }
 
 function build(): { module: WebAssembly.Module } | null {
   if (typeof WebAssembly === 'undefined') return null;
   const mb = new ModuleBuilder({ module: 'env', name: 'mem', minPages: 1 });
   mb.func([I32, I32, I32, I32, I32, I32, I32, F64, F64, F64], [F64], rowPass, 'pass');
+  mb.func([I32, I32, I32, I32, I32, I32, F64], [], reflect, 'reflect');
   const bytes = mb.bytes();
   if (!WebAssembly.validate(bytes)) return null;
   return { module: new WebAssembly.Module(bytes) };
 }
 
+/**
+ * One reflector on a block of columns, a few columns at a time: 8 (four f64x2 accumulators held in
+ * registers while every row streams past), then 2, then a last odd one. Per column: s = X[head] +
+ * Σ v_i X[i] over i > head with v_i ≠ 0, in row order; s ← τ s; X[head] −= s; X[i] −= v_i s.
+ */
+function reflect(c: Code): void {
+  const [x, cols, rows, head, v, stride] = [0, 1, 2, 3, 4, 5].map((i) => c.param(i));
+  const tau = c.param(6);
+  const j = c.local(I32); // first column of the chunk
+  const i = c.local(I32);
+  const px = c.local(I32); // X[i, j]
+  const pv = c.local(I32); // v[i]
+  const rowBytes = c.local(I32);
+  const vi = c.local(F64);
+  const vs = c.local(V128);
+  const acc = [0, 1, 2, 3].map(() => c.local(V128));
+  const s1 = c.local(F64);
+  c.get(cols).i32(3).i32Shl().set(rowBytes);
+  /** for (i = head + 1; i < rows; i++) with px at X[i, j], pv at v[i]: if (v_i ≠ 0) body() */
+  const rowsBelow = (body: () => void) => {
+    c.get(head).i32(1).i32Add().set(i);
+    c.get(x).get(i).get(rowBytes).i32Mul().i32Add().get(j).i32(3).i32Shl().i32Add().set(px);
+    c.get(v).get(i).get(stride).i32Mul().i32Add().set(pv);
+    c.block().loop();
+    c.get(i).get(rows).i32GeS().brIf(1);
+    c.get(pv).f64Load().tee(vi).f64(0).f64Ne().if_();
+    body();
+    c.end();
+    c.get(i).i32(1).i32Add().set(i);
+    c.get(px).get(rowBytes).i32Add().set(px);
+    c.get(pv).get(stride).i32Add().set(pv);
+    c.br(0).end().end();
+  };
+  /** X[head, j..j+w) at px */
+  const headRow = () => c.get(x).get(head).get(rowBytes).i32Mul().i32Add().get(j).i32(3).i32Shl().i32Add().set(px);
+  /** columns j..j+2V (V vectors) while they fit, then j += 2V */
+  const vectorChunks = (V: number) => {
+    const a = acc.slice(0, V);
+    c.block().loop();
+    c.get(j).i32(2 * V).i32Add().get(cols).i32GtS().brIf(1);
+    headRow();
+    a.forEach((l, t) => c.get(px).v128Load(16 * t, 3).set(l));
+    rowsBelow(() => {
+      c.get(vi).f64x2Splat().set(vs);
+      a.forEach((l, t) => c.get(l).get(vs).get(px).v128Load(16 * t, 3).f64x2Mul().f64x2Add().set(l));
+    });
+    c.get(tau).f64x2Splat().set(vs);
+    a.forEach((l) => c.get(l).get(vs).f64x2Mul().set(l));
+    headRow();
+    a.forEach((l, t) => c.get(px).get(px).v128Load(16 * t, 3).get(l).f64x2Sub().v128Store(16 * t, 3));
+    rowsBelow(() => {
+      c.get(vi).f64x2Splat().set(vs);
+      a.forEach((l, t) => c.get(px).get(px).v128Load(16 * t, 3).get(vs).get(l).f64x2Mul().f64x2Sub().v128Store(16 * t, 3));
+    });
+    c.get(j).i32(2 * V).i32Add().set(j);
+    c.br(0).end().end();
+  };
+  c.i32(0).set(j);
+  vectorChunks(4);
+  vectorChunks(1);
+  // a last odd column
+  c.get(j).get(cols).i32LtS().if_();
+  headRow();
+  c.get(px).f64Load().set(s1);
+  rowsBelow(() => c.get(s1).get(vi).get(px).f64Load().f64Mul().f64Add().set(s1));
+  c.get(s1).get(tau).f64Mul().set(s1);
+  headRow();
+  c.get(px).get(px).f64Load().get(s1).f64Sub().f64Store();
+  rowsBelow(() => c.get(px).get(px).f64Load().get(vi).get(s1).f64Mul().f64Sub().f64Store());
+  c.end();
+}
+
+/**
+ * Rows are worked on in pairs: the two rows share every load of w, u and wn (a third of the loads
+ * and stores of one row at a time) and their dot products are two independent chains (≈ 15% less
+ * time than one row at a time; three or four rows were no faster, and recomputing the left update
+ * in the second loop instead of storing it was slower). Each row's
+ * arithmetic is the same operations in the same order as alone (wn gets row i's term, then row
+ * i+1's), so the result does not depend on the pairing; an odd last row goes alone.
+ */
 function rowPass(c: Code): void {
   const [a, w, u, wn, n, m, k] = [0, 1, 2, 3, 4, 5, 6].map((i) => c.param(i));
   const [tau, tauR, scale] = [c.param(7), c.param(8), c.param(9)];
   const i = c.local(I32);
   const k1 = c.local(I32);
-  const r = c.local(I32);
-  const p = c.local(I32);
-  const pe = c.local(I32);
-  const q = c.local(I32); // w or wn, walking with p
-  const up = c.local(I32);
-  const tv = c.local(F64);
-  const td = c.local(F64);
-  const cc = c.local(F64);
-  const dot = c.local(F64);
-  const xs = c.local(F64);
+  const pe = c.local(I32); // end of row 0's run
+  const q = c.local(I32); // w or wn, walking with the rows
+  const up = c.local(I32); // u, walking with the rows
   const below2 = c.local(F64);
-  const vk = c.local(I32); // address of a[i, k]
-  const vs = c.local(V128); // splat of tv, then td
-  const cv = c.local(V128);
-  const acc = c.local(V128);
-  const acc2 = c.local(V128);
+  const xs = c.local(F64);
   const x = c.local(V128);
+  // w (then u) and u (then wn) at offsets 0 and 16, loaded once for both rows: V8 does not reuse a
+  // load across the stores into the rows (they might alias)
+  const va = [c.local(V128), c.local(V128)];
+  const vb = [c.local(V128), c.local(V128)];
+  /** one row's state: its pointer, v_i's address, the splats of tv (then td) and cc, the dot's accumulators */
+  const row = () => ({
+    r: c.local(I32), p: c.local(I32), vk: c.local(I32),
+    tv: c.local(F64), td: c.local(F64), cc: c.local(F64), dot: c.local(F64),
+    vs: c.local(V128), cv: c.local(V128), acc: c.local(V128), acc2: c.local(V128),
+  });
+  const rows = [row(), row()];
   const addr = (l: Local, base: Local, idx: Local) => c.get(base).get(idx).i32(3).i32Shl().i32Add().set(l);
-  /** while (p + bytes <= pe) { body; p, q, up += bytes } */
-  const simdLoop = (bytes: number, body: () => void) => {
-    c.block().loop();
-    c.get(p).i32(bytes).i32Add().get(pe).i32GtS().brIf(1);
-    body();
-    for (const l of [p, q, up]) c.get(l).i32(bytes).i32Add().set(l);
-    c.br(0).end().end();
+
+  /** the work of rows i..i+R−1 (R = 1 or 2) */
+  const work = (R: number) => {
+    const rs = rows.slice(0, R);
+    /** while (p0 + bytes <= pe) { body; every pointer += bytes } */
+    const simdLoop = (bytes: number, body: () => void) => {
+      c.block().loop();
+      c.get(rs[0].p).i32(bytes).i32Add().get(pe).i32GtS().brIf(1);
+      body();
+      for (const l of [...rs.map((s) => s.p), q, up]) c.get(l).i32(bytes).i32Add().set(l);
+      c.br(0).end().end();
+    };
+    const start = (qBase: Local) => {
+      for (const s of rs) addr(s.p, s.r, k1);
+      addr(pe, rs[0].r, n);
+      addr(q, qBase, k1);
+      addr(up, u, k1);
+    };
+    rs.forEach((s, t) => {
+      // r = a + (i + t)·n·8; v = a[i+t, k]·scale, stored; tv = τ v
+      c.get(a).get(i).i32(t).i32Add().get(n).i32Mul().i32(3).i32Shl().i32Add().set(s.r);
+      addr(s.vk, s.r, k);
+      c.get(s.vk).get(s.vk).f64Load().get(scale).f64Mul().tee(xs).f64Store();
+      c.get(tau).get(xs).f64Mul().set(s.tv);
+      c.get(s.tv).f64x2Splat().set(s.vs);
+      c.v128Zero().set(s.acc);
+      c.v128Zero().set(s.acc2);
+    });
+    start(w);
+    // x = a − tv·w; a = x; acc += x·u — four doubles a turn into two accumulators (one would wait
+    // on the addition's latency every turn), then two, then one
+    const load = (offs: number[]) => offs.forEach((off, t) => {
+      c.get(q).v128Load(off, 3).set(va[t]);
+      c.get(up).v128Load(off, 3).set(vb[t]);
+    });
+    /** x = a − tv·w (w in va[t]); a = x; acc += x·u (u in vb[t]) */
+    const leftUpdateDot = (s: (typeof rows)[0], t: number, into: Local) => {
+      c.get(s.p).v128Load(16 * t, 3).get(s.vs).get(va[t]).f64x2Mul().f64x2Sub().set(x);
+      c.get(s.p).get(x).v128Store(16 * t, 3);
+      c.get(into).get(x).get(vb[t]).f64x2Mul().f64x2Add().set(into);
+    };
+    simdLoop(32, () => {
+      load([0, 16]);
+      for (const s of rs) leftUpdateDot(s, 0, s.acc), leftUpdateDot(s, 1, s.acc2);
+    });
+    simdLoop(16, () => {
+      load([0]);
+      for (const s of rs) leftUpdateDot(s, 0, s.acc);
+    });
+    for (const s of rs) {
+      c.get(s.acc).get(s.acc2).f64x2Add().set(s.acc);
+      c.get(s.acc).f64x2ExtractLane(0).get(s.acc).f64x2ExtractLane(1).f64Add().set(s.dot);
+    }
+    c.get(rs[0].p).get(pe).i32LtS().if_();
+    for (const s of rs) {
+      c.get(s.p).f64Load().get(s.tv).get(q).f64Load().f64Mul().f64Sub().set(xs);
+      c.get(s.p).get(xs).f64Store();
+      c.get(s.dot).get(xs).get(up).f64Load().f64Mul().f64Add().set(s.dot);
+    }
+    c.end();
+    rs.forEach((s, t) => {
+      // td = τR·dot; cc = the updated a[i+t, k+1] (u[k+1] = 1) where i+t > k+1, else 0
+      c.get(tauR).get(s.dot).f64Mul().set(s.td);
+      c.get(s.td).f64x2Splat().set(s.vs);
+      c.get(s.r).get(k1).i32(3).i32Shl().i32Add().f64Load().get(s.td).f64Sub().f64(0).get(i).i32(t).i32Add().get(k1).i32GtS().select().set(s.cc);
+      c.get(below2).get(s.cc).get(s.cc).f64Mul().f64Add().set(below2);
+      c.get(s.cc).f64x2Splat().set(s.cv);
+    });
+    start(wn);
+    // x = a − td·u; a = x; wn += cc·x, row by row
+    const rightUpdate = (off: number) => {
+      c.get(up).v128Load(off, 3).set(va[0]);
+      c.get(q);
+      c.get(q).v128Load(off, 3);
+      for (const s of rs) {
+        c.get(s.p).v128Load(off, 3).get(s.vs).get(va[0]).f64x2Mul().f64x2Sub().set(x);
+        c.get(s.p).get(x).v128Store(off, 3);
+        c.get(s.cv).get(x).f64x2Mul().f64x2Add();
+      }
+      c.v128Store(off, 3);
+    };
+    simdLoop(32, () => {
+      rightUpdate(0);
+      rightUpdate(16);
+    });
+    simdLoop(16, () => rightUpdate(0));
+    c.get(rs[0].p).get(pe).i32LtS().if_();
+    c.get(q);
+    c.get(q).f64Load();
+    for (const s of rs) {
+      c.get(s.p).f64Load().get(s.td).get(up).f64Load().f64Mul().f64Sub().set(xs);
+      c.get(s.p).get(xs).f64Store();
+      c.get(s.cc).get(xs).f64Mul().f64Add();
+    }
+    c.f64Store();
+    c.end();
   };
 
   c.get(k).i32(1).i32Add().set(k1);
   c.get(k1).set(i);
+  // pairs while two rows are left
   c.block().loop();
-  c.get(i).get(m).i32GeS().brIf(1);
-  // r = a + i·n·8; v_i = a[i, k]·scale, stored; tv = τ v_i
-  c.get(a).get(i).get(n).i32Mul().i32(3).i32Shl().i32Add().set(r);
-  addr(vk, r, k);
-  c.get(vk).get(vk).f64Load().get(scale).f64Mul().tee(xs).f64Store();
-  c.get(tau).get(xs).f64Mul().set(tv);
-  c.get(tv).f64x2Splat().set(vs);
-  c.v128Zero().set(acc);
-  addr(p, r, k1);
-  addr(pe, r, n);
-  addr(q, w, k1);
-  addr(up, u, k1);
-  // x = a − tv·w; a = x; acc += x·u — four doubles a turn into two accumulators (one would wait
-  // on the addition's latency every turn), then two, then one
-  const leftUpdateDot = (off: number, into: Local) => {
-    c.get(p).v128Load(off, 3).get(vs).get(q).v128Load(off, 3).f64x2Mul().f64x2Sub().set(x);
-    c.get(p).get(x).v128Store(off, 3);
-    c.get(into).get(x).get(up).v128Load(off, 3).f64x2Mul().f64x2Add().set(into);
-  };
-  c.v128Zero().set(acc2);
-  simdLoop(32, () => {
-    leftUpdateDot(0, acc);
-    leftUpdateDot(16, acc2);
-  });
-  simdLoop(16, () => leftUpdateDot(0, acc));
-  c.get(acc).get(acc2).f64x2Add().set(acc);
-  c.get(acc).f64x2ExtractLane(0).get(acc).f64x2ExtractLane(1).f64Add().set(dot);
-  c.get(p).get(pe).i32LtS().if_();
-  c.get(p).f64Load().get(tv).get(q).f64Load().f64Mul().f64Sub().set(xs);
-  c.get(p).get(xs).f64Store();
-  c.get(dot).get(xs).get(up).f64Load().f64Mul().f64Add().set(dot);
-  c.end();
-  // td = τR·dot; cc = the updated a[i, k+1] (u[k+1] = 1) where i > k+1, else 0
-  c.get(tauR).get(dot).f64Mul().set(td);
-  c.get(td).f64x2Splat().set(vs);
-  c.get(r).get(k1).i32(3).i32Shl().i32Add().f64Load().get(td).f64Sub().f64(0).get(i).get(k1).i32GtS().select().set(cc);
-  c.get(below2).get(cc).get(cc).f64Mul().f64Add().set(below2);
-  c.get(cc).f64x2Splat().set(cv);
-  addr(p, r, k1);
-  addr(q, wn, k1);
-  addr(up, u, k1);
-  // x = a − td·u; a = x; wn += cc·x
-  const rightUpdate = (off: number) => {
-    c.get(p).v128Load(off, 3).get(vs).get(up).v128Load(off, 3).f64x2Mul().f64x2Sub().set(x);
-    c.get(p).get(x).v128Store(off, 3);
-    c.get(q).get(q).v128Load(off, 3).get(cv).get(x).f64x2Mul().f64x2Add().v128Store(off, 3);
-  };
-  simdLoop(32, () => {
-    rightUpdate(0);
-    rightUpdate(16);
-  });
-  simdLoop(16, () => rightUpdate(0));
-  c.get(p).get(pe).i32LtS().if_();
-  c.get(p).f64Load().get(td).get(up).f64Load().f64Mul().f64Sub().set(xs);
-  c.get(p).get(xs).f64Store();
-  c.get(q).get(q).f64Load().get(cc).get(xs).f64Mul().f64Add().f64Store();
-  c.end();
-  c.get(i).i32(1).i32Add().set(i);
+  c.get(i).i32(1).i32Add().get(m).i32GeS().brIf(1);
+  work(2);
+  c.get(i).i32(2).i32Add().set(i);
   c.br(0).end().end();
+  // an odd last row
+  c.get(i).get(m).i32LtS().if_();
+  work(1);
+  c.end();
   c.get(below2);
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { applyLeft, applyRight, bidiagonalize } from './bidiagonal.ts';
-import { rowPassKernel } from './bidiagonal-wasm.ts';
+import { bidiagonalKernel } from './bidiagonal-wasm.ts';
 
 const matrix = fc
   .tuple(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 0, max: 1e6 }))
@@ -13,7 +13,28 @@ const matrix = fc
 
 describe('bidiagonalize', () => {
   it('the WebAssembly kernel is there in Node (else the fast path would silently be the loop)', () => {
-    expect(rowPassKernel(1024)).not.toBeNull();
+    expect(bidiagonalKernel(1024)).not.toBeNull();
+  });
+
+  it('the WebAssembly reflector kernel gives the JavaScript loop\'s columns bit for bit, blocks wider than its room in slices (property)', () => {
+    fc.assert(
+      fc.property(matrix, fc.oneof(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 30, max: 70 })), fc.integer({ min: 0, max: 1e6 }), ({ m, n, data }, c, seed) => {
+        const fast = bidiagonalize(data, m, n);
+        expect(fast.kernel).not.toBeNull();
+        const loop = { ...fast, kernel: null }; // the same reflectors, applied by reflectLoop
+        let s = seed;
+        const block = (rows: number) => Float64Array.from({ length: rows * c }, () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32) - 0.5);
+        for (const [apply, rows] of [[applyLeft, m], [applyRight, n]] as const) {
+          const X = block(rows);
+          if (rows > 2) X.fill(0, c, 2 * c); // a zero row: the kernels skip nothing they should not
+          const Y = X.slice();
+          apply(fast, X, c);
+          apply(loop, Y, c);
+          expect([...X].map((x) => Object.is(x, -0) ? '-0' : x)).toEqual([...Y].map((x) => Object.is(x, -0) ? '-0' : x));
+        }
+      }),
+      { seed: 8, numRuns: 80 },
+    );
   });
 
   it('W = Q_L B Q_Rᵀ, and the WebAssembly row pass agrees with the JavaScript loop (property)', () => {

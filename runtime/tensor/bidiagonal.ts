@@ -3,7 +3,7 @@
 // speed: row-major storage, and ONE pass over the trailing matrix per step that applies the left
 // reflector, the right reflector and accumulates the next step's left product together, each row
 // staying in L1 while it is worked on (the LAPACK dgebd2 order makes three passes).
-import { rowPassKernel } from './bidiagonal-wasm.ts';
+import { bidiagonalKernel, type BidiagonalKernel } from './bidiagonal-wasm.ts';
 
 export interface Bidiagonal {
   m: number;
@@ -11,10 +11,14 @@ export interface Bidiagonal {
   /** B's diagonal [n] and superdiagonal [n − 1] */
   d: Float64Array;
   e: Float64Array;
-  /** The left reflectors, row k = v_k [m] (v_k[i] = 0 for i < k, v_k[k] = 1 implied), contiguous for applyLeft. */
-  vL: Float64Array;
-  /** The right reflectors, stored in place (row-major [m, n]): reflector k right of the superdiagonal in row k (u_k[k+1] = 1 implied). */
+  /**
+   * The reflectors, stored in place (row-major [m, n], LAPACK's layout): left reflector k below the
+   * diagonal in column k (v_k[k] = 1 implied), right reflector k right of the superdiagonal in row k
+   * (u_k[k+1] = 1 implied). With the WebAssembly kernel this is a view of its memory, followed by
+   * 3n doubles of work space and room for an [m, COLUMNS] block of columns for applyLeft / applyRight.
+   */
   a: Float64Array;
+  kernel: BidiagonalKernel | null;
   tauL: Float64Array;
   tauR: Float64Array;
 }
@@ -40,8 +44,8 @@ function leftReflector(alpha: number, below2: number, column: () => number[]): {
  */
 export function bidiagonalize(data: ArrayLike<number>, m: number, n: number, opts: { wasm?: boolean } = {}): Bidiagonal {
   if (m < n) throw new Error(`bidiagonalize: needs m >= n, got [${m}, ${n}]`);
-  // one block: the matrix, then w, u and wNext, each a run of doubles
-  const kernel = opts.wasm === false ? null : rowPassKernel(8 * (m * n + 3 * n));
+  // one block: the matrix, then w, u and wNext, each a run of doubles (then room for applyLeft's columns)
+  const kernel = opts.wasm === false ? null : bidiagonalKernel(8 * (m * n + 3 * n + m * COLUMNS));
   const block = kernel ? new Float64Array(kernel.memory.buffer, 0, m * n + 3 * n) : new Float64Array(m * n + 3 * n);
   const a = block.subarray(0, m * n);
   a.set(data);
@@ -103,11 +107,7 @@ export function bidiagonalize(data: ArrayLike<number>, m: number, n: number, opt
     wNext.fill(0);
     below2 = pass(k, tau, tauRk, scale);
   }
-  // the left reflectors as contiguous rows (read row by row, written with a stride)
-  const vL = new Float64Array(n * m);
-  for (let i = 1; i < m; i++) for (let k = 0; k < Math.min(i, n); k++) vL[k * m + i] = a[i * n + k];
-  // the right reflectors are kept in a plain array: the kernel's memory goes with the instance
-  return { m, n, d, e, vL, a: kernel ? a.slice() : a, tauL, tauR };
+  return { m, n, d, e, a, kernel, tauL, tauR };
 }
 
 /**
@@ -141,47 +141,67 @@ function rowPassLoop(a: Float64Array, w: Float64Array, u: Float64Array, wn: Floa
   return below2;
 }
 
+/** the most columns the kernel's memory takes at once (wider blocks go through it in slices) */
+const COLUMNS = 32;
+
 /** X ← Q_L X for a row-major [m, c] block of columns (B's row space in the first n rows). */
 export function applyLeft(b: Bidiagonal, X: Float64Array, c: number): void {
-  const { m, n, vL, tauL } = b;
-  const s = new Float64Array(c);
-  for (let k = n - 1; k >= 0; k--) {
-    const tau = tauL[k];
-    if (tau === 0) continue;
-    const v = k * m;
-    // s = vᵀ X (v_k = 1), then X −= τ v sᵀ, row by row
-    for (let j = 0; j < c; j++) s[j] = X[k * c + j];
-    for (let i = k + 1; i < m; i++) {
-      const vi = vL[v + i];
-      if (vi !== 0) for (let j = 0; j < c; j++) s[j] += vi * X[i * c + j];
-    }
-    for (let j = 0; j < c; j++) s[j] *= tau;
-    for (let j = 0; j < c; j++) X[k * c + j] -= s[j];
-    for (let i = k + 1; i < m; i++) {
-      const vi = vL[v + i];
-      if (vi !== 0) for (let j = 0; j < c; j++) X[i * c + j] -= vi * s[j];
-    }
-  }
+  const { m, n } = b;
+  // reflector k: column k of a, from row k down (a stride of a row)
+  applyReflectors(b, X, m, c, n - 1, b.tauL, (k) => ({ head: k, start: k, stride: n }));
 }
 
 /** X ← Q_R X for a row-major [n, c] block of columns. */
 export function applyRight(b: Bidiagonal, X: Float64Array, c: number): void {
-  const { n, a, tauR } = b;
-  const s = new Float64Array(c);
-  for (let k = n - 2; k >= 0; k--) {
-    const tau = tauR[k];
-    if (tau === 0) continue;
-    const r = k * n;
-    for (let j = 0; j < c; j++) s[j] = X[(k + 1) * c + j];
-    for (let i = k + 2; i < n; i++) {
-      const ui = a[r + i];
-      if (ui !== 0) for (let j = 0; j < c; j++) s[j] += ui * X[i * c + j];
+  const { n } = b;
+  // reflector k: row k of a, from column k + 1 on
+  applyReflectors(b, X, n, c, n - 2, b.tauR, (k) => ({ head: k + 1, start: k * n, stride: 1 }));
+}
+
+/**
+ * X ← H_0 H_1 … H_last X: the reflectors applied last first, reflector k with v[head] = 1 and v[i]
+ * = a[start + i·stride] below it: by the WebAssembly kernel in its memory, else as a loop.
+ */
+function applyReflectors(b: Bidiagonal, X: Float64Array, rows: number, c: number, last: number, taus: Float64Array, where: (k: number) => { head: number; start: number; stride: number }): void {
+  const kernel = b.kernel;
+  if (!kernel) {
+    for (let k = last; k >= 0; k--) {
+      if (taus[k] === 0) continue;
+      const { head, start, stride } = where(k);
+      reflectLoop(X, c, rows, head, b.a, start, stride, taus[k]);
     }
-    for (let j = 0; j < c; j++) s[j] *= tau;
-    for (let j = 0; j < c; j++) X[(k + 1) * c + j] -= s[j];
-    for (let i = k + 2; i < n; i++) {
-      const ui = a[r + i];
-      if (ui !== 0) for (let j = 0; j < c; j++) X[i * c + j] -= ui * s[j];
+    return;
+  }
+  // columns are independent: up to COLUMNS at a time through the room after the matrix
+  const xAt = b.m * b.n + 3 * b.n;
+  for (let lo = 0; lo < c; lo += COLUMNS) {
+    const w = Math.min(COLUMNS, c - lo);
+    const block = new Float64Array(kernel.memory.buffer, 8 * xAt, rows * w);
+    for (let i = 0; i < rows; i++) block.set(X.subarray(i * c + lo, i * c + lo + w), i * w);
+    for (let k = last; k >= 0; k--) {
+      if (taus[k] === 0) continue;
+      const { head, start, stride } = where(k);
+      kernel.reflect(8 * xAt, w, rows, head, 8 * start, 8 * stride, taus[k]);
     }
+    for (let i = 0; i < rows; i++) X.set(block.subarray(i * w, i * w + w), i * c + lo);
+  }
+}
+
+/**
+ * X ← (I − τ v vᵀ) X for a row-major [rows, c] block, v[head] = 1, v[i] = a[start + i·stride] for
+ * i > head (as the WebAssembly kernel's reflect does it): s = X[head] + Σ v_i X[i]; s ← τ s;
+ * X[head] −= s; X[i] −= v_i s.
+ */
+function reflectLoop(X: Float64Array, c: number, rows: number, head: number, a: Float64Array, start: number, stride: number, tau: number): void {
+  const s = X.slice(head * c, head * c + c);
+  for (let i = head + 1; i < rows; i++) {
+    const vi = a[start + i * stride];
+    if (vi !== 0) for (let j = 0; j < c; j++) s[j] += vi * X[i * c + j];
+  }
+  for (let j = 0; j < c; j++) s[j] *= tau;
+  for (let j = 0; j < c; j++) X[head * c + j] -= s[j];
+  for (let i = head + 1; i < rows; i++) {
+    const vi = a[start + i * stride];
+    if (vi !== 0) for (let j = 0; j < c; j++) X[i * c + j] -= vi * s[j];
   }
 }

@@ -101,6 +101,56 @@ describe('svdColumns', () => {
   });
 });
 
+/**
+ * Sizes past the WebAssembly kernels' unrolled loops (rows in pairs and an odd one, 4, 2 and 1 doubles
+ * a turn, reflectors on 8, 2 and 1 columns at a time), wide and tall, full rank, rank-deficient (a
+ * product through k < min(m, n)) and with every singular value repeated (diag(A, A)).
+ */
+const structured = fc
+  .tuple(fc.integer({ min: 1, max: 23 }), fc.integer({ min: 1, max: 23 }), fc.constantFrom('dense', 'low rank', 'repeated'), fc.integer({ min: 0, max: 1e6 }))
+  .map(([a, b, kind, seed]) => {
+    let s = seed;
+    const rand = (m: number, n: number) => tensor([m, n], Float64Array.from({ length: m * n }, () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1));
+    if (kind === 'dense') return rand(a, b);
+    if (kind === 'low rank') return matmul(rand(a, 1 + (seed % Math.min(a, b))), rand(1 + (seed % Math.min(a, b)), b));
+    const A = rand(a, b);
+    const W = tensor([2 * a, 2 * b]);
+    for (let i = 0; i < a; i++)
+      for (let j = 0; j < b; j++) W.data[i * 2 * b + j] = W.data[(a + i) * 2 * b + b + j] = A.data[i * b + j];
+    return W;
+  });
+
+describe('svd at the kernels\' sizes: dense, rank-deficient, repeated singular values (property)', () => {
+  it('W = U diag(S) Vᵀ, orthonormal columns, the principal and minor columns as in the full SVD, the sign rule', () => {
+    fc.assert(
+      fc.property(structured, fc.integer({ min: 1, max: 9 }), (W, r0) => {
+        const [m, n] = W.shape;
+        const K = Math.min(m, n);
+        const r = Math.min(r0, K);
+        const norm = Math.sqrt(W.data.reduce((acc, x) => acc + x * x, 0)) || 1;
+        const { U, S, V } = svd(W);
+        close(matmul(diagTimes(U, S), transpose(V)), W, 1e-12 * norm * K);
+        close(matmul(transpose(U), U), identity(K), 1e-11);
+        close(matmul(transpose(V), V), identity(K), 1e-11);
+        for (let k = 1; k < K; k++) expect(S.data[k]).toBeLessThanOrEqual(S.data[k - 1]);
+        // the lazily computed r principal and r minor columns are the full SVD's, bit for bit
+        const c = svdColumns(W);
+        const cols = (X: Tensor, lo: number, hi: number) => Array.from({ length: X.shape[0] }, (_, i) => [...X.data.slice(i * K + lo, i * K + hi)]).flat();
+        expect([...c.U(K - r, K).data]).toEqual(cols(U, K - r, K));
+        expect([...c.V(0, r).data]).toEqual(cols(V, 0, r));
+        // signs: the largest-magnitude entry of each column of U (of V where m < n) is positive
+        const X = m >= n ? U : V;
+        for (let k = 0; k < K; k++) {
+          let big = 0;
+          for (let i = 0; i < X.shape[0]; i++) if (Math.abs(X.data[i * K + k]) > Math.abs(big)) big = X.data[i * K + k];
+          expect(big).toBeGreaterThan(0);
+        }
+      }),
+      { seed: 13, numRuns: 60 },
+    );
+  });
+});
+
 describe('qr', () => {
   it('W = Q R, orthonormal Q, upper-triangular R with a non-negative diagonal', () => {
     fc.assert(

@@ -57,12 +57,21 @@ function gather(src: Float64Array, outShape: readonly number[], strides: readonl
   const n = numel(outShape);
   const out = new Float64Array(n);
   const rank = outShape.length;
+  if (rank === 0 || n === 0) {
+    if (n) out[0] = src[0];
+    return { shape: [...outShape], data: out };
+  }
+  // runs along the last axis in a plain loop (a broadcast scalar or row is a fill or a copy)
+  const len = outShape[rank - 1];
+  const step = strides[rank - 1];
   const idx = new Array<number>(rank).fill(0);
   let off = 0;
-  for (let k = 0; k < n; k++) {
-    out[k] = src[off];
-    // Odometer increment, keeping `off` in sync without re-multiplying.
-    for (let ax = rank - 1; ax >= 0; ax--) {
+  for (let k = 0; k < n; k += len) {
+    if (step === 0) out.fill(src[off], k, k + len);
+    else if (step === 1) out.set(src.subarray(off, off + len), k);
+    else for (let j = 0, o = off; j < len; j++, o += step) out[k + j] = src[o];
+    // Odometer increment over the other axes, keeping `off` in sync without re-multiplying.
+    for (let ax = rank - 2; ax >= 0; ax--) {
       if (++idx[ax] < outShape[ax]) {
         off += strides[ax];
         break;

@@ -62,23 +62,47 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const B = broadcastAxes({ shape: bs, data: b.data }, [...batch, K, N], trailing(bs.length, batch.length + 2));
   const nb = numel(batch);
   const out = new Float64Array(nb * M * N);
-  for (let p = 0; p < nb; p++) {
-    const ao = p * M * K;
-    const bo = p * K * N;
-    const oo = p * M * N;
-    for (let i = 0; i < M; i++) {
-      for (let k = 0; k < K; k++) {
-        const aik = A.data[ao + i * K + k];
-        const brow = bo + k * N;
-        const orow = oo + i * N;
-        for (let j = 0; j < N; j++) out[orow + j] += aik * B.data[brow + j];
-      }
-    }
-  }
+  for (let p = 0; p < nb; p++) matmulInto(A.data, p * M * K, B.data, p * K * N, out, p * M * N, M, K, N);
   const shape = [...batch];
   if (!aVec) shape.push(M);
   if (!bVec) shape.push(N);
   return { shape, data: out };
+}
+
+/**
+ * out[o + i·N + j] = Σ_k a[ao + i·K + k] · b[bo + k·N + j], each sum from 0 in increasing k (so the
+ * result does not depend on the blocking), four columns at a time in registers: the output is
+ * written once instead of read and written K times (≈ 3× faster in V8 for PiSSA's [768, 16] @ [16, 768]).
+ */
+function matmulInto(a: ArrayLike<number>, ao: number, b: ArrayLike<number>, bo: number, out: Float64Array, o: number, M: number, K: number, N: number): void {
+  let j = 0;
+  for (; j + 4 <= N; j += 4) {
+    for (let i = 0; i < M; i++) {
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      for (let k = 0, ai = ao + i * K, bk = bo + j; k < K; k++, bk += N) {
+        const x = a[ai + k];
+        s0 += x * b[bk];
+        s1 += x * b[bk + 1];
+        s2 += x * b[bk + 2];
+        s3 += x * b[bk + 3];
+      }
+      const oi = o + i * N + j;
+      out[oi] = s0;
+      out[oi + 1] = s1;
+      out[oi + 2] = s2;
+      out[oi + 3] = s3;
+    }
+  }
+  for (; j < N; j++) {
+    for (let i = 0; i < M; i++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += a[ao + i * K + k] * b[bo + k * N + j];
+      out[o + i * N + j] = s;
+    }
+  }
 }
 
 function trailing(rank: number, outRank: number): number[] {
