@@ -1,6 +1,7 @@
 // One interface for every backend that runs a kernel plan (compiler/fuse/kernel-ir.ts):
 // gpu.js modes (webgpu, webgl2, headlessgl, webasm, cpu), the fast CPU path, the reference.
 import type { KernelPlan } from '../compiler/fuse/kernel-ir.ts';
+import type { Timings } from '../compiler/timings.ts';
 
 export interface Executable {
   /** e.g. 'cpu' (generated JS + WASM SIMD GEMM), 'gpujs-webgpu', 'gpujs-webasm', 'reference'. */
@@ -36,5 +37,6 @@ export interface Backend {
   readonly name: string;
   /** Whether this backend can run here, and if not, why. */
   available(): Promise<{ ok: true } | { ok: false; reason: string }>;
-  prepare(plan: KernelPlan): Promise<Executable>;
+  /** `timings`: where a backend that reports its parts adds them (as 'prepare/<part>') */
+  prepare(plan: KernelPlan, timings?: Timings): Promise<Executable>;
 }

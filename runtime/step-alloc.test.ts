@@ -26,15 +26,18 @@ describe('training step allocations', () => {
   // the bytes of a heap number: what returning the loss as a JS number costs
   const LOSS_NUMBER = 16;
 
-  it('a CPU step allocates only the number it returns, from its third step', async () => {
+  it('a warm CPU step allocates only the number it returns', async () => {
     const blas = loadNativeBlas().ok ? 'native' : 'wasm';
     // without the native binding, the loops-only CPU path (the wasm gemm allocates its bookkeeping)
     const backend = blas === 'native' ? cpuBackend({ blas }) : cpuBackend({ gemm: false });
     const tr = await compileTraining(lily, 'Lily', { dims: { N: 256, In: 64, Out: 64, r: 4, E: 4 }, backend, params: 'random' });
     const batch = { x: new Float32Array(256 * 64).fill(0.5), t: new Float32Array(256 * 64).fill(0.1) };
-    for (let i = 0; i < 2; i++) tr.stepSync!(batch); // the first step prepares the assigns
+    // warm: V8's optimising of the host code, installed on the measured heap, is over (the step itself
+    // allocates nothing from its second step, optimised or not; under load V8's background threads lag)
+    for (let i = 0; i < 60; i++) tr.stepSync!(batch);
+    // five windows, the median: one that V8's late work lands in is an outlier
     const windows: number[] = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 5; i++) {
       const b = await bytesPerStep(() => tr.stepSync!(batch), 10);
       if (b !== null) windows.push(b);
     }
@@ -44,8 +47,8 @@ describe('training step allocations', () => {
   });
 
   // The generated JS kernels (loops: 'js'), after V8 has optimised them, and the default, WebAssembly
-  // loops kernels from the third step, around the same JS host code.
-  it.each([['js', 80, 1024], ['wasm', 2, LOSS_NUMBER]] as const)('a many-block model (ViT-like encoder, 6 blocks), %s loops kernels: after %i steps, at most %i bytes a step', async (loops, warm, bound) => {
+  // loops kernels, around the same JS host code.
+  it.each([['js', 80, 1024], ['wasm', 30, LOSS_NUMBER]] as const)('a many-block model (ViT-like encoder, 6 blocks), %s loops kernels: after %i steps, at most %i bytes a step', async (loops, warm, bound) => {
     // tiny sizes: ~650 kernels, each a few dozen values, so nothing is hot enough for V8 on its own;
     // with one JS function per kernel (buffer ids in the source), the JS run allocated 40–310 KB a step here.
     const file = new URL('../bench/model/vit-small.lily', import.meta.url);

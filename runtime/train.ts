@@ -200,7 +200,7 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
  * later (x, the trained parameters) may lack one.
  */
 export async function prepareWithValues(program: Program, plan: ReturnType<typeof planKernels>, backend: Backend, need: 'every leaf' | 'known leaves', timings?: Timings): Promise<Executable> {
-  const exec = timings ? await timings.timeAsync('prepare', () => backend.prepare(plan)) : await backend.prepare(plan);
+  const exec = timings ? await timings.timeAsync('prepare', () => backend.prepare(plan, timings)) : await backend.prepare(plan);
   const t0 = performance.now();
   for (const [name] of plan.leaves) {
     const v = program.leaves.get(name) ?? (plan.constants.has(name) ? { data: plan.constants.get(name)! } : undefined);

@@ -88,7 +88,7 @@ describe('lily CLI', () => {
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out) as { total_ms: number; phases_ms: Record<string, number> };
-    const phases = ['check', 'lower', 'lower/initialise from', 'verify', 'simplify', 'hoist', 'autodiff', 'simplify-2', 'contract', 'contract/per-region plan', 'kernel plan', 'prepare', 'load values'];
+    const phases = ['check', 'lower', 'lower/initialise from', 'verify', 'simplify', 'hoist', 'autodiff', 'simplify-2', 'contract', 'contract/per-region plan', 'kernel plan', 'prepare', 'prepare/kernels', 'prepare/wasm render', 'prepare/wasm compile', 'load values'];
     for (const p of phases) expect(j.phases_ms[p], p).toBeGreaterThanOrEqual(0);
     const top = Object.entries(j.phases_ms).filter(([p]) => !p.includes('/'));
     expect(j.total_ms).toBeCloseTo(top.reduce((a, [, ms]) => a + ms, 0), 6);

@@ -33,7 +33,7 @@ export type ScalarFn = (B: readonly Float32Array[], args: Readonly<Record<string
  * the name is part of the source, and kernels of the same form (the blocks of a model) must share it.
  * Prefixed: a kernel named `delete` must still parse.
  */
-function sanitize(name: string): string {
+export function sanitize(name: string): string {
   return `kernel_${name.replace(/^k\d+_/, '').replace(/[^A-Za-z0-9_$]/g, '_')}`;
 }
 
@@ -152,7 +152,8 @@ export function clearKernelFactories(): void {
   factories.clear();
 }
 
-function instantiate<F>(form: KernelForm): F {
+/** The function of a form: its factory (compiled once per source) bound to the form's buffers. */
+export function instantiate<F>(form: KernelForm): F {
   let make = factories.get(form.source);
   if (!make) {
     // eslint-disable-next-line @typescript-eslint/no-implied-eval

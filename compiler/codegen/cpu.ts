@@ -10,7 +10,7 @@
 import type { GemmOptions } from '../../runtime/backends/cpu-gemm.ts';
 import type { Kernel } from '../fuse/kernel-ir.ts';
 import { type GemmMatch, matchGemm } from './cpu-gemm-match.ts';
-import { compileLoops, compileScalar, type KernelFn, type KernelForm, type ScalarFn } from './cpu-loops.ts';
+import { instantiate, type KernelFn, type KernelForm, renderKernel, renderScalar, type ScalarFn } from './cpu-loops.ts';
 
 export { GEMM_COST } from './cpu-cost.ts';
 export { type GemmMatch, type GemmOperand, type GemmVar, matchGemm, SCRATCH_C, SCRATCH_L, SCRATCH_R } from './cpu-gemm-match.ts';
@@ -106,11 +106,42 @@ const describe = (name: string, f: KernelForm) => {
   return `// ${name}${binds.length ? `: ${binds.join(', ')}` : ''}\n${f.source}`;
 };
 
+/**
+ * What compileCpuKernel derives from a kernel's structure, before binding it to functions: the
+ * strategy, the GEMM lowering, and each generated pass's form (cpu-share.ts renames a lowering onto
+ * a kernel of the same structure on other buffers instead of deriving it again).
+ */
+export interface CpuLowering {
+  readonly strategy: CpuStrategy;
+  readonly gemm: GemmMatch | null;
+  /** strategy 'loops': the kernel's own form */
+  readonly loops: KernelForm | null;
+  /** a GEMM's passes (null where there is none) and its run-time alpha */
+  readonly packL: KernelForm | null;
+  readonly packR: KernelForm | null;
+  readonly epilogue: KernelForm | null;
+  readonly alpha: KernelForm | null;
+}
+
 /** Render kernel k for the CPU: generated loops, or gemm + generated passes. */
 export function compileCpuKernel(k: Kernel, opts: CpuKernelOptions = {}): CompiledCpuKernel {
+  return bindCpuKernel(k, lowerCpuKernel(k, opts), opts);
+}
+
+/** Match and render kernel k (no functions made yet). */
+export function lowerCpuKernel(k: Kernel, opts: CpuKernelOptions = {}): CpuLowering {
   // the batched gemm (OpenBLAS) takes leading dimensions: strided operands and results in place
   const m = opts.strategy === 'loops' ? null : matchGemm(k, { strided: !!opts.gemmBatch });
   const strategy = pick(m, opts);
+  if (strategy === 'loops' || !m) return { strategy: 'loops', gemm: null, loops: renderKernel(k), packL: null, packR: null, epilogue: null, alpha: null };
+  const form = (x: Kernel | null) => (x ? renderKernel(x) : null);
+  const alpha = m.alpha && m.alpha.k !== 'const' ? renderScalar(m.alpha, `${k.name}:alpha`) : null;
+  return { strategy, gemm: m, loops: null, packL: form(m.packL), packR: form(m.packR), epilogue: form(m.epilogue), alpha };
+}
+
+/** The compiled kernel k of a lowering (lowerCpuKernel's, or one renamed onto k). */
+export function bindCpuKernel(k: Kernel, low: CpuLowering, opts: CpuKernelOptions = {}): CompiledCpuKernel {
+  const { strategy, gemm: m } = low;
   let own: Float32Array[] | null = null;
   const scratchOf = (sizes: readonly number[], S?: readonly Float32Array[]) => {
     if (S) return S;
@@ -118,28 +149,28 @@ export function compileCpuKernel(k: Kernel, opts: CpuKernelOptions = {}): Compil
     return own;
   };
   if (strategy === 'loops' || !m) {
-    const c = compileLoops(k);
-    const fn = c.fn;
+    const c = low.loops!;
+    const fn = instantiate<KernelFn>(c);
     const scratch = [0, 0, 0] as const;
     return { kernel: k, strategy: 'loops', gemm: null, source: describe(k.name, c), scratch, run: (B, args = NO_ARGS, S) => fn(B, args, S ?? []) };
   }
   const g = opts.gemm;
   if (!g) throw new Error(`compileCpuKernel: kernel ${k.name} runs as a GEMM (${strategy}); pass opts.gemm, or strategy 'loops'`);
   const sources: string[] = [];
-  const compile = (x: Kernel | null): KernelFn | null => {
-    if (!x) return null;
-    const c = compileLoops(x);
+  const compile = (x: Kernel | null, c: KernelForm | null): KernelFn | null => {
+    if (!x || !c) return null;
+    const fn = instantiate<KernelFn>(c);
     sources.push(describe(x.name, c));
-    return opts.wrapPass ? opts.wrapPass(x, c.fn) : c.fn;
+    return opts.wrapPass ? opts.wrapPass(x, fn) : fn;
   };
-  const packL = compile(m.packL), packR = compile(m.packR), epi = compile(m.epilogue);
+  const packL = compile(m.packL, low.packL), packR = compile(m.packR, low.packR), epi = compile(m.epilogue, low.epilogue);
   let alphaFn: ScalarFn | null = null;
   let alphaConst = 1;
   if (m.alpha?.k === 'const') alphaConst = m.alpha.v;
   else if (m.alpha) {
-    const c = compileScalar(m.alpha, `${k.name}:alpha`);
+    const c = low.alpha!;
     sources.push(describe(`${k.name}:alpha`, c));
-    alphaFn = c.fn;
+    alphaFn = instantiate<ScalarFn>(c);
   }
   const { M, N, K, L, R } = m;
   const gopts: GemmOptions = { transA: L.trans, transB: R.trans, alpha: alphaConst };
@@ -159,7 +190,13 @@ export function compileCpuKernel(k: Kernel, opts: CpuKernelOptions = {}): Compil
   const cOut = m.cDirect ? k.out : null;
   const needScratch = m.scratch.some((n) => n > 0);
   const gb = opts.gemmBatch;
-  const offsets = Int32Array.from(lOff.flatMap((o, i) => [o, rOff[i]!, cOff[i]!]));
+  // (a, b, c) element offsets per batch: filled by a loop (a flatMap made an array per batch: 2080 of them for a per-token product)
+  const offsets = new Int32Array(3 * nb);
+  for (let i = 0; i < nb; i++) {
+    offsets[3 * i] = lOff[i]!;
+    offsets[3 * i + 1] = rOff[i]!;
+    offsets[3 * i + 2] = cOff[i]!;
+  }
   const params = gemmParams(M, K, N, gopts);
   [params[6], params[7], params[9]] = [L.ld, R.ld, m.ldc]; // lda, ldb, ldc (the gemm per batch below only runs contiguous ones)
   // the additive epilogue done by the native call: C = t0 + … first, then gemm with beta = 1

@@ -75,8 +75,30 @@ const add = (a: Affine, b: Affine): Affine => {
   for (const t of [...a.terms, ...b.terms]) m.set(t.v, (m.get(t.v) ?? 0) + t.c);
   return affine([...m].map(([v, c]) => ({ v, c })), a.offset + b.offset);
 };
-const scaleA = (a: Affine, k: number): Affine => affine(a.terms.map((t) => ({ v: t.v, c: t.c * k })), a.offset * k);
-const flat = (coords: Coords, shape: number[]): Affine => stridesOf(shape).reduce((acc, s, i) => add(acc, scaleA(coords[i], s)), affine([], 0));
+/**
+ * Σᵢ strideᵢ·coordsᵢ: the flat row-major offset of coordinates in a shape (the fold of `add` over the
+ * scaled axes, in one map: terms in order of first appearance, one whose sum cancels after an axis
+ * dropped — a load's every affine offset is made here, so it is kept cheap).
+ */
+const flat = (coords: Coords, shape: number[]): Affine => {
+  const strides = stridesOf(shape);
+  const m = new Map<string, number>();
+  let offset = 0;
+  for (let i = 0; i < strides.length; i++) {
+    const s = strides[i], c = coords[i];
+    let cancelled = false;
+    for (const t of c.terms) {
+      const k = t.c * s;
+      if (k === 0) continue;
+      const v = (m.get(t.v) ?? 0) + k;
+      m.set(t.v, v);
+      if (v === 0) cancelled = true;
+    }
+    if (cancelled) for (const [v, k] of m) if (k === 0) m.delete(v);
+    offset += c.offset * s;
+  }
+  return { terms: [...m].map(([v, c]) => ({ v, c })), offset };
+};
 const varA = (v: string): Affine => affine([{ v, c: 1 }]);
 const constA = (c: number): Affine => affine([], c);
 
@@ -87,6 +109,13 @@ export interface FuseOptions {
 
 export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { constants: Map<string, Float64Array> } {
   const outNames = opts.outputs ?? [...g.outputs.keys()];
+  // each node's class once (an einsum's parses its spec): the passes below ask it many times per node
+  const classes = new Map<Node, NodeClass>();
+  const nodeClass = (n: Node): NodeClass => {
+    let c = classes.get(n);
+    if (c === undefined) classes.set(n, (c = classOf(n)));
+    return c;
+  };
   const roots = outNames.map((n) => g.outputs.get(n)!);
   const order = g.live(roots);
   const uses = g.uses(roots);
@@ -96,19 +125,19 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
 
   // Which operands must be plain buffers (or views of buffers) for a consumer to read them.
   const needsBuffer = (consumer: Node): boolean => {
-    const c = classOf(consumer);
+    const c = nodeClass(consumer);
     return c === 'contraction' || c === 'rowwise' || c === 'reshape';
   };
   const materialized = new Set<Id>();
-  const readsBufferAsIs = (i: Id) => materialized.has(i) || ['leaf', 'reshape'].includes(classOf(g.node(i)));
+  const readsBufferAsIs = (i: Id) => materialized.has(i) || ['leaf', 'reshape'].includes(nodeClass(g.node(i)));
   const isScaledRead = (n: Node): boolean => {
-    if (n.op !== 'einsum' || classOf(n) !== 'elementwise') return false;
-    const nonConst = n.inputs.filter((i) => classOf(g.node(i)) !== 'const');
+    if (n.op !== 'einsum' || nodeClass(n) !== 'elementwise') return false;
+    const nonConst = n.inputs.filter((i) => nodeClass(g.node(i)) !== 'const');
     return nonConst.length === 1 && readsBufferAsIs(nonConst[0]!);
   };
   for (const id of order) {
     const n = g.node(id);
-    const cls = classOf(n);
+    const cls = nodeClass(n);
     if (cls === 'leaf') continue;
     if (cls === 'const') {
       if (isOutput.has(id)) materialized.add(id);
@@ -120,20 +149,20 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
     // the reshaped value as a buffer of its own (another reshape, a rowwise op).
     const input = n.inputs[0]!;
     if (
-      cls === 'reshape' && !isOutput.has(id) && (materialized.has(input) || classOf(g.node(input)) === 'leaf') &&
-      cs.every((c) => classOf(g.node(c)) !== 'reshape' && classOf(g.node(c)) !== 'rowwise')
+      cls === 'reshape' && !isOutput.has(id) && (materialized.has(input) || nodeClass(g.node(input)) === 'leaf') &&
+      cs.every((c) => nodeClass(g.node(c)) !== 'reshape' && nodeClass(g.node(c)) !== 'rowwise')
     )
       continue;
     const single = (uses.get(id) ?? 0) === 1 && cs.length === 1 && !isOutput.has(id);
     // A buffer times constants (attention's q · rsqrt(K)) inlines into its one contraction: the
     // product's constant factor becomes the GEMM's alpha instead of a scaling pass of its own.
-    if (single && classOf(g.node(cs[0]!)) === 'contraction' && isScaledRead(n)) continue;
+    if (single && nodeClass(g.node(cs[0]!)) === 'contraction' && isScaledRead(n)) continue;
     if (!single) {
       materialized.add(id);
       continue;
     }
     const consumer = g.node(cs[0]);
-    const ccls = classOf(consumer);
+    const ccls = nodeClass(consumer);
     // A reshape reads its input's flat layout, so even a view must be a real buffer there.
     if (needsBuffer(consumer) && (cls !== 'view' || ccls === 'reshape')) materialized.add(id);
     else if (cls === 'contraction' || cls === 'reduction' || cls === 'rowwise' || cls === 'reshape') {
@@ -144,15 +173,15 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
   }
   // Views of something that must be a buffer: their input must then be a buffer (a reshape left as
   // a load of its buffer above already is one, read through the view's coordinates).
-  const readsBuffer = (i: Id) => ['leaf', 'view', 'reshape'].includes(classOf(g.node(i)));
+  const readsBuffer = (i: Id) => ['leaf', 'view', 'reshape'].includes(nodeClass(g.node(i)));
   for (let changed = true; changed; ) {
     changed = false;
     for (const id of order) {
       const n = g.node(id);
-      if (materialized.has(id) || classOf(n) !== 'view') continue;
+      if (materialized.has(id) || nodeClass(n) !== 'view') continue;
       const cs = consumers.get(id) ?? [];
       if (cs.some((c) => needsBuffer(g.node(c))) && n.inputs.some((i) => !materialized.has(i) && !readsBuffer(i))) {
-        for (const i of n.inputs) if (!materialized.has(i) && classOf(g.node(i)) !== 'leaf' && classOf(g.node(i)) !== 'reshape') {
+        for (const i of n.inputs) if (!materialized.has(i) && nodeClass(g.node(i)) !== 'leaf' && nodeClass(g.node(i)) !== 'reshape') {
           materialized.add(i);
           changed = true;
         }
@@ -166,8 +195,8 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
     changed = false;
     for (const id of order) {
       if (!materialized.has(id)) continue;
-      const fused = collectFused(g, id, materialized).filter((f) => f !== id && classOf(g.node(f)) === 'contraction');
-      const own = classOf(g.node(id)) === 'contraction' ? 1 : 0;
+      const fused = collectFused(g, id, materialized, nodeClass).filter((f) => f !== id && nodeClass(g.node(f)) === 'contraction');
+      const own = nodeClass(g.node(id)) === 'contraction' ? 1 : 0;
       if (fused.length + own <= 1) continue;
       const flopsOf = (f: Id) => primitive(g.node(f).op).flops(g.node(f), g);
       const keep = own ? undefined : fused.reduce((a, b) => (flopsOf(a) >= flopsOf(b) ? a : b));
@@ -188,7 +217,7 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
   };
   for (const id of order) {
     const n = g.node(id);
-    if (classOf(n) === 'leaf') {
+    if (nodeClass(n) === 'leaf') {
       const constant = CONSTANT_LEAVES[n.op];
       const name = constant ? constantName(n.op, n.attrs) : (n.attrs.name as string);
       if (constant) constants.set(name, constant(n.attrs));
@@ -225,7 +254,7 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
     const n = g.node(id);
     if (!root && bufOf.has(id)) return load(id, coords);
     const ins = n.inputs;
-    switch (classOf(n)) {
+    switch (nodeClass(n)) {
       case 'const':
         return { k: 'const', v: n.attrs.value as number };
       case 'leaf':
@@ -365,10 +394,10 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
     bufOf.set(id, out);
     const inputs = [...exprLoads(body)];
     const kidx = kernels.length;
-    const nodes = collectFused(g, id, materialized);
+    const nodes = collectFused(g, id, materialized, nodeClass);
     const flops = nodes.reduce((a, f) => a + primitive(g.node(f).op).flops(g.node(f), g), 0);
-    const hasContraction = nodes.some((f) => classOf(g.node(f)) === 'contraction');
-    const hasReduce = nodes.some((f) => ['reduction', 'rowwise'].includes(classOf(g.node(f))));
+    const hasContraction = nodes.some((f) => nodeClass(g.node(f)) === 'contraction');
+    const hasReduce = nodes.some((f) => ['reduction', 'rowwise'].includes(nodeClass(g.node(f))));
     kernels.push({
       name: `k${kidx}_${n.op}${n.loc ? `_L${n.loc.line}` : ''}`,
       kind: hasContraction ? 'contraction' : hasReduce ? 'reduction' : 'elementwise',
@@ -392,14 +421,14 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
 }
 
 /** The nodes a kernel computes: its root and every non-materialised node it inlines. */
-function collectFused(g: Graph, root: Id, materialized: Set<Id>): Id[] {
+function collectFused(g: Graph, root: Id, materialized: Set<Id>, nodeClass: (n: Node) => NodeClass = classOf): Id[] {
   const out: Id[] = [];
   const seen = new Set<Id>();
   const visit = (id: Id, isRoot: boolean) => {
     if (seen.has(id)) return;
     seen.add(id);
     const n = g.node(id);
-    const cls = classOf(n);
+    const cls = nodeClass(n);
     if (!isRoot && (materialized.has(id) || cls === 'leaf' || cls === 'const')) return;
     out.push(id);
     for (const i of n.inputs) visit(i, false);

@@ -24,13 +24,15 @@
 // of each big loops kernel (wasm-loops-threads.ts; `threads: 1` or LILY_THREADS=1 turns it off).
 // `loops: 'js'` or LILY_LOOPS=js keeps every kernel JavaScript (and the block a plain array).
 import type { BufferId, KernelPlan } from '../../compiler/fuse/kernel-ir.ts';
-import { compileCpuKernel, type CompiledCpuKernel, type CpuKernelOptions, type GemmBatchFn, type GemmFn } from '../../compiler/codegen/cpu.ts';
+import type { CompiledCpuKernel, CpuKernelOptions, GemmBatchFn, GemmFn } from '../../compiler/codegen/cpu.ts';
+import { compileCpuKernels } from '../../compiler/codegen/cpu-share.ts';
+import { timed, type Timings } from '../../compiler/timings.ts';
 import type { Backend, Executable, HostAccess } from '../executable.ts';
 import { arenaOf, type CpuArena } from './cpu-arena.ts';
 import { cpuGemmEngine, type WasmGemm } from './cpu-gemm.ts';
 import { attachWasmLoops, type CpuExecKernel, type LoopsEngine, loopsEngine, type LoopsSplitting, passCollector, planWasmLoops, type WasmLoopsPlan, type WasmPass } from './cpu-wasm-loops.ts';
 import { loadNativeBlas } from './native-blas.ts';
-import { CTRL_WORDS, LoopsThreads } from './wasm-loops-threads.ts';
+import { CTRL_WORDS, type LoopsWorker, LoopsThreads, startLoopsWorker } from './wasm-loops-threads.ts';
 
 export interface CpuBackendOptions extends Omit<CpuKernelOptions, 'gemm' | 'gemmBatch'> {
   /** use the wasm gemm (default true; false: generated loops only, plain Float32Arrays) */
@@ -71,6 +73,12 @@ export function loopsThreads(option?: number): number {
   return n >= 2 ? 2 : 1;
 }
 
+/** Whether an executable runs its loops kernels on a worker too: wasm loops on the OpenBLAS path, two threads asked for. */
+function loopsWorkerWanted(options: CpuBackendOptions, nativeGemm: boolean): boolean {
+  const useWasm = loopsEngine(options.loops) === 'wasm' && typeof WebAssembly === 'object';
+  return useWasm && nativeGemm && loopsThreads(options.threads) === 2 && typeof SharedArrayBuffer === 'function';
+}
+
 /** What runs a CPU executable's GEMMs. */
 export type CpuGemmKind = 'openblas' | 'wasm' | 'loops';
 
@@ -93,14 +101,23 @@ export function cpuBackend(options: CpuBackendOptions = {}): Backend {
       }
       return { ok: true }; // plain JS always runs; without wasm SIMD, prepare() falls back to loops
     },
-    async prepare(plan: KernelPlan): Promise<Executable> {
+    async prepare(plan: KernelPlan, timings?: Timings): Promise<Executable> {
       let engine: WasmGemm | null = null;
       const blas = options.blas ?? 'auto';
       if (options.gemm !== false && blas !== 'wasm') {
-        const native = loadNativeBlas();
+        const native = timed(timings, 'prepare/gemm setup', () => loadNativeBlas());
         if (native.ok) {
-          const exe = new CpuExecutable(plan, null, options, native.blas.gemm, native.blas.gemmBatch);
-          await exe.threadsReady;
+          // the loops worker's thread started first: it boots while the kernels are generated, and
+          // takes its share of the big loops kernels once it is up (prepare does not wait for it: until
+          // then they run whole on the calling thread, with the same results — wasm-loops-threads.ts)
+          const worker = loopsWorkerWanted(options, true) ? timed(timings, 'prepare/worker start', startLoopsWorker) : undefined;
+          let exe: CpuExecutable;
+          try {
+            exe = new CpuExecutable(plan, null, options, native.blas.gemm, native.blas.gemmBatch, timings, worker);
+          } catch (e) {
+            void worker?.terminate().catch(() => 0);
+            throw e;
+          }
           return exe;
         }
         if (blas === 'native') throw new Error(`cpu backend: native BLAS unavailable: ${native.reason}`);
@@ -108,12 +125,12 @@ export function cpuBackend(options: CpuBackendOptions = {}): Backend {
       if (options.gemm !== false) {
         try {
           engine = options.engine ?? cpuGemmEngine();
-          await engine.ready();
+          await (timings ? timings.timeAsync('prepare/gemm setup', () => engine!.ready()) : engine.ready());
         } catch {
           engine = null; // no wasm SIMD here: loops only
         }
       }
-      return new CpuExecutable(plan, engine, options);
+      return new CpuExecutable(plan, engine, options, undefined, undefined, timings);
     },
   };
 }
@@ -147,7 +164,7 @@ export class CpuExecutable implements Executable {
   readonly wasmCompileMs: number = 0;
   /** the worker of the loops kernels (null: one thread) */
   private loopsWorker: LoopsThreads | null = null;
-  /** resolves when the loops worker takes jobs, or could not start (prepare() awaits it) */
+  /** resolves when the loops worker takes jobs, or could not start (prepare() does not wait for it) */
   threadsReady: Promise<void> = Promise.resolve();
   /** threads running the big loops kernels now (2 once the worker is up) */
   get loopsThreads(): number {
@@ -168,9 +185,11 @@ export class CpuExecutable implements Executable {
 
   /**
    * `nativeGemm`: OpenBLAS (buffers in a WebAssembly.Memory of this executable's own, or a plain
-   * array with JS loops); else `engine`'s wasm gemm (buffers in its memory), or loops only
+   * array with JS loops); else `engine`'s wasm gemm (buffers in its memory), or loops only.
+   * `timings`: the parts of the work, as 'prepare/<part>'. `worker`: the loops worker, started
+   * ahead (startLoopsWorker; terminated here when no wasm kernel needs it); undefined: started here.
    */
-  constructor(plan: KernelPlan, engine: WasmGemm | null, options: CpuBackendOptions, nativeGemm?: GemmFn, nativeBatch?: GemmBatchFn) {
+  constructor(plan: KernelPlan, engine: WasmGemm | null, options: CpuBackendOptions, nativeGemm?: GemmFn, nativeBatch?: GemmBatchFn, timings?: Timings, worker?: LoopsWorker | null) {
     this.plan = plan;
     const { gemm: _useGemm, engine: _engine, blas: _blas, loops: _loops, threads: _threads, threadMinBytes: _tmb, threadSpin: _ts, ...rest } = options;
     const kopts: CpuKernelOptions = { ...rest };
@@ -184,16 +203,17 @@ export class CpuExecutable implements Executable {
     const useWasm = loopsEngine(options.loops) === 'wasm' && typeof WebAssembly === 'object';
     const passes: WasmPass[] = [];
     if (useWasm) kopts.wrapPass = passCollector(passes);
-    const compiled = plan.kernels.map((k) => compileCpuKernel(k, kopts));
+    const compiled = timed(timings, 'prepare/kernels', () => compileCpuKernels(plan.kernels, kopts));
     this.kernels = compiled;
     this.arena = engine ? arenaOf(engine) : null;
     // the wasm loops module is rendered before the layout: it sizes the buffer table
     let wasm: WasmLoopsPlan | null = null;
     // a worker for the loops kernels on the OpenBLAS path (the wasm gemm's memory has its own workers)
-    const threaded = useWasm && !!nativeGemm && loopsThreads(options.threads) === 2 && typeof SharedArrayBuffer === 'function';
+    const threaded = loopsWorkerWanted(options, !!nativeGemm);
     if (useWasm) {
       const shared = this.arena !== null || threaded;
-      wasm = planWasmLoops(plan, compiled, passes, shared ? { module: 'env', name: 'mem', minPages: 0, maxPages: MAX_PAGES, shared: true } : { module: 'env', name: 'mem', minPages: 0 });
+      const memImport = shared ? { module: 'env', name: 'mem', minPages: 0, maxPages: MAX_PAGES, shared: true } : { module: 'env', name: 'mem', minPages: 0 };
+      wasm = timed(timings, 'prepare/wasm render', () => planWasmLoops(plan, compiled, passes, memImport));
       if (!wasm.module.kernels.some((k) => 'bufs' in k)) wasm = null;
     }
 
@@ -266,14 +286,15 @@ export class CpuExecutable implements Executable {
           ? {
               minBytes: options.threadMinBytes ?? LOOPS_SPLIT_MIN_BYTES,
               start: (module, names) => {
-                const t = new LoopsThreads(module, mem, names, block.byteOffset + 4 * ctrlAt, { workerSpin: options.threadSpin?.worker, callerSpin: options.threadSpin?.caller });
+                const t = new LoopsThreads(module, mem, names, block.byteOffset + 4 * ctrlAt, { workerSpin: options.threadSpin?.worker, callerSpin: options.threadSpin?.caller, worker });
                 this.loopsWorker = t;
                 this.threadsReady = t.ready.then(() => undefined);
                 return t;
               },
             }
           : undefined;
-        this.kernels = attachWasmLoops(wasm, plan, compiled, passes, memory, block, tableAt, argsAt, splitting);
+        const w = wasm;
+        this.kernels = timed(timings, 'prepare/wasm compile', () => attachWasmLoops(w, plan, compiled, passes, mem, block, tableAt, argsAt, splitting));
       } catch (e) {
         // an engine without 128-bit SIMD rejects the module: the JS kernels run (nothing was swapped yet)
         if (!(e instanceof WebAssembly.CompileError)) throw e;
@@ -282,6 +303,7 @@ export class CpuExecutable implements Executable {
       this.wasmPasses = passes.filter((p) => p.fn !== p.js).length;
       this.wasmCompileMs = wasm.renderMs + performance.now() - t0;
     }
+    if (worker && !this.loopsWorker) void worker.terminate().catch(() => 0); // started ahead, not needed after all
     // constant leaves of a fusion plan (eye, one-hot) are set here, once
     const consts = (plan as KernelPlan & { constants?: Map<string, ArrayLike<number>> }).constants;
     if (consts) for (const [name, data] of consts) if (plan.leaves.has(name)) this.B[plan.leaves.get(name)!]!.set(data);

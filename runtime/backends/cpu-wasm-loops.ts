@@ -75,6 +75,8 @@ export function rowSeparable(k: Kernel): boolean {
 export interface LoopsSplitter {
   /** rows [0, n) of export fnIdx (fn: that export on this thread), on both threads when it can */
   run(fnIdx: number, fn: (lo: number, hi: number, tab: number, argp: number) => void, n: number, tab: number, argp: number): void;
+  /** prepare the split of n rows ahead (run() then allocates nothing for it) */
+  rows(n: number): unknown;
 }
 
 export interface LoopsSplitting {
@@ -137,6 +139,7 @@ export function attachWasmLoops(
     const argIdx = Int32Array.from(names, (n) => plan.args.indexOf(n));
     const hi = k.loops[0]?.extent ?? 1;
     const split = splitter && hi >= 2 && k.bytes >= splitting!.minBytes && rowSeparable(k) ? splitter : null;
+    split?.rows(hi);
     const fnIdx = exportNames.indexOf(r.name);
     return (B, args, S) => {
       for (let j = 0; j < ids.length; j++) {

@@ -51,6 +51,19 @@ function concat(parts: readonly ArrayLike<number>[]): number[] {
   return out;
 }
 
+const length = (parts: readonly ArrayLike<number>[]) => parts.reduce((n, p) => n + p.length, 0);
+
+/** parts joined into bytes, each copied once (Uint8Array.set: values taken mod 256, as new Uint8Array(array) does) */
+function join(parts: readonly ArrayLike<number>[]): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(length(parts));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 function vec(items: number[][]): number[] {
   return concat([uleb(items.length), ...items]);
 }
@@ -213,6 +226,11 @@ export class Code {
 
   /** encoded body: locals (run-length grouped) + code + end */
   encode(): number[] {
+    return concat(this.encodeParts());
+  }
+
+  /** encode() as the parts it is made of (ModuleBuilder.bytes copies each once) */
+  encodeParts(): ArrayLike<number>[] {
     const groups: number[][] = [];
     for (let i = 0; i < this.localTypes.length; ) {
       let j = i;
@@ -221,7 +239,7 @@ export class Code {
       i = j;
     }
     const head = vec(groups);
-    return concat([uleb(head.length + this.bytes.length + 1), head, this.bytes, [0x0b]]);
+    return [uleb(head.length + this.bytes.length + 1), head, this.bytes, [0x0b]];
   }
 }
 
@@ -275,7 +293,7 @@ export class ModuleBuilder {
   }
 
   bytes(): Uint8Array<ArrayBuffer> {
-    const section = (id: number, payload: number[]) => concat([[id], uleb(payload.length), payload]);
+    const section = (id: number, payload: ArrayLike<number>[]) => [[id], uleb(length(payload)), ...payload];
     const fi = this.funcImports;
     const sig = (f: { params: ValType[]; results: ValType[] }) => [0x60, ...vec(f.params.map((p) => [p])), ...vec(f.results.map((r) => [r]))];
     // one type per function, imports first: type i belongs to function i
@@ -286,14 +304,15 @@ export class ModuleBuilder {
     const imports = vec([...fi.map((f, i) => [...str(f.module), ...str(f.name), 0x00, ...uleb(i)]), [...str(m.module), ...str(m.name), 0x02, ...limits]]);
     const funcsec = vec(this.funcs.map((_, i) => uleb(fi.length + i)));
     const exps = this.funcs.flatMap((f, i) => (f.exportName ? [[...str(f.exportName), 0x00, ...uleb(fi.length + i)]] : []));
-    const code = vec(this.funcs.map((f) => f.code.encode()));
-    return new Uint8Array(concat([
+    // the code section (most of the module) as parts: every function body copied once, into the result
+    const code = [uleb(this.funcs.length), ...this.funcs.flatMap((f) => f.code.encodeParts())];
+    return join([
       [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-      section(1, vec(types)),
-      section(2, imports),
-      section(3, funcsec),
-      section(7, vec(exps)),
-      section(10, code),
-    ]));
+      ...section(1, [vec(types)]),
+      ...section(2, [imports]),
+      ...section(3, [funcsec]),
+      ...section(7, [vec(exps)]),
+      ...section(10, code),
+    ]);
   }
 }

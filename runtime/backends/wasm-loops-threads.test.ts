@@ -44,6 +44,7 @@ function plans(): { name: string; p: KernelPlan; split: boolean }[] {
 
 async function prepared(p: KernelPlan, threads: number): Promise<CpuExecutable> {
   const exe = (await cpuBackend({ threads, threadMinBytes: 0 }).prepare(p)) as CpuExecutable;
+  await exe.threadsReady;
   let seed = 1;
   for (const [name, id] of p.leaves) await exe.set(name, rand(p.buffers[id]!.size, seed++));
   return exe;
@@ -91,6 +92,7 @@ describe('wasm loops kernels on two threads', () => {
     const outs: Float32Array[] = [];
     for (const threads of [1, 2]) {
       const exe = (await cpuBackend({ strategy: 'gemm', threads, threadMinBytes: 0 }).prepare(p)) as CpuExecutable;
+      await exe.threadsReady;
       expect(exe.wasmPasses).toBeGreaterThan(0);
       let seed = 5;
       for (const [name, id] of p.leaves) await exe.set(name, rand(p.buffers[id]!.size, seed++));
@@ -107,9 +109,26 @@ describe('wasm loops kernels on two threads', () => {
     expect(same(outs[1]!, outs[0]!)).toBe(true);
   });
 
+  it.skipIf(!!noBlas)(`prepare does not wait for the worker; a caller that never yields gets it once it is up ${noBlas}`, async () => {
+    const { p } = plans()[0]!;
+    const exe = (await cpuBackend({ threads: 2, threadMinBytes: 0 }).prepare(p)) as CpuExecutable;
+    let seed = 1;
+    for (const [name, id] of p.leaves) exe.host!.leaf(name).set(rand(p.buffers[id]!.size, seed++));
+    // from here on synchronous: the worker's own word in the control area says when it is up
+    const t0 = performance.now();
+    while (exe.loopsThreads === 1 && performance.now() - t0 < 20000) exe.runSync({ s: 1 });
+    expect(exe.loopsThreads).toBe(2);
+    const splits = exe.loopsSplits;
+    exe.runSync({ s: 1 });
+    expect(exe.loopsSplits).toBe(splits + 1);
+    exe.dispose();
+    await exe.loopsWorkerExited;
+  });
+
   it.skipIf(!!noBlas)(`small kernels stay on one thread; dispose() ends the worker ${noBlas}`, async () => {
     const { p } = plans()[0]!;
     const exe = (await cpuBackend({ threads: 2 }).prepare(p)) as CpuExecutable; // default threshold: 57 KB moved is below it
+    await exe.threadsReady;
     await exe.run({ s: 1 });
     expect(exe.loopsThreads).toBe(2);
     expect(exe.loopsSplits).toBe(0);
@@ -225,6 +244,7 @@ describe('wasm loops kernels on two threads', () => {
       const p = plan({ leaves: [['x', [64, 1024]]], temps: [[64, 1024]], outputs: [['y', 1]],
         kernels: [kernel('g', 1, { n: 64, c: 1024 }, { k: 'unary', fn: 'gelu', a: { k: 'load', buf: 0, at: { terms: [{ v: 'n', c: 1024 }, { v: 'c', c: 1 }], offset: 0 } } }, [0])] });
       const exe = await cpuBackend({ threads: 2, threadMinBytes: 0 }).prepare(p);
+      await exe.threadsReady;
       await exe.run();
       console.log('threads', exe.loopsThreads, 'splits', exe.loopsSplits);
     `;

@@ -13,6 +13,9 @@
 // loaded machine). The worker is unref()'d once ready (it never keeps the
 // process alive), is terminated by close(), and a worker that failed to start or trapped leaves the
 // caller running every kernel whole (a trap is re-run on the caller's thread, so it surfaces there).
+// A worker's thread takes tens of ms to boot: startLoopsWorker() starts one before its module exists
+// (the executable does while it generates its kernels), and LoopsThreads hands it the module in a
+// message, so that the boot overlaps the work on the calling thread instead of following it.
 import { Worker } from 'node:worker_threads';
 
 /** i32 words of the control area */
@@ -30,8 +33,8 @@ const CHUNKS = 16;
 // job's other words are written before NEXT is stored, and only after the previous job was exhausted
 // with BUSY at 0 (a worker increments BUSY before it reads NEXT): they never change under a worker.
 const WORKER_SRC = `
-const { workerData } = require('node:worker_threads');
-const { module, memory, names, ctrl, spin } = workerData;
+const { parentPort } = require('node:worker_threads');
+parentPort.once('message', ({ module, memory, names, ctrl, spin }) => {
 const ex = new WebAssembly.Instance(module, { env: { mem: memory } }).exports;
 const fns = names.map((n) => ex[n]);
 const c = new Int32Array(memory.buffer, ctrl, ${CTRL_WORDS});
@@ -67,7 +70,25 @@ for (;;) {
   Atomics.sub(c, ${BUSY}, 1);
   Atomics.notify(c, ${BUSY});
 }
+});
 `;
+
+/** the thread of a LoopsThreads (node:worker_threads) */
+export type LoopsWorker = Worker;
+
+/**
+ * A worker thread for a LoopsThreads, started ahead of its module (it waits for it in a message);
+ * null when no worker can start here. Whoever starts one hands it to LoopsThreads or terminates it.
+ */
+export function startLoopsWorker(): LoopsWorker | null {
+  try {
+    // execArgv: []: the parent's flags (--input-type=module, --import tsx) would make the eval'd
+    // source a module without require(), or load a TypeScript hook the worker does not need
+    return new Worker(WORKER_SRC, { eval: true, execArgv: [] });
+  } catch {
+    return null;
+  }
+}
 
 /** a loops export: rows [lo, hi) of its outermost loop, buffer table at tab, scalars at argp (bytes) */
 export type LoopsFn = (lo: number, hi: number, tab: number, argp: number) => void;
@@ -77,6 +98,8 @@ export interface LoopsThreadsOptions {
   workerSpin?: number;
   /** polls of the done word before the caller sleeps */
   callerSpin?: number;
+  /** a worker from startLoopsWorker() (default: one started here); null: none could start */
+  worker?: LoopsWorker | null;
 }
 
 /** The worker of one executable's loops module; run() splits a kernel over it and the caller. */
@@ -86,6 +109,8 @@ export class LoopsThreads {
   private seq = 0;
   private tag = 0;
   private live = false;
+  /** failed, trapped or closed: never live again */
+  private dead = false;
   private readonly callerSpin: number;
   /** chunk size and count by row count, worked out once: a division in run() (once a step, in V8's interpreter) boxes a double */
   private readonly chunking = new Map<number, { chunk: number; count: number }>();
@@ -104,18 +129,23 @@ export class LoopsThreads {
     this.c = new Int32Array(memory.buffer, ctrlByte, CTRL_WORDS);
     this.c.fill(0);
     this.callerSpin = o.callerSpin ?? 20000;
-    let worker: Worker;
-    try {
-      // execArgv: []: the parent's flags (--input-type=module, --import tsx) would make the eval'd
-      // source a module without require(), or load a TypeScript hook the worker does not need
-      worker = new Worker(WORKER_SRC, { eval: true, execArgv: [], workerData: { module, memory, names, ctrl: ctrlByte, spin: o.workerSpin ?? 0 } });
-    } catch {
+    const worker = o.worker === undefined ? startLoopsWorker() : o.worker;
+    if (!worker) {
       this.ready = Promise.resolve(false);
       this.exited = Promise.resolve();
       return;
     }
     this.worker = worker;
     this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
+    try {
+      // a memory that is not shared cannot be posted (DataCloneError): no worker then
+      worker.postMessage({ module, memory, names, ctrl: ctrlByte, spin: o.workerSpin ?? 0 });
+    } catch {
+      this.worker = null;
+      void worker.terminate().catch(() => 0);
+      this.ready = Promise.resolve(false);
+      return;
+    }
     // ref'd while starting (an unref'd starting worker lets a process whose only pending work is
     // `await ready` exit with code 13), unref'd once it answers
     this.ready = new Promise<boolean>((resolve) => {
@@ -124,24 +154,34 @@ export class LoopsThreads {
         if (settled) return;
         settled = true;
         this.live = ok && this.worker !== null;
+        if (!this.live) this.dead = true;
         worker.unref();
         resolve(this.live);
       };
-      worker.once('online', () => {
-        const poll = () => {
-          if (settled) return;
-          if (!this.worker) settle(false);
-          else if (Atomics.load(this.c, READY) === 1) settle(true);
-          else setTimeout(poll, 1);
-        };
-        poll();
-      });
+      const poll = () => {
+        if (settled) return;
+        if (!this.worker) settle(false);
+        else if (Atomics.load(this.c, READY) === 1) settle(true);
+        else setTimeout(poll, 1);
+      };
+      poll();
       worker.once('error', () => settle(false));
       worker.once('exit', () => {
         this.live = false;
+        this.dead = true;
         settle(false);
       });
     });
+  }
+
+  /**
+   * Whether the worker takes jobs: it says so in the control area, read here (not only by `ready`'s
+   * poll), so that a caller running step after step without yielding to the event loop gets the
+   * worker as soon as it is up. Never again once it failed, trapped or was closed.
+   */
+  private get running(): boolean {
+    if (!this.live && !this.dead && this.worker && Atomics.load(this.c, READY) === 1) this.live = true;
+    return this.live;
   }
 
   /** chunks the worker has run so far */
@@ -151,7 +191,20 @@ export class LoopsThreads {
 
   /** whether run() splits now */
   get threads(): number {
-    return this.live ? 2 : 1;
+    return this.running ? 2 : 1;
+  }
+
+  /**
+   * The chunking of n rows, worked out once: the executable asks for every split kernel's rows when
+   * it is made, so that run() allocates nothing also when the worker comes up between warm steps.
+   */
+  rows(n: number): { chunk: number; count: number } {
+    let job = this.chunking.get(n);
+    if (!job) {
+      const chunk = 4 * Math.ceil(n / (4 * CHUNKS));
+      this.chunking.set(n, (job = { chunk, count: Math.ceil(n / chunk) }));
+    }
+    return job;
   }
 
   /**
@@ -161,18 +214,13 @@ export class LoopsThreads {
    * chunk the worker is running. Whole here when the worker is not running.
    */
   run(fnIdx: number, fn: LoopsFn, n: number, tab: number, argp: number): void {
-    if (!this.live || n < 8) {
+    if (!this.running || n < 8) {
       fn(0, n, tab, argp);
       return;
     }
     this.splits++;
     const c = this.c;
-    let job = this.chunking.get(n);
-    if (!job) {
-      const chunk = 4 * Math.ceil(n / (4 * CHUNKS));
-      this.chunking.set(n, (job = { chunk, count: Math.ceil(n / chunk) }));
-    }
-    const { chunk, count } = job;
+    const { chunk, count } = this.rows(n);
     c[FN] = fnIdx;
     c[N] = n;
     c[CHUNK] = chunk;
@@ -203,6 +251,7 @@ export class LoopsThreads {
     }
     if (Atomics.load(c, FAILED)) {
       this.live = false; // a trap there: this thread takes every kernel from now on, and re-runs that chunk
+      this.dead = true;
       const i = c[FAILED_CHUNK]!;
       fn(i * chunk, Math.min(n, (i + 1) * chunk), tab, argp);
     }
@@ -214,6 +263,7 @@ export class LoopsThreads {
     if (!w) return;
     this.worker = null;
     this.live = false;
+    this.dead = true;
     Atomics.store(this.c, SEQ, -1);
     Atomics.notify(this.c, SEQ);
     void w.terminate().catch(() => 0);
