@@ -11,12 +11,12 @@ import { axisNames } from './ir/axis-names.ts';
 import { shapeOnly } from './interp/instance.ts';
 import { primitive } from './ir/prim.ts';
 import { verifyGraph } from './ir/verify.ts';
-import { contractOrders, type Tree } from './rewrite/contract.ts';
+import { contractOrders, settleLog, type Tree } from './rewrite/contract.ts';
 import { chooseLayouts } from './rewrite/layout.ts';
 import { rebuild, type RewriteLog, type Rule } from './rewrite/engine.ts';
 import { FAULTS } from './rewrite/faults.ts';
 import { attachObjective, type Objective, type ObjectiveResult } from './objective.ts';
-import { mergeSumsOfProducts, planInlining, type InlinePolicy } from './rewrite/merge.ts';
+import { inliningPlans, mergeSumsOfProducts, type InlinePolicy } from './rewrite/merge.ts';
 import { planPerRegion } from './rewrite/regions.ts';
 import { SIMPLIFY_RULES } from './rewrite/rules-simplify.ts';
 import { hoistFrozen, type Hoisted } from './rewrite/hoist.ts';
@@ -113,17 +113,18 @@ export const STAGES: Stage[] = [
       // costed alone does not see. A plan equal to one already costed is not costed again, and
       // contraction orders are found once per distinct net.
       const orders = new Map<string, Tree>();
-      const perRegion = timed(p.timings, 'contract/per-region plan', () => planPerRegion(p.graph, orders));
+      const whole = inliningPlans(p.graph);
+      const perRegion = timed(p.timings, 'contract/per-region plan', () => planPerRegion(p.graph, orders, undefined, whole));
       const plans: { name: string; edges: Set<string> }[] = [];
-      for (const [name, edges] of [['per-region', perRegion], ['aggressive', planInlining(p.graph, 'aggressive')], ['conservative', planInlining(p.graph, 'conservative')]] as const)
+      for (const [name, edges] of [['per-region', perRegion], ['aggressive', whole.aggressive], ['conservative', whole.conservative]] as const)
         if (!plans.some((q) => sameSet(q.edges, edges))) plans.push({ name, edges });
       let best: { graph: Graph; log: RewriteLog[]; flops: number } = { graph: p.graph, log: [], flops: totalFlops(p.graph) };
       for (const plan of plans) {
-        const { graph, log } = timed(p.timings, `contract/${plan.name}`, () => contractWith(p, plan.edges, orders));
+        const { graph, log } = timed(p.timings, `contract/${plan.name}`, () => contractWith(p, plan.edges, orders, 'deferred'));
         const flops = totalFlops(graph);
         if (flops < best.flops) best = { graph, log, flops };
       }
-      return withGraph(p, best.graph, 'contract', best.log);
+      return withGraph(p, best.graph, 'contract', settleLog(best.log));
     },
   },
   {
@@ -142,12 +143,12 @@ export const STAGE_NAMES = STAGES.map((s) => s.name);
  * The program merged along an inlining plan (a policy or a set of edges), every sum of products
  * ordered, and simplified; with the contraction log (for --explain).
  */
-export function contractWith(p: Program, plan: InlinePolicy | Set<string>, orders?: Map<string, Tree>): { graph: Graph; log: RewriteLog[] } {
+export function contractWith(p: Program, plan: InlinePolicy | Set<string>, orders?: Map<string, Tree>, explain: true | 'deferred' = true): { graph: Graph; log: RewriteLog[] } {
   const merged = mergeSumsOfProducts(p.graph, plan);
   // merged.facts carries each sum of products' FLOPs as written (naive) into the optimiser.
   const y = merged.graph.outputs.get('y');
   for (const id of y === undefined ? [] : merged.graph.live([y])) merged.facts.set(id, { ...merged.facts.get(id), forward: true });
-  const contracted = contractOrders(merged.graph, merged.facts, { dimLabel: p.dimLabel, leafAxes: p.leafAxes }, p.extraRules?.contract, { explain: true, orders });
+  const contracted = contractOrders(merged.graph, merged.facts, { dimLabel: p.dimLabel, leafAxes: p.leafAxes }, p.extraRules?.contract, { explain, orders });
   return { graph: rebuild(contracted.graph, SIMPLIFY_RULES).graph, log: contracted.log };
 }
 

@@ -17,9 +17,13 @@ export interface Node {
   loc?: Span;
 }
 
+/** The attrs of a node built without any (shared: attrs are never changed). */
+const NO_ATTRS: Attrs = Object.freeze({});
+
 export class Graph {
   readonly nodes: Node[] = [];
-  private readonly memo = new Map<string, Id>();
+  /** Hash-consing: nodes by a hash of (op, attrs, inputs); a bucket lists the ids that share one. */
+  private readonly memo = new Map<number, Id | Id[]>();
   /** Named results: 'y' (forward output), 'grad:A', ... */
   readonly outputs = new Map<string, Id>();
   /** Names the program gave to values (let-bound), for messages. */
@@ -31,18 +35,37 @@ export class Graph {
     return this.nodes[id];
   }
 
-  add(op: string, inputs: Id[], attrs: Attrs = {}): Id {
+  add(op: string, inputs: Id[], attrs: Attrs = NO_ATTRS): Id {
     const prim = primitive(op);
     const norm = prim.normalize ? prim.normalize(this, inputs, attrs) : undefined;
     if (norm !== undefined) return norm;
-    const key = `${op}|${inputs.join(',')}|${stableJson(attrs)}`;
-    const hit = this.memo.get(key);
-    if (hit !== undefined) return hit;
-    const shape = prim.shape(inputs.map((i) => this.nodes[i].shape), attrs);
+    // The key is (op, attrs text, inputs), compared field by field within a hash bucket: no key
+    // string is built (every node of every rebuild comes through here).
+    const a = attrsEntry(attrs);
+    const text = a.text;
+    let h = mix(hashOf(op), a.hash);
+    for (let k = 0; k < inputs.length; k++) h = mix(h, inputs[k]);
+    const bucket = this.memo.get(h);
+    if (bucket !== undefined) {
+      if (typeof bucket === 'number') {
+        if (this.same(bucket, op, inputs, attrs, text)) return bucket;
+      } else for (const id of bucket) if (this.same(id, op, inputs, attrs, text)) return id;
+    }
+    const shapes = new Array<number[]>(inputs.length);
+    for (let k = 0; k < inputs.length; k++) shapes[k] = this.nodes[inputs[k]].shape;
+    const shape = prim.shape(shapes, attrs);
     const id = this.nodes.length;
     this.nodes.push({ id, op, inputs, attrs, shape, loc: this.loc });
-    this.memo.set(key, id);
+    this.memo.set(h, bucket === undefined ? id : typeof bucket === 'number' ? [bucket, id] : [...bucket, id]);
     return id;
+  }
+
+  /** Whether node `id` is the application (op, inputs, attrs with this text). */
+  private same(id: Id, op: string, inputs: Id[], attrs: Attrs, text: string): boolean {
+    const n = this.nodes[id];
+    if (n.op !== op || n.inputs.length !== inputs.length) return false;
+    for (let k = 0; k < inputs.length; k++) if (n.inputs[k] !== inputs[k]) return false;
+    return n.attrs === attrs || attrsText(n.attrs) === text;
   }
 
   shape(id: Id): number[] {
@@ -51,30 +74,39 @@ export class Graph {
 
   /** Nodes reachable from the outputs, in topological order. */
   live(roots: Id[] = [...this.outputs.values()]): Id[] {
-    const seen = new Set<Id>();
+    // Iterative DFS (graphs of real models are deep enough to overflow recursion): a node is
+    // listed after all its inputs, inputs in order. The stack holds (node, next input) pairs in
+    // two typed arrays: this runs on every rebuild and every FLOP count.
+    const n = this.nodes.length;
+    const seen = new Uint8Array(n);
     const order: Id[] = [];
-    const visit = (id: Id) => {
-      // Iterative DFS: graphs of real models are deep enough to overflow recursion.
-      const stack: [Id, number][] = [[id, 0]];
-      while (stack.length) {
-        const top = stack[stack.length - 1];
-        const [n, i] = top;
-        if (i === 0 && seen.has(n)) {
-          stack.pop();
-          continue;
-        }
-        seen.add(n);
-        const ins = this.nodes[n].inputs;
+    const nodeStack = new Int32Array(n + 1);
+    const nextStack = new Int32Array(n + 1);
+    for (const r of roots) {
+      if (seen[r]) continue;
+      let top = 0;
+      nodeStack[0] = r;
+      nextStack[0] = 0;
+      seen[r] = 1;
+      while (top >= 0) {
+        const id = nodeStack[top];
+        const ins = this.nodes[id].inputs;
+        const i = nextStack[top];
         if (i < ins.length) {
-          top[1]++;
-          if (!seen.has(ins[i])) stack.push([ins[i], 0]);
+          nextStack[top] = i + 1;
+          const c = ins[i];
+          if (!seen[c]) {
+            seen[c] = 1;
+            top++;
+            nodeStack[top] = c;
+            nextStack[top] = 0;
+          }
         } else {
-          stack.pop();
-          order.push(n);
+          top--;
+          order.push(id);
         }
       }
-    };
-    for (const r of roots) visit(r);
+    }
     return order;
   }
 
@@ -86,6 +118,42 @@ export class Graph {
     return u;
   }
 }
+
+// 32-bit FNV-1a-style mixing for the hash-consing key (collisions only cost a comparison).
+const mix = (h: number, x: number) => Math.imul(h ^ x, 16777619) >>> 0;
+function mixString(h: number, s: string): number {
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+const opHashes = new Map<string, number>();
+function hashOf(op: string): number {
+  let h = opHashes.get(op);
+  if (h === undefined) opHashes.set(op, (h = mixString(2166136261, op)));
+  return h;
+}
+
+// Rebuilding a graph adds every node again with the same attrs object, so each object's text is
+// computed once. Attrs are never changed after a node is built (nodes are values).
+// Kept on the attrs object itself (a non-enumerable symbol: invisible to JSON, spreads and
+// Object.keys), read back as a plain property; objects that cannot take it use the map.
+const ATTRS_KEY = Symbol('attrs text and hash');
+const attrsTexts = new WeakMap<object, { text: string; hash: number }>();
+
+function attrsEntry(attrs: Attrs): { text: string; hash: number } {
+  const own = (attrs as { [ATTRS_KEY]?: { text: string; hash: number } })[ATTRS_KEY];
+  if (own !== undefined) return own;
+  let e = attrsTexts.get(attrs);
+  if (e === undefined) {
+    const text = stableJson(attrs);
+    e = { text, hash: mixString(2166136261, text) };
+    if (Object.isExtensible(attrs)) Object.defineProperty(attrs, ATTRS_KEY, { value: e });
+    else attrsTexts.set(attrs, e);
+  }
+  return e;
+}
+
+/** stableJson of a node's attrs, remembered by object. */
+export const attrsText = (attrs: Attrs): string => attrsEntry(attrs).text;
 
 /** JSON-like text of a value with object keys sorted: equal values, equal text (the hash-consing key of attrs). */
 export function stableJson(v: unknown): string {

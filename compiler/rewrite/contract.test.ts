@@ -66,6 +66,27 @@ describe('contraction-order optimiser', () => {
     );
   });
 
+  it("names each intermediate by the letters still needed outside it, sorted (the subsets' kept letters, against sets)", () => {
+    const kept = (net: Net, mask: number) => {
+      const inside = new Set<string>();
+      const outside = new Set<string>(net.out);
+      net.subs.forEach((s, i) => [...s].forEach((c) => ((mask >> i) & 1 ? inside : outside).add(c)));
+      return [...inside].filter((c) => outside.has(c)).sort().join('');
+    };
+    fc.assert(
+      fc.property(netArb, (net) => {
+        const full = (1 << net.subs.length) - 1;
+        const walk = (t: Tree): void => {
+          if (t.mask === full) expect(t.letters).toBe(net.out);
+          else if (t.left) expect(t.letters).toBe(kept(net, t.mask));
+          if (t.left) walk(t.left);
+          if (t.right) walk(t.right);
+        };
+        walk(optimalOrder(net));
+      }),
+      { seed: 7, numRuns: 300 },
+    );
+  });
   it('reproduces the FLOP figures of the Lily paper, appendix A.2 (N=1024, r=16, C=768, E=4)', () => {
     const e = explain(lily, 'Lily', PAPER);
     const fold = e.rewrites.find((r) => r.program === 'forward' && r.folds.some((f) => f.applied));

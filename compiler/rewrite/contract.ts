@@ -4,7 +4,7 @@
 // Σ_e p[e]·(h @ B[e]) → h @ (Σ_e p[e]·B[e]) is one outcome of this rule, not a rule of its own;
 // so is its refusal when p carries the token axis.
 import type { Graph, Id, Node } from '../ir/graph.ts';
-import { einsumFlops, indexSizes, parseSpec } from '../ir/prims/einsum.ts';
+import { einsumFlops, indexSizes, parseSpec, specAttrs } from '../ir/prims/einsum.ts';
 import { letterNames } from '../ir/axis-names.ts';
 import { rebuild, type RewriteLog, type Rule, type RuleContext } from './engine.ts';
 import { naiveOf } from './merge.ts';
@@ -36,21 +36,45 @@ const popcount = (m: number) => {
   return c;
 };
 
-/** Letters of the operands in `mask` that are still needed outside it (other operands or output). */
-function keptLetters(net: Net, mask: number, full: number): string {
-  const inside = new Set<string>();
-  const outside = new Set<string>(net.out);
-  net.subs.forEach((s, i) => {
-    for (const c of s) ((mask >> i) & 1 ? inside : outside).add(c);
+/** Each letter of a net (sorted by code unit) with the operands that carry it and whether the output does. */
+interface LetterUse {
+  letters: string[];
+  operands: number[];
+  inOut: boolean[];
+}
+const letterUses = new WeakMap<Net, LetterUse>();
+
+function letterUseOf(net: Net): LetterUse {
+  let u = letterUses.get(net);
+  if (u) return u;
+  const byLetter = new Map<string, number>();
+  net.subs.forEach((sub, i) => {
+    for (const c of sub) byLetter.set(c, (byLetter.get(c) ?? 0) | (1 << i));
   });
+  const letters = [...byLetter.keys()].sort();
+  u = { letters, operands: letters.map((c) => byLetter.get(c)!), inOut: letters.map((c) => net.out.includes(c)) };
+  letterUses.set(net, u);
+  return u;
+}
+
+/** Letters of the operands in `mask` that are still needed outside it (other operands or output), sorted. */
+function keptLetters(net: Net, mask: number, full: number): string {
   if (mask === full) return net.out;
-  return [...inside].filter((c) => outside.has(c)).sort().join('');
+  // (the DP asks this of every subset: read off per-letter operand masks, nothing built but the answer)
+  const u = letterUseOf(net);
+  let kept = '';
+  for (let k = 0; k < u.letters.length; k++) {
+    const ops = u.operands[k];
+    if (ops & mask && (ops & ~mask || u.inOut[k])) kept += u.letters[k];
+  }
+  return kept;
 }
 
 function pairCost(net: Net, a: Tree, b: Tree, letters: string) {
   const spec = { ins: [a.letters, b.letters], out: letters };
   const flops = einsumFlops(spec, net.sizes);
-  const size = [...letters].reduce((p, c) => p * net.sizes.get(c)!, 1);
+  let size = 1;
+  for (const c of letters) size *= net.sizes.get(c)!;
   return { flops, cost: flops + MEMORY_WEIGHT * size };
 }
 
@@ -141,25 +165,37 @@ function emit(g: Graph, t: Tree, inputs: Id[], subs: string[], root = true): { i
   if (!t.right) {
     // A unary contraction: sum an operand's private indices away.
     const a = emit(g, t.left, inputs, subs, false);
-    return { id: g.add('einsum', [a.id], { spec: `${a.letters}->${t.letters}` }), letters: t.letters };
+    return { id: g.add('einsum', [a.id], specAttrs(`${a.letters}->${t.letters}`)), letters: t.letters };
   }
   let a = emit(g, t.left, inputs, subs, false);
   let b = emit(g, t.right!, inputs, subs, false);
   if (b.id < a.id) [a, b] = [b, a];
   const keep = new Set(t.letters);
   const letters = root ? t.letters : [...new Set(a.letters + b.letters)].filter((c) => keep.has(c)).join('');
-  return { id: g.add('einsum', [a.id, b.id], { spec: `${a.letters},${b.letters}->${letters}` }), letters };
+  return { id: g.add('einsum', [a.id, b.id], specAttrs(`${a.letters},${b.letters}->${letters}`)), letters };
 }
 
 export interface ContractOptions {
-  /** Log each net's order with its explanation (for --explain); costing a plan alone (regions.ts) skips it. */
-  explain?: boolean;
+  /**
+   * Log each net's order with its explanation (for --explain); costing a plan alone (regions.ts)
+   * skips it; 'deferred' logs a placeholder that settleLog turns into the entry (the contract stage
+   * costs several plans and keeps one log).
+   */
+  explain?: boolean | 'deferred';
   /** Orders already found, by net (netKey): one compile meets the same net in every block and in each region plan it costs. */
   orders?: Map<string, Tree>;
 }
 
 /** A net's identity for the order cache: its index strings and the sizes of its letters. */
-export const netKey = (net: Net): string => `${net.subs.join(',')}->${net.out}|${[...net.sizes].map(([c, n]) => `${c}${n}`).join(',')}`;
+export function netKey(net: Net): string {
+  let key = `${net.subs.join(',')}->${net.out}|`;
+  let first = true;
+  for (const [c, n] of net.sizes) {
+    key += `${first ? '' : ','}${c}${n}`;
+    first = false;
+  }
+  return key;
+}
 
 /** The contraction-order rule; `opts` says whether to explain and where to remember orders. */
 export function contractionRule(opts: ContractOptions = {}): Rule {
@@ -179,31 +215,11 @@ export function contractionRule(opts: ContractOptions = {}): Rule {
         if (!known) opts.orders.set(key, tree);
       } else tree = optimalOrder(net);
       if (explain) {
-        const naive = naiveOf(ctx, node.id);
-        const { g, leafAxes, dimLabel } = ctx;
-        // The descriptions are written when first read: the contract stage logs every plan it
-        // costs and keeps one, and the graph they read only grows (its nodes never change).
-        let label: Label | undefined;
-        const labels = (): Label => {
-          if (label) return label;
-          // An index is named by the dimension its operands declare; by its size where none does.
-          const names = leafAxes ? letterNames(g, node, leafAxes) : new Map<string, string>();
-          return (label = (c) => names.get(c) ?? dimLabel?.(net.sizes.get(c)!) ?? c);
-        };
-        ctx.log.push(
-          logEntry({
-            rule: 'contraction-order',
-            loc: node.loc,
-            forward: ctx.facts.get(node.id)?.forward === true,
-            net: new Lazy(() => describeNet(g, node, net, labels())),
-            order: new Lazy(() => describeTree(g, node, tree, labels())),
-            flopsBefore: naive,
-            flopsAfter: tree.flops,
-            applied: tree.flops < naive,
-            folds: new Lazy(() => expertFolds(g, node, net, tree, tokenLetters(g, node), labels())),
-          }),
-        );
+        const x: Explained = { g: ctx.g, node, net, tree, leafAxes: ctx.leafAxes, dimLabel: ctx.dimLabel, naive: naiveOf(ctx, node.id), forward: ctx.facts.get(node.id)?.forward === true };
+        ctx.log.push(explain === 'deferred' ? { rule: 'contraction-order', [DEFERRED]: x } : explainedEntry(x));
       }
+      // Two operands taken as they are: the pair is the node itself (it is canonical), nothing to build.
+      if (node.inputs.length === 2 && tree.left && !tree.left.left && tree.right && !tree.right.left) return node.id;
       return emit(ctx.g, tree, node.inputs, net.subs).id;
     },
   };
@@ -211,23 +227,69 @@ export function contractionRule(opts: ContractOptions = {}): Rule {
 
 export const CONTRACT_RULES: Rule[] = [contractionRule()];
 
-/** A log field computed when first read. */
-class Lazy {
-  constructor(readonly compute: () => unknown) {}
+/** What a log entry's descriptions are written from. */
+interface Explained {
+  g: Graph;
+  node: Node;
+  net: Net;
+  tree: Tree;
+  leafAxes: RuleContext['leafAxes'];
+  dimLabel: RuleContext['dimLabel'];
+  naive: number;
+  forward: boolean;
+  label?: Label;
 }
 
-/** The fields as a log entry; a Lazy one becomes a getter that computes once (enumerable, so JSON and spreads see a plain field). */
-function logEntry(fields: { rule: string } & Record<string, unknown>): RewriteLog {
-  const entry = {} as RewriteLog;
-  for (const [key, v] of Object.entries(fields)) {
-    if (!(v instanceof Lazy)) {
-      entry[key] = v;
-      continue;
-    }
-    let value: unknown;
-    let done = false;
-    Object.defineProperty(entry, key, { enumerable: true, configurable: true, get: () => (done ? value : ((done = true), (value = v.compute()))) });
-  }
+const DEFERRED = Symbol('deferred contraction log entry');
+
+/** The log with each deferred entry (explain: 'deferred') written out. */
+export const settleLog = (log: RewriteLog[]): RewriteLog[] =>
+  log.map((e) => {
+    const x = (e as { [DEFERRED]?: Explained })[DEFERRED];
+    return x ? explainedEntry(x) : e;
+  });
+
+const explainedOf = new WeakMap<RewriteLog, Explained>();
+
+/** How the net's indices are named: by the dimension its operands declare; by size where none does. */
+function labelOf(x: Explained): Label {
+  if (x.label) return x.label;
+  const names = x.leafAxes ? letterNames(x.g, x.node, x.leafAxes) : new Map<string, string>();
+  return (x.label = (c) => names.get(c) ?? x.dimLabel?.(x.net.sizes.get(c)!) ?? c);
+}
+
+/**
+ * A field written when first read (then kept as a plain value): the contract stage logs every plan
+ * it costs and keeps one, and the graph the descriptions read only grows (its nodes never change).
+ * Enumerable, so JSON and spreads see a plain field. The getters are shared by all entries.
+ */
+function lazyField(key: string, compute: (x: Explained) => unknown): PropertyDescriptor {
+  return {
+    enumerable: true,
+    configurable: true,
+    get(this: RewriteLog) {
+      const value = compute(explainedOf.get(this)!);
+      Object.defineProperty(this, key, { value, enumerable: true, configurable: true, writable: true });
+      return value;
+    },
+  };
+}
+
+const NET_FIELD = lazyField('net', (x) => describeNet(x.g, x.node, x.net, labelOf(x)));
+const ORDER_FIELD = lazyField('order', (x) => describeTree(x.g, x.node, x.tree, labelOf(x)));
+const FOLDS_FIELD = lazyField('folds', (x) => expertFolds(x.g, x.node, x.net, x.tree, tokenLetters(x.g, x.node), labelOf(x)));
+
+/** The log entry of one net's order (fields in this order: the log's JSON is compared byte for byte). */
+function explainedEntry(x: Explained): RewriteLog {
+  const { naive } = x;
+  const entry: RewriteLog = { rule: 'contraction-order', loc: x.node.loc, forward: x.forward };
+  explainedOf.set(entry, x);
+  Object.defineProperty(entry, 'net', NET_FIELD);
+  Object.defineProperty(entry, 'order', ORDER_FIELD);
+  entry.flopsBefore = naive;
+  entry.flopsAfter = x.tree.flops;
+  entry.applied = x.tree.flops < naive;
+  Object.defineProperty(entry, 'folds', FOLDS_FIELD);
   return entry;
 }
 

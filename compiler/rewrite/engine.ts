@@ -38,8 +38,8 @@ const MAX_STEPS = 64;
 export function rebuild(
   src: Graph,
   rules: Rule[],
-  opts: { facts?: (oldId: Id, newId: Id, ctx: RuleContext) => void; log?: RewriteLog[]; ctx?: Partial<RuleContext>; onMap?: (map: Map<Id, Id>) => void } = {},
-): { graph: Graph; map: Map<Id, Id>; log: RewriteLog[]; facts: Map<Id, Record<string, unknown>> } {
+  opts: { facts?: (oldId: Id, newId: Id, ctx: RuleContext) => void; log?: RewriteLog[]; ctx?: Partial<RuleContext>; onMap?: (mapped: (oldId: Id) => Id | undefined) => void } = {},
+): { graph: Graph; map: (oldId: Id) => Id | undefined; log: RewriteLog[]; facts: Map<Id, Record<string, unknown>> } {
   const g = new Graph();
   const ctx: RuleContext = { g, facts: new Map(), log: opts.log ?? [], ...opts.ctx } as RuleContext;
   ctx.g = g;
@@ -52,7 +52,9 @@ export function rebuild(
     if (!rs) forOp.set(op, (rs = [...(byOp.get(op) ?? []), ...(byOp.get('*') ?? [])]));
     return rs;
   };
-  const map = new Map<Id, Id>();
+  // old id → new id (an array: every node's inputs are looked up here)
+  const newId: Id[] = [];
+  const map = (old: Id): Id | undefined => newId[old];
   opts.onMap?.(map);
   const simplify = (id: Id): Id => {
     for (let step = 0; step < MAX_STEPS; step++) {
@@ -72,16 +74,22 @@ export function rebuild(
   for (const old of src.live()) {
     const n = src.node(old);
     g.loc = n.loc;
-    const raw = g.add(n.op, n.inputs.map((i) => map.get(i)!), n.attrs);
+    const ins = n.inputs;
+    const inputs = new Array<Id>(ins.length);
+    for (let k = 0; k < ins.length; k++) inputs[k] = newId[ins[k]];
+    const raw = g.add(n.op, inputs, n.attrs);
     opts.facts?.(old, raw, ctx);
     const id = simplify(raw);
     // The rewritten node stands for the same old node: it inherits facts it did not set itself.
-    if (id !== raw) ctx.facts.set(id, { ...ctx.facts.get(raw), ...ctx.facts.get(id) });
-    map.set(old, id);
+    if (id !== raw) {
+      const inherited = ctx.facts.get(raw);
+      if (inherited) ctx.facts.set(id, { ...inherited, ...ctx.facts.get(id) });
+    }
+    newId[old] = id;
     const name = src.names.get(old);
     if (name && !g.names.has(id)) g.names.set(id, name);
   }
-  for (const [name, id] of src.outputs) g.outputs.set(name, map.get(id)!);
+  for (const [name, id] of src.outputs) g.outputs.set(name, newId[id]);
   g.loc = undefined;
   return { graph: g, map, log: ctx.log, facts: ctx.facts };
 }

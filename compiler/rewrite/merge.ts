@@ -4,12 +4,14 @@
 // Which edges to inline is planned before rebuilding (planInlining).
 import type { Graph, Id } from '../ir/graph.ts';
 import { primitive } from '../ir/prim.ts';
-import { freshLetters, parseSpec } from '../ir/prims/einsum.ts';
+import { freshLetters, LETTERS, parseSpec, specAttrs, type EinsumSpec } from '../ir/prims/einsum.ts';
 import { rebuild, type Rule, type RuleContext } from './engine.ts';
 import { MAX_OPERANDS } from './limits.ts';
 import { SIMPLIFY_RULES } from './rules-simplify.ts';
 
-const inlineSet = (ctx: RuleContext, id: Id) => (ctx.facts.get(id)?.inline as Set<Id> | undefined) ?? new Set<Id>();
+// (read for every einsum; sets stored in facts are never changed, so the empty one is shared)
+const NO_INLINING: ReadonlySet<Id> = new Set<Id>();
+const inlineSet = (ctx: RuleContext, id: Id) => (ctx.facts.get(id)?.inline as ReadonlySet<Id> | undefined) ?? NO_INLINING;
 
 export const MERGE_RULES: Rule[] = [
   ...SIMPLIFY_RULES.filter((r) => r.name === 'fold-scalar-constants'),
@@ -18,9 +20,10 @@ export const MERGE_RULES: Rule[] = [
     doc: 'a broadcast operand of an einsum is the unbroadcast tensor with fewer indices',
     op: 'einsum',
     apply(node, ctx) {
+      let k = 0;
+      while (k < node.inputs.length && ctx.g.node(node.inputs[k]).op !== 'broadcast') k++;
+      if (k === node.inputs.length) return undefined;
       const s = parseSpec(node.attrs.spec as string);
-      const k = node.inputs.findIndex((id) => ctx.g.node(id).op === 'broadcast');
-      if (k < 0) return undefined;
       const b = ctx.g.node(node.inputs[k]);
       let x = b.inputs[0];
       const xs = ctx.g.shape(x);
@@ -38,7 +41,7 @@ export const MERGE_RULES: Rule[] = [
         inputs.push(ctx.g.add('const', [], { value: factor }));
         ins.push('');
       }
-      const merged = ctx.g.add('einsum', inputs, { spec: `${ins.join(',')}->${s.out}` });
+      const merged = ctx.g.add('einsum', inputs, specAttrs(`${ins.join(',')}->${s.out}`));
       ctx.facts.set(merged, { ...ctx.facts.get(merged), naive: naiveOf(ctx, node.id), inline: inlineSet(ctx, node.id) });
       return merged;
     },
@@ -48,25 +51,26 @@ export const MERGE_RULES: Rule[] = [
     doc: 'an einsum operand planned for inlining joins its consumer: one sum of products',
     op: 'einsum',
     apply(node, ctx) {
-      const s = parseSpec(node.attrs.spec as string);
       const plan = inlineSet(ctx, node.id);
+      if (plan.size === 0) return undefined;
       // A net stays within the optimiser's operand limit: an operand that would push it over is
       // kept as its own (already optimised) einsum.
-      const k = node.inputs.findIndex((id) => ctx.g.node(id).op === 'einsum' && plan.has(id) && node.inputs.length - 1 + ctx.g.node(id).inputs.length <= MAX_OPERANDS);
-      if (k < 0) return undefined;
+      let k = 0;
+      for (; k < node.inputs.length; k++) {
+        const id = node.inputs[k];
+        const operand = ctx.g.node(id);
+        if (operand.op === 'einsum' && plan.has(id) && node.inputs.length - 1 + operand.inputs.length <= MAX_OPERANDS) break;
+      }
+      if (k === node.inputs.length) return undefined;
+      const s = parseSpec(node.attrs.spec as string);
       const inner = ctx.g.node(node.inputs[k]);
       const si = parseSpec(inner.attrs.spec as string);
       // Inner output letters take the consumer's letters; inner summed letters get fresh ones.
-      const rename = new Map<string, string>();
-      [...si.out].forEach((c, i) => rename.set(c, s.ins[k][i]));
-      const summed = [...new Set(si.ins.join(''))].filter((c) => !si.out.includes(c));
-      const fresh = freshLetters(node.attrs.spec as string, summed.length);
-      if (fresh.length < summed.length) return undefined; // the net would need more index letters than there are
-      summed.forEach((c, i) => rename.set(c, fresh[i]));
-      const innerIns = si.ins.map((sub) => [...sub].map((c) => rename.get(c)!).join(''));
+      const innerIns = renamedInner(si, s.ins[k], node.attrs.spec as string);
+      if (!innerIns) return undefined; // the net would need more index letters than there are
       const ins = [...s.ins.slice(0, k), ...innerIns, ...s.ins.slice(k + 1)];
       const inputs = [...node.inputs.slice(0, k), ...inner.inputs, ...node.inputs.slice(k + 1)];
-      const merged = ctx.g.add('einsum', inputs, { spec: `${ins.join(',')}->${s.out}` });
+      const merged = ctx.g.add('einsum', inputs, specAttrs(`${ins.join(',')}->${s.out}`));
       const rest = new Set([...plan, ...inlineSet(ctx, inner.id)]);
       if (!node.inputs.some((id, i) => i !== k && id === inner.id)) rest.delete(inner.id);
       ctx.facts.set(merged, { ...ctx.facts.get(merged), naive: naiveOf(ctx, node.id) + naiveOf(ctx, inner.id), inline: rest });
@@ -74,6 +78,62 @@ export const MERGE_RULES: Rule[] = [
     },
   },
 ];
+
+// renamedInner's letter table (letters are ASCII: LETTERS), reset per call by marks.
+const renameTo = new Array<string>(128);
+const renameMark = new Int32Array(128);
+let renameStamp = 0;
+
+/**
+ * The inner einsum's index strings in the consumer's letters: its output letters become the
+ * consumer's letters for that operand (`as`), its summed letters fresh letters unused in the
+ * consumer's spec; undefined when the alphabet runs out.
+ */
+export function renamedInner(si: EinsumSpec, as: string, consumerSpec: string): string[] | undefined {
+  if (!isAscii(si.out) || !si.ins.every(isAscii)) return renamedInnerGeneral(si, as, consumerSpec);
+  if (++renameStamp === 0x7fffffff) renameMark.fill(0), (renameStamp = 1);
+  const m = renameStamp;
+  for (let i = 0; i < si.out.length; i++) {
+    const c = si.out.charCodeAt(i);
+    renameMark[c] = m;
+    renameTo[c] = as[i];
+  }
+  // summed letters in order of first appearance, each the next letter the consumer does not use
+  let next = 0;
+  for (const sub of si.ins)
+    for (let i = 0; i < sub.length; i++) {
+      const c = sub.charCodeAt(i);
+      if (renameMark[c] === m) continue;
+      while (next < LETTERS.length && consumerSpec.includes(LETTERS[next])) next++;
+      if (next === LETTERS.length) return undefined;
+      renameMark[c] = m;
+      renameTo[c] = LETTERS[next++];
+    }
+  const out = new Array<string>(si.ins.length);
+  for (let o = 0; o < si.ins.length; o++) {
+    const sub = si.ins[o];
+    let t = '';
+    for (let i = 0; i < sub.length; i++) t += renameTo[sub.charCodeAt(i)];
+    out[o] = t;
+  }
+  return out;
+}
+
+const isAscii = (t: string) => {
+  for (let i = 0; i < t.length; i++) if (t.charCodeAt(i) >= 128) return false;
+  return true;
+};
+
+/** renamedInner for any letters (with maps). */
+export function renamedInnerGeneral(si: EinsumSpec, as: string, consumerSpec: string): string[] | undefined {
+  const rename = new Map<string, string>();
+  [...si.out].forEach((c, i) => rename.set(c, as[i]));
+  const summed = [...new Set(si.ins.join(''))].filter((c) => !si.out.includes(c));
+  const fresh = freshLetters(consumerSpec, summed.length);
+  if (fresh.length < summed.length) return undefined;
+  summed.forEach((c, i) => rename.set(c, fresh[i]));
+  return si.ins.map((sub) => [...sub].map((c) => rename.get(c)!).join(''));
+}
 
 /** FLOPs of the sum of products as the program wrote it (before any reordering). */
 export function naiveOf(ctx: RuleContext, id: Id): number {
@@ -102,22 +162,35 @@ export type InlinePolicy = 'aggressive' | 'conservative';
  * plans and the naive program as a floor.
  */
 export function planInlining(src: Graph, policy: InlinePolicy): Set<string> {
-  const fwdUses = forwardUses(src);
-  const allUses = src.uses();
+  return inliningPlans(src)[policy];
+}
+
+/** Both inlining plans (planInlining), from one pass over the graph's uses. */
+export function inliningPlans(src: Graph): Record<InlinePolicy, Set<string>> {
   const y = src.outputs.get('y');
-  const fwd = new Set(y === undefined ? [] : src.live([y]));
-  const edges = new Set<string>();
-  for (const c of src.live()) {
+  const fwdLive = y === undefined ? [] : src.live([y]);
+  // forwardUses, from the forward walk already made
+  const fwdUses = new Map<Id, number>();
+  for (const id of fwdLive) for (const i of src.node(id).inputs) fwdUses.set(i, (fwdUses.get(i) ?? 0) + 1);
+  if (y !== undefined) fwdUses.set(y, (fwdUses.get(y) ?? 0) + 1);
+  const live = src.live();
+  const allUses = new Map<Id, number>();
+  for (const id of live) for (const i of src.node(id).inputs) allUses.set(i, (allUses.get(i) ?? 0) + 1);
+  for (const r of src.outputs.values()) allUses.set(r, (allUses.get(r) ?? 0) + 1);
+  const fwd = new Set(fwdLive);
+  const aggressive = new Set<string>();
+  const conservative = new Set<string>();
+  for (const c of live) {
     const cn = src.node(c);
     if (cn.op !== 'einsum') continue;
     for (const e of cn.inputs) {
       if (src.node(e).op !== 'einsum' || (fwdUses.get(e) ?? 0) >= 2) continue;
-      const once = (allUses.get(e) ?? 0) <= 1;
-      const ok = policy === 'aggressive' || once || (fwd.has(c) && fwd.has(e));
-      if (ok) edges.add(`${c}:${e}`);
+      const edge = `${c}:${e}`;
+      aggressive.add(edge);
+      if ((allUses.get(e) ?? 0) <= 1 || (fwd.has(c) && fwd.has(e))) conservative.add(edge);
     }
   }
-  return edges;
+  return { aggressive, conservative };
 }
 
 export function mergeSumsOfProducts(src: Graph, policy: InlinePolicy | Set<string> = 'aggressive') {
@@ -127,13 +200,18 @@ export function mergeSumsOfProducts(src: Graph, policy: InlinePolicy | Set<strin
     const [c, e] = k.split(':').map(Number);
     (byConsumer.get(c) ?? byConsumer.set(c, []).get(c)!).push(e);
   }
-  let mapRef: Map<Id, Id> = new Map();
+  let mapped: (old: Id) => Id | undefined = () => undefined;
   const result = rebuild(src, MERGE_RULES, {
     facts(old, id, ctx) {
-      const inline = new Set((byConsumer.get(old) ?? []).map((e) => mapRef.get(e)!).filter((x) => x !== undefined));
-      ctx.facts.set(id, { ...ctx.facts.get(id), inline });
+      const planned = byConsumer.get(old);
+      const f = ctx.facts.get(id);
+      // Most nodes inline nothing: their empty plan is left unrecorded (inlineSet reads it as
+      // empty) unless it replaces a plan recorded for the same node (CSE: the last one stands).
+      if (!planned && !(f?.inline as Set<Id> | undefined)?.size) return;
+      const inline = new Set((planned ?? []).map((e) => mapped(e)!).filter((x) => x !== undefined));
+      ctx.facts.set(id, { ...f, inline });
     },
-    onMap: (m) => (mapRef = m),
+    onMap: (m) => (mapped = m),
   });
   return result;
 }

@@ -4,13 +4,33 @@
 // the region's nodes, with their other inputs as placeholders and every value still needed
 // outside the region kept as an output — so one costly region cannot veto a good one (issue 13:
 // the MLP backward under aggressive inlining hid Lily's expert fold at the whole-model sizes).
-import { Graph, stableJson, type Id } from '../ir/graph.ts';
+import { attrsText, Graph, type Id } from '../ir/graph.ts';
 import { contractOrders, type Tree } from './contract.ts';
 import { graphFlops, rebuild } from './engine.ts';
-import { mergeSumsOfProducts, planInlining } from './merge.ts';
+import { inliningPlans, mergeSumsOfProducts, type InlinePolicy } from './merge.ts';
 import { SIMPLIFY_RULES } from './rules-simplify.ts';
 
-const endpoints = (edge: string) => edge.split(':').map(Number) as [Id, Id];
+// An edge 'consumer:operand' as its two ids; every region walk reads these, so each is split once.
+const parsedEdges = new Map<string, [Id, Id]>();
+const endpoints = (edge: string): [Id, Id] => {
+  let e = parsedEdges.get(edge);
+  if (!e) {
+    const at = edge.indexOf(':');
+    e = [Number(edge.slice(0, at)), Number(edge.slice(at + 1))];
+    if (parsedEdges.size > 100_000) parsedEdges.clear();
+    parsedEdges.set(edge, e);
+  }
+  return e;
+};
+/** The nodes an edge set touches. */
+const membersOf = (region: string[]): Set<Id> => {
+  const members = new Set<Id>();
+  for (const e of region) {
+    const [c, o] = endpoints(e);
+    members.add(c).add(o);
+  }
+  return members;
+};
 
 /** The connected components of a set of 'consumer:operand' edges (joined by shared nodes). */
 export function regionsOf(edges: Set<string>): string[][] {
@@ -46,7 +66,7 @@ export function regionsOf(edges: Set<string>): string[][] {
  * set of the source graph onto the subgraph's ids.
  */
 export function regionSubgraph(src: Graph, region: string[], consumers: Map<Id, Id[]>, outputs: Set<Id>) {
-  const members = new Set(region.flatMap(endpoints));
+  const members = membersOf(region);
   const g = new Graph();
   const map = new Map<Id, Id>();
   let placeholders = 0;
@@ -71,28 +91,27 @@ export function regionSubgraph(src: Graph, region: string[], consumers: Map<Id, 
 }
 
 const absorbed = (op: string) => op === 'const' || op === 'broadcast';
-const isRegionOutput = (id: Id, members: Set<Id>, consumers: Map<Id, Id[]>, outputs: Set<Id>) => outputs.has(id) || (consumers.get(id) ?? []).some((c) => !members.has(c));
+function isRegionOutput(id: Id, members: Set<Id>, consumers: Map<Id, Id[]>, outputs: Set<Id>): boolean {
+  if (outputs.has(id)) return true;
+  const users = consumers.get(id);
+  if (users) for (const c of users) if (!members.has(c)) return true;
+  return false;
+}
 
 /**
  * The region and its inlining options as a string, read off the source graph in the order
  * regionSubgraph copies it (nodes numbered as they are copied, placeholders by shape): equal
- * strings, the same subgraph and options, so the same choice. `attrsText` remembers each attrs
- * object's text.
+ * strings, the same subgraph and options, so the same choice.
  */
-export function regionKey(src: Graph, region: string[], options: string[][], consumers: Map<Id, Id[]>, outputs: Set<Id>, attrsText: Map<object, string>): string {
-  const members = new Set(region.flatMap(endpoints));
-  const text = (a: object) => {
-    let t = attrsText.get(a);
-    if (t === undefined) attrsText.set(a, (t = stableJson(a)));
-    return t;
-  };
+export function regionKey(src: Graph, region: string[], options: string[][], consumers: Map<Id, Id[]>, outputs: Set<Id>): string {
+  const members = membersOf(region);
   const local = new Map<Id, number>();
   const parts: string[] = [];
   const visit = (id: Id): number => {
     const hit = local.get(id);
     if (hit !== undefined) return hit;
     const n = src.node(id);
-    const part = members.has(id) || absorbed(n.op) ? `${n.op}|${n.inputs.map(visit).join(',')}|${text(n.attrs)}` : `#|${n.shape.join(',')}`;
+    const part = members.has(id) || absorbed(n.op) ? `${n.op}|${n.inputs.map(visit).join(',')}|${attrsText(n.attrs)}` : `#|${n.shape.join(',')}`;
     local.set(id, parts.length);
     parts.push(part);
     return parts.length - 1;
@@ -120,9 +139,8 @@ export function contractedFlops(g: Graph, edges: Set<string>, orders?: Map<strin
  * A region whose subgraph and options were costed already (the same block again) takes that
  * choice without costing it again; `orders` remembers contraction orders across all of it.
  */
-export function planPerRegion(src: Graph, orders: Map<string, Tree> = new Map(), stats?: { regions: number; costed: number }): Set<string> {
-  const aggressive = planInlining(src, 'aggressive');
-  const conservative = planInlining(src, 'conservative');
+export function planPerRegion(src: Graph, orders: Map<string, Tree> = new Map(), stats?: { regions: number; costed: number }, plans: Record<InlinePolicy, Set<string>> = inliningPlans(src)): Set<string> {
+  const { aggressive, conservative } = plans;
   const consumers = new Map<Id, Id[]>();
   for (const id of src.live())
     for (const i of src.node(id).inputs) {
@@ -133,10 +151,9 @@ export function planPerRegion(src: Graph, orders: Map<string, Tree> = new Map(),
   const outputs = new Set(src.outputs.values());
   const plan = new Set<string>();
   const chosen = new Map<string, number>();
-  const attrsText = new Map<object, string>();
   for (const region of regionsOf(aggressive)) {
     const options = [[], region.filter((e) => conservative.has(e)), region];
-    const key = regionKey(src, region, options, consumers, outputs, attrsText);
+    const key = regionKey(src, region, options, consumers, outputs);
     let pick = chosen.get(key);
     if (stats) stats.regions++;
     if (pick === undefined) {

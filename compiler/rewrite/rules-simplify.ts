@@ -2,7 +2,7 @@
 // op it matches, and what it rewrites to. CSE and DCE come from rebuilding (engine.ts).
 import type { Id, Node } from '../ir/graph.ts';
 import { primitive } from '../ir/prim.ts';
-import { parseSpec } from '../ir/prims/einsum.ts';
+import { parseSpec, specAttrs } from '../ir/prims/einsum.ts';
 import type { Rule, RuleContext } from './engine.ts';
 
 const isConst = (ctx: RuleContext, id: Id) => ctx.g.node(id).op === 'const';
@@ -14,6 +14,10 @@ export const SIMPLIFY_RULES: Rule[] = [
     doc: 'an einsum with several constant scalar factors multiplies them into one',
     op: 'einsum',
     apply(node, ctx) {
+      // (most einsums have no constant operand: answered before anything is allocated)
+      let count = 0;
+      for (const id of node.inputs) if (isConst(ctx, id)) count++;
+      if (count === 0) return undefined;
       const s = parseSpec(node.attrs.spec as string);
       // A const is a scalar: its subscript is ''.
       const consts = node.inputs.map((id, k) => (isConst(ctx, id) ? k : -1)).filter((k) => k >= 0);
@@ -28,7 +32,7 @@ export const SIMPLIFY_RULES: Rule[] = [
         inputs.push(ctx.g.add('const', [], { value }));
         ins.push('');
       }
-      return ctx.g.add('einsum', inputs, { spec: `${ins.join(',')}->${s.out}` });
+      return ctx.g.add('einsum', inputs, specAttrs(`${ins.join(',')}->${s.out}`));
     },
   },
   {

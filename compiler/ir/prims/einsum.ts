@@ -3,7 +3,7 @@
 // sums of products, and so that its VJP is one rule: the gradient of an operand is the einsum of
 // the cotangent with the other operands.
 import * as T from '../../../runtime/tensor/index.ts';
-import type { Graph, Id } from '../graph.ts';
+import { attrsText, type Attrs, type Graph, type Id } from '../graph.ts';
 import { definePrim, numelOf } from '../prim.ts';
 
 export interface EinsumSpec {
@@ -26,6 +26,20 @@ export const parseSpec = (spec: string): EinsumSpec => {
 };
 export const formatSpec = (s: EinsumSpec) => `${s.ins.join(',')}->${s.out}`;
 
+// The attrs of an einsum node, one frozen object per spec: the hot rewrites build the same specs
+// again and again, and a shared object's text and hash are remembered by the graph (attrsText).
+const specAttrsMemo = new Map<string, Attrs>();
+export const specAttrs = (spec: string): Attrs => {
+  let a = specAttrsMemo.get(spec);
+  if (!a) {
+    if (specAttrsMemo.size > 100_000) specAttrsMemo.clear();
+    a = { spec };
+    attrsText(a); // remembered on the object before it is frozen
+    specAttrsMemo.set(spec, Object.freeze(a));
+  }
+  return a;
+};
+
 // (plain loops over the index strings: every node added and every FLOP count comes through here)
 export function indexSizes(s: EinsumSpec, shapes: number[][]): Map<string, number> {
   const sizes = new Map<string, number>();
@@ -41,9 +55,85 @@ export function indexSizes(s: EinsumSpec, shapes: number[][]): Map<string, numbe
   return sizes;
 }
 
+// Per-letter marks for the hot loops below (shapes and FLOP counts of every node): the letter with
+// code c was seen in the current call when letterMark[c] === mark. Letters are ASCII (LETTERS);
+// a spec with any other character takes the general path.
+const letterMark = new Int32Array(128);
+const letterSize = new Float64Array(128);
+let mark = 0;
+const nextMark = () => {
+  if (++mark === 0x7fffffff) letterMark.fill(0), (mark = 1);
+  return mark;
+};
+
+/** The output shape of an einsum: indexSizes' checks and answer, without building its map. */
+export function einsumShape(s: EinsumSpec, shapes: number[][]): number[] {
+  const m = nextMark();
+  for (let o = 0; o < s.ins.length; o++) {
+    const sub = s.ins[o];
+    const shape = shapes[o];
+    for (let i = 0; i < sub.length; i++) {
+      const c = sub.charCodeAt(i);
+      if (c >= 128) {
+        const sizes = indexSizes(s, shapes);
+        return [...s.out].map((l) => sizes.get(l)!);
+      }
+      if (letterMark[c] === m) {
+        if (letterSize[c] !== shape[i]) throw new Error(`internal: einsum ${formatSpec(s)}: index ${sub[i]} is ${letterSize[c]} and ${shape[i]}`);
+      } else {
+        letterMark[c] = m;
+        letterSize[c] = shape[i];
+      }
+    }
+  }
+  const out = new Array<number>(s.out.length);
+  for (let i = 0; i < s.out.length; i++) {
+    const c = s.out.charCodeAt(i);
+    out[i] = letterMark[c] === m ? letterSize[c] : (undefined as unknown as number);
+  }
+  return out;
+}
+
 /** FLOPs of one einsum: (multiplications + one addition when something is summed) per point of the index space. */
 export function einsumFlops(s: EinsumSpec, sizes: Map<string, number>): number {
   // every index of the operands once (the output's are among them), and whether one is summed
+  let space = 1;
+  let summed = false;
+  const m = nextMark();
+  for (const sub of s.ins)
+    for (let i = 0; i < sub.length; i++) {
+      const code = sub.charCodeAt(i);
+      if (code >= 128) return einsumFlopsGeneral(s, sizes);
+      if (letterMark[code] === m) continue;
+      letterMark[code] = m;
+      const c = sub[i];
+      space *= sizes.get(c)!;
+      if (!s.out.includes(c)) summed = true;
+    }
+  const ops = s.ins.length - 1 + (summed ? 1 : 0);
+  return space * ops;
+}
+
+/** einsumFlops of a node's operand shapes (checked when the node was built). */
+function einsumFlopsOfShapes(s: EinsumSpec, shapes: number[][]): number {
+  let space = 1;
+  let summed = false;
+  const m = nextMark();
+  for (let o = 0; o < s.ins.length; o++) {
+    const sub = s.ins[o];
+    for (let i = 0; i < sub.length; i++) {
+      const code = sub.charCodeAt(i);
+      if (code >= 128) return einsumFlopsGeneral(s, indexSizes(s, shapes));
+      if (letterMark[code] === m) continue;
+      letterMark[code] = m;
+      space *= shapes[o][i];
+      if (!s.out.includes(sub[i])) summed = true;
+    }
+  }
+  return space * (s.ins.length - 1 + (summed ? 1 : 0));
+}
+
+function einsumFlopsGeneral(s: EinsumSpec, sizes: Map<string, number>): number {
   let space = 1;
   let summed = false;
   const counted = new Set<string>();
@@ -81,7 +171,9 @@ export const LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
 /** Letters not used in a spec, for building new specs; fewer than n when the alphabet runs out. */
 export function freshLetters(used: string, n: number): string[] {
-  return [...LETTERS].filter((ch) => !used.includes(ch)).slice(0, n);
+  const fresh: string[] = [];
+  for (let i = 0; i < LETTERS.length && fresh.length < n; i++) if (!used.includes(LETTERS[i])) fresh.push(LETTERS[i]);
+  return fresh;
 }
 
 export const einsum = (g: Graph, spec: string, ...inputs: Id[]): Id => g.add('einsum', inputs, { spec });
@@ -102,21 +194,22 @@ let stamp = 0;
 export function alreadyCanonical(inputs: Id[], s: EinsumSpec): boolean {
   for (let k = 1; k < inputs.length; k++) if (inputs[k] < inputs[k - 1] || (inputs[k] === inputs[k - 1] && s.ins[k] < s.ins[k - 1])) return false;
   if (++stamp === 0x7fffffff) seen.fill(0), (stamp = 1);
-  let next = 0;
-  const inOrder = (sub: string) => {
-    for (let i = 0; i < sub.length; i++) {
-      const c = sub.charCodeAt(i);
-      if (c >= 128) return false;
-      if (seen[c] === stamp) continue;
-      if (c !== LETTERS.charCodeAt(next)) return false;
-      seen[c] = stamp;
-      next++;
-    }
-    return true;
-  };
-  if (!inOrder(s.out)) return false;
-  for (const sub of s.ins) if (!inOrder(sub)) return false;
-  return true;
+  let next = lettersInOrder(s.out, 0);
+  for (let k = 0; k < s.ins.length && next >= 0; k++) next = lettersInOrder(s.ins[k], next);
+  return next >= 0;
+}
+
+/** alreadyCanonical's walk over one index string: the next letter expected after it, -1 when out of order. */
+function lettersInOrder(sub: string, next: number): number {
+  for (let i = 0; i < sub.length; i++) {
+    const c = sub.charCodeAt(i);
+    if (c >= 128) return -1;
+    if (seen[c] === stamp) continue;
+    if (c !== LETTERS.charCodeAt(next)) return -1;
+    seen[c] = stamp;
+    next++;
+  }
+  return next;
 }
 
 /** 'identity' for a no-op einsum, null when already canonical, else the canonical operands and spec. */
@@ -147,11 +240,8 @@ definePrim({
   shape(shapes, attrs) {
     const s = parseSpec(attrs.spec as string);
     if (s.ins.length !== shapes.length) throw new Error(`internal: einsum ${attrs.spec} with ${shapes.length} operands`);
-    s.ins.forEach((sub, o) => {
-      if (sub.length !== shapes[o].length) throw new Error(`internal: einsum ${attrs.spec}: operand ${o} has rank ${shapes[o].length}`);
-    });
-    const sizes = indexSizes(s, shapes);
-    return [...s.out].map((c) => sizes.get(c)!);
+    for (let o = 0; o < s.ins.length; o++) if (s.ins[o].length !== shapes[o].length) throw new Error(`internal: einsum ${attrs.spec}: operand ${o} has rank ${shapes[o].length}`);
+    return einsumShape(s, shapes);
   },
   axes(inputs, node) {
     const s = parseSpec(node.attrs.spec as string);
@@ -163,7 +253,7 @@ definePrim({
   normalize(g, inputs, attrs) {
     const c = canonicalForm(inputs, attrs.spec as string);
     if (c === 'identity') return inputs[0];
-    if (c) return g.add('einsum', c.inputs, { spec: c.spec });
+    if (c) return g.add('einsum', c.inputs, specAttrs(c.spec));
     return undefined;
   },
   vjp({ g, node, ct }) {
@@ -185,8 +275,10 @@ definePrim({
     });
   },
   flops(node, g) {
-    const s = parseSpec(node.attrs.spec as string);
-    return einsumFlops(s, indexSizes(s, node.inputs.map((i) => g.shape(i))));
+    const ins = node.inputs;
+    const shapes = new Array<number[]>(ins.length);
+    for (let k = 0; k < ins.length; k++) shapes[k] = g.shape(ins[k]);
+    return einsumFlopsOfShapes(parseSpec(node.attrs.spec as string), shapes);
   },
   print: (attrs) => `einsum "${attrs.spec}"`,
   linearIn: (node) => node.inputs.map((_, i) => i),

@@ -1,7 +1,7 @@
 // Elementwise primitives on operands of equal shape (broadcasting is explicit in the IR):
 // add, unary functions (map) and their derivatives (map_grad), pow.
 import * as T from '../../../runtime/tensor/index.ts';
-import type { Graph, Id } from '../graph.ts';
+import type { Graph, Id, Node } from '../graph.ts';
 import { definePrim, numelOf } from '../prim.ts';
 
 const letters = (rank: number) => 'abcdefghijklmnopqrstuvwxyz'.slice(0, rank);
@@ -21,6 +21,8 @@ const sameShape = (shapes: number[][], op: string) => {
   return shapes[0];
 };
 
+const isZero = (n: Node) => (n.op === 'fill' || n.op === 'const') && n.attrs.value === 0;
+
 definePrim({
   name: 'add',
   doc: 'elementwise sum of equal-shape tensors',
@@ -30,12 +32,8 @@ definePrim({
   flops: (n) => numelOf(n.shape),
   normalize(g, [a, b]) {
     // x + 0 = x
-    const zero = (id: Id) => {
-      const n = g.node(id);
-      return (n.op === 'fill' || n.op === 'const') && n.attrs.value === 0;
-    };
-    if (zero(b)) return a;
-    if (zero(a)) return b;
+    if (isZero(g.node(b))) return a;
+    if (isZero(g.node(a))) return b;
     return a > b ? g.add('add', [b, a]) : undefined; // commutative: canonical order for CSE
   },
 });
