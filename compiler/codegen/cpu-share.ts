@@ -5,7 +5,7 @@
 // is the output, and which are GEMM scratch (negative ids) — exactly what the structure key keeps.
 // Renamed, a lowering equals the one lowerCpuKernel would derive for that kernel (cpu-share.test.ts
 // checks every kernel of every stdlib adapter's step and of the whole model).
-import type { BufferId, Kernel, KExpr } from '../fuse/kernel-ir.ts';
+import { type BufferId, type Kernel, type KExpr, kernelStructureText } from '../fuse/kernel-ir.ts';
 import { bindCpuKernel, type CompiledCpuKernel, type CpuKernelOptions, type CpuLowering, lowerCpuKernel } from './cpu.ts';
 import type { GemmMatch } from './cpu-gemm-match.ts';
 import type { KernelForm } from './cpu-loops.ts';
@@ -34,40 +34,8 @@ export function kernelStructure(k: Kernel): KernelStructure {
     }
     return `b${i}`;
   };
-  const parts: string[] = [sanitize(k.name), ref(k.out)];
-  for (const l of k.loops) parts.push(`${l.v}:${l.extent}`);
-  const walk = (e: KExpr): void => {
-    switch (e.k) {
-      case 'load':
-        parts.push(`L${ref(e.buf)}+${e.at.offset}`);
-        for (const t of e.at.terms) parts.push(`${t.v}*${t.c}`);
-        break;
-      case 'const':
-        parts.push(`C${Object.is(e.v, -0) ? '-0' : e.v}`);
-        break;
-      case 'arg':
-        parts.push(`A${JSON.stringify(e.name)}`);
-        break;
-      case 'unary':
-      case 'unaryGrad':
-        parts.push(`${e.k}:${e.fn}`);
-        walk(e.a);
-        break;
-      case 'bin':
-        parts.push(`B${e.op}`);
-        walk(e.a);
-        walk(e.b);
-        break;
-      case 'reduce':
-        parts.push(`R${e.op}`);
-        for (const v of e.vars) parts.push(`${v.v}:${v.extent}`);
-        walk(e.body);
-        parts.push('/R');
-        break;
-    }
-  };
-  walk(k.body);
-  return { key: parts.join(' '), bufs };
+  // the name without its kernel number (generated sources hold it: cpu-loops.ts sanitize)
+  return { key: `${sanitize(k.name)} ${kernelStructureText(k, ref)}`, bufs };
 }
 
 /** e with every buffer id renamed by `rb` */

@@ -110,3 +110,46 @@ export function exprArgs(e: KExpr, out = new Set<string>()): Set<string> {
   } else if (e.k === 'reduce') exprArgs(e.body, out);
   return out;
 }
+
+/**
+ * A kernel's structure as text: its output, loops and body with every buffer named by `ref`. Equal
+ * texts ⇔ kernels equal up to that naming of their buffers — how the CPU backend lowers repeated
+ * kernels once (compiler/codegen/cpu-share.ts) and renders them to one wasm function
+ * (runtime/backends/wasm-loops-module.ts), each with its own naming.
+ */
+export function kernelStructureText(k: Kernel, ref: (id: BufferId) => string): string {
+  const parts: string[] = [`>${ref(k.out)}`];
+  for (const l of k.loops) parts.push(`${l.v}:${l.extent}`);
+  const walk = (e: KExpr): void => {
+    switch (e.k) {
+      case 'load':
+        parts.push(`L${ref(e.buf)}+${e.at.offset}`);
+        for (const t of e.at.terms) parts.push(`${t.v}*${t.c}`);
+        break;
+      case 'const':
+        parts.push(`C${Object.is(e.v, -0) ? '-0' : e.v}`);
+        break;
+      case 'arg':
+        parts.push(`A${JSON.stringify(e.name)}`);
+        break;
+      case 'unary':
+      case 'unaryGrad':
+        parts.push(`${e.k}:${e.fn}`);
+        walk(e.a);
+        break;
+      case 'bin':
+        parts.push(`B${e.op}`);
+        walk(e.a);
+        walk(e.b);
+        break;
+      case 'reduce':
+        parts.push(`R${e.op}`);
+        for (const v of e.vars) parts.push(`${v.v}:${v.extent}`);
+        walk(e.body);
+        parts.push('/R');
+        break;
+    }
+  };
+  walk(k.body);
+  return parts.join(' ');
+}

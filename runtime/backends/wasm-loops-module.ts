@@ -1,7 +1,7 @@
 // The module of a plan's wasm loops kernels (rendered by wasm-loops.ts): one exported function per
 // distinct kernel structure — a transformer's blocks repeat the same kernels on other buffers, and
 // since a kernel addresses its buffers through its table (canonicalBuffers order), they share one.
-import type { BufferId, Kernel, KExpr } from '../../compiler/fuse/kernel-ir.ts';
+import { type BufferId, type Kernel, kernelStructureText } from '../../compiler/fuse/kernel-ir.ts';
 import { type MemoryImport, ModuleBuilder } from './wasm-emit.ts';
 import { canonicalBuffers, renderWasmKernel } from './wasm-loops.ts';
 
@@ -9,43 +9,7 @@ import { canonicalBuffers, renderWasmKernel } from './wasm-loops.ts';
  * A key equal for kernels that render to the same function: loops and body with each buffer named by
  * its table position (a transformer's blocks repeat the same kernels on other buffers: rendered once).
  */
-function structureKey(k: Kernel, bufs: readonly BufferId[]): string {
-  const parts: string[] = [];
-  for (const l of k.loops) parts.push(`${l.v}:${l.extent}`);
-  parts.push(`>${bufs.indexOf(k.out)}`);
-  const walk = (e: KExpr): void => {
-    switch (e.k) {
-      case 'load':
-        parts.push(`L${bufs.indexOf(e.buf)}+${e.at.offset}`);
-        for (const t of e.at.terms) parts.push(`${t.v}*${t.c}`);
-        break;
-      case 'const':
-        parts.push(`C${Object.is(e.v, -0) ? '-0' : e.v}`);
-        break;
-      case 'arg':
-        parts.push(`A${e.name}`);
-        break;
-      case 'unary':
-      case 'unaryGrad':
-        parts.push(`${e.k}:${e.fn}`);
-        walk(e.a);
-        break;
-      case 'bin':
-        parts.push(`B${e.op}`);
-        walk(e.a);
-        walk(e.b);
-        break;
-      case 'reduce':
-        parts.push(`R${e.op}`);
-        for (const v of e.vars) parts.push(`${v.v}:${v.extent}`);
-        walk(e.body);
-        parts.push('/R');
-        break;
-    }
-  };
-  walk(k.body);
-  return parts.join(' ');
-}
+const structureKey = (k: Kernel, bufs: readonly BufferId[]): string => kernelStructureText(k, (id) => String(bufs.indexOf(id)));
 
 export interface WasmLoopsModule {
   bytes: Uint8Array<ArrayBuffer>;
