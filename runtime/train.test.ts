@@ -3,6 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/frontend.ts';
+import { cpuBackend } from './backends/cpu-exec.ts';
+import { pendingRecipe } from './init/drawn.ts';
 import { compileTraining } from './train.ts';
 
 const src = (f: string) => readFileSync(new URL(`../stdlib/adapters/${f}`, import.meta.url), 'utf8');
@@ -57,5 +59,18 @@ describe('training step (reference backend)', () => {
     let last = first;
     for (let i = 0; i < 20; i++) last = await tr.step(b);
     expect(last).toBeLessThan(first * 0.8);
+  });
+});
+
+describe('initial values a training executable does not need', () => {
+  it("x, written before every run, is loaded as zeros: its sample input is never drawn", async () => {
+    const tr = await compileTraining(lora, 'LoRA', { dims: { N: 64, In: 32, Out: 16, r: 4 }, backend: cpuBackend() });
+    expect(pendingRecipe(tr.program.leaves.get('x')!), 'the sample input was drawn').toBeDefined();
+    expect((await tr.exec.read('x')).every((v) => v === 0)).toBe(true);
+    // a step feeds x as before
+    const batch = { x: Float32Array.from({ length: 64 * 32 }, (_, i) => Math.sin(i)), t: new Float32Array(64 * 16) };
+    expect(Number.isFinite(await tr.step(batch))).toBe(true);
+    expect(await tr.exec.read('x')).toEqual(batch.x);
+    tr.dispose();
   });
 });

@@ -14,7 +14,7 @@ import { referenceBackend } from './backends/reference-exec.ts';
 import { compileStepScalars } from './backends/wasm-step-scalars.ts';
 import type { Tensor } from './tensor/index.ts';
 import { largest } from './tensor/reduce.ts';
-import { toFloat32 } from './init/drawn.ts';
+import { toFloat32, zerosWhenNeeded } from './init/drawn.ts';
 import { isStepRandomLeaf, stepRandom } from './init/step-random.ts';
 
 export interface TrainOptions {
@@ -109,7 +109,9 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
   const train = program.train!;
   const keep = [...(opts.keep === 'gradients' ? [...program.graph.outputs.keys()].filter((k) => k.startsWith('grad:')) : (opts.keep ?? [])), ...(program.graph.outputs.has('grad_norm') ? ['grad_norm'] : [])];
   const plan = timed(opts.timings, 'kernel plan', () => planKernels(program.graph, { outputs: ['loss', ...train.assignments.map(([from]) => from), ...keep] }));
-  const exec = await prepareWithValues(program, plan, opts.backend ?? referenceBackend, 'every leaf', opts.timings);
+  // x is written by every step, evaluate and predict before a run reads it: loaded as zeros, its sample
+  // input (a batch of normal draws, ~20–40 ms at the paper's shape) is never drawn
+  const exec = await prepareWithValues(program, plan, opts.backend ?? referenceBackend, 'every leaf', opts.timings, FED_EACH_STEP);
   const trainable = train.assignments.map(([, to]) => to).filter((n) => !/^[mv]:/.test(n));
   const updated = train.assignments.map(([, to]) => to).filter((n) => plan.leaves.has(n));
   let evalExec: { exec: Executable; plan: KernelPlan; delta: boolean } | undefined;
@@ -200,12 +202,17 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
  * its leaves. 'every leaf': a leaf without a value is a bug; 'known leaves': leaves the caller feeds
  * later (x, the trained parameters) may lack one.
  */
-export async function prepareWithValues(program: Program, plan: ReturnType<typeof planKernels>, backend: Backend, need: 'every leaf' | 'known leaves', timings?: Timings): Promise<Executable> {
+/** inputs a training executable is given before every run: it needs no initial value for them */
+const FED_EACH_STEP: ReadonlySet<string> = new Set(['x']);
+
+export async function prepareWithValues(program: Program, plan: ReturnType<typeof planKernels>, backend: Backend, need: 'every leaf' | 'known leaves', timings?: Timings, fed: ReadonlySet<string> = new Set()): Promise<Executable> {
   const exec = timings ? await timings.timeAsync('prepare', () => backend.prepare(plan, timings)) : await backend.prepare(plan);
   const t0 = performance.now();
   const values: [string, Tensor][] = [];
   for (const [name, id] of plan.leaves) {
-    const v = program.leaves.get(name) ?? (plan.constants.has(name) ? { shape: plan.buffers[id].shape, data: plan.constants.get(name)! } : undefined);
+    const v = fed.has(name)
+      ? zerosWhenNeeded(plan.buffers[id].shape)
+      : (program.leaves.get(name) ?? (plan.constants.has(name) ? { shape: plan.buffers[id].shape, data: plan.constants.get(name)! } : undefined));
     if (!v) {
       if (need === 'every leaf') throw new Error(`internal: no initial value for '${name}'`);
       continue;
