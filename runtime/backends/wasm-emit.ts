@@ -134,7 +134,12 @@ export class Code {
   i32Or(): this { return this.op(0x72); }
   i32And(): this { return this.op(0x71); }
   i32Load(offset = 0): this { return this.op(0x28, ...this.memarg(2, offset)); }
+  i32Store(offset = 0): this { return this.op(0x36, ...this.memarg(2, offset)); }
   i32GtU(): this { return this.op(0x4b); }
+  i32GeU(): this { return this.op(0x4f); }
+  i32Xor(): this { return this.op(0x73); }
+  i32ShrU(): this { return this.op(0x76); }
+  i32Rotl(): this { return this.op(0x77); }
 
   // f32
   f32(x: number): this {
@@ -164,6 +169,7 @@ export class Code {
   f64Div(): this { return this.op(0xa3); }
   f64Sqrt(): this { return this.op(0x9f); }
   f32DemoteF64(): this { return this.op(0xb6); }
+  f64ConvertI32U(): this { return this.op(0xb8); }
   f64Ne(): this { return this.op(0x62); }
 
   // SIMD (opcodes from the SIMD proposal, merged in core 2.0)

@@ -329,6 +329,13 @@ class KernelWriter {
     const sOp = isSum ? (c: Code) => c.f32Add() : (c: Code) => c.f32Max();
     const last = e.vars[e.vars.length - 1];
     const scalarLoop = (v: { v: string; extent: number }) => this.scope(v.v, v.extent, 0, 1, false);
+    /** the accumulator's update in the innermost reduce loop, the loop nest placed in s (no loops: in s) */
+    const accumulate = (update: Code, loops: Scope[]) => {
+      const home = loops[loops.length - 1];
+      if (!home) return void s.stmts.push(update.bytes);
+      home.stmts.push(update.bytes);
+      s.stmts.push(this.renderNest(loops));
+    };
     /** code of loops (outer reduce loops around `inner`), placed in s */
     const place = (outer: Scope[], inner: Bytes[]) => {
       if (outer.length === 0) s.stmts.push(...inner);
@@ -346,11 +353,7 @@ class KernelWriter {
       const val = this.emit(e.body, here.concat(loops));
       const upd = frag().get(acc).get(this.asVec(val));
       vOp(upd);
-      const home = loops[loops.length - 1];
-      if (home) {
-        home.stmts.push(upd.set(acc).bytes);
-        s.stmts.push(this.renderNest(loops));
-      } else s.stmts.push(upd.set(acc).bytes);
+      accumulate(upd.set(acc), loops);
       return { l: acc, vec: true, s };
     }
 
@@ -414,11 +417,7 @@ class KernelWriter {
     const val = this.emit(e.body, here.concat(loops));
     const upd = frag().get(acc).get(val.l);
     sOp(upd);
-    const home = loops[loops.length - 1];
-    if (home) {
-      home.stmts.push(upd.set(acc).bytes);
-      s.stmts.push(this.renderNest(loops));
-    } else s.stmts.push(upd.set(acc).bytes);
+    accumulate(upd.set(acc), loops);
     return { l: acc, vec: false, s };
   }
 

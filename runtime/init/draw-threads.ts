@@ -33,7 +33,7 @@ var __name = (f) => f;
 const uniformWasmOf = (${uniformWasmOf.toString()});
 const uniformWasmInto = (${uniformWasmInto.toString()});
 const normalPairsInto = (${normalPairsInto.toString()});
-const wasm = uniformWasmOf(new WebAssembly.Instance(workerData.module, {}));
+const wasm = uniformWasmOf(workerData.module);
 const drew = new Int32Array(workerData.drew);
 parentPort.on('message', ({ id, ctl, jobs }) => {
   const c = new Int32Array(ctl);
