@@ -26,7 +26,7 @@ const PAPER = { N: 1024, In: 768, Out: 768, r: 16, E: 4, n: 2, f: 2, rh: 16, P: 
 // the wasm modules prepare compiles (their bytes), caught at the constructor
 const modules: Uint8Array[] = [];
 const WasmModule = WebAssembly.Module;
-(WebAssembly as { Module: unknown }).Module = function (bytes: Uint8Array) {
+(WebAssembly as { Module: unknown }).Module = function (bytes: Uint8Array<ArrayBuffer>) {
   modules.push(new Uint8Array(bytes));
   return new WasmModule(bytes);
 } as unknown as typeof WebAssembly.Module;

@@ -39,8 +39,9 @@ export function sleb(n: number, out: number[] = []): number[] {
   }
 }
 
+const UTF8 = new TextEncoder();
 function str(s: string): number[] {
-  const b = [...new TextEncoder().encode(s)];
+  const b = [...UTF8.encode(s)];
   return [...uleb(b.length), ...b];
 }
 
@@ -68,6 +69,13 @@ function vec(items: number[][]): number[] {
   return concat([uleb(items.length), ...items]);
 }
 
+// scratch for the bytes of immediate constants (little-endian, as typed arrays are on every wasm host)
+const F32_BITS = new Float32Array(1), F32_BYTES = new Uint8Array(F32_BITS.buffer);
+const F64_BITS = new Float64Array(1), F64_BYTES = new Uint8Array(F64_BITS.buffer);
+const F32X4_BITS = new Float32Array(4), F32X4_BYTES = new Uint8Array(F32X4_BITS.buffer);
+const I32X4_BITS = new Int32Array(4), I32X4_BYTES = new Uint8Array(I32X4_BITS.buffer);
+const ZERO_128 = new Uint8Array(16);
+
 /** A local variable handle (index into params + declared locals). */
 export type Local = number & { readonly __local: true };
 
@@ -88,38 +96,61 @@ export class Code {
     return (this.params.length + this.localTypes.length - 1) as Local;
   }
 
-  private op(...b: number[]): this {
-    for (const x of b) this.bytes.push(x);
+  // Encoders push straight into `bytes` (no argument or immediate arrays: a plan's wasm loops
+  // module is rendered at every compile, and its garbage was most of the render's time).
+  /** one byte */
+  private op(b: number): this {
+    this.bytes.push(b);
     return this;
   }
-  private simd(opcode: number, ...rest: number[]): this {
-    return this.op(0xfd, ...uleb(opcode), ...rest);
+  /** an opcode with an unsigned LEB128 immediate */
+  private opU(b: number, n: number): this {
+    this.bytes.push(b);
+    uleb(n, this.bytes);
+    return this;
   }
-  private memarg(alignLog2: number, offset: number): number[] {
-    return [...uleb(alignLog2), ...uleb(offset)];
+  /** bytes as they are */
+  private raw(b: ArrayLike<number>): this {
+    for (let i = 0; i < b.length; i++) this.bytes.push(b[i]!);
+    return this;
+  }
+  private simd(opcode: number): this {
+    this.bytes.push(0xfd);
+    uleb(opcode, this.bytes);
+    return this;
+  }
+  /** the memarg immediates of a load or store */
+  private memarg(alignLog2: number, offset: number): this {
+    uleb(alignLog2, this.bytes);
+    uleb(offset, this.bytes);
+    return this;
   }
 
   // control
-  block(): this { return this.op(0x02, 0x40); }
-  loop(): this { return this.op(0x03, 0x40); }
-  if_(): this { return this.op(0x04, 0x40); }
+  block(): this { return this.op(0x02).op(0x40); }
+  loop(): this { return this.op(0x03).op(0x40); }
+  if_(): this { return this.op(0x04).op(0x40); }
   else_(): this { return this.op(0x05); }
   end(): this { return this.op(0x0b); }
-  br(depth: number): this { return this.op(0x0c, ...uleb(depth)); }
-  brIf(depth: number): this { return this.op(0x0d, ...uleb(depth)); }
+  br(depth: number): this { return this.opU(0x0c, depth); }
+  brIf(depth: number): this { return this.opU(0x0d, depth); }
   return_(): this { return this.op(0x0f); }
-  call(fn: number): this { return this.op(0x10, ...uleb(fn)); }
+  call(fn: number): this { return this.opU(0x10, fn); }
   drop(): this { return this.op(0x1a); }
   /** select: [a, b, cond] -> cond ? a : b */
   select(): this { return this.op(0x1b); }
 
   // locals
-  get(l: Local): this { return this.op(0x20, ...uleb(l)); }
-  set(l: Local): this { return this.op(0x21, ...uleb(l)); }
-  tee(l: Local): this { return this.op(0x22, ...uleb(l)); }
+  get(l: Local): this { return this.opU(0x20, l); }
+  set(l: Local): this { return this.opU(0x21, l); }
+  tee(l: Local): this { return this.opU(0x22, l); }
 
   // i32
-  i32(n: number): this { return this.op(0x41, ...sleb(n | 0)); }
+  i32(n: number): this {
+    this.bytes.push(0x41);
+    sleb(n | 0, this.bytes);
+    return this;
+  }
   i32Eqz(): this { return this.op(0x45); }
   i32Eq(): this { return this.op(0x46); }
   i32Ne(): this { return this.op(0x47); }
@@ -133,8 +164,8 @@ export class Code {
   i32Shl(): this { return this.op(0x74); }
   i32Or(): this { return this.op(0x72); }
   i32And(): this { return this.op(0x71); }
-  i32Load(offset = 0): this { return this.op(0x28, ...this.memarg(2, offset)); }
-  i32Store(offset = 0): this { return this.op(0x36, ...this.memarg(2, offset)); }
+  i32Load(offset = 0): this { return this.op(0x28).memarg(2, offset); }
+  i32Store(offset = 0): this { return this.op(0x36).memarg(2, offset); }
   i32GtU(): this { return this.op(0x4b); }
   i32GeU(): this { return this.op(0x4f); }
   i32Xor(): this { return this.op(0x73); }
@@ -143,11 +174,11 @@ export class Code {
 
   // f32
   f32(x: number): this {
-    const b = new Uint8Array(new Float32Array([x]).buffer);
-    return this.op(0x43, ...b);
+    F32_BITS[0] = x;
+    return this.op(0x43).raw(F32_BYTES);
   }
-  f32Load(offset = 0): this { return this.op(0x2a, ...this.memarg(2, offset)); }
-  f32Store(offset = 0): this { return this.op(0x38, ...this.memarg(2, offset)); }
+  f32Load(offset = 0): this { return this.op(0x2a).memarg(2, offset); }
+  f32Store(offset = 0): this { return this.op(0x38).memarg(2, offset); }
   f32Add(): this { return this.op(0x92); }
   f32Sub(): this { return this.op(0x93); }
   f32Mul(): this { return this.op(0x94); }
@@ -158,11 +189,11 @@ export class Code {
 
   // f64
   f64(x: number): this {
-    const b = new Uint8Array(new Float64Array([x]).buffer);
-    return this.op(0x44, ...b);
+    F64_BITS[0] = x;
+    return this.op(0x44).raw(F64_BYTES);
   }
-  f64Load(offset = 0): this { return this.op(0x2b, ...this.memarg(3, offset)); }
-  f64Store(offset = 0): this { return this.op(0x39, ...this.memarg(3, offset)); }
+  f64Load(offset = 0): this { return this.op(0x2b).memarg(3, offset); }
+  f64Store(offset = 0): this { return this.op(0x39).memarg(3, offset); }
   f64Add(): this { return this.op(0xa0); }
   f64Sub(): this { return this.op(0xa1); }
   f64Mul(): this { return this.op(0xa2); }
@@ -174,18 +205,18 @@ export class Code {
 
   // SIMD (opcodes from the SIMD proposal, merged in core 2.0)
   f64x2Splat(): this { return this.simd(0x14); }
-  f64x2ExtractLane(lane: number): this { return this.simd(0x21, lane); }
+  f64x2ExtractLane(lane: number): this { return this.simd(0x21).op(lane); }
   f64x2Add(): this { return this.simd(0xf0); }
   f64x2Sub(): this { return this.simd(0xf1); }
   f64x2Mul(): this { return this.simd(0xf2); }
-  v128Load(offset = 0, alignLog2 = 4): this { return this.simd(0x00, ...this.memarg(alignLog2, offset)); }
-  v128Load32Splat(offset = 0): this { return this.simd(0x09, ...this.memarg(2, offset)); }
+  v128Load(offset = 0, alignLog2 = 4): this { return this.simd(0x00).memarg(alignLog2, offset); }
+  v128Load32Splat(offset = 0): this { return this.simd(0x09).memarg(2, offset); }
   /** [address, v128] -> the v128 with lane `lane` loaded from address + offset */
-  v128Load32Lane(offset: number, lane: number): this { return this.simd(0x56, ...this.memarg(2, offset), lane); }
-  v128Store(offset = 0, alignLog2 = 4): this { return this.simd(0x0b, ...this.memarg(alignLog2, offset)); }
-  v128Zero(): this { return this.simd(0x0c, ...new Array<number>(16).fill(0)); }
+  v128Load32Lane(offset: number, lane: number): this { return this.simd(0x56).memarg(2, offset).op(lane); }
+  v128Store(offset = 0, alignLog2 = 4): this { return this.simd(0x0b).memarg(alignLog2, offset); }
+  v128Zero(): this { return this.simd(0x0c).raw(ZERO_128); }
   f32x4Splat(): this { return this.simd(0x13); }
-  f32x4ExtractLane(lane: number): this { return this.simd(0x1f, lane); }
+  f32x4ExtractLane(lane: number): this { return this.simd(0x1f).op(lane); }
   f32x4Add(): this { return this.simd(0xe4); }
   f32x4Sub(): this { return this.simd(0xe5); }
   f32x4Mul(): this { return this.simd(0xe6); }
@@ -208,13 +239,13 @@ export class Code {
   f32x4Gt(): this { return this.simd(0x44); }
   /** v128.const with four equal f32 lanes */
   f32x4Const(x: number): this {
-    const b = new Uint8Array(new Float32Array([x, x, x, x]).buffer);
-    return this.simd(0x0c, ...b);
+    F32X4_BITS.fill(x);
+    return this.simd(0x0c).raw(F32X4_BYTES);
   }
   /** v128.const with four equal i32 lanes */
   i32x4Const(n: number): this {
-    const b = new Uint8Array(new Int32Array([n, n, n, n]).buffer);
-    return this.simd(0x0c, ...b);
+    I32X4_BITS.fill(n);
+    return this.simd(0x0c).raw(I32X4_BYTES);
   }
   v128And(): this { return this.simd(0x4e); }
   v128Or(): this { return this.simd(0x50); }
