@@ -39,6 +39,18 @@ const PARAMS: ValType[] = [I32, I32, I32, I32];
 
 type Bound = number | { l: Local };
 type Bytes = number[];
+/**
+ * Code as a tree of byte runs, joined once when the function is finished (a loop's body is not copied
+ * into the loop's bytes, nor the loop into its parent's: a nest of depth d copied its innermost
+ * statements d times).
+ */
+type Chunk = Bytes | { parts: Chunk[] };
+
+/** the bytes of a chunk, appended to out */
+function flattenInto(c: Chunk, out: number[]): void {
+  if (Array.isArray(c)) for (let i = 0; i < c.length; i++) out.push(c[i]!);
+  else for (const p of c.parts) flattenInto(p, out);
+}
 
 interface Scope {
   v: string | null;
@@ -51,9 +63,9 @@ interface Scope {
   /** element offset along v of this view (the accumulators of an unrolled vector reduce) */
   laneOff: number;
   isOut: boolean;
-  stmts: Bytes[];
-  inits: Bytes[];
-  steps: Bytes[];
+  stmts: Chunk[];
+  inits: Chunk[];
+  steps: Chunk[];
   ptrs: Map<string, Local>;
   ptrStep: Map<Local, number>;
   cse: Map<string, Val>;
@@ -337,7 +349,7 @@ class KernelWriter {
       s.stmts.push(this.renderNest(loops));
     };
     /** code of loops (outer reduce loops around `inner`), placed in s */
-    const place = (outer: Scope[], inner: Bytes[]) => {
+    const place = (outer: Scope[], inner: Chunk[]) => {
       if (outer.length === 0) s.stmts.push(...inner);
       else {
         outer[outer.length - 1]!.stmts.push(...inner);
@@ -367,7 +379,7 @@ class KernelWriter {
       const outer = e.vars.slice(0, -1).map(scalarLoop);
       const whole = Math.floor(last.extent / (na * W)) * na * W;
       const whole4 = Math.floor(last.extent / W) * W;
-      const loops: Bytes[] = [];
+      const loops: Chunk[] = [];
       const vecPass = (from: number, end: number, lanes: number) => {
         const main = this.scope(last.v, end, from, lanes * W, true);
         for (let q = 0; q < lanes; q++) {
@@ -426,27 +438,20 @@ class KernelWriter {
   }
 
   /** counter = from; pointers; while (counter + unroll ≤ end) { body; counter += unroll; pointers += … } */
-  renderLoop(s: Scope, body: Bytes[]): Bytes {
+  renderLoop(s: Scope, body: Chunk[]): Chunk {
     const f = frag();
     this.bound(f, s.from).set(s.counter);
-    const out: Bytes = [...f.bytes];
-    for (const x of s.inits) for (const b of x) out.push(b);
     const g = frag().block();
     this.bound(g.get(s.counter).i32(s.unroll).i32Add(), s.end).i32GtS().brIf(0).loop();
-    for (const b of g.bytes) out.push(b);
-    for (const x of body) for (const b of x) out.push(b);
     const h = frag().get(s.counter).i32(s.unroll).i32Add().set(s.counter);
-    for (const b of h.bytes) out.push(b);
-    for (const x of s.steps) for (const b of x) out.push(b);
     const k = frag().get(s.counter).i32(s.unroll).i32Add();
     this.bound(k, s.end).i32LeS().brIf(0).end().end();
-    for (const b of k.bytes) out.push(b);
-    return out;
+    return { parts: [f.bytes, ...s.inits, g.bytes, ...body, h.bytes, ...s.steps, k.bytes] };
   }
 
   /** nested loops over scopes[0..], each with its statements */
-  renderNest(scopes: Scope[]): Bytes {
-    let inner: Bytes[] = [];
+  renderNest(scopes: Scope[]): Chunk {
+    let inner: Chunk[] = [];
     for (let i = scopes.length - 1; i >= 0; i--) {
       const s = scopes[i]!;
       inner = [this.renderLoop(s, [...s.stmts, ...inner])];
@@ -461,7 +466,7 @@ class KernelWriter {
       const l = this.bufLocals.get(this.bufs[i]!);
       if (l !== undefined) c.get(this.tab).i32Load(4 * i).set(l);
     }
-    for (const x of this.pre.stmts) for (const b of x) c.bytes.push(b);
+    for (const x of this.pre.stmts) flattenInto(x, c.bytes);
     return c;
   }
 }
