@@ -6,7 +6,7 @@
 // Renamed, a lowering equals the one lowerCpuKernel would derive for that kernel (cpu-share.test.ts
 // checks every kernel of every stdlib adapter's step and of the whole model).
 import { type BufferId, type Kernel, type KExpr, kernelStructureText } from '../fuse/kernel-ir.ts';
-import { bindCpuKernel, type CompiledCpuKernel, type CpuKernelOptions, type CpuLowering, lowerCpuKernel } from './cpu.ts';
+import { bindCpuKernel, type CompiledCpuKernel, type CpuKernelOptions, type CpuLowering, type Lazy, lazy, lowerCpuKernel } from './cpu.ts';
 import type { GemmMatch } from './cpu-gemm-match.ts';
 import type { KernelForm } from './cpu-loops.ts';
 import { sanitize } from './cpu-loops.ts';
@@ -73,7 +73,12 @@ function nodeAt(like: KExpr, e: KExpr, target: KExpr): KExpr | null {
 
 /** `low` (the lowering of `k0`) for kernel k of the same structure: rb maps k0's buffers to k's */
 function renameLowering(low: CpuLowering, k0: Kernel, k: Kernel, rb: (id: BufferId) => BufferId): CpuLowering {
-  const form = (f: KernelForm | null): KernelForm | null => f && { ...f, ids: f.ids.map(rb) };
+  const form = (f: Lazy<KernelForm> | null): Lazy<KernelForm> | null =>
+    f &&
+    lazy(() => {
+      const x = f();
+      return { ...x, ids: x.ids.map(rb) };
+    });
   const m0 = low.gemm;
   let gemm: GemmMatch | null = null;
   if (m0) {

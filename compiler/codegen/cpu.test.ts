@@ -650,6 +650,9 @@ describe('kernels of the same form share one compiled function', () => {
     expect(f1.source).not.toMatch(/B\[\d/); // no buffer id baked in
     const before = kernelFactoriesCompiled();
     const c1 = compileCpuKernel(k1), c2 = compileCpuKernel(k2);
+    expect(kernelFactoriesCompiled()).toBe(before); // made on first use (ready, run or source)
+    c1.ready();
+    c2.ready();
     expect(kernelFactoriesCompiled() - before).toBe(1);
     const B = [rand(30, 1), rand(30, 2), new Float32Array(30), rand(30, 3), rand(30, 4), new Float32Array(30)];
     c1.run(B);
@@ -684,6 +687,9 @@ describe('kernels of the same form share one compiled function', () => {
     expect(renderKernel(k2).n).toBe(64);
     const before = kernelFactoriesCompiled();
     const c1 = compileCpuKernel(k1), c2 = compileCpuKernel(k2);
+    expect(kernelFactoriesCompiled()).toBe(before); // made on first use (ready, run or source)
+    c1.ready();
+    c2.ready();
     expect(kernelFactoriesCompiled() - before).toBe(1);
     const B = [rand(30, 1), rand(30, 2), Float32Array.of(0.9), Float32Array.of(-0.5), new Float32Array(30), rand(64, 3), rand(64, 4), new Float32Array(64)];
     c1.run(B);
@@ -714,8 +720,10 @@ describe('kernels of the same form share one compiled function', () => {
     const k1 = mm(0, 1, 2, 3), k2 = mm(4, 5, 6, 7);
     const before = kernelFactoriesCompiled();
     const c1 = compileCpuKernel(k1, { gemm, strategy: 'gemm' });
+    c1.ready();
     const mid = kernelFactoriesCompiled();
     const c2 = compileCpuKernel(k2, { gemm, strategy: 'gemm' });
+    c2.ready();
     expect(c1.strategy).not.toBe('loops');
     expect(mid - before).toBeGreaterThan(0); // the epilogue
     expect(kernelFactoriesCompiled()).toBe(mid); // shared by the second kernel

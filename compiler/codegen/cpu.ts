@@ -59,11 +59,11 @@ export interface CpuKernelOptions {
   /** a batched gemm (OpenBLAS): a kernel's batch of products in one call, instead of gemm per batch */
   gemmBatch?: GemmBatchFn;
   /**
-   * Given each generated loops pass of a GEMM kernel (pack, epilogue) and its JS function, returns
-   * the function run() calls: the CPU executable passes a trampoline that it later points at the
-   * pass's WebAssembly rendering. Default: the JS function.
+   * Given each generated loops pass of a GEMM kernel (pack, epilogue), its JS function (made on first
+   * call) and what makes that function now, returns the function run() calls: the CPU executable
+   * passes a trampoline that it later points at the pass's WebAssembly rendering. Default: the JS function.
    */
-  wrapPass?: (pass: Kernel, js: KernelFn) => KernelFn;
+  wrapPass?: (pass: Kernel, js: KernelFn, ready: () => unknown) => KernelFn;
 }
 
 export interface CompiledCpuKernel {
@@ -78,6 +78,11 @@ export interface CompiledCpuKernel {
   readonly source: string;
   /** scratch arrays run() needs, in elements: S[0] packed L, S[1] packed R, S[2] C */
   readonly scratch: readonly [number, number, number];
+  /**
+   * Make the generated JS now (render and compile it); run() and `source` make it on first use
+   * otherwise — the CPU executable never makes it for a kernel it runs as WebAssembly.
+   */
+  ready(): void;
   /**
    * Compute the kernel. B[id]: the Float32Array of each buffer (read at every call, so buffers may
    * be swapped between calls); S: scratch arrays at least `scratch` long (allocated privately on
@@ -100,6 +105,20 @@ function pick(m: GemmMatch | null, opts: CpuKernelOptions): CpuStrategy {
 
 const NO_ARGS: Readonly<Record<string, number>> = Object.freeze({});
 
+/** A value made on first use and kept. */
+export type Lazy<T> = () => T;
+export function lazy<T>(make: () => T): Lazy<T> {
+  let made = false;
+  let v: T | undefined;
+  return () => {
+    if (!made) {
+      v = make();
+      made = true;
+    }
+    return v as T;
+  };
+}
+
 /** a pass's source for reading: its name and buffers, then the shared factory source */
 const describe = (name: string, f: KernelForm) => {
   const binds = [...f.ids.map((id, i) => `b${i} = B[${id}]`), ...(f.n ? [`n = ${f.n}`] : [])];
@@ -109,18 +128,19 @@ const describe = (name: string, f: KernelForm) => {
 /**
  * What compileCpuKernel derives from a kernel's structure, before binding it to functions: the
  * strategy, the GEMM lowering, and each generated pass's form (cpu-share.ts renames a lowering onto
- * a kernel of the same structure on other buffers instead of deriving it again).
+ * a kernel of the same structure on other buffers instead of deriving it again). Forms are rendered
+ * on first use: a kernel that runs as WebAssembly never needs its JavaScript.
  */
 export interface CpuLowering {
   readonly strategy: CpuStrategy;
   readonly gemm: GemmMatch | null;
   /** strategy 'loops': the kernel's own form */
-  readonly loops: KernelForm | null;
+  readonly loops: Lazy<KernelForm> | null;
   /** a GEMM's passes (null where there is none) and its run-time alpha */
-  readonly packL: KernelForm | null;
-  readonly packR: KernelForm | null;
-  readonly epilogue: KernelForm | null;
-  readonly alpha: KernelForm | null;
+  readonly packL: Lazy<KernelForm> | null;
+  readonly packR: Lazy<KernelForm> | null;
+  readonly epilogue: Lazy<KernelForm> | null;
+  readonly alpha: Lazy<KernelForm> | null;
 }
 
 /** Render kernel k for the CPU: generated loops, or gemm + generated passes. */
@@ -133,9 +153,10 @@ export function lowerCpuKernel(k: Kernel, opts: CpuKernelOptions = {}): CpuLower
   // the batched gemm (OpenBLAS) takes leading dimensions: strided operands and results in place
   const m = opts.strategy === 'loops' ? null : matchGemm(k, { strided: !!opts.gemmBatch });
   const strategy = pick(m, opts);
-  if (strategy === 'loops' || !m) return { strategy: 'loops', gemm: null, loops: renderKernel(k), packL: null, packR: null, epilogue: null, alpha: null };
-  const form = (x: Kernel | null) => (x ? renderKernel(x) : null);
-  const alpha = m.alpha && m.alpha.k !== 'const' ? renderScalar(m.alpha, `${k.name}:alpha`) : null;
+  if (strategy === 'loops' || !m) return { strategy: 'loops', gemm: null, loops: lazy(() => renderKernel(k)), packL: null, packR: null, epilogue: null, alpha: null };
+  const form = (x: Kernel | null) => (x ? lazy(() => renderKernel(x)) : null);
+  const a = m.alpha;
+  const alpha = a && a.k !== 'const' ? lazy(() => renderScalar(a, `${k.name}:alpha`)) : null;
   return { strategy, gemm: m, loops: null, packL: form(m.packL), packR: form(m.packR), epilogue: form(m.epilogue), alpha };
 }
 
@@ -150,28 +171,43 @@ export function bindCpuKernel(k: Kernel, low: CpuLowering, opts: CpuKernelOption
   };
   if (strategy === 'loops' || !m) {
     const c = low.loops!;
-    const fn = instantiate<KernelFn>(c);
+    let fn: KernelFn | null = null;
+    const make = () => (fn ??= instantiate<KernelFn>(c()));
+    let source: string | undefined;
     const scratch = [0, 0, 0] as const;
-    return { kernel: k, strategy: 'loops', gemm: null, source: describe(k.name, c), scratch, run: (B, args = NO_ARGS, S) => fn(B, args, S ?? []) };
+    return {
+      kernel: k, strategy: 'loops', gemm: null, scratch,
+      get source() {
+        return (source ??= describe(k.name, c()));
+      },
+      ready: make,
+      run: (B, args = NO_ARGS, S) => (fn ?? make())(B, args, S ?? []),
+    };
   }
   const g = opts.gemm;
   if (!g) throw new Error(`compileCpuKernel: kernel ${k.name} runs as a GEMM (${strategy}); pass opts.gemm, or strategy 'loops'`);
-  const sources: string[] = [];
-  const compile = (x: Kernel | null, c: KernelForm | null): KernelFn | null => {
+  const sources: (() => string)[] = [];
+  const makers: (() => unknown)[] = [];
+  const compile = (x: Kernel | null, c: Lazy<KernelForm> | null): KernelFn | null => {
     if (!x || !c) return null;
-    const fn = instantiate<KernelFn>(c);
-    sources.push(describe(x.name, c));
-    return opts.wrapPass ? opts.wrapPass(x, fn) : fn;
+    let fn: KernelFn | null = null;
+    const make = () => (fn ??= instantiate<KernelFn>(c()));
+    const js: KernelFn = (B, args, S) => (fn ?? make())(B, args, S);
+    sources.push(() => describe(x.name, c()));
+    makers.push(make);
+    return opts.wrapPass ? opts.wrapPass(x, js, make) : js;
   };
   const packL = compile(m.packL, low.packL), packR = compile(m.packR, low.packR), epi = compile(m.epilogue, low.epilogue);
   let alphaFn: ScalarFn | null = null;
   let alphaConst = 1;
   if (m.alpha?.k === 'const') alphaConst = m.alpha.v;
   else if (m.alpha) {
-    const c = low.alpha!;
-    sources.push(describe(`${k.name}:alpha`, c));
+    // computed in JS at every run: made now
+    const c = low.alpha!();
+    sources.push(() => describe(`${k.name}:alpha`, c));
     alphaFn = instantiate<ScalarFn>(c);
   }
+  let source: string | undefined;
   const { M, N, K, L, R } = m;
   const gopts: GemmOptions = { transA: L.trans, transB: R.trans, alpha: alphaConst };
   const nb = L.offsets.length;
@@ -216,5 +252,14 @@ export function bindCpuKernel(k: Kernel, low: CpuLowering, opts: CpuKernelOption
     else for (let i = 0; i < nb; i++) g(viewIn(lViews, a, lOff, i), viewIn(rViews, b, rOff, i), viewIn(cViews, c, cOff, i), M, K, N, gopts);
     if (epi) epi(B, args, S);
   };
-  return { kernel: k, strategy, gemm: m, source: sources.join('\n'), scratch: m.scratch, run };
+  return {
+    kernel: k, strategy, gemm: m, scratch: m.scratch,
+    get source() {
+      return (source ??= sources.map((f) => f()).join('\n'));
+    },
+    ready: () => {
+      for (const f of makers) f();
+    },
+    run,
+  };
 }

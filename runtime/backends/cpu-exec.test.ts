@@ -9,6 +9,7 @@ import { checkSource } from '../../compiler/frontend.ts';
 import { compile } from '../../compiler/pipeline.ts';
 import { compileTraining } from '../train.ts';
 import type * as T from '../tensor/index.ts';
+import { clearKernelFactories, kernelFactoriesCompiled } from '../../compiler/codegen/cpu.ts';
 import { CpuExecutable, cpuBackend, type CpuBackendOptions } from './cpu-exec.ts';
 import { arenaOf } from './cpu-arena.ts';
 import { cpuGemmEngine, cpuGemmReady } from './cpu-gemm.ts';
@@ -113,6 +114,33 @@ describe('cpu backend', () => {
       ref.set('B', want.get('param:B')!);
     }
     exe.dispose();
+  });
+
+  it('makes at prepare the JavaScript of every kernel and pass that does not run as WebAssembly, and none other', async () => {
+    const p = loraPlan(64, 48, 8);
+    const args = { s: 0.5, lr: 0.1 };
+    const made = async (loops: 'wasm' | 'js') => {
+      clearKernelFactories(); // every form compiled again, as in a fresh process
+      const before = kernelFactoriesCompiled();
+      const exe = (await cpuBackend({ blas: 'wasm', loops }).prepare(p)) as CpuExecutable;
+      const atPrepare = kernelFactoriesCompiled() - before;
+      for (const [n, x] of feedsOf(p, 3)) await exe.set(n, x);
+      await exe.run(args);
+      return { exe, atPrepare, atRun: kernelFactoriesCompiled() - before - atPrepare };
+    };
+    const wasm = await made('wasm'), js = await made('js');
+    expect(wasm.exe.wasmKernels + wasm.exe.wasmPasses).toBeGreaterThan(0);
+    expect(js.exe.wasmKernels).toBe(0);
+    // the wasm executable leaves out the JS of what runs as wasm (the two updates, y's epilogue)...
+    expect(wasm.atPrepare).toBeLessThan(js.atPrepare);
+    // ...and makes all it needs at prepare: a step makes none
+    expect(wasm.atRun).toBe(0);
+    expect(js.atRun).toBe(0);
+    // the JS stays readable (made on reading), the same as the JS executable's
+    expect(wasm.exe.kernels.map((k) => k.source)).toEqual(js.exe.kernels.map((k) => k.source));
+    for (const name of p.outputs.keys()) expectClose(await wasm.exe.read(name), await js.exe.read(name), name);
+    wasm.exe.dispose();
+    js.exe.dispose();
   });
 
   it('steady-state runs allocate no buffers and grow no memory', async () => {

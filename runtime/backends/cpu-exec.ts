@@ -308,6 +308,12 @@ export class CpuExecutable implements Executable {
       this.wasmPasses = passes.filter((p) => p.fn !== p.js).length;
       this.wasmCompileMs = wasm.renderMs + performance.now() - t0;
     }
+    // the JavaScript of what does not run as WebAssembly (kernels, GEMM passes), made now as prepare's
+    // work (compileCpuKernels leaves every form to be made on first use)
+    timed(timings, 'prepare/kernels', () => {
+      for (const k of this.kernels) if (!k.wasm && (k.strategy === 'loops' || !useWasm)) k.ready();
+      for (const p of passes) if (p.fn === p.js) p.ready();
+    });
     if (worker && !this.loopsWorker) void worker.terminate().catch(() => 0); // started ahead, not needed after all
     // constant leaves of a fusion plan (eye, one-hot) are set here, once
     const consts = (plan as KernelPlan & { constants?: Map<string, ArrayLike<number>> }).constants;

@@ -26,15 +26,18 @@ export function loopsEngine(option?: LoopsEngine): LoopsEngine {
 /** a pack or epilogue pass of a GEMM kernel, run through a trampoline (CpuKernelOptions.wrapPass) */
 export interface WasmPass {
   kernel: Kernel;
+  /** its JavaScript, made on first call */
   js: KernelFn;
+  /** makes the JavaScript now */
+  ready: () => unknown;
   /** what the trampoline calls: js, until attachWasmLoops points it at the wasm rendering */
   fn: KernelFn;
 }
 
 /** CpuKernelOptions.wrapPass collecting the passes into `passes` */
-export function passCollector(passes: WasmPass[]): (k: Kernel, js: KernelFn) => KernelFn {
-  return (kernel, js) => {
-    const p: WasmPass = { kernel, js, fn: js };
+export function passCollector(passes: WasmPass[]): (k: Kernel, js: KernelFn, ready: () => unknown) => KernelFn {
+  return (kernel, js, ready) => {
+    const p: WasmPass = { kernel, js, ready, fn: js };
     passes.push(p);
     return (B, args, S) => p.fn(B, args, S);
   };
@@ -155,7 +158,17 @@ export function attachWasmLoops(
   };
   const out = kernels.map((js, i): CpuExecKernel => {
     const run = runner(i, js.kernel, (B, args, S) => js.run(B, args, S));
-    return run ? { ...js, run: (B, args = NO_ARGS, S = NO_SCRATCH) => run(B, args, S), wasm: true } : js;
+    if (!run) return js;
+    // not a spread of js: that would make its JavaScript (source is made on first read)
+    return {
+      kernel: js.kernel, strategy: js.strategy, gemm: js.gemm, scratch: js.scratch,
+      get source() {
+        return js.source;
+      },
+      ready: () => js.ready(),
+      run: (B, args = NO_ARGS, S = NO_SCRATCH) => run(B, args, S),
+      wasm: true,
+    };
   });
   passes.forEach((ps, j) => {
     const run = runner(kernels.length + j, ps.kernel, ps.js);
