@@ -8,7 +8,7 @@
 // Buffers are then assigned to slots by liveness, so temporaries share memory.
 import type { Graph, Id, Node } from '../ir/graph.ts';
 import { primitive } from '../ir/prim.ts';
-import { parseSpec } from '../ir/prims/einsum.ts';
+import { type EinsumSpec, parseSpec } from '../ir/prims/einsum.ts';
 import { shiftMatrix } from '../ir/prims/select.ts';
 import { shiftedEye } from '../interp/ops.ts';
 import type { UnaryName } from '../../runtime/tensor/index.ts';
@@ -41,8 +41,7 @@ const CLASS_OF: Record<string, (n: Node) => NodeClass> = {
   reduce_max: () => 'reduction',
   reduce_min: () => 'reduction',
   einsum(n) {
-    const s = parseSpec(n.attrs.spec as string);
-    const summed = [...new Set(s.ins.join(''))].some((c) => !s.out.includes(c));
+    const summed = summedOf(parseSpec(n.attrs.spec as string)).length > 0;
     if (!summed) return n.inputs.length === 1 ? 'view' : 'elementwise';
     return n.inputs.length === 1 ? 'reduction' : 'contraction';
   },
@@ -67,6 +66,13 @@ const stridesOf = (shape: number[]) => {
   for (let i = shape.length - 2; i >= 0; i--) s[i] = s[i + 1] * shape[i + 1];
   return s;
 };
+/** row-major strides by shape array (a node's shape is one array, read for every load of it) */
+const stridesCache = new WeakMap<number[], number[]>();
+const stridesOfShape = (shape: number[]) => {
+  let s = stridesCache.get(shape);
+  if (!s) stridesCache.set(shape, (s = stridesOf(shape)));
+  return s;
+};
 
 /** Coordinates of a node's output element: one affine expression per axis. */
 type Coords = Affine[];
@@ -81,8 +87,9 @@ const add = (a: Affine, b: Affine): Affine => {
  * dropped — a load's every affine offset is made here, so it is kept cheap).
  */
 const flat = (coords: Coords, shape: number[]): Affine => {
-  const strides = stridesOf(shape);
-  const m = new Map<string, number>();
+  const strides = stridesOfShape(shape);
+  // the terms so far, as a Map would keep them (a few: searched in place)
+  const terms: { v: string; c: number }[] = [];
   let offset = 0;
   for (let i = 0; i < strides.length; i++) {
     const s = strides[i], c = coords[i];
@@ -90,17 +97,40 @@ const flat = (coords: Coords, shape: number[]): Affine => {
     for (const t of c.terms) {
       const k = t.c * s;
       if (k === 0) continue;
-      const v = (m.get(t.v) ?? 0) + k;
-      m.set(t.v, v);
-      if (v === 0) cancelled = true;
+      let j = 0;
+      while (j < terms.length && terms[j]!.v !== t.v) j++;
+      if (j === terms.length) terms.push({ v: t.v, c: k });
+      else terms[j]!.c += k;
+      if (terms[j]!.c === 0) cancelled = true;
     }
-    if (cancelled) for (const [v, k] of m) if (k === 0) m.delete(v);
+    if (cancelled) for (let j = terms.length - 1; j >= 0; j--) if (terms[j]!.c === 0) terms.splice(j, 1);
     offset += c.offset * s;
   }
-  return { terms: [...m].map(([v, c]) => ({ v, c })), offset };
+  return { terms, offset };
 };
-const varA = (v: string): Affine => affine([{ v, c: 1 }]);
-const constA = (c: number): Affine => affine([], c);
+/** variable names by number, made once: every kernel names its loops i0, i1, … and its reduces r0, r1, … */
+const names = (prefix: string) => {
+  const made: string[] = [];
+  return (i: number) => (made[i] ??= `${prefix}${i}`);
+};
+const loopVar = names('i'), reduceVar = names('r');
+const varA = (v: string): Affine => ({ terms: [{ v, c: 1 }], offset: 0 });
+const constA = (c: number): Affine => ({ terms: [], offset: c });
+
+/**
+ * An einsum's summed letters in order of first appearance, each with where its extent is read (its
+ * last occurrence: operand o, axis i), once per spec.
+ */
+const summedCache = new WeakMap<EinsumSpec, { ch: string; o: number; i: number }[]>();
+function summedOf(s: EinsumSpec): { ch: string; o: number; i: number }[] {
+  let r = summedCache.get(s);
+  if (r) return r;
+  const last = new Map<string, { o: number; i: number }>();
+  s.ins.forEach((sub, o) => [...sub].forEach((ch, i) => last.set(ch, { o, i })));
+  r = [...new Set(s.ins.join(''))].filter((ch) => !s.out.includes(ch)).map((ch) => ({ ch, ...last.get(ch)! }));
+  summedCache.set(s, r);
+  return r;
+}
 
 export interface FuseOptions {
   /** Outputs to compute (default: all graph outputs). */
@@ -118,7 +148,10 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
   };
   const roots = outNames.map((n) => g.outputs.get(n)!);
   const order = g.live(roots);
-  const uses = g.uses(roots);
+  // g.uses(roots), from this order (it would walk the graph again)
+  const uses = new Map<Id, number>();
+  for (const id of order) for (const i of g.node(id).inputs) uses.set(i, (uses.get(i) ?? 0) + 1);
+  for (const r of roots) uses.set(r, (uses.get(r) ?? 0) + 1);
   const consumers = new Map<Id, Id[]>();
   for (const id of order) for (const i of g.node(id).inputs) (consumers.get(i) ?? consumers.set(i, []).get(i)!).push(id);
   const isOutput = new Set(roots);
@@ -129,7 +162,11 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
     return c === 'contraction' || c === 'rowwise' || c === 'reshape';
   };
   const materialized = new Set<Id>();
-  const readsBufferAsIs = (i: Id) => materialized.has(i) || ['leaf', 'reshape'].includes(nodeClass(g.node(i)));
+  const readsBufferAsIs = (i: Id) => {
+    if (materialized.has(i)) return true;
+    const c = nodeClass(g.node(i));
+    return c === 'leaf' || c === 'reshape';
+  };
   const isScaledRead = (n: Node): boolean => {
     if (n.op !== 'einsum' || nodeClass(n) !== 'elementwise') return false;
     const nonConst = n.inputs.filter((i) => nodeClass(g.node(i)) !== 'const');
@@ -173,7 +210,10 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
   }
   // Views of something that must be a buffer: their input must then be a buffer (a reshape left as
   // a load of its buffer above already is one, read through the view's coordinates).
-  const readsBuffer = (i: Id) => ['leaf', 'view', 'reshape'].includes(nodeClass(g.node(i)));
+  const readsBuffer = (i: Id) => {
+    const c = nodeClass(g.node(i));
+    return c === 'leaf' || c === 'view' || c === 'reshape';
+  };
   for (let changed = true; changed; ) {
     changed = false;
     for (const id of order) {
@@ -190,12 +230,17 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
   }
 
   // One contraction per kernel (so a renderer can run it as one GEMM with an epilogue): where an
-  // epilogue would absorb several, the cheaper ones get their own kernels.
+  // epilogue would absorb several, the cheaper ones get their own kernels. The pass that changes
+  // nothing leaves each kernel's fused nodes in fusedOf (the kernels below are made of them).
+  const fusedOf = new Map<Id, Id[]>();
   for (let changed = true; changed; ) {
     changed = false;
+    fusedOf.clear();
     for (const id of order) {
       if (!materialized.has(id)) continue;
-      const fused = collectFused(g, id, materialized, nodeClass).filter((f) => f !== id && nodeClass(g.node(f)) === 'contraction');
+      const all = collectFused(g, id, materialized, nodeClass);
+      fusedOf.set(id, all);
+      const fused = all.filter((f) => f !== id && nodeClass(g.node(f)) === 'contraction');
       const own = nodeClass(g.node(id)) === 'contraction' ? 1 : 0;
       if (fused.length + own <= 1) continue;
       const flopsOf = (f: Id) => primitive(g.node(f).op).flops(g.node(f), g);
@@ -229,7 +274,7 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
 
   // Expressions.
   let fresh = 0;
-  const freshVar = () => `r${fresh++}`;
+  const freshVar = () => reduceVar(fresh++);
   const load = (id: Id, coords: Coords): KExpr => ({ k: 'load', buf: bufOf.get(id)!, at: flat(coords, g.shape(id)) });
   const constantBuffer = (op: string, size: number): BufferId => {
     const name = constantName(op, { n: size });
@@ -365,16 +410,19 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
       }
       case 'einsum': {
         const s = parseSpec(n.attrs.spec as string);
-        const at = new Map<string, Affine>([...s.out].map((ch, i) => [ch, coords[i]]));
-        const sizes = new Map<string, number>();
-        s.ins.forEach((sub, o) => [...sub].forEach((ch, i) => sizes.set(ch, g.shape(ins[o])[i])));
-        const summed = [...new Set(s.ins.join(''))].filter((ch) => !s.out.includes(ch));
-        const vars = summed.map((ch) => {
+        const at = new Map<string, Affine>();
+        for (let i = 0; i < s.out.length; i++) at.set(s.out[i]!, coords[i]!);
+        const vars = summedOf(s).map(({ ch, o, i }) => {
           const v = freshVar();
           at.set(ch, varA(v));
-          return { v, extent: sizes.get(ch)! };
+          return { v, extent: g.shape(ins[o])[i]! };
         });
-        const factors = ins.map((id, o) => exprOf(id, [...s.ins[o]].map((ch) => at.get(ch)!), false));
+        const factors = ins.map((id, o) => {
+          const sub = s.ins[o]!;
+          const c: Coords = [];
+          for (let i = 0; i < sub.length; i++) c.push(at.get(sub[i]!)!);
+          return exprOf(id, c, false);
+        });
         const body = factors.reduce((a, b) => ({ k: 'bin', op: '*', a, b }));
         return vars.length ? { k: 'reduce', op: 'sum', vars, body } : body;
       }
@@ -388,13 +436,13 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
     if (!materialized.has(id)) continue;
     const n = g.node(id);
     const out = newBuf(n.shape, 'temp');
-    const loops = n.shape.map((extent, i) => ({ v: `i${i}`, extent }));
+    const loops = n.shape.map((extent, i) => ({ v: loopVar(i), extent }));
     fresh = 0;
     const body = exprOf(id, loops.map((l) => varA(l.v)), true);
     bufOf.set(id, out);
     const inputs = [...exprLoads(body)];
     const kidx = kernels.length;
-    const nodes = collectFused(g, id, materialized, nodeClass);
+    const nodes = fusedOf.get(id)!;
     const flops = nodes.reduce((a, f) => a + primitive(g.node(f).op).flops(g.node(f), g), 0);
     const hasContraction = nodes.some((f) => nodeClass(g.node(f)) === 'contraction');
     const hasReduce = nodes.some((f) => ['reduction', 'rowwise'].includes(nodeClass(g.node(f))));
