@@ -133,15 +133,29 @@ function affineOf(coef: Map<string, number>, offset: number): Affine {
   return { terms: [...coef].map(([v, c]) => ({ v, c })), offset };
 }
 
-/** every multi-index of vs, row-major, as offsets Σ coef·index (+ base) */
+/** every multi-index of vs, row-major, as offsets Σ coef·index (+ base): one array, expanded in place */
 function batchOffsets(vs: readonly Var[], coef: (v: string) => number, base: number): number[] {
-  let offs = [base];
+  const n = prod(vs);
+  if (n === 0) return [];
+  const offs = new Array<number>(n);
+  offs[0] = base;
+  let len = 1;
   for (const v of vs) {
-    const c = coef(v.v);
-    const next: number[] = [];
-    for (const o of offs) for (let i = 0; i < v.extent; i++) next.push(o + c * i);
-    offs = next;
+    const c = coef(v.v), e = v.extent;
+    // entry q becomes entries q·e … q·e + e − 1 (from the last, so no entry is overwritten before it is read)
+    for (let q = len - 1; q >= 0; q--) {
+      const o = offs[q]!;
+      for (let i = e - 1; i >= 0; i--) offs[q * e + i] = o + c * i;
+    }
+    len *= e;
   }
+  return offs;
+}
+
+/** offsets of n consecutive blocks of `size` elements (a packed batch) */
+function packedOffsets(n: number, size: number): number[] {
+  const offs = new Array<number>(n);
+  for (let i = 0; i < n; i++) offs[i] = i * size;
   return offs;
 }
 
@@ -201,7 +215,8 @@ function matchCore(k: Kernel, cand: Candidate, outExt: Map<string, number>, stri
   const X = { x: Lx, c: cL }, Y = { x: Rx, c: cR };
   const a = lowerAs(k, cand, X, Y, free, red, indep, outExt, strided);
   const b = lowerAs(k, cand, Y, X, free, red, indep, outExt, strided);
-  const m = b.cost < a.cost ? b : a;
+  const { m, offsets } = b.m.cost < a.m.cost ? b : a;
+  offsets(); // of the orientation taken only (a per-token product lists thousands)
   // the generated loops run the reduce's last variable innermost
   const inner = [...redAll].reverse().find((r) => r.extent !== 1);
   const contiguous = inner ? (cL.get(inner.v) === 1 ? 1 : 0) + (cR.get(inner.v) === 1 ? 1 : 0) : 2;
@@ -221,7 +236,7 @@ function lowerAs(
   indep: KExpr[],
   outExt: Map<string, number>,
   strided: boolean,
-): GemmMatch {
+): { m: GemmMatch; offsets: () => void } {
   const { x: Lx, c: cL } = Lo;
   const { x: Rx, c: cR } = Ro;
   const outVars = k.loops.filter((l) => l.extent !== 1);
@@ -255,19 +270,21 @@ function lowerAs(
   // operands: in place when gemm can read them, else packed by a generated copy
   const lLayout = layoutOf(rows, redOrd, cL, strided);
   const rLayoutT = layoutOf(cols, redOrd, cR, strided); // as an n×k operand: "not transposed" = stored n×k = transB
-  const mkOperand = (x: KExpr & { k: 'load' }, c: Map<string, number>, direct: boolean, trans: boolean, packedSize: number, ld: number): GemmOperand => ({
+  const mkOperand = (x: KExpr & { k: 'load' }, direct: boolean, trans: boolean, ld: number): GemmOperand => ({
     buf: x.buf,
     direct,
     trans,
-    offsets: direct ? batchOffsets(batch, (v) => c.get(v)!, x.at.offset) : batchOffsets(batch, () => 0, 0).map((_, i) => i * packedSize),
+    offsets: [], // filled by offsetsOf, for the orientation matchCore takes
     ld,
   });
+  const offsetsOf = (x: KExpr & { k: 'load' }, c: Map<string, number>, o: GemmOperand, packedSize: number) =>
+    (o.offsets = o.direct ? batchOffsets(batch, (v) => c.get(v)!, x.at.offset) : packedOffsets(nb, packedSize));
   const minStride = (g: Var[], c: Map<string, number>) => g.reduce((m, x) => Math.min(m, Math.abs(c.get(x.v)!)), Infinity);
   // L packed as [batch][M][K], or as [batch][K][M] when a row variable is its most contiguous axis
   const lPackT = lLayout === null && rows.length > 0 && minStride(rows, cL) < minStride(redOrd, cL);
-  const L = lLayout ? mkOperand(Lx, cL, true, lLayout.trans, M * K, lLayout.ld) : mkOperand(Lx, cL, false, lPackT, M * K, Math.max(1, lPackT ? M : K));
+  const L = lLayout ? mkOperand(Lx, true, lLayout.trans, lLayout.ld) : mkOperand(Lx, false, lPackT, Math.max(1, lPackT ? M : K));
   // R: gemm's B is k×n; as stored n×k it is transB. Packed always as [batch][K][N] (zero-copy in gemm).
-  const R = rLayoutT ? mkOperand(Rx, cR, true, !rLayoutT.trans, K * N, rLayoutT.ld) : mkOperand(Rx, cR, false, false, K * N, Math.max(1, N));
+  const R = rLayoutT ? mkOperand(Rx, true, !rLayoutT.trans, rLayoutT.ld) : mkOperand(Rx, false, false, Math.max(1, N));
   const pack = (x: KExpr & { k: 'load' }, c: Map<string, number>, loops: Var[], id: BufferId): Kernel => ({
     name: `${k.name}:pack${id === SCRATCH_L ? 'L' : 'R'}`,
     kind: 'elementwise',
@@ -284,7 +301,7 @@ function lowerAs(
 
   // C: in the output (offsets by the output's row-major strides) or scratch [batch][M][N]
   const ldc = Math.max(1, cDirect && rows.length > 0 ? fusedStride(rows, outAff)! : N);
-  const cOffsets = cDirect ? batchOffsets(batch, (v) => outAff.get(v)!, 0) : batchOffsets(batch, () => 0, 0).map((_, i) => i * M * N);
+  const cOffsetsOf = () => (cDirect ? batchOffsets(batch, (v) => outAff.get(v)!, 0) : packedOffsets(nb, M * N));
   const cAff: Affine = cDirect ? rowMajor(k.loops) : rowMajor([...batch, ...rows, ...cols]);
   const cLoad: KExpr = { k: 'load', buf: cDirect ? k.out : SCRATCH_C, at: cAff };
 
@@ -326,7 +343,7 @@ function lowerAs(
   const passElements = scratch[0] + scratch[1] + scratch[2] + (epilogue ? prod(k.loops) : 0) + (prefill ? prod(k.loops) / 3 : 0);
   const passes = (packL ? 1 : 0) + (packR ? 1 : 0) + (epilogue ? 1 : 0);
   const cost = gemmCost(nb, M, N, K, R.trans, passElements, passes);
-  return {
+  const m: GemmMatch = {
     cost,
     loopsCost: Infinity,
     core,
@@ -340,7 +357,7 @@ function lowerAs(
     L,
     R,
     cDirect,
-    cOffsets,
+    cOffsets: [],
     ldc,
     alpha,
     packL,
@@ -350,4 +367,10 @@ function lowerAs(
     scratch,
     flops: 2 * nb * M * N * K,
   };
+  const offsets = () => {
+    offsetsOf(Lx, cL, L, M * K);
+    offsetsOf(Rx, cR, R, K * N);
+    m.cOffsets = cOffsetsOf();
+  };
+  return { m, offsets };
 }
