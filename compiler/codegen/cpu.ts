@@ -104,6 +104,8 @@ function pick(m: GemmMatch | null, opts: CpuKernelOptions): CpuStrategy {
 }
 
 const NO_ARGS: Readonly<Record<string, number>> = Object.freeze({});
+/** the view cache of a kernel that never makes views (a batched gemm takes offsets) */
+const NO_VIEWS = new WeakMap<Float32Array, Float32Array[]>();
 
 /** A value made on first use and kept. */
 export type Lazy<T> = () => T;
@@ -212,8 +214,11 @@ export function bindCpuKernel(k: Kernel, low: CpuLowering, opts: CpuKernelOption
   const gopts: GemmOptions = { transA: L.trans, transB: R.trans, alpha: alphaConst };
   const nb = L.offsets.length;
   const lOff = L.offsets, rOff = R.offsets, cOff = m.cOffsets;
-  // subarray views per (array, batch), cached so steady-state runs allocate no views
-  const lViews = new WeakMap<Float32Array, Float32Array[]>(), rViews = new WeakMap<Float32Array, Float32Array[]>(), cViews = new WeakMap<Float32Array, Float32Array[]>();
+  const gb = opts.gemmBatch;
+  // subarray views per (array, batch), cached so steady-state runs allocate no views (for the gemm per
+  // batch only: a batched gemm takes offsets)
+  const viewCache = () => (gb ? NO_VIEWS : new WeakMap<Float32Array, Float32Array[]>());
+  const lViews = viewCache(), rViews = viewCache(), cViews = viewCache();
   const viewIn = (cache: WeakMap<Float32Array, Float32Array[]>, a: Float32Array, offs: number[], i: number) => {
     if (offs.length === 1 && offs[0] === 0) return a;
     let vs = cache.get(a);
@@ -225,19 +230,22 @@ export function bindCpuKernel(k: Kernel, low: CpuLowering, opts: CpuKernelOption
   };
   const cOut = m.cDirect ? k.out : null;
   const needScratch = m.scratch.some((n) => n > 0);
-  const gb = opts.gemmBatch;
-  // (a, b, c) element offsets per batch: filled by a loop (a flatMap made an array per batch: 2080 of them for a per-token product)
-  const offsets = new Int32Array(3 * nb);
-  for (let i = 0; i < nb; i++) {
+  // (a, b, c) element offsets per batch, for the batched gemm: filled by a loop (a flatMap made an array per batch: 2080 of them for a per-token product)
+  const offsets = new Int32Array(gb ? 3 * nb : 0);
+  if (gb) for (let i = 0; i < nb; i++) {
     offsets[3 * i] = lOff[i]!;
     offsets[3 * i + 1] = rOff[i]!;
     offsets[3 * i + 2] = cOff[i]!;
   }
   const params = gemmParams(M, K, N, gopts);
-  [params[6], params[7], params[9]] = [L.ld, R.ld, m.ldc]; // lda, ldb, ldc (the gemm per batch below only runs contiguous ones)
+  // lda, ldb, ldc (the gemm per batch below only runs contiguous ones)
+  params[6] = L.ld;
+  params[7] = R.ld;
+  params[9] = m.ldc;
   // the additive epilogue done by the native call: C = t0 + … first, then gemm with beta = 1
   const pre = m.prefill ? Float64Array.from([m.prefill.length, ...m.prefill.flatMap((t) => [t.offset, t.rowStride, t.colStride])]) : null;
-  const [p0, p1, p2, p3] = [0, 1, 2, 3].map((i) => m.prefill?.[i]?.buf ?? -1) as [number, number, number, number];
+  const pf = m.prefill;
+  const p0 = pf?.[0]?.buf ?? -1, p1 = pf?.[1]?.buf ?? -1, p2 = pf?.[2]?.buf ?? -1, p3 = pf?.[3]?.buf ?? -1;
   if (pre) params[8] = 1;
   const run = (B: readonly Float32Array[], args: Readonly<Record<string, number>> = NO_ARGS, S0?: readonly Float32Array[]) => {
     const S = needScratch ? scratchOf(m.scratch, S0) : (S0 ?? []);
