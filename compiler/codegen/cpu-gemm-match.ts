@@ -121,11 +121,13 @@ function layoutOf(rows: Var[], red: Var[], coef: Map<string, number>, strided: b
   const m = prod(rows), k = prod(red);
   const sr = fusedStride(rows, coef), sk = fusedStride(red, coef);
   if (sr === null || sk === null) return null;
-  const fits = (stride: number, len: number) => stride === len || (strided && stride > len);
-  if ((m === 1 || fits(sr, k)) && (k === 1 || sk === 1)) return { trans: false, ld: Math.max(1, m === 1 ? k : sr) }; // as stored: m×k row-major
-  if ((m === 1 || sr === 1) && (k === 1 || fits(sk, m))) return { trans: true, ld: Math.max(1, k === 1 ? m : sk) }; // stored k×m: transposed
+  if ((m === 1 || fits(sr, k, strided)) && (k === 1 || sk === 1)) return { trans: false, ld: Math.max(1, m === 1 ? k : sr) }; // as stored: m×k row-major
+  if ((m === 1 || sr === 1) && (k === 1 || fits(sk, m, strided))) return { trans: true, ld: Math.max(1, k === 1 ? m : sk) }; // stored k×m: transposed
   return null;
 }
+
+/** rows of `len` elements at this stride: packed, or (a strided gemm) padded */
+const fits = (stride: number, len: number, strided: boolean) => stride === len || (strided && stride > len);
 
 const isScalar = (e: KExpr) => freeVars(e).size === 0;
 

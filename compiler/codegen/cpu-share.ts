@@ -24,18 +24,21 @@ export interface KernelStructure {
 export function kernelStructure(k: Kernel): KernelStructure {
   const bufs: BufferId[] = [];
   const pos = new Map<BufferId, number>();
-  const ref = (id: BufferId) => {
-    if (id < 0) return `S${id}`;
-    let i = pos.get(id);
-    if (i === undefined) {
-      i = bufs.length;
-      pos.set(id, i);
-      bufs.push(id);
-    }
-    return `b${i}`;
-  };
-  // the name without its kernel number (generated sources hold it: cpu-loops.ts sanitize)
-  return { key: `${sanitize(k.name)} ${kernelStructureText(k, ref)}`, bufs };
+  // the name without its kernel number (generated sources hold it: cpu-loops.ts sanitize); buffers
+  // by first appearance (an unnamed arrow: a named closure per kernel costs a defineProperty under tsx)
+  return { key: `${sanitize(k.name)} ${kernelStructureText(k, (id) => firstAppearance(id, bufs, pos))}`, bufs };
+}
+
+/** `b<i>`: buffer id's position among the buffers seen so far (scratch ids, negative, kept) */
+function firstAppearance(id: BufferId, bufs: BufferId[], pos: Map<BufferId, number>): string {
+  if (id < 0) return `S${id}`;
+  let i = pos.get(id);
+  if (i === undefined) {
+    i = bufs.length;
+    pos.set(id, i);
+    bufs.push(id);
+  }
+  return `b${i}`;
 }
 
 /** e with every buffer id renamed by `rb` */
@@ -73,17 +76,10 @@ function nodeAt(like: KExpr, e: KExpr, target: KExpr): KExpr | null {
 
 /** `low` (the lowering of `k0`) for kernel k of the same structure: rb maps k0's buffers to k's */
 function renameLowering(low: CpuLowering, k0: Kernel, k: Kernel, rb: (id: BufferId) => BufferId): CpuLowering {
-  const form = (f: Lazy<KernelForm> | null): Lazy<KernelForm> | null =>
-    f &&
-    lazy(() => {
-      const x = f();
-      return { ...x, ids: x.ids.map(rb) };
-    });
   const m0 = low.gemm;
   let gemm: GemmMatch | null = null;
   if (m0) {
     // the passes as matchGemm builds them for k: named after it, the epilogue a copy of k itself
-    const pack = (p: Kernel | null, part: string): Kernel | null => p && { ...p, name: `${k.name}:${part}`, body: renameExpr(p.body, rb), inputs: p.inputs.map(rb) };
     const e0 = m0.epilogue;
     gemm = {
       ...m0,
@@ -91,13 +87,40 @@ function renameLowering(low: CpuLowering, k0: Kernel, k: Kernel, rb: (id: Buffer
       L: { ...m0.L, buf: rb(m0.L.buf) },
       R: { ...m0.R, buf: rb(m0.R.buf) },
       alpha: m0.alpha && renameExpr(m0.alpha, rb),
-      packL: pack(m0.packL, 'packL'),
-      packR: pack(m0.packR, 'packR'),
+      packL: renamePack(m0.packL, k, 'packL', rb),
+      packR: renamePack(m0.packR, k, 'packR', rb),
       epilogue: e0 && { ...k, name: `${k.name}:epilogue`, body: renameExpr(e0.body, rb), inputs: [...k.inputs, rb(e0.inputs[e0.inputs.length - 1]!)] },
       prefill: m0.prefill && m0.prefill.map((t) => ({ ...t, buf: rb(t.buf) })),
     };
   }
-  return { ...low, gemm, loops: form(low.loops), packL: form(low.packL), packR: form(low.packR), epilogue: form(low.epilogue), alpha: form(low.alpha) };
+  return { ...low, gemm, loops: renameForm(low.loops, rb), packL: renameForm(low.packL, rb), packR: renameForm(low.packR, rb), epilogue: renameForm(low.epilogue, rb), alpha: renameForm(low.alpha, rb) };
+}
+
+// (helpers at module level rather than named closures per kernel: under tsx each of those is an
+// Object.defineProperty call — esbuild's keepNames — and these run for every repeated kernel)
+
+/** a pack pass of k0's lowering, for k */
+const renamePack = (p: Kernel | null, k: Kernel, part: string, rb: (id: BufferId) => BufferId): Kernel | null =>
+  p && { ...p, name: `${k.name}:${part}`, body: renameExpr(p.body, rb), inputs: p.inputs.map(rb) };
+
+/** a form of k0's lowering on k's buffers (made when it is first needed) */
+const renameForm = (f: Lazy<KernelForm> | null, rb: (id: BufferId) => BufferId): Lazy<KernelForm> | null =>
+  f &&
+  lazy(() => {
+    const x = f();
+    return { ...x, ids: x.ids.map(rb) };
+  });
+
+/** the renaming of `bufs0` (a lowered kernel's buffers, by first appearance) to `bufs` (another's) */
+function renaming(bufs0: readonly BufferId[], bufs: readonly BufferId[], k0: Kernel): (id: BufferId) => BufferId {
+  const to = new Map<BufferId, BufferId>();
+  for (let i = 0; i < bufs0.length; i++) to.set(bufs0[i]!, bufs[i]!);
+  return (id) => {
+    if (id < 0) return id;
+    const r = to.get(id);
+    if (r === undefined) throw new Error(`compileCpuKernels: buffer ${id} of ${k0.name}'s lowering is not one of its own`);
+    return r;
+  };
 }
 
 /**
@@ -114,14 +137,6 @@ export function compileCpuKernels(kernels: readonly Kernel[], opts: CpuKernelOpt
       lowered.set(s.key, { k0: k, bufs0: s.bufs, low });
       return bindCpuKernel(k, low, opts);
     }
-    const to = new Map<BufferId, BufferId>();
-    first.bufs0.forEach((b, i) => to.set(b, s.bufs[i]!));
-    const rb = (id: BufferId) => {
-      if (id < 0) return id;
-      const r = to.get(id);
-      if (r === undefined) throw new Error(`compileCpuKernels: buffer ${id} of ${first.k0.name}'s lowering is not one of its own`);
-      return r;
-    };
-    return bindCpuKernel(k, renameLowering(first.low, first.k0, k, rb), opts);
+    return bindCpuKernel(k, renameLowering(first.low, first.k0, k, renaming(first.bufs0, s.bufs, first.k0)), opts);
   });
 }

@@ -163,43 +163,34 @@ export function lowerCpuKernel(k: Kernel, opts: CpuKernelOptions = {}): CpuLower
 }
 
 /** The compiled kernel k of a lowering (lowerCpuKernel's, or one renamed onto k). */
+// This runs for every kernel of a plan: no named closures in it (under tsx each is an
+// Object.defineProperty call, esbuild's keepNames) — methods, unnamed arrows and module-level helpers.
 export function bindCpuKernel(k: Kernel, low: CpuLowering, opts: CpuKernelOptions = {}): CompiledCpuKernel {
   const { strategy, gemm: m } = low;
-  let own: Float32Array[] | null = null;
-  const scratchOf = (sizes: readonly number[], S?: readonly Float32Array[]) => {
-    if (S) return S;
-    own ??= sizes.map((n) => new Float32Array(n));
-    return own;
-  };
   if (strategy === 'loops' || !m) {
     const c = low.loops!;
     let fn: KernelFn | null = null;
-    const make = () => (fn ??= instantiate<KernelFn>(c()));
     let source: string | undefined;
-    const scratch = [0, 0, 0] as const;
     return {
-      kernel: k, strategy: 'loops', gemm: null, scratch,
+      kernel: k, strategy: 'loops', gemm: null, scratch: NO_SCRATCH,
       get source() {
         return (source ??= describe(k.name, c()));
       },
-      ready: make,
-      run: (B, args = NO_ARGS, S) => (fn ?? make())(B, args, S ?? []),
+      ready() {
+        fn ??= instantiate<KernelFn>(c());
+      },
+      run(B, args = NO_ARGS, S) {
+        (fn ??= instantiate<KernelFn>(c()))(B, args, S ?? []);
+      },
     };
   }
   const g = opts.gemm;
   if (!g) throw new Error(`compileCpuKernel: kernel ${k.name} runs as a GEMM (${strategy}); pass opts.gemm, or strategy 'loops'`);
   const sources: (() => string)[] = [];
-  const makers: (() => unknown)[] = [];
-  const compile = (x: Kernel | null, c: Lazy<KernelForm> | null): KernelFn | null => {
-    if (!x || !c) return null;
-    let fn: KernelFn | null = null;
-    const make = () => (fn ??= instantiate<KernelFn>(c()));
-    const js: KernelFn = (B, args, S) => (fn ?? make())(B, args, S);
-    sources.push(() => describe(x.name, c()));
-    makers.push(make);
-    return opts.wrapPass ? opts.wrapPass(x, js, make) : js;
-  };
-  const packL = compile(m.packL, low.packL), packR = compile(m.packR, low.packR), epi = compile(m.epilogue, low.epilogue);
+  const makers: (() => KernelFn)[] = [];
+  const packL = lazyPass(m.packL, low.packL, opts, sources, makers);
+  const packR = lazyPass(m.packR, low.packR, opts, sources, makers);
+  const epi = lazyPass(m.epilogue, low.epilogue, opts, sources, makers);
   let alphaFn: ScalarFn | null = null;
   let alphaConst = 1;
   if (m.alpha?.k === 'const') alphaConst = m.alpha.v;
@@ -210,6 +201,7 @@ export function bindCpuKernel(k: Kernel, low: CpuLowering, opts: CpuKernelOption
     alphaFn = instantiate<ScalarFn>(c);
   }
   let source: string | undefined;
+  let own: Float32Array[] | null = null;
   const { M, N, K, L, R } = m;
   const gopts: GemmOptions = { transA: L.trans, transB: R.trans, alpha: alphaConst };
   const nb = L.offsets.length;
@@ -217,17 +209,9 @@ export function bindCpuKernel(k: Kernel, low: CpuLowering, opts: CpuKernelOption
   const gb = opts.gemmBatch;
   // subarray views per (array, batch), cached so steady-state runs allocate no views (for the gemm per
   // batch only: a batched gemm takes offsets)
-  const viewCache = () => (gb ? NO_VIEWS : new WeakMap<Float32Array, Float32Array[]>());
-  const lViews = viewCache(), rViews = viewCache(), cViews = viewCache();
-  const viewIn = (cache: WeakMap<Float32Array, Float32Array[]>, a: Float32Array, offs: number[], i: number) => {
-    if (offs.length === 1 && offs[0] === 0) return a;
-    let vs = cache.get(a);
-    if (!vs) {
-      vs = offs.map((o) => a.subarray(o));
-      cache.set(a, vs);
-    }
-    return vs[i]!;
-  };
+  const lViews = gb ? NO_VIEWS : new WeakMap<Float32Array, Float32Array[]>();
+  const rViews = gb ? NO_VIEWS : new WeakMap<Float32Array, Float32Array[]>();
+  const cViews = gb ? NO_VIEWS : new WeakMap<Float32Array, Float32Array[]>();
   const cOut = m.cDirect ? k.out : null;
   const needScratch = m.scratch.some((n) => n > 0);
   // (a, b, c) element offsets per batch, for the batched gemm: filled by a loop (a flatMap made an array per batch: 2080 of them for a per-token product)
@@ -247,27 +231,56 @@ export function bindCpuKernel(k: Kernel, low: CpuLowering, opts: CpuKernelOption
   const pf = m.prefill;
   const p0 = pf?.[0]?.buf ?? -1, p1 = pf?.[1]?.buf ?? -1, p2 = pf?.[2]?.buf ?? -1, p3 = pf?.[3]?.buf ?? -1;
   if (pre) params[8] = 1;
-  const run = (B: readonly Float32Array[], args: Readonly<Record<string, number>> = NO_ARGS, S0?: readonly Float32Array[]) => {
-    const S = needScratch ? scratchOf(m.scratch, S0) : (S0 ?? []);
-    if (packL) packL(B, args, S);
-    if (packR) packR(B, args, S);
-    const a = L.direct ? B[L.buf]! : S[0]!;
-    const b = R.direct ? B[R.buf]! : S[1]!;
-    const c = cOut !== null ? B[cOut]! : S[2]!;
-    if (alphaFn) gopts.alpha = params[5] = alphaFn(B, args, S);
-    if (pre) gb!(a, b, c, params, offsets, pre, B[p0], p1 >= 0 ? B[p1] : undefined, p2 >= 0 ? B[p2] : undefined, p3 >= 0 ? B[p3] : undefined);
-    else if (gb) gb(a, b, c, params, offsets);
-    else for (let i = 0; i < nb; i++) g(viewIn(lViews, a, lOff, i), viewIn(rViews, b, rOff, i), viewIn(cViews, c, cOff, i), M, K, N, gopts);
-    if (epi) epi(B, args, S);
-  };
   return {
     kernel: k, strategy, gemm: m, scratch: m.scratch,
     get source() {
       return (source ??= sources.map((f) => f()).join('\n'));
     },
-    ready: () => {
+    ready() {
       for (const f of makers) f();
     },
-    run,
+    run(B, args = NO_ARGS, S0) {
+      const S = needScratch ? (S0 ?? (own ??= m.scratch.map((n) => new Float32Array(n)))) : (S0 ?? []);
+      if (packL) packL(B, args, S);
+      if (packR) packR(B, args, S);
+      const a = L.direct ? B[L.buf]! : S[0]!;
+      const b = R.direct ? B[R.buf]! : S[1]!;
+      const c = cOut !== null ? B[cOut]! : S[2]!;
+      if (alphaFn) gopts.alpha = params[5] = alphaFn(B, args, S);
+      if (pre) gb!(a, b, c, params, offsets, pre, B[p0], p1 >= 0 ? B[p1] : undefined, p2 >= 0 ? B[p2] : undefined, p3 >= 0 ? B[p3] : undefined);
+      else if (gb) gb(a, b, c, params, offsets);
+      else for (let i = 0; i < nb; i++) g(viewIn(lViews, a, lOff, i), viewIn(rViews, b, rOff, i), viewIn(cViews, c, cOff, i), M, K, N, gopts);
+      if (epi) epi(B, args, S);
+    },
   };
 }
+
+/** scratch sizes of a kernel without a GEMM */
+const NO_SCRATCH = Object.freeze([0, 0, 0] as const);
+
+/** subarray view of batch i (cached per array) */
+function viewIn(cache: WeakMap<Float32Array, Float32Array[]>, a: Float32Array, offs: number[], i: number): Float32Array {
+  if (offs.length === 1 && offs[0] === 0) return a;
+  let vs = cache.get(a);
+  if (!vs) {
+    vs = offs.map((o) => a.subarray(o));
+    cache.set(a, vs);
+  }
+  return vs[i]!;
+}
+
+/**
+ * The function run() calls for pass x of a GEMM kernel (null: no such pass): its JavaScript, made on
+ * first call (or by `makers`), through opts.wrapPass; its readable source into `sources`.
+ */
+function lazyPass(x: Kernel | null, c: Lazy<KernelForm> | null, opts: CpuKernelOptions, sources: (() => string)[], makers: (() => KernelFn)[]): KernelFn | null {
+  if (!x || !c) return null;
+  const make = lazy(() => instantiate<KernelFn>(c()));
+  const js = trampoline(make);
+  sources.push(() => describe(x.name, c()));
+  makers.push(make);
+  return opts.wrapPass ? opts.wrapPass(x, js, make) : js;
+}
+
+/** a kernel function calling make()'s */
+const trampoline = (make: () => KernelFn): KernelFn => (B, args, S) => make()(B, args, S);

@@ -471,18 +471,19 @@ export function planKernels(g: Graph, opts: FuseOptions = {}): KernelPlan & { co
 /** The nodes a kernel computes: its root and every non-materialised node it inlines. */
 function collectFused(g: Graph, root: Id, materialized: Set<Id>, nodeClass: (n: Node) => NodeClass = classOf): Id[] {
   const out: Id[] = [];
-  const seen = new Set<Id>();
-  const visit = (id: Id, isRoot: boolean) => {
-    if (seen.has(id)) return;
-    seen.add(id);
-    const n = g.node(id);
-    const cls = nodeClass(n);
-    if (!isRoot && (materialized.has(id) || cls === 'leaf' || cls === 'const')) return;
-    out.push(id);
-    for (const i of n.inputs) visit(i, false);
-  };
-  visit(root, true);
+  visitFused(g, root, true, materialized, nodeClass, new Set<Id>(), out);
   return out;
+}
+
+// (not a closure per call: under tsx every named closure is an Object.defineProperty — esbuild's keepNames)
+function visitFused(g: Graph, id: Id, isRoot: boolean, materialized: Set<Id>, nodeClass: (n: Node) => NodeClass, seen: Set<Id>, out: Id[]): void {
+  if (seen.has(id)) return;
+  seen.add(id);
+  const n = g.node(id);
+  const cls = nodeClass(n);
+  if (!isRoot && (materialized.has(id) || cls === 'leaf' || cls === 'const')) return;
+  out.push(id);
+  for (const i of n.inputs) visitFused(g, i, false, materialized, nodeClass, seen, out);
 }
 
 /** Liveness-based reuse: a temp's slot is free after its last reader; outputs keep theirs. */

@@ -120,36 +120,39 @@ export function exprArgs(e: KExpr, out = new Set<string>()): Set<string> {
 export function kernelStructureText(k: Kernel, ref: (id: BufferId) => string): string {
   const parts: string[] = [`>${ref(k.out)}`];
   for (const l of k.loops) parts.push(`${l.v}:${l.extent}`);
-  const walk = (e: KExpr): void => {
-    switch (e.k) {
-      case 'load':
-        parts.push(`L${ref(e.buf)}+${e.at.offset}`);
-        for (const t of e.at.terms) parts.push(`${t.v}*${t.c}`);
-        break;
-      case 'const':
-        parts.push(`C${Object.is(e.v, -0) ? '-0' : e.v}`);
-        break;
-      case 'arg':
-        parts.push(`A${JSON.stringify(e.name)}`);
-        break;
-      case 'unary':
-      case 'unaryGrad':
-        parts.push(`${e.k}:${e.fn}`);
-        walk(e.a);
-        break;
-      case 'bin':
-        parts.push(`B${e.op}`);
-        walk(e.a);
-        walk(e.b);
-        break;
-      case 'reduce':
-        parts.push(`R${e.op}`);
-        for (const v of e.vars) parts.push(`${v.v}:${v.extent}`);
-        walk(e.body);
-        parts.push('/R');
-        break;
-    }
-  };
-  walk(k.body);
+  structureParts(k.body, ref, parts);
   return parts.join(' ');
+}
+
+// (module-level, not a closure per call: under tsx, esbuild's keepNames makes every named closure an
+// Object.defineProperty call, and this runs for every kernel of a plan)
+function structureParts(e: KExpr, ref: (id: BufferId) => string, parts: string[]): void {
+  switch (e.k) {
+    case 'load':
+      parts.push(`L${ref(e.buf)}+${e.at.offset}`);
+      for (const t of e.at.terms) parts.push(`${t.v}*${t.c}`);
+      break;
+    case 'const':
+      parts.push(`C${Object.is(e.v, -0) ? '-0' : e.v}`);
+      break;
+    case 'arg':
+      parts.push(`A${JSON.stringify(e.name)}`);
+      break;
+    case 'unary':
+    case 'unaryGrad':
+      parts.push(`${e.k}:${e.fn}`);
+      structureParts(e.a, ref, parts);
+      break;
+    case 'bin':
+      parts.push(`B${e.op}`);
+      structureParts(e.a, ref, parts);
+      structureParts(e.b, ref, parts);
+      break;
+    case 'reduce':
+      parts.push(`R${e.op}`);
+      for (const v of e.vars) parts.push(`${v.v}:${v.extent}`);
+      structureParts(e.body, ref, parts);
+      parts.push('/R');
+      break;
+  }
 }

@@ -49,29 +49,29 @@ export function passCollector(passes: WasmPass[]): (k: Kernel, js: KernelFn, rea
  * a kernel reading its own output buffer, safe only where it reads exactly the element it writes.
  */
 export function rowSeparable(k: Kernel): boolean {
-  const store = coefMap(rowMajor(k.loops));
-  const sameAsStore = (at: Extract<KExpr, { k: 'load' }>) => {
-    const m = coefMap(at.at);
-    if (at.at.offset !== 0 || m.size !== store.size) return false;
-    for (const [v, c] of m) if (store.get(v) !== c) return false;
-    return true;
-  };
-  const ok = (e: KExpr): boolean => {
-    switch (e.k) {
-      case 'load':
-        return e.buf !== k.out || sameAsStore(e);
-      case 'unary':
-      case 'unaryGrad':
-        return ok(e.a);
-      case 'bin':
-        return ok(e.a) && ok(e.b);
-      case 'reduce':
-        return ok(e.body);
-      default:
-        return true;
+  return readsOwnElementOnly(k.body, k.out, coefMap(rowMajor(k.loops)));
+}
+
+// (not closures per call: under tsx every named closure is an Object.defineProperty — esbuild's keepNames)
+function readsOwnElementOnly(e: KExpr, out: number, store: Map<string, number>): boolean {
+  switch (e.k) {
+    case 'load': {
+      if (e.buf !== out) return true;
+      const m = coefMap(e.at);
+      if (e.at.offset !== 0 || m.size !== store.size) return false;
+      for (const [v, c] of m) if (store.get(v) !== c) return false;
+      return true;
     }
-  };
-  return ok(k.body);
+    case 'unary':
+    case 'unaryGrad':
+      return readsOwnElementOnly(e.a, out, store);
+    case 'bin':
+      return readsOwnElementOnly(e.a, out, store) && readsOwnElementOnly(e.b, out, store);
+    case 'reduce':
+      return readsOwnElementOnly(e.body, out, store);
+    default:
+      return true;
+  }
 }
 
 /** What splits a kernel's rows over two threads (wasm-loops-threads.ts, Node-only). */
@@ -157,16 +157,21 @@ export function attachWasmLoops(
     };
   };
   const out = kernels.map((js, i): CpuExecKernel => {
-    const run = runner(i, js.kernel, (B, args, S) => js.run(B, args, S));
-    if (!run) return js;
-    // not a spread of js: that would make its JavaScript (source is made on first read)
+    const wasmRun = runner(i, js.kernel, (B, args, S) => js.run(B, args, S));
+    if (!wasmRun) return js;
+    // not a spread of js: that would make its JavaScript (source is made on first read); methods, not
+    // named arrows (under tsx each of those is an Object.defineProperty call, esbuild's keepNames)
     return {
       kernel: js.kernel, strategy: js.strategy, gemm: js.gemm, scratch: js.scratch,
       get source() {
         return js.source;
       },
-      ready: () => js.ready(),
-      run: (B, args = NO_ARGS, S = NO_SCRATCH) => run(B, args, S),
+      ready() {
+        js.ready();
+      },
+      run(B, args = NO_ARGS, S = NO_SCRATCH) {
+        wasmRun(B, args, S);
+      },
       wasm: true,
     };
   });

@@ -532,16 +532,18 @@ export function renderWasmKernel(k: Kernel, args: readonly string[]): { code: Co
 /** the buffers of k in the order of first appearance (body in preorder, then the output): the table order */
 export function canonicalBuffers(k: Kernel): BufferId[] {
   const seen: BufferId[] = [];
-  const walk = (e: KExpr): void => {
-    if (e.k === 'load') {
-      if (!seen.includes(e.buf)) seen.push(e.buf);
-    } else if (e.k === 'unary' || e.k === 'unaryGrad') walk(e.a);
-    else if (e.k === 'bin') {
-      walk(e.a);
-      walk(e.b);
-    } else if (e.k === 'reduce') walk(e.body);
-  };
-  walk(k.body);
+  loadsInOrder(k.body, seen);
   if (!seen.includes(k.out)) seen.push(k.out);
   return seen;
+}
+
+// (not a closure per call: under tsx every named closure is an Object.defineProperty — esbuild's keepNames)
+function loadsInOrder(e: KExpr, seen: BufferId[]): void {
+  if (e.k === 'load') {
+    if (!seen.includes(e.buf)) seen.push(e.buf);
+  } else if (e.k === 'unary' || e.k === 'unaryGrad') loadsInOrder(e.a, seen);
+  else if (e.k === 'bin') {
+    loadsInOrder(e.a, seen);
+    loadsInOrder(e.b, seen);
+  } else if (e.k === 'reduce') loadsInOrder(e.body, seen);
 }
