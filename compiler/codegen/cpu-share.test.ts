@@ -5,7 +5,8 @@ import { checkSource } from '../frontend.ts';
 import type { Backend, Executable } from '../../runtime/executable.ts';
 import { compileTraining } from '../../runtime/train.ts';
 import { compileCpuKernel, type CpuKernelOptions, type GemmBatchFn, type GemmFn } from './cpu.ts';
-import { compileCpuKernels, kernelStructure } from './cpu-share.ts';
+import { compileCpuKernels, kernelStructure, renamedFrom } from './cpu-share.ts';
+import { buildWasmLoops } from '../../runtime/backends/wasm-loops-module.ts';
 import { kernel, ld, plan, sum } from './cpu-testkit.ts';
 
 /** a backend that keeps the plan it is given and runs nothing (the lowering is what is compared) */
@@ -93,6 +94,26 @@ describe('kernels of the same structure lowered once (cpu-share.ts)', () => {
     const structures = new Set(p.kernels.map((k) => kernelStructure(k).key)).size;
     expect(structures).toBeLessThan(p.kernels.length / 3); // six blocks: most kernels repeat
     for (const opts of VARIANTS) expectSameAsOneByOne(p.kernels, opts, 'ViTLily');
+  });
+
+  it('links each repeated kernel and GEMM pass to the first of its structure (renamedFrom); the wasm module built on those links is the one built from keys alone', async () => {
+    const p = await catchTrainingPlan(new URL('../../bench/model/vit-small.lily', import.meta.url).pathname, 'ViTLily', { Bt: 2, T: 5 });
+    const passes: Kernel[] = [];
+    const compiled = compileCpuKernels(p.kernels, { gemm, gemmBatch, wrapPass: (k, fn) => (passes.push(k), fn) });
+    const linked = [...p.kernels, ...passes].filter((k) => renamedFrom(k));
+    expect(linked.length).toBeGreaterThan(p.kernels.length / 2);
+    expect(passes.some((k) => renamedFrom(k))).toBe(true);
+    for (const k of linked) expect(kernelStructure(k).key, k.name).toBe(kernelStructure(renamedFrom(k)!).key);
+    const list = [...compiled.map((c) => (c.strategy === 'loops' ? c.kernel : null)), ...passes];
+    const mem = { module: 'env', name: 'mem', minPages: 0 };
+    const byKeys = buildWasmLoops(list, p.args, mem), byLinks = buildWasmLoops(list, p.args, mem, renamedFrom);
+    expect(byLinks.kernels).toEqual(byKeys.kernels);
+    expect(byLinks.bytes).toEqual(byKeys.bytes);
+    // the links are what it follows: a link to a kernel of another structure is taken as given
+    const [a, b] = list.filter((k): k is Kernel => k !== null && !renamedFrom(k));
+    const names = (m: ReturnType<typeof buildWasmLoops>) => m.kernels.map((e) => ('name' in e ? e.name : e.reason));
+    expect(names(buildWasmLoops([a!, b!], p.args, mem))).toEqual(['k0', 'k1']);
+    expect(names(buildWasmLoops([a!, b!], p.args, mem, (k) => (k === b ? a : undefined)))).toEqual(['k0', 'k0']);
   });
 
   it('runs renamed kernels on their own buffers', () => {

@@ -74,6 +74,13 @@ function nodeAt(like: KExpr, e: KExpr, target: KExpr): KExpr | null {
   }
 }
 
+/**
+ * The kernel whose lowering a kernel, or a GEMM pass, was renamed from (the first of its structure):
+ * the same structure on other buffers — the wasm module renders such a kernel's function once.
+ */
+const origins = new WeakMap<Kernel, Kernel>();
+export const renamedFrom = (k: Kernel): Kernel | undefined => origins.get(k);
+
 /** `low` (the lowering of `k0`) for kernel k of the same structure: rb maps k0's buffers to k's */
 function renameLowering(low: CpuLowering, k0: Kernel, k: Kernel, rb: (id: BufferId) => BufferId): CpuLowering {
   const m0 = low.gemm;
@@ -89,7 +96,7 @@ function renameLowering(low: CpuLowering, k0: Kernel, k: Kernel, rb: (id: Buffer
       alpha: m0.alpha && renameExpr(m0.alpha, rb),
       packL: renamePack(m0.packL, k, 'packL', rb),
       packR: renamePack(m0.packR, k, 'packR', rb),
-      epilogue: e0 && { ...k, name: `${k.name}:epilogue`, body: renameExpr(e0.body, rb), inputs: [...k.inputs, rb(e0.inputs[e0.inputs.length - 1]!)] },
+      epilogue: e0 && renamedAs(e0, { ...k, name: `${k.name}:epilogue`, body: renameExpr(e0.body, rb), inputs: [...k.inputs, rb(e0.inputs[e0.inputs.length - 1]!)] }),
       prefill: m0.prefill && m0.prefill.map((t) => ({ ...t, buf: rb(t.buf) })),
     };
   }
@@ -101,7 +108,13 @@ function renameLowering(low: CpuLowering, k0: Kernel, k: Kernel, rb: (id: Buffer
 
 /** a pack pass of k0's lowering, for k */
 const renamePack = (p: Kernel | null, k: Kernel, part: string, rb: (id: BufferId) => BufferId): Kernel | null =>
-  p && { ...p, name: `${k.name}:${part}`, body: renameExpr(p.body, rb), inputs: p.inputs.map(rb) };
+  p && renamedAs(p, { ...p, name: `${k.name}:${part}`, body: renameExpr(p.body, rb), inputs: p.inputs.map(rb) });
+
+/** k, recorded as renamed from `from` */
+const renamedAs = (from: Kernel, k: Kernel): Kernel => {
+  origins.set(k, from);
+  return k;
+};
 
 /** a form of k0's lowering on k's buffers (made when it is first needed) */
 const renameForm = (f: Lazy<KernelForm> | null, rb: (id: BufferId) => BufferId): Lazy<KernelForm> | null =>
@@ -137,6 +150,7 @@ export function compileCpuKernels(kernels: readonly Kernel[], opts: CpuKernelOpt
       lowered.set(s.key, { k0: k, bufs0: s.bufs, low });
       return bindCpuKernel(k, low, opts);
     }
+    origins.set(k, first.k0);
     return bindCpuKernel(k, renameLowering(first.low, first.k0, k, renaming(first.bufs0, s.bufs, first.k0)), opts);
   });
 }

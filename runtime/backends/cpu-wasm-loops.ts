@@ -7,6 +7,7 @@
 // the executable's own use) makes that call run the JavaScript kernel instead.
 import { coefMap, rowMajor } from '../../compiler/codegen/cpu-kexpr.ts';
 import type { CompiledCpuKernel, KernelFn } from '../../compiler/codegen/cpu.ts';
+import { renamedFrom } from '../../compiler/codegen/cpu-share.ts';
 import { exprArgs, type Kernel, type KernelPlan, type KExpr } from '../../compiler/fuse/kernel-ir.ts';
 import type { MemoryImport } from './wasm-emit.ts';
 import { buildWasmLoops, type WasmLoopsModule } from './wasm-loops-module.ts';
@@ -104,7 +105,7 @@ export interface WasmLoopsPlan {
 export function planWasmLoops(plan: KernelPlan, kernels: readonly CompiledCpuKernel[], passes: readonly WasmPass[], memory: MemoryImport): WasmLoopsPlan {
   const t0 = performance.now();
   const list = [...kernels.map((k) => (k.strategy === 'loops' ? k.kernel : null)), ...passes.map((p) => p.kernel)];
-  const module = buildWasmLoops(list, plan.args, memory);
+  const module = buildWasmLoops(list, plan.args, memory, renamedFrom);
   let tableSlots = 0;
   for (const k of module.kernels) if ('bufs' in k) tableSlots += k.bufs.length;
   return { module, tableSlots, renderMs: performance.now() - t0 };

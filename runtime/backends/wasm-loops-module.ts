@@ -17,28 +17,38 @@ export interface WasmLoopsModule {
   kernels: ({ name: string; bufs: BufferId[] } | { reason: string })[];
 }
 
-/** One module holding the wasm rendering of every kernel that has one (null entries are skipped). */
-export function buildWasmLoops(kernels: readonly (Kernel | null)[], args: readonly string[], memory: MemoryImport): WasmLoopsModule {
+/**
+ * One module holding the wasm rendering of every kernel that has one (null entries are skipped).
+ * `like(k)`: an earlier entry of k's structure on other buffers, when known (compileCpuKernels'
+ * renamings: cpu-share.ts renamedFrom) — its function, found without building k's key.
+ */
+export function buildWasmLoops(kernels: readonly (Kernel | null)[], args: readonly string[], memory: MemoryImport, like?: (k: Kernel) => Kernel | undefined): WasmLoopsModule {
   const mb = new ModuleBuilder(memory);
   const out: WasmLoopsModule['kernels'] = [];
   const byKey = new Map<string, { name: string } | { reason: string }>();
+  const doneOf = new Map<Kernel, { name: string } | { reason: string }>();
   kernels.forEach((k, i) => {
     if (!k) {
       out.push({ reason: 'not a loops kernel' });
       return;
     }
     const bufs = canonicalBuffers(k);
-    const key = structureKey(k, bufs);
-    let done = byKey.get(key);
+    const earlier = like?.(k);
+    let done = earlier && doneOf.get(earlier);
     if (!done) {
-      const r = renderWasmKernel(k, args);
-      if ('reason' in r) done = r;
-      else {
-        done = { name: `k${i}` };
-        mb.add(r.code, [], done.name);
+      const key = structureKey(k, bufs);
+      done = byKey.get(key);
+      if (!done) {
+        const r = renderWasmKernel(k, args);
+        if ('reason' in r) done = r;
+        else {
+          done = { name: `k${i}` };
+          mb.add(r.code, [], done.name);
+        }
+        byKey.set(key, done);
       }
-      byKey.set(key, done);
     }
+    doneOf.set(k, done);
     out.push('name' in done ? { name: done.name, bufs } : done);
   });
   return { bytes: mb.bytes(), kernels: out };
