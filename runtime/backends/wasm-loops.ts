@@ -173,12 +173,12 @@ class KernelWriter {
     const s = chain[deepest]!;
     const parts: string[] = [];
     let step = 0;
-    for (const [v, c] of at) {
-      const b = this.bindIndex(chain, v);
+    for (const v of at.keys()) {
+      const b = this.bindIndex(chain, v), c = at.get(v)!;
       if (b <= deepest) parts.push(`${b}:${c}`);
       if (b === deepest) step += c;
     }
-    const key = `${buf}|${parts.sort().join(',')}+${base}`;
+    const key = `${buf}|${parts.length > 1 ? parts.sort().join(',') : (parts[0] ?? '')}+${base}`;
     let p = s.ptrs.get(key);
     if (p === undefined) {
       const start = this.offset(at, base, buf, chain, deepest - 1);
