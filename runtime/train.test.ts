@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/frontend.ts';
 import { cpuBackend } from './backends/cpu-exec.ts';
-import { pendingRecipe } from './init/drawn.ts';
+import { drawWorkerStats } from './init/draw-threads.ts';
+import { pendingRecipe, toFloat32 } from './init/drawn.ts';
 import { compileTraining } from './train.ts';
 
 const src = (f: string) => readFileSync(new URL(`../stdlib/adapters/${f}`, import.meta.url), 'utf8');
@@ -62,15 +63,32 @@ describe('training step (reference backend)', () => {
   });
 });
 
+describe('initial values drawn ahead', () => {
+  it("the big frozen weights are drawn on the spare thread while the plan is prepared: the executable holds the program's initial values", async () => {
+    const before = drawWorkerStats().tookAhead;
+    const tr = await compileTraining(lora, 'LoRA', { dims: { N: 8, In: 256, Out: 256, r: 4 }, backend: cpuBackend({ threads: 2 }) });
+    expect(drawWorkerStats().tookAhead - before, 'base.W (256 × 256) taken from its draw ahead').toBe(1);
+    for (const [name, v] of tr.program.leaves) {
+      if (name === 'x' || name === 't' || !tr.plan.leaves.has(name)) continue;
+      const got = await tr.exec.read(name);
+      expect(Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(Buffer.from(toFloat32(v).buffer)), name).toBe(true);
+    }
+    tr.dispose();
+  });
+});
+
 describe('initial values a training executable does not need', () => {
-  it("x, written before every run, is loaded as zeros: its sample input is never drawn", async () => {
+  it("x and t, written before every run that reads them, are loaded as zeros: their sample values are never drawn", async () => {
     const tr = await compileTraining(lora, 'LoRA', { dims: { N: 64, In: 32, Out: 16, r: 4 }, backend: cpuBackend() });
-    expect(pendingRecipe(tr.program.leaves.get('x')!), 'the sample input was drawn').toBeDefined();
-    expect((await tr.exec.read('x')).every((v) => v === 0)).toBe(true);
-    // a step feeds x as before
-    const batch = { x: Float32Array.from({ length: 64 * 32 }, (_, i) => Math.sin(i)), t: new Float32Array(64 * 16) };
+    for (const name of ['x', 't']) {
+      expect(pendingRecipe(tr.program.leaves.get(name)!), `the sample ${name} was drawn`).toBeDefined();
+      expect((await tr.exec.read(name)).every((v) => v === 0), name).toBe(true);
+    }
+    // a step feeds x and t as before
+    const batch = { x: Float32Array.from({ length: 64 * 32 }, (_, i) => Math.sin(i)), t: Float32Array.from({ length: 64 * 16 }, (_, i) => Math.cos(i)) };
     expect(Number.isFinite(await tr.step(batch))).toBe(true);
     expect(await tr.exec.read('x')).toEqual(batch.x);
+    expect(await tr.exec.read('t')).toEqual(batch.t);
     tr.dispose();
   });
 });

@@ -1,9 +1,15 @@
 // Loading initial values on two threads (Node): the big uniform and normal draws (the whole model's
-// ~10⁷ frozen weights, its sample input) shared between this thread and one worker, each claiming the
-// next tensor from a shared counter and drawing it straight into the backend's buffer, which must then
-// be shared memory (the CPU backend's block on its threaded path). The worker runs the very functions this thread runs (their
-// source, and the same WebAssembly module: uniform-wasm.ts), so the numbers are the same whoever draws
-// them. Everything else (small tensors, constants, values that exist) is written here meanwhile.
+// ~10⁷ frozen weights) shared between this thread and one worker, each claiming the next tensor from a
+// shared counter and drawing it straight into the backend's buffer, which must then be shared memory
+// (the CPU backend's block on its threaded path). The worker runs the very functions this thread runs
+// (their source, and the same WebAssembly module: uniform-wasm.ts), so the numbers are the same
+// whoever draws them. Everything else (small tensors, constants, values that exist) is written here
+// meanwhile.
+//
+// Drawing ahead (drawAhead): the backend's buffers exist only once the plan is prepared, but the values
+// are known after lowering. The worker then draws the big ones into arrays of their own while this
+// thread plans and prepares, and the load copies them in (on both threads): a copy costs a fraction
+// of a draw, and the draws are off the compile's path.
 import { Worker } from 'node:worker_threads';
 import { numel, type Tensor } from '../tensor/tensor.ts';
 import { drawInto, pendingRecipe, writeFloat32 } from './drawn.ts';
@@ -13,20 +19,35 @@ import { uniformWasmInto, uniformWasmModule, uniformWasmOf } from './uniform-was
 /** tensors smaller than this are drawn here: a worker's share is worth a message only above it */
 export const THREAD_MIN_VALUES = 1 << 15;
 
-/** a uniform draw in [a, b), or a normal one of mean a and deviation b, from state s (and a pending normal, NaN for none) */
-interface DrawJob {
-  kind: 'uniform' | 'normal';
-  a: number;
-  b: number;
-  s: number[];
-  spare: number;
+/** Where a job writes: `length` float32s at byteOffset of buffer. */
+interface Target {
   buffer: SharedArrayBuffer;
   byteOffset: number;
   length: number;
 }
 
+/** a uniform draw in [a, b), or a normal one of mean a and deviation b, from state s (and a pending normal, NaN for none) */
+interface DrawJob extends Target {
+  kind: 'uniform' | 'normal';
+  a: number;
+  b: number;
+  s: number[];
+  spare: number;
+}
+
+/** values drawn ahead (`from`, job `fromJob` of the ahead batch whose control words are `fromCtl`) copied in, once that job is done */
+interface CopyJob extends Target {
+  kind: 'copy';
+  from: SharedArrayBuffer;
+  fromCtl: SharedArrayBuffer;
+  fromJob: number;
+}
+
+type Job = DrawJob | CopyJob;
+
 // The worker: claims jobs from ctl[0], marks each done in ctl[2 + i] and counts it in ctl[1], answers
-// with the run's id when no job is left. (`__name`: what a keep-names transpiler may wrap functions in.)
+// with the run's id when no job is left. A copy whose values are not drawn yet is left unmarked (the
+// caller does it once they are). (`__name`: what a keep-names transpiler may wrap functions in.)
 const WORKER_SRC = `
 const { parentPort, workerData } = require('node:worker_threads');
 var __name = (f) => f;
@@ -39,13 +60,18 @@ parentPort.on('message', ({ id, ctl, jobs }) => {
   const c = new Int32Array(ctl);
   for (let i; (i = Atomics.add(c, 0, 1)) < jobs.length; ) {
     const j = jobs[i];
-    const s = Uint32Array.from(j.s);
     const out = new Float32Array(j.buffer, j.byteOffset, j.length);
-    if (j.kind === 'uniform') uniformWasmInto(wasm, s, out, j.a, j.b);
-    else normalPairsInto((u) => uniformWasmInto(wasm, s, u, 0, 1), out, j.a, j.b, j.spare);
+    if (j.kind === 'copy') {
+      if (Atomics.load(new Int32Array(j.fromCtl), 2 + j.fromJob) !== 1) continue;
+      out.set(new Float32Array(j.from, 0, j.length));
+    } else {
+      const s = Uint32Array.from(j.s);
+      if (j.kind === 'uniform') uniformWasmInto(wasm, s, out, j.a, j.b);
+      else normalPairsInto((u) => uniformWasmInto(wasm, s, u, 0, 1), out, j.a, j.b, j.spare);
+      Atomics.add(drew, 0, 1);
+    }
     Atomics.store(c, 2 + i, 1);
     Atomics.add(c, 1, 1);
-    Atomics.add(drew, 0, 1);
   }
   parentPort.postMessage(id);
 });
@@ -87,10 +113,18 @@ class DrawWorker {
     this.worker.on('exit', die);
   }
 
-  /** Offer the jobs; resolves once the worker has finished every job it claimed (or died). */
-  offer(ctl: SharedArrayBuffer, jobs: DrawJob[]): Promise<void> {
+  /** Keep the process alive until the worker answers every offer (an await on one offered with awaited false). */
+  hold(): void {
+    if (this.waiting.size) this.worker.ref();
+  }
+
+  /**
+   * Offer the jobs; resolves once the worker has finished every job it claimed (or died). `awaited`
+   * false: the process may exit meanwhile (until hold()).
+   */
+  offer(ctl: SharedArrayBuffer, jobs: Job[], awaited = true): Promise<void> {
     const id = this.nextId++;
-    this.worker.ref(); // a process awaiting this must not exit under it
+    if (awaited) this.worker.ref(); // a process awaiting this must not exit under it
     const answered = new Promise<void>((resolve) => this.waiting.set(id, resolve));
     this.worker.postMessage({ id, ctl, jobs });
     return answered;
@@ -117,47 +151,155 @@ export function startDrawWorker(bigTensors: number, threads: number): void {
   if (threads >= 2 && bigTensors >= 2 && typeof SharedArrayBuffer === 'function') drawWorker();
 }
 
-/** The draw worker's state, for tests and measurements: started (resolves once it takes jobs, false if it cannot), tensors it drew. */
-export function drawWorkerStats(): { ready: Promise<boolean>; drew: number } {
+/** tensors loads have taken from draws ahead so far */
+let tookAhead = 0;
+
+/** The draw worker's state, for tests and measurements: started (resolves once it takes jobs, false if it cannot), tensors it drew, tensors loads took from its draws ahead. */
+export function drawWorkerStats(): { ready: Promise<boolean>; drew: number; tookAhead: number } {
   const w = drawWorker();
-  return { ready: w ? w.ready : Promise.resolve(false), drew: w?.drew ?? 0 };
+  return { ready: w ? w.ready : Promise.resolve(false), drew: w?.drew ?? 0, tookAhead };
+}
+
+/** Big draws started ahead (drawAhead): the worker alone draws each into a shared array of its own. */
+interface AheadBatch {
+  ctl: Int32Array;
+  jobs: DrawJob[];
+  /** resolves once the worker has finished every job it claimed (or died) */
+  done: Promise<void>;
+  tensors: Tensor[];
+  worker: DrawWorker;
+}
+const aheadOf = new WeakMap<Tensor, Ahead>();
+
+/**
+ * Start drawing the big uniform and normal tensors among `tensors` on the draw worker now, while this
+ * thread goes on (planning, preparing); loadFloat32 later copies what it has drawn (the same numbers:
+ * the worker runs this thread's code on the same stream) and draws what it has not reached. No-op on
+ * one thread.
+ */
+export function drawAhead(tensors: Tensor[], threads: number): void {
+  if (threads < 2 || typeof SharedArrayBuffer !== 'function') return;
+  const jobs: DrawJob[] = [];
+  const mine: Tensor[] = [];
+  for (const t of tensors) {
+    const n = numel(t.shape);
+    const job = aheadOf.has(t) ? null : bigDrawJob(t, { buffer: null, byteOffset: 0, length: n });
+    if (job) jobs.push(job), mine.push(t);
+  }
+  const worker = jobs.length ? drawWorker() : null;
+  if (!worker) return;
+  // the biggest first: what is left when the load comes is small. The arrays are made now (the pages
+  // themselves when the worker first writes them).
+  const order = jobs.map((_, i) => i).sort((a, b) => jobs[b]!.length - jobs[a]!.length);
+  const batch: AheadBatch = {
+    ctl: new Int32Array(new SharedArrayBuffer(4 * (2 + jobs.length))),
+    jobs: order.map((i) => ({ ...jobs[i]!, buffer: new SharedArrayBuffer(4 * jobs[i]!.length) })),
+    done: Promise.resolve(),
+    tensors: order.map((i) => mine[i]!),
+    worker,
+  };
+  batch.tensors.forEach((t, i) => aheadOf.set(t, { batch, i }));
+  batch.done = worker.offer(batch.ctl.buffer as SharedArrayBuffer, batch.jobs, false);
+}
+
+/** A job drawing tensor t into `to`, where t is a big random draw not drawn yet of to.length values; else null. */
+function bigDrawJob(t: Tensor, to: Omit<Target, 'buffer'> & { buffer: SharedArrayBuffer | null }): DrawJob | null {
+  const recipe = pendingRecipe(t);
+  const d = recipe?.draw;
+  if (!d || d.kind === 'constant' || !recipe.stream || to.length < THREAD_MIN_VALUES || to.length !== numel(t.shape)) return null;
+  const st = recipe.stream().state();
+  const [a, b] = d.kind === 'uniform' ? [d.low, d.high] : [d.mean, d.std];
+  return { kind: d.kind, a, b, s: st.s, spare: st.hasSpare ? st.spare : NaN, ...(to as Target) };
 }
 
 /**
  * Write each tensor's values into its float32 array (writeFloat32's numbers), the big uniform and
  * normal draws into shared memory on two threads when `threads` is 2. `shareDraws` false leaves every
- * big draw to the worker (for tests: what it draws is then known).
+ * big draw to the worker (for tests: what it draws is then known). A tensor the worker has drawn ahead
+ * (drawAhead) is copied in; one it has not reached is drawn as any other.
  */
 export async function loadFloat32(pairs: [Tensor, Float32Array][], threads: number, shareDraws = true): Promise<void> {
-  const jobs: DrawJob[] = [];
+  const ahead = takeAhead(pairs);
+  const jobs: Job[] = [];
+  /** each job's tensor, and where it was drawn ahead (a copy whose values never came is drawn from the tensor) */
+  const of: [Tensor, Ahead | undefined][] = [];
   const here: [Tensor, Float32Array][] = [];
   for (const [t, out] of pairs) {
-    const recipe = threads >= 2 ? pendingRecipe(t) : undefined;
-    const d = recipe?.draw;
-    if (d && d.kind !== 'constant' && recipe.stream && out.length >= THREAD_MIN_VALUES && out.length === numel(t.shape) && out.buffer instanceof SharedArrayBuffer) {
-      const st = recipe.stream().state();
-      const [a, b] = d.kind === 'uniform' ? [d.low, d.high] : [d.mean, d.std];
-      jobs.push({ kind: d.kind, a, b, s: st.s, spare: st.hasSpare ? st.spare : NaN, buffer: out.buffer, byteOffset: out.byteOffset, length: out.length });
-    } else here.push([t, out]);
+    const shared = out.buffer instanceof SharedArrayBuffer ? { buffer: out.buffer, byteOffset: out.byteOffset, length: out.length } : null;
+    const a = ahead.get(t);
+    const job = a && shared ? { kind: 'copy' as const, from: a.batch.jobs[a.i]!.buffer, fromCtl: a.batch.ctl.buffer as SharedArrayBuffer, fromJob: a.i, ...shared } : threads >= 2 && shared ? bigDrawJob(t, shared) : null;
+    if (job) jobs.push(job), of.push([t, a]);
+    else here.push([t, out]);
   }
   const worker = jobs.length >= 2 ? drawWorker() : null;
   if (!worker) {
-    for (const [t, out] of pairs) writeFloat32(t, out);
+    for (const [t, out] of here) await writeHere(t, out, ahead.get(t));
+    for (const [i, j] of jobs.entries()) await writeHere(of[i]![0], target(j), of[i]![1]);
     return;
   }
-  jobs.sort((a, b) => b.length - a.length); // the biggest first: the two threads end close together
+  const order = jobs.map((_, i) => i).sort((a, b) => jobs[b]!.length - jobs[a]!.length); // the biggest first: the two threads end close together
+  const sorted = order.map((i) => jobs[i]!);
   const ctl = new SharedArrayBuffer(4 * (2 + jobs.length));
   const c = new Int32Array(ctl);
-  const workerDone = worker.offer(ctl, jobs);
-  for (const [t, out] of here) writeFloat32(t, out);
-  for (let i; shareDraws && (i = Atomics.add(c, 0, 1)) < jobs.length; ) {
-    drawJob(jobs[i]!);
+  const workerDone = worker.offer(ctl, sorted);
+  for (const [t, out] of here) await writeHere(t, out, ahead.get(t));
+  for (let i; shareDraws && (i = Atomics.add(c, 0, 1)) < sorted.length; ) {
+    const j = sorted[i]!;
+    if (j.kind === 'copy' && Atomics.load(new Int32Array(j.fromCtl), 2 + j.fromJob) !== 1) continue; // not drawn yet: left unmarked, done below
+    if (j.kind === 'copy') target(j).set(new Float32Array(j.from, 0, j.length));
+    else drawJob(j);
     Atomics.store(c, 2 + i, 1);
     Atomics.add(c, 1, 1);
   }
-  if (!shareDraws || Atomics.load(c, 1) < jobs.length) await workerDone;
-  // a worker that died mid-job left it unmarked: drawn again here
-  for (let i = 0; i < jobs.length; i++) if (Atomics.load(c, 2 + i) === 0) drawJob(jobs[i]!);
+  if (!shareDraws || Atomics.load(c, 1) < sorted.length) await workerDone;
+  // a job left unmarked (a copy whose values were not drawn yet, or one a worker died in) is done here
+  for (let i = 0; i < sorted.length; i++) {
+    if (Atomics.load(c, 2 + i) === 1) continue;
+    const [t, a] = of[order[i]!]!;
+    await writeHere(t, target(sorted[i]!), a);
+  }
+}
+
+const target = (j: Target) => new Float32Array(j.buffer, j.byteOffset, j.length);
+
+/** A tensor drawn ahead: job i of a batch. */
+interface Ahead {
+  batch: AheadBatch;
+  i: number;
+}
+
+/** A tensor's values into `out` on this thread: copied from its draw ahead once that is done (drawn here if the worker died first), else written. */
+async function writeHere(t: Tensor, out: Float32Array, a: Ahead | undefined): Promise<void> {
+  if (a && Atomics.load(a.batch.ctl, 2 + a.i) !== 1) {
+    a.batch.worker.hold();
+    await a.batch.done;
+  }
+  if (a && Atomics.load(a.batch.ctl, 2 + a.i) === 1) out.set(new Float32Array(a.batch.jobs[a.i]!.buffer, 0, out.length));
+  else writeFloat32(t, out);
+}
+
+/**
+ * The tensors among `pairs` the worker has drawn ahead, or is drawing now. Each batch met is closed
+ * first (its jobs the worker has not reached are left to the caller, drawn as any other) and forgotten
+ * (its arrays go once copied).
+ */
+function takeAhead(pairs: [Tensor, Float32Array][]): Map<Tensor, Ahead> {
+  const taken = new Map<Tensor, Ahead>();
+  const closed = new Map<AheadBatch, number>();
+  for (const [t, out] of pairs) {
+    const a = aheadOf.get(t);
+    if (!a) continue;
+    let claimed = closed.get(a.batch);
+    if (claimed === undefined) {
+      // every job not claimed yet is now the caller's: the worker's next claim finds none left
+      claimed = Math.min(Atomics.add(a.batch.ctl, 0, a.batch.jobs.length), a.batch.jobs.length);
+      closed.set(a.batch, claimed);
+    }
+    if (a.i < claimed && out.length === a.batch.jobs[a.i]!.length) taken.set(t, a);
+  }
+  for (const batch of closed.keys()) for (const u of batch.tensors) aheadOf.delete(u);
+  tookAhead += taken.size;
+  return taken;
 }
 
 function drawJob(j: DrawJob): void {
