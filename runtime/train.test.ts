@@ -3,9 +3,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/frontend.ts';
-import { cpuBackend } from './backends/cpu-exec.ts';
+import { CpuExecutable, cpuBackend } from './backends/cpu-exec.ts';
 import { drawWorkerStats } from './init/draw-threads.ts';
-import { pendingRecipe, toFloat32 } from './init/drawn.ts';
+import { pendingRecipe, toFloat32, zerosWhenNeeded } from './init/drawn.ts';
+import { numel } from './tensor/tensor.ts';
 import { compileTraining } from './train.ts';
 
 const src = (f: string) => readFileSync(new URL(`../stdlib/adapters/${f}`, import.meta.url), 'utf8');
@@ -65,13 +66,38 @@ describe('training step (reference backend)', () => {
 
 describe('initial values drawn ahead', () => {
   it("the big frozen weights are drawn on the spare thread while the plan is prepared: the executable holds the program's initial values", async () => {
-    const before = drawWorkerStats().tookAhead;
+    const before = drawWorkerStats().offeredAhead;
     const tr = await compileTraining(lora, 'LoRA', { dims: { N: 8, In: 256, Out: 256, r: 4 }, backend: cpuBackend({ threads: 2 }) });
-    expect(drawWorkerStats().tookAhead - before, 'base.W (256 × 256) taken from its draw ahead').toBe(1);
+    // (whether the load then copies it or draws it itself depends on the worker's pace: draw-threads.test.ts tests both)
+    expect(drawWorkerStats().offeredAhead - before, 'base.W (256 × 256) offered to draw ahead').toBe(1);
     for (const [name, v] of tr.program.leaves) {
       if (name === 'x' || name === 't' || !tr.plan.leaves.has(name)) continue;
       const got = await tr.exec.read(name);
       expect(Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(Buffer.from(toFloat32(v).buffer)), name).toBe(true);
+    }
+    tr.dispose();
+  });
+});
+
+describe('zeros a new CPU executable holds already', () => {
+  it('load writes no zeros into a new block (x, t, B): they read as zeros', async () => {
+    const tr = await compileTraining(lora, 'LoRA', { dims: { N: 64, In: 32, Out: 16, r: 4 }, backend: cpuBackend() });
+    expect((tr.exec as CpuExecutable).zerosNotWritten).toBeGreaterThanOrEqual(3);
+    for (const name of ['x', 't', 'B']) expect((await tr.exec.read(name)).every((v) => v === 0), name).toBe(true);
+    tr.dispose();
+  });
+
+  it('a leaf written before load (set, run) is written with its zeros', async () => {
+    const tr = await compileTraining(lora, 'LoRA', { dims: { N: 64, In: 32, Out: 16, r: 4 }, backend: cpuBackend() });
+    const shape = tr.plan.buffers[tr.plan.leaves.get('B')!]!.shape;
+    for (const first of ['set', 'run'] as const) {
+      const exec = (await cpuBackend().prepare(tr.plan)) as CpuExecutable;
+      await exec.set('B', new Float32Array(numel(shape)).fill(1));
+      if (first === 'run') await exec.run(Object.fromEntries(tr.plan.args.map((a) => [a, 1])));
+      await exec.load([['B', zerosWhenNeeded(shape)]]);
+      expect(exec.zerosNotWritten, first).toBe(0);
+      expect((await exec.read('B')).every((v) => v === 0), first).toBe(true);
+      exec.dispose();
     }
     tr.dispose();
   });

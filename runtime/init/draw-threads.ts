@@ -151,13 +151,14 @@ export function startDrawWorker(bigTensors: number, threads: number): void {
   if (threads >= 2 && bigTensors >= 2 && typeof SharedArrayBuffer === 'function') drawWorker();
 }
 
-/** tensors loads have taken from draws ahead so far */
+/** tensors offered to the worker to draw ahead, and those loads have taken from its draws, so far */
+let offeredAhead = 0;
 let tookAhead = 0;
 
-/** The draw worker's state, for tests and measurements: started (resolves once it takes jobs, false if it cannot), tensors it drew, tensors loads took from its draws ahead. */
-export function drawWorkerStats(): { ready: Promise<boolean>; drew: number; tookAhead: number } {
+/** The draw worker's state, for tests and measurements: started (resolves once it takes jobs, false if it cannot), tensors it drew, tensors offered to draw ahead and taken from those draws. */
+export function drawWorkerStats(): { ready: Promise<boolean>; drew: number; offeredAhead: number; tookAhead: number } {
   const w = drawWorker();
-  return { ready: w ? w.ready : Promise.resolve(false), drew: w?.drew ?? 0, tookAhead };
+  return { ready: w ? w.ready : Promise.resolve(false), drew: w?.drew ?? 0, offeredAhead, tookAhead };
 }
 
 /** Big draws started ahead (drawAhead): the worker alone draws each into a shared array of its own. */
@@ -199,6 +200,7 @@ export function drawAhead(tensors: Tensor[], threads: number): void {
     worker,
   };
   batch.tensors.forEach((t, i) => aheadOf.set(t, { batch, i }));
+  offeredAhead += jobs.length;
   batch.done = worker.offer(batch.ctl.buffer as SharedArrayBuffer, batch.jobs, false);
 }
 
