@@ -14,7 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { numel, type Tensor } from '../tensor/tensor.ts';
 import { drawInto, pendingRecipe, writeFloat32 } from './drawn.ts';
 import { normalPairsInto, rngAt } from './rng.ts';
-import { uniformWasmInto, uniformWasmModule, uniformWasmOf } from './uniform-wasm.ts';
+import { uniformWasm, uniformWasmInto, uniformWasmInto4, uniformWasmModule, uniformWasmOf } from './uniform-wasm.ts';
 
 /** tensors smaller than this are drawn here: a worker's share is worth a message only above it */
 export const THREAD_MIN_VALUES = 1 << 15;
@@ -43,7 +43,25 @@ interface CopyJob extends Target {
   fromJob: number;
 }
 
-type Job = DrawJob | CopyJob;
+/** four uniform draws at once (uniformWasmInto4: one stream in each SIMD lane) */
+interface QuadJob {
+  kind: 'uniform4';
+  parts: DrawJob[];
+}
+
+type Job = DrawJob | QuadJob | CopyJob;
+
+/** values a job writes (the biggest jobs go first: the two threads end close together) */
+const jobValues = (j: Job) => (j.kind === 'uniform4' ? j.parts.reduce((n, p) => n + p.length, 0) : j.length);
+
+/** The uniform draws four at a time (alike in length: the rest of each is drawn one stream at a time), the others as they are. */
+function inQuads(jobs: DrawJob[]): (DrawJob | QuadJob)[] {
+  const uniform = jobs.filter((j) => j.kind === 'uniform').sort((a, b) => b.length - a.length);
+  const out: (DrawJob | QuadJob)[] = jobs.filter((j) => j.kind !== 'uniform');
+  let k = 0;
+  for (; k + 4 <= uniform.length; k += 4) out.push({ kind: 'uniform4', parts: uniform.slice(k, k + 4) });
+  return [...out, ...uniform.slice(k)].sort((a, b) => jobValues(b) - jobValues(a));
+}
 
 // The worker: claims jobs from ctl[0], marks each done in ctl[2 + i] and counts it in ctl[1], answers
 // with the run's id when no job is left. A copy whose values are not drawn yet is left unmarked (the
@@ -53,6 +71,7 @@ const { parentPort, workerData } = require('node:worker_threads');
 var __name = (f) => f;
 const uniformWasmOf = (${uniformWasmOf.toString()});
 const uniformWasmInto = (${uniformWasmInto.toString()});
+const uniformWasmInto4 = (${uniformWasmInto4.toString()});
 const normalPairsInto = (${normalPairsInto.toString()});
 const wasm = uniformWasmOf(workerData.module);
 const drew = new Int32Array(workerData.drew);
@@ -60,11 +79,16 @@ parentPort.on('message', ({ id, ctl, jobs }) => {
   const c = new Int32Array(ctl);
   for (let i; (i = Atomics.add(c, 0, 1)) < jobs.length; ) {
     const j = jobs[i];
-    const out = new Float32Array(j.buffer, j.byteOffset, j.length);
-    if (j.kind === 'copy') {
+    const target = (t) => new Float32Array(t.buffer, t.byteOffset, t.length);
+    if (j.kind === 'uniform4') {
+      const p = j.parts;
+      uniformWasmInto4(wasm, p.map((q) => Uint32Array.from(q.s)), p.map(target), p.map((q) => q.a), p.map((q) => q.b));
+      Atomics.add(drew, 0, 4);
+    } else if (j.kind === 'copy') {
       if (Atomics.load(new Int32Array(j.fromCtl), 2 + j.fromJob) !== 1) continue;
-      out.set(new Float32Array(j.from, 0, j.length));
+      target(j).set(new Float32Array(j.from, 0, j.length));
     } else {
+      const out = target(j);
       const s = Uint32Array.from(j.s);
       if (j.kind === 'uniform') uniformWasmInto(wasm, s, out, j.a, j.b);
       else normalPairsInto((u) => uniformWasmInto(wasm, s, u, 0, 1), out, j.a, j.b, j.spare);
@@ -164,11 +188,18 @@ export function drawWorkerStats(): { ready: Promise<boolean>; drew: number; offe
 /** Big draws started ahead (drawAhead): the worker alone draws each into a shared array of its own. */
 interface AheadBatch {
   ctl: Int32Array;
-  jobs: DrawJob[];
+  jobs: (DrawJob | QuadJob)[];
   /** resolves once the worker has finished every job it claimed (or died) */
   done: Promise<void>;
   tensors: Tensor[];
   worker: DrawWorker;
+}
+
+/** A tensor drawn ahead: into `buffer`, by job i of a batch. */
+interface Ahead {
+  batch: AheadBatch;
+  i: number;
+  buffer: SharedArrayBuffer;
 }
 const aheadOf = new WeakMap<Tensor, Ahead>();
 
@@ -180,28 +211,25 @@ const aheadOf = new WeakMap<Tensor, Ahead>();
  */
 export function drawAhead(tensors: Tensor[], threads: number): void {
   if (threads < 2 || typeof SharedArrayBuffer !== 'function') return;
-  const jobs: DrawJob[] = [];
-  const mine: Tensor[] = [];
+  const draws: DrawJob[] = [];
+  const owner = new Map<DrawJob, Tensor>();
   for (const t of tensors) {
-    const n = numel(t.shape);
-    const job = aheadOf.has(t) ? null : bigDrawJob(t, { buffer: null, byteOffset: 0, length: n });
-    if (job) jobs.push(job), mine.push(t);
+    const job = aheadOf.has(t) ? null : bigDrawJob(t, { buffer: null, byteOffset: 0, length: numel(t.shape) });
+    if (!job) continue;
+    job.buffer = new SharedArrayBuffer(4 * job.length); // its pages are made when the worker first writes them
+    draws.push(job);
+    owner.set(job, t);
   }
-  const worker = jobs.length ? drawWorker() : null;
+  const worker = draws.length ? drawWorker() : null;
   if (!worker) return;
-  // the biggest first: what is left when the load comes is small. The arrays are made now (the pages
-  // themselves when the worker first writes them).
-  const order = jobs.map((_, i) => i).sort((a, b) => jobs[b]!.length - jobs[a]!.length);
-  const batch: AheadBatch = {
-    ctl: new Int32Array(new SharedArrayBuffer(4 * (2 + jobs.length))),
-    jobs: order.map((i) => ({ ...jobs[i]!, buffer: new SharedArrayBuffer(4 * jobs[i]!.length) })),
-    done: Promise.resolve(),
-    tensors: order.map((i) => mine[i]!),
-    worker,
-  };
-  batch.tensors.forEach((t, i) => aheadOf.set(t, { batch, i }));
-  offeredAhead += jobs.length;
-  batch.done = worker.offer(batch.ctl.buffer as SharedArrayBuffer, batch.jobs, false);
+  // the biggest first: what is left when the load comes is small
+  const jobs = inQuads(draws);
+  const batch: AheadBatch = { ctl: new Int32Array(new SharedArrayBuffer(4 * (2 + jobs.length))), jobs, done: Promise.resolve(), tensors: [...owner.values()], worker };
+  jobs.forEach((j, i) => {
+    for (const part of j.kind === 'uniform4' ? j.parts : [j]) aheadOf.set(owner.get(part)!, { batch, i, buffer: part.buffer });
+  });
+  offeredAhead += draws.length;
+  batch.done = worker.offer(batch.ctl.buffer as SharedArrayBuffer, jobs, false);
 }
 
 /** A job drawing tensor t into `to`, where t is a big random draw not drawn yet of to.length values; else null. */
@@ -222,53 +250,51 @@ function bigDrawJob(t: Tensor, to: Omit<Target, 'buffer'> & { buffer: SharedArra
  */
 export async function loadFloat32(pairs: [Tensor, Float32Array][], threads: number, shareDraws = true): Promise<void> {
   const ahead = takeAhead(pairs);
-  const jobs: Job[] = [];
+  const copies: CopyJob[] = [];
+  const draws: DrawJob[] = [];
   /** each job's tensor, and where it was drawn ahead (a copy whose values never came is drawn from the tensor) */
-  const of: [Tensor, Ahead | undefined][] = [];
+  const owner = new Map<CopyJob | DrawJob, [Tensor, Ahead | undefined]>();
   const here: [Tensor, Float32Array][] = [];
   for (const [t, out] of pairs) {
     const shared = out.buffer instanceof SharedArrayBuffer ? { buffer: out.buffer, byteOffset: out.byteOffset, length: out.length } : null;
     const a = ahead.get(t);
-    const job = a && shared ? { kind: 'copy' as const, from: a.batch.jobs[a.i]!.buffer, fromCtl: a.batch.ctl.buffer as SharedArrayBuffer, fromJob: a.i, ...shared } : threads >= 2 && shared ? bigDrawJob(t, shared) : null;
-    if (job) jobs.push(job), of.push([t, a]);
+    let job: CopyJob | DrawJob | null = null;
+    if (a && shared) copies.push((job = { kind: 'copy', from: a.buffer, fromCtl: a.batch.ctl.buffer as SharedArrayBuffer, fromJob: a.i, ...shared }));
+    else if (!a && threads >= 2 && shared && (job = bigDrawJob(t, shared))) draws.push(job);
+    if (job) owner.set(job, [t, a]);
     else here.push([t, out]);
   }
-  const worker = jobs.length >= 2 ? drawWorker() : null;
+  const worker = copies.length + draws.length >= 2 ? drawWorker() : null;
+  const jobs: Job[] = [...copies, ...(worker ? inQuads(draws) : draws)].sort((a, b) => jobValues(b) - jobValues(a));
+  /** a job on this thread, whatever the worker did: a copy once its values are drawn (drawn here if they never come) */
+  const finishHere = async (j: Job) => {
+    if (j.kind !== 'copy') return drawHere(j);
+    const [t, a] = owner.get(j)!;
+    await writeHere(t, target(j), a);
+  };
   if (!worker) {
     for (const [t, out] of here) await writeHere(t, out, ahead.get(t));
-    for (const [i, j] of jobs.entries()) await writeHere(of[i]![0], target(j), of[i]![1]);
+    for (const j of jobs) await finishHere(j);
     return;
   }
-  const order = jobs.map((_, i) => i).sort((a, b) => jobs[b]!.length - jobs[a]!.length); // the biggest first: the two threads end close together
-  const sorted = order.map((i) => jobs[i]!);
   const ctl = new SharedArrayBuffer(4 * (2 + jobs.length));
   const c = new Int32Array(ctl);
-  const workerDone = worker.offer(ctl, sorted);
+  const workerDone = worker.offer(ctl, jobs);
   for (const [t, out] of here) await writeHere(t, out, ahead.get(t));
-  for (let i; shareDraws && (i = Atomics.add(c, 0, 1)) < sorted.length; ) {
-    const j = sorted[i]!;
+  for (let i; shareDraws && (i = Atomics.add(c, 0, 1)) < jobs.length; ) {
+    const j = jobs[i]!;
     if (j.kind === 'copy' && Atomics.load(new Int32Array(j.fromCtl), 2 + j.fromJob) !== 1) continue; // not drawn yet: left unmarked, done below
     if (j.kind === 'copy') target(j).set(new Float32Array(j.from, 0, j.length));
-    else drawJob(j);
+    else drawHere(j);
     Atomics.store(c, 2 + i, 1);
     Atomics.add(c, 1, 1);
   }
-  if (!shareDraws || Atomics.load(c, 1) < sorted.length) await workerDone;
+  if (!shareDraws || Atomics.load(c, 1) < jobs.length) await workerDone;
   // a job left unmarked (a copy whose values were not drawn yet, or one a worker died in) is done here
-  for (let i = 0; i < sorted.length; i++) {
-    if (Atomics.load(c, 2 + i) === 1) continue;
-    const [t, a] = of[order[i]!]!;
-    await writeHere(t, target(sorted[i]!), a);
-  }
+  for (let i = 0; i < jobs.length; i++) if (Atomics.load(c, 2 + i) === 0) await finishHere(jobs[i]!);
 }
 
 const target = (j: Target) => new Float32Array(j.buffer, j.byteOffset, j.length);
-
-/** A tensor drawn ahead: job i of a batch. */
-interface Ahead {
-  batch: AheadBatch;
-  i: number;
-}
 
 /** A tensor's values into `out` on this thread: copied from its draw ahead once that is done (drawn here if the worker died first), else written. */
 async function writeHere(t: Tensor, out: Float32Array, a: Ahead | undefined): Promise<void> {
@@ -276,7 +302,7 @@ async function writeHere(t: Tensor, out: Float32Array, a: Ahead | undefined): Pr
     a.batch.worker.hold();
     await a.batch.done;
   }
-  if (a && Atomics.load(a.batch.ctl, 2 + a.i) === 1) out.set(new Float32Array(a.batch.jobs[a.i]!.buffer, 0, out.length));
+  if (a && Atomics.load(a.batch.ctl, 2 + a.i) === 1) out.set(new Float32Array(a.buffer, 0, out.length));
   else writeFloat32(t, out);
 }
 
@@ -297,15 +323,23 @@ function takeAhead(pairs: [Tensor, Float32Array][]): Map<Tensor, Ahead> {
       claimed = Math.min(Atomics.add(a.batch.ctl, 0, a.batch.jobs.length), a.batch.jobs.length);
       closed.set(a.batch, claimed);
     }
-    if (a.i < claimed && out.length === a.batch.jobs[a.i]!.length) taken.set(t, a);
+    if (a.i < claimed && 4 * out.length === a.buffer.byteLength) taken.set(t, a);
   }
   for (const batch of closed.keys()) for (const u of batch.tensors) aheadOf.delete(u);
   tookAhead += taken.size;
   return taken;
 }
 
+/** A draw (or four) on this thread: the numbers the worker's would be. */
+function drawHere(j: DrawJob | QuadJob): void {
+  const wasm = j.kind === 'uniform4' ? uniformWasm() : null;
+  if (j.kind !== 'uniform4') drawJob(j);
+  else if (!wasm) j.parts.forEach(drawJob);
+  else uniformWasmInto4(wasm, j.parts.map((p) => Uint32Array.from(p.s)), j.parts.map(target), j.parts.map((p) => p.a), j.parts.map((p) => p.b));
+}
+
 function drawJob(j: DrawJob): void {
   const draw = j.kind === 'uniform' ? { kind: j.kind, low: j.a, high: j.b } : { kind: j.kind, mean: j.a, std: j.b };
   const hasSpare = !Number.isNaN(j.spare);
-  drawInto(draw, new Float32Array(j.buffer, j.byteOffset, j.length), rngAt({ key: [0, 0, 0, 0], s: j.s, spare: hasSpare ? j.spare : 0, hasSpare }));
+  drawInto(draw, target(j), rngAt({ key: [0, 0, 0, 0], s: j.s, spare: hasSpare ? j.spare : 0, hasSpare }));
 }
