@@ -45,9 +45,4 @@ export interface Backend {
   available(): Promise<{ ok: true } | { ok: false; reason: string }>;
   /** `timings`: where a backend that reports its parts adds them (as 'prepare/<part>') */
   prepare(plan: KernelPlan, timings?: Timings): Promise<Executable>;
-  /**
-   * Start making these initial values now, before prepare (a backend with a spare thread draws the big
-   * ones there while the caller plans and prepares); its executable's load() then takes them.
-   */
-  drawAhead?(values: Tensor[]): void;
 }

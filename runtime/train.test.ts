@@ -4,8 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/frontend.ts';
 import { CpuExecutable, cpuBackend } from './backends/cpu-exec.ts';
-import { drawWorkerStats } from './init/draw-threads.ts';
-import { pendingRecipe, toFloat32, zerosWhenNeeded } from './init/drawn.ts';
+import { pendingRecipe, zerosWhenNeeded } from './init/drawn.ts';
 import { numel } from './tensor/tensor.ts';
 import { compileTraining } from './train.ts';
 
@@ -61,21 +60,6 @@ describe('training step (reference backend)', () => {
     let last = first;
     for (let i = 0; i < 20; i++) last = await tr.step(b);
     expect(last).toBeLessThan(first * 0.8);
-  });
-});
-
-describe('initial values drawn ahead', () => {
-  it("the big frozen weights are drawn on the spare thread while the plan is prepared: the executable holds the program's initial values", async () => {
-    const before = drawWorkerStats().offeredAhead;
-    const tr = await compileTraining(lora, 'LoRA', { dims: { N: 8, In: 256, Out: 256, r: 4 }, backend: cpuBackend({ threads: 2 }) });
-    // (whether the load then copies it or draws it itself depends on the worker's pace: draw-threads.test.ts tests both)
-    expect(drawWorkerStats().offeredAhead - before, 'base.W (256 × 256) offered to draw ahead').toBe(1);
-    for (const [name, v] of tr.program.leaves) {
-      if (name === 'x' || name === 't' || !tr.plan.leaves.has(name)) continue;
-      const got = await tr.exec.read(name);
-      expect(Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(Buffer.from(toFloat32(v).buffer)), name).toBe(true);
-    }
-    tr.dispose();
   });
 });
 

@@ -111,14 +111,11 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
   });
   const train = program.train!;
   const keep = [...(opts.keep === 'gradients' ? [...program.graph.outputs.keys()].filter((k) => k.startsWith('grad:')) : (opts.keep ?? [])), ...(program.graph.outputs.has('grad_norm') ? ['grad_norm'] : [])];
-  const backend = opts.backend ?? referenceBackend;
-  // the big initial values are drawn on the backend's spare thread while the plan is made and prepared
-  backend.drawAhead?.([...program.leaves].filter(([name]) => !FED_EACH_STEP.has(name)).map(([, v]) => v));
   const plan = timed(opts.timings, 'kernel plan', () => planKernels(program.graph, { outputs: ['loss', ...train.assignments.map(([from]) => from), ...keep] }));
   // x is written by every step, evaluate and predict before a run reads it, t by every step and
   // evaluate (predict reads y, which does not depend on t): loaded as zeros, their sample values (a
   // batch of normal draws each, ~20–40 ms at the paper's shape) are never drawn
-  const exec = await prepareWithValues(program, plan, backend, 'every leaf', opts.timings, FED_EACH_STEP);
+  const exec = await prepareWithValues(program, plan, opts.backend ?? referenceBackend, 'every leaf', opts.timings, FED_EACH_STEP);
   const trainable = train.assignments.map(([, to]) => to).filter((n) => !/^[mv]:/.test(n));
   const updated = train.assignments.map(([, to]) => to).filter((n) => plan.leaves.has(n));
   let evalExec: { exec: Executable; plan: KernelPlan; delta: boolean } | undefined;

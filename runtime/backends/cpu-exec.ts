@@ -33,7 +33,7 @@ import { cpuGemmEngine, type WasmGemm } from './cpu-gemm.ts';
 import { attachWasmLoops, type CpuExecKernel, type LoopsEngine, loopsEngine, type LoopsSplitting, passCollector, planWasmLoops, type WasmLoopsPlan, type WasmPass } from './cpu-wasm-loops.ts';
 import { loadNativeBlas } from './native-blas.ts';
 import { CTRL_WORDS, type LoopsWorker, LoopsThreads, startLoopsWorker } from './wasm-loops-threads.ts';
-import { drawAhead, loadFloat32, startDrawWorker, THREAD_MIN_VALUES } from '../init/draw-threads.ts';
+import { loadFloat32, startDrawWorker, THREAD_MIN_VALUES } from '../init/draw-threads.ts';
 import { pendingZeros } from '../init/drawn.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 
@@ -134,9 +134,6 @@ export function cpuBackend(options: CpuBackendOptions = {}): Backend {
         }
       }
       return new CpuExecutable(plan, engine, options, undefined, undefined, timings);
-    },
-    drawAhead(values: Tensor[]) {
-      drawAhead(values, loopsThreads(options.threads));
     },
   };
 }

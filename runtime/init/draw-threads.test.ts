@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { drawAhead, drawWorkerStats, loadFloat32, THREAD_MIN_VALUES } from './draw-threads.ts';
+import { drawWorkerStats, loadFloat32, THREAD_MIN_VALUES } from './draw-threads.ts';
 import { normalSequence, writeFloat32, zerosWhenNeeded } from './drawn.ts';
 import { initializeLazily } from './initializers.ts';
 import { rng } from './rng.ts';
@@ -54,6 +54,20 @@ describe('initial values loaded on two threads', () => {
     }
   });
 
+  it('the worker alone draws big uniform tensors four at a time (one stream in each SIMD lane), the rest one by one, as this thread would', async () => {
+    expect(await drawWorkerStats().ready).toBe(true);
+    const { tensors, outs } = batch(9);
+    const before = drawWorkerStats();
+    await loadFloat32(tensors.map((t, i) => [t, outs[i]!]), 2, false);
+    expect(drawWorkerStats().drew - before.drew).toBe(12); // 9 uniform, 3 normal
+    expect(drawWorkerStats().drewQuads - before.drewQuads, 'two jobs of four uniform draws').toBe(2);
+    for (const [i, t] of tensors.entries()) {
+      const want = new Float32Array(outs[i]!.length);
+      writeFloat32(t, want);
+      expect(same(outs[i]!, want), `tensor ${i} [${t.shape}]`).toBe(true);
+    }
+  });
+
   it('one thread, or arrays that are not shared memory: everything drawn here, the same numbers', async () => {
     const { tensors, outs } = batch(3);
     const before = drawWorkerStats().drew;
@@ -62,68 +76,5 @@ describe('initial values loaded on two threads', () => {
     await loadFloat32(tensors.map((t, i) => [t, plain[i]!]), 2);
     expect(drawWorkerStats().drew).toBe(before);
     for (const i of tensors.keys()) expect(same(outs[i]!, plain[i]!), `tensor ${i}`).toBe(true);
-  });
-});
-
-describe('initial values drawn ahead (drawAhead), before the arrays they go to exist', () => {
-  const expectSameAsOneThread = (tensors: Tensor[], outs: Float32Array[]) => {
-    for (const [i, t] of tensors.entries()) {
-      const want = new Float32Array(outs[i]!.length);
-      writeFloat32(t, want);
-      expect(same(outs[i]!, want), `tensor ${i} [${t.shape}]`).toBe(true);
-    }
-  };
-  /** resolves once the worker has drawn `n` more tensors than `before` */
-  const drawn = async (before: number, n: number) => {
-    for (let k = 0; k < 500 && drawWorkerStats().drew - before < n; k++) await new Promise((r) => setTimeout(r, 10));
-    expect(drawWorkerStats().drew - before).toBe(n);
-  };
-
-  it('the worker draws every big tensor ahead; the load copies them in (on both threads) with the numbers drawn here', async () => {
-    expect(await drawWorkerStats().ready).toBe(true);
-    const { tensors, outs } = batch(6);
-    const { drew, tookAhead } = drawWorkerStats();
-    drawAhead(tensors, 2);
-    await drawn(drew, 9); // 6 uniform, 3 normal (one starting mid-pair)
-    await loadFloat32(tensors.map((t, i) => [t, outs[i]!]), 2);
-    expect(drawWorkerStats().drew - drew, 'nothing drawn again').toBe(9);
-    expect(drawWorkerStats().tookAhead - tookAhead).toBe(9);
-    expectSameAsOneThread(tensors, outs);
-  });
-
-  it('a load right after drawAhead: what the worker has not drawn yet is drawn by the load, the same numbers', async () => {
-    expect(await drawWorkerStats().ready).toBe(true);
-    const { tensors, outs } = batch(40);
-    drawAhead(tensors, 2);
-    await loadFloat32(tensors.map((t, i) => [t, outs[i]!]), 2);
-    expectSameAsOneThread(tensors, outs);
-  });
-
-  it('arrays that are not shared memory, a value read meanwhile, a second load: the same numbers', async () => {
-    expect(await drawWorkerStats().ready).toBe(true);
-    const { tensors } = batch(3);
-    const { drew, tookAhead } = drawWorkerStats();
-    drawAhead(tensors, 2);
-    void tensors[1]!.data; // drawn as float64 here meanwhile
-    await drawn(drew, 6);
-    const plain = tensors.map((t) => new Float32Array(t.shape.reduce((a, b) => a * b, 1)));
-    await loadFloat32(tensors.map((t, i) => [t, plain[i]!]), 2);
-    expect(drawWorkerStats().tookAhead - tookAhead).toBe(6);
-    expectSameAsOneThread(tensors, plain);
-    // the draws ahead are used once: a second load draws afresh, the same numbers
-    const again = tensors.map((t) => new Float32Array(t.shape.reduce((a, b) => a * b, 1)));
-    await loadFloat32(tensors.map((t, i) => [t, again[i]!]), 1);
-    expect(drawWorkerStats().tookAhead - tookAhead).toBe(6);
-    expectSameAsOneThread(tensors, again);
-  });
-
-  it('one thread: nothing is drawn ahead', async () => {
-    const { tensors, outs } = batch(2);
-    const { drew } = drawWorkerStats();
-    drawAhead(tensors, 1);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(drawWorkerStats().drew).toBe(drew);
-    await loadFloat32(tensors.map((t, i) => [t, outs[i]!]), 1);
-    expectSameAsOneThread(tensors, outs);
   });
 });
