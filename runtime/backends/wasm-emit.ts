@@ -74,6 +74,7 @@ const F32_BITS = new Float32Array(1), F32_BYTES = new Uint8Array(F32_BITS.buffer
 const F64_BITS = new Float64Array(1), F64_BYTES = new Uint8Array(F64_BITS.buffer);
 const F32X4_BITS = new Float32Array(4), F32X4_BYTES = new Uint8Array(F32X4_BITS.buffer);
 const I32X4_BITS = new Int32Array(4), I32X4_BYTES = new Uint8Array(I32X4_BITS.buffer);
+const F64X2_BITS = new Float64Array(2), F64X2_BYTES = new Uint8Array(F64X2_BITS.buffer);
 const ZERO_128 = new Uint8Array(16);
 
 /** A local variable handle (index into params + declared locals). */
@@ -259,14 +260,15 @@ export class Code {
   i32x4Mul(): this { return this.simd(0xb5); }
   v128Xor(): this { return this.simd(0x51); }
   /** a byte shuffle of two v128s: lane i of the result is byte lanes[i] of a ‖ b */
-  i8x16Shuffle(lanes: readonly number[]): this { return this.simd(0x0d, ...lanes); }
+  i8x16Shuffle(lanes: readonly number[]): this { return this.simd(0x0d).raw(lanes); }
   /** the low two u32 lanes, as f64 (exact) */
   f64x2ConvertLowI32x4U(): this { return this.simd(0xff); }
   /** two f64 lanes rounded to f32 into the low lanes, the high ones 0 */
   f32x4DemoteF64x2Zero(): this { return this.simd(0x5e); }
   /** v128.const with two equal f64 lanes */
   f64x2Const(x: number): this {
-    return this.simd(0x0c, ...new Uint8Array(new Float64Array([x, x]).buffer));
+    F64X2_BITS.fill(x);
+    return this.simd(0x0c).raw(F64X2_BYTES);
   }
   i32x4TruncSatF32x4S(): this { return this.simd(0xf8); }
   f32x4ConvertI32x4S(): this { return this.simd(0xfa); }
