@@ -22,8 +22,14 @@ const NO_ATTRS: Attrs = Object.freeze({});
 
 export class Graph {
   readonly nodes: Node[] = [];
-  /** Hash-consing: nodes by a hash of (op, attrs, inputs); a bucket lists the ids that share one. */
-  private readonly memo = new Map<number, Id | Id[]>();
+  // Hash-consing: an open hash table of node ids by a hash of (op, attrs, inputs), chained through
+  // the nodes (typed arrays, not a Map of buckets: every node of every rebuild is looked up here,
+  // and a Map's entries were a large part of each rebuild's garbage).
+  /** first node id of each bucket, -1 when empty (length: a power of two) */
+  private buckets = new Int32Array(64).fill(-1);
+  /** per node: its hash and the next node id in its bucket (-1 ends the chain) */
+  private hashes = new Int32Array(64);
+  private chain = new Int32Array(64);
   /** Named results: 'y' (forward output), 'grad:A', ... */
   readonly outputs = new Map<string, Id>();
   /** Names the program gave to values (let-bound), for messages. */
@@ -45,19 +51,43 @@ export class Graph {
     const text = a.text;
     let h = mix(hashOf(op), a.hash);
     for (let k = 0; k < inputs.length; k++) h = mix(h, inputs[k]);
-    const bucket = this.memo.get(h);
-    if (bucket !== undefined) {
-      if (typeof bucket === 'number') {
-        if (this.same(bucket, op, inputs, attrs, text)) return bucket;
-      } else for (const id of bucket) if (this.same(id, op, inputs, attrs, text)) return id;
-    }
+    const hashes = this.hashes;
+    for (let id = this.buckets[h & (this.buckets.length - 1)]; id >= 0; id = this.chain[id]) if (hashes[id] === (h | 0) && this.same(id, op, inputs, attrs, text)) return id;
     const shapes = new Array<number[]>(inputs.length);
     for (let k = 0; k < inputs.length; k++) shapes[k] = this.nodes[inputs[k]].shape;
     const shape = prim.shape(shapes, attrs);
     const id = this.nodes.length;
     this.nodes.push({ id, op, inputs, attrs, shape, loc: this.loc });
-    this.memo.set(h, bucket === undefined ? id : typeof bucket === 'number' ? [bucket, id] : [...bucket, id]);
+    this.remember(id, h);
     return id;
+  }
+
+  /** Enter node `id` with hash `h` in the table, growing it to keep buckets short. */
+  private remember(id: Id, h: number): void {
+    if (id >= this.hashes.length) {
+      const size = this.hashes.length * 2;
+      const hashes = new Int32Array(size);
+      hashes.set(this.hashes);
+      this.hashes = hashes;
+      const chain = new Int32Array(size);
+      chain.set(this.chain);
+      this.chain = chain;
+    }
+    this.hashes[id] = h;
+    if (id >= this.buckets.length >> 1) {
+      // at most two nodes per bucket on average: double and re-enter every node
+      const buckets = new Int32Array(this.buckets.length * 2).fill(-1);
+      const mask = buckets.length - 1;
+      for (let k = 0; k < id; k++) {
+        const b = this.hashes[k] & mask;
+        this.chain[k] = buckets[b];
+        buckets[b] = k;
+      }
+      this.buckets = buckets;
+    }
+    const b = h & (this.buckets.length - 1);
+    this.chain[id] = this.buckets[b];
+    this.buckets[b] = id;
   }
 
   /** Whether node `id` is the application (op, inputs, attrs with this text). */
