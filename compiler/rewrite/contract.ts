@@ -6,6 +6,7 @@
 import type { Graph, Id, Node } from '../ir/graph.ts';
 import { einsumFlops, indexSizes, parseSpec, specAttrs } from '../ir/prims/einsum.ts';
 import { letterNames } from '../ir/axis-names.ts';
+import { primitive } from '../ir/prim.ts';
 import { rebuild, type RewriteLog, type Rule, type RuleContext } from './engine.ts';
 import { naiveOf } from './merge.ts';
 import { describeNet, expertFolds, tokenLetters } from './explain-net.ts';
@@ -206,6 +207,13 @@ export function contractionRule(opts: ContractOptions = {}): Rule {
     op: 'einsum',
     apply(node, ctx: RuleContext) {
       if (node.inputs.length < 2) return undefined;
+      // A pair without indices of its own to sum first is its own (only) order: most nets after
+      // merging are such pairs, and they need neither the net's size table nor the order cache.
+      const pair = node.inputs.length === 2 ? pairTree(ctx.g, node) : undefined;
+      if (pair) {
+        if (explain) logOrder(ctx, node, undefined, pair, explain);
+        return node.id;
+      }
       const net = netOf(ctx.g, node);
       let tree: Tree;
       if (opts.orders) {
@@ -214,15 +222,55 @@ export function contractionRule(opts: ContractOptions = {}): Rule {
         tree = known ?? optimalOrder(net);
         if (!known) opts.orders.set(key, tree);
       } else tree = optimalOrder(net);
-      if (explain) {
-        const x: Explained = { g: ctx.g, node, net, tree, leafAxes: ctx.leafAxes, dimLabel: ctx.dimLabel, naive: naiveOf(ctx, node.id), forward: ctx.facts.get(node.id)?.forward === true };
-        ctx.log.push(explain === 'deferred' ? { rule: 'contraction-order', [DEFERRED]: x } : explainedEntry(x));
-      }
+      if (explain) logOrder(ctx, node, net, tree, explain);
       // Two operands taken as they are: the pair is the node itself (it is canonical), nothing to build.
       if (node.inputs.length === 2 && tree.left && !tree.left.left && tree.right && !tree.right.left) return node.id;
       return emit(ctx.g, tree, node.inputs, net.subs).id;
     },
   };
+}
+
+/** Log the order chosen for a net (its Explained record: the entry's fields are written when read). */
+function logOrder(ctx: RuleContext, node: Node, net: Net | undefined, tree: Tree, explain: true | 'deferred'): void {
+  const x: Explained = { g: ctx.g, node, net, tree, leafAxes: ctx.leafAxes, dimLabel: ctx.dimLabel, naive: naiveOf(ctx, node.id), forward: ctx.facts.get(node.id)?.forward === true };
+  ctx.log.push(explain === 'deferred' ? { rule: 'contraction-order', [DEFERRED]: x } : explainedEntry(x));
+}
+
+// pairTree's letter marks: the letter with code c is in operand k of the current call when pairMarks[k][c] === pairStamp.
+const pairMarks = [new Int32Array(128), new Int32Array(128), new Int32Array(128)];
+let pairStamp = 0;
+
+/**
+ * The order optimalOrder finds for a two-operand einsum whose every index is shared with the other
+ * operand or the output (nothing to sum away first): the pair itself, costing its own FLOPs plus
+ * its result's size. Undefined when an operand has such a private index (or a letter outside ASCII).
+ */
+function pairTree(g: Graph, node: Node): Tree | undefined {
+  const s = parseSpec(node.attrs.spec as string);
+  if (++pairStamp === 0x7fffffff) pairMarks.forEach((m) => m.fill(0)), (pairStamp = 1);
+  const stamp = pairStamp;
+  const subs = [s.ins[0], s.ins[1], s.out];
+  for (let k = 0; k < 3; k++) {
+    const sub = subs[k];
+    for (let i = 0; i < sub.length; i++) {
+      const c = sub.charCodeAt(i);
+      if (c >= 128) return undefined;
+      pairMarks[k][c] = stamp;
+    }
+  }
+  for (let k = 0; k < 2; k++) {
+    const sub = subs[k];
+    for (let i = 0; i < sub.length; i++) {
+      const c = sub.charCodeAt(i);
+      if (pairMarks[1 - k][c] !== stamp && pairMarks[2][c] !== stamp) return undefined;
+    }
+  }
+  const flops = primitive('einsum').flops(node, g);
+  let size = 1;
+  for (const d of node.shape) size *= d;
+  const left: Tree = { mask: 1, letters: s.ins[0], cost: 0, flops: 0 };
+  const right: Tree = { mask: 2, letters: s.ins[1], cost: 0, flops: 0 };
+  return { mask: 3, letters: s.out, cost: flops + MEMORY_WEIGHT * size, flops, left, right };
 }
 
 export const CONTRACT_RULES: Rule[] = [contractionRule()];
@@ -231,7 +279,8 @@ export const CONTRACT_RULES: Rule[] = [contractionRule()];
 interface Explained {
   g: Graph;
   node: Node;
-  net: Net;
+  /** (built when first read, for a pair: see netOfExplained) */
+  net?: Net;
   tree: Tree;
   leafAxes: RuleContext['leafAxes'];
   dimLabel: RuleContext['dimLabel'];
@@ -241,6 +290,8 @@ interface Explained {
 }
 
 const DEFERRED = Symbol('deferred contraction log entry');
+
+const netOfExplained = (x: Explained): Net => (x.net ??= netOf(x.g, x.node));
 
 /** The log with each deferred entry (explain: 'deferred') written out. */
 export const settleLog = (log: RewriteLog[]): RewriteLog[] =>
@@ -255,7 +306,7 @@ const explainedOf = new WeakMap<RewriteLog, Explained>();
 function labelOf(x: Explained): Label {
   if (x.label) return x.label;
   const names = x.leafAxes ? letterNames(x.g, x.node, x.leafAxes) : new Map<string, string>();
-  return (x.label = (c) => names.get(c) ?? x.dimLabel?.(x.net.sizes.get(c)!) ?? c);
+  return (x.label = (c) => names.get(c) ?? x.dimLabel?.(netOfExplained(x).sizes.get(c)!) ?? c);
 }
 
 /**
@@ -275,9 +326,9 @@ function lazyField(key: string, compute: (x: Explained) => unknown): PropertyDes
   };
 }
 
-const NET_FIELD = lazyField('net', (x) => describeNet(x.g, x.node, x.net, labelOf(x)));
+const NET_FIELD = lazyField('net', (x) => describeNet(x.g, x.node, netOfExplained(x), labelOf(x)));
 const ORDER_FIELD = lazyField('order', (x) => describeTree(x.g, x.node, x.tree, labelOf(x)));
-const FOLDS_FIELD = lazyField('folds', (x) => expertFolds(x.g, x.node, x.net, x.tree, tokenLetters(x.g, x.node), labelOf(x)));
+const FOLDS_FIELD = lazyField('folds', (x) => expertFolds(x.g, x.node, netOfExplained(x), x.tree, tokenLetters(x.g, x.node), labelOf(x)));
 
 /** The log entry of one net's order (fields in this order: the log's JSON is compared byte for byte). */
 function explainedEntry(x: Explained): RewriteLog {
