@@ -13,7 +13,7 @@ import { primitive } from './ir/prim.ts';
 import { verifyGraph } from './ir/verify.ts';
 import { contractOrders, settleLog, type Tree } from './rewrite/contract.ts';
 import { chooseLayouts } from './rewrite/layout.ts';
-import { rebuild, type RewriteLog, type Rule } from './rewrite/engine.ts';
+import { rebuild, settled, type RewriteLog, type Rule } from './rewrite/engine.ts';
 import { FAULTS } from './rewrite/faults.ts';
 import { attachObjective, type Objective, type ObjectiveResult } from './objective.ts';
 import { inliningPlans, mergeSumsOfProducts, type InlinePolicy } from './rewrite/merge.ts';
@@ -118,13 +118,20 @@ export const STAGES: Stage[] = [
       const plans: { name: string; edges: Set<string> }[] = [];
       for (const [name, edges] of [['per-region', perRegion], ['aggressive', whole.aggressive], ['conservative', whole.conservative]] as const)
         if (!plans.some((q) => sameSet(q.edges, edges))) plans.push({ name, edges });
-      let best: { graph: Graph; log: RewriteLog[]; flops: number } = { graph: p.graph, log: [], flops: totalFlops(p.graph) };
+      // A plan's FLOPs are read before simplifying where simplifying would change nothing (settled):
+      // only the plan kept is simplified.
+      let best: { graph: Graph; simplified: boolean; log: RewriteLog[]; flops: number } = { graph: p.graph, simplified: true, log: [], flops: totalFlops(p.graph) };
       for (const plan of plans) {
-        const { graph, log } = timed(p.timings, `contract/${plan.name}`, () => contractWith(p, plan.edges, orders, 'deferred'));
-        const flops = totalFlops(graph);
-        if (flops < best.flops) best = { graph, log, flops };
+        const next = timed(p.timings, `contract/${plan.name}`, () => {
+          const { graph, log } = contractWith(p, plan.edges, orders, 'deferred', false);
+          const simplified = !settled(graph, SIMPLIFY_RULES);
+          const kept = simplified ? rebuild(graph, SIMPLIFY_RULES).graph : graph;
+          return { graph: kept, simplified, log, flops: totalFlops(kept) };
+        });
+        if (next.flops < best.flops) best = next;
       }
-      return withGraph(p, best.graph, 'contract', settleLog(best.log));
+      const graph = best.simplified ? best.graph : rebuild(best.graph, SIMPLIFY_RULES).graph;
+      return withGraph(p, graph, 'contract', settleLog(best.log));
     },
   },
   {
@@ -143,13 +150,13 @@ export const STAGE_NAMES = STAGES.map((s) => s.name);
  * The program merged along an inlining plan (a policy or a set of edges), every sum of products
  * ordered, and simplified; with the contraction log (for --explain).
  */
-export function contractWith(p: Program, plan: InlinePolicy | Set<string>, orders?: Map<string, Tree>, explain: true | 'deferred' = true): { graph: Graph; log: RewriteLog[] } {
+export function contractWith(p: Program, plan: InlinePolicy | Set<string>, orders?: Map<string, Tree>, explain: true | 'deferred' = true, simplify = true): { graph: Graph; log: RewriteLog[] } {
   const merged = mergeSumsOfProducts(p.graph, plan);
   // merged.facts carries each sum of products' FLOPs as written (naive) into the optimiser.
   const y = merged.graph.outputs.get('y');
   for (const id of y === undefined ? [] : merged.graph.live([y])) merged.facts.set(id, { ...merged.facts.get(id), forward: true });
   const contracted = contractOrders(merged.graph, merged.facts, { dimLabel: p.dimLabel, leafAxes: p.leafAxes }, p.extraRules?.contract, { explain, orders });
-  return { graph: rebuild(contracted.graph, SIMPLIFY_RULES).graph, log: contracted.log };
+  return { graph: simplify ? rebuild(contracted.graph, SIMPLIFY_RULES).graph : contracted.graph, log: contracted.log };
 }
 
 export interface CompileOptions {

@@ -94,6 +94,27 @@ export function rebuild(
   return { graph: g, map, log: ctx.log, facts: ctx.facts };
 }
 
+/**
+ * Whether no rule changes any live node of `g`. Then `rebuild(g, rules)` is `g` again, renumbered
+ * (einsum operands and add's may be listed in another order, which changes no FLOP count: no two
+ * nodes become one), so its FLOPs are `g`'s and the rebuild can be skipped where only they are
+ * wanted. A rule that fires may have added nodes to `g` (dead ones: `live` does not see them).
+ */
+export function settled(g: Graph, rules: Rule[]): boolean {
+  const ctx: RuleContext = { g, facts: new Map(), log: [] };
+  const forOp = new Map<string, Rule[]>();
+  for (const id of g.live()) {
+    const node = g.node(id);
+    let rs = forOp.get(node.op);
+    if (!rs) forOp.set(node.op, (rs = rules.filter((r) => r.op === node.op || r.op === '*')));
+    for (const r of rs) {
+      const next = r.apply(node, ctx);
+      if (next !== undefined && next !== id) return false;
+    }
+  }
+  return true;
+}
+
 /** Sum of FLOPs over the live nodes reachable from the given roots (default: all outputs). */
 import { primitive } from '../ir/prim.ts';
 export function graphFlops(g: Graph, roots?: Id[], exclude: Set<Id> = new Set()): number {

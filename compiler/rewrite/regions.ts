@@ -6,7 +6,7 @@
 // the MLP backward under aggressive inlining hid Lily's expert fold at the whole-model sizes).
 import { attrsText, Graph, type Id } from '../ir/graph.ts';
 import { contractOrders, type Tree } from './contract.ts';
-import { graphFlops, rebuild } from './engine.ts';
+import { graphFlops, rebuild, settled } from './engine.ts';
 import { inliningPlans, mergeSumsOfProducts, type InlinePolicy } from './merge.ts';
 import { SIMPLIFY_RULES } from './rules-simplify.ts';
 
@@ -130,7 +130,8 @@ export function regionKey(src: Graph, region: string[], options: string[][], con
 /** FLOPs of a graph after merging along `edges`, ordering every sum of products, and simplifying. */
 export function contractedFlops(g: Graph, edges: Set<string>, orders?: Map<string, Tree>): number {
   const merged = mergeSumsOfProducts(g, edges);
-  return graphFlops(rebuild(contractOrders(merged.graph, merged.facts, {}, [], { explain: false, orders }).graph, SIMPLIFY_RULES).graph);
+  const contracted = contractOrders(merged.graph, merged.facts, {}, [], { explain: false, orders }).graph;
+  return graphFlops(settled(contracted, SIMPLIFY_RULES) ? contracted : rebuild(contracted, SIMPLIFY_RULES).graph);
 }
 
 /**
