@@ -197,7 +197,9 @@ export function stableJson(v: unknown): string {
   }
   const o = v as Record<string, unknown>;
   const keys = Object.keys(o);
-  if (keys.length > 1) keys.sort();
+  let sorted = true;
+  for (let i = 1; sorted && i < keys.length; i++) sorted = keys[i - 1] < keys[i];
+  if (!sorted) keys.sort();
   let s = '{';
   let first = true;
   for (const k of keys) {

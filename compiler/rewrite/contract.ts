@@ -171,9 +171,35 @@ function emit(g: Graph, t: Tree, inputs: Id[], subs: string[], root = true): { i
   let a = emit(g, t.left, inputs, subs, false);
   let b = emit(g, t.right!, inputs, subs, false);
   if (b.id < a.id) [a, b] = [b, a];
-  const keep = new Set(t.letters);
-  const letters = root ? t.letters : [...new Set(a.letters + b.letters)].filter((c) => keep.has(c)).join('');
+  const letters = root ? t.letters : keptInOrder(a.letters + b.letters, t.letters);
   return { id: g.add('einsum', [a.id, b.id], specAttrs(`${a.letters},${b.letters}->${letters}`)), letters };
+}
+
+// keptInOrder's letter marks (ASCII letters; other text takes the general path)
+const keepMarks = new Int32Array(128);
+let keepStamp = 0;
+
+/** The distinct letters of `text` that `keep` has, in order of first appearance. */
+function keptInOrder(text: string, keep: string): string {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 128) return keptInOrderGeneral(text, keep);
+  for (let i = 0; i < keep.length; i++) if (keep.charCodeAt(i) >= 128) return keptInOrderGeneral(text, keep);
+  if (++keepStamp >= 0x7ffffffe) keepMarks.fill(0), (keepStamp = 1);
+  const wanted = keepStamp;
+  const taken = ++keepStamp;
+  for (let i = 0; i < keep.length; i++) keepMarks[keep.charCodeAt(i)] = wanted;
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (keepMarks[c] !== wanted) continue;
+    keepMarks[c] = taken;
+    out += text[i];
+  }
+  return out;
+}
+
+function keptInOrderGeneral(text: string, keep: string): string {
+  const k = new Set(keep);
+  return [...new Set(text)].filter((c) => k.has(c)).join('');
 }
 
 export interface ContractOptions {
@@ -209,9 +235,8 @@ export function contractionRule(opts: ContractOptions = {}): Rule {
       if (node.inputs.length < 2) return undefined;
       // A pair without indices of its own to sum first is its own (only) order: most nets after
       // merging are such pairs, and they need neither the net's size table nor the order cache.
-      const pair = node.inputs.length === 2 ? pairTree(ctx.g, node) : undefined;
-      if (pair) {
-        if (explain) logOrder(ctx, node, undefined, pair, explain);
+      if (node.inputs.length === 2 && plainPair(node)) {
+        if (explain) logOrder(ctx, node, undefined, pairTree(ctx.g, node), explain);
         return node.id;
       }
       const net = netOf(ctx.g, node);
@@ -236,16 +261,15 @@ function logOrder(ctx: RuleContext, node: Node, net: Net | undefined, tree: Tree
   ctx.log.push(explain === 'deferred' ? { rule: 'contraction-order', [DEFERRED]: x } : explainedEntry(x));
 }
 
-// pairTree's letter marks: the letter with code c is in operand k of the current call when pairMarks[k][c] === pairStamp.
+// plainPair's letter marks: the letter with code c is in operand k of the current call when pairMarks[k][c] === pairStamp.
 const pairMarks = [new Int32Array(128), new Int32Array(128), new Int32Array(128)];
 let pairStamp = 0;
 
 /**
- * The order optimalOrder finds for a two-operand einsum whose every index is shared with the other
- * operand or the output (nothing to sum away first): the pair itself, costing its own FLOPs plus
- * its result's size. Undefined when an operand has such a private index (or a letter outside ASCII).
+ * Whether a two-operand einsum has every index shared with the other operand or the output
+ * (nothing to sum away first; letters in ASCII): then its order is the pair itself (pairTree).
  */
-function pairTree(g: Graph, node: Node): Tree | undefined {
+function plainPair(node: Node): boolean {
   const s = parseSpec(node.attrs.spec as string);
   if (++pairStamp === 0x7fffffff) pairMarks.forEach((m) => m.fill(0)), (pairStamp = 1);
   const stamp = pairStamp;
@@ -254,7 +278,7 @@ function pairTree(g: Graph, node: Node): Tree | undefined {
     const sub = subs[k];
     for (let i = 0; i < sub.length; i++) {
       const c = sub.charCodeAt(i);
-      if (c >= 128) return undefined;
+      if (c >= 128) return false;
       pairMarks[k][c] = stamp;
     }
   }
@@ -262,9 +286,15 @@ function pairTree(g: Graph, node: Node): Tree | undefined {
     const sub = subs[k];
     for (let i = 0; i < sub.length; i++) {
       const c = sub.charCodeAt(i);
-      if (pairMarks[1 - k][c] !== stamp && pairMarks[2][c] !== stamp) return undefined;
+      if (pairMarks[1 - k][c] !== stamp && pairMarks[2][c] !== stamp) return false;
     }
   }
+  return true;
+}
+
+/** The order optimalOrder finds for a plain pair: the pair itself, costing its own FLOPs plus its result's size. */
+function pairTree(g: Graph, node: Node): Tree {
+  const s = parseSpec(node.attrs.spec as string);
   const flops = primitive('einsum').flops(node, g);
   let size = 1;
   for (const d of node.shape) size *= d;

@@ -52,9 +52,9 @@ export function rebuild(
     if (!rs) forOp.set(op, (rs = [...(byOp.get(op) ?? []), ...(byOp.get('*') ?? [])]));
     return rs;
   };
-  // old id → new id (an array: every node's inputs are looked up here)
-  const newId: Id[] = [];
-  const map = (old: Id): Id | undefined => newId[old];
+  // old id → new id, -1 before it is rebuilt (a typed array: every node's inputs are looked up here)
+  const newId = new Int32Array(src.nodes.length).fill(-1);
+  const map = (old: Id): Id | undefined => (newId[old] >= 0 ? newId[old] : undefined);
   opts.onMap?.(map);
   const simplify = (id: Id): Id => {
     for (let step = 0; step < MAX_STEPS; step++) {

@@ -266,7 +266,7 @@ definePrim({
       // Indices only operand i had (it was summed over them alone): the gradient is constant along them.
       const reach = [...target].filter((c) => available.has(c)).join('');
       const dedup = [...new Set(reach)].join('');
-      let grad = g.add('einsum', [ct, ...others], { spec: `${[s.out, ...otherSubs].join(',')}->${dedup}` });
+      let grad = g.add('einsum', [ct, ...others], specAttrs(`${[s.out, ...otherSubs].join(',')}->${dedup}`));
       if (dedup !== target) {
         const shape = g.shape(node.inputs[i]);
         grad = g.add('broadcast', [grad], { shape, map: [...dedup].map((c) => target.indexOf(c)) });
