@@ -41,7 +41,11 @@ export class Graph {
     return this.nodes[id];
   }
 
-  add(op: string, inputs: Id[], attrs: Attrs = NO_ATTRS): Id {
+  /**
+   * The node (op, inputs, attrs), built or found. `shape`, when given, is the shape it is known to
+   * have (a rebuild copying a node onto inputs of the same shapes): it is not worked out again.
+   */
+  add(op: string, inputs: Id[], attrs: Attrs = NO_ATTRS, shape?: number[]): Id {
     const prim = primitive(op);
     const norm = prim.normalize ? prim.normalize(this, inputs, attrs) : undefined;
     if (norm !== undefined) return norm;
@@ -53,9 +57,11 @@ export class Graph {
     for (let k = 0; k < inputs.length; k++) h = mix(h, inputs[k]);
     const hashes = this.hashes;
     for (let id = this.buckets[h & (this.buckets.length - 1)]; id >= 0; id = this.chain[id]) if (hashes[id] === (h | 0) && this.same(id, op, inputs, attrs, text)) return id;
-    const shapes = new Array<number[]>(inputs.length);
-    for (let k = 0; k < inputs.length; k++) shapes[k] = this.nodes[inputs[k]].shape;
-    const shape = prim.shape(shapes, attrs);
+    if (shape === undefined) {
+      const shapes = new Array<number[]>(inputs.length);
+      for (let k = 0; k < inputs.length; k++) shapes[k] = this.nodes[inputs[k]].shape;
+      shape = prim.shape(shapes, attrs);
+    }
     const id = this.nodes.length;
     this.nodes.push({ id, op, inputs, attrs, shape, loc: this.loc });
     this.remember(id, h);

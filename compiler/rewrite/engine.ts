@@ -77,7 +77,8 @@ export function rebuild(
     const ins = n.inputs;
     const inputs = new Array<Id>(ins.length);
     for (let k = 0; k < ins.length; k++) inputs[k] = newId[ins[k]];
-    const raw = g.add(n.op, inputs, n.attrs);
+    // (the same op and attrs on inputs of the same shapes: the node's shape is known)
+    const raw = g.add(n.op, inputs, n.attrs, n.shape);
     opts.facts?.(old, raw, ctx);
     const id = simplify(raw);
     // The rewritten node stands for the same old node: it inherits facts it did not set itself.
