@@ -119,17 +119,22 @@ export const STAGES: Stage[] = [
       for (const [name, edges] of [['per-region', perRegion], ['aggressive', whole.aggressive], ['conservative', whole.conservative]] as const)
         if (!plans.some((q) => sameSet(q.edges, edges))) plans.push({ name, edges });
       // A plan's FLOPs are read before simplifying where simplifying would change nothing (settled):
-      // only the plan kept is simplified.
-      let best: { graph: Graph; simplified: boolean; log: RewriteLog[]; flops: number } = { graph: p.graph, simplified: true, log: [], flops: totalFlops(p.graph) };
+      // only the plan kept is simplified. Only the per-region plan (almost always the one kept) logs
+      // its orders as it goes; another plan kept is contracted again to log them (the same program).
+      const costed = (edges: Set<string>, explain: 'deferred' | false) => {
+        const { graph, log } = contractWith(p, edges, orders, explain, false);
+        const simplified = !settled(graph, SIMPLIFY_RULES);
+        const kept = simplified ? rebuild(graph, SIMPLIFY_RULES).graph : graph;
+        return { graph: kept, simplified, log, flops: totalFlops(kept), edges };
+      };
+      let best: ReturnType<typeof costed> | undefined;
+      let bestFlops = totalFlops(p.graph);
       for (const plan of plans) {
-        const next = timed(p.timings, `contract/${plan.name}`, () => {
-          const { graph, log } = contractWith(p, plan.edges, orders, 'deferred', false);
-          const simplified = !settled(graph, SIMPLIFY_RULES);
-          const kept = simplified ? rebuild(graph, SIMPLIFY_RULES).graph : graph;
-          return { graph: kept, simplified, log, flops: totalFlops(kept) };
-        });
-        if (next.flops < best.flops) best = next;
+        const next = timed(p.timings, `contract/${plan.name}`, () => costed(plan.edges, plan.edges === perRegion ? 'deferred' : false));
+        if (next.flops < bestFlops) (best = next), (bestFlops = next.flops);
       }
+      if (!best) return withGraph(p, p.graph, 'contract');
+      if (best.edges !== perRegion) best = costed(best.edges, 'deferred');
       const graph = best.simplified ? best.graph : rebuild(best.graph, SIMPLIFY_RULES).graph;
       return withGraph(p, graph, 'contract', settleLog(best.log));
     },
@@ -150,7 +155,7 @@ export const STAGE_NAMES = STAGES.map((s) => s.name);
  * The program merged along an inlining plan (a policy or a set of edges), every sum of products
  * ordered, and simplified; with the contraction log (for --explain).
  */
-export function contractWith(p: Program, plan: InlinePolicy | Set<string>, orders?: Map<string, Tree>, explain: true | 'deferred' = true, simplify = true): { graph: Graph; log: RewriteLog[] } {
+export function contractWith(p: Program, plan: InlinePolicy | Set<string>, orders?: Map<string, Tree>, explain: boolean | 'deferred' = true, simplify = true): { graph: Graph; log: RewriteLog[] } {
   const merged = mergeSumsOfProducts(p.graph, plan);
   // merged.facts carries each sum of products' FLOPs as written (naive) into the optimiser.
   const y = merged.graph.outputs.get('y');

@@ -116,8 +116,10 @@ export class Graph {
     const n = this.nodes.length;
     const seen = new Uint8Array(n);
     const order: Id[] = [];
-    const nodeStack = new Int32Array(n + 1);
-    const nextStack = new Int32Array(n + 1);
+    // (the stacks are scratch space shared by every call: live never calls itself)
+    if (liveStacks.nodes.length < n + 1) liveStacks = { nodes: new Int32Array(2 * n + 64), next: new Int32Array(2 * n + 64) };
+    const nodeStack = liveStacks.nodes;
+    const nextStack = liveStacks.next;
     for (const r of roots) {
       if (seen[r]) continue;
       let top = 0;
@@ -154,6 +156,9 @@ export class Graph {
     return u;
   }
 }
+
+/** live()'s DFS stacks, grown as graphs grow. */
+let liveStacks = { nodes: new Int32Array(0), next: new Int32Array(0) };
 
 // 32-bit FNV-1a-style mixing for the hash-consing key (collisions only cost a comparison).
 const mix = (h: number, x: number) => Math.imul(h ^ x, 16777619) >>> 0;
