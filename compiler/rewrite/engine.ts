@@ -60,8 +60,8 @@ export function rebuild(
     for (let step = 0; step < MAX_STEPS; step++) {
       const node = g.node(id);
       let next: Id | undefined;
+      g.loc = node.loc;
       for (const r of rulesFor(node.op)) {
-        g.loc = node.loc;
         next = r.apply(node, ctx);
         if (next !== undefined && next !== id) break;
         next = undefined;
@@ -75,8 +75,8 @@ export function rebuild(
     const n = src.node(old);
     g.loc = n.loc;
     const ins = n.inputs;
-    const inputs = new Array<Id>(ins.length);
-    for (let k = 0; k < ins.length; k++) inputs[k] = newId[ins[k]];
+    const inputs: Id[] = [];
+    for (let k = 0; k < ins.length; k++) inputs.push(newId[ins[k]]);
     // (the same op and attrs on inputs of the same shapes: the node's shape is known)
     const raw = g.add(n.op, inputs, n.attrs, n.shape);
     opts.facts?.(old, raw, ctx);
