@@ -13,7 +13,7 @@ import { primitive } from './ir/prim.ts';
 import { verifyGraph } from './ir/verify.ts';
 import { contractOrders, settleLog, type Tree } from './rewrite/contract.ts';
 import { chooseLayouts } from './rewrite/layout.ts';
-import { rebuild, settled, type RewriteLog, type Rule } from './rewrite/engine.ts';
+import { graphFlops, rebuild, settled, type RewriteLog, type Rule } from './rewrite/engine.ts';
 import { FAULTS } from './rewrite/faults.ts';
 import { attachObjective, type Objective, type ObjectiveResult } from './objective.ts';
 import { inliningPlans, mergeSumsOfProducts, type InlinePolicy } from './rewrite/merge.ts';
@@ -125,7 +125,7 @@ export const STAGES: Stage[] = [
         const { graph, log } = contractWith(p, edges, orders, explain, false);
         const simplified = !settled(graph, SIMPLIFY_RULES);
         const kept = simplified ? rebuild(graph, SIMPLIFY_RULES).graph : graph;
-        return { graph: kept, simplified, log, flops: totalFlops(kept), edges };
+        return { graph: kept, simplified, log, flops: graphFlops(kept), edges };
       };
       let best: ReturnType<typeof costed> | undefined;
       let bestFlops = totalFlops(p.graph);
@@ -157,10 +157,13 @@ export const STAGE_NAMES = STAGES.map((s) => s.name);
  */
 export function contractWith(p: Program, plan: InlinePolicy | Set<string>, orders?: Map<string, Tree>, explain: boolean | 'deferred' = true, simplify = true): { graph: Graph; log: RewriteLog[] } {
   const merged = mergeSumsOfProducts(p.graph, plan);
-  // merged.facts carries each sum of products' FLOPs as written (naive) into the optimiser.
-  const y = merged.graph.outputs.get('y');
-  for (const id of y === undefined ? [] : merged.graph.live([y])) merged.facts.set(id, { ...merged.facts.get(id), forward: true });
-  const contracted = contractOrders(merged.graph, merged.facts, { dimLabel: p.dimLabel, leafAxes: p.leafAxes }, p.extraRules?.contract, { explain, orders });
+  // merged.facts carries each sum of products' FLOPs as written (naive) into the optimiser, and
+  // whether it is part of the forward program: what the log says (nothing else reads them).
+  if (explain) {
+    const y = merged.graph.outputs.get('y');
+    for (const id of y === undefined ? [] : merged.graph.live([y])) merged.facts.set(id, { ...merged.facts.get(id), forward: true });
+  }
+  const contracted = contractOrders(merged.graph, explain ? merged.facts : undefined, { dimLabel: p.dimLabel, leafAxes: p.leafAxes }, p.extraRules?.contract, { explain, orders });
   return { graph: simplify ? rebuild(contracted.graph, SIMPLIFY_RULES).graph : contracted.graph, log: contracted.log };
 }
 

@@ -130,7 +130,7 @@ export function regionKey(src: Graph, region: string[], options: string[][], con
 /** FLOPs of a graph after merging along `edges`, ordering every sum of products, and simplifying. */
 export function contractedFlops(g: Graph, edges: Set<string>, orders?: Map<string, Tree>): number {
   const merged = mergeSumsOfProducts(g, edges);
-  const contracted = contractOrders(merged.graph, merged.facts, {}, [], { explain: false, orders }).graph;
+  const contracted = contractOrders(merged.graph, undefined, {}, [], { explain: false, orders }).graph; // (facts only feed the log)
   return graphFlops(settled(contracted, SIMPLIFY_RULES) ? contracted : rebuild(contracted, SIMPLIFY_RULES).graph);
 }
 
