@@ -55,6 +55,7 @@ export function rebuild(
   // old id → new id, -1 before it is rebuilt (a typed array: every node's inputs are looked up here)
   const newId = new Int32Array(src.nodes.length).fill(-1);
   const map = (old: Id): Id | undefined => (newId[old] >= 0 ? newId[old] : undefined);
+  const rebuilt = (old: Id): Id => newId[old];
   opts.onMap?.(map);
   const simplify = (id: Id): Id => {
     for (let step = 0; step < MAX_STEPS; step++) {
@@ -75,8 +76,7 @@ export function rebuild(
     const n = src.node(old);
     g.loc = n.loc;
     const ins = n.inputs;
-    const inputs: Id[] = [];
-    for (let k = 0; k < ins.length; k++) inputs.push(newId[ins[k]]);
+    const inputs = ins.map(rebuilt); // (exactly sized)
     // (the same op and attrs on inputs of the same shapes: the node's shape is known)
     const raw = g.add(n.op, inputs, n.attrs, n.shape);
     opts.facts?.(old, raw, ctx);

@@ -69,18 +69,20 @@ export const MERGE_RULES: Rule[] = [
       const innerIns = renamedInner(si, s.ins[k], node.attrs.spec as string);
       if (!innerIns) return undefined; // the net would need more index letters than there are
       // operand k replaced by the inner einsum's operands (loops: every inlining step comes here)
-      const ins: string[] = [];
-      const inputs: Id[] = [];
+      const size = node.inputs.length - 1 + inner.inputs.length;
+      const ins = new Array<string>(size);
+      const inputs = new Array<Id>(size);
+      let at = 0;
       let again = false; // the inner einsum is also another operand of this one
       for (let i = 0; i < node.inputs.length; i++) {
         if (i !== k) {
-          ins.push(s.ins[i]);
-          inputs.push(node.inputs[i]);
+          ins[at] = s.ins[i];
+          inputs[at++] = node.inputs[i];
           if (node.inputs[i] === inner.id) again = true;
         } else
           for (let j = 0; j < innerIns.length; j++) {
-            ins.push(innerIns[j]);
-            inputs.push(inner.inputs[j]);
+            ins[at] = innerIns[j];
+            inputs[at++] = inner.inputs[j];
           }
       }
       const merged = ctx.g.add('einsum', inputs, specAttrs(`${ins.join(',')}->${s.out}`));
