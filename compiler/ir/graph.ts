@@ -26,10 +26,11 @@ export class Graph {
   // the nodes (typed arrays, not a Map of buckets: every node of every rebuild is looked up here,
   // and a Map's entries were a large part of each rebuild's garbage).
   /** first node id of each bucket, -1 when empty (length: a power of two) */
-  private buckets = new Int32Array(64).fill(-1);
+  // (small to start with: the contract stage builds hundreds of graphs of a few nodes)
+  private buckets = new Int32Array(16).fill(-1);
   /** per node: its hash and the next node id in its bucket (-1 ends the chain) */
-  private hashes = new Int32Array(64);
-  private chain = new Int32Array(64);
+  private hashes = new Int32Array(16);
+  private chain = new Int32Array(16);
   /** Named results: 'y' (forward output), 'grad:A', ... */
   readonly outputs = new Map<string, Id>();
   /** Names the program gave to values (let-bound), for messages. */
