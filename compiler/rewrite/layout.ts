@@ -49,13 +49,18 @@ export const LAYOUT_RULES: Rule[] = [
   },
 ];
 
-/** Run the layout rules; each node carries how often the source graph uses it and whether it is an output. */
+/**
+ * Run the layout rules; a node carries how often the source graph uses it and whether it is an
+ * output — recorded only where the rule can act on it (one use, not an output: the facts of every
+ * other node would only say no).
+ */
 export function chooseLayouts(src: Graph) {
   const uses = src.uses();
   const outputs = new Set(src.outputs.values());
   return rebuild(src, LAYOUT_RULES, {
     facts(old: Id, id: Id, ctx) {
-      ctx.facts.set(id, { ...ctx.facts.get(id), uses: uses.get(old) ?? 0, output: outputs.has(old) });
+      if (uses.get(old) === 1 && !outputs.has(old)) ctx.facts.set(id, { ...ctx.facts.get(id), uses: 1, output: false });
+      else if (ctx.facts.has(id)) ctx.facts.set(id, { ...ctx.facts.get(id), uses: uses.get(old) ?? 0, output: outputs.has(old) });
     },
   });
 }
