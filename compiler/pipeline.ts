@@ -128,7 +128,7 @@ export const STAGES: Stage[] = [
         return { graph: kept, simplified, log, flops: graphFlops(kept), edges };
       };
       let best: ReturnType<typeof costed> | undefined;
-      let bestFlops = totalFlops(p.graph);
+      let bestFlops = graphFlops(p.graph); // (FLOPs are integers: summed in any order, the same number)
       for (const plan of plans) {
         const next = timed(p.timings, `contract/${plan.name}`, () => costed(plan.edges, plan.edges === perRegion ? 'deferred' : false));
         if (next.flops < bestFlops) (best = next), (bestFlops = next.flops);
@@ -254,7 +254,3 @@ function randomNormal(shape: number[], seed: number) {
 
 const sameSet = (a: Set<string>, b: Set<string>) => a.size === b.size && [...a].every((x) => b.has(x));
 
-const totalFlops = (g: Graph) => {
-  const f = flopsSplit(g);
-  return f.forward + f.backward;
-};
