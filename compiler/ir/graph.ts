@@ -2,7 +2,7 @@
 // operation on the same inputs twice yields the same node, so common subexpressions are shared
 // by construction (CSE); dead nodes are dropped by rebuilding from the outputs (DCE).
 import type { Span } from '../syntax/ast.ts';
-import { primitive } from './prim.ts';
+import { primitive, type Prim } from './prim.ts';
 
 export type Id = number;
 export type Attrs = Record<string, unknown>;
@@ -31,6 +31,8 @@ export class Graph {
   /** per node: its hash and the next node id in its bucket (-1 ends the chain) */
   private hashes = new Int32Array(16);
   private chain = new Int32Array(16);
+  /** per node: its attrs' text and hash (what copyOf reuses) */
+  private readonly entries: AttrsEntry[] = [];
   /** Named results: 'y' (forward output), 'grad:A', ... */
   readonly outputs = new Map<string, Id>();
   /** Names the program gave to values (let-bound), for messages. */
@@ -42,17 +44,27 @@ export class Graph {
     return this.nodes[id];
   }
 
-  /**
-   * The node (op, inputs, attrs), built or found. `shape`, when given, is the shape it is known to
-   * have (a rebuild copying a node onto inputs of the same shapes): it is not worked out again.
-   */
-  add(op: string, inputs: Id[], attrs: Attrs = NO_ATTRS, shape?: number[]): Id {
+  /** The node (op, inputs, attrs), built or found. */
+  add(op: string, inputs: Id[], attrs: Attrs = NO_ATTRS): Id {
     const prim = primitive(op);
     const norm = prim.normalize ? prim.normalize(this, inputs, attrs) : undefined;
     if (norm !== undefined) return norm;
-    // The key is (op, attrs text, inputs), compared field by field within a hash bucket: no key
-    // string is built (every node of every rebuild comes through here).
-    const a = attrsEntry(attrs);
+    return this.enter(prim, op, inputs, attrs, attrsEntry(attrs), undefined);
+  }
+
+  /**
+   * Node `n` of graph `from` again, on `inputs`: the images of its inputs, of the same shapes (a
+   * rebuild). Its shape and its attrs' key are known already, so neither is worked out again.
+   */
+  copyOf(from: Graph, n: Node, inputs: Id[]): Id {
+    const prim = primitive(n.op);
+    const norm = prim.normalize ? prim.normalize(this, inputs, n.attrs) : undefined;
+    if (norm !== undefined) return norm;
+    return this.enter(prim, n.op, inputs, n.attrs, from.entries[n.id], n.shape);
+  }
+
+  /** The node, found by its key or built: (op, attrs text, inputs), compared field by field within a hash bucket (no key string is built). */
+  private enter(prim: Prim, op: string, inputs: Id[], attrs: Attrs, a: AttrsEntry, shape: number[] | undefined): Id {
     const text = a.text;
     let h = mix(hashOf(op), a.hash);
     for (let k = 0; k < inputs.length; k++) h = mix(h, inputs[k]);
@@ -65,6 +77,7 @@ export class Graph {
     }
     const id = this.nodes.length;
     this.nodes.push({ id, op, inputs, attrs, shape, loc: this.loc });
+    this.entries.push(a);
     this.remember(id, h);
     return id;
   }
@@ -102,7 +115,7 @@ export class Graph {
     const n = this.nodes[id];
     if (n.op !== op || n.inputs.length !== inputs.length) return false;
     for (let k = 0; k < inputs.length; k++) if (n.inputs[k] !== inputs[k]) return false;
-    return n.attrs === attrs || attrsText(n.attrs) === text;
+    return n.attrs === attrs || this.entries[id].text === text;
   }
 
   shape(id: Id): number[] {
@@ -179,10 +192,14 @@ function hashOf(op: string): number {
 // Kept on the attrs object itself (a non-enumerable symbol: invisible to JSON, spreads and
 // Object.keys), read back as a plain property; objects that cannot take it use the map.
 const ATTRS_KEY = Symbol('attrs text and hash');
-const attrsTexts = new WeakMap<object, { text: string; hash: number }>();
+interface AttrsEntry {
+  text: string;
+  hash: number;
+}
+const attrsTexts = new WeakMap<object, AttrsEntry>();
 
-function attrsEntry(attrs: Attrs): { text: string; hash: number } {
-  const own = (attrs as { [ATTRS_KEY]?: { text: string; hash: number } })[ATTRS_KEY];
+function attrsEntry(attrs: Attrs): AttrsEntry {
+  const own = (attrs as { [ATTRS_KEY]?: AttrsEntry })[ATTRS_KEY];
   if (own !== undefined) return own;
   let e = attrsTexts.get(attrs);
   if (e === undefined) {

@@ -77,8 +77,7 @@ export function rebuild(
     g.loc = n.loc;
     const ins = n.inputs;
     const inputs = ins.map(rebuilt); // (exactly sized)
-    // (the same op and attrs on inputs of the same shapes: the node's shape is known)
-    const raw = g.add(n.op, inputs, n.attrs, n.shape);
+    const raw = g.copyOf(src, n, inputs);
     opts.facts?.(old, raw, ctx);
     const id = simplify(raw);
     // The rewritten node stands for the same old node: it inherits facts it did not set itself.
