@@ -58,7 +58,7 @@ export class Graph {
    */
   copyOf(from: Graph, n: Node, inputs: Id[]): Id {
     const prim = primitive(n.op);
-    const norm = prim.normalize ? prim.normalize(this, inputs, n.attrs) : undefined;
+    const norm = prim.normalize && !(prim.normalOnOrder && sameOrder(n.inputs, inputs)) ? prim.normalize(this, inputs, n.attrs) : undefined;
     if (norm !== undefined) return norm;
     return this.enter(prim, n.op, inputs, n.attrs, from.entries[n.id], n.shape);
   }
@@ -169,6 +169,12 @@ export class Graph {
     for (const r of roots ?? this.outputs.values()) u.set(r, (u.get(r) ?? 0) + 1);
     return u;
   }
+}
+
+/** Whether `b` lists its ids in the same order as `a` (each step up, down or level alike). */
+function sameOrder(a: Id[], b: Id[]): boolean {
+  for (let k = 1; k < a.length; k++) if (Math.sign(a[k] - a[k - 1]) !== Math.sign(b[k] - b[k - 1])) return false;
+  return true;
 }
 
 /** live()'s DFS stacks, grown as graphs grow. */

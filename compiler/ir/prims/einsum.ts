@@ -250,6 +250,7 @@ definePrim({
     return [...s.out].map((c) => byLetter.get(c));
   },
   eval: (ins, attrs) => T.einsum(attrs.spec as string, ...ins),
+  normalOnOrder: true,
   normalize(g, inputs, attrs) {
     const c = canonicalForm(inputs, attrs.spec as string);
     if (c === 'identity') return inputs[0];
