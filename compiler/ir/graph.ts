@@ -25,8 +25,7 @@ export class Graph {
   // Hash-consing: an open hash table of node ids by a hash of (op, attrs, inputs), chained through
   // the nodes (typed arrays, not a Map of buckets: every node of every rebuild is looked up here,
   // and a Map's entries were a large part of each rebuild's garbage).
-  /** first node id of each bucket, -1 when empty (length: a power of two) */
-  // (small to start with: the contract stage builds hundreds of graphs of a few nodes)
+  /** first node id of each bucket, -1 when empty (length: a power of two; small to start with: the contract stage builds hundreds of graphs of a few nodes) */
   private buckets = new Int32Array(16).fill(-1);
   /** per node: its hash and the next node id in its bucket (-1 ends the chain) */
   private hashes = new Int32Array(16);
