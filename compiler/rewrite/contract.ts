@@ -4,7 +4,7 @@
 // Σ_e p[e]·(h @ B[e]) → h @ (Σ_e p[e]·B[e]) is one outcome of this rule, not a rule of its own;
 // so is its refusal when p carries the token axis.
 import type { Graph, Id, Node } from '../ir/graph.ts';
-import { einsumFlops, indexSizes, parseSpec, specAttrs } from '../ir/prims/einsum.ts';
+import { einsumFlops, indexSizes, lettersAmong, parseSpec, specAttrs } from '../ir/prims/einsum.ts';
 import { letterNames } from '../ir/axis-names.ts';
 import { primitive } from '../ir/prim.ts';
 import { rebuild, type RewriteLog, type Rule, type RuleContext } from './engine.ts';
@@ -256,35 +256,8 @@ function emit(g: Graph, t: Tree, inputs: Id[], subs: string[], root = true): { i
   let a = emit(g, t.left, inputs, subs, false);
   let b = emit(g, t.right!, inputs, subs, false);
   if (b.id < a.id) [a, b] = [b, a];
-  const letters = root ? t.letters : keptInOrder(a.letters + b.letters, t.letters);
+  const letters = root ? t.letters : lettersAmong(a.letters + b.letters, [t.letters]);
   return { id: g.add('einsum', [a.id, b.id], specAttrs(`${a.letters},${b.letters}->${letters}`)), letters };
-}
-
-// keptInOrder's letter marks (ASCII letters; other text takes the general path)
-const keepMarks = new Int32Array(128);
-let keepStamp = 0;
-
-/** The distinct letters of `text` that `keep` has, in order of first appearance. */
-function keptInOrder(text: string, keep: string): string {
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 128) return keptInOrderGeneral(text, keep);
-  for (let i = 0; i < keep.length; i++) if (keep.charCodeAt(i) >= 128) return keptInOrderGeneral(text, keep);
-  if (++keepStamp >= 0x7ffffffe) keepMarks.fill(0), (keepStamp = 1);
-  const wanted = keepStamp;
-  const taken = ++keepStamp;
-  for (let i = 0; i < keep.length; i++) keepMarks[keep.charCodeAt(i)] = wanted;
-  let out = '';
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (keepMarks[c] !== wanted) continue;
-    keepMarks[c] = taken;
-    out += text[i];
-  }
-  return out;
-}
-
-function keptInOrderGeneral(text: string, keep: string): string {
-  const k = new Set(keep);
-  return [...new Set(text)].filter((c) => k.has(c)).join('');
 }
 
 export interface ContractOptions {
