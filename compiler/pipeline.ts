@@ -109,8 +109,11 @@ export const STAGES: Stage[] = [
       // Each inlining plan yields a program; keep the cheapest, never worse than as written. The
       // plan chosen region by region (rewrite/regions.ts) is what lets one region's gain stand
       // when another region's would be a loss; the whole-program plans stay as candidates, because
-      // the same contraction in two regions is computed once (CSE across nets), which a region
-      // costed alone does not see. A plan equal to one already costed is not costed again, and
+      // a region costed alone is not what it costs in the program: the same contraction in two
+      // regions is computed once (CSE across nets: LilyToken's and LoKr's VJPs), and equal-cost
+      // orders are told apart by node ids, which differ in a region's own graph, so the sharing
+      // they allow differs too (LoRA's VJP: the scale goes on A there, on B in the program, where
+      // B·s serves three nets). A plan equal to one already costed is not costed again, and
       // contraction orders are found once per distinct net.
       const orders = new Map<string, Tree>();
       const whole = inliningPlans(p.graph);
