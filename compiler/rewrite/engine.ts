@@ -41,8 +41,8 @@ export function rebuild(
   opts: { facts?: (oldId: Id, newId: Id, ctx: RuleContext) => void; log?: RewriteLog[]; ctx?: Partial<RuleContext>; onMap?: (mapped: (oldId: Id) => Id | undefined) => void } = {},
 ): { graph: Graph; map: (oldId: Id) => Id | undefined; log: RewriteLog[]; facts: Map<Id, Record<string, unknown>> } {
   const g = new Graph();
-  const ctx: RuleContext = { g, facts: new Map(), log: opts.log ?? [], ...opts.ctx } as RuleContext;
-  ctx.g = g;
+  // (one object shape for every rebuild: rules read ctx.g on every node)
+  const ctx: RuleContext = { g, facts: new Map(), log: opts.log ?? [], dimLabel: opts.ctx?.dimLabel, leafAxes: opts.ctx?.leafAxes };
   const byOp = new Map<string, Rule[]>();
   for (const r of rules) byOp.set(r.op, [...(byOp.get(r.op) ?? []), r]);
   // each op's rules, then the rules for any op: built once per op, not per node and step
@@ -101,7 +101,7 @@ export function rebuild(
  * wanted. A rule that fires may have added nodes to `g` (dead ones: `live` does not see them).
  */
 export function settled(g: Graph, rules: Rule[]): boolean {
-  const ctx: RuleContext = { g, facts: new Map(), log: [] };
+  const ctx: RuleContext = { g, facts: new Map(), log: [], dimLabel: undefined, leafAxes: undefined };
   const forOp = new Map<string, Rule[]>();
   for (const id of g.live()) {
     const node = g.node(id);
