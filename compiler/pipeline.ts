@@ -13,7 +13,7 @@ import { primitive } from './ir/prim.ts';
 import { verifyGraph } from './ir/verify.ts';
 import { contractOrders, settleLog, type Tree } from './rewrite/contract.ts';
 import { chooseLayouts } from './rewrite/layout.ts';
-import { rebuild, type RewriteLog, type Rule } from './rewrite/engine.ts';
+import { graphFlops, rebuild, settled, type RewriteLog, type Rule } from './rewrite/engine.ts';
 import { FAULTS } from './rewrite/faults.ts';
 import { attachObjective, type Objective, type ObjectiveResult } from './objective.ts';
 import { inliningPlans, mergeSumsOfProducts, type InlinePolicy } from './rewrite/merge.ts';
@@ -109,8 +109,11 @@ export const STAGES: Stage[] = [
       // Each inlining plan yields a program; keep the cheapest, never worse than as written. The
       // plan chosen region by region (rewrite/regions.ts) is what lets one region's gain stand
       // when another region's would be a loss; the whole-program plans stay as candidates, because
-      // the same contraction in two regions is computed once (CSE across nets), which a region
-      // costed alone does not see. A plan equal to one already costed is not costed again, and
+      // a region costed alone is not what it costs in the program: the same contraction in two
+      // regions is computed once (CSE across nets: LilyToken's and LoKr's VJPs), and equal-cost
+      // orders are told apart by node ids, which differ in a region's own graph, so the sharing
+      // they allow differs too (LoRA's VJP: the scale goes on A there, on B in the program, where
+      // B·s serves three nets). A plan equal to one already costed is not costed again, and
       // contraction orders are found once per distinct net.
       const orders = new Map<string, Tree>();
       const whole = inliningPlans(p.graph);
@@ -118,13 +121,25 @@ export const STAGES: Stage[] = [
       const plans: { name: string; edges: Set<string> }[] = [];
       for (const [name, edges] of [['per-region', perRegion], ['aggressive', whole.aggressive], ['conservative', whole.conservative]] as const)
         if (!plans.some((q) => sameSet(q.edges, edges))) plans.push({ name, edges });
-      let best: { graph: Graph; log: RewriteLog[]; flops: number } = { graph: p.graph, log: [], flops: totalFlops(p.graph) };
+      // A plan's FLOPs are read before simplifying where simplifying would change nothing (settled):
+      // only the plan kept is simplified. Only the per-region plan (almost always the one kept) logs
+      // its orders as it goes; another plan kept is contracted again to log them (the same program).
+      const costed = (edges: Set<string>, explain: 'deferred' | false) => {
+        const { graph, log } = contractWith(p, edges, orders, explain, false);
+        const simplified = !settled(graph, SIMPLIFY_RULES);
+        const kept = simplified ? rebuild(graph, SIMPLIFY_RULES).graph : graph;
+        return { graph: kept, simplified, log, flops: graphFlops(kept), edges };
+      };
+      let best: ReturnType<typeof costed> | undefined;
+      let bestFlops = graphFlops(p.graph); // (FLOPs are integers: summed in any order, the same number)
       for (const plan of plans) {
-        const { graph, log } = timed(p.timings, `contract/${plan.name}`, () => contractWith(p, plan.edges, orders, 'deferred'));
-        const flops = totalFlops(graph);
-        if (flops < best.flops) best = { graph, log, flops };
+        const next = timed(p.timings, `contract/${plan.name}`, () => costed(plan.edges, plan.edges === perRegion ? 'deferred' : false));
+        if (next.flops < bestFlops) (best = next), (bestFlops = next.flops);
       }
-      return withGraph(p, best.graph, 'contract', settleLog(best.log));
+      if (!best) return withGraph(p, p.graph, 'contract');
+      if (best.edges !== perRegion) best = costed(best.edges, 'deferred');
+      const graph = best.simplified ? best.graph : rebuild(best.graph, SIMPLIFY_RULES).graph;
+      return withGraph(p, graph, 'contract', settleLog(best.log));
     },
   },
   {
@@ -143,13 +158,16 @@ export const STAGE_NAMES = STAGES.map((s) => s.name);
  * The program merged along an inlining plan (a policy or a set of edges), every sum of products
  * ordered, and simplified; with the contraction log (for --explain).
  */
-export function contractWith(p: Program, plan: InlinePolicy | Set<string>, orders?: Map<string, Tree>, explain: true | 'deferred' = true): { graph: Graph; log: RewriteLog[] } {
+export function contractWith(p: Program, plan: InlinePolicy | Set<string>, orders?: Map<string, Tree>, explain: boolean | 'deferred' = true, simplify = true): { graph: Graph; log: RewriteLog[] } {
   const merged = mergeSumsOfProducts(p.graph, plan);
-  // merged.facts carries each sum of products' FLOPs as written (naive) into the optimiser.
-  const y = merged.graph.outputs.get('y');
-  for (const id of y === undefined ? [] : merged.graph.live([y])) merged.facts.set(id, { ...merged.facts.get(id), forward: true });
-  const contracted = contractOrders(merged.graph, merged.facts, { dimLabel: p.dimLabel, leafAxes: p.leafAxes }, p.extraRules?.contract, { explain, orders });
-  return { graph: rebuild(contracted.graph, SIMPLIFY_RULES).graph, log: contracted.log };
+  // merged.facts carries each sum of products' FLOPs as written (naive) into the optimiser, and
+  // whether it is part of the forward program: what the log says (nothing else reads them).
+  if (explain) {
+    const y = merged.graph.outputs.get('y');
+    for (const id of y === undefined ? [] : merged.graph.live([y])) merged.facts.set(id, { ...merged.facts.get(id), forward: true });
+  }
+  const contracted = contractOrders(merged.graph, explain ? merged.facts : undefined, { dimLabel: p.dimLabel, leafAxes: p.leafAxes }, p.extraRules?.contract, { explain, orders });
+  return { graph: simplify ? rebuild(contracted.graph, SIMPLIFY_RULES).graph : contracted.graph, log: contracted.log };
 }
 
 export interface CompileOptions {
@@ -239,7 +257,3 @@ function randomNormal(shape: number[], seed: number) {
 
 const sameSet = (a: Set<string>, b: Set<string>) => a.size === b.size && [...a].every((x) => b.has(x));
 
-const totalFlops = (g: Graph) => {
-  const f = flopsSplit(g);
-  return f.forward + f.backward;
-};

@@ -123,3 +123,24 @@ describe('Graph.live', () => {
     );
   });
 });
+
+describe('copyOf (a rebuild copying a node)', () => {
+  const source = () => {
+    const g = new Graph();
+    const a = g.add('param', [], { name: 'a', shape: [2, 3], trainable: true });
+    const b = g.add('param', [], { name: 'b', shape: [3, 4], trainable: true });
+    return { g, a, b, ab: g.add('einsum', [a, b], { spec: 'ab,bc->ac' }) };
+  };
+  it('is the node add would find or build, also when the inputs come in another order', () => {
+    for (const reversed of [false, true]) {
+      const { g, a, b, ab } = source();
+      const h = new Graph();
+      const ids = reversed ? [h.copyOf(g, g.node(b), []), h.copyOf(g, g.node(a), [])].reverse() : [h.copyOf(g, g.node(a), []), h.copyOf(g, g.node(b), [])];
+      const copied = h.copyOf(g, g.node(ab), ids);
+      expect(copied).toBe(h.add('einsum', ids, { spec: 'ab,bc->ac' }));
+      expect(h.node(copied).shape).toEqual([2, 4]);
+      // in the canonical form, operands by id: reversed, b comes first
+      expect(h.node(copied).inputs).toEqual(reversed ? [ids[1], ids[0]] : ids);
+    }
+  });
+});

@@ -2,7 +2,7 @@
 // operation on the same inputs twice yields the same node, so common subexpressions are shared
 // by construction (CSE); dead nodes are dropped by rebuilding from the outputs (DCE).
 import type { Span } from '../syntax/ast.ts';
-import { primitive } from './prim.ts';
+import { primitive, type Prim } from './prim.ts';
 
 export type Id = number;
 export type Attrs = Record<string, unknown>;
@@ -22,8 +22,16 @@ const NO_ATTRS: Attrs = Object.freeze({});
 
 export class Graph {
   readonly nodes: Node[] = [];
-  /** Hash-consing: nodes by a hash of (op, attrs, inputs); a bucket lists the ids that share one. */
-  private readonly memo = new Map<number, Id | Id[]>();
+  // Hash-consing: an open hash table of node ids by a hash of (op, attrs, inputs), chained through
+  // the nodes (typed arrays, not a Map of buckets: every node of every rebuild is looked up here,
+  // and a Map's entries were a large part of each rebuild's garbage).
+  /** first node id of each bucket, -1 when empty (length: a power of two; small to start with: the contract stage builds hundreds of graphs of a few nodes) */
+  private buckets = new Int32Array(16).fill(-1);
+  /** per node: its hash and the next node id in its bucket (-1 ends the chain) */
+  private hashes = new Int32Array(16);
+  private chain = new Int32Array(16);
+  /** per node: its attrs' text and hash (what copyOf reuses) */
+  private readonly entries: AttrsEntry[] = [];
   /** Named results: 'y' (forward output), 'grad:A', ... */
   readonly outputs = new Map<string, Id>();
   /** Names the program gave to values (let-bound), for messages. */
@@ -35,29 +43,70 @@ export class Graph {
     return this.nodes[id];
   }
 
+  /** The node (op, inputs, attrs), built or found. */
   add(op: string, inputs: Id[], attrs: Attrs = NO_ATTRS): Id {
     const prim = primitive(op);
     const norm = prim.normalize ? prim.normalize(this, inputs, attrs) : undefined;
     if (norm !== undefined) return norm;
-    // The key is (op, attrs text, inputs), compared field by field within a hash bucket: no key
-    // string is built (every node of every rebuild comes through here).
-    const a = attrsEntry(attrs);
+    return this.enter(prim, op, inputs, attrs, attrsEntry(attrs), undefined);
+  }
+
+  /**
+   * Node `n` of graph `from` again, on `inputs`: the images of its inputs, of the same shapes (a
+   * rebuild). Its shape and its attrs' key are known already, so neither is worked out again.
+   */
+  copyOf(from: Graph, n: Node, inputs: Id[]): Id {
+    const prim = primitive(n.op);
+    const norm = prim.normalize && !(prim.normalOnOrder && sameOrder(n.inputs, inputs)) ? prim.normalize(this, inputs, n.attrs) : undefined;
+    if (norm !== undefined) return norm;
+    return this.enter(prim, n.op, inputs, n.attrs, from.entries[n.id], n.shape);
+  }
+
+  /** The node, found by its key or built: (op, attrs text, inputs), compared field by field within a hash bucket (no key string is built). */
+  private enter(prim: Prim, op: string, inputs: Id[], attrs: Attrs, a: AttrsEntry, shape: number[] | undefined): Id {
     const text = a.text;
     let h = mix(hashOf(op), a.hash);
     for (let k = 0; k < inputs.length; k++) h = mix(h, inputs[k]);
-    const bucket = this.memo.get(h);
-    if (bucket !== undefined) {
-      if (typeof bucket === 'number') {
-        if (this.same(bucket, op, inputs, attrs, text)) return bucket;
-      } else for (const id of bucket) if (this.same(id, op, inputs, attrs, text)) return id;
+    const hashes = this.hashes;
+    for (let id = this.buckets[h & (this.buckets.length - 1)]; id >= 0; id = this.chain[id]) if (hashes[id] === (h | 0) && this.same(id, op, inputs, attrs, text)) return id;
+    if (shape === undefined) {
+      const shapes = new Array<number[]>(inputs.length);
+      for (let k = 0; k < inputs.length; k++) shapes[k] = this.nodes[inputs[k]].shape;
+      shape = prim.shape(shapes, attrs);
     }
-    const shapes = new Array<number[]>(inputs.length);
-    for (let k = 0; k < inputs.length; k++) shapes[k] = this.nodes[inputs[k]].shape;
-    const shape = prim.shape(shapes, attrs);
     const id = this.nodes.length;
     this.nodes.push({ id, op, inputs, attrs, shape, loc: this.loc });
-    this.memo.set(h, bucket === undefined ? id : typeof bucket === 'number' ? [bucket, id] : [...bucket, id]);
+    this.entries.push(a);
+    this.remember(id, h);
     return id;
+  }
+
+  /** Enter node `id` with hash `h` in the table, growing it to keep buckets short. */
+  private remember(id: Id, h: number): void {
+    if (id >= this.hashes.length) {
+      const size = this.hashes.length * 2;
+      const hashes = new Int32Array(size);
+      hashes.set(this.hashes);
+      this.hashes = hashes;
+      const chain = new Int32Array(size);
+      chain.set(this.chain);
+      this.chain = chain;
+    }
+    this.hashes[id] = h;
+    if (id >= this.buckets.length >> 1) {
+      // at most two nodes per bucket on average: double and re-enter every node
+      const buckets = new Int32Array(this.buckets.length * 2).fill(-1);
+      const mask = buckets.length - 1;
+      for (let k = 0; k < id; k++) {
+        const b = this.hashes[k] & mask;
+        this.chain[k] = buckets[b];
+        buckets[b] = k;
+      }
+      this.buckets = buckets;
+    }
+    const b = h & (this.buckets.length - 1);
+    this.chain[id] = this.buckets[b];
+    this.buckets[b] = id;
   }
 
   /** Whether node `id` is the application (op, inputs, attrs with this text). */
@@ -65,7 +114,7 @@ export class Graph {
     const n = this.nodes[id];
     if (n.op !== op || n.inputs.length !== inputs.length) return false;
     for (let k = 0; k < inputs.length; k++) if (n.inputs[k] !== inputs[k]) return false;
-    return n.attrs === attrs || attrsText(n.attrs) === text;
+    return n.attrs === attrs || this.entries[id].text === text;
   }
 
   shape(id: Id): number[] {
@@ -80,8 +129,10 @@ export class Graph {
     const n = this.nodes.length;
     const seen = new Uint8Array(n);
     const order: Id[] = [];
-    const nodeStack = new Int32Array(n + 1);
-    const nextStack = new Int32Array(n + 1);
+    // (the stacks are scratch space shared by every call: live never calls itself)
+    if (liveStacks.nodes.length < n + 1) liveStacks = { nodes: new Int32Array(2 * n + 64), next: new Int32Array(2 * n + 64) };
+    const nodeStack = liveStacks.nodes;
+    const nextStack = liveStacks.next;
     for (const r of roots) {
       if (seen[r]) continue;
       let top = 0;
@@ -119,6 +170,15 @@ export class Graph {
   }
 }
 
+/** Whether `b` lists its ids in the same order as `a` (each step up, down or level alike). */
+function sameOrder(a: Id[], b: Id[]): boolean {
+  for (let k = 1; k < a.length; k++) if (Math.sign(a[k] - a[k - 1]) !== Math.sign(b[k] - b[k - 1])) return false;
+  return true;
+}
+
+/** live()'s DFS stacks, grown as graphs grow. */
+let liveStacks = { nodes: new Int32Array(0), next: new Int32Array(0) };
+
 // 32-bit FNV-1a-style mixing for the hash-consing key (collisions only cost a comparison).
 const mix = (h: number, x: number) => Math.imul(h ^ x, 16777619) >>> 0;
 function mixString(h: number, s: string): number {
@@ -137,10 +197,14 @@ function hashOf(op: string): number {
 // Kept on the attrs object itself (a non-enumerable symbol: invisible to JSON, spreads and
 // Object.keys), read back as a plain property; objects that cannot take it use the map.
 const ATTRS_KEY = Symbol('attrs text and hash');
-const attrsTexts = new WeakMap<object, { text: string; hash: number }>();
+interface AttrsEntry {
+  text: string;
+  hash: number;
+}
+const attrsTexts = new WeakMap<object, AttrsEntry>();
 
-function attrsEntry(attrs: Attrs): { text: string; hash: number } {
-  const own = (attrs as { [ATTRS_KEY]?: { text: string; hash: number } })[ATTRS_KEY];
+function attrsEntry(attrs: Attrs): AttrsEntry {
+  const own = (attrs as { [ATTRS_KEY]?: AttrsEntry })[ATTRS_KEY];
   if (own !== undefined) return own;
   let e = attrsTexts.get(attrs);
   if (e === undefined) {
@@ -167,7 +231,9 @@ export function stableJson(v: unknown): string {
   }
   const o = v as Record<string, unknown>;
   const keys = Object.keys(o);
-  if (keys.length > 1) keys.sort();
+  let sorted = true;
+  for (let i = 1; sorted && i < keys.length; i++) sorted = keys[i - 1] < keys[i];
+  if (!sorted) keys.sort();
   let s = '{';
   let first = true;
   for (const k of keys) {

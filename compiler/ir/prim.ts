@@ -24,6 +24,11 @@ export interface Prim {
   linearIn?(node: Node): number[];
   /** A simpler existing node this application reduces to (builder-time simplification). */
   normalize?(g: Graph, inputs: Id[], attrs: Attrs): Id | undefined;
+  /**
+   * normalize looks only at the order of the input ids (and the attrs): a node copied onto inputs
+   * in the same order (same ties) is normal already, and a rebuild need not ask again.
+   */
+  normalOnOrder?: boolean;
   /** Leaves: nodes without inputs whose value comes from outside (inputs, parameters). */
   leaf?: boolean;
   /**

@@ -86,3 +86,23 @@ describe('contract stage: remembered orders and regions change nothing', () => {
     expect(stats.costed).toBeLessThan(stats.regions);
   });
 });
+
+// Only the per-region plan logs its orders while the contract stage costs it; a whole-program plan
+// that is kept is contracted again to log them. In LoRA's VJP (the paper's shape) the aggressive
+// plan is kept: the scale folds into B once, and B·s is shared by y, grad:A and grad:x.
+describe('contract stage: a whole-program plan kept is logged as the per-region plan would be', () => {
+  const loraFile = new URL('../../stdlib/adapters/lora.lily', import.meta.url).pathname;
+  const lora = checkSource(readFileSync(loraFile, 'utf8'), loraFile);
+  const settings = { N: 1024, In: 768, Out: 768, r: 16 };
+  it('keeps the aggressive plan for LoRA (VJP), with its full log', () => {
+    const before = compile(lora, 'LoRA', { settings, params: 'shapes', until: 'simplify-2' });
+    const aggressive = contractWith(before, 'aggressive');
+    const perRegion = contractWith(before, planPerRegion(before.graph));
+    expect(total(aggressive.graph)).toBeLessThan(total(perRegion.graph));
+    const p = compile(lora, 'LoRA', { settings, params: 'shapes' });
+    expect(total(p.graph)).toBe(total(aggressive.graph));
+    const orders = (log: { rule: string }[]) => JSON.stringify(log.filter((l) => l.rule === 'contraction-order'));
+    expect(orders(p.log)).toBe(orders(aggressive.log));
+    expect(p.log.filter((l) => l.rule === 'contraction-order').length).toBeGreaterThan(0);
+  });
+});

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { checkSource } from '../frontend.ts';
 import { explain } from '../explain.ts';
 import { einsumFlops } from '../ir/prims/einsum.ts';
-import { optimalOrder, type Net, type Tree } from './contract.ts';
+import { optimalOrder, optimalOrderGeneral, type Net, type Tree } from './contract.ts';
 
 const lilySrc = readFileSync(new URL('../../stdlib/adapters/lily.lily', import.meta.url), 'utf8');
 const lily = checkSource(lilySrc, 'stdlib/adapters/lily.lily');
@@ -63,6 +63,27 @@ describe('contraction-order optimiser', () => {
         expect(optimalOrder(net).cost).toBe(bruteForce(net));
       }),
       { seed: 5, numRuns: 200 },
+    );
+  });
+
+  it('finds the same tree with letter bit sets as with letter strings (ties broken alike)', () => {
+    const wide = fc
+      .record({ n: fc.integer({ min: 2, max: 7 }), letters: fc.integer({ min: 2, max: 9 }), seed: fc.nat() })
+      .map(({ n, letters, seed }) => {
+        let s = seed;
+        const rnd = (k: number) => (s = (s * 1103515245 + 12345) >>> 0) % k;
+        const L = 'abcdefghi'.slice(0, letters);
+        const subs = Array.from({ length: n }, () => Array.from({ length: 1 + rnd(4) }, () => L[rnd(letters)]).join(''));
+        const used = [...new Set(subs.join(''))];
+        const out = used.filter(() => rnd(2) === 0).join('');
+        // sizes from a few values, so that equal costs (ties) are common
+        return { subs, out, sizes: new Map(used.map((c) => [c, [1, 2, 4, 16][rnd(4)]])) } as Net;
+      });
+    fc.assert(
+      fc.property(wide, (net) => {
+        expect(optimalOrder(net)).toEqual(optimalOrderGeneral(net));
+      }),
+      { seed: 11, numRuns: 400 },
     );
   });
 

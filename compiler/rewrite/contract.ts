@@ -4,8 +4,9 @@
 // Σ_e p[e]·(h @ B[e]) → h @ (Σ_e p[e]·B[e]) is one outcome of this rule, not a rule of its own;
 // so is its refusal when p carries the token axis.
 import type { Graph, Id, Node } from '../ir/graph.ts';
-import { einsumFlops, indexSizes, parseSpec, specAttrs } from '../ir/prims/einsum.ts';
+import { einsumFlops, indexSizes, lettersAmong, parseSpec, specAttrs } from '../ir/prims/einsum.ts';
 import { letterNames } from '../ir/axis-names.ts';
+import { primitive } from '../ir/prim.ts';
 import { rebuild, type RewriteLog, type Rule, type RuleContext } from './engine.ts';
 import { naiveOf } from './merge.ts';
 import { describeNet, expertFolds, tokenLetters } from './explain-net.ts';
@@ -97,6 +98,14 @@ export function optimalOrder(net: Net): Tree {
   if (n > MAX_OPERANDS) throw new Error(`internal: a sum of products of ${n} operands exceeds the optimiser's ${MAX_OPERANDS}`);
   const full = (1 << n) - 1;
   if (n > OPTIMAL_LIMIT) return greedyOrder(net);
+  if (letterUseOf(net).letters.length <= 30 && [...net.sizes.values()].reduce((p, d) => p * d, 1) <= Number.MAX_SAFE_INTEGER) return optimalOrderByBits(net);
+  return optimalOrderGeneral(net);
+}
+
+/** The dynamic programme over subsets with letter strings (any number of letters, any sizes). */
+export function optimalOrderGeneral(net: Net): Tree {
+  const n = net.subs.length;
+  const full = (1 << n) - 1;
   const best = new Map<number, Tree>();
   for (let i = 0; i < n; i++) best.set(1 << i, leafTree(net, i));
   for (let size = 2; size <= n; size++)
@@ -117,6 +126,83 @@ export function optimalOrder(net: Net): Tree {
       best.set(mask, top!);
     }
   return best.get(full)!;
+}
+
+/**
+ * optimalOrder with each subset's letters as a bit set over the net's letters (at most 30): the
+ * same subsets in the same order, the same costs and the same choice on ties, without a string or a
+ * size lookup per split. (Every product of sizes is an integer below 2⁵³, so the order in which it
+ * is multiplied out does not change it.)
+ */
+function optimalOrderByBits(net: Net): Tree {
+  const n = net.subs.length;
+  const full = (1 << n) - 1;
+  const u = letterUseOf(net);
+  const sizes = u.letters.map((c) => net.sizes.get(c)!);
+  // letters of each operand, of the output, and of each subset of operands
+  const bit = new Map(u.letters.map((c, k) => [c, 1 << k]));
+  const operandBits = net.subs.map((sub) => [...sub].reduce((m, c) => m | bit.get(c)!, 0));
+  let outBits = 0;
+  for (const c of net.out) outBits |= bit.get(c)!;
+  const inside = new Int32Array(full + 1);
+  for (let mask = 1; mask <= full; mask++) {
+    const low = mask & -mask;
+    inside[mask] = inside[mask ^ low] | operandBits[31 - Math.clz32(low)];
+  }
+  const space = (bits: number) => {
+    let p = 1;
+    for (let k = 0; bits; k++, bits >>>= 1) if (bits & 1) p *= sizes[k];
+    return p;
+  };
+  // a tree's letters as bits: leaves from their (possibly summed-down) letter string
+  const treeBits = new Int32Array(full + 1);
+  const best = new Array<Tree>(full + 1);
+  for (let i = 0; i < n; i++) {
+    const leaf = leafTree(net, i);
+    best[1 << i] = leaf;
+    treeBits[1 << i] = [...leaf.letters].reduce((m, c) => m | bit.get(c)!, 0);
+  }
+  for (let size = 2; size <= n; size++)
+    for (let mask = 1; mask <= full; mask++) {
+      if (popcount(mask) !== size) continue;
+      const keptBits = mask === full ? outBits : inside[mask] & (inside[full ^ mask] | outBits);
+      let keptSize = 1; // (the output's letters as written: the root's result)
+      if (mask === full) for (const c of net.out) keptSize *= net.sizes.get(c)!;
+      else keptSize = space(keptBits);
+      let top: Tree | undefined;
+      let topLeft = 0;
+      let topFlops = 0;
+      const low = mask & -mask;
+      for (let sub = (mask - 1) & mask; sub; sub = (sub - 1) & mask) {
+        if (!(sub & low)) continue;
+        const a = best[sub];
+        const b = best[mask ^ sub];
+        const union = treeBits[sub] | treeBits[mask ^ sub];
+        const flops = space(union) * (1 + (union & ~keptBits ? 1 : 0));
+        const cost = a.cost + b.cost + (flops + MEMORY_WEIGHT * keptSize);
+        if (!top || cost < top.cost) {
+          top = { mask, letters: '', cost, flops: 0 };
+          topLeft = sub;
+          topFlops = flops;
+        }
+      }
+      const a = best[topLeft];
+      const b = best[mask ^ topLeft];
+      top!.letters = mask === full ? net.out : lettersOf(u.letters, keptBits);
+      top!.flops = a.flops + b.flops + topFlops;
+      top!.left = a;
+      top!.right = b;
+      best[mask] = top!;
+      treeBits[mask] = keptBits;
+    }
+  return best[full];
+}
+
+/** The letters whose bits are set, in the order of `letters` (sorted). */
+function lettersOf(letters: string[], bits: number): string {
+  let out = '';
+  for (let k = 0; bits; k++, bits >>>= 1) if (bits & 1) out += letters[k];
+  return out;
 }
 
 export function greedyOrder(net: Net): Tree {
@@ -170,8 +256,7 @@ function emit(g: Graph, t: Tree, inputs: Id[], subs: string[], root = true): { i
   let a = emit(g, t.left, inputs, subs, false);
   let b = emit(g, t.right!, inputs, subs, false);
   if (b.id < a.id) [a, b] = [b, a];
-  const keep = new Set(t.letters);
-  const letters = root ? t.letters : [...new Set(a.letters + b.letters)].filter((c) => keep.has(c)).join('');
+  const letters = root ? t.letters : lettersAmong(a.letters + b.letters, [t.letters]);
   return { id: g.add('einsum', [a.id, b.id], specAttrs(`${a.letters},${b.letters}->${letters}`)), letters };
 }
 
@@ -206,6 +291,12 @@ export function contractionRule(opts: ContractOptions = {}): Rule {
     op: 'einsum',
     apply(node, ctx: RuleContext) {
       if (node.inputs.length < 2) return undefined;
+      // A pair without indices of its own to sum first is its own (only) order: most nets after
+      // merging are such pairs, and they need neither the net's size table nor the order cache.
+      if (node.inputs.length === 2 && plainPair(node)) {
+        if (explain) logOrder(ctx, node, undefined, pairTree(ctx.g, node), explain);
+        return node.id;
+      }
       const net = netOf(ctx.g, node);
       let tree: Tree;
       if (opts.orders) {
@@ -214,15 +305,60 @@ export function contractionRule(opts: ContractOptions = {}): Rule {
         tree = known ?? optimalOrder(net);
         if (!known) opts.orders.set(key, tree);
       } else tree = optimalOrder(net);
-      if (explain) {
-        const x: Explained = { g: ctx.g, node, net, tree, leafAxes: ctx.leafAxes, dimLabel: ctx.dimLabel, naive: naiveOf(ctx, node.id), forward: ctx.facts.get(node.id)?.forward === true };
-        ctx.log.push(explain === 'deferred' ? { rule: 'contraction-order', [DEFERRED]: x } : explainedEntry(x));
-      }
+      if (explain) logOrder(ctx, node, net, tree, explain);
       // Two operands taken as they are: the pair is the node itself (it is canonical), nothing to build.
       if (node.inputs.length === 2 && tree.left && !tree.left.left && tree.right && !tree.right.left) return node.id;
       return emit(ctx.g, tree, node.inputs, net.subs).id;
     },
   };
+}
+
+/** Log the order chosen for a net (its Explained record: the entry's fields are written when read). */
+function logOrder(ctx: RuleContext, node: Node, net: Net | undefined, tree: Tree, explain: true | 'deferred'): void {
+  const x: Explained = { g: ctx.g, node, net, tree, leafAxes: ctx.leafAxes, dimLabel: ctx.dimLabel, naive: naiveOf(ctx, node.id), forward: ctx.facts.get(node.id)?.forward === true };
+  ctx.log.push(explain === 'deferred' ? { rule: 'contraction-order', [DEFERRED]: x } : explainedEntry(x));
+}
+
+// plainPair's letter marks: the letter with code c is in operand k of the current call when pairMarks[k][c] === pairStamp.
+const pairMarks = [new Int32Array(128), new Int32Array(128), new Int32Array(128)];
+let pairStamp = 0;
+
+/**
+ * Whether a two-operand einsum has every index shared with the other operand or the output
+ * (nothing to sum away first; letters in ASCII): then its order is the pair itself (pairTree).
+ */
+function plainPair(node: Node): boolean {
+  const s = parseSpec(node.attrs.spec as string);
+  if (++pairStamp === 0x7fffffff) pairMarks.forEach((m) => m.fill(0)), (pairStamp = 1);
+  const stamp = pairStamp;
+  const subs = [s.ins[0], s.ins[1], s.out];
+  for (let k = 0; k < 3; k++) {
+    const sub = subs[k];
+    for (let i = 0; i < sub.length; i++) {
+      const c = sub.charCodeAt(i);
+      if (c >= 128) return false;
+      pairMarks[k][c] = stamp;
+    }
+  }
+  for (let k = 0; k < 2; k++) {
+    const sub = subs[k];
+    for (let i = 0; i < sub.length; i++) {
+      const c = sub.charCodeAt(i);
+      if (pairMarks[1 - k][c] !== stamp && pairMarks[2][c] !== stamp) return false;
+    }
+  }
+  return true;
+}
+
+/** The order optimalOrder finds for a plain pair: the pair itself, costing its own FLOPs plus its result's size. */
+function pairTree(g: Graph, node: Node): Tree {
+  const s = parseSpec(node.attrs.spec as string);
+  const flops = primitive('einsum').flops(node, g);
+  let size = 1;
+  for (const d of node.shape) size *= d;
+  const left: Tree = { mask: 1, letters: s.ins[0], cost: 0, flops: 0 };
+  const right: Tree = { mask: 2, letters: s.ins[1], cost: 0, flops: 0 };
+  return { mask: 3, letters: s.out, cost: flops + MEMORY_WEIGHT * size, flops, left, right };
 }
 
 export const CONTRACT_RULES: Rule[] = [contractionRule()];
@@ -231,7 +367,8 @@ export const CONTRACT_RULES: Rule[] = [contractionRule()];
 interface Explained {
   g: Graph;
   node: Node;
-  net: Net;
+  /** (built when first read, for a pair: see netOfExplained) */
+  net?: Net;
   tree: Tree;
   leafAxes: RuleContext['leafAxes'];
   dimLabel: RuleContext['dimLabel'];
@@ -241,6 +378,8 @@ interface Explained {
 }
 
 const DEFERRED = Symbol('deferred contraction log entry');
+
+const netOfExplained = (x: Explained): Net => (x.net ??= netOf(x.g, x.node));
 
 /** The log with each deferred entry (explain: 'deferred') written out. */
 export const settleLog = (log: RewriteLog[]): RewriteLog[] =>
@@ -255,7 +394,7 @@ const explainedOf = new WeakMap<RewriteLog, Explained>();
 function labelOf(x: Explained): Label {
   if (x.label) return x.label;
   const names = x.leafAxes ? letterNames(x.g, x.node, x.leafAxes) : new Map<string, string>();
-  return (x.label = (c) => names.get(c) ?? x.dimLabel?.(x.net.sizes.get(c)!) ?? c);
+  return (x.label = (c) => names.get(c) ?? x.dimLabel?.(netOfExplained(x).sizes.get(c)!) ?? c);
 }
 
 /**
@@ -275,9 +414,9 @@ function lazyField(key: string, compute: (x: Explained) => unknown): PropertyDes
   };
 }
 
-const NET_FIELD = lazyField('net', (x) => describeNet(x.g, x.node, x.net, labelOf(x)));
+const NET_FIELD = lazyField('net', (x) => describeNet(x.g, x.node, netOfExplained(x), labelOf(x)));
 const ORDER_FIELD = lazyField('order', (x) => describeTree(x.g, x.node, x.tree, labelOf(x)));
-const FOLDS_FIELD = lazyField('folds', (x) => expertFolds(x.g, x.node, x.net, x.tree, tokenLetters(x.g, x.node), labelOf(x)));
+const FOLDS_FIELD = lazyField('folds', (x) => expertFolds(x.g, x.node, netOfExplained(x), x.tree, tokenLetters(x.g, x.node), labelOf(x)));
 
 /** The log entry of one net's order (fields in this order: the log's JSON is compared byte for byte). */
 function explainedEntry(x: Explained): RewriteLog {

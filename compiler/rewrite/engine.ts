@@ -41,8 +41,8 @@ export function rebuild(
   opts: { facts?: (oldId: Id, newId: Id, ctx: RuleContext) => void; log?: RewriteLog[]; ctx?: Partial<RuleContext>; onMap?: (mapped: (oldId: Id) => Id | undefined) => void } = {},
 ): { graph: Graph; map: (oldId: Id) => Id | undefined; log: RewriteLog[]; facts: Map<Id, Record<string, unknown>> } {
   const g = new Graph();
-  const ctx: RuleContext = { g, facts: new Map(), log: opts.log ?? [], ...opts.ctx } as RuleContext;
-  ctx.g = g;
+  // (one object shape for every rebuild: rules read ctx.g on every node)
+  const ctx: RuleContext = { g, facts: new Map(), log: opts.log ?? [], dimLabel: opts.ctx?.dimLabel, leafAxes: opts.ctx?.leafAxes };
   const byOp = new Map<string, Rule[]>();
   for (const r of rules) byOp.set(r.op, [...(byOp.get(r.op) ?? []), r]);
   // each op's rules, then the rules for any op: built once per op, not per node and step
@@ -52,16 +52,17 @@ export function rebuild(
     if (!rs) forOp.set(op, (rs = [...(byOp.get(op) ?? []), ...(byOp.get('*') ?? [])]));
     return rs;
   };
-  // old id → new id (an array: every node's inputs are looked up here)
-  const newId: Id[] = [];
-  const map = (old: Id): Id | undefined => newId[old];
+  // old id → new id, -1 before it is rebuilt (a typed array: every node's inputs are looked up here)
+  const newId = new Int32Array(src.nodes.length).fill(-1);
+  const map = (old: Id): Id | undefined => (newId[old] >= 0 ? newId[old] : undefined);
+  const rebuilt = (old: Id): Id => newId[old];
   opts.onMap?.(map);
   const simplify = (id: Id): Id => {
     for (let step = 0; step < MAX_STEPS; step++) {
       const node = g.node(id);
       let next: Id | undefined;
+      g.loc = node.loc;
       for (const r of rulesFor(node.op)) {
-        g.loc = node.loc;
         next = r.apply(node, ctx);
         if (next !== undefined && next !== id) break;
         next = undefined;
@@ -75,9 +76,8 @@ export function rebuild(
     const n = src.node(old);
     g.loc = n.loc;
     const ins = n.inputs;
-    const inputs = new Array<Id>(ins.length);
-    for (let k = 0; k < ins.length; k++) inputs[k] = newId[ins[k]];
-    const raw = g.add(n.op, inputs, n.attrs);
+    const inputs = ins.map(rebuilt); // (exactly sized)
+    const raw = g.copyOf(src, n, inputs);
     opts.facts?.(old, raw, ctx);
     const id = simplify(raw);
     // The rewritten node stands for the same old node: it inherits facts it did not set itself.
@@ -92,6 +92,27 @@ export function rebuild(
   for (const [name, id] of src.outputs) g.outputs.set(name, newId[id]);
   g.loc = undefined;
   return { graph: g, map, log: ctx.log, facts: ctx.facts };
+}
+
+/**
+ * Whether no rule changes any live node of `g`. Then `rebuild(g, rules)` is `g` again, renumbered
+ * (einsum operands and add's may be listed in another order, which changes no FLOP count: no two
+ * nodes become one), so its FLOPs are `g`'s and the rebuild can be skipped where only they are
+ * wanted. A rule that fires may have added nodes to `g` (dead ones: `live` does not see them).
+ */
+export function settled(g: Graph, rules: Rule[]): boolean {
+  const ctx: RuleContext = { g, facts: new Map(), log: [], dimLabel: undefined, leafAxes: undefined };
+  const forOp = new Map<string, Rule[]>();
+  for (const id of g.live()) {
+    const node = g.node(id);
+    let rs = forOp.get(node.op);
+    if (!rs) forOp.set(node.op, (rs = rules.filter((r) => r.op === node.op || r.op === '*')));
+    for (const r of rs) {
+      const next = r.apply(node, ctx);
+      if (next !== undefined && next !== id) return false;
+    }
+  }
+  return true;
 }
 
 /** Sum of FLOPs over the live nodes reachable from the given roots (default: all outputs). */

@@ -7,7 +7,7 @@
 // no vector loads. A GEMM writes C or Cᵀ at the same cost, so the contraction takes the consumer's
 // order instead: the consumer's innermost axis becomes the intermediate's last axis.
 import type { Graph, Id, Node } from '../ir/graph.ts';
-import { parseSpec } from '../ir/prims/einsum.ts';
+import { parseSpec, specAttrs } from '../ir/prims/einsum.ts';
 import { rebuild, type Rule, type RuleContext } from './engine.ts';
 
 const specOf = (ins: string[], out: string) => `${ins.join(',')}->${out}`;
@@ -39,23 +39,28 @@ export const LAYOUT_RULES: Rule[] = [
         if (new Set(s.ins[i]).size !== s.ins[i]!.length) continue; // a diagonal read: leave it
         const ps = parseSpec(producer.attrs.spec as string);
         const moved = ps.out.slice(0, at) + ps.out.slice(at + 1) + ps.out[at];
-        const relaid = ctx.g.add('einsum', producer.inputs, { spec: specOf(ps.ins, moved) });
+        const relaid = ctx.g.add('einsum', producer.inputs, specAttrs(specOf(ps.ins, moved)));
         const ins = s.ins.map((l, k) => (k === i ? l.slice(0, at) + l.slice(at + 1) + inner : l));
         ctx.log.push({ rule: 'layout-follow-consumer', loc: node.loc, detail: `${specOf(ps.ins, ps.out)} → ${specOf(ps.ins, moved)}` });
-        return ctx.g.add('einsum', node.inputs.map((x, k) => (k === i ? relaid : x)), { spec: specOf(ins, s.out) });
+        return ctx.g.add('einsum', node.inputs.map((x, k) => (k === i ? relaid : x)), specAttrs(specOf(ins, s.out)));
       }
       return undefined;
     },
   },
 ];
 
-/** Run the layout rules; each node carries how often the source graph uses it and whether it is an output. */
+/**
+ * Run the layout rules; a node carries how often the source graph uses it and whether it is an
+ * output — recorded only where the rule can act on it (one use, not an output: the facts of every
+ * other node would only say no).
+ */
 export function chooseLayouts(src: Graph) {
   const uses = src.uses();
   const outputs = new Set(src.outputs.values());
   return rebuild(src, LAYOUT_RULES, {
     facts(old: Id, id: Id, ctx) {
-      ctx.facts.set(id, { ...ctx.facts.get(id), uses: uses.get(old) ?? 0, output: outputs.has(old) });
+      if (uses.get(old) === 1 && !outputs.has(old)) ctx.facts.set(id, { ...ctx.facts.get(id), uses: 1, output: false });
+      else if (ctx.facts.has(id)) ctx.facts.set(id, { ...ctx.facts.get(id), uses: uses.get(old) ?? 0, output: outputs.has(old) });
     },
   });
 }

@@ -68,11 +68,27 @@ export const MERGE_RULES: Rule[] = [
       // Inner output letters take the consumer's letters; inner summed letters get fresh ones.
       const innerIns = renamedInner(si, s.ins[k], node.attrs.spec as string);
       if (!innerIns) return undefined; // the net would need more index letters than there are
-      const ins = [...s.ins.slice(0, k), ...innerIns, ...s.ins.slice(k + 1)];
-      const inputs = [...node.inputs.slice(0, k), ...inner.inputs, ...node.inputs.slice(k + 1)];
+      // operand k replaced by the inner einsum's operands (loops: every inlining step comes here)
+      const size = node.inputs.length - 1 + inner.inputs.length;
+      const ins = new Array<string>(size);
+      const inputs = new Array<Id>(size);
+      let at = 0;
+      let again = false; // the inner einsum is also another operand of this one
+      for (let i = 0; i < node.inputs.length; i++) {
+        if (i !== k) {
+          ins[at] = s.ins[i];
+          inputs[at++] = node.inputs[i];
+          if (node.inputs[i] === inner.id) again = true;
+        } else
+          for (let j = 0; j < innerIns.length; j++) {
+            ins[at] = innerIns[j];
+            inputs[at++] = inner.inputs[j];
+          }
+      }
       const merged = ctx.g.add('einsum', inputs, specAttrs(`${ins.join(',')}->${s.out}`));
-      const rest = new Set([...plan, ...inlineSet(ctx, inner.id)]);
-      if (!node.inputs.some((id, i) => i !== k && id === inner.id)) rest.delete(inner.id);
+      const rest = new Set(plan);
+      for (const id of inlineSet(ctx, inner.id)) rest.add(id);
+      if (!again) rest.delete(inner.id);
       ctx.facts.set(merged, { ...ctx.facts.get(merged), naive: naiveOf(ctx, node.id) + naiveOf(ctx, inner.id), inline: rest });
       return merged;
     },

@@ -16,8 +16,9 @@ export const SIMPLIFY_RULES: Rule[] = [
     apply(node, ctx) {
       // (most einsums have no constant operand: answered before anything is allocated)
       let count = 0;
-      for (const id of node.inputs) if (isConst(ctx, id)) count++;
-      if (count === 0) return undefined;
+      let last = -1;
+      for (let k = 0; k < node.inputs.length; k++) if (isConst(ctx, node.inputs[k])) count++, (last = k);
+      if (count === 0 || (count === 1 && constValue(ctx, node.inputs[last]) !== 1)) return undefined; // (a lone factor: most scaled products)
       const s = parseSpec(node.attrs.spec as string);
       // A const is a scalar: its subscript is ''.
       const consts = node.inputs.map((id, k) => (isConst(ctx, id) ? k : -1)).filter((k) => k >= 0);
@@ -40,11 +41,12 @@ export const SIMPLIFY_RULES: Rule[] = [
     doc: 'a product with a zero constant is a zero tensor',
     op: 'einsum',
     apply(node, ctx) {
-      const zero = node.inputs.some((id) => {
+      // (a loop, not some(closure): every einsum of every simplifying rebuild is asked)
+      for (const id of node.inputs) {
         const n = ctx.g.node(id);
-        return (n.op === 'const' || n.op === 'fill') && n.attrs.value === 0;
-      });
-      return zero ? ctx.g.add('fill', [], { value: 0, shape: node.shape }) : undefined;
+        if ((n.op === 'const' || n.op === 'fill') && n.attrs.value === 0) return ctx.g.add('fill', [], { value: 0, shape: node.shape });
+      }
+      return undefined;
     },
   },
   {
@@ -55,7 +57,7 @@ export const SIMPLIFY_RULES: Rule[] = [
       const p = primitive(node.op);
       // Leaves, constants and fills have no inputs: nothing to fold.
       if (node.shape.length !== 0 || node.inputs.length === 0) return undefined;
-      if (!node.inputs.every((id) => isConst(ctx, id))) return undefined;
+      for (const id of node.inputs) if (!isConst(ctx, id)) return undefined;
       const v = p.eval(node.inputs.map((id) => ({ shape: [], data: Float64Array.of(constValue(ctx, id)) })), node.attrs, node);
       return ctx.g.add('const', [], { value: v.data[0] });
     },

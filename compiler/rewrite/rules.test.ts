@@ -5,7 +5,7 @@ import * as T from '../../runtime/tensor/index.ts';
 import { evaluateOutputs } from '../ir/evaluate.ts';
 import { Graph } from '../ir/graph.ts';
 import '../ir/prims.ts';
-import { rebuild } from './engine.ts';
+import { graphFlops, rebuild, settled } from './engine.ts';
 import { mergeSumsOfProducts } from './merge.ts';
 import { SIMPLIFY_RULES } from './rules-simplify.ts';
 
@@ -152,5 +152,29 @@ describe('the simplify rules table', () => {
     sameOutputs(g, out);
     const y = out.node(out.outputs.get('y')!);
     expect(y.inputs.map((i) => out.node(i)).filter((n) => n.op === 'const').map((n) => n.attrs.value)).toEqual([1.5]);
+  });
+});
+
+// The contract stage reads a plan's FLOPs without rebuilding it when no simplify rule would fire.
+describe('settled: whether a rebuild with the rules would change anything', () => {
+  const product = (factors: number[]) => {
+    const g = new Graph();
+    const p = g.add('param', [], { name: 'x', shape: [2, 3], trainable: true });
+    const q = g.add('param', [], { name: 'w', shape: [3, 4], trainable: true });
+    const consts = factors.map((value) => g.add('const', [], { value }));
+    g.outputs.set('y', g.add('einsum', [p, q, ...consts], { spec: `ab,bc${','.repeat(factors.length)}->ac` }));
+    return g;
+  };
+  it('a product with one factor other than 1 is settled: its FLOPs are those of its rebuild', () => {
+    const g = product([3]);
+    expect(settled(g, SIMPLIFY_RULES)).toBe(true);
+    expect(graphFlops(rebuild(g, SIMPLIFY_RULES).graph)).toBe(graphFlops(g));
+  });
+  it('two constant factors (folded into one) or a factor 1 (dropped) are not', () => {
+    for (const factors of [[3, -0.5], [1]]) {
+      const g = product(factors);
+      expect(settled(g, SIMPLIFY_RULES)).toBe(false);
+      expect(graphFlops(rebuild(g, SIMPLIFY_RULES).graph)).toBeLessThan(graphFlops(g));
+    }
   });
 });

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Graph } from '../graph.ts';
 import { primitive } from '../prims.ts';
-import { alreadyCanonical, canonical, einsumFlops, einsumShape, formatSpec, indexSizes, parseSpec } from './einsum.ts';
+import { alreadyCanonical, canonical, einsumFlops, einsumShape, formatSpec, indexSizes, lettersAmong, parseSpec } from './einsum.ts';
 
 describe('alreadyCanonical', () => {
   it('is true exactly when canonical() leaves operands and spec unchanged (property)', () => {
@@ -75,3 +75,16 @@ function reference(s: { ins: string[]; out: string }, sizes: Map<string, number>
   const summed = all.some((c) => !s.out.includes(c));
   return all.reduce((p, c) => p * sizes.get(c)!, 1) * (s.ins.length - 1 + (summed ? 1 : 0));
 }
+
+describe('lettersAmong', () => {
+  it('is the distinct letters of a text found in the allowed texts, in order of first appearance (property, ASCII and not)', () => {
+    const text = fc.array(fc.constantFrom(...'abcdeAé'), { maxLength: 8 }).map((cs) => cs.join(''));
+    fc.assert(
+      fc.property(text, fc.array(text, { maxLength: 3 }), (t, allowed) => {
+        const pool = new Set(allowed.join(''));
+        expect(lettersAmong(t, allowed)).toBe([...new Set([...t].filter((c) => pool.has(c)))].join(''));
+      }),
+      { seed: 3, numRuns: 300 },
+    );
+  });
+});

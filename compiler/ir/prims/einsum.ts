@@ -250,6 +250,7 @@ definePrim({
     return [...s.out].map((c) => byLetter.get(c));
   },
   eval: (ins, attrs) => T.einsum(attrs.spec as string, ...ins),
+  normalOnOrder: true,
   normalize(g, inputs, attrs) {
     const c = canonicalForm(inputs, attrs.spec as string);
     if (c === 'identity') return inputs[0];
@@ -262,11 +263,9 @@ definePrim({
       const target = s.ins[i];
       const others = node.inputs.filter((__, k) => k !== i);
       const otherSubs = s.ins.filter((__, k) => k !== i);
-      const available = new Set([...s.out, ...otherSubs.join('')]);
       // Indices only operand i had (it was summed over them alone): the gradient is constant along them.
-      const reach = [...target].filter((c) => available.has(c)).join('');
-      const dedup = [...new Set(reach)].join('');
-      let grad = g.add('einsum', [ct, ...others], { spec: `${[s.out, ...otherSubs].join(',')}->${dedup}` });
+      const dedup = lettersAmong(target, [s.out, ...otherSubs]);
+      let grad = g.add('einsum', [ct, ...others], specAttrs(`${s.out}${otherSubs.length ? ',' : ''}${otherSubs.join(',')}->${dedup}`));
       if (dedup !== target) {
         const shape = g.shape(node.inputs[i]);
         grad = g.add('broadcast', [grad], { shape, map: [...dedup].map((c) => target.indexOf(c)) });
@@ -283,5 +282,37 @@ definePrim({
   print: (attrs) => `einsum "${attrs.spec}"`,
   linearIn: (node) => node.inputs.map((_, i) => i),
 });
+
+// lettersAmong's marks (ASCII letters; other text takes the general path)
+const amongMarks = new Int32Array(128);
+let amongStamp = 0;
+
+/**
+ * The distinct letters of `text` that occur in one of `allowed`, in order of first appearance
+ * (the letters an operand shares with the rest of a net, an intermediate's kept letters).
+ */
+export function lettersAmong(text: string, allowed: string[]): string {
+  if (!isAsciiText(text) || allowed.some((t) => !isAsciiText(t))) {
+    const pool = new Set(allowed.join(''));
+    return [...new Set([...text].filter((c) => pool.has(c)))].join('');
+  }
+  if (amongStamp >= 0x7ffffffe) amongMarks.fill(0), (amongStamp = 0);
+  const wanted = ++amongStamp;
+  const taken = ++amongStamp;
+  for (const t of allowed) for (let k = 0; k < t.length; k++) amongMarks[t.charCodeAt(k)] = wanted;
+  let out = '';
+  for (let k = 0; k < text.length; k++) {
+    const c = text.charCodeAt(k);
+    if (amongMarks[c] !== wanted) continue;
+    amongMarks[c] = taken;
+    out += text[k];
+  }
+  return out;
+}
+
+const isAsciiText = (t: string) => {
+  for (let k = 0; k < t.length; k++) if (t.charCodeAt(k) >= 128) return false;
+  return true;
+};
 
 export { numelOf };

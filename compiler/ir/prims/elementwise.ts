@@ -3,22 +3,27 @@
 import * as T from '../../../runtime/tensor/index.ts';
 import type { Graph, Id, Node } from '../graph.ts';
 import { definePrim, numelOf } from '../prim.ts';
+import { specAttrs } from './einsum.ts';
 
 const letters = (rank: number) => 'abcdefghijklmnopqrstuvwxyz'.slice(0, rank);
 /** Elementwise product of equal-shape tensors, as an einsum (so it joins sums of products). */
 export const mulSame = (g: Graph, a: Id, b: Id): Id => {
   const l = letters(g.shape(a).length);
-  return g.add('einsum', [a, b], { spec: `${l},${l}->${l}` });
+  return g.add('einsum', [a, b], specAttrs(`${l},${l}->${l}`));
 };
 export const scale = (g: Graph, c: number, x: Id): Id => {
   const l = letters(g.shape(x).length);
-  return g.add('einsum', [g.add('const', [], { value: c }), x], { spec: `,${l}->${l}` });
+  return g.add('einsum', [g.add('const', [], { value: c }), x], specAttrs(`,${l}->${l}`));
 };
 
 const sameShape = (shapes: number[][], op: string) => {
-  for (const s of shapes)
-    if (s.length !== shapes[0].length || s.some((d, i) => d !== shapes[0][i])) throw new Error(`internal: ${op} of shapes ${shapes.map((x) => `[${x}]`).join(' ')}`);
-  return shapes[0];
+  const first = shapes[0];
+  for (const s of shapes) {
+    let same = s.length === first.length;
+    for (let i = 0; same && i < s.length; i++) same = s[i] === first[i];
+    if (!same) throw new Error(`internal: ${op} of shapes ${shapes.map((x) => `[${x}]`).join(' ')}`);
+  }
+  return first;
 };
 
 const isZero = (n: Node) => (n.op === 'fill' || n.op === 'const') && n.attrs.value === 0;
