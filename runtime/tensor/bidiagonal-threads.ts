@@ -13,7 +13,7 @@
 // finished half stores its Σ a² and adds one to DONE, and the caller, after claiming every half it
 // could, waits until DONE reaches the count (only for a half the worker is running: on a loaded
 // machine the caller takes both). A worker that keeps the caller waiting far longer than a half
-// takes (its core is busy elsewhere) pauses the split for some steps. The worker polls a while before
+// takes (its core is busy elsewhere) gets no more halves of that bidiagonalisation. The worker polls a while before
 // Atomics.wait (sleeping costs tens of µs a step). It is unref()'d (it never keeps the process
 // alive); one that fails to start leaves every pass on the calling thread.
 import { Worker } from 'node:worker_threads';
@@ -32,9 +32,8 @@ const MAX_CHUNKS = 8;
 const SPIN = 1 << 15;
 /** the caller's wait for the worker's chunks: past this, the worker is taken for dead */
 const WAIT_MS = 10_000;
-/** a wait for the worker longer than this (ms) pauses the split for PAUSE_STEPS steps, then twice that… */
+/** a wait for the worker longer than this (ms): its core is busy elsewhere, so this session stops handing it halves */
 const SLOW_WAIT_MS = 0.5;
-const PAUSE_STEPS = 32;
 
 const WORKER_SRC = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -120,9 +119,8 @@ class Session implements RowPassSession {
   private readonly results: Float64Array;
   private seq = 0;
   private tag = 0;
-  /** steps to run here alone (after the worker kept us waiting), and the next such pause */
-  private pause = 0;
-  private nextPause = PAUSE_STEPS;
+  /** the worker kept us waiting (a loaded machine): the rest of this bidiagonalisation runs here */
+  private slow = false;
 
   constructor(
     private readonly kernel: BidiagonalKernel,
@@ -136,8 +134,7 @@ class Session implements RowPassSession {
   }
 
   ready(): boolean {
-    if (this.pause > 0) return this.pause--, false;
-    return Atomics.load(this.c, READY) === 1;
+    return !this.slow && Atomics.load(this.c, READY) === 1;
   }
 
   run(args: number[], chunks: [number, number, number][]): [number, number] {
@@ -170,12 +167,9 @@ class Session implements RowPassSession {
       const t0 = performance.now();
       for (let polls = 0; Atomics.load(c, DONE) < count; polls++)
         if ((polls & 0xffff) === 0xffff && performance.now() - t0 > WAIT_MS) throw new Error('svd: the row-pass worker stopped answering');
-      // a wait far longer than a half: the worker's core is taken (a loaded machine), so the next
-      // steps run here alone, for longer each time it happens
-      if (performance.now() - t0 > SLOW_WAIT_MS) {
-        this.pause = this.nextPause;
-        this.nextPause *= 2;
-      }
+      // a wait far longer than a half: the worker's core is taken (a loaded machine), where every
+      // such wait costs a time slice (ms): the remaining steps run here (both halves, the same bits)
+      if (performance.now() - t0 > SLOW_WAIT_MS) this.slow = true;
     }
     const failed = Atomics.load(c, FAILED);
     if (failed) {
