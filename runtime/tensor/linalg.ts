@@ -76,6 +76,14 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
  * times. PiSSA's [768, 16] @ [16, 768]: ≈ 4 ms in V8 (9.8 ms one row at a time).
  */
 function matmulInto(a: Float64Array, ao: number, b: Float64Array, bo: number, out: Float64Array, o: number, M: number, K: number, N: number): void {
+  // sizes may arrive as doubles (a shape computed by division): as int32 the loops keep integer
+  // indices (V8 otherwise deoptimises on a size that is not a small integer and recompiles slower)
+  ao |= 0;
+  bo |= 0;
+  o |= 0;
+  M |= 0;
+  K |= 0;
+  N |= 0;
   let j = 0;
   for (; j + 4 <= N; j += 4) {
     let i = 0;
