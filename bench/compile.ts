@@ -82,7 +82,7 @@ export async function compileTimes(reps = 3, log: (s: string) => void = () => {}
     }
   }
   const model = new URL('./model/vit-small.lily', import.meta.url).pathname;
-  const m = await timeCompile(model, 'ViTLily', MODEL_DIMS, Math.max(1, reps - 1));
+  const m = await timeCompile(model, 'ViTLily', MODEL_DIMS, reps);
   const { loadavg } = await import('node:os');
   const slowest = Object.keys(adapters).reduce((a, b) => (adapters[b] > adapters[a] ? b : a));
   log(`   whole model, by phase (median ms):\n${formatTimings(m.phases)}`);

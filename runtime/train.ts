@@ -57,10 +57,13 @@ export interface Trainer {
   /** One step on a batch; returns the loss before the update. */
   step(batch: { x: Float32Array; t: Float32Array }): Promise<number>;
   /**
-   * The same step, synchronous and allocation-free after the first call, where the backend runs on
-   * the host (the CPU backend); undefined elsewhere.
+   * The same step, synchronous and allocation-free once warm, where the backend runs on the host (the
+   * CPU backend); undefined elsewhere. It returns nothing — a JS number would be a new 16-byte heap
+   * object every step —: read the loss with lastLoss() when you need it.
    */
-  stepSync?: (batch: { x: Float32Array; t: Float32Array }) => number;
+  stepSync?: (batch: { x: Float32Array; t: Float32Array }) => void;
+  /** The loss the last step computed (before its update); NaN before the first step. */
+  lastLoss(): number;
   read(name: string): Promise<Float32Array>;
   /**
    * The model's output y for a batch in evaluation mode (dropout off, `training` false) with the
@@ -120,10 +123,12 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
     return { ...forward, delta: program.form === 'delta' };
   };
   let steps = 0;
+  // the last step's loss, copied float to float (no double is computed in JS, see hostStep)
+  const lastLoss = Float32Array.of(NaN);
   const assignments = train.assignments.filter(([from]) => plan.outputs.has(from));
   // Programs reading `step` or drawing per-step random numbers are fed those by the async step.
   const stepDependent = plan.leaves.has('step') || [...plan.leaves.keys()].some(isStepRandomLeaf);
-  const stepSync = exec.host && !stepDependent ? hostStep(exec.host, plan, train, assignments, () => ++steps, opts.schedule) : undefined;
+  const stepSync = exec.host && !stepDependent ? hostStep(exec.host, plan, train, assignments, () => ++steps, lastLoss, opts.schedule) : undefined;
   const read = async (names: string[]) => new Map(await Promise.all(names.map(async (n) => [n, await exec.read(n)] as [string, Float32Array])));
   const parameters = () => read(trainable);
   const withShapes = (values: Map<string, Float32Array>) => new Map([...values].map(([n, data]) => [n, { shape: plan.buffers[plan.leaves.get(n)!].shape, data }]));
@@ -151,7 +156,10 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
     },
     async step(batch) {
       // The fast host step feeds no step counter or per-step random draws: only programs without them take it.
-      if (stepSync) return stepSync(batch);
+      if (stepSync) {
+        stepSync(batch);
+        return lastLoss[0]!;
+      }
       const before = steps++;
       await exec.set('x', batch.x);
       await exec.set('t', batch.t);
@@ -161,11 +169,12 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
         if (isStepRandomLeaf(name)) await exec.set(name, Float32Array.from(stepRandom(opts.seed ?? 0, before, name, plan.buffers[b].shape).data));
       for (const [k, v] of Object.entries(train.args(steps, opts.schedule?.(steps) ?? 1))) if (plan.leaves.has(k)) await exec.set(k, Float32Array.of(v));
       await exec.run();
-      const loss = (await exec.read('loss'))[0];
+      lastLoss.set(await exec.read('loss'));
       await exec.assign(assignments);
-      return loss;
+      return lastLoss[0]!;
     },
     stepSync,
+    lastLoss: () => lastLoss[0]!,
     read: (name) => exec.read(name),
     predict,
     parameters,
@@ -268,7 +277,7 @@ function hostLoss(kind: 'mse' | 'xent', y: Float32Array, t: Float32Array, classe
 }
 
 /** The step on a host executable: inputs written into the leaves' arrays, one run, the assigns prepared once. */
-function hostStep(host: HostAccess, plan: KernelPlan, train: NonNullable<Program['train']>, assignments: [string, string][], next: () => number, schedule?: (step: number) => number) {
+function hostStep(host: HostAccess, plan: KernelPlan, train: NonNullable<Program['train']>, assignments: [string, string][], next: () => number, lossOut: Float32Array, schedule?: (step: number) => number) {
   const argNames = train.argNames.filter((a) => plan.leaves.has(a));
   // the optimiser's scalars in wasm, each copied into its leaf as a one-float view (no double in JS: see wasm-step-scalars.ts)
   const scalars = compileStepScalars(train.argFormulas);
@@ -277,7 +286,7 @@ function hostStep(host: HostAccess, plan: KernelPlan, train: NonNullable<Program
     return scalars.out.subarray(k, k + 1);
   });
   let assign: (() => void) | null = null;
-  return (batch: { x: Float32Array; t: Float32Array }): number => {
+  return (batch: { x: Float32Array; t: Float32Array }): void => {
     const step = next();
     const x = host.leaf('x'), t = host.leaf('t');
     if (batch.x.length !== x.length || batch.t.length !== t.length) throw new Error(`step: x needs ${x.length} values and t ${t.length}; got ${batch.x.length} and ${batch.t.length}`);
@@ -286,8 +295,7 @@ function hostStep(host: HostAccess, plan: KernelPlan, train: NonNullable<Program
     scalars.run(step, schedule?.(step) ?? 1);
     for (let i = 0; i < argNames.length; i++) host.leaf(argNames[i]!).set(argViews[i]!);
     host.run();
-    const loss = host.output('loss')[0]!;
+    lossOut.set(host.output('loss'));
     (assign ??= host.assigner(assignments))();
-    return loss;
   };
 }
