@@ -13,9 +13,9 @@
 // finished half stores its Σ a² and adds one to DONE, and the caller, after claiming every half it
 // could, waits until DONE reaches the count (only for a half the worker is running: on a loaded
 // machine the caller takes both). A worker that keeps the caller waiting far longer than a half
-// takes (its core is busy elsewhere) gets no more halves of that bidiagonalisation. The worker polls a while before
-// Atomics.wait (sleeping costs tens of µs a step). It is unref()'d (it never keeps the process
-// alive); one that fails to start leaves every pass on the calling thread.
+// takes (its core is busy elsewhere) gets no more halves of that bidiagonalisation. The worker polls
+// a while before Atomics.wait (sleeping costs tens of µs a step). It is unref()'d (it never keeps
+// the process alive); one that fails to start leaves every pass on the calling thread.
 import { Worker } from 'node:worker_threads';
 import type { BidiagonalKernel } from './bidiagonal-wasm.ts';
 import { ROW_PASS_CTRL_AREA, setRowPassHelper, type RowPassHelper, type RowPassSession } from './bidiagonal.ts';
@@ -27,7 +27,7 @@ const NEXT = 16, DONE = 32; // each on its own line
 const ARGS_BYTE = 192; // 12 f64
 const CHUNKS_BYTE = 320; // 3 i32 a chunk
 const RESULTS_BYTE = 384; // 1 f64 a chunk
-const MAX_CHUNKS = 8;
+const MAX_CHUNKS = 2; // the two halves
 /** polls of SEQ before the worker sleeps (≈ 50 µs) */
 const SPIN = 1 << 15;
 /** the caller's wait for the worker's chunks: past this, the worker is taken for dead */
@@ -140,7 +140,7 @@ class Session implements RowPassSession {
   run(args: number[], chunks: [number, number, number][]): [number, number] {
     const { c, results } = this;
     const count = chunks.length;
-    if (count !== 2) throw new Error(`row pass: ${count} chunks`);
+    if (count !== MAX_CHUNKS) throw new Error(`row pass: ${count} chunks`);
     // the previous job is over (DONE reached its count): its words are free to rewrite
     this.args.set(args);
     chunks.forEach((ch, i) => this.chunks.set(ch, 3 * i));
