@@ -2,12 +2,9 @@
 // a seeded random 768×768 float64 weight, by phase — the Householder bidiagonalisation (its row
 // pass is a WebAssembly SIMD kernel), every singular value (implicit-shift QR on the bidiagonal),
 // and the 16 principal / 16 minor singular vector pairs (inverse iteration, then the reflectors) —
-// as the minimum over repetitions of wall and CPU ms (CPU time moves less on a shared machine). The
-// bidiagonalisation runs on one thread and on two (bidiagonal-threads.ts, as the CPU backend installs
-// it), alternately; the SVD rows use two.
+// as the minimum over repetitions of wall and CPU ms (CPU time moves less on a shared machine).
 //   npx tsx bench/svd.ts [--json] [--reps N] [--n 768] [--r 16]
 import { bidiagonalize } from '../runtime/tensor/bidiagonal.ts';
-import { installRowPassThreads } from '../runtime/tensor/bidiagonal-threads.ts';
 import { bidiagonalValues } from '../runtime/tensor/bidiagonal-svd.ts';
 import { svdColumns } from '../runtime/tensor/decompose.ts';
 import { tensor } from '../runtime/tensor/tensor.ts';
@@ -36,13 +33,9 @@ const time = <T>(phase: string, f: () => T): T => {
   return out;
 };
 
-const threads = installRowPassThreads();
-bidiagonalize(data, n, n); // starts the worker
-await new Promise((r) => setTimeout(r, 200)); // it boots in tens of ms
 // the first round warms the JIT and the kernels' tier-up; it counts like the others (minimum)
 for (let i = 0; i <= reps; i++) {
-  time('bidiagonalisation, 1 thread', () => bidiagonalize(data, n, n, { threads: false }));
-  const b = time('bidiagonalisation, 2 threads', () => bidiagonalize(data, n, n));
+  const b = time('bidiagonalisation', () => bidiagonalize(data, n, n));
   time('singular values', () => bidiagonalValues(b.d, b.e));
   time(`svd: S, U[:, :${r}], V[:, :${r}] (PiSSA)`, () => {
     const c = svdColumns(tensor([n, n], data));
@@ -57,11 +50,8 @@ for (let i = 0; i <= reps; i++) {
 }
 
 const rows = [...best].map(([phase, t]) => ({ phase, wall_ms: +t.wall.toFixed(1), cpu_ms: +t.cpu.toFixed(1) }));
-const worker_chunks = threads.workerChunks();
-if (args.includes('--json')) console.log(JSON.stringify({ n, r, reps, rows, worker_chunks }));
+if (args.includes('--json')) console.log(JSON.stringify({ n, r, reps, rows }));
 else {
   console.log(`SVD of a ${n}×${n} float64 matrix, ${r} vector pairs: min over ${reps + 1} runs`);
   for (const row of rows) console.log(`${row.phase.padEnd(40)} ${String(row.wall_ms).padStart(7)} ms wall ${String(row.cpu_ms).padStart(7)} ms CPU`);
-  console.log(`chunks run by the worker: ${worker_chunks}`);
 }
-process.exit(0);

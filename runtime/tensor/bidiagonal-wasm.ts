@@ -7,15 +7,12 @@ import { Code, F64, I32, ModuleBuilder, type Local, V128 } from '../backends/was
 
 export interface BidiagonalKernel {
   memory: WebAssembly.Memory;
-  /** the instance's module (a worker instantiates it on the same shared memory) */
-  module: WebAssembly.Module;
   /**
-   * bidiagonal.ts's rowPassLoop on rows lo..hi−1 (k < lo) of the row-major [m, n] matrix at byte
-   * offset a (w, u, wn: byte offsets of those vectors): scale column k into v_k, the left and right
-   * updates, those rows' terms of the next step's product added to wn; returns their Σ a[i, k+1]²
-   * (i > k+1).
+   * bidiagonal.ts's rowPassLoop on the row-major [m, n] matrix at byte offset a (w, u, wn: byte
+   * offsets of those vectors): scale column k into v_k, the left and right updates of rows k+1..m−1,
+   * the next step's product wn; returns Σ_{i>k+1} a[i, k+1]².
    */
-  pass(a: number, w: number, u: number, wn: number, n: number, m: number, k: number, lo: number, hi: number, tau: number, tauR: number, scale: number): number;
+  pass(a: number, w: number, u: number, wn: number, n: number, m: number, k: number, tau: number, tauR: number, scale: number): number;
   /**
    * X ← (I − τ v vᵀ) X for the row-major [rows, c] block at byte offset x, where v[head] = 1 and
    * v[i] (head < i < rows) is the double at byte v + i·stride (v[i] = 0 above head): bidiagonal.ts's
@@ -24,44 +21,25 @@ export interface BidiagonalKernel {
   reflect(x: number, c: number, rows: number, head: number, v: number, stride: number, tau: number): void;
 }
 
-/** the most 64 KiB pages a shared memory may grow to (a 16384² float64 matrix is 2 GiB) */
-const SHARED_MAX_PAGES = 65536;
-const built: Partial<Record<'plain' | 'shared', WebAssembly.Module | null>> = {};
+let built: { module: WebAssembly.Module } | null | undefined;
 
-/**
- * A fresh instance with memory for `bytes` bytes, or null without WebAssembly SIMD (or, when
- * `shared`, without shared memory: a SharedArrayBuffer-backed memory that worker threads can use).
- */
-export function bidiagonalKernel(bytes: number, shared = false): BidiagonalKernel | null {
-  const kind = shared ? 'shared' : 'plain';
-  if (built[kind] === undefined) built[kind] = build(shared);
-  const module = built[kind];
-  if (!module) return null;
-  const initial = Math.ceil(bytes / 65536) + 1;
-  if (shared && initial > SHARED_MAX_PAGES) return null;
-  const memory = new WebAssembly.Memory(shared ? { initial, maximum: SHARED_MAX_PAGES, shared: true } : { initial });
-  return { memory, module, ...kernelExports(module, memory) };
+/** A fresh instance with memory for `bytes` bytes, or null without WebAssembly SIMD. */
+export function bidiagonalKernel(bytes: number): BidiagonalKernel | null {
+  if (built === undefined) built = build();
+  if (!built) return null;
+  const memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / 65536) + 1 });
+  const ex = new WebAssembly.Instance(built.module, { env: { mem: memory } }).exports as unknown as Omit<BidiagonalKernel, 'memory'>;
+  return { memory, pass: ex.pass, reflect: ex.reflect };
 }
 
-/** The kernel's functions on a memory (also what a worker thread calls: the same module, the same memory). */
-export function kernelExports(module: WebAssembly.Module, memory: WebAssembly.Memory): Omit<BidiagonalKernel, 'memory' | 'module'> {
-  const ex = new WebAssembly.Instance(module, { env: { mem: memory } }).exports as unknown as Omit<BidiagonalKernel, 'memory' | 'module'>;
-  return { pass: ex.pass, reflect: ex.reflect };
-}
-
-function build(shared: boolean): WebAssembly.Module | null {
+function build(): { module: WebAssembly.Module } | null {
   if (typeof WebAssembly === 'undefined') return null;
-  if (shared && typeof SharedArrayBuffer === 'undefined') return null;
-  const mb = new ModuleBuilder({ module: 'env', name: 'mem', minPages: 1, ...(shared ? { maxPages: SHARED_MAX_PAGES, shared: true } : {}) });
-  mb.func([I32, I32, I32, I32, I32, I32, I32, I32, I32, F64, F64, F64], [F64], rowPass, 'pass');
+  const mb = new ModuleBuilder({ module: 'env', name: 'mem', minPages: 1 });
+  mb.func([I32, I32, I32, I32, I32, I32, I32, F64, F64, F64], [F64], rowPass, 'pass');
   mb.func([I32, I32, I32, I32, I32, I32, F64], [], reflect, 'reflect');
   const bytes = mb.bytes();
   if (!WebAssembly.validate(bytes)) return null;
-  try {
-    return new WebAssembly.Module(bytes);
-  } catch {
-    return null;
-  }
+  return { module: new WebAssembly.Module(bytes) };
 }
 
 /**
@@ -137,18 +115,16 @@ function reflect(c: Code): void {
 }
 
 /**
- * The row pass of step k on rows lo..hi−1 (bidiagonal.ts's rowPassLoop). Rows are worked on in
- * pairs: the two rows share every load of w, u and wn (a third of the loads and stores of one row at
- * a time) and their dot products are two independent chains (≈ 15% less time than one row at a time;
- * three or four rows were no faster, and recomputing the left update in the second loop instead of
- * storing it was slower). Each row's arithmetic is the same operations in the same order as alone
- * (wn gets row i's term, then row i+1's), so the result does not depend on the pairing; an odd last
- * row goes alone.
+ * Rows are worked on in pairs: the two rows share every load of w, u and wn (a third of the loads
+ * and stores of one row at a time) and their dot products are two independent chains (≈ 15% less
+ * time than one row at a time; three or four rows were no faster, and recomputing the left update
+ * in the second loop instead of storing it was slower). Each row's
+ * arithmetic is the same operations in the same order as alone (wn gets row i's term, then row
+ * i+1's), so the result does not depend on the pairing; an odd last row goes alone.
  */
 function rowPass(c: Code): void {
-  const [a, w, u, wn, n, m, k, lo, hi] = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => c.param(i));
-  void m; // the row count (the range says which rows)
-  const [tau, tauR, scale] = [c.param(9), c.param(10), c.param(11)];
+  const [a, w, u, wn, n, m, k] = [0, 1, 2, 3, 4, 5, 6].map((i) => c.param(i));
+  const [tau, tauR, scale] = [c.param(7), c.param(8), c.param(9)];
   const i = c.local(I32);
   const k1 = c.local(I32);
   const pe = c.local(I32); // end of row 0's run
@@ -268,15 +244,15 @@ function rowPass(c: Code): void {
   };
 
   c.get(k).i32(1).i32Add().set(k1);
-  c.get(lo).set(i);
+  c.get(k1).set(i);
   // pairs while two rows are left
   c.block().loop();
-  c.get(i).i32(1).i32Add().get(hi).i32GeS().brIf(1);
+  c.get(i).i32(1).i32Add().get(m).i32GeS().brIf(1);
   work(2);
   c.get(i).i32(2).i32Add().set(i);
   c.br(0).end().end();
   // an odd last row
-  c.get(i).get(hi).i32LtS().if_();
+  c.get(i).get(m).i32LtS().if_();
   work(1);
   c.end();
   c.get(below2);

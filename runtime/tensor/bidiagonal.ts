@@ -5,37 +5,6 @@
 // staying in L1 while it is worked on (the LAPACK dgebd2 order makes three passes).
 import { bidiagonalKernel, type BidiagonalKernel } from './bidiagonal-wasm.ts';
 
-/**
- * A big step's row pass is cut into two halves of rows, each adding its terms of the next step's
- * product into its own vector (summed after), so that two threads can run them at once without
- * sharing a cache line of the matrix. The cut depends only on the sizes (never on whether a second
- * thread is there), so every platform gets the same bits: a second thread (Node: bidiagonal-threads.ts,
- * installed by the CPU backend) only runs the second half at the same time as the first.
- */
-export interface RowPassHelper {
-  /** a session on a kernel whose memory is shared, its control area at byte `ctrl` (null: none now) */
-  attach(kernel: BidiagonalKernel, ctrl: number): RowPassSession | null;
-}
-export interface RowPassSession {
-  /** whether the helper has joined (until then the halves run one after the other on this thread) */
-  ready(): boolean;
-  /**
-   * The kernel's pass over each chunk (rows lo..hi−1, its terms into the vector at byte wn: arguments
-   * 7, 8 and 3 of `args`), all done on return; each chunk's Σ a[i, k+1]².
-   */
-  run(args: number[], chunks: [lo: number, hi: number, wn: number][]): [number, number];
-  close(): void;
-}
-let rowPassHelper: RowPassHelper | null = null;
-/** Install (or with null remove) the row pass's second thread. */
-export function setRowPassHelper(helper: RowPassHelper | null): void {
-  rowPassHelper = helper;
-}
-/** the least trailing block (rows × columns) whose pass is cut in two halves (a fixed size: results must not depend on the machine) */
-export const SPLIT_MIN_ELEMENTS = 1 << 14;
-/** bytes of the helper's control area (its layout: bidiagonal-threads.ts) */
-export const ROW_PASS_CTRL_AREA = 512;
-
 export interface Bidiagonal {
   m: number;
   n: number;
@@ -68,37 +37,15 @@ function leftReflector(alpha: number, below2: number, column: () => number[]): {
   return { beta, tau: (beta - alpha) / beta, scale: 1 / (alpha - beta) };
 }
 
-export interface BidiagonalizeOptions {
-  /** false: the JavaScript loops (tests compare them with the kernel) */
-  wasm?: boolean;
-  /** false: no helper thread even where one is installed */
-  threads?: boolean;
-  /** the least trailing block cut in halves (default SPLIT_MIN_ELEMENTS; tests cut every step) */
-  splitMin?: number;
-}
-
 /**
  * Bidiagonalise a row-major [m, n] matrix, m ≥ n (the data is copied). The row pass runs as a
  * WebAssembly SIMD kernel where there is one (bidiagonal-wasm.ts), else as rowPassLoop;
  * `wasm: false` asks for the loop (tests compare the two).
  */
-export function bidiagonalize(data: ArrayLike<number>, m: number, n: number, opts: BidiagonalizeOptions = {}): Bidiagonal {
+export function bidiagonalize(data: ArrayLike<number>, m: number, n: number, opts: { wasm?: boolean } = {}): Bidiagonal {
   if (m < n) throw new Error(`bidiagonalize: needs m >= n, got [${m}, ${n}]`);
-  // one block: the matrix, then w, u and wNext, each a run of doubles, room for applyLeft's columns,
-  // the second half's wNext, then (with a helper thread) its control area
-  const helper = opts.wasm === false || opts.threads === false ? null : rowPassHelper;
-  const wn2At = 8 * (m * n + 3 * n + m * COLUMNS);
-  const ctrlAt = 64 * Math.ceil((wn2At + 8 * n) / 64);
-  const kernel = opts.wasm === false ? null : ((helper && bidiagonalKernel(ctrlAt + ROW_PASS_CTRL_AREA, true)) ?? bidiagonalKernel(wn2At + 8 * n));
-  const session = helper && kernel ? helper.attach(kernel, ctrlAt) : null;
-  try {
-    return bidiagonalizeIn(data, m, n, kernel, session, wn2At, opts.splitMin ?? SPLIT_MIN_ELEMENTS);
-  } finally {
-    session?.close();
-  }
-}
-
-function bidiagonalizeIn(data: ArrayLike<number>, m: number, n: number, kernel: BidiagonalKernel | null, session: RowPassSession | null, wn2At: number, splitMin: number): Bidiagonal {
+  // one block: the matrix, then w, u and wNext, each a run of doubles (then room for applyLeft's columns)
+  const kernel = opts.wasm === false ? null : bidiagonalKernel(8 * (m * n + 3 * n + m * COLUMNS));
   const block = kernel ? new Float64Array(kernel.memory.buffer, 0, m * n + 3 * n) : new Float64Array(m * n + 3 * n);
   const a = block.subarray(0, m * n);
   a.set(data);
@@ -109,26 +56,9 @@ function bidiagonalizeIn(data: ArrayLike<number>, m: number, n: number, kernel: 
   const w = block.subarray(m * n, m * n + n); // w_j = Σ_i v_i a[i, j]: the left reflector's product with the trailing rows
   const u = block.subarray(m * n + n, m * n + 2 * n); // the right reflector (u[k+1] = 1)
   const wNext = block.subarray(m * n + 2 * n); // Σ_{i > k+1} a[i, k+1] a[i, j] gathered during step k, for step k + 1
-  const wNext2 = kernel ? new Float64Array(kernel.memory.buffer, wn2At, n) : new Float64Array(n); // the second half's terms
-  const [wAt, uAt, wnAt] = [8 * m * n, 8 * (m * n + n), 8 * (m * n + 2 * n)];
-  /** the pass of rows lo..hi−1, their terms into wn (wNext or wNext2) */
   const pass = kernel
-    ? (k: number, lo: number, hi: number, second: boolean, tau: number, tauRk: number, scale: number) =>
-        kernel.pass(0, wAt, uAt, second ? wn2At : wnAt, n, m, k, lo, hi, tau, tauRk, scale)
-    : (k: number, lo: number, hi: number, second: boolean, tau: number, tauRk: number, scale: number) =>
-        rowPassLoop(a, w, u, second ? wNext2 : wNext, n, k, lo, hi, tau, tauRk, scale);
-  /** step k's row pass (wNext zeroed): whole, or in two halves (on two threads where a helper has joined) */
-  const rowPass = (k: number, tau: number, tauRk: number, scale: number): number => {
-    const k1 = k + 1;
-    if ((m - k1) * (n - k1) < splitMin) return pass(k, k1, m, false, tau, tauRk, scale);
-    const mid = Math.min(m, k1 + 2 * Math.ceil((m - k1) / 4)); // an even number of rows first (rows go in pairs)
-    wNext2.fill(0);
-    let b0: number, b1: number;
-    if (session?.ready()) [b0, b1] = session.run([0, wAt, uAt, 0, n, m, k, 0, 0, tau, tauRk, scale], [[k1, mid, wnAt], [mid, m, wn2At]]);
-    else [b0, b1] = [pass(k, k1, mid, false, tau, tauRk, scale), pass(k, mid, m, true, tau, tauRk, scale)];
-    for (let j = k1; j < n; j++) wNext[j] += wNext2[j];
-    return b0 + b1;
-  };
+    ? (k: number, tau: number, tauRk: number, scale: number) => kernel.pass(0, 8 * m * n, 8 * (m * n + n), 8 * (m * n + 2 * n), n, m, k, tau, tauRk, scale)
+    : (k: number, tau: number, tauRk: number, scale: number) => rowPassLoop(a, w, u, wNext, n, m, k, tau, tauRk, scale);
   const column = (k: number) => Array.from({ length: m - k - 1 }, (_, i) => a[(k + 1 + i) * n + k]);
 
   // step 0's product and column norm, from the matrix as given (later steps get theirs from the previous pass)
@@ -175,20 +105,20 @@ function bidiagonalizeIn(data: ArrayLike<number>, m: number, n: number, kernel: 
     }
     // ---- one pass over rows k+1..m−1 ----
     wNext.fill(0);
-    below2 = rowPass(k, tau, tauRk, scale);
+    below2 = pass(k, tau, tauRk, scale);
   }
   return { m, n, d, e, a, kernel, tauL, tauR };
 }
 
 /**
- * The row pass of step k on rows lo..hi−1 (as the WebAssembly kernel does it): v_i = a[i, k]·scale
+ * The row pass of step k (as the WebAssembly kernel does it): for rows i > k, v_i = a[i, k]·scale
  * (stored), the left update a[i, j] −= τ v_i w[j], the right update a[i, j] −= τR (a[i, ·]·u) u[j]
- * (j > k), and the next step's wn[j] += a[i, k+1] a[i, j] (i > k+1). Returns their Σ a[i, k+1]².
+ * (j > k), and the next step's wn[j] += a[i, k+1] a[i, j] (i > k+1). Returns Σ_{i>k+1} a[i, k+1]².
  */
-function rowPassLoop(a: Float64Array, w: Float64Array, u: Float64Array, wn: Float64Array, n: number, k: number, lo: number, hi: number, tau: number, tauR: number, scale: number): number {
+function rowPassLoop(a: Float64Array, w: Float64Array, u: Float64Array, wn: Float64Array, n: number, m: number, k: number, tau: number, tauR: number, scale: number): number {
   const k1 = k + 1;
   let below2 = 0;
-  for (let i = lo; i < hi; i++) {
+  for (let i = k1; i < m; i++) {
     const r = i * n;
     const vi = a[r + k] * scale;
     a[r + k] = vi;

@@ -121,20 +121,20 @@ const structured = fc
   });
 
 describe('svd at the kernels\' sizes: dense, rank-deficient, repeated singular values (property)', () => {
-  it('W = U diag(S) Vᵀ, orthonormal columns, the principal and minor columns as in the full SVD, the sign rule; the row pass whole or in halves', () => {
+  it('W = U diag(S) Vᵀ, orthonormal columns, the principal and minor columns as in the full SVD, the sign rule', () => {
     fc.assert(
-      fc.property(structured, fc.integer({ min: 1, max: 9 }), fc.constantFrom(0, Infinity), (W, r0, splitMin) => {
+      fc.property(structured, fc.integer({ min: 1, max: 9 }), (W, r0) => {
         const [m, n] = W.shape;
         const K = Math.min(m, n);
         const r = Math.min(r0, K);
         const norm = Math.sqrt(W.data.reduce((acc, x) => acc + x * x, 0)) || 1;
-        const { U, S, V } = svd(W, { splitMin });
+        const { U, S, V } = svd(W);
         close(matmul(diagTimes(U, S), transpose(V)), W, 1e-12 * norm * K);
         close(matmul(transpose(U), U), identity(K), 1e-11);
         close(matmul(transpose(V), V), identity(K), 1e-11);
         for (let k = 1; k < K; k++) expect(S.data[k]).toBeLessThanOrEqual(S.data[k - 1]);
         // the lazily computed r principal and r minor columns are the full SVD's, bit for bit
-        const c = svdColumns(W, { splitMin });
+        const c = svdColumns(W);
         const cols = (X: Tensor, lo: number, hi: number) => Array.from({ length: X.shape[0] }, (_, i) => [...X.data.slice(i * K + lo, i * K + hi)]).flat();
         expect([...c.U(K - r, K).data]).toEqual(cols(U, K - r, K));
         expect([...c.V(0, r).data]).toEqual(cols(V, 0, r));
@@ -146,7 +146,7 @@ describe('svd at the kernels\' sizes: dense, rank-deficient, repeated singular v
           expect(big).toBeGreaterThan(0);
         }
       }),
-      { seed: 13, numRuns: 100 },
+      { seed: 13, numRuns: 60 },
     );
   });
 });

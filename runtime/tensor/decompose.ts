@@ -1,7 +1,7 @@
 // Matrix decompositions in float64, for initialisers that read a frozen weight (PiSSA, MiLoRA,
 // LoRA-XS): they run once, at load, never inside a training step.
 import { BidiagonalVectors, bidiagonalValues } from './bidiagonal-svd.ts';
-import { applyLeft, applyRight, bidiagonalize, type BidiagonalizeOptions } from './bidiagonal.ts';
+import { applyLeft, applyRight, bidiagonalize } from './bidiagonal.ts';
 import { type Tensor, tensor } from './tensor.ts';
 
 export interface Svd {
@@ -31,14 +31,14 @@ export interface SvdColumns {
  * column of U has its largest-magnitude entry positive (LAPACK's signs are arbitrary; U S Vᵀ is
  * unaffected); for m < n the SVD of Wᵀ is taken, so the rule applies to V's columns.
  */
-export function svdColumns(W: Tensor, opts: BidiagonalizeOptions = {}): SvdColumns {
+export function svdColumns(W: Tensor): SvdColumns {
   if (W.shape.length !== 2) throw new Error(`svd: a matrix is needed, got shape [${W.shape}]`);
   const [m, n] = W.shape;
   if (m < n) {
-    const t = svdColumns(transpose2(W), opts);
+    const t = svdColumns(transpose2(W));
     return { S: t.S, U: t.V, V: t.U };
   }
-  const b = bidiagonalize(W.data, m, n, opts);
+  const b = bidiagonalize(W.data, m, n);
   const S = tensor([n], bidiagonalValues(b.d, b.e));
   const pairs = new BidiagonalVectors(b.d, b.e, S.data);
   const columns = new Map<number, { u: Float64Array; v: Float64Array }>();
@@ -87,8 +87,8 @@ export function svdColumns(W: Tensor, opts: BidiagonalizeOptions = {}): SvdColum
 }
 
 /** Thin SVD: W = U diag(S) Vᵀ, every column (svdColumns computes only those asked for). */
-export function svd(W: Tensor, opts: BidiagonalizeOptions = {}): Svd {
-  const c = svdColumns(W, opts);
+export function svd(W: Tensor): Svd {
+  const c = svdColumns(W);
   const K = c.S.shape[0];
   return { U: c.U(0, K), S: c.S, V: c.V(0, K) };
 }
