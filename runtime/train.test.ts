@@ -3,8 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/frontend.ts';
-import { cpuBackend } from './backends/cpu-exec.ts';
-import { pendingRecipe } from './init/drawn.ts';
+import { CpuExecutable, cpuBackend } from './backends/cpu-exec.ts';
+import { pendingRecipe, zerosWhenNeeded } from './init/drawn.ts';
+import { numel } from './tensor/tensor.ts';
 import { compileTraining } from './train.ts';
 
 const src = (f: string) => readFileSync(new URL(`../stdlib/adapters/${f}`, import.meta.url), 'utf8');
@@ -62,15 +63,42 @@ describe('training step (reference backend)', () => {
   });
 });
 
-describe('initial values a training executable does not need', () => {
-  it("x, written before every run, is loaded as zeros: its sample input is never drawn", async () => {
+describe('zeros a new CPU executable holds already', () => {
+  it('load writes no zeros into a new block (x, t, B): they read as zeros', async () => {
     const tr = await compileTraining(lora, 'LoRA', { dims: { N: 64, In: 32, Out: 16, r: 4 }, backend: cpuBackend() });
-    expect(pendingRecipe(tr.program.leaves.get('x')!), 'the sample input was drawn').toBeDefined();
-    expect((await tr.exec.read('x')).every((v) => v === 0)).toBe(true);
-    // a step feeds x as before
-    const batch = { x: Float32Array.from({ length: 64 * 32 }, (_, i) => Math.sin(i)), t: new Float32Array(64 * 16) };
+    expect((tr.exec as CpuExecutable).zerosNotWritten).toBeGreaterThanOrEqual(3);
+    for (const name of ['x', 't', 'B']) expect((await tr.exec.read(name)).every((v) => v === 0), name).toBe(true);
+    tr.dispose();
+  });
+
+  it('a leaf written before load (set, run) is written with its zeros', async () => {
+    const tr = await compileTraining(lora, 'LoRA', { dims: { N: 64, In: 32, Out: 16, r: 4 }, backend: cpuBackend() });
+    const shape = tr.plan.buffers[tr.plan.leaves.get('B')!]!.shape;
+    for (const first of ['set', 'run'] as const) {
+      const exec = (await cpuBackend().prepare(tr.plan)) as CpuExecutable;
+      await exec.set('B', new Float32Array(numel(shape)).fill(1));
+      if (first === 'run') await exec.run(Object.fromEntries(tr.plan.args.map((a) => [a, 1])));
+      await exec.load([['B', zerosWhenNeeded(shape)]]);
+      expect(exec.zerosNotWritten, first).toBe(0);
+      expect((await exec.read('B')).every((v) => v === 0), first).toBe(true);
+      exec.dispose();
+    }
+    tr.dispose();
+  });
+});
+
+describe('initial values a training executable does not need', () => {
+  it("x and t, written before every run that reads them, are loaded as zeros: their sample values are never drawn", async () => {
+    const tr = await compileTraining(lora, 'LoRA', { dims: { N: 64, In: 32, Out: 16, r: 4 }, backend: cpuBackend() });
+    for (const name of ['x', 't']) {
+      expect(pendingRecipe(tr.program.leaves.get(name)!), `the sample ${name} was drawn`).toBeDefined();
+      expect((await tr.exec.read(name)).every((v) => v === 0), name).toBe(true);
+    }
+    // a step feeds x and t as before
+    const batch = { x: Float32Array.from({ length: 64 * 32 }, (_, i) => Math.sin(i)), t: Float32Array.from({ length: 64 * 16 }, (_, i) => Math.cos(i)) };
     expect(Number.isFinite(await tr.step(batch))).toBe(true);
     expect(await tr.exec.read('x')).toEqual(batch.x);
+    expect(await tr.exec.read('t')).toEqual(batch.t);
     tr.dispose();
   });
 });

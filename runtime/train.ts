@@ -112,8 +112,9 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
   const train = program.train!;
   const keep = [...(opts.keep === 'gradients' ? [...program.graph.outputs.keys()].filter((k) => k.startsWith('grad:')) : (opts.keep ?? [])), ...(program.graph.outputs.has('grad_norm') ? ['grad_norm'] : [])];
   const plan = timed(opts.timings, 'kernel plan', () => planKernels(program.graph, { outputs: ['loss', ...train.assignments.map(([from]) => from), ...keep] }));
-  // x is written by every step, evaluate and predict before a run reads it: loaded as zeros, its sample
-  // input (a batch of normal draws, ~20–40 ms at the paper's shape) is never drawn
+  // x is written by every step, evaluate and predict before a run reads it, t by every step and
+  // evaluate (predict reads y, which does not depend on t): loaded as zeros, their sample values (a
+  // batch of normal draws each, ~20–40 ms at the paper's shape) are never drawn
   const exec = await prepareWithValues(program, plan, opts.backend ?? referenceBackend, 'every leaf', opts.timings, FED_EACH_STEP);
   const trainable = train.assignments.map(([, to]) => to).filter((n) => !/^[mv]:/.test(n));
   const updated = train.assignments.map(([, to]) => to).filter((n) => plan.leaves.has(n));
@@ -212,7 +213,7 @@ export async function compileTraining(checked: CheckedProgram, adapter: string, 
  * later (x, the trained parameters) may lack one.
  */
 /** inputs a training executable is given before every run: it needs no initial value for them */
-const FED_EACH_STEP: ReadonlySet<string> = new Set(['x']);
+const FED_EACH_STEP: ReadonlySet<string> = new Set(['x', 't']);
 
 export async function prepareWithValues(program: Program, plan: ReturnType<typeof planKernels>, backend: Backend, need: 'every leaf' | 'known leaves', timings?: Timings, fed: ReadonlySet<string> = new Set()): Promise<Executable> {
   const exec = timings ? await timings.timeAsync('prepare', () => backend.prepare(plan, timings)) : await backend.prepare(plan);

@@ -19,6 +19,12 @@ describe('parser', () => {
     expect(a.members[1].kind).toBe('method');
   });
 
+  it('keeps a string literal as written: runs of spaces and "--" inside it are not squeezed or read as comments', () => {
+    const p = parse('import "my  adapters/lo--ra.lily" -- a comment\nimport "b.lily"\n', 'a.lily');
+    expect(p.imports.map((i) => i.path)).toEqual(['my  adapters/lo--ra.lily', 'b.lily']);
+    expect([p.imports[1]!.span.line, p.imports[1]!.span.col]).toEqual([2, 8]);
+  });
+
   it('gives @ tighter binding than *, and ** tighter than unary minus', () => {
     const p = parse('fn f(x: [N, D], w: [D, D]) -> [N, D] = 2 * x @ w - -x ** 2');
     const body = (p.decls[0] as { body: any }).body;

@@ -55,7 +55,14 @@ export function squeeze(source: string): { text: string; toSource(offset: number
   const isSpace = (c: number) => c === 32 || c === 9 || c === 10 || c === 13 || c === 0xfeff || c === 11 || c === 12;
   while (i < source.length) {
     let j = i;
-    while (j < source.length && !isSpace(source.charCodeAt(j)) && !(source[j] === '-' && source[j + 1] === '-')) j++;
+    while (j < source.length && !isSpace(source.charCodeAt(j)) && !(source[j] === '-' && source[j + 1] === '-')) {
+      // a string literal (it ends at its quote or the line's end) is kept as written: spaces and "--" in it are text
+      if (source[j] === '"') {
+        j++;
+        while (j < source.length && source[j] !== '"' && source[j] !== '\n') j++;
+        if (source[j] === '"') j++;
+      } else j++;
+    }
     if (j > i) {
       textAt.push(out), sourceAt.push(i), parts.push(source.slice(i, j));
       out += j - i;

@@ -34,6 +34,7 @@ import { attachWasmLoops, type CpuExecKernel, type LoopsEngine, loopsEngine, typ
 import { loadNativeBlas } from './native-blas.ts';
 import { CTRL_WORDS, type LoopsWorker, LoopsThreads, startLoopsWorker } from './wasm-loops-threads.ts';
 import { loadFloat32, startDrawWorker, THREAD_MIN_VALUES } from '../init/draw-threads.ts';
+import { pendingZeros } from '../init/drawn.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 
 export interface CpuBackendOptions extends Omit<CpuKernelOptions, 'gemm' | 'gemmBatch'> {
@@ -311,7 +312,7 @@ export class CpuExecutable implements Executable {
     if (worker && !this.loopsWorker) void worker.terminate().catch(() => 0); // started ahead, not needed after all
     // constant leaves of a fusion plan (eye, one-hot) are set here, once
     const consts = (plan as KernelPlan & { constants?: Map<string, ArrayLike<number>> }).constants;
-    if (consts) for (const [name, data] of consts) if (plan.leaves.has(name)) this.B[plan.leaves.get(name)!]!.set(data);
+    if (consts) for (const [name, data] of consts) if (plan.leaves.has(name)) this.B[plan.leaves.get(name)!]!.set(data), this.setAtPrepare.add(name);
   }
 
   private check(): void {
@@ -324,11 +325,30 @@ export class CpuExecutable implements Executable {
   /** Initial values into their leaves, drawn straight in where not drawn yet, on two threads where the block is shared (draw-threads.ts). */
   async load(values: [name: string, value: Tensor][]): Promise<void> {
     this.check();
-    await loadFloat32(values.map(([name, t]) => [t, this.host.leaf(name)]), this.drawThreads);
+    // a new block holds zeros: a leaf nothing has written yet needs no zeros written (nor its pages touched now)
+    const zero = this.leavesZero;
+    this.leavesZero = false;
+    const todo = values.filter(([name, t]) => !(zero && pendingZeros(t) && !this.setAtPrepare.has(name)));
+    this.zerosNotWritten = values.length - todo.length;
+    await loadFloat32(todo.map(([name, t]) => [t, this.leaf(name)]), this.drawThreads);
+  }
+
+  /** true until a leaf may have been written (set, run, assign, load, host access): they all hold the new block's zeros */
+  private leavesZero = true;
+  /** leaves prepare wrote (a fusion plan's constants) */
+  private readonly setAtPrepare = new Set<string>();
+  /** leaves load() found holding their zeros already (for tests) */
+  zerosNotWritten = 0;
+
+  private leaf(name: string): Float32Array {
+    const id = this.plan.leaves.get(name);
+    if (id === undefined) throw new Error(`cpu executable: no leaf named ${name}`);
+    return this.B[id]!;
   }
 
   async set(name: string, data: Float32Array): Promise<void> {
     this.check();
+    this.leavesZero = false;
     const id = this.plan.leaves.get(name);
     if (id === undefined) throw new Error(`cpu executable: no leaf named ${name}`);
     const dst = this.B[id]!;
@@ -345,6 +365,7 @@ export class CpuExecutable implements Executable {
       if (typeof args[names[i]!] !== 'number') throw new Error(`cpu executable: missing run-time argument ${names[i]}`);
     }
     const { B, S } = this;
+    this.leavesZero = false;
     this.readAlias.fill(-1);
     for (let i = 0; i < kernels.length; i++) kernels[i]!.run(B, args, S);
     this.ran = true;
@@ -356,9 +377,8 @@ export class CpuExecutable implements Executable {
 
   readonly host: HostAccess = {
     leaf: (name) => {
-      const id = this.plan.leaves.get(name);
-      if (id === undefined) throw new Error(`cpu executable: no leaf named ${name}`);
-      return this.B[id]!;
+      this.leavesZero = false; // the caller may write it
+      return this.leaf(name);
     },
     output: (name) => {
       const id = this.plan.outputs.get(name);
@@ -391,6 +411,7 @@ export class CpuExecutable implements Executable {
   /** assign(pairs) with the names resolved and the snapshot arrays allocated once; each call allocates nothing. */
   assigner(pairs: [from: string, to: string][]): () => void {
     this.check();
+    this.leavesZero = false;
     const ids = pairs.map(([from, to]) => {
       const f = this.plan.outputs.get(from);
       const t = this.plan.leaves.get(to);

@@ -225,6 +225,18 @@ export class Code {
   i32x4Shl(): this { return this.simd(0xab); }
   i32x4ShrS(): this { return this.simd(0xac); }
   i32x4ShrU(): this { return this.simd(0xad); }
+  i32x4Mul(): this { return this.simd(0xb5); }
+  v128Xor(): this { return this.simd(0x51); }
+  /** a byte shuffle of two v128s: lane i of the result is byte lanes[i] of a ‖ b */
+  i8x16Shuffle(lanes: readonly number[]): this { return this.simd(0x0d, ...lanes); }
+  /** the low two u32 lanes, as f64 (exact) */
+  f64x2ConvertLowI32x4U(): this { return this.simd(0xff); }
+  /** two f64 lanes rounded to f32 into the low lanes, the high ones 0 */
+  f32x4DemoteF64x2Zero(): this { return this.simd(0x5e); }
+  /** v128.const with two equal f64 lanes */
+  f64x2Const(x: number): this {
+    return this.simd(0x0c, ...new Uint8Array(new Float64Array([x, x]).buffer));
+  }
   i32x4TruncSatF32x4S(): this { return this.simd(0xf8); }
   f32x4ConvertI32x4S(): this { return this.simd(0xfa); }
   /** relaxed-simd f32x4.relaxed_madd (a*b+c); only valid where relaxed SIMD is enabled */

@@ -54,6 +54,20 @@ describe('initial values loaded on two threads', () => {
     }
   });
 
+  it('the worker alone draws big uniform tensors four at a time (one stream in each SIMD lane), the rest one by one, as this thread would', async () => {
+    expect(await drawWorkerStats().ready).toBe(true);
+    const { tensors, outs } = batch(9);
+    const before = drawWorkerStats();
+    await loadFloat32(tensors.map((t, i) => [t, outs[i]!]), 2, false);
+    expect(drawWorkerStats().drew - before.drew).toBe(12); // 9 uniform, 3 normal
+    expect(drawWorkerStats().drewQuads - before.drewQuads, 'two jobs of four uniform draws').toBe(2);
+    for (const [i, t] of tensors.entries()) {
+      const want = new Float32Array(outs[i]!.length);
+      writeFloat32(t, want);
+      expect(same(outs[i]!, want), `tensor ${i} [${t.shape}]`).toBe(true);
+    }
+  });
+
   it('one thread, or arrays that are not shared memory: everything drawn here, the same numbers', async () => {
     const { tensors, outs } = batch(3);
     const before = drawWorkerStats().drew;

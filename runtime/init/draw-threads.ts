@@ -1,14 +1,15 @@
 // Loading initial values on two threads (Node): the big uniform and normal draws (the whole model's
-// ~10⁷ frozen weights, its sample input) shared between this thread and one worker, each claiming the
-// next tensor from a shared counter and drawing it straight into the backend's buffer, which must then
-// be shared memory (the CPU backend's block on its threaded path). The worker runs the very functions this thread runs (their
-// source, and the same WebAssembly module: uniform-wasm.ts), so the numbers are the same whoever draws
-// them. Everything else (small tensors, constants, values that exist) is written here meanwhile.
+// ~10⁷ frozen weights) shared between this thread and one worker, each claiming the next job from a
+// shared counter and drawing it straight into the backend's buffer, which must then be shared memory
+// (the CPU backend's block on its threaded path); uniform draws go four tensors to a job, one stream in
+// each SIMD lane (uniformWasmInto4). The worker runs the very functions this thread runs (their source,
+// and the same WebAssembly module: uniform-wasm.ts), so the numbers are the same whoever draws them.
+// Everything else (small tensors, constants, values that exist) is written here meanwhile.
 import { Worker } from 'node:worker_threads';
 import { numel, type Tensor } from '../tensor/tensor.ts';
 import { drawInto, pendingRecipe, writeFloat32 } from './drawn.ts';
 import { normalPairsInto, rngAt } from './rng.ts';
-import { uniformWasmInto, uniformWasmModule, uniformWasmOf } from './uniform-wasm.ts';
+import { uniformWasm, uniformWasmInto, uniformWasmInto4, uniformWasmModule, uniformWasmOf } from './uniform-wasm.ts';
 
 /** tensors smaller than this are drawn here: a worker's share is worth a message only above it */
 export const THREAD_MIN_VALUES = 1 << 15;
@@ -25,6 +26,26 @@ interface DrawJob {
   length: number;
 }
 
+/** four uniform draws at once (uniformWasmInto4: one stream in each SIMD lane) */
+interface QuadJob {
+  kind: 'uniform4';
+  parts: DrawJob[];
+}
+
+type Job = DrawJob | QuadJob;
+
+/** values a job writes (the biggest jobs go first: the two threads end close together) */
+const jobValues = (j: Job) => (j.kind === 'uniform4' ? j.parts.reduce((n, p) => n + p.length, 0) : j.length);
+
+/** The uniform draws four at a time (alike in length: the rest of each is drawn one stream at a time), the others as they are; the biggest first. */
+function inQuads(jobs: DrawJob[]): Job[] {
+  const uniform = jobs.filter((j) => j.kind === 'uniform').sort((a, b) => b.length - a.length);
+  const out: Job[] = jobs.filter((j) => j.kind !== 'uniform');
+  let k = 0;
+  for (; k + 4 <= uniform.length; k += 4) out.push({ kind: 'uniform4', parts: uniform.slice(k, k + 4) });
+  return [...out, ...uniform.slice(k)].sort((a, b) => jobValues(b) - jobValues(a));
+}
+
 // The worker: claims jobs from ctl[0], marks each done in ctl[2 + i] and counts it in ctl[1], answers
 // with the run's id when no job is left. (`__name`: what a keep-names transpiler may wrap functions in.)
 const WORKER_SRC = `
@@ -32,6 +53,7 @@ const { parentPort, workerData } = require('node:worker_threads');
 var __name = (f) => f;
 const uniformWasmOf = (${uniformWasmOf.toString()});
 const uniformWasmInto = (${uniformWasmInto.toString()});
+const uniformWasmInto4 = (${uniformWasmInto4.toString()});
 const normalPairsInto = (${normalPairsInto.toString()});
 const wasm = uniformWasmOf(workerData.module);
 const drew = new Int32Array(workerData.drew);
@@ -39,13 +61,19 @@ parentPort.on('message', ({ id, ctl, jobs }) => {
   const c = new Int32Array(ctl);
   for (let i; (i = Atomics.add(c, 0, 1)) < jobs.length; ) {
     const j = jobs[i];
-    const s = Uint32Array.from(j.s);
-    const out = new Float32Array(j.buffer, j.byteOffset, j.length);
-    if (j.kind === 'uniform') uniformWasmInto(wasm, s, out, j.a, j.b);
-    else normalPairsInto((u) => uniformWasmInto(wasm, s, u, 0, 1), out, j.a, j.b, j.spare);
+    const target = (t) => new Float32Array(t.buffer, t.byteOffset, t.length);
+    if (j.kind === 'uniform4') {
+      const p = j.parts;
+      uniformWasmInto4(wasm, p.map((q) => Uint32Array.from(q.s)), p.map(target), p.map((q) => q.a), p.map((q) => q.b));
+    } else {
+      const s = Uint32Array.from(j.s);
+      if (j.kind === 'uniform') uniformWasmInto(wasm, s, target(j), j.a, j.b);
+      else normalPairsInto((u) => uniformWasmInto(wasm, s, u, 0, 1), target(j), j.a, j.b, j.spare);
+    }
     Atomics.store(c, 2 + i, 1);
     Atomics.add(c, 1, 1);
-    Atomics.add(drew, 0, 1);
+    Atomics.add(drew, 0, j.kind === 'uniform4' ? 4 : 1);
+    if (j.kind === 'uniform4') Atomics.add(drew, 1, 1);
   }
   parentPort.postMessage(id);
 });
@@ -58,9 +86,13 @@ class DrawWorker {
   private nextId = 0;
   dead = false;
   /** tensors the worker has drawn so far (it counts them in shared memory) */
-  private readonly drewCount = new Int32Array(new SharedArrayBuffer(4));
+  private readonly drewCount = new Int32Array(new SharedArrayBuffer(8));
   get drew(): number {
     return Atomics.load(this.drewCount, 0);
+  }
+  /** jobs of four uniform draws at once among them */
+  get drewQuads(): number {
+    return Atomics.load(this.drewCount, 1);
   }
   /** resolves true once the worker takes jobs (false: it died first) */
   readonly ready: Promise<boolean>;
@@ -88,7 +120,7 @@ class DrawWorker {
   }
 
   /** Offer the jobs; resolves once the worker has finished every job it claimed (or died). */
-  offer(ctl: SharedArrayBuffer, jobs: DrawJob[]): Promise<void> {
+  offer(ctl: SharedArrayBuffer, jobs: Job[]): Promise<void> {
     const id = this.nextId++;
     this.worker.ref(); // a process awaiting this must not exit under it
     const answered = new Promise<void>((resolve) => this.waiting.set(id, resolve));
@@ -117,10 +149,10 @@ export function startDrawWorker(bigTensors: number, threads: number): void {
   if (threads >= 2 && bigTensors >= 2 && typeof SharedArrayBuffer === 'function') drawWorker();
 }
 
-/** The draw worker's state, for tests and measurements: started (resolves once it takes jobs, false if it cannot), tensors it drew. */
-export function drawWorkerStats(): { ready: Promise<boolean>; drew: number } {
+/** The draw worker's state, for tests and measurements: started (resolves once it takes jobs, false if it cannot), tensors it drew, and jobs of four it drew them in. */
+export function drawWorkerStats(): { ready: Promise<boolean>; drew: number; drewQuads: number } {
   const w = drawWorker();
-  return { ready: w ? w.ready : Promise.resolve(false), drew: w?.drew ?? 0 };
+  return { ready: w ? w.ready : Promise.resolve(false), drew: w?.drew ?? 0, drewQuads: w?.drewQuads ?? 0 };
 }
 
 /**
@@ -129,7 +161,7 @@ export function drawWorkerStats(): { ready: Promise<boolean>; drew: number } {
  * big draw to the worker (for tests: what it draws is then known).
  */
 export async function loadFloat32(pairs: [Tensor, Float32Array][], threads: number, shareDraws = true): Promise<void> {
-  const jobs: DrawJob[] = [];
+  const draws: DrawJob[] = [];
   const here: [Tensor, Float32Array][] = [];
   for (const [t, out] of pairs) {
     const recipe = threads >= 2 ? pendingRecipe(t) : undefined;
@@ -137,27 +169,35 @@ export async function loadFloat32(pairs: [Tensor, Float32Array][], threads: numb
     if (d && d.kind !== 'constant' && recipe.stream && out.length >= THREAD_MIN_VALUES && out.length === numel(t.shape) && out.buffer instanceof SharedArrayBuffer) {
       const st = recipe.stream().state();
       const [a, b] = d.kind === 'uniform' ? [d.low, d.high] : [d.mean, d.std];
-      jobs.push({ kind: d.kind, a, b, s: st.s, spare: st.hasSpare ? st.spare : NaN, buffer: out.buffer, byteOffset: out.byteOffset, length: out.length });
+      draws.push({ kind: d.kind, a, b, s: st.s, spare: st.hasSpare ? st.spare : NaN, buffer: out.buffer, byteOffset: out.byteOffset, length: out.length });
     } else here.push([t, out]);
   }
-  const worker = jobs.length >= 2 ? drawWorker() : null;
+  const worker = draws.length >= 2 ? drawWorker() : null;
   if (!worker) {
     for (const [t, out] of pairs) writeFloat32(t, out);
     return;
   }
-  jobs.sort((a, b) => b.length - a.length); // the biggest first: the two threads end close together
+  const jobs = inQuads(draws);
   const ctl = new SharedArrayBuffer(4 * (2 + jobs.length));
   const c = new Int32Array(ctl);
   const workerDone = worker.offer(ctl, jobs);
   for (const [t, out] of here) writeFloat32(t, out);
   for (let i; shareDraws && (i = Atomics.add(c, 0, 1)) < jobs.length; ) {
-    drawJob(jobs[i]!);
+    drawHere(jobs[i]!);
     Atomics.store(c, 2 + i, 1);
     Atomics.add(c, 1, 1);
   }
   if (!shareDraws || Atomics.load(c, 1) < jobs.length) await workerDone;
   // a worker that died mid-job left it unmarked: drawn again here
-  for (let i = 0; i < jobs.length; i++) if (Atomics.load(c, 2 + i) === 0) drawJob(jobs[i]!);
+  for (let i = 0; i < jobs.length; i++) if (Atomics.load(c, 2 + i) === 0) drawHere(jobs[i]!);
+}
+
+/** A draw (or four) on this thread: the numbers the worker's would be. */
+function drawHere(j: Job): void {
+  const wasm = j.kind === 'uniform4' ? uniformWasm() : null;
+  if (j.kind !== 'uniform4') drawJob(j);
+  else if (!wasm) j.parts.forEach(drawJob);
+  else uniformWasmInto4(wasm, j.parts.map((p) => Uint32Array.from(p.s)), j.parts.map((p) => new Float32Array(p.buffer, p.byteOffset, p.length)), j.parts.map((p) => p.a), j.parts.map((p) => p.b));
 }
 
 function drawJob(j: DrawJob): void {

@@ -68,6 +68,12 @@ export function pendingRecipe(t: Tensor): Recipe | undefined {
   return t instanceof DrawnTensor && !t.hasData() ? t.recipe : undefined;
 }
 
+/** Whether a tensor's values are zeros not made yet (+0: a new array holds them already). */
+export function pendingZeros(t: Tensor): boolean {
+  const d = pendingRecipe(t)?.draw;
+  return d?.kind === 'constant' && Object.is(d.value, 0);
+}
+
 /**
  * A tensor's values rounded to float32 into `out` (its length): drawn straight into it where they
  * have not been drawn yet, else converted in one pass (no temporary).

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { rng, rngAt, xoshiro128ssStep } from './rng.ts';
-import { UNIFORM_CHUNK, uniformWasm } from './uniform-wasm.ts';
+import { QUAD_CHUNK, UNIFORM_CHUNK, uniformWasm, uniformWasmInto4 } from './uniform-wasm.ts';
 import { FC } from '../tensor/test-util.ts';
 
 const draw = (r: { next(): number }, n: number): number[] => Array.from({ length: n }, () => r.next());
@@ -121,6 +121,29 @@ describe('rng', () => {
       const got32 = new Float32Array(n);
       rng(n).uniformInto(got32, -0.7, 1.9);
       expect(Buffer.from(got32.buffer).equals(Buffer.from(new Float32Array(want).buffer)), `float32, ${n} values`).toBe(true);
+    }
+  });
+  it('four streams at once in WebAssembly SIMD lanes (uniformWasmInto4) draw the numbers uniform() draws for each, and go on from the same points', () => {
+    const wasm = uniformWasm()!;
+    expect([wasm.quadValues.byteOffset, wasm.quadValues.length, wasm.quadState.byteOffset]).toEqual([64, 4 * QUAD_CHUNK, 4 * 65536 - 256]); // uniformWasmOf's literals
+    // lengths: equal, one short, more than one chunk, unequal tails (the rest of each drawn one stream at a time)
+    for (const lens of [[5, 5, 5, 5], [QUAD_CHUNK + 3, 2 * QUAD_CHUNK + 9, QUAD_CHUNK + 3, QUAD_CHUNK + 100], [1, 0, 7, 3]]) {
+      const lows = [-1, -0.5, 0, -0.07];
+      const highs = [1, 0.5, 3, 0.07];
+      const streams = lens.map((_, j) => rng(11).fork(`w${j}`));
+      const want = lens.map((n, j) => {
+        const one = streams[j]!.clone();
+        return new Float32Array(Float64Array.from({ length: n }, () => one.uniform(lows[j]!, highs[j]!)));
+      });
+      const states = streams.map((r) => Uint32Array.from(r.state().s));
+      const got = lens.map((n) => new Float32Array(n));
+      uniformWasmInto4(wasm, states, got, lows, highs);
+      for (let j = 0; j < 4; j++) {
+        expect(Buffer.from(got[j]!.buffer).equals(Buffer.from(want[j]!.buffer)), `stream ${j} of [${lens}]`).toBe(true);
+        const after = streams[j]!.clone();
+        for (let i = 0; i < lens[j]!; i++) after.next();
+        expect([...states[j]!], `stream ${j} state`).toEqual(after.state().s);
+      }
     }
   });
   it('is deterministic per seed and differs across seeds (property)', () => {

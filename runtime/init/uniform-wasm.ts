@@ -10,7 +10,7 @@
 //         out[i] = low + span * ((f64(hi) * 2²⁶ + f64(lo)) * 2⁻⁵³)      (f32: demoted once, at the store)
 //   step: t = s1 << 9; s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = rotl(s3, 11)
 
-import { F64, I32, type Local, ModuleBuilder } from '../backends/wasm-emit.ts';
+import { F64, I32, type Local, ModuleBuilder, V128 } from '../backends/wasm-emit.ts';
 
 /** values per call: the memory holds the state and one chunk of float64s */
 export const UNIFORM_CHUNK = 16384;
@@ -24,6 +24,11 @@ export interface UniformWasm {
   f32: Float32Array;
   fill64(n: number, low: number, span: number): void;
   fill32(n: number, low: number, span: number): void;
+  /** fill32x4's four states (word k of stream j at 4k + j), lows and spans, and values (stream j at j · QUAD_CHUNK) */
+  quadState: Uint32Array;
+  quadLowSpan: Float64Array;
+  quadValues: Float32Array;
+  fill32x4(n: number): void;
 }
 
 /** fill64 / fill32: params n, low, span; the state in locals while the loop runs */
@@ -63,10 +68,70 @@ function fill(mb: ModuleBuilder, width: 8 | 4, exportName: string): void {
   }, exportName);
 }
 
+/** float32 values per stream per call of fill32x4: four streams' chunks fill the values region */
+export const QUAD_CHUNK = 8192;
+/** byte offset of fill32x4's four states (word k of stream j at word 4k + j), then low and span (four f64 each) */
+const QUAD_STATE = PAGES * 65536 - 256;
+
+/**
+ * fill32x4: (n) → (): four streams at once, one in each i32x4 lane, n values each — stream j's values
+ * from byte 64 + 4·QUAD_CHUNK·j. Each lane runs fill32's operations in fill32's order (the f64 lanes
+ * round as the scalar ones do), so each stream's numbers are fill32's.
+ */
+function fill4(mb: ModuleBuilder): void {
+  mb.func([I32], [], (c) => {
+    const n = c.param(0);
+    const [s0, s1, s2, s3, t, hi, lo, d, low01, low23, span01, span23] = Array.from({ length: 12 }, () => c.local(V128));
+    const [p, end] = [c.local(I32), c.local(I32)];
+    const xorInto = (a: Local, b: Local) => c.get(a).get(b).v128Xor().set(a);
+    /** rotl of each lane of local x by k, on the stack */
+    const rotl = (x: Local, k: number) => c.get(x).i32(k).i32x4Shl().get(x).i32(32 - k).i32x4ShrU().v128Or();
+    /** rotl(s1 * 5, 7) * 9 >>> shift, into local `into` */
+    const scrambled = (shift: number, into: Local) => {
+      c.get(s1).i32x4Const(5).i32x4Mul().set(t);
+      rotl(t, 7).i32x4Const(9).i32x4Mul().i32(shift).i32x4ShrU().set(into);
+    };
+    const step = () => {
+      c.get(s1).i32(9).i32x4Shl().set(t);
+      xorInto(s2, s0), xorInto(s3, s1), xorInto(s1, s2), xorInto(s0, s3), xorInto(s2, t);
+      rotl(s3, 11).set(s3);
+    };
+    /** lanes 2 and 3 of a local moved to lanes 0 and 1 (a shuffle of the local with itself) */
+    const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
+    /** low + span * ((hi * 2^26 + lo) * 2^-53) for lanes 0, 1 (high: 2, 3), demoted into d's lanes 0, 1 */
+    const values = (low: Local, span: Local, high: boolean) => {
+      const half = (x: Local) => (high ? c.get(x).get(x).i8x16Shuffle(HIGH_HALF) : c.get(x)).f64x2ConvertLowI32x4U();
+      c.get(low).get(span);
+      half(hi).f64x2Const(67108864).f64x2Mul();
+      half(lo).f64x2Add();
+      c.f64x2Const(1 / 9007199254740992).f64x2Mul();
+      c.f64x2Mul().f64x2Add().f32x4DemoteF64x2Zero().set(d);
+    };
+    [s0, s1, s2, s3].forEach((s, k) => c.i32(0).v128Load(QUAD_STATE + 16 * k).set(s));
+    [low01, low23, span01, span23].forEach((v, k) => c.i32(0).v128Load(QUAD_STATE + 64 + 16 * k).set(v));
+    c.i32(0).set(p);
+    c.get(n).i32(4).i32Mul().set(end);
+    c.block().loop();
+    c.get(p).get(end).i32GeU().brIf(1);
+    scrambled(5, hi);
+    step();
+    scrambled(6, lo);
+    step();
+    values(low01, span01, false);
+    for (const lane of [0, 1]) c.get(p).get(d).f32x4ExtractLane(lane).f32Store(OUT + 4 * QUAD_CHUNK * lane);
+    values(low23, span23, true);
+    for (const lane of [0, 1]) c.get(p).get(d).f32x4ExtractLane(lane).f32Store(OUT + 4 * QUAD_CHUNK * (2 + lane));
+    c.get(p).i32(4).i32Add().set(p);
+    c.br(0).end().end();
+    [s0, s1, s2, s3].forEach((s, k) => c.i32(0).get(s).v128Store(QUAD_STATE + 16 * k));
+  }, 'fill32x4');
+}
+
 function moduleBytes(): Uint8Array<ArrayBuffer> {
   const mb = new ModuleBuilder({ module: 'env', name: 'mem', minPages: PAGES, maxPages: PAGES });
   fill(mb, 8, 'fill64');
   fill(mb, 4, 'fill32');
+  fill4(mb);
   return mb.bytes();
 }
 
@@ -91,10 +156,45 @@ export function uniformWasmInto(wasm: UniformWasm, s: Uint32Array, out: Float64A
 /** An instance of the module on a memory of its own, as views and functions. Self-contained (it also runs on the draw worker). */
 export function uniformWasmOf(module: WebAssembly.Module): UniformWasm {
   const mem = new WebAssembly.Memory({ initial: 4, maximum: 4 }); // PAGES, never grown: the views stay valid
-  const e = new WebAssembly.Instance(module, { env: { mem } }).exports as unknown as { fill64: UniformWasm['fill64']; fill32: UniformWasm['fill32'] };
+  const e = new WebAssembly.Instance(module, { env: { mem } }).exports as unknown as Pick<UniformWasm, 'fill64' | 'fill32' | 'fill32x4'>;
   const buf = mem.buffer;
-  // the values start at byte 64, UNIFORM_CHUNK of them (literals: this source runs on its own elsewhere)
-  return { state: new Uint32Array(buf, 0, 4), f64: new Float64Array(buf, 64, 16384), f32: new Float32Array(buf, 64, 16384), fill64: e.fill64, fill32: e.fill32 };
+  // the values start at byte 64, UNIFORM_CHUNK of them; fill32x4's states at QUAD_STATE = 4 · 65536 − 256
+  // (literals: this source runs on its own elsewhere)
+  return {
+    state: new Uint32Array(buf, 0, 4),
+    f64: new Float64Array(buf, 64, 16384),
+    f32: new Float32Array(buf, 64, 16384),
+    fill64: e.fill64,
+    fill32: e.fill32,
+    quadState: new Uint32Array(buf, 261888, 16),
+    quadLowSpan: new Float64Array(buf, 261888 + 64, 8),
+    quadValues: new Float32Array(buf, 64, 4 * 8192),
+    fill32x4: e.fill32x4,
+  };
+}
+
+/**
+ * Four uniform draws at once, out[j][i] = the next uniform in [low[j], high[j]) from state s[j]
+ * (advanced): fill32x4 over the length they share, the rest of each by fill32 — the numbers
+ * uniformWasmInto gives each. Self-contained (it also runs on the draw worker).
+ */
+export function uniformWasmInto4(wasm: UniformWasm, s: Uint32Array[], out: Float32Array[], low: number[], high: number[]): void {
+  const chunk = 8192; // QUAD_CHUNK
+  const n = Math.min(out[0]!.length, out[1]!.length, out[2]!.length, out[3]!.length);
+  for (let j = 0; j < 4; j++) {
+    for (let k = 0; k < 4; k++) wasm.quadState[4 * k + j] = s[j]![k]!;
+    wasm.quadLowSpan[j] = low[j]!;
+    wasm.quadLowSpan[4 + j] = high[j]! - low[j]!;
+  }
+  for (let i = 0; i < n; i += chunk) {
+    const m = Math.min(chunk, n - i);
+    wasm.fill32x4(m);
+    for (let j = 0; j < 4; j++) out[j]!.set(wasm.quadValues.subarray(j * chunk, j * chunk + m), i);
+  }
+  for (let j = 0; j < 4; j++) {
+    for (let k = 0; k < 4; k++) s[j]![k] = wasm.quadState[4 * k + j]!;
+    if (out[j]!.length > n) uniformWasmInto(wasm, s[j]!, out[j]!.subarray(n), low[j]!, high[j]!);
+  }
 }
 
 let compiled: WebAssembly.Module | null | undefined;
