@@ -133,6 +133,11 @@ function evalBinary(e: Extract<A.Expr, { kind: 'binary' }>, info: ExprInfo, env:
   const idx = unionIdx(a.idx, b.idx);
   const idxSizes = idx.map((v) => sizeOf(v.range!, env, e.span));
   const out = align.out.map((d) => sizeOf(d, env, e.span));
+  // a number against a tensor: the float64 interpreter applies it without expanding it
+  if (ops.binaryScalar && !compare[e.op] && (l.kind === 'num') !== (r.kind === 'num')) {
+    const [x, map, s] = l.kind === 'num' ? [b, align.mapR, l.v] : [a, align.mapL, (r as { v: number }).v];
+    return tv(ops.binaryScalar(e.op as BinaryOp, expand(ops, x, idx, idxSizes, out, map), s, l.kind === 'num'), idx);
+  }
   const [ta, tb] = [expand(ops, a, idx, idxSizes, out, align.mapL), expand(ops, b, idx, idxSizes, out, align.mapR)];
   if (compare[e.op]) return tv(COMPARE_MASK[e.op](ops, ta, tb), idx);
   return tv(ops.binary(e.op as BinaryOp, ta, tb), idx);

@@ -26,6 +26,11 @@ export interface Ops {
   unary(fn: T.UnaryName, x: TT): TT;
   /** Elementwise on equal shapes. */
   binary(op: BinaryOp, a: TT, b: TT): TT;
+  /**
+   * x ∘ s (s ∘ x where scalarFirst) for a number s, without expanding s to x's shape: the float64
+   * interpreter's fast path (PiSSA's `s * (A @ B)` on a 768×768 weight); absent, s is expanded.
+   */
+  binaryScalar?(op: BinaryOp, x: TT, s: number, scalarFirst: boolean): TT;
   broadcastAxes(x: TT, shape: number[], map: number[]): TT;
   reshape(x: TT, shape: number[]): TT;
   transpose(x: TT, perm: number[]): TT;
@@ -74,8 +79,10 @@ export const Float64Ops: Ops = {
   eye: (n, cols = n, offset = 0) => shiftedEye(n, cols, offset),
   leaf: (_k, _n, value) => value,
   unary: (fn, x) => T.map(t(x), T.unary[fn].f),
-  binary: (op, a, b) => T.zipWith(t(a), t(b), ARITH[op]),
-  broadcastAxes: (x, shape, map) => T.broadcastAxes(t(x), shape, map),
+  binary: (op, a, b) => T.arith(op, t(a), t(b)),
+  binaryScalar: (op, x, s, scalarFirst) => (scalarFirst ? T.arith(op, T.scalar(s), t(x)) : T.arith(op, t(x), T.scalar(s))),
+  // values are never written in place, so an expand to the same shape is the value itself (no copy)
+  broadcastAxes: (x, shape, map) => (isIdentity(t(x).shape, shape, map) ? x : T.broadcastAxes(t(x), shape, map)),
   reshape: (x, shape) => T.reshape(t(x), shape),
   transpose: (x, perm) => T.transpose(t(x), perm),
   take: (x, axis, i) => T.take(t(x), axis, i),
@@ -91,6 +98,13 @@ export const Float64Ops: Ops = {
   decompose: (x, part) => decomposePart(t(x), part),
   topk: (x, axis, k) => T.topkMask(t(x), axis, k),
 };
+
+/** whether expanding `from` to `shape` by `map` changes nothing (the same axes, in order, at the same sizes) */
+function isIdentity(from: readonly number[], shape: readonly number[], map: readonly number[]): boolean {
+  if (from.length !== shape.length || map.length !== from.length) return false;
+  for (let i = 0; i < map.length; i++) if (map[i] !== i || from[i] !== shape[i]) return false;
+  return true;
+}
 
 /** Kronecker product of the last two axes, over equal leading (batch) axes. */
 function batchedKron(a: T.Tensor, b: T.Tensor): T.Tensor {

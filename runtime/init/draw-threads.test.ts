@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { drawWorkerStats, loadFloat32, THREAD_MIN_VALUES } from './draw-threads.ts';
 import { normalSequence, writeFloat32, zerosWhenNeeded } from './drawn.ts';
@@ -77,4 +78,15 @@ describe('initial values loaded on two threads', () => {
     expect(drawWorkerStats().drew).toBe(before);
     for (const i of tensors.keys()) expect(same(outs[i]!, plain[i]!), `tensor ${i}`).toBe(true);
   });
+});
+
+describe('the draw worker', () => {
+  it('started and never offered a job, it does not keep the process alive (a PiSSA compile left `lily compile` hanging)', () => {
+    // the child waits 300 ms so that the worker is up, then has nothing left to do: it must exit
+    const src = "import { startDrawWorker } from './runtime/init/draw-threads.ts'; startDrawWorker(2, 2); setTimeout(() => {}, 300);";
+    const root = new URL('../../', import.meta.url).pathname;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', src], { cwd: root, timeout: 20_000, encoding: 'utf8' });
+    expect(r.signal, 'still running after 20 s: killed').toBeNull();
+    expect(r.status, r.stderr).toBe(0);
+  }, 30_000);
 });

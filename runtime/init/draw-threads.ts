@@ -100,7 +100,6 @@ class DrawWorker {
   constructor(module: WebAssembly.Module) {
     // execArgv: []: the parent's flags (--import tsx) would load a TypeScript hook the worker does not need
     this.worker = new Worker(WORKER_SRC, { eval: true, execArgv: [], workerData: { module, drew: this.drewCount.buffer } });
-    this.worker.unref(); // idle, it never keeps the process alive
     let started: (ok: boolean) => void = () => {};
     this.ready = new Promise((resolve) => (started = resolve));
     this.worker.on('message', (id: number) => {
@@ -109,6 +108,10 @@ class DrawWorker {
       this.waiting.delete(id);
       if (!this.waiting.size) this.worker.unref();
     });
+    // idle, it never keeps the process alive: unref'd after the 'message' listener, whose addition
+    // refs the worker's port (unref'd before it, a worker that was started but never offered a job,
+    // as for PiSSA whose big leaves are computed, kept `lily compile` from exiting)
+    this.worker.unref();
     const die = () => {
       this.dead = true;
       started(false);

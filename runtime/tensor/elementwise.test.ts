@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { add, broadcastAxes, broadcastShapes, broadcastTo, map, mul, sub, zipWith } from './elementwise.ts';
+import { add, arith, type ArithOp, broadcastAxes, broadcastShapes, broadcastTo, map, mul, sub, zipWith } from './elementwise.ts';
 import { fromNested, scalar, stridesOf, tensor } from './tensor.ts';
 import { FC, arange, arbShape, arbTensor, expectTensor } from './test-util.ts';
 
@@ -106,5 +106,40 @@ describe('broadcastTo / broadcastAxes', () => {
   it('handles rank-0 and empty tensors', () => {
     expectTensor(broadcastTo(scalar(4), [2]), [4, 4]);
     expect(broadcastTo(tensor([1, 0]), [3, 0]).shape).toEqual([3, 0]);
+  });
+});
+
+describe('arith', () => {
+  const CLOSURE: Record<ArithOp, (x: number, y: number) => number> = {
+    '+': (x, y) => x + y,
+    '-': (x, y) => x - y,
+    '*': (x, y) => x * y,
+    '/': (x, y) => x / y,
+    '**': (x, y) => x ** y,
+  };
+  const ops = Object.keys(CLOSURE) as ArithOp[];
+  it('equals zipWith with the op as a closure, bit for bit: equal shapes, a scalar either side, broadcasting (property)', () => {
+    // b's shape: a's, a trailing part of it, [] (a scalar), a one-element [1, 1], or a's with size-1 axes
+    const arb = fc
+      .tuple(fc.integer({ min: 0, max: 3 }).chain((rank) => arbShape(rank)), fc.integer({ min: 0, max: 4 }), fc.constantFrom(...ops), fc.boolean())
+      .chain(([shape, kind, op, swap]) => {
+        const bShape = [shape, shape.slice(1), [], shape.map(() => 1), shape.map((d, i) => (i === 0 ? 1 : d))][kind];
+        return fc.tuple(arbTensor(shape), arbTensor(bShape), fc.constant(op), fc.constant(swap));
+      });
+    fc.assert(
+      fc.property(arb, ([a, b, op, swap]) => {
+        const [x, y] = swap ? [b, a] : [a, b];
+        const got = arith(op, x, y);
+        const want = zipWith(x, y, CLOSURE[op]);
+        expect(got.shape).toEqual(want.shape);
+        expect(Array.from(got.data)).toEqual(Array.from(want.data));
+      }),
+      FC,
+    );
+  });
+  it('takes a scalar on the left as the left operand', () => {
+    expectTensor(arith('-', scalar(1), fromNested([1, 2, 3])), [0, -1, -2]);
+    expectTensor(arith('/', fromNested([[2, 4]]), scalar(2)), [[1, 2]]);
+    expectTensor(arith('**', scalar(2), fromNested([[3]])), [[8]]);
   });
 });
