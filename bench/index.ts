@@ -192,17 +192,19 @@ async function main() {
   log(`   LoRA r=16: ours ${ms(t3.ours!)}${t3.torch ? `, PyTorch ${ms(t3.torch)} → ours / PyTorch = ${(t3.ours!.median / t3.torch.median).toFixed(2)} (alone ${loraAlone!.toFixed(1)} ms)` : ''}`);
 
   const memory: Record<string, unknown> = {};
-  // three windows, the median (one window can be skewed by memory freed outside the step)
-  const perStep = async (f: () => unknown, calls: number) => {
+  // seven windows, the median; every window is kept in the JSON (a window can be skewed either way by
+  // V8's own work outside the step: its concurrent sweeper finishing lowers heapUsed, tier-up code raises it)
+  const perStep = async (f: () => unknown, calls: number, key: string) => {
     const xs: number[] = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 7; i++) {
       const b = await bytesPerStep(f, calls);
       if (b !== null) xs.push(b);
     }
+    memory[`${key}_windows`] = xs.map((b) => Math.round(b));
     return xs.length ? median(xs) : null;
   };
   for (let i = 0; i < 60; i++) stepFn(ours, batch)(); // V8 optimises every kernel (its code is heap too)
-  memory.paper_step_bytes_per_step = await perStep(stepFn(ours, batch), 10);
+  memory.paper_step_bytes_per_step = await perStep(stepFn(ours, batch), 10, 'paper_step_bytes_per_step');
   memory.paper_step_buffers_bytes = blockBytes(ours);
   oursLora.dispose();
   ours.dispose();
@@ -241,7 +243,7 @@ async function main() {
     if (adapter === 'Lily') {
       // V8's late optimising work (code on the measured heap) settles over the first ~15 steps
       for (let i = 0; i < (quick ? 2 : 4); i++) stepFn(m.trainer, m.batch)();
-      memory.model_step_bytes_per_step = await perStep(stepFn(m.trainer, m.batch), 1);
+      memory.model_step_bytes_per_step = await perStep(stepFn(m.trainer, m.batch), 1, 'model_step_bytes_per_step');
       memory.model_step_buffers_bytes = blockBytes(m.trainer);
     }
     m.trainer.dispose();
