@@ -5,13 +5,13 @@
 //   npx tsx bench/ir-dump.ts DIR [UNIT,UNIT…]     then: diff -r DIR_BEFORE DIR_AFTER
 // Paths in the log are written relative to the repository, so two checkouts compare equal.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { checkSource } from '../compiler/frontend.ts';
 import { compile } from '../compiler/pipeline.ts';
 import { printGraph } from '../compiler/ir/print.ts';
 import { DEFAULT_ADAMW } from '../compiler/objective.ts';
-import { MODEL_DIMS } from './model.ts';
+import { dumpJobs } from './dump-jobs.ts';
 
 const [dir, only] = process.argv.slice(2);
 if (!dir) {
@@ -20,19 +20,10 @@ if (!dir) {
 }
 mkdirSync(dir, { recursive: true });
 const root = fileURLToPath(new URL('../', import.meta.url));
-const PAPER = { N: 1024, In: 768, Out: 768, r: 16, E: 4, n: 2, f: 2, rh: 16, P: 64 };
 
-const jobs: { file: string; unit: string; dims: Record<string, number> }[] = [];
-const adapters = new URL('../stdlib/adapters/', import.meta.url);
-for (const f of readdirSync(adapters).filter((x) => x.endsWith('.lily')).sort()) {
-  const file = fileURLToPath(new URL(f, adapters));
-  for (const [unit, u] of checkSource(readFileSync(file, 'utf8'), file).units) if (u.decl.kind === 'adapter') jobs.push({ file, unit, dims: PAPER });
-}
-const model = fileURLToPath(new URL('./model/vit-small.lily', import.meta.url));
-jobs.push({ file: model, unit: 'ViTLily', dims: MODEL_DIMS }, { file: model, unit: 'ViTLoRA', dims: MODEL_DIMS });
+const jobs = dumpJobs(only);
 
 for (const { file, unit, dims } of jobs) {
-  if (only && !only.split(',').includes(unit)) continue;
   const checked = checkSource(readFileSync(file, 'utf8'), file);
   for (const mode of ['train', 'vjp'] as const) {
     let text: string;

@@ -5,15 +5,14 @@
 // backend, each kernel's strategy, GEMM lowering and generated source, and the wasm loops module's bytes.
 //   npx tsx bench/kernel-dump.ts DIR [UNIT,UNIT…]     then: diff -r DIR_BEFORE DIR_AFTER
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { checkSource } from '../compiler/frontend.ts';
 import { compile } from '../compiler/pipeline.ts';
 import { planKernels } from '../compiler/fuse/fuse.ts';
 import { type BufferId, kernelStructureText } from '../compiler/fuse/kernel-ir.ts';
 import { DEFAULT_ADAMW } from '../compiler/objective.ts';
 import { cpuBackend, type CpuExecutable } from '../runtime/backends/cpu-exec.ts';
-import { MODEL_DIMS } from './model.ts';
+import { dumpJobs } from './dump-jobs.ts';
 
 const [dir, only] = process.argv.slice(2);
 if (!dir) {
@@ -21,7 +20,6 @@ if (!dir) {
   process.exit(1);
 }
 mkdirSync(dir, { recursive: true });
-const PAPER = { N: 1024, In: 768, Out: 768, r: 16, E: 4, n: 2, f: 2, rh: 16, P: 64 };
 
 // the wasm modules prepare compiles (their bytes), caught at the constructor
 const modules: Uint8Array[] = [];
@@ -31,19 +29,11 @@ const WasmModule = WebAssembly.Module;
   return new WasmModule(bytes);
 } as unknown as typeof WebAssembly.Module;
 
-const jobs: { file: string; unit: string; dims: Record<string, number> }[] = [];
-const adapters = new URL('../stdlib/adapters/', import.meta.url);
-for (const f of readdirSync(adapters).filter((x) => x.endsWith('.lily')).sort()) {
-  const file = fileURLToPath(new URL(f, adapters));
-  for (const [unit, u] of checkSource(readFileSync(file, 'utf8'), file).units) if (u.decl.kind === 'adapter') jobs.push({ file, unit, dims: PAPER });
-}
-const model = fileURLToPath(new URL('./model/vit-small.lily', import.meta.url));
-jobs.push({ file: model, unit: 'ViTLily', dims: MODEL_DIMS }, { file: model, unit: 'ViTLoRA', dims: MODEL_DIMS });
+const jobs = dumpJobs(only);
 
 const id = (b: BufferId) => String(b);
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 for (const { file, unit, dims } of jobs) {
-  if (only && !only.split(',').includes(unit)) continue;
   const checked = checkSource(readFileSync(file, 'utf8'), file);
   let text: string;
   try {
