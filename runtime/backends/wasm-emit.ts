@@ -203,6 +203,13 @@ export class Code {
   f32DemoteF64(): this { return this.op(0xb6); }
   f64ConvertI32U(): this { return this.op(0xb8); }
   f64Ne(): this { return this.op(0x62); }
+  f64Eq(): this { return this.op(0x61); }
+  f64Lt(): this { return this.op(0x63); }
+  f64Gt(): this { return this.op(0x64); }
+  f64Le(): this { return this.op(0x65); }
+  f64Abs(): this { return this.op(0x99); }
+  f64Neg(): this { return this.op(0x9a); }
+  f64Max(): this { return this.op(0xa5); }
 
   // SIMD (opcodes from the SIMD proposal, merged in core 2.0)
   f64x2Splat(): this { return this.simd(0x14); }

@@ -5,6 +5,8 @@
 // eigenvector (v, u)/√2 interleaved, B v = σ u), O(n) per vector (LAPACK dbdsvdx's approach). PiSSA or
 // MiLoRA need r ≪ n columns, so an SVD costs little more than the bidiagonalisation.
 
+import { bidiagonalValuesWasm } from './bidiagonal-values-wasm.ts';
+
 const EPS = 2 ** -52;
 
 /** √(a² + b²) without overflow (Math.hypot takes any number of arguments and is several times slower) */
@@ -19,8 +21,16 @@ function hypot(a: number, b: number): number {
 }
 const TINY = 2 ** -966;
 
-/** B's singular values, non-negative and largest first. */
-export function bidiagonalValues(d: Float64Array, e: Float64Array): Float64Array {
+/**
+ * B's singular values, non-negative and largest first: by the WebAssembly port of the loop below
+ * (the same bits, bidiagonal-values-wasm.ts) unless `wasm` is false or WebAssembly is missing.
+ */
+export function bidiagonalValues(d: Float64Array, e: Float64Array, opts: { wasm?: boolean } = {}): Float64Array {
+  return (opts.wasm === false ? null : bidiagonalValuesWasm(d, e)) ?? bidiagonalValuesLoop(d, e);
+}
+
+/** bidiagonalValues in JavaScript: the fallback without WebAssembly and the tests' oracle. */
+export function bidiagonalValuesLoop(d: Float64Array, e: Float64Array): Float64Array {
   const n = d.length;
   const s = Float64Array.from(d);
   const f0 = new Float64Array(n); // e with a trailing 0, as the iteration reads e[p − 1]
