@@ -2,6 +2,10 @@
 
 import { type Tensor, normAxis, numel, stridesOf } from './tensor.ts';
 import { broadcastAxes, broadcastShapes } from './elementwise.ts';
+import { matmulWasm } from './matmul-wasm.ts';
+
+/** M·N·K from which matmulInto calls the WebAssembly kernel */
+const WASM_MIN_FLOPS = 4096;
 
 const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
 
@@ -76,7 +80,9 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
  * times. A strip of 4 columns is its own function: called N/4 times, V8 optimises it with full type
  * feedback (one big loop nest, entered once per matmul, kept deoptimising on paths it had not seen).
  */
-function matmulInto(a: Float64Array, ao: number, b: Float64Array, bo: number, out: Float64Array, o: number, M: number, K: number, N: number): void {
+export function matmulInto(a: Float64Array, ao: number, b: Float64Array, bo: number, out: Float64Array, o: number, M: number, K: number, N: number, opts: { wasm?: boolean } = {}): void {
+  // the WebAssembly kernel (the same bits) where copying the operands in and out costs less than it saves
+  if (opts.wasm !== false && M * N * K >= WASM_MIN_FLOPS && matmulWasm(a, ao, b, bo, out, o, M, K, N)) return;
   let j = 0;
   for (; j + 4 <= N; j += 4) columns4(a, ao, b, bo + j, out, o + j, M, K, N);
   for (; j < N; j++) {
