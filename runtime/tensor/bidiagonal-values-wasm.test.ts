@@ -44,6 +44,15 @@ describe('bidiagonalValues in WebAssembly', () => {
     );
   });
 
+  it('fails as the JavaScript loop does where the iteration cannot converge (a NaN), over many calls into the module', () => {
+    const d = Float64Array.from({ length: 30 }, (_, i) => i + 1);
+    const e = new Float64Array(29).fill(0.5);
+    d[20] = NaN;
+    const loop = outcome(() => bidiagonalValuesLoop(d, e));
+    expect(loop).toBe('svd: the bidiagonal QR iteration did not converge');
+    expect(outcome(() => bidiagonalValuesWasm(d, e))).toBe(loop);
+  });
+
   it('gives the same bits on a large random bidiagonal with zeros on its diagonal (every kase of the iteration)', () => {
     let seed = 5;
     const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;

@@ -8,11 +8,17 @@ import { Code, F64, I32, ModuleBuilder, type Local } from '../backends/wasm-emit
 
 const EPS = 2 ** -52;
 const TINY = 2 ** -966;
+/** turns of the iteration per call into the module */
+const STEPS = 64;
 
 interface ValuesInstance {
   memory: WebAssembly.Memory;
-  /** s (n doubles at byte 0) and e (n doubles after s, e[n − 1] = 0) → s's singular values, in place; 1 if the iteration did not converge */
-  values(n: number): number;
+  /**
+   * `steps` turns of the iteration (fewer if it ends) on s (n doubles at byte 0) and e (n doubles
+   * after s, e[n − 1] = 0) from the block end p and the turn count `sweeps`: the new p (0 when s
+   * holds the singular values), or −1 if the iteration did not converge
+   */
+  values(n: number, p: number, sweeps: number, steps: number): number;
 }
 
 let built: WebAssembly.Module | null | undefined;
@@ -29,7 +35,7 @@ export function bidiagonalValuesWasm(d: Float64Array, e: Float64Array): Float64A
   const bytes = 16 * n;
   if (!instance) {
     const memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / 65536) + 1 });
-    const ex = new WebAssembly.Instance(built, { env: { mem: memory } }).exports as unknown as { values(n: number): number };
+    const ex = new WebAssembly.Instance(built, { env: { mem: memory } }).exports as unknown as Omit<ValuesInstance, 'memory'>;
     instance = { memory, values: ex.values };
   }
   const { memory } = instance;
@@ -39,7 +45,13 @@ export function bidiagonalValuesWasm(d: Float64Array, e: Float64Array): Float64A
   s.set(d);
   ee.fill(0);
   ee.set(e.subarray(0, Math.max(n - 1, 0)));
-  if (instance.values(n) !== 0) throw new Error('svd: the bidiagonal QR iteration did not converge');
+  // a few turns a call: V8 runs new wasm code in Liftoff (its baseline compiler) and swaps in
+  // TurboFan's code between calls, not inside one (one call for everything took ~30% longer the
+  // first time in a process)
+  for (let p = n, sweeps = 0; p > 0; sweeps += STEPS) {
+    p = instance.values(n, p, sweeps, STEPS);
+    if (p < 0) throw new Error('svd: the bidiagonal QR iteration did not converge');
+  }
   return s.slice();
 }
 
@@ -47,7 +59,7 @@ function build(): WebAssembly.Module | null {
   if (typeof WebAssembly === 'undefined') return null;
   const mb = new ModuleBuilder({ module: 'env', name: 'mem', minPages: 1 });
   const hypotFn = mb.func([F64, F64], [F64], hypot);
-  mb.func([I32], [I32], (c) => values(c, hypotFn), 'values');
+  mb.func([I32, I32, I32, I32], [I32], (c) => values(c, hypotFn), 'values');
   const bytes = mb.bytes();
   if (!WebAssembly.validate(bytes)) return null;
   return new WebAssembly.Module(bytes);
@@ -67,8 +79,8 @@ function hypot(c: Code): void {
 
 /** The iteration over s (byte 0) and e (byte 8n): bidiagonalValues's loop, statement by statement. */
 function values(c: Code, hypotFn: number): void {
-  const n = c.param(0);
-  const [sb, eb, p, k, ks, kase, sweeps, j] = [0, 1, 2, 3, 4, 5, 6, 7].map(() => c.local(I32));
+  const [n, p, sweeps, steps] = [0, 1, 2, 3].map((i) => c.param(i));
+  const [sb, eb, k, ks, kase, j, last] = [0, 1, 2, 3, 4, 5, 6].map(() => c.local(I32));
   const [t, cs, sn, f, g, scale, sp, spm1, epm1, sk, ek, b, cc, shift, x] = Array.from({ length: 15 }, () => c.local(F64));
 
   /** push the byte address of base[idx + delta] */
@@ -91,12 +103,12 @@ function values(c: Code, hypotFn: number): void {
 
   c.i32(0).set(sb);
   c.get(n).i32(3).i32Shl().set(eb);
-  c.get(n).set(p);
-  c.i32(0).set(sweeps);
-  c.block().loop(); // while (p > 0)
+  c.get(sweeps).get(steps).i32Add().set(last);
+  c.block().loop(); // while (p > 0), `steps` turns at most
   c.get(p).i32(0).i32LeS().brIf(1);
+  c.get(sweeps).get(last).i32Eq().brIf(1);
   // if (++sweeps > 75n + 100) fail
-  c.get(sweeps).i32(1).i32Add().tee(sweeps).get(n).i32(75).i32Mul().i32(100).i32Add().i32GtS().if_().i32(1).return_().end();
+  c.get(sweeps).i32(1).i32Add().tee(sweeps).get(n).i32(75).i32Mul().i32(100).i32Add().i32GtS().if_().i32(-1).return_().end();
 
   // k: the last negligible e[k] below p − 1 (or −1)
   c.get(p).i32(2).i32Sub().set(k);
@@ -255,5 +267,5 @@ function values(c: Code, hypotFn: number): void {
   c.end();
   c.end();
   c.br(0).end().end();
-  c.i32(0);
+  c.get(p);
 }
