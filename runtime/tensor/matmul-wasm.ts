@@ -16,7 +16,7 @@ const align16 = (bytes: number) => (bytes + 15) & ~15;
 
 /**
  * out[o + i·N + j] = Σ_k a[ao + i·K + k] · b[bo + k·N + j] (k from 0 upward) by the kernel; false
- * (nothing written) without WebAssembly SIMD. The instance and its memory are kept for the process.
+ * (nothing written) without WebAssembly SIMD or where the operands do not fit a wasm memory. The instance and its memory are kept for the process.
  */
 export function matmulWasm(a: Float64Array, ao: number, b: Float64Array, bo: number, out: Float64Array, o: number, M: number, K: number, N: number): boolean {
   if (built === undefined) built = build();
@@ -29,7 +29,14 @@ export function matmulWasm(a: Float64Array, ao: number, b: Float64Array, bo: num
     instance = { memory, matmul: ex.matmul };
   }
   const { memory } = instance;
-  if (memory.buffer.byteLength < bytes) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
+  if (memory.buffer.byteLength < bytes) {
+    // beyond what a wasm memory can hold (4 GiB), the JavaScript loops take it
+    try {
+      memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
+    } catch {
+      return false;
+    }
+  }
   const buf = memory.buffer;
   new Float64Array(buf, 0, M * K).set(a.subarray(ao, ao + M * K));
   new Float64Array(buf, aBytes, K * N).set(b.subarray(bo, bo + K * N));
