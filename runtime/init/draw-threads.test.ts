@@ -28,6 +28,15 @@ function batch(bigUniforms: number) {
   return { tensors, outs };
 }
 
+/** every tensor holds what writeFloat32 on this thread writes, bit for bit */
+function expectAsOneThread(tensors: Tensor[], outs: Float32Array[]): void {
+  for (const [i, t] of tensors.entries()) {
+    const want = new Float32Array(outs[i]!.length);
+    writeFloat32(t, want);
+    expect(same(outs[i]!, want), `tensor ${i} [${t.shape}]`).toBe(true);
+  }
+}
+
 describe('initial values loaded on two threads', () => {
   it('writes the same numbers as writeFloat32 on one thread, the worker drawing some of the big uniform and normal tensors', async () => {
     const stats = drawWorkerStats();
@@ -35,11 +44,7 @@ describe('initial values loaded on two threads', () => {
     const { tensors, outs } = batch(48);
     await loadFloat32(tensors.map((t, i) => [t, outs[i]!]), 2);
     expect(drawWorkerStats().drew, 'the worker drew some tensors').toBeGreaterThan(stats.drew);
-    for (const [i, t] of tensors.entries()) {
-      const want = new Float32Array(outs[i]!.length);
-      writeFloat32(t, want);
-      expect(same(outs[i]!, want), `tensor ${i} [${t.shape}]`).toBe(true);
-    }
+    expectAsOneThread(tensors, outs);
   });
 
   it('the worker alone draws every big tensor (uniform, normal, a normal starting mid-pair) as this thread would', async () => {
@@ -48,11 +53,7 @@ describe('initial values loaded on two threads', () => {
     const before = drawWorkerStats().drew;
     await loadFloat32(tensors.map((t, i) => [t, outs[i]!]), 2, false);
     expect(drawWorkerStats().drew - before).toBe(5); // 2 uniform, 3 normal
-    for (const [i, t] of tensors.entries()) {
-      const want = new Float32Array(outs[i]!.length);
-      writeFloat32(t, want);
-      expect(same(outs[i]!, want), `tensor ${i} [${t.shape}]`).toBe(true);
-    }
+    expectAsOneThread(tensors, outs);
   });
 
   it('the worker alone draws big uniform tensors four at a time (one stream in each SIMD lane), the rest one by one, as this thread would', async () => {
@@ -62,11 +63,7 @@ describe('initial values loaded on two threads', () => {
     await loadFloat32(tensors.map((t, i) => [t, outs[i]!]), 2, false);
     expect(drawWorkerStats().drew - before.drew).toBe(12); // 9 uniform, 3 normal
     expect(drawWorkerStats().drewQuads - before.drewQuads, 'two jobs of four uniform draws').toBe(2);
-    for (const [i, t] of tensors.entries()) {
-      const want = new Float32Array(outs[i]!.length);
-      writeFloat32(t, want);
-      expect(same(outs[i]!, want), `tensor ${i} [${t.shape}]`).toBe(true);
-    }
+    expectAsOneThread(tensors, outs);
   });
 
   it('one thread, or arrays that are not shared memory: everything drawn here, the same numbers', async () => {
