@@ -374,3 +374,34 @@ export class ModuleBuilder {
     ]);
   }
 }
+
+/**
+ * A module on an imported memory (`env.mem`) whose functions `define` adds, built and compiled at its
+ * first call and kept for the process; null where WebAssembly, or an instruction the module uses (SIMD),
+ * is missing — the caller then keeps its JavaScript path.
+ */
+export function lazyModule(define: (mb: ModuleBuilder) => void): () => WebAssembly.Module | null {
+  let built: WebAssembly.Module | null | undefined;
+  return () => {
+    if (built !== undefined) return built;
+    if (typeof WebAssembly === 'undefined') return (built = null);
+    const mb = new ModuleBuilder({ module: 'env', name: 'mem', minPages: 1 });
+    define(mb);
+    const bytes = mb.bytes();
+    return (built = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null);
+  };
+}
+
+/** A memory of at least `bytes` bytes (and a page to spare). */
+export const memoryFor = (bytes: number) => new WebAssembly.Memory({ initial: Math.ceil(bytes / 65536) + 1 });
+
+/** Grows a kept memory to hold `bytes`; false where it cannot (beyond what a wasm memory can hold). */
+export function growTo(memory: WebAssembly.Memory, bytes: number): boolean {
+  if (memory.buffer.byteLength >= bytes) return true;
+  try {
+    memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -4,7 +4,7 @@
 // the JavaScript's operations in the same order — f64 abs, neg, max, +, −, ×, ÷ and sqrt are exact
 // IEEE operations in both — so its singular values are the same bits (the tests compare them with
 // the JavaScript loop, which stays as the fallback without WebAssembly).
-import { Code, F64, I32, ModuleBuilder, type Local } from '../backends/wasm-emit.ts';
+import { Code, F64, growTo, I32, lazyModule, type Local, memoryFor } from '../backends/wasm-emit.ts';
 
 const EPS = 2 ** -52;
 const TINY = 2 ** -966;
@@ -21,25 +21,28 @@ interface ValuesInstance {
   values(n: number, p: number, sweeps: number, steps: number): number;
 }
 
-let built: WebAssembly.Module | null | undefined;
+const module = lazyModule((mb) => {
+  const hypotFn = mb.func([F64, F64], [F64], hypot);
+  mb.func([I32, I32, I32, I32], [I32], (c) => values(c, hypotFn), 'values');
+});
 let instance: ValuesInstance | undefined;
 
 /**
- * B's singular values by the WebAssembly iteration, or null without WebAssembly. The instance and
+ * B's singular values by the WebAssembly iteration, or null without WebAssembly (or memory for n). The instance and
  * its memory are kept for the process (grown when a larger n comes).
  */
 export function bidiagonalValuesWasm(d: Float64Array, e: Float64Array): Float64Array | null {
-  if (built === undefined) built = build();
+  const built = module();
   if (!built) return null;
   const n = d.length;
   const bytes = 16 * n;
   if (!instance) {
-    const memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / 65536) + 1 });
+    const memory = memoryFor(bytes);
     const ex = new WebAssembly.Instance(built, { env: { mem: memory } }).exports as unknown as Omit<ValuesInstance, 'memory'>;
     instance = { memory, values: ex.values };
   }
   const { memory } = instance;
-  if (memory.buffer.byteLength < bytes) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
+  if (!growTo(memory, bytes)) return null; // beyond what a wasm memory holds: the JavaScript iteration takes it
   const s = new Float64Array(memory.buffer, 0, n);
   const ee = new Float64Array(memory.buffer, 8 * n, n);
   s.set(d);
@@ -53,16 +56,6 @@ export function bidiagonalValuesWasm(d: Float64Array, e: Float64Array): Float64A
     if (p < 0) throw new Error('svd: the bidiagonal QR iteration did not converge');
   }
   return s.slice();
-}
-
-function build(): WebAssembly.Module | null {
-  if (typeof WebAssembly === 'undefined') return null;
-  const mb = new ModuleBuilder({ module: 'env', name: 'mem', minPages: 1 });
-  const hypotFn = mb.func([F64, F64], [F64], hypot);
-  mb.func([I32, I32, I32, I32], [I32], (c) => values(c, hypotFn), 'values');
-  const bytes = mb.bytes();
-  if (!WebAssembly.validate(bytes)) return null;
-  return new WebAssembly.Module(bytes);
 }
 
 /** bidiagonal-svd.ts's hypot: √(a² + b²) as big·√(1 + (small/big)²) */

@@ -3,7 +3,7 @@
 // the application of one Householder reflector to a block of columns (turning B's singular vectors
 // into W's). Built at first use with the project's own emitter (no toolchain); where WebAssembly
 // SIMD is missing, bidiagonal.ts keeps its JavaScript loops.
-import { Code, F64, I32, ModuleBuilder, type Local, V128 } from '../backends/wasm-emit.ts';
+import { Code, F64, I32, lazyModule, type Local, memoryFor, V128 } from '../backends/wasm-emit.ts';
 
 export interface BidiagonalKernel {
   memory: WebAssembly.Memory;
@@ -21,25 +21,18 @@ export interface BidiagonalKernel {
   reflect(x: number, c: number, rows: number, head: number, v: number, stride: number, tau: number): void;
 }
 
-let built: { module: WebAssembly.Module } | null | undefined;
+const module = lazyModule((mb) => {
+  mb.func([I32, I32, I32, I32, I32, I32, I32, F64, F64, F64], [F64], rowPass, 'pass');
+  mb.func([I32, I32, I32, I32, I32, I32, F64], [], reflect, 'reflect');
+});
 
 /** A fresh instance with memory for `bytes` bytes, or null without WebAssembly SIMD. */
 export function bidiagonalKernel(bytes: number): BidiagonalKernel | null {
-  if (built === undefined) built = build();
+  const built = module();
   if (!built) return null;
-  const memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / 65536) + 1 });
-  const ex = new WebAssembly.Instance(built.module, { env: { mem: memory } }).exports as unknown as Omit<BidiagonalKernel, 'memory'>;
+  const memory = memoryFor(bytes);
+  const ex = new WebAssembly.Instance(built, { env: { mem: memory } }).exports as unknown as Omit<BidiagonalKernel, 'memory'>;
   return { memory, pass: ex.pass, reflect: ex.reflect };
-}
-
-function build(): { module: WebAssembly.Module } | null {
-  if (typeof WebAssembly === 'undefined') return null;
-  const mb = new ModuleBuilder({ module: 'env', name: 'mem', minPages: 1 });
-  mb.func([I32, I32, I32, I32, I32, I32, I32, F64, F64, F64], [F64], rowPass, 'pass');
-  mb.func([I32, I32, I32, I32, I32, I32, F64], [], reflect, 'reflect');
-  const bytes = mb.bytes();
-  if (!WebAssembly.validate(bytes)) return null;
-  return { module: new WebAssembly.Module(bytes) };
 }
 
 /**

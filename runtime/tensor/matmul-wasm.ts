@@ -3,9 +3,9 @@
 // two output columns, each summing k from 0 upward as the JavaScript does — a multiply, then an
 // add, never fused — so the product is the same bits. Built at first use with the project's own
 // emitter; without WebAssembly SIMD, linalg.ts keeps its JavaScript loops.
-import { Code, F64, I32, ModuleBuilder, V128 } from '../backends/wasm-emit.ts';
+import { Code, F64, growTo, I32, lazyModule, memoryFor, V128 } from '../backends/wasm-emit.ts';
 
-let built: WebAssembly.Module | null | undefined;
+const module = lazyModule((mb) => mb.func([I32, I32, I32, I32, I32, I32, I32, I32], [], matmul, 'matmul'));
 let instance: { memory: WebAssembly.Memory; matmul(a: number, b: number, out: number, M: number, K: number, N: number, j0: number, j1: number): void } | undefined;
 
 /** columns per call of the kernel (a multiple of 4) */
@@ -19,24 +19,17 @@ const align16 = (bytes: number) => (bytes + 15) & ~15;
  * (nothing written) without WebAssembly SIMD or where the operands do not fit a wasm memory. The instance and its memory are kept for the process.
  */
 export function matmulWasm(a: Float64Array, ao: number, b: Float64Array, bo: number, out: Float64Array, o: number, M: number, K: number, N: number): boolean {
-  if (built === undefined) built = build();
+  const built = module();
   if (!built) return false;
   const [aBytes, bBytes, outBytes] = [align16(8 * M * K), align16(8 * K * N), 8 * M * N];
   const bytes = aBytes + bBytes + outBytes;
   if (!instance) {
-    const memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / 65536) + 1 });
+    const memory = memoryFor(bytes);
     const ex = new WebAssembly.Instance(built, { env: { mem: memory } }).exports as unknown as { matmul: NonNullable<typeof instance>['matmul'] };
     instance = { memory, matmul: ex.matmul };
   }
   const { memory } = instance;
-  if (memory.buffer.byteLength < bytes) {
-    // beyond what a wasm memory can hold (4 GiB), the JavaScript loops take it
-    try {
-      memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
-    } catch {
-      return false;
-    }
-  }
+  if (!growTo(memory, bytes)) return false; // beyond what a wasm memory holds (4 GiB): the JavaScript loops take it
   const buf = memory.buffer;
   new Float64Array(buf, 0, M * K).set(a.subarray(ao, ao + M * K));
   new Float64Array(buf, aBytes, K * N).set(b.subarray(bo, bo + K * N));
@@ -45,15 +38,6 @@ export function matmulWasm(a: Float64Array, ao: number, b: Float64Array, bo: num
   for (let j = 0; j < N; j += STRIP) instance.matmul(0, aBytes, aBytes + bBytes, M, K, N, j, Math.min(j + STRIP, N));
   out.set(new Float64Array(buf, aBytes + bBytes, M * N), o);
   return true;
-}
-
-function build(): WebAssembly.Module | null {
-  if (typeof WebAssembly === 'undefined') return null;
-  const mb = new ModuleBuilder({ module: 'env', name: 'mem', minPages: 1 });
-  mb.func([I32, I32, I32, I32, I32, I32, I32, I32], [], matmul, 'matmul');
-  const bytes = mb.bytes();
-  if (!WebAssembly.validate(bytes)) return null;
-  return new WebAssembly.Module(bytes);
 }
 
 /**
