@@ -1,7 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
-import { applyLeft, applyRight, bidiagonalize } from './bidiagonal.ts';
-import { bidiagonalKernel } from './bidiagonal-wasm.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import { applyLeft, applyRight, betweenLoop, bidiagonalize, type RowPassHelper, type RowPassSession, type RowPassVectors, setRowPassHelper } from './bidiagonal.ts';
+import { rowPassThreads } from './bidiagonal-threads.ts';
+import { bidiagonalKernel, type BidiagonalKernel } from './bidiagonal-wasm.ts';
 
 const matrix = fc
   .tuple(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 0, max: 1e6 }))
@@ -62,4 +64,171 @@ describe('bidiagonalize', () => {
       { seed: 5, numRuns: 60 },
     );
   });
+});
+
+/** the matrix, d, e and every reflector as text, -0 told apart from 0 */
+const bits = (b: { d: Float64Array; e: Float64Array; a: Float64Array; tauL: Float64Array; tauR: Float64Array }) =>
+  [b.d, b.e, b.a, b.tauL, b.tauR].map((x) => [...x].map((v) => (Object.is(v, -0) ? '-0' : v)));
+
+const sized = (maxSize: number) =>
+  fc.tuple(fc.integer({ min: 1, max: maxSize }), fc.integer({ min: 1, max: maxSize }), fc.integer({ min: 0, max: 1e6 })).map(([x, y, seed]) => {
+    const [m, n] = [Math.max(x, y), Math.min(x, y)];
+    let s = seed;
+    return { m, n, data: Float64Array.from({ length: m * n }, () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1) };
+  });
+
+describe('bidiagonalize: the work between passes', () => {
+  it('the WebAssembly kernel\'s `between` gives betweenLoop\'s bits: w, row k, u, e[k], τR and the zeroed vectors (property)', () => {
+    fc.assert(
+      fc.property(sized(40), fc.nat(), fc.boolean(), fc.boolean(), fc.double({ min: -2, max: 2, noNaN: true }), fc.double({ min: -2, max: 2, noNaN: true }), fc.nat(3), ({ m, n, data }, k0, reduce, split, tau, scale, zeros) => {
+        if (n < 2) return;
+        const k = k0 % (n - 1);
+        // the state between two passes: the matrix, and the last pass's vectors (random), in the kernel's layout
+        const kernel = bidiagonalKernel(8 * (m * n + 6 * n))!;
+        const mem = new Float64Array(kernel.memory.buffer, 0, m * n + 6 * n);
+        mem.set(data);
+        for (let i = 0; i < 5 * n; i++) mem[m * n + i] = data[(7 * i) % data.length] * 3;
+        // rows whose tail is zero (τR = 0), or with a single nonzero entry
+        if (zeros >= 2) mem.fill(0, k * n + k + 2, k * n + n);
+        if (zeros === 3 && k + 2 < n) mem[k * n + n - 1] = -0.5;
+        const loop = mem.slice();
+        const view = (x: Float64Array, i: number) => x.subarray(m * n + i * n, m * n + (i + 1) * n);
+        const tauR = kernel.between(0, 8 * m * n, 8 * (m * n + n), 8 * (m * n + 2 * n), 8 * (m * n + 3 * n), 8 * (m * n + 5 * n), n, k, +reduce, +split, tau, scale);
+        const out = loop.subarray(m * n + 5 * n, m * n + 5 * n + 1);
+        const tauRLoop = betweenLoop(loop.subarray(0, m * n), view(loop, 0), view(loop, 1), view(loop, 2), view(loop, 3), out, n, k, reduce, split, tau, scale);
+        expect(Object.is(tauR, tauRLoop)).toBe(true);
+        expect([...mem].map(String)).toEqual([...loop].map(String));
+      }),
+      { seed: 21, numRuns: 300 },
+    );
+  });
+});
+
+/** A helper that runs the second halves on this thread (no worker), each just before the first where `early`. */
+function inThreadHelper(early: boolean): RowPassHelper & { jobs: number } {
+  const helper = {
+    jobs: 0,
+    attach: (kernel: BidiagonalKernel, at: RowPassVectors): RowPassSession => {
+      let result = 0;
+      return {
+        offer(k: number, lo: number, hi: number, tau: number, tauR: number, scale: number) {
+          helper.jobs++;
+          if (early) result = kernel.pass(at.a, at.w, at.u, at.wn, at.n, k, lo, hi, tau, tauR, scale);
+          return early ? helper.jobs : 0;
+        },
+        take: (job) => job === 0,
+        result: () => result,
+        close: () => {},
+      };
+    },
+  };
+  return helper;
+}
+
+describe('bidiagonalize: the pass in two halves, on two threads', () => {
+  afterEach(() => setRowPassHelper(null));
+
+  it('a helper that runs the second halves (before or after the first) gives the bits of this thread alone, and is offered every big step (property)', () => {
+    fc.assert(
+      fc.property(sized(40), fc.boolean(), fc.constantFrom(0, 64, 400), ({ m, n, data }, early, splitMin) => {
+        const alone = bidiagonalize(data, m, n, { splitMin, threads: false });
+        const helper = inThreadHelper(early);
+        setRowPassHelper(helper);
+        const helped = bidiagonalize(data, m, n, { splitMin });
+        setRowPassHelper(null);
+        let big = 0;
+        for (let k = 0; k < n - 1; k++) if ((m - k - 1) * (n - k - 1) >= splitMin) big++;
+        expect(helper.jobs).toBe(m * n >= splitMin ? big : 0);
+        expect(bits(helped)).toEqual(bits(alone));
+      }),
+      { seed: 11, numRuns: 60 },
+    );
+  });
+
+  it('the halves change only rounding: d, e and the rebuilt W within 1e-13 (relative) of the whole pass, and the JavaScript loop cuts them the same way (property)', () => {
+    fc.assert(
+      fc.property(sized(40), ({ m, n, data }) => {
+        const whole = bidiagonalize(data, m, n, { splitMin: Infinity });
+        const halves = bidiagonalize(data, m, n, { splitMin: 0 });
+        const loop = bidiagonalize(data, m, n, { splitMin: 0, wasm: false });
+        const norm = Math.sqrt(data.reduce((acc, x) => acc + x * x, 0));
+        for (const [x, y] of [[halves, whole], [loop, halves]]) {
+          x.d.forEach((v, i) => expect(Math.abs(Math.abs(v) - Math.abs(y.d[i]))).toBeLessThan(1e-13 * norm));
+          x.e.forEach((v, i) => expect(Math.abs(Math.abs(v) - Math.abs(y.e[i]))).toBeLessThan(1e-13 * norm));
+        }
+        // W = Q_L B Q_Rᵀ from the halves' reflectors
+        const QR = new Float64Array(n * n);
+        for (let t = 0; t < n; t++) QR[t * n + t] = 1;
+        applyRight(halves, QR, n);
+        for (let j = 0; j < n; j++) {
+          const By = new Float64Array(m);
+          for (let t = 0; t < n; t++) By[t] = halves.d[t] * QR[j * n + t] + (t < n - 1 ? halves.e[t] * QR[j * n + t + 1] : 0);
+          applyLeft(halves, By, 1);
+          for (let i = 0; i < m; i++) expect(Math.abs(By[i] - data[i * n + j])).toBeLessThan(1e-13 * norm);
+        }
+      }),
+      { seed: 12, numRuns: 40 },
+    );
+  });
+
+  /** a 160×120 matrix, whose every step from 0 to 104 is cut at splitMin 256 */
+  const [m, n] = [160, 120];
+  let seed = 3;
+  const data = Float64Array.from({ length: m * n }, () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1);
+  const splitMin = 256;
+  const oneThread = () => bits(bidiagonalize(data, m, n, { splitMin, threads: false }));
+
+  /** bidiagonalise with the helper until its worker has taken halves (it boots in tens of ms, and may wake late on a busy machine), for up to 10 s */
+  async function untilWorkerTakes(helper: { readonly workerHalves: number }, check: () => void): Promise<void> {
+    const before = helper.workerHalves;
+    const t0 = Date.now();
+    do {
+      check();
+      await new Promise((r) => setTimeout(r, 5));
+    } while (helper.workerHalves === before && Date.now() - t0 < 10_000);
+    expect(helper.workerHalves).toBeGreaterThan(before);
+  }
+
+  it('with the worker thread: the same bits as one thread, and the worker takes halves', async () => {
+    const one = oneThread();
+    const helper = rowPassThreads({});
+    setRowPassHelper(helper);
+    await untilWorkerTakes(helper, () => expect(bits(bidiagonalize(data, m, n, { splitMin }))).toEqual(one));
+    expect(bits(bidiagonalize(data, m, n, { splitMin }))).toEqual(one);
+    expect(helper.workersLost).toBe(0);
+  }, 20_000);
+
+  it('a worker that dies halfway through a half: the bidiagonalisation starts again on this thread, with the same bits', async () => {
+    const one = oneThread();
+    const helper = rowPassThreads({ dieAtHalf: 3, lostMs: 100 });
+    setRowPassHelper(helper);
+    // every run gives one thread's bits, the one the worker died in too (it was started again here)
+    const t0 = Date.now();
+    do {
+      expect(bits(bidiagonalize(data, m, n, { splitMin }))).toEqual(one);
+      await new Promise((r) => setTimeout(r, 5));
+    } while (helper.workersLost === 0 && Date.now() - t0 < 10_000);
+    expect(helper.workerHalves).toBeGreaterThanOrEqual(3);
+    expect(helper.workersLost).toBe(1);
+    // a new worker takes over
+    await untilWorkerTakes(helper, () => expect(bits(bidiagonalize(data, m, n, { splitMin }))).toEqual(one));
+  }, 30_000);
+
+  it('without a helper, or without WebAssembly, the same cut: the helper is not what makes the bits', () => {
+    const one = oneThread();
+    expect(bits(bidiagonalize(data, m, n, { splitMin }))).toEqual(one);
+    const loop = bidiagonalize(data, m, n, { splitMin, wasm: false });
+    expect(loop.kernel).toBeNull();
+  });
+
+  it('a process that bidiagonalised on two threads exits by itself (the worker never keeps it alive)', () => {
+    const src =
+      "import { installRowPassThreads } from './runtime/tensor/bidiagonal-threads.ts'; import { bidiagonalize } from './runtime/tensor/bidiagonal.ts';" +
+      'const t = installRowPassThreads(); const data = Float64Array.from({ length: 300 * 200 }, (_, i) => Math.sin(i));' +
+      'setTimeout(() => { for (let r = 0; r < 20; r++) bidiagonalize(data, 300, 200); console.log(t.workerHalves()); }, 300);';
+    const root = new URL('../../', import.meta.url).pathname;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', src], { cwd: root, timeout: 20_000, encoding: 'utf8' });
+    expect(r.signal, 'still running after 20 s: killed').toBeNull();
+    expect(r.status, r.stderr).toBe(0);
+  }, 30_000);
 });
