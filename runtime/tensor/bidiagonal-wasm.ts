@@ -27,7 +27,7 @@ export interface BidiagonalKernel {
    * reflector, the vectors zeroed for the next pass), the same arithmetic in the same order; returns
    * τR and leaves e[k] at byte `out`.
    */
-  between(a: number, w: number, u: number, wn: number, wn2: number, out: number, n: number, k: number, reduce: number, split: number, tau: number, scale: number): number;
+  between(a: number, w: number, u: number, wn: number, parts: number, out: number, n: number, k: number, reduce: number, zero: number, tau: number, scale: number): number;
 }
 
 const define = (mb: ModuleBuilder) => {
@@ -58,12 +58,14 @@ export function kernelExports(module: WebAssembly.Module, memory: WebAssembly.Me
 /**
  * Step k's work between two row passes, as bidiagonal.ts's betweenLoop does it (each element's
  * operations the same, in f64x2 lanes where elements are independent, one at a time in order for
- * the sum of squares): the last pass's second-half terms added in (reduce), w and the left update of
- * row k, the right reflector from the rest of row k (scaled by its largest entry), u, and wn (and,
- * for a split pass, wn2) zeroed from column k+1.
+ * the sum of squares): the last pass's other chunks' vectors added in (reduce of them, in chunk order), w and the left
+ * update of row k, the right reflector from the rest of row k (scaled by its largest entry), u, and
+ * wn and `zero` vectors of parts zeroed from column k+1.
  */
 function between(c: Code): void {
-  const [a, w, u, wn, wn2, out, n, k, reduce, split] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => c.param(i));
+  const [a, w, u, wn, parts, out, n, k, reduce, zero] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => c.param(i));
+  const part = c.local(I32); // byte offset of a vector of parts
+  const p = c.local(I32);
   const [tau, scale] = [c.param(10), c.param(11)];
   const j = c.local(I32); // byte offset of column j, from k+1
   const end = c.local(I32); // byte offset of column n
@@ -89,15 +91,26 @@ function between(c: Code): void {
   /** the two doubles (v2) or the double (v1) at base + j */
   const v2 = (base: Local) => at(base).v128Load(0, 3);
   const v1 = (base: Local) => at(base).f64Load();
-  // wn += wn2 (the last pass's second half)
-  c.get(reduce).if_();
-  columns(
-    0,
-    () => (at(wn), v2(wn), v2(wn2), c.f64x2Add().v128Store(0, 3)),
-    () => (at(wn), v1(wn), v1(wn2), c.f64Add().f64Store()),
+  /** body() for the first `count` vectors of parts, in order, `part` at each */
+  const eachPart = (count: Local, body: () => void) => {
+    c.i32(0).set(p);
+    c.get(parts).set(part);
+    c.block().loop();
+    c.get(p).get(count).i32GeS().brIf(1);
+    body();
+    c.get(p).i32(1).i32Add().set(p);
+    c.get(part).get(end).i32Add().set(part);
+    c.br(0).end().end();
+  };
+  // wn += each of the last pass's other chunks' vectors, in chunk order
+  eachPart(reduce, () =>
+    columns(
+      0,
+      () => (at(wn), v2(wn), v2(part), c.f64x2Add().v128Store(0, 3)),
+      () => (at(wn), v1(wn), v1(part), c.f64Add().f64Store()),
+    ),
   );
-  c.end();
-  // w = a[k, ·] + scale·wn; a[k, ·] −= τ w; then wn (and wn2) zeroed for the next pass
+  // w = a[k, ·] + scale·wn; a[k, ·] −= τ w; then wn zeroed for the next pass
   c.get(scale).f64x2Splat().set(vx);
   c.get(tau).f64x2Splat().set(vy);
   columns(
@@ -106,19 +119,15 @@ function between(c: Code): void {
       at(w), v2(rk), c.get(vx), v2(wn), c.f64x2Mul().f64x2Add().v128Store(0, 3);
       at(rk), v2(rk), c.get(vy), v2(w), c.f64x2Mul().f64x2Sub().v128Store(0, 3);
       at(wn).v128Zero().v128Store(0, 3);
-      c.get(split).if_();
-      at(wn2).v128Zero().v128Store(0, 3);
-      c.end();
     },
     () => {
       at(w), v1(rk), c.get(scale), v1(wn), c.f64Mul().f64Add().f64Store();
       at(rk), v1(rk), c.get(tau), v1(w), c.f64Mul().f64Sub().f64Store();
       at(wn).f64(0).f64Store();
-      c.get(split).if_();
-      at(wn2).f64(0).f64Store();
-      c.end();
     },
   );
+  // and the next pass's other chunks' vectors
+  eachPart(zero, () => columns(0, () => at(part).v128Zero().v128Store(0, 3), () => at(part).f64(0).f64Store()));
   // x0 = a[k, k+1]; tail = max |a[k, j]| over j > k+1; u = e_{k+1}
   c.get(rk).get(k).i32(1).i32Add().i32(3).i32Shl().i32Add().f64Load().set(x0);
   c.f64(0).set(tail);

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { applyLeft, applyRight, betweenLoop, bidiagonalize, type RowPassHelper, type RowPassSession, type RowPassVectors, setRowPassHelper } from './bidiagonal.ts';
+import { applyLeft, applyRight, betweenLoop, bidiagonalize, CHUNKS, type RowPassHelper, type RowPassSession, type RowPassVectors, setRowPassHelper } from './bidiagonal.ts';
 import { rowPassThreads } from './bidiagonal-threads.ts';
 import { bidiagonalKernel, type BidiagonalKernel } from './bidiagonal-wasm.ts';
 
@@ -78,24 +78,25 @@ const sized = (maxSize: number) =>
   });
 
 describe('bidiagonalize: the work between passes', () => {
-  it('the WebAssembly kernel\'s `between` gives betweenLoop\'s bits: w, row k, u, e[k], τR and the zeroed vectors (property)', () => {
+  it('the WebAssembly kernel\'s `between` gives betweenLoop\'s bits: the chunks\' vectors summed, w, row k, u, e[k], τR and the zeroed vectors (property)', () => {
     fc.assert(
-      fc.property(sized(40), fc.nat(), fc.boolean(), fc.boolean(), fc.double({ min: -2, max: 2, noNaN: true }), fc.double({ min: -2, max: 2, noNaN: true }), fc.nat(3), ({ m, n, data }, k0, reduce, split, tau, scale, zeros) => {
+      fc.property(sized(40), fc.nat(), fc.nat(CHUNKS - 1), fc.nat(CHUNKS - 1), fc.double({ min: -2, max: 2, noNaN: true }), fc.double({ min: -2, max: 2, noNaN: true }), fc.nat(3), ({ m, n, data }, k0, reduce, zero, tau, scale, zeros) => {
         if (n < 2) return;
         const k = k0 % (n - 1);
-        // the state between two passes: the matrix, and the last pass's vectors (random), in the kernel's layout
-        const kernel = bidiagonalKernel(8 * (m * n + 6 * n))!;
-        const mem = new Float64Array(kernel.memory.buffer, 0, m * n + 6 * n);
+        // the state between two passes in the kernel's layout: the matrix, w, u, wn, the chunks' vectors (random), out
+        const at = { w: m * n, u: m * n + n, wn: m * n + 2 * n, parts: m * n + 3 * n, out: m * n + (3 + CHUNKS - 1) * n };
+        const size = at.out + 1;
+        const kernel = bidiagonalKernel(8 * size)!;
+        const mem = new Float64Array(kernel.memory.buffer, 0, size);
         mem.set(data);
-        for (let i = 0; i < 5 * n; i++) mem[m * n + i] = data[(7 * i) % data.length] * 3;
+        for (let i = m * n; i < size; i++) mem[i] = data[(7 * i) % data.length] * 3;
         // rows whose tail is zero (τR = 0), or with a single nonzero entry
         if (zeros >= 2) mem.fill(0, k * n + k + 2, k * n + n);
         if (zeros === 3 && k + 2 < n) mem[k * n + n - 1] = -0.5;
         const loop = mem.slice();
-        const view = (x: Float64Array, i: number) => x.subarray(m * n + i * n, m * n + (i + 1) * n);
-        const tauR = kernel.between(0, 8 * m * n, 8 * (m * n + n), 8 * (m * n + 2 * n), 8 * (m * n + 3 * n), 8 * (m * n + 5 * n), n, k, +reduce, +split, tau, scale);
-        const out = loop.subarray(m * n + 5 * n, m * n + 5 * n + 1);
-        const tauRLoop = betweenLoop(loop.subarray(0, m * n), view(loop, 0), view(loop, 1), view(loop, 2), view(loop, 3), out, n, k, reduce, split, tau, scale);
+        const tauR = kernel.between(0, 8 * at.w, 8 * at.u, 8 * at.wn, 8 * at.parts, 8 * at.out, n, k, reduce, zero, tau, scale);
+        const view = (x: Float64Array, lo: number, len: number) => x.subarray(lo, lo + len);
+        const tauRLoop = betweenLoop(view(loop, 0, m * n), view(loop, at.w, n), view(loop, at.u, n), view(loop, at.wn, n), view(loop, at.parts, (CHUNKS - 1) * n), view(loop, at.out, 1), n, k, reduce, zero, tau, scale);
         expect(Object.is(tauR, tauRLoop)).toBe(true);
         expect([...mem].map(String)).toEqual([...loop].map(String));
       }),
@@ -104,20 +105,36 @@ describe('bidiagonalize: the work between passes', () => {
   });
 });
 
-/** A helper that runs the second halves on this thread (no worker), each just before the first where `early`. */
-function inThreadHelper(early: boolean): RowPassHelper & { jobs: number } {
+/** A helper that runs the chunks on this thread (no worker), from the back, each step its own number of them, before the caller or after it. */
+function inThreadHelper(before: boolean): RowPassHelper & { jobs: number } {
   const helper = {
     jobs: 0,
     attach: (kernel: BidiagonalKernel, at: RowPassVectors): RowPassSession => {
-      let result = 0;
+      let front = 0, back = CHUNKS;
+      const results = new Float64Array(CHUNKS);
+      let job = { k: 0, tau: 0, tauR: 0, scale: 0, bounds: new Int32Array(0) };
+      /** the helper takes `count` chunks from the back */
+      const take = (count: number) => {
+        for (let t = 0; t < count && back > front; t++) {
+          const c = --back;
+          results[c] = kernel.pass(at.a, at.w, at.u, at.wn[c], at.n, job.k, job.bounds[c], job.bounds[c + 1], job.tau, job.tauR, job.scale);
+        }
+      };
       return {
-        offer(k: number, lo: number, hi: number, tau: number, tauR: number, scale: number) {
+        offer(k, tau, tauR, scale, bounds) {
           helper.jobs++;
-          if (early) result = kernel.pass(at.a, at.w, at.u, at.wn, at.n, k, lo, hi, tau, tauR, scale);
-          return early ? helper.jobs : 0;
+          job = { k, tau, tauR, scale, bounds: bounds.slice() };
+          [front, back] = [0, CHUNKS];
+          if (before) take(helper.jobs % (CHUNKS + 1));
+          return helper.jobs;
         },
-        take: (job) => job === 0,
-        result: () => result,
+        next() {
+          if (!before && front === 1) take(helper.jobs % CHUNKS);
+          return front < back ? front++ : -1;
+        },
+        finish(_job, below) {
+          for (let c = back; c < CHUNKS; c++) below[c] = results[c];
+        },
         close: () => {},
       };
     },
@@ -125,10 +142,10 @@ function inThreadHelper(early: boolean): RowPassHelper & { jobs: number } {
   return helper;
 }
 
-describe('bidiagonalize: the pass in two halves, on two threads', () => {
+describe('bidiagonalize: the pass in chunks, on two threads', () => {
   afterEach(() => setRowPassHelper(null));
 
-  it('a helper that runs the second halves (before or after the first) gives the bits of this thread alone, and is offered every big step (property)', () => {
+  it('a helper that runs some of the chunks (from none to all, before or while this thread runs its own) gives the bits of this thread alone, and is offered every big step (property)', () => {
     fc.assert(
       fc.property(sized(40), fc.boolean(), fc.constantFrom(0, 64, 400), ({ m, n, data }, early, splitMin) => {
         const alone = bidiagonalize(data, m, n, { splitMin, threads: false });
@@ -145,25 +162,25 @@ describe('bidiagonalize: the pass in two halves, on two threads', () => {
     );
   });
 
-  it('the halves change only rounding: d, e and the rebuilt W within 1e-13 (relative) of the whole pass, and the JavaScript loop cuts them the same way (property)', () => {
+  it('the chunks change only rounding: d, e and the rebuilt W within 1e-13 (relative) of the whole pass, and the JavaScript loop cuts them the same way (property)', () => {
     fc.assert(
       fc.property(sized(40), ({ m, n, data }) => {
         const whole = bidiagonalize(data, m, n, { splitMin: Infinity });
-        const halves = bidiagonalize(data, m, n, { splitMin: 0 });
+        const chunks = bidiagonalize(data, m, n, { splitMin: 0 });
         const loop = bidiagonalize(data, m, n, { splitMin: 0, wasm: false });
         const norm = Math.sqrt(data.reduce((acc, x) => acc + x * x, 0));
-        for (const [x, y] of [[halves, whole], [loop, halves]]) {
+        for (const [x, y] of [[chunks, whole], [loop, chunks]]) {
           x.d.forEach((v, i) => expect(Math.abs(Math.abs(v) - Math.abs(y.d[i]))).toBeLessThan(1e-13 * norm));
           x.e.forEach((v, i) => expect(Math.abs(Math.abs(v) - Math.abs(y.e[i]))).toBeLessThan(1e-13 * norm));
         }
-        // W = Q_L B Q_Rᵀ from the halves' reflectors
+        // W = Q_L B Q_Rᵀ from the chunked pass's reflectors
         const QR = new Float64Array(n * n);
         for (let t = 0; t < n; t++) QR[t * n + t] = 1;
-        applyRight(halves, QR, n);
+        applyRight(chunks, QR, n);
         for (let j = 0; j < n; j++) {
           const By = new Float64Array(m);
-          for (let t = 0; t < n; t++) By[t] = halves.d[t] * QR[j * n + t] + (t < n - 1 ? halves.e[t] * QR[j * n + t + 1] : 0);
-          applyLeft(halves, By, 1);
+          for (let t = 0; t < n; t++) By[t] = chunks.d[t] * QR[j * n + t] + (t < n - 1 ? chunks.e[t] * QR[j * n + t + 1] : 0);
+          applyLeft(chunks, By, 1);
           for (let i = 0; i < m; i++) expect(Math.abs(By[i] - data[i * n + j])).toBeLessThan(1e-13 * norm);
         }
       }),
@@ -178,18 +195,18 @@ describe('bidiagonalize: the pass in two halves, on two threads', () => {
   const splitMin = 256;
   const oneThread = () => bits(bidiagonalize(data, m, n, { splitMin, threads: false }));
 
-  /** bidiagonalise with the helper until its worker has taken halves (it boots in tens of ms, and may wake late on a busy machine), for up to 10 s */
-  async function untilWorkerTakes(helper: { readonly workerHalves: number }, check: () => void): Promise<void> {
-    const before = helper.workerHalves;
+  /** bidiagonalise with the helper until its worker has taken chunks (it boots in tens of ms, and may wake late on a busy machine), for up to 10 s */
+  async function untilWorkerTakes(helper: { readonly workerChunks: number }, check: () => void): Promise<void> {
+    const before = helper.workerChunks;
     const t0 = Date.now();
     do {
       check();
       await new Promise((r) => setTimeout(r, 5));
-    } while (helper.workerHalves === before && Date.now() - t0 < 10_000);
-    expect(helper.workerHalves).toBeGreaterThan(before);
+    } while (helper.workerChunks === before && Date.now() - t0 < 10_000);
+    expect(helper.workerChunks).toBeGreaterThan(before);
   }
 
-  it('with the worker thread: the same bits as one thread, and the worker takes halves', async () => {
+  it('with the worker thread: the same bits as one thread, and the worker takes chunks', async () => {
     const one = oneThread();
     const helper = rowPassThreads({});
     setRowPassHelper(helper);
@@ -198,9 +215,9 @@ describe('bidiagonalize: the pass in two halves, on two threads', () => {
     expect(helper.workersLost).toBe(0);
   }, 20_000);
 
-  it('a worker that dies halfway through a half: the bidiagonalisation starts again on this thread, with the same bits', async () => {
+  it('a worker that dies halfway through a chunk: the bidiagonalisation starts again on this thread, with the same bits', async () => {
     const one = oneThread();
-    const helper = rowPassThreads({ dieAtHalf: 3, lostMs: 100 });
+    const helper = rowPassThreads({ dieAtChunk: 3, lostMs: 100 });
     setRowPassHelper(helper);
     // every run gives one thread's bits, the one the worker died in too (it was started again here)
     const t0 = Date.now();
@@ -208,7 +225,7 @@ describe('bidiagonalize: the pass in two halves, on two threads', () => {
       expect(bits(bidiagonalize(data, m, n, { splitMin }))).toEqual(one);
       await new Promise((r) => setTimeout(r, 5));
     } while (helper.workersLost === 0 && Date.now() - t0 < 10_000);
-    expect(helper.workerHalves).toBeGreaterThanOrEqual(3);
+    expect(helper.workerChunks).toBeGreaterThanOrEqual(3);
     expect(helper.workersLost).toBe(1);
     // a new worker takes over
     await untilWorkerTakes(helper, () => expect(bits(bidiagonalize(data, m, n, { splitMin }))).toEqual(one));
@@ -225,7 +242,7 @@ describe('bidiagonalize: the pass in two halves, on two threads', () => {
     const src =
       "import { installRowPassThreads } from './runtime/tensor/bidiagonal-threads.ts'; import { bidiagonalize } from './runtime/tensor/bidiagonal.ts';" +
       'const t = installRowPassThreads(); const data = Float64Array.from({ length: 300 * 200 }, (_, i) => Math.sin(i));' +
-      'setTimeout(() => { for (let r = 0; r < 20; r++) bidiagonalize(data, 300, 200); console.log(t.workerHalves()); }, 300);';
+      'setTimeout(() => { for (let r = 0; r < 20; r++) bidiagonalize(data, 300, 200); console.log(t.workerChunks()); }, 300);';
     const root = new URL('../../', import.meta.url).pathname;
     const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', src], { cwd: root, timeout: 20_000, encoding: 'utf8' });
     expect(r.signal, 'still running after 20 s: killed').toBeNull();

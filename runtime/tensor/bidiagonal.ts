@@ -6,34 +6,35 @@
 import { bidiagonalKernel, type BidiagonalKernel } from './bidiagonal-wasm.ts';
 
 /**
- * A big step's row pass is cut into two halves of rows, each adding its terms of the next step's
- * product into its own vector (summed after), so that two threads can run them at once. The cut
- * depends only on the sizes, never on whether a second thread is there, so every platform gets the
- * same bits; a helper (Node: bidiagonal-threads.ts, installed by the CPU backend) runs the second half
- * at the same time as this thread runs the first.
+ * A big step's row pass is cut into CHUNKS runs of rows, each adding its terms of the next step's
+ * product into its own vector (summed in chunk order after), so that two threads can share the step:
+ * this one takes chunks from the front, a helper (Node: bidiagonal-threads.ts, installed by the CPU
+ * backend) from the back, each as many as it gets to, so that a helper that starts late or runs slowly
+ * (its core shared) costs at most a chunk's wait. The cut depends only on the sizes, never on who
+ * runs a chunk or whether a helper is there, so every platform gets the same bits.
  */
 export interface RowPassHelper {
   /** a session on a kernel whose memory is shared (null: no helper for this one) */
   attach(kernel: BidiagonalKernel, at: RowPassVectors): RowPassSession | null;
 }
-/** byte offsets of the matrix and vectors in the kernel's memory (wn: the second half's), and n */
+/** byte offsets of the matrix and vectors in the kernel's memory (wn: each chunk's), and n */
 export interface RowPassVectors {
   a: number;
   w: number;
   u: number;
-  wn: number;
+  wn: number[];
   n: number;
 }
 export interface RowPassSession {
-  /** offer step k's second half (rows lo..hi−1, its vector zeroed) to the helper: a job, or 0 (not offered) */
-  offer(k: number, lo: number, hi: number, tau: number, tauR: number, scale: number): number;
-  /** claim the job's half for this thread: false when the helper has taken it */
-  take(job: number): boolean;
-  /** the Σ a[i, k+1]² of a half the helper took, once it is done (throws RowPassLost if it never is) */
-  result(job: number): number;
+  /** offer step k's pass, cut at rows bounds[0..CHUNKS], to the helper: a job, or 0 (not offered: this thread runs every chunk) */
+  offer(k: number, tau: number, tauR: number, scale: number, bounds: Int32Array): number;
+  /** the job's next chunk from the front for this thread to run, or −1 when the rest are the helper's */
+  next(job: number): number;
+  /** once next() said −1: wait for the helper's chunks and write their Σ a[i, k+1]² into below (throws RowPassLost if they never come) */
+  finish(job: number, below: Float64Array): void;
   close(): void;
 }
-/** The helper took a half and never finished it: the bidiagonalisation starts again on this thread. */
+/** The helper took a chunk and never finished it: the bidiagonalisation starts again on this thread. */
 export class RowPassLost extends Error {}
 
 let rowPassHelper: RowPassHelper | null = null;
@@ -41,8 +42,16 @@ let rowPassHelper: RowPassHelper | null = null;
 export function setRowPassHelper(helper: RowPassHelper | null): void {
   rowPassHelper = helper;
 }
-/** the least trailing block (rows × columns) whose pass is cut in two (fixed: results must not depend on the machine) */
+/** the least trailing block (rows × columns) whose pass is cut (fixed: results must not depend on the machine) */
 export const SPLIT_MIN_ELEMENTS = 1 << 14;
+/** the runs of rows a big step's pass is cut into */
+export const CHUNKS = 8;
+
+/** rows lo..hi−1 cut into CHUNKS runs at bounds[0..CHUNKS], each of an even length but the last (rows go in pairs) */
+function cutRows(lo: number, hi: number, bounds: Int32Array): void {
+  for (let c = 0; c < CHUNKS; c++) bounds[c] = lo + 2 * Math.floor((c * (hi - lo)) / (2 * CHUNKS));
+  bounds[CHUNKS] = hi;
+}
 
 export interface Bidiagonal {
   m: number;
@@ -92,19 +101,21 @@ export function bidiagonalize(data: ArrayLike<number>, m: number, n: number, opt
 }
 
 function bidiagonalizeWith(data: ArrayLike<number>, m: number, n: number, splitMin: number, how: 'loop' | 'plain' | 'shared', helper: RowPassHelper | null): Bidiagonal {
-  // one block: the matrix, then w, u and wNext, each a run of doubles, room for applyLeft's columns,
-  // then the second half's wNext
-  const wn2At = m * n + 3 * n + m * COLUMNS;
-  const kernel = how === 'loop' ? null : ((how === 'shared' ? bidiagonalKernel(8 * (wn2At + n), true) : null) ?? bidiagonalKernel(8 * (wn2At + n)));
-  const session = kernel && helper ? helper.attach(kernel, { a: 0, w: 8 * m * n, u: 8 * (m * n + n), wn: 8 * wn2At, n }) : null;
+  // one block: the matrix, then w, u and wNext (chunk 0's), each a run of doubles, room for
+  // applyLeft's columns, then the other chunks' vectors and a double for `between` to leave e[k] in
+  const partsAt = m * n + 3 * n + m * COLUMNS;
+  const doubles = partsAt + (CHUNKS - 1) * n + 1;
+  const kernel = how === 'loop' ? null : ((how === 'shared' ? bidiagonalKernel(8 * doubles, true) : null) ?? bidiagonalKernel(8 * doubles));
+  const wn = Array.from({ length: CHUNKS }, (_, c) => 8 * (c === 0 ? m * n + 2 * n : partsAt + (c - 1) * n));
+  const session = kernel && helper ? helper.attach(kernel, { a: 0, w: 8 * m * n, u: 8 * (m * n + n), wn, n }) : null;
   try {
-    return bidiagonalizeIn(data, m, n, splitMin, kernel, session, wn2At);
+    return bidiagonalizeIn(data, m, n, splitMin, kernel, session, partsAt);
   } finally {
     session?.close();
   }
 }
 
-function bidiagonalizeIn(data: ArrayLike<number>, m: number, n: number, splitMin: number, kernel: BidiagonalKernel | null, session: RowPassSession | null, wn2At: number): Bidiagonal {
+function bidiagonalizeIn(data: ArrayLike<number>, m: number, n: number, splitMin: number, kernel: BidiagonalKernel | null, session: RowPassSession | null, partsAt: number): Bidiagonal {
   const block = kernel ? new Float64Array(kernel.memory.buffer, 0, m * n + 3 * n) : new Float64Array(m * n + 3 * n);
   const a = block.subarray(0, m * n);
   a.set(data);
@@ -114,21 +125,23 @@ function bidiagonalizeIn(data: ArrayLike<number>, m: number, n: number, splitMin
   const tauR = new Float64Array(n);
   const w = block.subarray(m * n, m * n + n); // w_j = Σ_i v_i a[i, j]: the left reflector's product with the trailing rows
   const u = block.subarray(m * n + n, m * n + 2 * n); // the right reflector (u[k+1] = 1)
-  const wNext = block.subarray(m * n + 2 * n); // Σ_{i > k+1} a[i, k+1] a[i, j] gathered during step k, for step k + 1
-  // the second half's terms, and e[k] as the kernel's `between` leaves it
-  const wNext2 = kernel ? new Float64Array(kernel.memory.buffer, 8 * wn2At, n) : new Float64Array(n);
-  const out = kernel ? new Float64Array(kernel.memory.buffer, 8 * (wn2At + n), 1) : new Float64Array(1);
-  const [wAt, uAt, wnAt, wn2Byte, outAt] = [8 * m * n, 8 * (m * n + n), 8 * (m * n + 2 * n), 8 * wn2At, 8 * (wn2At + n)];
-  /** the pass of rows lo..hi−1, their terms into wNext (or wNext2: `second`) */
+  const wNext = block.subarray(m * n + 2 * n); // Σ_{i > k+1} a[i, k+1] a[i, j] gathered during step k, for step k + 1 (chunk 0's terms)
+  // the other chunks' terms, one vector each, and e[k] as the kernel's `between` leaves it
+  const parts = kernel ? new Float64Array(kernel.memory.buffer, 8 * partsAt, (CHUNKS - 1) * n + 1) : new Float64Array((CHUNKS - 1) * n + 1);
+  const out = parts.subarray((CHUNKS - 1) * n);
+  const [wAt, uAt, wnAt, partsByte, outAt] = [8 * m * n, 8 * (m * n + n), 8 * (m * n + 2 * n), 8 * partsAt, 8 * (partsAt + (CHUNKS - 1) * n)];
+  /** the pass of rows lo..hi−1, their terms into chunk c's vector */
   const pass = kernel
-    ? (k: number, lo: number, hi: number, second: boolean, tau: number, tauRk: number, scale: number) =>
-        kernel.pass(0, wAt, uAt, second ? wn2Byte : wnAt, n, k, lo, hi, tau, tauRk, scale)
-    : (k: number, lo: number, hi: number, second: boolean, tau: number, tauRk: number, scale: number) =>
-        rowPassLoop(a, w, u, second ? wNext2 : wNext, n, k, lo, hi, tau, tauRk, scale);
+    ? (k: number, lo: number, hi: number, c: number, tau: number, tauRk: number, scale: number) =>
+        kernel.pass(0, wAt, uAt, c === 0 ? wnAt : partsByte + 8 * (c - 1) * n, n, k, lo, hi, tau, tauRk, scale)
+    : (k: number, lo: number, hi: number, c: number, tau: number, tauRk: number, scale: number) =>
+        rowPassLoop(a, w, u, c === 0 ? wNext : parts.subarray((c - 1) * n, c * n), n, k, lo, hi, tau, tauRk, scale);
   /** the work between passes (betweenLoop): τR of step k, e[k] into out[0] */
   const betweenPasses = kernel
-    ? (k: number, reduce: boolean, split: boolean, tau: number, scale: number) => kernel.between(0, wAt, uAt, wnAt, wn2Byte, outAt, n, k, +reduce, +split, tau, scale)
-    : (k: number, reduce: boolean, split: boolean, tau: number, scale: number) => betweenLoop(a, w, u, wNext, wNext2, out, n, k, reduce, split, tau, scale);
+    ? (k: number, reduce: number, zero: number, tau: number, scale: number) => kernel.between(0, wAt, uAt, wnAt, partsByte, outAt, n, k, reduce, zero, tau, scale)
+    : (k: number, reduce: number, zero: number, tau: number, scale: number) => betweenLoop(a, w, u, wNext, parts, out, n, k, reduce, zero, tau, scale);
+  const bounds = new Int32Array(CHUNKS + 1);
+  const below = new Float64Array(CHUNKS);
 
   // step 0's product and column norm, from the matrix as given (later steps get theirs from the previous pass)
   let below2 = 0;
@@ -137,7 +150,7 @@ function bidiagonalizeIn(data: ArrayLike<number>, m: number, n: number, splitMin
     below2 += ai * ai;
     if (ai !== 0) for (let j = 1; j < n; j++) wNext[j] += ai * a[i * n + j];
   }
-  let split = false; // the last pass was cut in two (its second half's terms are in wNext2)
+  let cut = false; // the last pass was cut (its other chunks' terms are in parts)
   for (let k = 0; k < n; k++) {
     // ---- left reflector from column k, rows k..m−1 (rows below k are scaled into v_k by the pass) ----
     const alpha = a[k * n + k];
@@ -156,19 +169,24 @@ function bidiagonalizeIn(data: ArrayLike<number>, m: number, n: number, splitMin
     }
     // ---- w, row k, the right reflector (u, e[k], τR[k]) ----
     const k1 = k + 1;
-    const splitNow = (m - k1) * (n - k1) >= splitMin;
-    const tauRk = betweenPasses(k, split, splitNow, tau, scale);
+    const cutNow = (m - k1) * (n - k1) >= splitMin;
+    const tauRk = betweenPasses(k, cut ? CHUNKS - 1 : 0, cutNow ? CHUNKS - 1 : 0, tau, scale);
     e[k] = out[0];
     tauR[k] = tauRk;
-    // ---- one pass over rows k+1..m−1: whole, or in two halves, the second on the helper where it takes it ----
-    if (!splitNow) below2 = pass(k, k1, m, false, tau, tauRk, scale);
+    // ---- one pass over rows k+1..m−1: whole, or cut into chunks, some on the helper where it takes them ----
+    if (!cutNow) below2 = pass(k, k1, m, 0, tau, tauRk, scale);
     else {
-      const mid = Math.min(m, k1 + 2 * Math.ceil((m - k1) / 4)); // an even number of rows first (rows go in pairs)
-      const job = session ? session.offer(k, mid, m, tau, tauRk, scale) : 0;
-      const b0 = pass(k, k1, mid, false, tau, tauRk, scale);
-      below2 = b0 + (!session || session.take(job) ? pass(k, mid, m, true, tau, tauRk, scale) : session.result(job));
+      cutRows(k1, m, bounds);
+      const job = session ? session.offer(k, tau, tauRk, scale, bounds) : 0;
+      if (job === 0) for (let c = 0; c < CHUNKS; c++) below[c] = pass(k, bounds[c], bounds[c + 1], c, tau, tauRk, scale);
+      else {
+        for (let c = session!.next(job); c >= 0; c = session!.next(job)) below[c] = pass(k, bounds[c], bounds[c + 1], c, tau, tauRk, scale);
+        session!.finish(job, below);
+      }
+      below2 = below[0];
+      for (let c = 1; c < CHUNKS; c++) below2 += below[c];
     }
-    split = splitNow;
+    cut = cutNow;
   }
   return { m, n, d, e, a, kernel, tauL, tauR };
 }
@@ -182,21 +200,22 @@ function scaledBeta(alpha: number, a: Float64Array, k: number, m: number, n: num
 }
 
 /**
- * Step k's work between two row passes (as the WebAssembly kernel's `between` does it): the last
- * pass's second-half terms added in (reduce), w_j = a[k, j] + scale·wn[j] and row k's left update,
- * the right reflector from the rest of row k (u, and e[k] into out[0]), wn (and for a split pass wn2)
- * zeroed for the next pass, all from column k+1. Returns τR.
+ * Step k's work between two row passes (as the WebAssembly kernel's `between` does it): the first
+ * `reduce` vectors of parts (the last pass's other chunks, [n] each) added into wn in chunk order,
+ * w_j = a[k, j] + scale·wn[j] and row k's left update, the right reflector from the rest of row k (u,
+ * and e[k] into out[0]), wn and the first `zero` vectors of parts zeroed for the next pass, all from
+ * column k+1. Returns τR.
  */
-export function betweenLoop(a: Float64Array, w: Float64Array, u: Float64Array, wn: Float64Array, wn2: Float64Array, out: Float64Array, n: number, k: number, reduce: boolean, split: boolean, tau: number, scale: number): number {
+export function betweenLoop(a: Float64Array, w: Float64Array, u: Float64Array, wn: Float64Array, parts: Float64Array, out: Float64Array, n: number, k: number, reduce: number, zero: number, tau: number, scale: number): number {
   const k1 = k + 1;
   const rk = k * n;
-  if (reduce) for (let j = k1; j < n; j++) wn[j] += wn2[j];
+  for (let p = 0; p < reduce; p++) for (let j = k1; j < n; j++) wn[j] += parts[p * n + j];
   for (let j = k1; j < n; j++) {
     w[j] = a[rk + j] + scale * wn[j];
     a[rk + j] -= tau * w[j];
   }
   wn.fill(0, k1);
-  if (split) wn2.fill(0, k1);
+  for (let p = 0; p < zero; p++) parts.fill(0, p * n + k1, p * n + n);
   const x0 = a[rk + k1];
   let tail = 0;
   for (let j = k1 + 1; j < n; j++) tail = Math.max(tail, Math.abs(a[rk + j]));
