@@ -134,7 +134,7 @@ class RowPassThreads implements RowPassHelper {
     return this.losses;
   }
 
-  /** Start the worker now (it boots in tens of ms), so that it is ready when the first SVD comes. */
+  /** The worker, started here if there is none (it boots in tens of ms; until then every chunk runs on the caller). */
   start(): Worker | null {
     if (this.worker || this.losses >= 3) return this.worker;
     try {
@@ -281,13 +281,13 @@ class Session implements RowPassSession {
 let installed: RowPassThreads | undefined;
 
 /**
- * Give the bidiagonalisation a second thread for its big steps (idempotent; the worker starts here,
- * so that it has booted by the first SVD). Returns how many chunks the worker has run so far.
+ * Give the bidiagonalisation a second thread for its big steps (idempotent). The worker starts at the
+ * first bidiagonalisation big enough to be cut (a compile without an SVD never starts one) and joins
+ * that one once it has booted (tens of ms). Returns how many chunks the worker has run so far.
  */
 export function installRowPassThreads(o: RowPassThreadsOptions = {}): { workerChunks(): number; stats: RowPassStats } {
   const helper = (installed ??= new RowPassThreads(o));
   setRowPassHelper(helper);
-  helper.start();
   return { workerChunks: () => helper.workerChunks, stats: helper.stats };
 }
 

@@ -76,7 +76,7 @@ export interface BidiagonalizeOptions {
   wasm?: boolean;
   /** false: no helper thread even where one is installed */
   threads?: boolean;
-  /** the least trailing block cut in two (default SPLIT_MIN_ELEMENTS; tests cut more steps) */
+  /** the least trailing block whose pass is cut into chunks (default SPLIT_MIN_ELEMENTS; tests cut more steps) */
   splitMin?: number;
 }
 
@@ -94,7 +94,7 @@ export function bidiagonalize(data: ArrayLike<number>, m: number, n: number, opt
       return bidiagonalizeWith(data, m, n, splitMin, 'shared', helper);
     } catch (err) {
       if (!(err instanceof RowPassLost)) throw err;
-      // the helper's thread stopped mid-half: start again here alone (the same cut, the same bits)
+      // the helper's thread stopped mid-chunk: start again here alone (the same cut, the same bits)
     }
   }
   return bidiagonalizeWith(data, m, n, splitMin, opts.wasm === false ? 'loop' : 'plain', null);
