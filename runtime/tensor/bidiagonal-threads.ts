@@ -93,7 +93,7 @@ parentPort.on('message', ({ module, memory, session, job, at }) => {
 `;
 
 export interface RowPassThreadsOptions {
-  /** a wait for the worker's half past this (ms) gives the worker up (default 5000) */
+  /** a wait for the worker's chunks past this (ms) gives the worker up (default 2000: far past a preemption on a busy machine) */
   lostMs?: number;
   /** for tests: the worker exits halfway through its n-th chunk (counted over every worker's) */
   dieAtChunk?: number;
@@ -170,7 +170,7 @@ class RowPassThreads implements RowPassHelper {
     Atomics.store(this.c, SESSION, session);
     this.f[END] = 0;
     worker.postMessage({ module: kernel.module, memory: kernel.memory, session, job: Atomics.load(this.c, JOB), at });
-    return new Session(this.stats, this, this.c, this.f, session, this.o.lostMs ?? 5000);
+    return new Session(this.stats, this, this.c, this.f, session, this.o.lostMs ?? 2000);
   }
 
   /** the session's worker kept it waiting past lostMs */
