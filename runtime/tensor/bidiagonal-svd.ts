@@ -162,7 +162,8 @@ export class BidiagonalVectors {
   constructor(
     d: Float64Array,
     e: Float64Array,
-    private readonly sigma: Float64Array,
+    /** B's singular values, k-th largest, computed when asked for (bidiagonal-bisect.ts) */
+    private readonly sigma: { get(k: number): number; ensure(ks: Iterable<number>): void },
   ) {
     const n = (this.n = d.length);
     this.c = new Float64Array(Math.max(2 * n - 1, 0));
@@ -185,7 +186,7 @@ export class BidiagonalVectors {
       // a vector is orthogonalised against the earlier members of its cluster: compute those first,
       // so that a column is the same whichever columns were asked for before
       let start = k;
-      while (start > 0 && this.sigma[start - 1] - this.sigma[start] <= this.clusterGap) start--;
+      while (start > 0 && this.sigma.get(start - 1) - this.sigma.get(start) <= this.clusterGap) start--;
       for (let j = start; j <= k; j++) if (!this.z[j]) this.z[j] = this.inverseIteration(j, start);
       for (let j = start; j <= k; j++) if (!this.pairs[j]) this.pairs[j] = this.split(j, start);
     }
@@ -206,7 +207,7 @@ export class BidiagonalVectors {
     // σ ≈ 0: ±σ meet in TGK, whose eigenvectors there are any mix of (v, 0) and (0, u) with v, u in
     // the null spaces of B and Bᵀ, so the halves are made orthonormal on their own (the sign between
     // them hardly matters: |σ| ≤ tol)
-    if (this.sigma[k] <= this.zeroTol) return { u: this.nullHalf(u, 'u', k), v: this.nullHalf(v, 'v', k) };
+    if (this.sigma.get(k) <= this.zeroTol) return { u: this.nullHalf(u, 'u', k), v: this.nullHalf(v, 'v', k) };
     normalise(u, k);
     normalise(v, k);
     return { u, v };
@@ -219,7 +220,8 @@ export class BidiagonalVectors {
    */
   private nullHalf(x: Float64Array, half: 'u' | 'v', k: number): Float64Array {
     const others: Float64Array[] = [];
-    for (let j = 0; j < this.n; j++) if (j < k || this.sigma[j] > this.zeroTol) others.push(this.pair(j)[half]);
+    this.sigma.ensure(Array.from({ length: this.n }, (_, j) => j));
+    for (let j = 0; j < this.n; j++) if (j < k || this.sigma.get(j) > this.zeroTol) others.push(this.pair(j)[half]);
     for (let t = -1; t < this.n; t++) {
       const y = t < 0 ? x.slice() : new Float64Array(this.n);
       if (t >= 0) y[t] = 1;
@@ -235,7 +237,7 @@ export class BidiagonalVectors {
 
   private inverseIteration(k: number, clusterStart: number): Float64Array {
     const N = 2 * this.n;
-    const shift = this.sigma[k];
+    const shift = this.sigma.get(k);
     const tiny = Math.max(EPS * this.norm, 1e-300);
     const lu = factorShifted(this.c, shift, tiny);
     // a fixed pseudo-random start (a column must not depend on anything but the matrix)

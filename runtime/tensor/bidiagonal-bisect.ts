@@ -1,0 +1,224 @@
+// Selected singular values of an upper bidiagonal B (diagonal d, superdiagonal e) by bisection on
+// Sturm counts of the Golub–Kahan matrix TGK = [[0, Bᵀ], [B, 0]], permuted to a tridiagonal with a
+// zero diagonal and off-diagonal d0, e0, d1, …, d(n−1), whose eigenvalues are ±σ: LAPACK dbdsvdx's
+// approach (dstebz on TGK). One count costs 2n divides, so the 16 values PiSSA reads of a 768×768
+// weight take 16 × 62 counts, a few ms, where every value by QR takes ~20 ms. A zero-diagonal
+// tridiagonal determines its eigenvalues to high relative accuracy and the count is exact for a
+// matrix a few ulps away entry by entry (Demmel–Kahan), so the smallest values (MiLoRA's) come out
+// as accurate, relatively, as the largest.
+//
+// A value is bisected to the end, on the bit patterns of doubles: it is the smallest double x at
+// which more than j values (j = its rank from the smallest) are counted at or below x. The count is monotone
+// in x in IEEE arithmetic (Kahan; Demmel, Dhillon and Ren 1995), so that double is unique and a value
+// has the same bits however it was found: from [0, ‖B‖], or from a bracket around the QR iteration's
+// value when many values are needed at once (much cheaper per value than 62 counts).
+
+/** How many singular values have been computed, by bisection and by the QR iteration (tests check that a slice computes only its own). */
+export const singularValuesComputed = { bisection: 0, qr: 0 };
+
+const bits = new Float64Array(1);
+const bitsU = new BigUint64Array(bits.buffer);
+const toBits = (x: number): bigint => ((bits[0] = x), bitsU[0]);
+const fromBits = (b: bigint): number => ((bitsU[0] = b), bits[0]);
+
+/** One value's search: the x to count at next (NaN when done), and what to do with the count. */
+interface Search {
+  x: number;
+  take(count: number): void;
+  result(): number;
+}
+
+export class BidiagonalBisection {
+  readonly n: number;
+  /** TGK's off-diagonal, squared, after scaling B by a power of two so that its largest entry is < 1 */
+  private readonly c2: Float64Array;
+  private readonly scale: number;
+  /** a pivot smaller than this is raised to it (dstebz's PIVMIN: no division by zero, no overflow) */
+  private readonly pivmin = 2 ** -1022;
+  /** above every value (scaled): TGK's Gershgorin bound */
+  private readonly top: number;
+
+  constructor(d: Float64Array, e: Float64Array) {
+    const n = (this.n = d.length);
+    let big = 0;
+    for (let i = 0; i < n; i++) big = Math.max(big, Math.abs(d[i]), i < n - 1 ? Math.abs(e[i]) : 0);
+    if (!Number.isFinite(big)) throw new Error('svd: the matrix has an infinite or NaN entry');
+    // a power of two: scaling by it is exact, and the values come back by dividing
+    this.scale = big > 0 ? 2 ** -Math.ceil(Math.log2(big) + 1e-9) : 1;
+    if (!(big * this.scale < 1)) this.scale /= 2;
+    const c = new Float64Array(Math.max(2 * n - 1, 0));
+    for (let i = 0; i < n; i++) {
+      c[2 * i] = d[i] * this.scale;
+      if (i < n - 1) c[2 * i + 1] = e[i] * this.scale;
+    }
+    let top = 0;
+    for (let i = 0; i < c.length; i++) top = Math.max(top, Math.abs(c[i]) + (i + 1 < c.length ? Math.abs(c[i + 1]) : 0));
+    this.top = top * (1 + 2 ** -40) + this.pivmin;
+    this.c2 = c.map((x) => x * x);
+  }
+
+  /**
+   * For each xs[v] ≥ 0 (scaled), how many singular values lie at or below it: TGK's non-positive
+   * pivots (a zero pivot is an eigenvalue at x) less n.
+   */
+  counts(xs: Float64Array, out: Int32Array, m = xs.length): void {
+    const four = new Int32Array(4);
+    for (let v = 0; v < m; v += 4) {
+      // four chains at a time keep four divides in flight (one chain waits on each divide; more spill registers)
+      const x = (w: number) => xs[Math.min(v + w, m - 1)];
+      sturmCount4(this.c2, this.pivmin, x(0), x(1), x(2), x(3), four);
+      for (let w = 0; w < 4 && v + w < m; w++) out[v + w] = four[w] - this.n;
+    }
+  }
+
+  /**
+   * The singular values of ranks ks (k-th largest), each bisected from [0, ‖B‖], or — where `guess`
+   * holds B's values from elsewhere (the QR iteration's, largest first) — from a bracket grown
+   * around guess[k]: the same bits (see above) in a handful of counts.
+   */
+  values(ks: readonly number[], guess?: Float64Array): Float64Array {
+    const searches = ks.map((k) => {
+      if (!(Number.isInteger(k) && k >= 0 && k < this.n)) throw new Error(`svd: singular value ${k} of ${this.n}`);
+      const j = this.n - 1 - k;
+      return guess ? this.bracketed(j, guess[k] * this.scale) : this.bisection(j, 0, this.top);
+    });
+    const xs = new Float64Array(searches.length);
+    const counts = new Int32Array(searches.length);
+    const live: Search[] = [];
+    for (;;) {
+      live.length = 0;
+      for (const s of searches) if (!Number.isNaN(s.x)) xs[live.push(s) - 1] = s.x;
+      if (!live.length) break;
+      this.counts(xs, counts, live.length);
+      live.forEach((s, v) => s.take(counts[v]));
+    }
+    singularValuesComputed.bisection += ks.length;
+    return Float64Array.from(searches, (s) => s.result() / this.scale);
+  }
+
+  /**
+   * Bisect (lo, hi] — count(lo) ≤ j < count(hi) — on the doubles' bit patterns down to neighbours,
+   * then the value is hi; when lo is still 0, one more count tells 0 (an exact zero value) from hi.
+   */
+  private bisection(j: number, lo: number, hi: number): Search {
+    let [blo, bhi] = [toBits(lo), toBits(hi)];
+    let zero: boolean | undefined;
+    const next = () => (bhi - blo > 1n ? fromBits((blo + bhi) >> 1n) : blo === 0n && zero === undefined ? 0 : NaN);
+    const s: Search = {
+      x: next(),
+      take(count) {
+        if (s.x === 0) zero = count > j;
+        else if (count <= j) blo = toBits(s.x);
+        else bhi = toBits(s.x);
+        s.x = next();
+      },
+      result: () => (zero ? 0 : fromBits(bhi)),
+    };
+    return s;
+  }
+
+  /** Grow a bracket around g (steps of 4, 64, 1024 … ulps) until it holds the value, then bisect it. */
+  private bracketed(j: number, g: number): Search {
+    if (!(g > 0 && g < this.top)) return this.bisection(j, 0, this.top);
+    let step = 4 * 2 ** -52 * g;
+    let dir = 0; // +1: g is below the value, so the bracket grows upward; −1: downward
+    let prev = g;
+    let inner: Search | undefined;
+    const s: Search = {
+      x: g,
+      take: (count) => {
+        if (inner) {
+          inner.take(count);
+          s.x = inner.x;
+          return;
+        }
+        const below = count <= j;
+        if (dir === 0) dir = below ? 1 : -1;
+        else if (below !== dir > 0) {
+          // crossed: the value lies between the last two points
+          inner = dir > 0 ? this.bisection(j, prev, s.x) : this.bisection(j, s.x, prev);
+          s.x = inner.x;
+          return;
+        } else step *= 16;
+        prev = s.x;
+        const x = s.x + dir * step;
+        if (x >= this.top) inner = this.bisection(j, s.x, this.top);
+        else if (x <= 0) inner = this.bisection(j, 0, s.x);
+        if (inner) s.x = inner.x;
+        else s.x = x;
+      },
+      result: () => inner!.result(),
+    };
+    return s;
+  }
+}
+
+/**
+ * TGK's negative pivots at four shifts: the LDLᵀ recurrence q_i = −x − c_{i−1}² / q_{i−1} (dstebz's,
+ * a pivot below pivmin raised to −pivmin), unrolled by hand over four independent chains.
+ */
+function sturmCount4(c2: Float64Array, pivmin: number, x0: number, x1: number, x2: number, x3: number, out: Int32Array): void {
+  let [q0, q1, q2, q3] = [-x0, -x1, -x2, -x3];
+  if (Math.abs(q0) < pivmin) q0 = -pivmin;
+  if (Math.abs(q1) < pivmin) q1 = -pivmin;
+  if (Math.abs(q2) < pivmin) q2 = -pivmin;
+  if (Math.abs(q3) < pivmin) q3 = -pivmin;
+  let [k0, k1, k2, k3] = [+(q0 <= 0), +(q1 <= 0), +(q2 <= 0), +(q3 <= 0)];
+  for (let i = 0; i < c2.length; i++) {
+    const c = c2[i];
+    let t0 = -x0 - c / q0;
+    let t1 = -x1 - c / q1;
+    let t2 = -x2 - c / q2;
+    let t3 = -x3 - c / q3;
+    if (Math.abs(t0) < pivmin) t0 = -pivmin;
+    if (Math.abs(t1) < pivmin) t1 = -pivmin;
+    if (Math.abs(t2) < pivmin) t2 = -pivmin;
+    if (Math.abs(t3) < pivmin) t3 = -pivmin;
+    [q0, q1, q2, q3] = [t0, t1, t2, t3];
+    k0 += +(t0 <= 0);
+    k1 += +(t1 <= 0);
+    k2 += +(t2 <= 0);
+    k3 += +(t3 <= 0);
+  }
+  out[0] = k0;
+  out[1] = k1;
+  out[2] = k2;
+  out[3] = k3;
+}
+
+/**
+ * B's singular values one at a time (k-th largest), each computed once, for the columns a program
+ * reads: by bisection, or — when many are asked at once, or the QR iteration has run anyway — from
+ * brackets around the QR values (the same bits; see above).
+ */
+export class SelectedValues {
+  private readonly bisection: BidiagonalBisection;
+  /** NaN where not computed yet */
+  private readonly known: Float64Array;
+
+  constructor(
+    d: Float64Array,
+    e: Float64Array,
+    /** every value by the QR iteration, largest first */
+    private readonly qr: { values(): Float64Array; done(): boolean },
+  ) {
+    this.bisection = new BidiagonalBisection(d, e);
+    this.known = new Float64Array(d.length).fill(NaN);
+  }
+
+  get(k: number): number {
+    if (Number.isNaN(this.known[k])) this.ensure([k]);
+    return this.known[k];
+  }
+
+  /** Compute the values of ranks ks together (interleaved: their counts overlap). */
+  ensure(ks: Iterable<number>): void {
+    const todo = [...new Set(ks)].filter((k) => Number.isNaN(this.known[k]));
+    if (!todo.length) return;
+    // from scratch a value costs ~62 counts of 2n steps; the QR iteration costs about as much as n/5
+    // values, after which each value takes ~8 counts
+    const guess = this.qr.done() || 5 * todo.length > this.bisection.n ? this.qr.values() : undefined;
+    const values = this.bisection.values(todo, guess);
+    todo.forEach((k, i) => (this.known[k] = values[i]));
+  }
+}
