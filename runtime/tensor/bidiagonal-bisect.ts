@@ -84,13 +84,13 @@ export class BidiagonalBisection {
     });
     const xs = new Float64Array(searches.length);
     const counts = new Int32Array(searches.length);
-    const live: Search[] = [];
+    const at = new Map<number, number>(); // x → its place in xs: neighbouring values share their first points
     for (;;) {
-      live.length = 0;
-      for (const s of searches) if (!Number.isNaN(s.x)) xs[live.push(s) - 1] = s.x;
-      if (!live.length) break;
-      this.counts(xs, counts, live.length);
-      live.forEach((s, v) => s.take(counts[v]));
+      at.clear();
+      for (const s of searches) if (!Number.isNaN(s.x) && !at.has(s.x)) xs[at.size] = s.x, at.set(s.x, at.size);
+      if (!at.size) break;
+      this.counts(xs, counts, at.size);
+      for (const s of searches) if (!Number.isNaN(s.x)) s.take(counts[at.get(s.x)!]);
     }
     singularValuesComputed.bisection += ks.length;
     return Float64Array.from(searches, (s) => s.result() / this.scale);
@@ -158,12 +158,19 @@ export class BidiagonalBisection {
  * a pivot below pivmin raised to −pivmin), unrolled by hand over four independent chains.
  */
 function sturmCount4(c2: Float64Array, pivmin: number, x0: number, x1: number, x2: number, x3: number, out: Int32Array): void {
-  let [q0, q1, q2, q3] = [-x0, -x1, -x2, -x3];
+  // plain assignments, no destructuring: this runs cold at a compile, where the interpreter would build arrays
+  let q0 = -x0;
+  let q1 = -x1;
+  let q2 = -x2;
+  let q3 = -x3;
   if (Math.abs(q0) < pivmin) q0 = -pivmin;
   if (Math.abs(q1) < pivmin) q1 = -pivmin;
   if (Math.abs(q2) < pivmin) q2 = -pivmin;
   if (Math.abs(q3) < pivmin) q3 = -pivmin;
-  let [k0, k1, k2, k3] = [+(q0 <= 0), +(q1 <= 0), +(q2 <= 0), +(q3 <= 0)];
+  let k0 = +(q0 <= 0);
+  let k1 = +(q1 <= 0);
+  let k2 = +(q2 <= 0);
+  let k3 = +(q3 <= 0);
   for (let i = 0; i < c2.length; i++) {
     const c = c2[i];
     let t0 = -x0 - c / q0;
@@ -174,7 +181,10 @@ function sturmCount4(c2: Float64Array, pivmin: number, x0: number, x1: number, x
     if (Math.abs(t1) < pivmin) t1 = -pivmin;
     if (Math.abs(t2) < pivmin) t2 = -pivmin;
     if (Math.abs(t3) < pivmin) t3 = -pivmin;
-    [q0, q1, q2, q3] = [t0, t1, t2, t3];
+    q0 = t0;
+    q1 = t1;
+    q2 = t2;
+    q3 = t3;
     k0 += +(t0 <= 0);
     k1 += +(t1 <= 0);
     k2 += +(t2 <= 0);
