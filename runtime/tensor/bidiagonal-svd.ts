@@ -1,9 +1,10 @@
 // The SVD of an upper bidiagonal B (diagonal d, superdiagonal e): every singular value by the
-// Golub–Kahan implicit-shift QR iteration without vectors (LINPACK dsvdc / JAMA's, O(n²)), then the
-// singular vectors of only the columns asked for, by inverse iteration on the Golub–Kahan matrix
-// TGK = [[0, Bᵀ], [B, 0]] (permuted to a tridiagonal with a zero diagonal; its eigenvalue σ has the
-// eigenvector (v, u)/√2 interleaved, B v = σ u), O(n) per vector (LAPACK dbdsvdx's approach). PiSSA or
-// MiLoRA need r ≪ n columns, so an SVD costs little more than the bidiagonalisation.
+// Golub–Kahan implicit-shift QR iteration without vectors (LINPACK dsvdc / JAMA's, O(n²)), for S read
+// whole; and the singular vectors of only the columns asked for, by inverse iteration on the
+// Golub–Kahan matrix TGK = [[0, Bᵀ], [B, 0]] (permuted to a tridiagonal with a zero diagonal; its
+// eigenvalue σ has the eigenvector (v, u)/√2 interleaved, B v = σ u), O(n) per vector (LAPACK
+// dbdsvdx's approach), at the values bisection gives for those columns (bidiagonal-bisect.ts).
+// PiSSA or MiLoRA need r ≪ n columns, so an SVD costs little more than the bidiagonalisation.
 
 import { bidiagonalValuesWasm } from './bidiagonal-values-wasm.ts';
 
