@@ -77,5 +77,9 @@ describe('singular values by bisection (bidiagonal-bisect.ts)', () => {
     expect(values([1, 1, 1], [0, 0])).toEqual([1, 1, 1]);
     expect(values([3, 0], [4])).toEqual([5, 0]);
     expect(() => values([NaN, 1], [1])).toThrow(/infinite or NaN/);
+    // B·2^k has the values of B times 2^k exactly, at both ends of the range; subnormal entries work
+    const [d, e] = [[0.3, -1.7, 2.9, 0.01], [1.1, -0.4, 5.3]];
+    for (const k of [-1000, 1000]) expect(values(d.map((x) => x * 2 ** k), e.map((x) => x * 2 ** k))).toEqual(values(d, e).map((x) => x * 2 ** k));
+    expect(values([2 ** -1074, 3 * 2 ** -1070], [0])).toEqual([3 * 2 ** -1070, 2 ** -1074]);
   });
 });

@@ -32,7 +32,8 @@ export class BidiagonalBisection {
   readonly n: number;
   /** TGK's off-diagonal, squared, after scaling B by a power of two so that its largest entry is < 1 */
   private readonly c2: Float64Array;
-  private readonly scale: number;
+  /** B is scaled by 2^exponent (exact), the values scaled back */
+  private readonly exponent: number;
   /** a pivot smaller than this is raised to it (dstebz's PIVMIN: no division by zero, no overflow) */
   private readonly pivmin = 2 ** -1022;
   /** above every value (scaled): TGK's Gershgorin bound */
@@ -43,13 +44,15 @@ export class BidiagonalBisection {
     let big = 0;
     for (let i = 0; i < n; i++) big = Math.max(big, Math.abs(d[i]), i < n - 1 ? Math.abs(e[i]) : 0);
     if (!Number.isFinite(big)) throw new Error('svd: the matrix has an infinite or NaN entry');
-    // a power of two: scaling by it is exact, and the values come back by dividing
-    this.scale = big > 0 ? 2 ** -Math.ceil(Math.log2(big) + 1e-9) : 1;
-    if (!(big * this.scale < 1)) this.scale /= 2;
+    // the largest entry into [1/2, 1): the squares neither overflow nor, for entries within 2^-500 of it, underflow
+    let exponent = big > 0 ? -Math.floor(Math.log2(big)) - 1 : 0;
+    while (big > 0 && ldexp(big, exponent) >= 1) exponent--;
+    while (big > 0 && ldexp(big, exponent) < 0.5) exponent++;
+    this.exponent = exponent;
     const c = new Float64Array(Math.max(2 * n - 1, 0));
     for (let i = 0; i < n; i++) {
-      c[2 * i] = d[i] * this.scale;
-      if (i < n - 1) c[2 * i + 1] = e[i] * this.scale;
+      c[2 * i] = ldexp(d[i], exponent);
+      if (i < n - 1) c[2 * i + 1] = ldexp(e[i], exponent);
     }
     let top = 0;
     for (let i = 0; i < c.length; i++) top = Math.max(top, Math.abs(c[i]) + (i + 1 < c.length ? Math.abs(c[i + 1]) : 0));
@@ -80,7 +83,7 @@ export class BidiagonalBisection {
     const searches = ks.map((k) => {
       if (!(Number.isInteger(k) && k >= 0 && k < this.n)) throw new Error(`svd: singular value ${k} of ${this.n}`);
       const j = this.n - 1 - k;
-      return guess ? this.bracketed(j, guess[k] * this.scale) : this.bisection(j, 0, this.top);
+      return guess ? this.bracketed(j, ldexp(guess[k], this.exponent)) : this.bisection(j, 0, this.top);
     });
     const xs = new Float64Array(searches.length);
     const counts = new Int32Array(searches.length);
@@ -93,7 +96,7 @@ export class BidiagonalBisection {
       for (const s of searches) if (!Number.isNaN(s.x)) s.take(counts[at.get(s.x)!]);
     }
     singularValuesComputed.bisection += ks.length;
-    return Float64Array.from(searches, (s) => s.result() / this.scale);
+    return Float64Array.from(searches, (s) => ldexp(s.result(), -this.exponent));
   }
 
   /**
@@ -151,6 +154,12 @@ export class BidiagonalBisection {
     };
     return s;
   }
+}
+
+/** x·2^k, in two steps so that 2^k itself need not be a double (exact unless the result under- or overflows) */
+function ldexp(x: number, k: number): number {
+  const h = Math.trunc(k / 2);
+  return x * 2 ** h * 2 ** (k - h);
 }
 
 /**
