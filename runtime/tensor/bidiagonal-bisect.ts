@@ -16,18 +16,6 @@
 /** How many singular values have been computed, by bisection and by the QR iteration (tests check that a slice computes only its own). */
 export const singularValuesComputed = { bisection: 0, qr: 0 };
 
-const bits = new Float64Array(1);
-const bitsU = new BigUint64Array(bits.buffer);
-const toBits = (x: number): bigint => ((bits[0] = x), bitsU[0]);
-const fromBits = (b: bigint): number => ((bitsU[0] = b), bits[0]);
-
-/** One value's search: the x to count at next (NaN when done), and what to do with the count. */
-interface Search {
-  x: number;
-  take(count: number): void;
-  result(): number;
-}
-
 export class BidiagonalBisection {
   readonly n: number;
   /** TGK's off-diagonal, squared, after scaling B by a power of two so that its largest entry is < 1 */
@@ -65,11 +53,10 @@ export class BidiagonalBisection {
    * pivots (a zero pivot is an eigenvalue at x) less n.
    */
   counts(xs: Float64Array, out: Int32Array, m = xs.length): void {
-    const four = new Int32Array(4);
+    // four chains at a time keep four divides in flight (one chain waits on each divide; more spill registers)
     for (let v = 0; v < m; v += 4) {
-      // four chains at a time keep four divides in flight (one chain waits on each divide; more spill registers)
-      const x = (w: number) => xs[Math.min(v + w, m - 1)];
-      sturmCount4(this.c2, this.pivmin, x(0), x(1), x(2), x(3), four);
+      const last = m - 1;
+      sturmCount4(this.c2, this.pivmin, xs[v], xs[Math.min(v + 1, last)], xs[Math.min(v + 2, last)], xs[Math.min(v + 3, last)], four);
       for (let w = 0; w < 4 && v + w < m; w++) out[v + w] = four[w] - this.n;
     }
   }
@@ -82,78 +69,136 @@ export class BidiagonalBisection {
   values(ks: readonly number[], guess?: Float64Array): Float64Array {
     const searches = ks.map((k) => {
       if (!(Number.isInteger(k) && k >= 0 && k < this.n)) throw new Error(`svd: singular value ${k} of ${this.n}`);
-      const j = this.n - 1 - k;
-      return guess ? this.bracketed(j, ldexp(guess[k], this.exponent)) : this.bisection(j, 0, this.top);
+      return new ValueSearch(this.n - 1 - k, this.top, guess ? ldexp(guess[k], this.exponent) : NaN);
     });
-    const xs = new Float64Array(searches.length);
-    const counts = new Int32Array(searches.length);
-    const at = new Map<number, number>(); // x → its place in xs: neighbouring values share their first points
+    const m = searches.length;
+    const xs = new Float64Array(m);
+    const counts = new Int32Array(m);
+    const slot = new Int32Array(m); // where search v's point is in xs: neighbouring values share their first points
     for (;;) {
-      at.clear();
-      for (const s of searches) if (!Number.isNaN(s.x) && !at.has(s.x)) xs[at.size] = s.x, at.set(s.x, at.size);
-      if (!at.size) break;
-      this.counts(xs, counts, at.size);
-      for (const s of searches) if (!Number.isNaN(s.x)) s.take(counts[at.get(s.x)!]);
+      let points = 0;
+      for (let v = 0; v < m; v++) {
+        const x = searches[v].x;
+        if (Number.isNaN(x)) {
+          slot[v] = -1;
+          continue;
+        }
+        let w = 0;
+        while (w < points && xs[w] !== x) w++;
+        if (w === points) xs[points++] = x;
+        slot[v] = w;
+      }
+      if (!points) break;
+      this.counts(xs, counts, points);
+      for (let v = 0; v < m; v++) if (slot[v] >= 0) searches[v].take(counts[slot[v]]);
     }
-    singularValuesComputed.bisection += ks.length;
+    singularValuesComputed.bisection += m;
     return Float64Array.from(searches, (s) => ldexp(s.result(), -this.exponent));
   }
+}
 
-  /**
-   * Bisect (lo, hi] — count(lo) ≤ j < count(hi) — on the doubles' bit patterns down to neighbours,
-   * then the value is hi; when lo is still 0, one more count tells 0 (an exact zero value) from hi.
-   */
-  private bisection(j: number, lo: number, hi: number): Search {
-    let [blo, bhi] = [toBits(lo), toBits(hi)];
-    let zero: boolean | undefined;
-    const next = () => (bhi - blo > 1n ? fromBits((blo + bhi) >> 1n) : blo === 0n && zero === undefined ? 0 : NaN);
-    const s: Search = {
-      x: next(),
-      take(count) {
-        if (s.x === 0) zero = count > j;
-        else if (count <= j) blo = toBits(s.x);
-        else bhi = toBits(s.x);
-        s.x = next();
-      },
-      result: () => (zero ? 0 : fromBits(bhi)),
-    };
-    return s;
+const four = new Int32Array(4);
+
+/**
+ * One value's search, rank j from the smallest: x is the next point to count at (NaN when done).
+ * With a guess, a bracket is first grown around it (steps of 4, 64, 1024 … ulps) until it holds the
+ * value; then (lo, hi] — count(lo) ≤ j < count(hi) — is bisected on the doubles' bit patterns down
+ * to neighbours and the value is hi; when lo is still 0, one more count tells 0 (an exact zero
+ * value) from hi.
+ */
+class ValueSearch {
+  x: number;
+  private lo = 0;
+  private hi: number;
+  /** the value is exactly 0 (undefined: not asked yet) */
+  private zero: boolean | undefined;
+  /** growing a bracket around the guess: +1 upward (the guess is below the value), −1 downward, 0 before the first count */
+  private growing: boolean;
+  private dir = 0;
+  private step = 0;
+  private prev = 0;
+
+  constructor(
+    private readonly j: number,
+    private readonly top: number,
+    guess: number,
+  ) {
+    this.hi = top;
+    this.growing = guess > 0 && guess < top;
+    if (this.growing) {
+      this.x = guess;
+      this.step = 4 * 2 ** -52 * guess;
+    } else this.x = this.next();
   }
 
-  /** Grow a bracket around g (steps of 4, 64, 1024 … ulps) until it holds the value, then bisect it. */
-  private bracketed(j: number, g: number): Search {
-    if (!(g > 0 && g < this.top)) return this.bisection(j, 0, this.top);
-    let step = 4 * 2 ** -52 * g;
-    let dir = 0; // +1: g is below the value, so the bracket grows upward; −1: downward
-    let prev = g;
-    let inner: Search | undefined;
-    const s: Search = {
-      x: g,
-      take: (count) => {
-        if (inner) {
-          inner.take(count);
-          s.x = inner.x;
-          return;
-        }
-        const below = count <= j;
-        if (dir === 0) dir = below ? 1 : -1;
-        else if (below !== dir > 0) {
-          // crossed: the value lies between the last two points
-          inner = dir > 0 ? this.bisection(j, prev, s.x) : this.bisection(j, s.x, prev);
-          s.x = inner.x;
-          return;
-        } else step *= 16;
-        prev = s.x;
-        const x = s.x + dir * step;
-        if (x >= this.top) inner = this.bisection(j, s.x, this.top);
-        else if (x <= 0) inner = this.bisection(j, 0, s.x);
-        if (inner) s.x = inner.x;
-        else s.x = x;
-      },
-      result: () => inner!.result(),
-    };
-    return s;
+  take(count: number): void {
+    if (this.growing) return this.grow(count <= this.j);
+    if (this.x === 0) this.zero = count > this.j;
+    else if (count <= this.j) this.lo = this.x;
+    else this.hi = this.x;
+    this.x = this.next();
   }
+
+  result(): number {
+    return this.zero ? 0 : this.hi;
+  }
+
+  private next(): number {
+    const mid = bitMidpoint(this.lo, this.hi);
+    if (!Number.isNaN(mid)) return mid;
+    return this.lo === 0 && this.zero === undefined ? 0 : NaN;
+  }
+
+  /** one step of growing the bracket: x is below the value (count ≤ j) or not */
+  private grow(below: boolean): void {
+    const x = this.x;
+    if (this.dir === 0) this.dir = below ? 1 : -1;
+    else if (below !== this.dir > 0) {
+      // crossed: the value lies between the last two points
+      return this.bisect(this.dir > 0 ? this.prev : x, this.dir > 0 ? x : this.prev);
+    } else this.step *= 16;
+    this.prev = x;
+    const further = x + this.dir * this.step;
+    if (further >= this.top) this.bisect(x, this.top);
+    else if (further <= 0) this.bisect(0, x);
+    else this.x = further;
+  }
+
+  private bisect(lo: number, hi: number): void {
+    this.growing = false;
+    this.lo = lo;
+    this.hi = hi;
+    this.x = this.next();
+  }
+}
+
+const scratch = new Float64Array(1);
+const words = new Uint32Array(scratch.buffer);
+/** which of the two 32-bit words of a double holds its sign and exponent */
+const [LOW, HIGH] = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1 ? [0, 1] : [1, 0];
+
+/**
+ * The double halfway between a and b (0 ≤ a < b) in bit patterns — where the non-negative doubles
+ * are in order — or NaN when they are neighbours. Two 32-bit halves, not BigInt: no allocation.
+ */
+function bitMidpoint(a: number, b: number): number {
+  scratch[0] = a;
+  const aLow = words[LOW];
+  const aHigh = words[HIGH];
+  scratch[0] = b;
+  const bLow = words[LOW];
+  const bHigh = words[HIGH];
+  if ((bHigh - aHigh) * 2 ** 32 + (bLow - aLow) <= 1) return NaN;
+  const high = aHigh + bHigh; // < 2³² (both high words < 2³¹)
+  let midHigh = Math.floor(high / 2);
+  let midLow = (high % 2) * 2 ** 31 + Math.floor((aLow + bLow) / 2);
+  if (midLow >= 2 ** 32) {
+    midLow -= 2 ** 32;
+    midHigh++;
+  }
+  words[LOW] = midLow;
+  words[HIGH] = midHigh;
+  return scratch[0];
 }
 
 /** x·2^k, in two steps so that 2^k itself need not be a double (exact unless the result under- or overflows) */
