@@ -21,6 +21,7 @@ function hypot(a: number, b: number): number {
   return big * Math.sqrt(1 + r * r);
 }
 const TINY = 2 ** -966;
+const TWO_TO_MINUS_32 = 2 ** -32;
 
 /**
  * B's singular values, non-negative and largest first: by the WebAssembly port of the loop below
@@ -246,7 +247,7 @@ export class BidiagonalVectors {
     let seed = (k + 1) * 2654435761;
     for (let i = 0; i < N; i++) {
       seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      x[i] = seed / 2 ** 32 - 0.5;
+      x[i] = seed * TWO_TO_MINUS_32 - 0.5; // = seed / 2³² exactly
     }
     for (let it = 0; it < 4; it++) {
       solveShifted(lu, x);
