@@ -23,6 +23,8 @@ export interface SharedNormalsOptions {
   waitMs?: number;
 }
 
+/** uniforms kept for the next draw up to this many (8 MiB: a 1024² weight); a bigger draw's are its own */
+const KEEP_MAX = 1 << 20;
 /** the uniforms of the last draw (kept: its pages are touched once); dropped after a worker that did not answer */
 let scratch: Float64Array | null = null;
 /** a worker that did not answer in time is not asked again in this process (it may still read a scratch) */
@@ -44,8 +46,8 @@ export function drawNormalsShared(mean: number, std: number, n: number, r: Rng, 
   const first = r.state().hasSpare ? 1 : 0; // a pending sine goes first, as in normalPairsInto
   if (first) r.normalInto(out.subarray(0, 1), mean, std);
   const pairs = (n - first) >> 1;
-  if (!scratch || scratch.length < 2 * pairs) scratch = new Float64Array(new SharedArrayBuffer(16 * pairs));
-  const u = scratch;
+  const u = scratch && scratch.length >= 2 * pairs ? scratch : new Float64Array(new SharedArrayBuffer(16 * pairs));
+  if (u.length <= KEEP_MAX) scratch = u;
   r.uniformInto(u.subarray(0, 2 * pairs), 0, 1);
   const jobs: PairsJob[] = [];
   for (let p = 0; p < pairs; p += PART_PAIRS) {
