@@ -62,7 +62,8 @@ function inQuads(jobs: DrawJob[]): (DrawJob | QuadJob)[] {
 }
 
 // The worker: claims jobs from ctl[0], marks each done in ctl[2 + i] and counts it in ctl[1] (waking
-// a caller waiting on it: normal-threads.ts), answers with the run's id when no job is left. (`__name`: what a keep-names transpiler may wrap functions in.)
+// a caller waiting on it: normal-threads.ts), answers with the run's id when no job is left.
+// (`__name`: what a keep-names transpiler may wrap functions in.)
 const WORKER_SRC = `
 const { parentPort, workerData } = require('node:worker_threads');
 var __name = (f) => f;
