@@ -79,7 +79,8 @@ function transformHere(j: PairsJob): void {
 /**
  * Draw big float64 normal tensors on two threads from now on, while `twoThreads()` (the CPU backend
  * calls this: LILY_THREADS). The first such draw in a process starts the draw worker and is drawn here
- * (a worker takes ~20 ms to start); the later ones share it.
+ * (a worker takes ~20 ms to start; the backend would start it at prepare anyway, for the big leaves it
+ * loads); the later ones share it.
  */
 export function installSharedNormals(twoThreads: () => boolean): void {
   setFloat64Normals((mean, std, n, r) => {
