@@ -35,7 +35,11 @@ import { loadNativeBlas } from './native-blas.ts';
 import { CTRL_WORDS, type LoopsWorker, LoopsThreads, startLoopsWorker } from './wasm-loops-threads.ts';
 import { loadFloat32, startDrawWorker, THREAD_MIN_VALUES } from '../init/draw-threads.ts';
 import { pendingZeros } from '../init/drawn.ts';
+import { installSharedNormals } from '../init/normal-threads.ts';
 import type { Tensor } from '../tensor/tensor.ts';
+
+// a big float64 normal draw (an SVD initialiser's base weight, while lowering) shares the draw worker
+installSharedNormals(() => loopsThreads() === 2);
 
 export interface CpuBackendOptions extends Omit<CpuKernelOptions, 'gemm' | 'gemmBatch'> {
   /** use the wasm gemm (default true; false: generated loops only, plain Float32Arrays) */
