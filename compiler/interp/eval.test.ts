@@ -5,6 +5,7 @@ import { resultJson, runEntry } from './run.ts';
 import { instantiate, callMethod } from './instance.ts';
 import { fromNested, toNested, type Tensor } from '../../runtime/tensor/index.ts';
 import { tv } from './values.ts';
+import { Float64Ops, type BinaryOp, type Ops, type TT } from './ops.ts';
 
 const run = (src: string, fn: string, inputs: Record<string, unknown>, settings: Record<string, number | boolean> = {}) => {
   const checked = checkSource(src, 't.lily');
@@ -80,5 +81,59 @@ describe('reference interpreter: hand-computed values', () => {
         for (let e = 0; e < E; e++) for (let k = 0; k < r; k++) want += p[e] * h(n, k) * B[(e * r + k) * Out + o];
         expect(out.kind === 'tensor' && (out.t as Tensor).data[n * Out + o]).toBeCloseTo(0.5 * want, 10);
       }
+  });
+});
+
+describe('reference interpreter: temporaries written over', () => {
+  const x = [[1.5, -2, 0.25], [3, 0.1, -7]];
+  const w = [[0.3, 2, -1], [1e-3, 4, 0.5], [-2, 0.7, 9]];
+  /** runs with Float64Ops, recording each binary op's operands, result and the operand it was told is dead */
+  const spied = (src: string) => {
+    const calls: { op: BinaryOp; args: TT[]; out: Tensor; dead?: TT }[] = [];
+    const ops: Ops = {
+      ...Float64Ops,
+      binary: (op, a, b, dead) => {
+        const out = Float64Ops.binary(op, a, b, dead) as Tensor;
+        calls.push({ op, args: [a, b], out, dead });
+        return out;
+      },
+      binaryScalar: (op, v, k, first, dead) => {
+        const out = Float64Ops.binaryScalar!(op, v, k, first, dead) as Tensor;
+        calls.push({ op, args: [v], out, dead });
+        return out;
+      },
+    };
+    const inputs = new Map([['x', fromNested(x)], ['w', fromNested(w)]]);
+    const out = runEntry(checkSource(src, 't.lily'), 'f', { settings: {}, inputs, ops }).output;
+    return { calls, out: resultJson(out) as number[][], inputs };
+  };
+  const xw = (f: (v: number) => number) => x.map((row) => w[0].map((_, j) => f(row.reduce((s, v, k) => s + v * w[k][j], 0))));
+
+  it("PiSSA's `W − s·(A @ B)` shape: A @ B's array takes s·(A @ B), then the difference; the numbers of new arrays, the inputs left alone", () => {
+    const { calls, out, inputs } = spied('fn f(x: [N, D], w: [D, D]) -> [N, D] = x - 0.5 * (x @ w)');
+    expect(calls.map((c) => [c.op, c.dead !== undefined])).toEqual([['*', true], ['-', true]]);
+    expect(calls[1]!.out.data, 'the difference is written where the product was').toBe(calls[0]!.out.data);
+    expect(out).toEqual(x.map((row, i) => row.map((v, j) => v - 0.5 * xw((y) => y)[i]![j]!)));
+    expect(toNested(inputs.get('x')!)).toEqual(x);
+    expect(toNested(inputs.get('w')!)).toEqual(w);
+  });
+
+  it('a value bound to a name is never written over, though an arithmetic op made it (`let y = x @ w in 2 * y + y` is 3·(x @ w))', () => {
+    const { calls, out } = spied('fn f(x: [N, D], w: [D, D]) -> [N, D] = let y = x @ w in 2 * y + y');
+    expect(calls.map((c) => [c.op, c.dead !== undefined])).toEqual([['*', false], ['+', true]]);
+    expect(out).toEqual(xw((y) => 2 * y + y));
+    // and an operand broadcast to the result's shape is a new array, not the temporary
+    const row = spied('fn f(x: [N, D], w: [D, D]) -> [N, D] = (x @ w) + (x @ w)[0]');
+    expect(row.out).toEqual(xw((y) => y).map((r) => r.map((v, j) => v + xw((y) => y)[0]![j]!)));
+  });
+
+  it('Float64Ops writes over only the arrays its own arithmetic made, whatever it is told', () => {
+    const a = fromNested([1, 2, 3]);
+    const b = fromNested([4, 5, 6]);
+    expect((Float64Ops.binary('+', a, b, a) as Tensor).data, 'a leaf value').not.toBe(a.data);
+    expect(toNested(a)).toEqual([1, 2, 3]);
+    const made = Float64Ops.binary('*', a, b) as Tensor;
+    expect((Float64Ops.binary('-', made, a, made) as Tensor).data).toBe(made.data);
+    expect(toNested(made)).toEqual([3, 8, 15]);
   });
 });

@@ -135,13 +135,22 @@ function evalBinary(e: Extract<A.Expr, { kind: 'binary' }>, info: ExprInfo, env:
   const out = align.out.map((d) => sizeOf(d, env, e.span));
   // a number against a tensor: the float64 interpreter applies it without expanding it
   if (ops.binaryScalar && !compare[e.op] && (l.kind === 'num') !== (r.kind === 'num')) {
-    const [x, map, s] = l.kind === 'num' ? [b, align.mapR, l.v] : [a, align.mapL, (r as { v: number }).v];
-    return tv(ops.binaryScalar(e.op as BinaryOp, expand(ops, x, idx, idxSizes, out, map), s, l.kind === 'num'), idx);
+    const [x, map, s, xe] = l.kind === 'num' ? [b, align.mapR, l.v, e.right] : [a, align.mapL, (r as { v: number }).v, e.left];
+    const tx = expand(ops, x, idx, idxSizes, out, map);
+    return tv(ops.binaryScalar(e.op as BinaryOp, tx, s, l.kind === 'num', usedOnce(xe) && tx === x.t ? tx : undefined), idx);
   }
   const [ta, tb] = [expand(ops, a, idx, idxSizes, out, align.mapL), expand(ops, b, idx, idxSizes, out, align.mapR)];
   if (compare[e.op]) return tv(COMPARE_MASK[e.op](ops, ta, tb), idx);
-  return tv(ops.binary(e.op as BinaryOp, ta, tb), idx);
+  const dead = usedOnce(e.right) && tb === b.t ? tb : usedOnce(e.left) && ta === a.t ? ta : undefined;
+  return tv(ops.binary(e.op as BinaryOp, ta, tb, dead), idx);
 }
+
+/**
+ * Whether an operand's value is a temporary that only this operation holds: the value of an
+ * arithmetic subexpression is a new tensor, handed straight here (a variable's value, a member's,
+ * a call's may be held elsewhere too). Unexpanded, the operation may write its result over it.
+ */
+const usedOnce = (operand: A.Expr): boolean => operand.kind === 'binary' && (operand.op in ARITH || operand.op === '@');
 
 /** NumPy `@` on the values' own axes, with index axes lined up in front. */
 export function matmulValues(ops: Ops, a: TensorValue, b: TensorValue): Value {

@@ -24,13 +24,17 @@ export interface Ops {
    */
   leaf(kind: 'param' | 'input', name: string, value: T.Tensor, trainable?: boolean, axes?: readonly string[]): TT;
   unary(fn: T.UnaryName, x: TT): TT;
-  /** Elementwise on equal shapes. */
-  binary(op: BinaryOp, a: TT, b: TT): TT;
+  /**
+   * Elementwise on equal shapes. `dead`: a or b, when the caller holds the only reference to it (the
+   * value of an arithmetic subexpression, used once): the float64 interpreter may write the result
+   * over it instead of making a new array (PiSSA's `W − s·(A @ B)` on a 768×768 weight).
+   */
+  binary(op: BinaryOp, a: TT, b: TT, dead?: TT): TT;
   /**
    * x ∘ s (s ∘ x where scalarFirst) for a number s, without expanding s to x's shape: the float64
    * interpreter's fast path (PiSSA's `s * (A @ B)` on a 768×768 weight); absent, s is expanded.
    */
-  binaryScalar?(op: BinaryOp, x: TT, s: number, scalarFirst: boolean): TT;
+  binaryScalar?(op: BinaryOp, x: TT, s: number, scalarFirst: boolean, dead?: TT): TT;
   broadcastAxes(x: TT, shape: number[], map: number[]): TT;
   reshape(x: TT, shape: number[]): TT;
   transpose(x: TT, perm: number[]): TT;
@@ -64,6 +68,15 @@ export interface Ops {
 type A_Span = Span;
 
 const t = (x: TT) => x as T.Tensor;
+
+/**
+ * Arrays the float64 ops below made (arithmetic, matmul): the only ones they write over when told an
+ * operand is dead — a second guard beside the interpreter's (a temporary, never a leaf's or a
+ * decomposition's values, whatever a caller claims).
+ */
+const temporaries = new WeakSet<T.Tensor>();
+const temporary = (x: T.Tensor): T.Tensor => (temporaries.add(x), x);
+const reusable = (x: TT | undefined): T.Tensor | undefined => (x !== undefined && temporaries.has(t(x)) ? t(x) : undefined);
 export const ARITH: Record<BinaryOp, (x: number, y: number) => number> = {
   '+': (x, y) => x + y,
   '-': (x, y) => x - y,
@@ -79,8 +92,8 @@ export const Float64Ops: Ops = {
   eye: (n, cols = n, offset = 0) => shiftedEye(n, cols, offset),
   leaf: (_k, _n, value) => value,
   unary: (fn, x) => T.map(t(x), T.unary[fn].f),
-  binary: (op, a, b) => T.arith(op, t(a), t(b)),
-  binaryScalar: (op, x, s, scalarFirst) => (scalarFirst ? T.arith(op, T.scalar(s), t(x)) : T.arith(op, t(x), T.scalar(s))),
+  binary: (op, a, b, dead) => temporary(T.arith(op, t(a), t(b), reusable(dead))),
+  binaryScalar: (op, x, s, scalarFirst, dead) => temporary(scalarFirst ? T.arith(op, T.scalar(s), t(x), reusable(dead)) : T.arith(op, t(x), T.scalar(s), reusable(dead))),
   // values are never written in place, so an expand to the same shape is the value itself (no copy)
   broadcastAxes: (x, shape, map) => (isIdentity(t(x).shape, shape, map) ? x : T.broadcastAxes(t(x), shape, map)),
   reshape: (x, shape) => T.reshape(t(x), shape),
@@ -88,7 +101,7 @@ export const Float64Ops: Ops = {
   take: (x, axis, i) => T.take(t(x), axis, i),
   slice: (x, axis, lo, hi) => sliceColumns(t(x), axis, lo, hi),
   pad: (x, axis, lo, size) => T.pad(t(x), axis, lo, size),
-  matmul: (a, b) => T.matmul(t(a), t(b)),
+  matmul: (a, b) => temporary(T.matmul(t(a), t(b))),
   reduce: (kind, x, axes) => T[kind](t(x), axes),
   softmax: (x, axis) => T.softmax(t(x), axis),
   logSoftmax: (x, axis) => T.logSoftmax(t(x), axis),

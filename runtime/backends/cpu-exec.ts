@@ -37,7 +37,11 @@ import { loadFloat32, startDrawWorker, THREAD_MIN_VALUES } from '../init/draw-th
 import { installRowPassThreads } from '../tensor/bidiagonal-threads.ts';
 import { setRowPassHelper } from '../tensor/bidiagonal.ts';
 import { pendingZeros } from '../init/drawn.ts';
+import { installSharedNormals } from '../init/normal-threads.ts';
 import type { Tensor } from '../tensor/tensor.ts';
+
+// a big float64 normal draw (an SVD initialiser's base weight, while lowering) shares the draw worker
+installSharedNormals(() => loopsThreads() === 2);
 
 export interface CpuBackendOptions extends Omit<CpuKernelOptions, 'gemm' | 'gemmBatch'> {
   /** use the wasm gemm (default true; false: generated loops only, plain Float32Arrays) */

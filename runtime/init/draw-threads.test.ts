@@ -78,6 +78,15 @@ describe('initial values loaded on two threads', () => {
 });
 
 describe('the draw worker', () => {
+  it('is known to be ready without this thread running its event loop (back-to-back compiles never yield to it)', () => {
+    // the child starts the worker and spins: its 'ready' message can never be delivered meanwhile
+    const src =
+      "import { readyDrawWorker, startDrawWorker } from './runtime/init/draw-threads.ts'; startDrawWorker(2, 2); const t = Date.now(); while (!readyDrawWorker() && Date.now() - t < 5000); console.log(readyDrawWorker() ? 'ready' : 'not ready'); process.exit(0);";
+    const root = new URL('../../', import.meta.url).pathname;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', src], { cwd: root, timeout: 20_000, encoding: 'utf8' });
+    expect(r.stdout.trim(), r.stderr).toBe('ready');
+  }, 30_000);
+
   it('started and never offered a job, it does not keep the process alive (a PiSSA compile left `lily compile` hanging)', () => {
     // the child waits 300 ms so that the worker is up, then has nothing left to do: it must exit
     const src = "import { startDrawWorker } from './runtime/init/draw-threads.ts'; startDrawWorker(2, 2); setTimeout(() => {}, 300);";

@@ -8,7 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import { numel, type Tensor } from '../tensor/tensor.ts';
 import { drawInto, pendingRecipe, writeFloat32 } from './drawn.ts';
-import { normalPairsInto, rngAt } from './rng.ts';
+import { boxMullerPairs, normalPairsInto, rngAt } from './rng.ts';
 import { uniformWasm, uniformWasmInto, uniformWasmInto4, uniformWasmModule, uniformWasmOf } from './uniform-wasm.ts';
 
 /** tensors smaller than this are drawn here: a worker's share is worth a message only above it */
@@ -32,28 +32,45 @@ interface QuadJob {
   parts: DrawJob[];
 }
 
-type Job = DrawJob | QuadJob;
+/**
+ * Box–Muller of `pairs` pairs of uniforms (from u at uOffset, in bytes) into float64 normals of mean a
+ * and deviation b (into buffer at byteOffset): a part of one big float64 draw (normal-threads.ts).
+ */
+export interface PairsJob {
+  kind: 'pairs';
+  u: SharedArrayBuffer;
+  uOffset: number;
+  buffer: SharedArrayBuffer;
+  byteOffset: number;
+  pairs: number;
+  a: number;
+  b: number;
+}
+
+type Job = DrawJob | QuadJob | PairsJob;
 
 /** values a job writes (the biggest jobs go first: the two threads end close together) */
-const jobValues = (j: Job) => (j.kind === 'uniform4' ? j.parts.reduce((n, p) => n + p.length, 0) : j.length);
+const jobValues = (j: DrawJob | QuadJob) => (j.kind === 'uniform4' ? j.parts.reduce((n, p) => n + p.length, 0) : j.length);
 
 /** The uniform draws four at a time (alike in length: the rest of each is drawn one stream at a time), the others as they are; the biggest first. */
-function inQuads(jobs: DrawJob[]): Job[] {
+function inQuads(jobs: DrawJob[]): (DrawJob | QuadJob)[] {
   const uniform = jobs.filter((j) => j.kind === 'uniform').sort((a, b) => b.length - a.length);
-  const out: Job[] = jobs.filter((j) => j.kind !== 'uniform');
+  const out: (DrawJob | QuadJob)[] = jobs.filter((j) => j.kind !== 'uniform');
   let k = 0;
   for (; k + 4 <= uniform.length; k += 4) out.push({ kind: 'uniform4', parts: uniform.slice(k, k + 4) });
   return [...out, ...uniform.slice(k)].sort((a, b) => jobValues(b) - jobValues(a));
 }
 
-// The worker: claims jobs from ctl[0], marks each done in ctl[2 + i] and counts it in ctl[1], answers
-// with the run's id when no job is left. (`__name`: what a keep-names transpiler may wrap functions in.)
+// The worker: claims jobs from ctl[0], marks each done in ctl[2 + i] and counts it in ctl[1] (waking
+// a caller waiting on it: normal-threads.ts), answers with the run's id when no job is left.
+// (`__name`: what a keep-names transpiler may wrap functions in.)
 const WORKER_SRC = `
 const { parentPort, workerData } = require('node:worker_threads');
 var __name = (f) => f;
 const uniformWasmOf = (${uniformWasmOf.toString()});
 const uniformWasmInto = (${uniformWasmInto.toString()});
 const uniformWasmInto4 = (${uniformWasmInto4.toString()});
+const boxMullerPairs = (${boxMullerPairs.toString()});
 const normalPairsInto = (${normalPairsInto.toString()});
 const wasm = uniformWasmOf(workerData.module);
 const drew = new Int32Array(workerData.drew);
@@ -62,7 +79,9 @@ parentPort.on('message', ({ id, ctl, jobs }) => {
   for (let i; (i = Atomics.add(c, 0, 1)) < jobs.length; ) {
     const j = jobs[i];
     const target = (t) => new Float32Array(t.buffer, t.byteOffset, t.length);
-    if (j.kind === 'uniform4') {
+    if (j.kind === 'pairs') {
+      boxMullerPairs(new Float64Array(j.u, j.uOffset, 2 * j.pairs), 0, new Float64Array(j.buffer, j.byteOffset, 2 * j.pairs), 0, j.pairs, j.a, j.b);
+    } else if (j.kind === 'uniform4') {
       const p = j.parts;
       uniformWasmInto4(wasm, p.map((q) => Uint32Array.from(q.s)), p.map(target), p.map((q) => q.a), p.map((q) => q.b));
     } else {
@@ -70,13 +89,17 @@ parentPort.on('message', ({ id, ctl, jobs }) => {
       if (j.kind === 'uniform') uniformWasmInto(wasm, s, target(j), j.a, j.b);
       else normalPairsInto((u) => uniformWasmInto(wasm, s, u, 0, 1), target(j), j.a, j.b, j.spare);
     }
+    // counted before the job is (a caller woken by the count reads these counters)
+    if (j.kind === 'pairs') Atomics.add(drew, 2, 1);
+    else Atomics.add(drew, 0, j.kind === 'uniform4' ? 4 : 1);
+    if (j.kind === 'uniform4') Atomics.add(drew, 1, 1);
     Atomics.store(c, 2 + i, 1);
     Atomics.add(c, 1, 1);
-    Atomics.add(drew, 0, j.kind === 'uniform4' ? 4 : 1);
-    if (j.kind === 'uniform4') Atomics.add(drew, 1, 1);
+    Atomics.notify(c, 1);
   }
   parentPort.postMessage(id);
 });
+Atomics.store(drew, 3, 1); // ready, for a caller that cannot wait for the message (normal-threads.ts)
 parentPort.postMessage(-1); // ready
 `;
 
@@ -85,8 +108,8 @@ class DrawWorker {
   private readonly waiting = new Map<number, () => void>();
   private nextId = 0;
   dead = false;
-  /** tensors the worker has drawn so far (it counts them in shared memory) */
-  private readonly drewCount = new Int32Array(new SharedArrayBuffer(8));
+  /** tensors the worker has drawn so far (it counts them in shared memory; [1], [2]: see below; [3]: 1 once ready) */
+  private readonly drewCount = new Int32Array(new SharedArrayBuffer(16));
   get drew(): number {
     return Atomics.load(this.drewCount, 0);
   }
@@ -94,8 +117,19 @@ class DrawWorker {
   get drewQuads(): number {
     return Atomics.load(this.drewCount, 1);
   }
+  /** parts of float64 normal draws it has drawn (PairsJob) */
+  get drewPairs(): number {
+    return Atomics.load(this.drewCount, 2);
+  }
   /** resolves true once the worker takes jobs (false: it died first) */
   readonly ready: Promise<boolean>;
+  /**
+   * The same, known without waiting: a synchronous caller (normal-threads.ts), whose process may not
+   * have run its event loop since (back-to-back compiles), reads the worker's flag in shared memory.
+   */
+  get isReady(): boolean {
+    return Atomics.load(this.drewCount, 3) === 1;
+  }
 
   constructor(module: WebAssembly.Module) {
     // execArgv: []: the parent's flags (--import tsx) would load a TypeScript hook the worker does not need
@@ -147,15 +181,20 @@ function drawWorker(): DrawWorker | null {
   return shared;
 }
 
+/** The process's draw worker where it has started and is ready for jobs (never starts one). */
+export function readyDrawWorker(): { offer(ctl: SharedArrayBuffer, jobs: PairsJob[]): Promise<void> } | null {
+  return shared && !shared.dead && shared.isReady ? shared : null;
+}
+
 /** Start the draw worker now (it takes ~20 ms to start), where a load of `bigTensors` tensors is coming that it could share. */
 export function startDrawWorker(bigTensors: number, threads: number): void {
   if (threads >= 2 && bigTensors >= 2 && typeof SharedArrayBuffer === 'function') drawWorker();
 }
 
 /** The draw worker's state, for tests and measurements: started (resolves once it takes jobs, false if it cannot), tensors it drew, and jobs of four it drew them in. */
-export function drawWorkerStats(): { ready: Promise<boolean>; drew: number; drewQuads: number } {
+export function drawWorkerStats(): { ready: Promise<boolean>; drew: number; drewQuads: number; drewPairs: number } {
   const w = drawWorker();
-  return { ready: w ? w.ready : Promise.resolve(false), drew: w?.drew ?? 0, drewQuads: w?.drewQuads ?? 0 };
+  return { ready: w ? w.ready : Promise.resolve(false), drew: w?.drew ?? 0, drewQuads: w?.drewQuads ?? 0, drewPairs: w?.drewPairs ?? 0 };
 }
 
 /**
@@ -196,7 +235,7 @@ export async function loadFloat32(pairs: [Tensor, Float32Array][], threads: numb
 }
 
 /** A draw (or four) on this thread: the numbers the worker's would be. */
-function drawHere(j: Job): void {
+function drawHere(j: DrawJob | QuadJob): void {
   const wasm = j.kind === 'uniform4' ? uniformWasm() : null;
   if (j.kind !== 'uniform4') drawJob(j);
   else if (!wasm) j.parts.forEach(drawJob);

@@ -30,6 +30,29 @@ export interface Recipe {
 /** Writes every one of a tensor's values into `out` (whatever it held), the same numbers at every call. */
 type Fill = (out: FloatArray) => void;
 
+/**
+ * Draws n float64 normals of `stream` on more threads than this one, the numbers drawInto writes, or
+ * declines (undefined: no worker ready, too small). Node's CPU backend installs one (normal-threads.ts):
+ * the base weight an SVD initialiser reads (PiSSA's W, 768×768) is drawn in float64 while lowering.
+ */
+export type Float64Normals = (mean: number, std: number, n: number, stream: Rng) => Float64Array | undefined;
+let float64Normals: Float64Normals | undefined;
+
+/** Install (or remove, undefined) the drawer of big float64 normal tensors. */
+export function setFloat64Normals(draw: Float64Normals | undefined): void {
+  float64Normals = draw;
+}
+
+/** A recipe's values as a new float64 array. */
+function drawFloat64(recipe: Recipe, n: number): Float64Array {
+  const d = recipe.draw;
+  const shared = d.kind === 'normal' && recipe.stream && float64Normals?.(d.mean, d.std, n, recipe.stream());
+  if (shared) return shared;
+  const values = new Float64Array(n);
+  drawInto(d, values, recipe.stream?.());
+  return values;
+}
+
 class DrawnTensor implements Tensor {
   readonly shape: number[];
   /** the float64 values, drawn on first read (an own enumerable property: a spread copy reads it) */
@@ -43,8 +66,7 @@ class DrawnTensor implements Tensor {
     Object.defineProperty(this, 'data', {
       enumerable: true,
       get: () => {
-        if (!values) fill((values = new Float64Array(numel(this.shape))));
-        return values;
+        return (values ??= drawFloat64(recipe, numel(this.shape)));
       },
       set: (d: Float64Array) => (values = d),
     });

@@ -223,7 +223,7 @@ class Xoshiro128ss implements Rng {
  * sine (`spare`; NaN for none), then the cosine and the sine of each pair of uniforms, which
  * `uniform01` draws (it fills its array with the stream's next uniforms in [0, 1)) a chunk at a time
  * (a whole weight's worth would be a second copy of it). Returns the sine left pending (NaN for none).
- * Self-contained: its source also runs on the draw worker (draw-threads.ts).
+ * Self-contained but for boxMullerPairs: their source also runs on the draw worker (draw-threads.ts).
  */
 export function normalPairsInto(uniform01: (u: Float64Array) => void, out: FloatArray, mean: number, std: number, spare: number): number {
   let i = 0;
@@ -237,14 +237,8 @@ export function normalPairsInto(uniform01: (u: Float64Array) => void, out: Float
     const n = Math.min(4096, pairs - p0);
     const chunk = n === 4096 ? u : u.subarray(0, 2 * n);
     uniform01(chunk);
-    for (let p = 0; p < n; p++) {
-      const u1 = 1 - chunk[2 * p];
-      const u2 = chunk[2 * p + 1];
-      const r = Math.sqrt(-2 * Math.log(u1));
-      const theta = 2 * Math.PI * u2;
-      out[i++] = mean + std * r * Math.cos(theta);
-      out[i++] = mean + std * (r * Math.sin(theta));
-    }
+    boxMullerPairs(chunk, 0, out, i, n, mean, std);
+    i += 2 * n;
   }
   if (i < out.length) {
     // an odd one out: normal() of a fresh pair, its sine kept for later
@@ -256,6 +250,21 @@ export function normalPairsInto(uniform01: (u: Float64Array) => void, out: Float
     out[i] = mean + std * r * Math.cos(theta);
   }
   return spare;
+}
+
+/**
+ * out[o + 2p], out[o + 2p + 1] = the cosine and the sine normal of the uniforms u[uo + 2p], u[uo + 2p + 1],
+ * for p < pairs (normal()'s arithmetic). Self-contained: the draw worker runs its source (draw-threads.ts).
+ */
+export function boxMullerPairs(u: Float64Array, uo: number, out: FloatArray, o: number, pairs: number, mean: number, std: number): void {
+  for (let p = 0; p < pairs; p++) {
+    const u1 = 1 - u[uo + 2 * p];
+    const u2 = u[uo + 2 * p + 1];
+    const r = Math.sqrt(-2 * Math.log(u1));
+    const theta = 2 * Math.PI * u2;
+    out[o + 2 * p] = mean + std * r * Math.cos(theta);
+    out[o + 2 * p + 1] = mean + std * (r * Math.sin(theta));
+  }
 }
 
 /** A generator for an integer seed (any safe integer, negative allowed). */

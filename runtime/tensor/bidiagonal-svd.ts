@@ -1,9 +1,10 @@
 // The SVD of an upper bidiagonal B (diagonal d, superdiagonal e): every singular value by the
-// Golub–Kahan implicit-shift QR iteration without vectors (LINPACK dsvdc / JAMA's, O(n²)), then the
-// singular vectors of only the columns asked for, by inverse iteration on the Golub–Kahan matrix
-// TGK = [[0, Bᵀ], [B, 0]] (permuted to a tridiagonal with a zero diagonal; its eigenvalue σ has the
-// eigenvector (v, u)/√2 interleaved, B v = σ u), O(n) per vector (LAPACK dbdsvdx's approach). PiSSA or
-// MiLoRA need r ≪ n columns, so an SVD costs little more than the bidiagonalisation.
+// Golub–Kahan implicit-shift QR iteration without vectors (LINPACK dsvdc / JAMA's, O(n²)), for S read
+// whole; and the singular vectors of only the columns asked for, by inverse iteration on the
+// Golub–Kahan matrix TGK = [[0, Bᵀ], [B, 0]] (permuted to a tridiagonal with a zero diagonal; its
+// eigenvalue σ has the eigenvector (v, u)/√2 interleaved, B v = σ u), O(n) per vector (LAPACK
+// dbdsvdx's approach), at the values bisection gives for those columns (bidiagonal-bisect.ts).
+// PiSSA or MiLoRA need r ≪ n columns, so an SVD costs little more than the bidiagonalisation.
 
 import { bidiagonalValuesWasm } from './bidiagonal-values-wasm.ts';
 
@@ -20,6 +21,7 @@ function hypot(a: number, b: number): number {
   return big * Math.sqrt(1 + r * r);
 }
 const TINY = 2 ** -966;
+const TWO_TO_MINUS_32 = 2 ** -32;
 
 /**
  * B's singular values, non-negative and largest first: by the WebAssembly port of the loop below
@@ -162,7 +164,8 @@ export class BidiagonalVectors {
   constructor(
     d: Float64Array,
     e: Float64Array,
-    private readonly sigma: Float64Array,
+    /** B's singular values, k-th largest, computed when asked for (bidiagonal-bisect.ts) */
+    private readonly sigma: { get(k: number): number; ensure(ks: Iterable<number>): void },
   ) {
     const n = (this.n = d.length);
     this.c = new Float64Array(Math.max(2 * n - 1, 0));
@@ -185,7 +188,7 @@ export class BidiagonalVectors {
       // a vector is orthogonalised against the earlier members of its cluster: compute those first,
       // so that a column is the same whichever columns were asked for before
       let start = k;
-      while (start > 0 && this.sigma[start - 1] - this.sigma[start] <= this.clusterGap) start--;
+      while (start > 0 && this.sigma.get(start - 1) - this.sigma.get(start) <= this.clusterGap) start--;
       for (let j = start; j <= k; j++) if (!this.z[j]) this.z[j] = this.inverseIteration(j, start);
       for (let j = start; j <= k; j++) if (!this.pairs[j]) this.pairs[j] = this.split(j, start);
     }
@@ -206,7 +209,7 @@ export class BidiagonalVectors {
     // σ ≈ 0: ±σ meet in TGK, whose eigenvectors there are any mix of (v, 0) and (0, u) with v, u in
     // the null spaces of B and Bᵀ, so the halves are made orthonormal on their own (the sign between
     // them hardly matters: |σ| ≤ tol)
-    if (this.sigma[k] <= this.zeroTol) return { u: this.nullHalf(u, 'u', k), v: this.nullHalf(v, 'v', k) };
+    if (this.sigma.get(k) <= this.zeroTol) return { u: this.nullHalf(u, 'u', k), v: this.nullHalf(v, 'v', k) };
     normalise(u, k);
     normalise(v, k);
     return { u, v };
@@ -219,7 +222,8 @@ export class BidiagonalVectors {
    */
   private nullHalf(x: Float64Array, half: 'u' | 'v', k: number): Float64Array {
     const others: Float64Array[] = [];
-    for (let j = 0; j < this.n; j++) if (j < k || this.sigma[j] > this.zeroTol) others.push(this.pair(j)[half]);
+    this.sigma.ensure(Array.from({ length: this.n }, (_, j) => j));
+    for (let j = 0; j < this.n; j++) if (j < k || this.sigma.get(j) > this.zeroTol) others.push(this.pair(j)[half]);
     for (let t = -1; t < this.n; t++) {
       const y = t < 0 ? x.slice() : new Float64Array(this.n);
       if (t >= 0) y[t] = 1;
@@ -235,7 +239,7 @@ export class BidiagonalVectors {
 
   private inverseIteration(k: number, clusterStart: number): Float64Array {
     const N = 2 * this.n;
-    const shift = this.sigma[k];
+    const shift = this.sigma.get(k);
     const tiny = Math.max(EPS * this.norm, 1e-300);
     const lu = factorShifted(this.c, shift, tiny);
     // a fixed pseudo-random start (a column must not depend on anything but the matrix)
@@ -243,7 +247,7 @@ export class BidiagonalVectors {
     let seed = (k + 1) * 2654435761;
     for (let i = 0; i < N; i++) {
       seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      x[i] = seed / 2 ** 32 - 0.5;
+      x[i] = seed * TWO_TO_MINUS_32 - 0.5; // = seed / 2³² exactly
     }
     for (let it = 0; it < 4; it++) {
       solveShifted(lu, x);

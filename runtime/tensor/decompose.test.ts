@@ -63,17 +63,18 @@ describe('svd: degenerate spectra (zero, repeated and exactly equal singular val
 describe('svd against PyTorch float64 (spec/fixtures/svd-parts.json: a near-double value, a spread of 1e13)', () => {
   const fx = JSON.parse(readFileSync(new URL('../../spec/fixtures/svd-parts.json', import.meta.url), 'utf8'));
   const rows = (r: number[][]) => tensor([r.length, r[0].length], Float64Array.from(r.flat()));
-  // σ_k u_k v_kᵀ summed over the columns lo..hi−1: what PiSSA, MiLoRA and LoRA-XS read, free of sign choices
+  // σ_k u_k v_kᵀ summed over the columns lo..hi−1 (the values by bisection, as a slice of S reads
+  // them): what PiSSA, MiLoRA and LoRA-XS read, free of sign choices
   const part = (W: Tensor, lo: number, hi: number) => {
     const c = svdColumns(W);
-    const S = tensor([hi - lo], c.S.data.slice(lo, hi));
-    return matmul(diagTimes(c.U(lo, hi), S), transpose(c.V(lo, hi)));
+    return matmul(diagTimes(c.U(lo, hi), c.values(lo, hi)), transpose(c.V(lo, hi)));
   };
   for (const shape of ['tall', 'wide'])
     it(`${shape}: singular values, and the 3 principal and 3 minor triples`, () => {
       const W = rows(fx[shape].W);
       const K = Math.min(...W.shape);
       close(svd(W).S, tensor([K], Float64Array.from(fx[shape].S)));
+      close(svdColumns(W).values(0, K), tensor([K], Float64Array.from(fx[shape].S)));
       close(part(W, 0, 3), rows(fx[shape].principal3));
       close(part(W, K - 3, K), rows(fx[shape].minor3));
     });

@@ -1,5 +1,6 @@
 // Matrix decompositions in float64, for initialisers that read a frozen weight (PiSSA, MiLoRA,
 // LoRA-XS): they run once, at load, never inside a training step.
+import { SelectedValues, singularValuesComputed } from './bidiagonal-bisect.ts';
 import { BidiagonalVectors, bidiagonalValues } from './bidiagonal-svd.ts';
 import { applyLeft, applyRight, bidiagonalize } from './bidiagonal.ts';
 import { type Tensor, tensor } from './tensor.ts';
@@ -13,10 +14,12 @@ export interface Svd {
   V: Tensor;
 }
 
-/** An SVD whose singular vectors are computed for the columns asked for (k-th largest first). */
+/** An SVD whose singular values and vectors are computed for the columns asked for (k-th largest first). */
 export interface SvdColumns {
-  /** [K] singular values, largest first. */
-  S: Tensor;
+  /** [K] every singular value, largest first (by the QR iteration, when first read). */
+  readonly S: Tensor;
+  /** [hi − lo]: singular values lo..hi−1 alone (by bisection; as accurate as S's, not always the same bits). */
+  values(lo: number, hi: number): Tensor;
   /** [m, hi − lo]: columns lo..hi−1 of U. */
   U(lo: number, hi: number): Tensor;
   /** [n, hi − lo]: columns lo..hi−1 of V. */
@@ -24,9 +27,10 @@ export interface SvdColumns {
 }
 
 /**
- * Thin SVD by Golub–Kahan–Reinsch in float64: Householder bidiagonalisation (bidiagonal.ts), the
- * singular values by implicit-shift QR on the bidiagonal, and the singular vectors of the columns
- * asked for by inverse iteration (bidiagonal-svd.ts), so the r principal or minor triples of a
+ * Thin SVD by Golub–Kahan–Reinsch in float64: Householder bidiagonalisation (bidiagonal.ts); every
+ * singular value by implicit-shift QR on the bidiagonal when S is read whole, else those of the
+ * columns asked for by bisection (bidiagonal-bisect.ts); and the singular vectors of those columns by
+ * inverse iteration (bidiagonal-svd.ts), at the bisected values, so the r principal or minor triples of a
  * 768×768 weight cost little more than the bidiagonalisation (≈ 1.2 GFLOP). Signs are fixed so each
  * column of U has its largest-magnitude entry positive (LAPACK's signs are arbitrary; U S Vᵀ is
  * unaffected); for m < n the SVD of Wᵀ is taken, so the rule applies to V's columns.
@@ -36,19 +40,37 @@ export function svdColumns(W: Tensor): SvdColumns {
   const [m, n] = W.shape;
   if (m < n) {
     const t = svdColumns(transpose2(W));
-    return { S: t.S, U: t.V, V: t.U };
+    return {
+      get S() {
+        return t.S;
+      },
+      values: t.values,
+      U: t.V,
+      V: t.U,
+    };
   }
   const b = bidiagonalize(W.data, m, n);
-  const S = tensor([n], bidiagonalValues(b.d, b.e));
-  const pairs = new BidiagonalVectors(b.d, b.e, S.data);
+  let S: Tensor | undefined;
+  const everyValue = () => {
+    singularValuesComputed.qr += n;
+    return tensor([n], bidiagonalValues(b.d, b.e));
+  };
+  const qr = { values: () => (S ??= everyValue()).data, done: () => S !== undefined };
+  const sigma = new SelectedValues(b.d, b.e, qr);
+  const pairs = new BidiagonalVectors(b.d, b.e, sigma);
+  const checkRange = (lo: number, hi: number) => {
+    if (!(Number.isInteger(lo) && Number.isInteger(hi) && 0 <= lo && lo <= hi && hi <= n)) throw new Error(`svd: columns [${lo}, ${hi}) of ${n}`);
+  };
   const columns = new Map<number, { u: Float64Array; v: Float64Array }>();
   /** columns lo..hi−1 of U and V, transformed back from B's vectors together (one pass over the reflectors) */
   const ensure = (lo: number, hi: number) => {
-    if (!(Number.isInteger(lo) && Number.isInteger(hi) && 0 <= lo && lo <= hi && hi <= n)) throw new Error(`svd: columns [${lo}, ${hi}) of ${n}`);
+    checkRange(lo, hi);
     const todo = [];
     for (let k = lo; k < hi; k++) if (!columns.has(k)) todo.push(k);
     const c = todo.length;
     if (!c) return;
+    // the values together (and the one before: a cluster's start is sought from there)
+    sigma.ensure(todo[0] > 0 ? [todo[0] - 1, ...todo] : todo);
     const XU = new Float64Array(m * c);
     const XV = new Float64Array(n * c);
     todo.forEach((k, j) => {
@@ -83,7 +105,20 @@ export function svdColumns(W: Tensor): SvdColumns {
     }
     return out;
   };
-  return { S, U: (lo, hi) => gather(m, lo, hi, 'u'), V: (lo, hi) => gather(n, lo, hi, 'v') };
+  return {
+    get S() {
+      qr.values();
+      return S!;
+    },
+    values: (lo, hi) => {
+      checkRange(lo, hi);
+      const ks = Array.from({ length: hi - lo }, (_, i) => lo + i);
+      sigma.ensure(ks);
+      return tensor([hi - lo], Float64Array.from(ks, (k) => sigma.get(k)));
+    },
+    U: (lo, hi) => gather(m, lo, hi, 'u'),
+    V: (lo, hi) => gather(n, lo, hi, 'v'),
+  };
 }
 
 /** Thin SVD: W = U diag(S) Vᵀ, every column (svdColumns computes only those asked for). */

@@ -137,6 +137,36 @@ describe('arith', () => {
       FC,
     );
   });
+  it('into an operand: the numbers of a new array, written over that operand where it has the result\'s shape (property)', () => {
+    const arb = fc
+      .tuple(fc.integer({ min: 0, max: 3 }).chain((rank) => arbShape(rank)), fc.integer({ min: 0, max: 3 }), fc.constantFrom(...ops), fc.boolean())
+      .chain(([shape, kind, op, swap]) => {
+        const bShape = [shape, [], shape.slice(1), shape.map(() => 1)][kind];
+        return fc.tuple(arbTensor(shape), arbTensor(bShape), fc.constant(op), fc.constant(swap), fc.boolean());
+      });
+    fc.assert(
+      fc.property(arb, ([a, b, op, swap, intoLeft]) => {
+        const [x, y] = swap ? [b, a] : [a, b];
+        const want = arith(op, x, y);
+        const into = intoLeft ? x : y;
+        const before = Float64Array.from(into.data);
+        const got = arith(op, x, y, into);
+        expect(got.shape).toEqual(want.shape);
+        expect(Array.from(got.data)).toEqual(Array.from(want.data));
+        const fits = into.data.length === want.data.length && into.shape.join() === want.shape.join();
+        expect(got.data === into.data, `[${into.shape}] into a [${want.shape}] result`).toBe(fits);
+        if (!fits) expect(Array.from(into.data), 'an operand that does not fit is left alone').toEqual(Array.from(before));
+      }),
+      FC,
+    );
+  });
+  it('into a tensor that is not an operand: a new array, that tensor left alone', () => {
+    const other = fromNested([7, 7, 7]);
+    const got = arith('+', fromNested([1, 2, 3]), fromNested([1, 1, 1]), other);
+    expectTensor(got, [2, 3, 4]);
+    expect(got.data).not.toBe(other.data);
+    expectTensor(other, [7, 7, 7]);
+  });
   it('takes a scalar on the left as the left operand', () => {
     expectTensor(arith('-', scalar(1), fromNested([1, 2, 3])), [0, -1, -2]);
     expectTensor(arith('/', fromNested([[2, 4]]), scalar(2)), [[1, 2]]);

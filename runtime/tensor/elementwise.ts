@@ -102,11 +102,14 @@ export function broadcastTo(t: Tensor, shape: readonly number[]): Tensor {
   return broadcastAxes(t, shape, trailingMap(t.shape.length, shape.length));
 }
 
-/** Binary elementwise op with NumPy broadcasting. */
-export function zipWith(a: Tensor, b: Tensor, f: (x: number, y: number) => number): Tensor {
+/**
+ * Binary elementwise op with NumPy broadcasting. `into`: an array to write into, of the result's
+ * length; it may be the values of an operand of the result's shape (each read before it is written).
+ */
+export function zipWith(a: Tensor, b: Tensor, f: (x: number, y: number) => number, into?: Float64Array): Tensor {
   if (shapeEq(a.shape, b.shape)) {
     // Fast path: no index arithmetic needed.
-    const out = new Float64Array(a.data.length);
+    const out = into ?? new Float64Array(a.data.length);
     for (let i = 0; i < out.length; i++) out[i] = f(a.data[i], b.data[i]);
     return { shape: [...a.shape], data: out };
   }
@@ -115,7 +118,7 @@ export function zipWith(a: Tensor, b: Tensor, f: (x: number, y: number) => numbe
   const sa = expandedStrides(a, shape, trailingMap(a.shape.length, R));
   const sb = expandedStrides(b, shape, trailingMap(b.shape.length, R));
   const n = numel(shape);
-  const out = new Float64Array(n);
+  const out = into ?? new Float64Array(n);
   const idx = new Array<number>(R).fill(0);
   let oa = 0;
   let ob = 0;
@@ -183,27 +186,34 @@ const ARITH_LOOPS: Record<ArithOp, ArithLoops> = {
   },
 };
 
-/** a ∘ b for an arithmetic op, with NumPy broadcasting (equal shapes and one-element operands take a plain loop). */
-export function arith(op: ArithOp, a: Tensor, b: Tensor): Tensor {
+/**
+ * a ∘ b for an arithmetic op, with NumPy broadcasting (equal shapes and one-element operands take a plain loop).
+ * `into`: a or b itself, when its caller holds the only reference to it (a temporary): the result is
+ * then written over its values (each read before it is written: the same numbers) instead of into a
+ * new array, where it has the result's shape; else a new array is made.
+ */
+export function arith(op: ArithOp, a: Tensor, b: Tensor, into?: Tensor): Tensor {
   const loops = ARITH_LOOPS[op];
+  const target = (shape: readonly number[], n: number): Float64Array =>
+    into && (into === a || into === b) && into.data.length === n && shapeEq(into.shape, shape) ? into.data : new Float64Array(n);
   if (shapeEq(a.shape, b.shape)) {
-    const out = new Float64Array(a.data.length);
+    const out = target(a.shape, a.data.length);
     loops.vv(a.data, b.data, out);
     return { shape: [...a.shape], data: out };
   }
   const shape = broadcastShapes(a.shape, b.shape);
   const n = numel(shape);
   if (b.data.length === 1 && a.data.length === n) {
-    const out = new Float64Array(n);
+    const out = target(shape, n);
     loops.vs(a.data, b.data[0], out);
     return { shape, data: out };
   }
   if (a.data.length === 1 && b.data.length === n) {
-    const out = new Float64Array(n);
+    const out = target(shape, n);
     loops.sv(a.data[0], b.data, out);
     return { shape, data: out };
   }
-  return zipWith(a, b, ARITH_SCALAR[op]);
+  return zipWith(a, b, ARITH_SCALAR[op], target(shape, n));
 }
 
 const ARITH_SCALAR: Record<ArithOp, (x: number, y: number) => number> = {

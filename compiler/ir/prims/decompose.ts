@@ -8,21 +8,31 @@ export type DecomposePart = 'svd_u' | 'svd_s' | 'svd_v' | 'qr_q' | 'qr_r';
 
 const svdCache = new WeakMap<T.Tensor, T.SvdColumns>();
 const qrCache = new WeakMap<T.Tensor, { Q: T.Tensor; R: T.Tensor }>();
-/** U and V as returned by decomposePart: their columns, computed when a slice asks for them */
-const lazyColumns = new WeakMap<T.Tensor, (lo: number, hi: number) => T.Tensor>();
+/** S, U and V as returned by decomposePart: their entries along `axis`, computed when a slice asks for them */
+const lazyParts = new WeakMap<T.Tensor, { axis: number; slice: (lo: number, hi: number) => T.Tensor }>();
 
 /**
- * One part of the decomposition of a matrix (each decomposition computed once per tensor). U and V
- * come back lazy: `sliceColumns` computes only the columns a slice reads (PiSSA reads r of 768),
- * anything else that reads `.data` gets every column.
+ * One part of the decomposition of a matrix (each decomposition computed once per tensor). S, U and
+ * V come back lazy: `sliceColumns` computes only the values or columns a slice reads (PiSSA reads r
+ * of 768), anything else that reads `.data` gets all of them (S: every value by the QR iteration).
  */
 export function decomposePart(x: T.Tensor, part: DecomposePart): T.Tensor {
   if (part.startsWith('svd')) {
     let d = svdCache.get(x);
     if (!d) svdCache.set(x, (d = T.svdColumns(x)));
-    if (part === 'svd_s') return d.S;
-    const K = d.S.shape[0];
-    const columns = part === 'svd_u' ? d.U : d.V;
+    const svd = d;
+    const K = Math.min(x.shape[0], x.shape[1]);
+    if (part === 'svd_s') {
+      const lazy = {
+        shape: [K],
+        get data() {
+          return svd.S.data;
+        },
+      } as T.Tensor;
+      lazyParts.set(lazy, { axis: 0, slice: svd.values });
+      return lazy;
+    }
+    const columns = part === 'svd_u' ? svd.U : svd.V;
     let all: T.Tensor | undefined;
     const lazy = {
       shape: [x.shape[part === 'svd_u' ? 0 : 1], K],
@@ -30,7 +40,7 @@ export function decomposePart(x: T.Tensor, part: DecomposePart): T.Tensor {
         return (all ??= columns(0, K)).data;
       },
     } as T.Tensor;
-    lazyColumns.set(lazy, columns);
+    lazyParts.set(lazy, { axis: 1, slice: columns });
     return lazy;
   }
   let d = qrCache.get(x);
@@ -38,10 +48,10 @@ export function decomposePart(x: T.Tensor, part: DecomposePart): T.Tensor {
   return part === 'qr_q' ? d.Q : d.R;
 }
 
-/** x[..., lo:hi] along `axis`, computing only those columns when x is a lazy U or V. */
+/** x[..., lo:hi] along `axis`, computing only those entries when x is a lazy S (values) or U or V (columns). */
 export function sliceColumns(x: T.Tensor, axis: number, lo: number, hi: number): T.Tensor {
-  const columns = lazyColumns.get(x);
-  if (columns && (axis === 1 || axis === -1)) return columns(lo, hi);
+  const lazy = lazyParts.get(x);
+  if (lazy && (axis < 0 ? axis + x.shape.length : axis) === lazy.axis) return lazy.slice(lo, hi);
   return T.slice(x, axis, lo, hi);
 }
 
