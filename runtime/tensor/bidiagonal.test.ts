@@ -231,11 +231,12 @@ describe('bidiagonalize: the pass in chunks, on two threads', () => {
     await untilWorkerTakes(helper, () => expect(bits(bidiagonalize(data, m, n, { splitMin }))).toEqual(one));
   }, 30_000);
 
-  it('without a helper, or without WebAssembly, the same cut: the helper is not what makes the bits', () => {
+  it('a helper that cannot attach (no shared memory, no worker thread) leaves every chunk here: the same bits', () => {
     const one = oneThread();
+    let asked = 0;
+    setRowPassHelper({ attach: () => (asked++, null) });
     expect(bits(bidiagonalize(data, m, n, { splitMin }))).toEqual(one);
-    const loop = bidiagonalize(data, m, n, { splitMin, wasm: false });
-    expect(loop.kernel).toBeNull();
+    expect(asked).toBe(1);
   });
 
   it('a process that bidiagonalised on two threads exits by itself (the worker never keeps it alive)', () => {
