@@ -1,8 +1,10 @@
 // The bidiagonalisation's row pass (bidiagonal.ts) as a WebAssembly SIMD kernel in f64x2: the
-// 4mn²-flop part of an SVD, which V8 runs at about a fifth of this speed as a JavaScript loop; and
-// the application of one Householder reflector to a block of columns (turning B's singular vectors
-// into W's). Built at first use with the project's own emitter (no toolchain); where WebAssembly
-// SIMD is missing, bidiagonal.ts keeps its JavaScript loops.
+// 4mn²-flop part of an SVD, which V8 runs at about a fifth of this speed as a JavaScript loop; the
+// O(n) work between two passes (`between`: in JavaScript it was ~10 ms of a PiSSA compile); and the
+// application of one Householder reflector to a block of columns (turning B's singular vectors into
+// W's). Built at first use with the project's own emitter (no toolchain), on a plain memory or on a
+// shared one (which a worker thread instantiates the same module on: bidiagonal-threads.ts); where
+// WebAssembly SIMD is missing, bidiagonal.ts keeps its JavaScript loops.
 import { Code, F64, I32, lazyModule, type Local, memoryFor, type ModuleBuilder, sharedMemoryFor, V128 } from '../backends/wasm-emit.ts';
 
 export interface BidiagonalKernel {
