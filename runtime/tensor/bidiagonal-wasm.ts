@@ -30,12 +30,15 @@ export interface BidiagonalKernel {
    * τR and leaves e[k] at byte `out`.
    */
   between(a: number, w: number, u: number, wn: number, parts: number, out: number, n: number, k: number, reduce: number, zero: number, tau: number, scale: number): number;
+  /** bidiagonal.ts's firstProductLoop: step 0's wn[j] += a[i, 0] a[i, j] (i, j ≥ 1; wn zeroed), the same bits; returns Σ_{i≥1} a[i, 0]² */
+  firstProduct(a: number, wn: number, n: number, m: number): number;
 }
 
 const define = (mb: ModuleBuilder) => {
   mb.func([I32, I32, I32, I32, I32, I32, I32, I32, F64, F64, F64], [F64], rowPass, 'pass');
   mb.func([I32, I32, I32, I32, I32, I32, F64], [], reflect, 'reflect');
   mb.func([I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, F64, F64], [F64], between, 'between');
+  mb.func([I32, I32, I32, I32], [F64], firstProduct, 'firstProduct');
 };
 const modules = { plain: lazyModule(define), shared: lazyModule(define, { shared: true }) };
 
@@ -52,9 +55,55 @@ export function bidiagonalKernel(bytes: number, shared = false): BidiagonalKerne
 }
 
 /** The kernel's functions on a memory (what a worker thread calls: the same module on the same shared memory). */
-export function kernelExports(module: WebAssembly.Module, memory: WebAssembly.Memory): Pick<BidiagonalKernel, 'pass' | 'reflect' | 'between'> {
-  const ex = new WebAssembly.Instance(module, { env: { mem: memory } }).exports as unknown as Pick<BidiagonalKernel, 'pass' | 'reflect' | 'between'>;
-  return { pass: ex.pass, reflect: ex.reflect, between: ex.between };
+export function kernelExports(module: WebAssembly.Module, memory: WebAssembly.Memory): Pick<BidiagonalKernel, 'pass' | 'reflect' | 'between' | 'firstProduct'> {
+  const ex = new WebAssembly.Instance(module, { env: { mem: memory } }).exports as unknown as Pick<BidiagonalKernel, 'pass' | 'reflect' | 'between' | 'firstProduct'>;
+  return { pass: ex.pass, reflect: ex.reflect, between: ex.between, firstProduct: ex.firstProduct };
+}
+
+/**
+ * Step 0's product and column norm, as bidiagonal.ts's firstProductLoop: row by row, Σ a[i, 0]² one
+ * term at a time, and (where a[i, 0] ≠ 0) wn[j] += a[i, 0]·a[i, j], two columns at a time in f64x2
+ * lanes (each column's sum in row order, as the loop adds it).
+ */
+function firstProduct(c: Code): void {
+  const [a, wn, n, m] = [0, 1, 2, 3].map((i) => c.param(i));
+  const i = c.local(I32);
+  const row = c.local(I32); // byte offset of row i
+  const j = c.local(I32); // byte offset of column j
+  const end = c.local(I32); // byte offset of column n
+  const [ai, sum] = [c.local(F64), c.local(F64)];
+  const vi = c.local(V128);
+  c.get(n).i32(3).i32Shl().set(end);
+  c.f64(0).set(sum);
+  c.i32(1).set(i);
+  c.block().loop();
+  c.get(i).get(m).i32GeS().brIf(1);
+  c.get(a).get(i).get(n).i32Mul().i32(3).i32Shl().i32Add().set(row);
+  c.get(row).f64Load().set(ai);
+  c.get(sum).get(ai).get(ai).f64Mul().f64Add().set(sum);
+  c.get(ai).f64(0).f64Ne().if_();
+  {
+    c.get(ai).f64x2Splat().set(vi);
+    c.i32(8).set(j);
+    c.block().loop();
+    c.get(j).i32(16).i32Add().get(end).i32GtS().brIf(1);
+    c.get(wn).get(j).i32Add();
+    c.get(wn).get(j).i32Add().v128Load(0, 3);
+    c.get(vi).get(row).get(j).i32Add().v128Load(0, 3).f64x2Mul();
+    c.f64x2Add().v128Store(0, 3);
+    c.get(j).i32(16).i32Add().set(j);
+    c.br(0).end().end();
+    c.get(j).get(end).i32LtS().if_();
+    c.get(wn).get(j).i32Add();
+    c.get(wn).get(j).i32Add().f64Load();
+    c.get(ai).get(row).get(j).i32Add().f64Load().f64Mul();
+    c.f64Add().f64Store();
+    c.end();
+  }
+  c.end();
+  c.get(i).i32(1).i32Add().set(i);
+  c.br(0).end().end();
+  c.get(sum);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { applyLeft, applyRight, betweenLoop, bidiagonalize, CHUNKS, type RowPassHelper, type RowPassSession, type RowPassVectors, setRowPassHelper } from './bidiagonal.ts';
+import { applyLeft, applyRight, betweenLoop, bidiagonalize, CHUNKS, firstProductLoop, type RowPassHelper, type RowPassSession, type RowPassVectors, setRowPassHelper } from './bidiagonal.ts';
 import { rowPassThreads } from './bidiagonal-threads.ts';
 import { bidiagonalKernel, type BidiagonalKernel } from './bidiagonal-wasm.ts';
 
@@ -101,6 +101,25 @@ describe('bidiagonalize: the work between passes', () => {
         expect([...mem].map(String)).toEqual([...loop].map(String));
       }),
       { seed: 21, numRuns: 300 },
+    );
+  });
+});
+
+describe('bidiagonalize: step 0\'s product', () => {
+  it('the WebAssembly kernel\'s firstProduct gives firstProductLoop\'s bits, rows whose first entry is 0 (or −0) skipped (property)', () => {
+    fc.assert(
+      fc.property(sized(40), fc.nat(), ({ m, n, data }, zeroRows) => {
+        const a = data.slice();
+        for (let i = 0; i < m; i++) if ((zeroRows >> i % 20) & 1) a[i * n] = i % 2 ? 0 : -0;
+        const kernel = bidiagonalKernel(8 * (m * n + n))!;
+        const mem = new Float64Array(kernel.memory.buffer, 0, m * n + n);
+        mem.set(a);
+        const loopWn = new Float64Array(n);
+        const below2 = kernel.firstProduct(0, 8 * m * n, n, m);
+        expect(Object.is(below2, firstProductLoop(a, loopWn, n, m))).toBe(true);
+        expect([...mem.subarray(m * n)].map(String)).toEqual([...loopWn].map(String));
+      }),
+      { seed: 22, numRuns: 200 },
     );
   });
 });

@@ -144,12 +144,7 @@ function bidiagonalizeIn(data: ArrayLike<number>, m: number, n: number, splitMin
   const below = new Float64Array(CHUNKS);
 
   // step 0's product and column norm, from the matrix as given (later steps get theirs from the previous pass)
-  let below2 = 0;
-  for (let i = 1; i < m; i++) {
-    const ai = a[i * n];
-    below2 += ai * ai;
-    if (ai !== 0) for (let j = 1; j < n; j++) wNext[j] += ai * a[i * n + j];
-  }
+  let below2 = kernel ? kernel.firstProduct(0, wnAt, n, m) : firstProductLoop(a, wNext, n, m);
   let cut = false; // the last pass was cut (its other chunks' terms are in parts)
   for (let k = 0; k < n; k++) {
     // ---- left reflector from column k, rows k..m−1 (rows below k are scaled into v_k by the pass) ----
@@ -189,6 +184,17 @@ function bidiagonalizeIn(data: ArrayLike<number>, m: number, n: number, splitMin
     cut = cutNow;
   }
   return { m, n, d, e, a, kernel, tauL, tauR };
+}
+
+/** Step 0's wn[j] = Σ_{i≥1} a[i, 0] a[i, j] (wn zeroed; rows with a[i, 0] = 0 skipped) in row order; returns Σ_{i≥1} a[i, 0]². */
+export function firstProductLoop(a: Float64Array, wn: Float64Array, n: number, m: number): number {
+  let below2 = 0;
+  for (let i = 1; i < m; i++) {
+    const ai = a[i * n];
+    below2 += ai * ai;
+    if (ai !== 0) for (let j = 1; j < n; j++) wn[j] += ai * a[i * n + j];
+  }
+  return below2;
 }
 
 /** β of the left reflector of column k where the plain sum of squares over- or underflows: scaled by the largest entry */
