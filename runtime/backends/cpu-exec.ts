@@ -34,6 +34,8 @@ import { attachWasmLoops, type CpuExecKernel, type LoopsEngine, loopsEngine, typ
 import { loadNativeBlas } from './native-blas.ts';
 import { CTRL_WORDS, type LoopsWorker, LoopsThreads, startLoopsWorker } from './wasm-loops-threads.ts';
 import { loadFloat32, startDrawWorker, THREAD_MIN_VALUES } from '../init/draw-threads.ts';
+import { installRowPassThreads } from '../tensor/bidiagonal-threads.ts';
+import { setRowPassHelper } from '../tensor/bidiagonal.ts';
 import { pendingZeros } from '../init/drawn.ts';
 import { installSharedNormals } from '../init/normal-threads.ts';
 import type { Tensor } from '../tensor/tensor.ts';
@@ -99,6 +101,10 @@ const NO_ARGS: Readonly<Record<string, number>> = Object.freeze({});
  * WebAssembly SIMD GEMM on two threads.
  */
 export function cpuBackend(options: CpuBackendOptions = {}): Backend {
+  // the SVD initialisers' bidiagonalisation (PiSSA, MiLoRA, LoRA-XS: at lower, before prepare) takes
+  // the second core as the loops kernels do, with the same bits either way (bidiagonal-threads.ts)
+  if (loopsThreads(options.threads) === 2 && typeof SharedArrayBuffer === 'function') installRowPassThreads();
+  else setRowPassHelper(null);
   return {
     name: 'cpu',
     async available() {

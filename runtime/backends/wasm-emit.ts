@@ -380,16 +380,34 @@ export class ModuleBuilder {
  * first call and kept for the process; null where WebAssembly, or an instruction the module uses (SIMD),
  * is missing — the caller then keeps its JavaScript path.
  */
-export function lazyModule(define: (mb: ModuleBuilder) => void): () => WebAssembly.Module | null {
+export function lazyModule(define: (mb: ModuleBuilder) => void, memory: { shared?: boolean } = {}): () => WebAssembly.Module | null {
   let built: WebAssembly.Module | null | undefined;
   return () => {
     if (built !== undefined) return built;
     if (typeof WebAssembly === 'undefined') return (built = null);
-    const mb = new ModuleBuilder({ module: 'env', name: 'mem', minPages: 1 });
+    if (memory.shared && typeof SharedArrayBuffer === 'undefined') return (built = null);
+    const mb = new ModuleBuilder({ module: 'env', name: 'mem', minPages: 1, ...(memory.shared ? { maxPages: SHARED_MAX_PAGES, shared: true } : {}) });
     define(mb);
     const bytes = mb.bytes();
     return (built = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null);
   };
+}
+
+/** the most 64 KiB pages a module on a shared memory accepts (each memory's own maximum is its size) */
+const SHARED_MAX_PAGES = 65536;
+
+/**
+ * A shared memory (worker threads can use it) of at least `bytes` bytes and a page to spare, its
+ * maximum its size (a shared memory reserves its maximum); null without SharedArrayBuffer.
+ */
+export function sharedMemoryFor(bytes: number): WebAssembly.Memory | null {
+  const pages = Math.ceil(bytes / 65536) + 1;
+  if (typeof SharedArrayBuffer === 'undefined' || pages > SHARED_MAX_PAGES) return null;
+  try {
+    return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  } catch {
+    return null;
+  }
 }
 
 /** A memory of at least `bytes` bytes (and a page to spare). */

@@ -5,6 +5,54 @@
 // staying in L1 while it is worked on (the LAPACK dgebd2 order makes three passes).
 import { bidiagonalKernel, type BidiagonalKernel } from './bidiagonal-wasm.ts';
 
+/**
+ * A big step's row pass is cut into CHUNKS runs of rows, each adding its terms of the next step's
+ * product into its own vector (summed in chunk order after), so that two threads can share the step:
+ * this one takes chunks from the front, a helper (Node: bidiagonal-threads.ts, installed by the CPU
+ * backend) from the back, each as many as it gets to, so that a helper that starts late or runs slowly
+ * (its core shared) costs at most a chunk's wait. The cut depends only on the sizes, never on who
+ * runs a chunk or whether a helper is there, so every platform gets the same bits.
+ */
+export interface RowPassHelper {
+  /** a session on a kernel whose memory is shared (null: no helper for this one) */
+  attach(kernel: BidiagonalKernel, at: RowPassVectors): RowPassSession | null;
+}
+/** byte offsets of the matrix and vectors in the kernel's memory (wn: each chunk's), and n */
+export interface RowPassVectors {
+  a: number;
+  w: number;
+  u: number;
+  wn: number[];
+  n: number;
+}
+export interface RowPassSession {
+  /** offer step k's pass, cut at rows bounds[0..CHUNKS], to the helper: a job, or 0 (not offered: this thread runs every chunk) */
+  offer(k: number, tau: number, tauR: number, scale: number, bounds: Int32Array): number;
+  /** the job's next chunk from the front for this thread to run, or −1 when the rest are the helper's */
+  next(job: number): number;
+  /** once next() said −1: wait for the helper's chunks and write their Σ a[i, k+1]² into below (throws RowPassLost if they never come) */
+  finish(job: number, below: Float64Array): void;
+  close(): void;
+}
+/** The helper took a chunk and never finished it: the bidiagonalisation starts again on this thread. */
+export class RowPassLost extends Error {}
+
+let rowPassHelper: RowPassHelper | null = null;
+/** Install (or with null remove) the row pass's second thread. */
+export function setRowPassHelper(helper: RowPassHelper | null): void {
+  rowPassHelper = helper;
+}
+/** the least trailing block (rows × columns) whose pass is cut (fixed: results must not depend on the machine) */
+export const SPLIT_MIN_ELEMENTS = 1 << 14;
+/** the runs of rows a big step's pass is cut into */
+export const CHUNKS = 8;
+
+/** rows lo..hi−1 cut into CHUNKS runs at bounds[0..CHUNKS], each of an even length but the last (rows go in pairs) */
+function cutRows(lo: number, hi: number, bounds: Int32Array): void {
+  for (let c = 0; c < CHUNKS; c++) bounds[c] = lo + 2 * Math.floor((c * (hi - lo)) / (2 * CHUNKS));
+  bounds[CHUNKS] = hi;
+}
+
 export interface Bidiagonal {
   m: number;
   n: number;
@@ -23,18 +71,13 @@ export interface Bidiagonal {
   tauR: Float64Array;
 }
 
-/** The left reflector of a column: α on the diagonal, Σ x_i² below it (the column itself for a safe, scaled sum). */
-function leftReflector(alpha: number, below2: number, column: () => number[]): { beta: number; tau: number; scale: number } {
-  if (below2 === 0) return { beta: alpha, tau: 0, scale: 1 };
-  let norm = Math.sqrt(alpha * alpha + below2);
-  if (!Number.isFinite(norm) || below2 < 1e-280) {
-    // over- or underflow in the plain sum of squares: scale by the largest entry
-    const xs = column();
-    const big = Math.max(Math.abs(alpha), ...xs.map(Math.abs));
-    norm = big * Math.sqrt((alpha / big) ** 2 + xs.reduce((acc, x) => acc + (x / big) ** 2, 0));
-  }
-  const beta = -(alpha >= 0 ? 1 : -1) * norm;
-  return { beta, tau: (beta - alpha) / beta, scale: 1 / (alpha - beta) };
+export interface BidiagonalizeOptions {
+  /** false: the JavaScript loops (tests compare them with the kernel) */
+  wasm?: boolean;
+  /** false: no helper thread even where one is installed */
+  threads?: boolean;
+  /** the least trailing block whose pass is cut into chunks (default SPLIT_MIN_ELEMENTS; tests cut more steps) */
+  splitMin?: number;
 }
 
 /**
@@ -42,10 +85,37 @@ function leftReflector(alpha: number, below2: number, column: () => number[]): {
  * WebAssembly SIMD kernel where there is one (bidiagonal-wasm.ts), else as rowPassLoop;
  * `wasm: false` asks for the loop (tests compare the two).
  */
-export function bidiagonalize(data: ArrayLike<number>, m: number, n: number, opts: { wasm?: boolean } = {}): Bidiagonal {
+export function bidiagonalize(data: ArrayLike<number>, m: number, n: number, opts: BidiagonalizeOptions = {}): Bidiagonal {
   if (m < n) throw new Error(`bidiagonalize: needs m >= n, got [${m}, ${n}]`);
-  // one block: the matrix, then w, u and wNext, each a run of doubles (then room for applyLeft's columns)
-  const kernel = opts.wasm === false ? null : bidiagonalKernel(8 * (m * n + 3 * n + m * COLUMNS));
+  const splitMin = opts.splitMin ?? SPLIT_MIN_ELEMENTS;
+  const helper = opts.wasm === false || opts.threads === false || m * n < splitMin ? null : rowPassHelper;
+  if (helper) {
+    try {
+      return bidiagonalizeWith(data, m, n, splitMin, 'shared', helper);
+    } catch (err) {
+      if (!(err instanceof RowPassLost)) throw err;
+      // the helper's thread stopped mid-chunk: start again here alone (the same cut, the same bits)
+    }
+  }
+  return bidiagonalizeWith(data, m, n, splitMin, opts.wasm === false ? 'loop' : 'plain', null);
+}
+
+function bidiagonalizeWith(data: ArrayLike<number>, m: number, n: number, splitMin: number, how: 'loop' | 'plain' | 'shared', helper: RowPassHelper | null): Bidiagonal {
+  // one block: the matrix, then w, u and wNext (chunk 0's), each a run of doubles, room for
+  // applyLeft's columns, then the other chunks' vectors and a double for `between` to leave e[k] in
+  const partsAt = m * n + 3 * n + m * COLUMNS;
+  const doubles = partsAt + (CHUNKS - 1) * n + 1;
+  const kernel = how === 'loop' ? null : ((how === 'shared' ? bidiagonalKernel(8 * doubles, true) : null) ?? bidiagonalKernel(8 * doubles));
+  const wn = Array.from({ length: CHUNKS }, (_, c) => 8 * (c === 0 ? m * n + 2 * n : partsAt + (c - 1) * n));
+  const session = kernel && helper ? helper.attach(kernel, { a: 0, w: 8 * m * n, u: 8 * (m * n + n), wn, n }) : null;
+  try {
+    return bidiagonalizeIn(data, m, n, splitMin, kernel, session, partsAt);
+  } finally {
+    session?.close();
+  }
+}
+
+function bidiagonalizeIn(data: ArrayLike<number>, m: number, n: number, splitMin: number, kernel: BidiagonalKernel | null, session: RowPassSession | null, partsAt: number): Bidiagonal {
   const block = kernel ? new Float64Array(kernel.memory.buffer, 0, m * n + 3 * n) : new Float64Array(m * n + 3 * n);
   const a = block.subarray(0, m * n);
   a.set(data);
@@ -55,70 +125,129 @@ export function bidiagonalize(data: ArrayLike<number>, m: number, n: number, opt
   const tauR = new Float64Array(n);
   const w = block.subarray(m * n, m * n + n); // w_j = Σ_i v_i a[i, j]: the left reflector's product with the trailing rows
   const u = block.subarray(m * n + n, m * n + 2 * n); // the right reflector (u[k+1] = 1)
-  const wNext = block.subarray(m * n + 2 * n); // Σ_{i > k+1} a[i, k+1] a[i, j] gathered during step k, for step k + 1
+  const wNext = block.subarray(m * n + 2 * n); // Σ_{i > k+1} a[i, k+1] a[i, j] gathered during step k, for step k + 1 (chunk 0's terms)
+  // the other chunks' terms, one vector each, and e[k] as the kernel's `between` leaves it
+  const parts = kernel ? new Float64Array(kernel.memory.buffer, 8 * partsAt, (CHUNKS - 1) * n + 1) : new Float64Array((CHUNKS - 1) * n + 1);
+  const out = parts.subarray((CHUNKS - 1) * n);
+  const [wAt, uAt, wnAt, partsByte, outAt] = [8 * m * n, 8 * (m * n + n), 8 * (m * n + 2 * n), 8 * partsAt, 8 * (partsAt + (CHUNKS - 1) * n)];
+  /** the pass of rows lo..hi−1, their terms into chunk c's vector */
   const pass = kernel
-    ? (k: number, tau: number, tauRk: number, scale: number) => kernel.pass(0, 8 * m * n, 8 * (m * n + n), 8 * (m * n + 2 * n), n, m, k, tau, tauRk, scale)
-    : (k: number, tau: number, tauRk: number, scale: number) => rowPassLoop(a, w, u, wNext, n, m, k, tau, tauRk, scale);
-  const column = (k: number) => Array.from({ length: m - k - 1 }, (_, i) => a[(k + 1 + i) * n + k]);
+    ? (k: number, lo: number, hi: number, c: number, tau: number, tauRk: number, scale: number) =>
+        kernel.pass(0, wAt, uAt, c === 0 ? wnAt : partsByte + 8 * (c - 1) * n, n, k, lo, hi, tau, tauRk, scale)
+    : (k: number, lo: number, hi: number, c: number, tau: number, tauRk: number, scale: number) =>
+        rowPassLoop(a, w, u, c === 0 ? wNext : parts.subarray((c - 1) * n, c * n), n, k, lo, hi, tau, tauRk, scale);
+  /** the work between passes (betweenLoop): τR of step k, e[k] into out[0] */
+  const betweenPasses = kernel
+    ? (k: number, reduce: number, zero: number, tau: number, scale: number) => kernel.between(0, wAt, uAt, wnAt, partsByte, outAt, n, k, reduce, zero, tau, scale)
+    : (k: number, reduce: number, zero: number, tau: number, scale: number) => betweenLoop(a, w, u, wNext, parts, out, n, k, reduce, zero, tau, scale);
+  const bounds = new Int32Array(CHUNKS + 1);
+  const below = new Float64Array(CHUNKS);
 
   // step 0's product and column norm, from the matrix as given (later steps get theirs from the previous pass)
-  let below2 = 0;
-  for (let i = 1; i < m; i++) {
-    const ai = a[i * n];
-    below2 += ai * ai;
-    if (ai !== 0) for (let j = 1; j < n; j++) wNext[j] += ai * a[i * n + j];
-  }
+  let below2 = kernel ? kernel.firstProduct(0, wnAt, n, m) : firstProductLoop(a, wNext, n, m);
+  let cut = false; // the last pass was cut (its other chunks' terms are in parts)
   for (let k = 0; k < n; k++) {
     // ---- left reflector from column k, rows k..m−1 (rows below k are scaled into v_k by the pass) ----
-    const { beta, tau, scale } = leftReflector(a[k * n + k], below2, () => column(k));
+    const alpha = a[k * n + k];
+    let beta = alpha, tau = 0, scale = 1;
+    if (below2 !== 0) {
+      const norm = Math.sqrt(alpha * alpha + below2);
+      beta = Number.isFinite(norm) && below2 >= 1e-280 ? -(alpha >= 0 ? 1 : -1) * norm : scaledBeta(alpha, a, k, m, n);
+      tau = (beta - alpha) / beta;
+      scale = 1 / (alpha - beta);
+    }
     d[k] = beta;
     tauL[k] = tau;
     if (k === n - 1) {
       for (let i = k + 1; i < m; i++) a[i * n + k] *= scale;
       break;
     }
-    // w_j = a[k, j] + Σ_{i>k} v_i a[i, j], from the product gathered unscaled in the last pass
+    // ---- w, row k, the right reflector (u, e[k], τR[k]) ----
     const k1 = k + 1;
-    for (let j = k1; j < n; j++) w[j] = a[k * n + j] + scale * wNext[j];
-    // row k: left update, then its tail is the vector of the right reflector
-    const rk = k * n;
-    for (let j = k1; j < n; j++) a[rk + j] -= tau * w[j];
-    let tauRk = 0;
-    {
-      const x0 = a[rk + k1];
-      let tail = 0;
-      for (let j = k1 + 1; j < n; j++) tail = Math.max(tail, Math.abs(a[rk + j]));
-      u.fill(0);
-      u[k1] = 1;
-      if (tail === 0) e[k] = x0;
+    const cutNow = (m - k1) * (n - k1) >= splitMin;
+    const tauRk = betweenPasses(k, cut ? CHUNKS - 1 : 0, cutNow ? CHUNKS - 1 : 0, tau, scale);
+    e[k] = out[0];
+    tauR[k] = tauRk;
+    // ---- one pass over rows k+1..m−1: whole, or cut into chunks, some on the helper where it takes them ----
+    if (!cutNow) below2 = pass(k, k1, m, 0, tau, tauRk, scale);
+    else {
+      cutRows(k1, m, bounds);
+      const job = session ? session.offer(k, tau, tauRk, scale, bounds) : 0;
+      if (job === 0) for (let c = 0; c < CHUNKS; c++) below[c] = pass(k, bounds[c], bounds[c + 1], c, tau, tauRk, scale);
       else {
-        const big = Math.max(tail, Math.abs(x0));
-        let s = (x0 / big) ** 2;
-        for (let j = k1 + 1; j < n; j++) s += (a[rk + j] / big) ** 2;
-        const beta = -(x0 >= 0 ? 1 : -1) * big * Math.sqrt(s);
-        tauRk = (beta - x0) / beta;
-        const sc = 1 / (x0 - beta);
-        for (let j = k1 + 1; j < n; j++) u[j] = a[rk + j] *= sc;
-        e[k] = beta;
+        for (let c = session!.next(job); c >= 0; c = session!.next(job)) below[c] = pass(k, bounds[c], bounds[c + 1], c, tau, tauRk, scale);
+        session!.finish(job, below);
       }
-      tauR[k] = tauRk;
+      below2 = below[0];
+      for (let c = 1; c < CHUNKS; c++) below2 += below[c];
     }
-    // ---- one pass over rows k+1..m−1 ----
-    wNext.fill(0);
-    below2 = pass(k, tau, tauRk, scale);
+    cut = cutNow;
   }
   return { m, n, d, e, a, kernel, tauL, tauR };
 }
 
+/** Step 0's wn[j] = Σ_{i≥1} a[i, 0] a[i, j] (wn zeroed; rows with a[i, 0] = 0 skipped) in row order; returns Σ_{i≥1} a[i, 0]². */
+export function firstProductLoop(a: Float64Array, wn: Float64Array, n: number, m: number): number {
+  let below2 = 0;
+  for (let i = 1; i < m; i++) {
+    const ai = a[i * n];
+    below2 += ai * ai;
+    if (ai !== 0) for (let j = 1; j < n; j++) wn[j] += ai * a[i * n + j];
+  }
+  return below2;
+}
+
+/** β of the left reflector of column k where the plain sum of squares over- or underflows: scaled by the largest entry */
+function scaledBeta(alpha: number, a: Float64Array, k: number, m: number, n: number): number {
+  const xs = Array.from({ length: m - k - 1 }, (_, i) => a[(k + 1 + i) * n + k]);
+  const big = Math.max(Math.abs(alpha), ...xs.map(Math.abs));
+  const norm = big * Math.sqrt((alpha / big) ** 2 + xs.reduce((acc, x) => acc + (x / big) ** 2, 0));
+  return -(alpha >= 0 ? 1 : -1) * norm;
+}
+
 /**
- * The row pass of step k (as the WebAssembly kernel does it): for rows i > k, v_i = a[i, k]·scale
- * (stored), the left update a[i, j] −= τ v_i w[j], the right update a[i, j] −= τR (a[i, ·]·u) u[j]
- * (j > k), and the next step's wn[j] += a[i, k+1] a[i, j] (i > k+1). Returns Σ_{i>k+1} a[i, k+1]².
+ * Step k's work between two row passes (as the WebAssembly kernel's `between` does it): the first
+ * `reduce` vectors of parts (the last pass's other chunks, [n] each) added into wn in chunk order,
+ * w_j = a[k, j] + scale·wn[j] and row k's left update, the right reflector from the rest of row k (u,
+ * and e[k] into out[0]), wn and the first `zero` vectors of parts zeroed for the next pass, all from
+ * column k+1. Returns τR.
  */
-function rowPassLoop(a: Float64Array, w: Float64Array, u: Float64Array, wn: Float64Array, n: number, m: number, k: number, tau: number, tauR: number, scale: number): number {
+export function betweenLoop(a: Float64Array, w: Float64Array, u: Float64Array, wn: Float64Array, parts: Float64Array, out: Float64Array, n: number, k: number, reduce: number, zero: number, tau: number, scale: number): number {
+  const k1 = k + 1;
+  const rk = k * n;
+  for (let p = 0; p < reduce; p++) for (let j = k1; j < n; j++) wn[j] += parts[p * n + j];
+  for (let j = k1; j < n; j++) {
+    w[j] = a[rk + j] + scale * wn[j];
+    a[rk + j] -= tau * w[j];
+  }
+  wn.fill(0, k1);
+  for (let p = 0; p < zero; p++) parts.fill(0, p * n + k1, p * n + n);
+  const x0 = a[rk + k1];
+  let tail = 0;
+  for (let j = k1 + 1; j < n; j++) tail = Math.max(tail, Math.abs(a[rk + j]));
+  u.fill(0, k1);
+  u[k1] = 1;
+  out[0] = x0;
+  if (tail === 0) return 0;
+  const big = Math.max(tail, Math.abs(x0));
+  let s = (x0 / big) ** 2;
+  for (let j = k1 + 1; j < n; j++) s += (a[rk + j] / big) ** 2;
+  const beta = -(x0 >= 0 ? 1 : -1) * big * Math.sqrt(s);
+  const sc = 1 / (x0 - beta);
+  for (let j = k1 + 1; j < n; j++) u[j] = a[rk + j] *= sc;
+  out[0] = beta;
+  return (beta - x0) / beta;
+}
+
+/**
+ * The row pass of step k on rows lo..hi−1 (as the WebAssembly kernel does it): v_i = a[i, k]·scale
+ * (stored), the left update a[i, j] −= τ v_i w[j], the right update a[i, j] −= τR (a[i, ·]·u) u[j]
+ * (j > k), and the next step's wn[j] += a[i, k+1] a[i, j] (i > k+1). Returns their Σ a[i, k+1]².
+ */
+function rowPassLoop(a: Float64Array, w: Float64Array, u: Float64Array, wn: Float64Array, n: number, k: number, lo: number, hi: number, tau: number, tauR: number, scale: number): number {
   const k1 = k + 1;
   let below2 = 0;
-  for (let i = k1; i < m; i++) {
+  for (let i = lo; i < hi; i++) {
     const r = i * n;
     const vi = a[r + k] * scale;
     a[r + k] = vi;
