@@ -1,9 +1,13 @@
 // Compile time: every stdlib adapter (check + compile to the training step + kernel plan + prepare
 // on the CPU backend) at the paper's shape, and the whole-model program (bench/model/vit-small.lily).
 //   npx tsx bench/compile.ts [--json]
-// The index benchmark (`npm run bench`) runs the same measurement. Each figure is the median of a
-// few fresh compiles in this process (the first, which also warms the compiler's own code, is dropped),
-// as wall time and as CPU time (steadier when other processes share the cores).
+// The index benchmark (`npm run bench`) runs the same measurement in a child process
+// (compileTimesInChild): a compile starts a process of its own (`lily train`, `lily compile`), never
+// one that holds a benchmark's trainers, 1.4 GB of heap and their worker threads, whose garbage
+// collection would land in the compiles. Each figure is the median of a few fresh compiles in this
+// process (the first, which also warms the compiler's own code, is dropped), as wall time and as the
+// process's CPU time (all its threads: the compile's workers included).
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { clearKernelFactories } from '../compiler/codegen/cpu.ts';
 import { checkSource } from '../compiler/frontend.ts';
@@ -17,7 +21,7 @@ const PAPER = { N: 1024, In: 768, Out: 768, r: 16, E: 4 };
 /** extra sizes some adapters need (their own Dim parameters) */
 const EXTRA = { n: 2, f: 2, rh: 16, P: 64 };
 
-/** Main-thread CPU time (user + system) in ms: on a shared machine it moves far less than wall time. */
+/** The process's CPU time (user + system, every thread) in ms: on a shared machine it moves far less than wall time. */
 const cpuMs = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
@@ -51,7 +55,7 @@ export interface CompileTimes {
   adapters: Record<string, number>;
   adapters_max_ms: number;
   model_ms: number;
-  /** the same as CPU time (user + system, ms) */
+  /** the same as CPU time (user + system of every thread of the process, ms) */
   adapters_cpu_ms: Record<string, number>;
   model_cpu_ms: number;
   /** wall ms by compile phase (lily compile --timings), each the median of the repetitions: the whole model and the slowest adapter */
@@ -99,9 +103,26 @@ export async function compileTimes(reps = 3, log: (s: string) => void = () => {}
   };
 }
 
+/**
+ * compileTimes in a fresh process of its own (this file run with --json), as `npm run bench` measures
+ * it: its figures do not depend on what the calling process ran before.
+ */
+export function compileTimesInChild(reps = 3): CompileTimes {
+  const file = new URL(import.meta.url).pathname;
+  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), file, '--json', '--reps', String(reps)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`bench/compile.ts exited with ${r.status ?? r.signal}: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`);
+  return JSON.parse(r.stdout) as CompileTimes;
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { json, log } = benchFlags();
-  const r = await compileTimes(3, log);
+  const at = process.argv.indexOf('--reps');
+  const reps = at > 0 ? Number(process.argv[at + 1]) : 3;
+  if (!(Number.isInteger(reps) && reps >= 1)) {
+    console.error(`bench/compile.ts: --reps needs a whole number ≥ 1, got ${process.argv[at + 1]}`);
+    process.exit(1);
+  }
+  const r = await compileTimes(reps, log);
   if (json) console.log(JSON.stringify(r, null, 2));
   else {
     log(`${'adapter'.padEnd(14)} wall ms  cpu ms`);

@@ -27,7 +27,7 @@ import { probeWebGPU } from '../runtime/backends/webgpu-node.ts';
 import { compileTraining, type Trainer } from '../runtime/train.ts';
 import { createTfjsLilyStep } from '../runtime/tfjs-oracle/lily-step.ts';
 import { benchFlags, median } from './common.ts';
-import { compileTimes } from './compile.ts';
+import { compileTimesInChild } from './compile.ts';
 import { MODEL, ourModelStep } from './model.ts';
 import { ms, SETTLE_MS, timeTogether as timeWith } from './timing.ts';
 import { TorchPeer } from './torch-peer.ts';
@@ -257,11 +257,12 @@ async function main() {
   const mb = (x: unknown) => (typeof x === 'number' ? `${(x / 2 ** 20).toFixed(0)} MiB` : 'n/a');
   const bytes = (x: unknown) => (typeof x === 'number' ? `${Math.round(x)} B` : 'n/a (a GC ran in every window)');
   log(`\n4. Memory: a warm step allocates ${bytes(memory.paper_step_bytes_per_step)} (paper shape; its buffers: ${mb(memory.paper_step_buffers_bytes)}), ${bytes(memory.model_step_bytes_per_step)} (whole model; buffers ${mb(memory.model_step_buffers_bytes)}); peak RSS ours ${mb(memory.peak_rss_bytes)}, PyTorch's process ${mb(memory.torch_peak_rss_bytes)}`);
-  const ct = STEPS_ONLY ? null : await compileTimes(quick ? 1 : 3);
+  peer?.close(); // its OpenBLAS threads would share the cores with the compiles
+  // in a fresh process, as a compile runs (`lily train`): not in this one, with its heap of trainers
+  const ct = STEPS_ONLY ? null : compileTimesInChild(quick ? 1 : 3);
   results.compile = ct;
   if (ct) log(`   Compile (check → training step → kernels → prepared on the CPU backend): every stdlib adapter at the paper's shape ≤ ${ct.adapters_max_ms.toFixed(0)} ms (median ${median(Object.values(ct.adapters)).toFixed(0)} ms); whole model ${ct.model_ms.toFixed(0)} ms`);
   if (peak) log(`   OpenBLAS sgemm 1024×768×768 in this run: ${peak.toFixed(0)} GFLOP/s`);
-  peer?.close();
 
   // 5. gpu.js modes, fused forward+backward.
   if (!quick && !STEPS_ONLY) {
